@@ -1,0 +1,35 @@
+//! Connection pools. Every binary builds its pool here so sizing and timeouts are uniform.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+/// Builds a pool for `database_url` (`postgres://user@host:port/db`).
+pub fn pool(database_url: &str, max_size: usize) -> Result<Pool, String> {
+    let mut pg: tokio_postgres::Config = database_url
+        .parse()
+        .map_err(|e| format!("DATABASE_URL is not a valid Postgres URL: {e}"))?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(Duration::from_secs(5));
+    }
+    pg.application_name("openpartner");
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| format!("cannot build database pool: {e}"))
+}
+
+/// Quotes an identifier that we generated ourselves (schema names). Never called on user input.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}

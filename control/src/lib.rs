@@ -1,0 +1,31 @@
+//! The control plane shared by the gateway, the workers and the operator CLI.
+//!
+//! It owns everything that is not inside one tenant's schema: connection pools, the
+//! migration runner (control schema and every tenant schema), the tenant registry and the
+//! API key store. The gateway reads it to resolve and authenticate; the workers write it
+//! (provisioning, key minting and revocation) and announce changes on [`CACHE_CHANNEL`].
+
+pub mod db;
+pub mod keys;
+pub mod migrations;
+pub mod process;
+pub mod tenants;
+
+/// `LISTEN`/`NOTIFY` channel on which writers announce stale gateway cache entries.
+/// Payloads are `tenant:<slug>` or `key:<key id>`.
+pub const CACHE_CHANNEL: &str = "op_cache";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("slug already taken")]
+    SlugTaken,
+    #[error("migration {name}: {source}")]
+    Migration {
+        name: String,
+        source: tokio_postgres::Error,
+    },
+}

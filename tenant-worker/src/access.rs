@@ -1,0 +1,178 @@
+//! Authorization: who the gateway says the caller is ([`Principal`]) and what each route
+//! admits ([`Access`]). The gateway authenticates; only the worker decides "may you do this".
+
+use crate::error::ApiError;
+use op_proto::v1::{self, PrincipalKind};
+
+/// The scopes a scoped key can carry. Each route that admits scoped keys names one.
+pub const SCOPES: &[&str] = &[
+    "events:write",
+    "partners:write",
+    "partners:read",
+    "commissions:read",
+    "links:write",
+    "webhooks:write",
+    "clicks:write",
+];
+
+pub fn is_known_scope(s: &str) -> bool {
+    SCOPES.contains(&s)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    Admin { key_id: Option<String> },
+    Scoped { key_id: String, scopes: Vec<String> },
+    Partner { partner_id: String, key_id: Option<String> },
+    Platform,
+}
+
+impl Principal {
+    pub fn from_proto(p: Option<&v1::Principal>) -> Principal {
+        let Some(p) = p else {
+            return Principal::Anonymous;
+        };
+        let key_id = (!p.key_id.is_empty()).then(|| p.key_id.clone());
+        match p.kind() {
+            PrincipalKind::PrincipalAnonymous => Principal::Anonymous,
+            PrincipalKind::PrincipalAdmin => Principal::Admin { key_id },
+            PrincipalKind::PrincipalScoped => Principal::Scoped {
+                key_id: p.key_id.clone(),
+                scopes: p.scopes.clone(),
+            },
+            PrincipalKind::PrincipalPartner => Principal::Partner {
+                partner_id: p.partner_id.clone(),
+                key_id,
+            },
+            PrincipalKind::PrincipalPlatform => Principal::Platform,
+        }
+    }
+
+    /// The kind, for logs and audit rows (never the key itself).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Anonymous => "anonymous",
+            Principal::Admin { .. } => "admin",
+            Principal::Scoped { .. } => "scoped",
+            Principal::Partner { .. } => "partner",
+            Principal::Platform => "platform",
+        }
+    }
+}
+
+/// What a route admits. Lives next to the route in the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, no credentials (e.g. the click router).
+    Public,
+    /// The operator (`OP_PLATFORM_KEY`), on the platform surface only.
+    Platform,
+    /// Admins only; scoped and partner principals get `403 forbidden`.
+    Admin,
+    /// Admins, or scoped keys holding the scope.
+    AdminOrScope(&'static str),
+    /// Admins, scoped keys holding the scope (if any), or the partner named by the route's
+    /// `:id` parameter acting on itself.
+    AdminScopeOrSelf(Option<&'static str>),
+}
+
+impl Access {
+    /// The scope a scoped key would need, for the `forbidden_scope` error and the docs.
+    pub fn scope(self) -> Option<&'static str> {
+        match self {
+            Access::AdminOrScope(s) => Some(s),
+            Access::AdminScopeOrSelf(s) => s,
+            _ => None,
+        }
+    }
+
+    /// Decides. `self_partner_id` is the `:id` of the route, for [`Access::AdminScopeOrSelf`].
+    pub fn check(self, who: &Principal, self_partner_id: Option<&str>) -> Result<(), ApiError> {
+        match (self, who) {
+            (Access::Public, _) => Ok(()),
+            (Access::Platform, Principal::Platform) => Ok(()),
+            (_, Principal::Anonymous) | (_, Principal::Platform) | (Access::Platform, _) => {
+                Err(ApiError::unauthorized())
+            }
+            (_, Principal::Admin { .. }) => Ok(()),
+            (Access::AdminScopeOrSelf(_), Principal::Partner { partner_id, .. })
+                if self_partner_id == Some(partner_id.as_str()) =>
+            {
+                Ok(())
+            }
+            (_, Principal::Scoped { scopes, .. }) => match self.scope() {
+                Some(s) if scopes.iter().any(|have| have == s) => Ok(()),
+                Some(s) => Err(ApiError::new(
+                    403,
+                    "forbidden_scope",
+                    format!("this key lacks the `{s}` scope"),
+                )
+                .with("required", s)),
+                None => Err(ApiError::forbidden("this route needs an admin key")),
+            },
+            (_, Principal::Partner { .. }) => Err(ApiError::forbidden(
+                "a partner may only act on its own resources",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scoped(s: &[&str]) -> Principal {
+        Principal::Scoped {
+            key_id: "k".into(),
+            scopes: s.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn partner(id: &str) -> Principal {
+        Principal::Partner {
+            partner_id: id.into(),
+            key_id: None,
+        }
+    }
+
+    fn status(r: Result<(), ApiError>) -> u16 {
+        r.err().map_or(200, |e| e.status)
+    }
+
+    #[test]
+    fn admin_reaches_everything_but_platform() {
+        let admin = Principal::Admin { key_id: None };
+        assert_eq!(status(Access::Admin.check(&admin, None)), 200);
+        assert_eq!(status(Access::AdminOrScope("partners:read").check(&admin, None)), 200);
+        assert_eq!(status(Access::Platform.check(&admin, None)), 401);
+    }
+
+    #[test]
+    fn scoped_keys_reach_only_their_scopes() {
+        let k = scoped(&["partners:read"]);
+        assert_eq!(status(Access::AdminOrScope("partners:read").check(&k, None)), 200);
+        let e = Access::AdminOrScope("partners:write").check(&k, None).unwrap_err();
+        assert_eq!((e.status, e.code), (403, "forbidden_scope"));
+        assert_eq!(e.extra["required"], "partners:write");
+        assert_eq!(Access::Admin.check(&k, None).unwrap_err().code, "forbidden");
+        assert_eq!(status(Access::AdminScopeOrSelf(Some("partners:read")).check(&k, Some("p1"))), 200);
+    }
+
+    #[test]
+    fn partners_act_only_on_themselves() {
+        let p = partner("p1");
+        assert_eq!(status(Access::AdminScopeOrSelf(None).check(&p, Some("p1"))), 200);
+        assert_eq!(status(Access::AdminScopeOrSelf(None).check(&p, Some("p2"))), 403);
+        assert_eq!(status(Access::Admin.check(&p, None)), 403);
+        assert_eq!(status(Access::AdminOrScope("partners:read").check(&p, None)), 403);
+    }
+
+    #[test]
+    fn anonymous_gets_401_except_public() {
+        assert_eq!(status(Access::Admin.check(&Principal::Anonymous, None)), 401);
+        assert_eq!(status(Access::Public.check(&Principal::Anonymous, None)), 200);
+        assert_eq!(status(Access::Platform.check(&Principal::Platform, None)), 200);
+        assert_eq!(status(Access::Admin.check(&Principal::Platform, None)), 401);
+    }
+}

@@ -1,0 +1,173 @@
+//! What a handler gets ([`Ctx`]: the request, its tenant, its principal) and what it
+//! returns ([`Reply`]). Handlers stay thin: parse, call, map errors.
+
+use crate::{access::Principal, error::ApiError, App};
+use chrono::{DateTime, SecondsFormat, Utc};
+use deadpool_postgres::{Object, Transaction};
+use op_control::{db::quote_ident, tenants};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The tenant a request belongs to, taken from the envelope the gateway filled.
+#[derive(Debug, Clone)]
+pub struct TenantRef {
+    pub id: String,
+    pub slug: String,
+    /// Derived from `id` (validated as a ULID), never from user input.
+    pub schema: String,
+}
+
+pub struct Ctx {
+    pub app: Arc<App>,
+    pub request_id: String,
+    pub tenant: Option<TenantRef>,
+    pub principal: Principal,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Ctx {
+    /// A path parameter named in the route pattern (`:id` → `param("id")`).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn tenant(&self) -> Result<&TenantRef, ApiError> {
+        self.tenant.as_ref().ok_or_else(ApiError::internal)
+    }
+
+    /// Parses the JSON body. An empty body is treated as `{}` when `T` allows it.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.body
+        };
+        if std::str::from_utf8(body).is_err() {
+            return Err(ApiError::invalid_body("body is not valid UTF-8"));
+        }
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))
+    }
+
+    /// The decoded query string as pairs.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A pooled connection. Pair it with [`Ctx::begin`].
+    pub async fn conn(&self) -> Result<Object, ApiError> {
+        Ok(self.app.pool.get().await?)
+    }
+
+    /// Opens a transaction whose unqualified table names resolve to this tenant's schema
+    /// only (`SET LOCAL`, so the setting dies with the transaction and a pooled
+    /// connection never carries one tenant's search_path into another's request).
+    pub async fn begin<'a>(&self, conn: &'a mut Object) -> Result<Transaction<'a>, ApiError> {
+        let schema = &self.tenant()?.schema;
+        let tx = conn.transaction().await?;
+        tx.batch_execute(&format!("SET LOCAL search_path TO {}", quote_ident(schema)))
+            .await?;
+        Ok(tx)
+    }
+}
+
+impl TenantRef {
+    pub fn from_proto(t: &op_proto::v1::Tenant) -> Option<TenantRef> {
+        tenants::valid_tenant_id(&t.id).then(|| TenantRef {
+            id: t.id.clone(),
+            slug: t.slug.clone(),
+            schema: tenants::schema_name(&t.id),
+        })
+    }
+}
+
+/// An HTTP answer plus the gateway cache entries it makes stale.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub invalidate_tenant_slugs: Vec<String>,
+    pub invalidate_key_ids: Vec<String>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    pub fn ok(body: Value) -> Reply {
+        Reply::json(200, &body)
+    }
+
+    pub fn created(body: Value) -> Reply {
+        Reply::json(201, &body)
+    }
+
+    pub fn invalidate_keys(mut self, ids: impl IntoIterator<Item = String>) -> Reply {
+        self.invalidate_key_ids.extend(ids);
+        self
+    }
+
+    pub fn invalidate_tenant(mut self, slug: &str) -> Reply {
+        self.invalidate_tenant_slugs.push(slug.to_string());
+        self
+    }
+}
+
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Reply {
+        Reply::json(e.status, &e.body())
+    }
+}
+
+/// `2026-11-24T10:00:00.000Z`
+pub fn ts(t: DateTime<Utc>) -> Value {
+    Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+pub fn ts_opt(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, ts)
+}
+
+/// Path ids are ULIDs; anything else cannot name a resource, so it is a plain 404.
+pub fn parse_id(raw: &str, what: &str) -> Result<String, ApiError> {
+    match ulid::Ulid::from_string(raw) {
+        Ok(u) if raw.len() == 26 => Ok(u.to_string()),
+        _ => Err(ApiError::not_found(format!("no {what} with id `{}`", truncate(raw, 64)))),
+    }
+}
+
+/// Shortens user input before echoing it in an error detail.
+pub fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}

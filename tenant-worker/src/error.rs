@@ -1,0 +1,117 @@
+//! The worker's one error type, mapped once to `{"error": code, "detail": ...}` + status.
+
+use serde_json::{json, Map, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    /// Extra top-level fields some errors carry (e.g. `required` on `forbidden_scope`).
+    pub extra: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn invalid_body(detail: impl Into<String>) -> ApiError {
+        ApiError::new(400, "invalid_body", detail)
+    }
+
+    pub fn invalid_query(detail: impl Into<String>) -> ApiError {
+        ApiError::new(400, "invalid_query", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", detail)
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::new(409, code, detail)
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(401, "unauthorized", "missing or invalid credentials")
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(403, "forbidden", detail)
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(500, "internal", "internal error; quote the X-Request-Id when reporting it")
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> ApiError {
+        ApiError::new(503, "unavailable", detail)
+    }
+
+    pub fn body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("error".into(), json!(self.code));
+        m.insert("detail".into(), json!(self.detail));
+        for (k, v) in &self.extra {
+            m.insert(k.clone(), v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+/// Database errors are told apart by SQLSTATE only (CITUS rule 10: through Citus the
+/// constraint names carry shard suffixes). Handlers avoid most of them with
+/// `ON CONFLICT ... DO NOTHING RETURNING`; what reaches here is unexpected or transient.
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> ApiError {
+        use tokio_postgres::error::SqlState;
+        match e.code() {
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
+                ApiError::conflict("conflict", "the resource already exists")
+            }
+            Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
+                ApiError::not_found("a referenced resource does not exist")
+            }
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+                ApiError::unavailable("concurrent update; retry the request").with("retryable", true)
+            }
+            Some(c) if *c == SqlState::QUERY_CANCELED => {
+                ApiError::new(504, "timeout", "the request took too long")
+            }
+            _ => {
+                tracing::error!(error = %e, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> ApiError {
+        tracing::error!(error = %e, "database pool error");
+        ApiError::unavailable("database unavailable; retry the request")
+    }
+}
+
+impl From<op_control::ControlError> for ApiError {
+    fn from(e: op_control::ControlError) -> ApiError {
+        match e {
+            op_control::ControlError::Db(e) => e.into(),
+            op_control::ControlError::Pool(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "control plane error");
+                ApiError::internal()
+            }
+        }
+    }
+}

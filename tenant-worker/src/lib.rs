@@ -1,0 +1,54 @@
+//! The tenant worker: the application behind the gateway.
+//!
+//! A worker is stateless and serves any tenant. It receives envelopes over gRPC
+//! ([`server`]), routes them through the one route table ([`routes`]), checks the
+//! principal against the route ([`access`]) and runs the domain module's handler, whose SQL
+//! runs inside the tenant's own schema ([`context::Ctx::begin`]).
+//!
+//! Domain modules: [`partners`], [`api_keys`], [`platform`] (tenants); shared plumbing:
+//! [`pagination`], [`outbox`], [`mail`], [`error`].
+
+pub mod access;
+pub mod api_keys;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod mail;
+pub mod outbox;
+pub mod pagination;
+pub mod partners;
+pub mod platform;
+pub mod routes;
+pub mod server;
+
+pub use config::Config;
+
+/// Shared, immutable state of one worker process.
+pub struct App {
+    pub config: Config,
+    pub pool: deadpool_postgres::Pool,
+    pub routes: Vec<routes::Route>,
+}
+
+impl App {
+    pub fn new(config: Config) -> anyhow::Result<App> {
+        let pool = op_control::db::pool(&config.database_url, config.pool_size)
+            .map_err(anyhow::Error::msg)?;
+        Ok(App {
+            config,
+            pool,
+            routes: routes::table(),
+        })
+    }
+}
+
+/// Entry point of `op-worker` and `openpartner worker`: reads the environment, binds,
+/// serves until SIGTERM/SIGINT.
+pub async fn run_from_env() -> anyhow::Result<()> {
+    op_control::process::init_tracing();
+    let config = Config::from_env().map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
+    let app = std::sync::Arc::new(App::new(config)?);
+    server::serve(app, listener, op_control::process::shutdown_signal()).await
+}

@@ -1,0 +1,120 @@
+//! Cursor pagination shared by every list route: newest first, ties broken by id.
+//!
+//! The cursor is the `(created_at, id)` of the last row of the previous page, base64url
+//! encoded. Keyset (not offset) paging means rows inserted while a client pages through a
+//! list never cause duplicates or gaps among the rows that existed when it started.
+
+use crate::{context::Ctx, error::ApiError};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<(DateTime<Utc>, String)>,
+}
+
+impl PageRequest {
+    pub fn from_ctx(ctx: &Ctx) -> Result<PageRequest, ApiError> {
+        let limit = match ctx.query_value("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::invalid_query(format!(
+                        "limit must be an integer from 1 to {MAX_LIMIT}"
+                    )))
+                }
+            },
+        };
+        let after = match ctx.query_value("cursor") {
+            None => None,
+            Some(c) if c.is_empty() => None,
+            Some(c) => Some(decode_cursor(&c).ok_or_else(|| {
+                ApiError::new(400, "invalid_cursor", "cursor is not one this API issued")
+            })?),
+        };
+        Ok(PageRequest { limit, after })
+    }
+
+    /// Rows to fetch: one more than the page, to know whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+}
+
+pub fn encode_cursor(created_at: DateTime<Utc>, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1.{}.{id}", created_at.timestamp_micros()))
+}
+
+pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut parts = text.splitn(3, '.');
+    if parts.next()? != "v1" {
+        return None;
+    }
+    let micros: i64 = parts.next()?.parse().ok()?;
+    let id = parts.next()?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    Some((DateTime::from_timestamp_micros(micros)?, id.to_string()))
+}
+
+/// Builds `{"data": [...], "<alias>": [...], "nextCursor": ...}` from `limit + 1` fetched
+/// items, each with its `(created_at, id)` for the cursor.
+pub fn page_body(
+    req: &PageRequest,
+    alias: &str,
+    mut items: Vec<(DateTime<Utc>, String, Value)>,
+) -> Value {
+    let more = items.len() as i64 > req.limit;
+    items.truncate(req.limit as usize);
+    let next = if more {
+        items
+            .last()
+            .map(|(t, id, _)| Value::String(encode_cursor(*t, id)))
+            .unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let data: Vec<Value> = items.into_iter().map(|(_, _, v)| v).collect();
+    json!({ "data": data.clone(), alias: data, "nextCursor": next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_tampering() {
+        let t = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let c = encode_cursor(t, "01JABCDEFGHJKMNPQRSTVWXYZ0");
+        assert_eq!(decode_cursor(&c), Some((t, "01JABCDEFGHJKMNPQRSTVWXYZ0".to_string())));
+        assert_eq!(decode_cursor("not-a-cursor!"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("v2.1.x")), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("v1.abc.x")), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("v1.1.x'; drop")), None);
+    }
+
+    #[test]
+    fn page_body_sets_next_cursor_only_when_more() {
+        let req = PageRequest { limit: 2, after: None };
+        let t = Utc::now();
+        let items = |n: usize| {
+            (0..n)
+                .map(|i| (t, format!("id{i}"), json!(i)))
+                .collect::<Vec<_>>()
+        };
+        let b = page_body(&req, "things", items(3));
+        assert_eq!(b["data"], json!([0, 1]));
+        assert_eq!(b["things"], json!([0, 1]));
+        assert_eq!(decode_cursor(b["nextCursor"].as_str().unwrap()).unwrap().1, "id1");
+        assert_eq!(page_body(&req, "things", items(2))["nextCursor"], Value::Null);
+    }
+}

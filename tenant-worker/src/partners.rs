@@ -1,0 +1,313 @@
+//! Partners: the people and companies a merchant pays for referrals.
+//!
+//! State machine: `invited` (invite mailed, not yet signed in) → `active` → `revoked`, and
+//! `revoked` → back to whichever of `invited`/`active` it had reached (`reinstate`).
+//! Revoking also revokes the partner's keys in the same transaction.
+
+use crate::{
+    context::{parse_id, ts, ts_opt, Ctx, Reply},
+    error::ApiError,
+    mail, outbox,
+    pagination::{page_body, PageRequest},
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio_postgres::{types::ToSql, Row};
+
+const COLUMNS: &str = "id, email, name, metadata, status, activated_at, revoked_at, revoke_reason, created_at, updated_at";
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+pub fn to_json(row: &Row) -> Value {
+    json!({
+        "id": row.get::<_, String>("id"),
+        "email": row.get::<_, String>("email"),
+        "name": row.get::<_, String>("name"),
+        "metadata": row.get::<_, Value>("metadata"),
+        "status": row.get::<_, String>("status"),
+        "activatedAt": ts_opt(row.get("activated_at")),
+        "revokedAt": ts_opt(row.get("revoked_at")),
+        "revokeReason": row.get::<_, Option<String>>("revoke_reason"),
+        "createdAt": ts(row.get("created_at")),
+        "updatedAt": ts(row.get("updated_at")),
+    })
+}
+
+/// Lower-cased, trimmed, and plausibly an address (one `@`, no spaces, a dot in the domain).
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let e = raw.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match e.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(e)
+    } else {
+        Err(ApiError::invalid_body("email is not a valid address").with("field", "email"))
+    }
+}
+
+fn validate_name(raw: &str) -> Result<String, ApiError> {
+    let n = raw.trim();
+    if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(ApiError::invalid_body("name must be 1 to 200 printable characters").with("field", "name"));
+    }
+    Ok(n.to_string())
+}
+
+fn validate_metadata(m: Option<Value>) -> Result<Value, ApiError> {
+    match m {
+        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
+        Some(v @ Value::Object(_)) => {
+            if serde_json::to_vec(&v).map_or(0, |b| b.len()) > MAX_METADATA_BYTES {
+                return Err(ApiError::invalid_body("metadata is larger than 16 KiB").with("field", "metadata"));
+            }
+            Ok(v)
+        }
+        Some(_) => Err(ApiError::invalid_body("metadata must be a JSON object").with("field", "metadata")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreatePartner {
+    email: String,
+    name: String,
+    metadata: Option<Value>,
+    send_invite: Option<bool>,
+}
+
+/// `POST /partners`
+pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: CreatePartner = ctx.json()?;
+    let email = normalize_email(&body.email)?;
+    let name = validate_name(&body.name)?;
+    let metadata = validate_metadata(body.metadata)?;
+    let invite = body.send_invite.unwrap_or(true);
+    let status = if invite { "invited" } else { "active" };
+    let id = ulid::Ulid::new().to_string();
+
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "INSERT INTO partners (id, email, name, metadata, status, activated_at)
+                 VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 = 'active' THEN now() END)
+                 ON CONFLICT (email) DO NOTHING RETURNING {COLUMNS}"
+            ),
+            &[&id, &email, &name, &metadata, &status],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Err(ApiError::conflict("email_taken", "a partner with this email already exists"));
+    };
+    let partner = to_json(&row);
+    outbox::emit(&tx, "partner.created", json!({ "partner": partner })).await?;
+    if invite {
+        let tenant = ctx.tenant()?;
+        mail::queue(
+            &tx,
+            &email,
+            &format!("You're invited to the {} partner program", tenant.slug),
+            &format!("Hello {name},\n\nYou have been invited to join the partner program of {}.\n", tenant.slug),
+            "partner_invite",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let mut out = partner;
+    out["invited"] = json!(invite);
+    Ok(Reply::created(out))
+}
+
+/// `GET /partners?status=&email=&limit=&cursor=`
+pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
+    let page = PageRequest::from_ctx(&ctx)?;
+    let mut filters: Vec<String> = Vec::new();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    if let Some(status) = ctx.query_value("status") {
+        if !["invited", "active", "revoked"].contains(&status.as_str()) {
+            return Err(ApiError::invalid_query("status must be invited, active or revoked"));
+        }
+        params.push(Box::new(status));
+        filters.push(format!("status = ${}", params.len()));
+    }
+    if let Some(email) = ctx.query_value("email") {
+        params.push(Box::new(email.trim().to_lowercase()));
+        filters.push(format!("email = ${}", params.len()));
+    }
+    if let Some((t, id)) = page.after.clone() {
+        params.push(Box::new(t));
+        params.push(Box::new(id));
+        filters.push(format!("(created_at, id) < (${}, ${})", params.len() - 1, params.len()));
+    }
+    params.push(Box::new(page.fetch()));
+    let where_clause = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM partners {where_clause} ORDER BY created_at DESC, id DESC LIMIT ${}",
+        params.len()
+    );
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let rows = tx.query(&sql, &refs).await?;
+    tx.commit().await?;
+    let items = rows
+        .iter()
+        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
+        .collect();
+    Ok(Reply::ok(page_body(&page, "partners", items)))
+}
+
+/// `GET /partners/:id`
+pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "partner")?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_opt(&format!("SELECT {COLUMNS} FROM partners WHERE id = $1"), &[&id])
+        .await?;
+    tx.commit().await?;
+    let row = row.ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+    let mut body = to_json(&row);
+    // The original returns the record at the top level and under `partner`.
+    body["partner"] = body.clone();
+    Ok(Reply::ok(body))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    reason: Option<String>,
+    notify: Option<bool>,
+}
+
+/// `POST /partners/:id/revoke {reason?, notify?=true}`
+pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "partner")?;
+    let body: RevokeBody = ctx.json()?;
+    let reason = body.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+        return Err(ApiError::invalid_body("reason is longer than 1000 characters").with("field", "reason"));
+    }
+    let notify = body.notify.unwrap_or(true);
+    let tenant = ctx.tenant()?.clone();
+
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let current = tx
+        .query_opt("SELECT status FROM partners WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+    if current.get::<_, &str>(0) == "revoked" {
+        return Err(ApiError::conflict("already_revoked", "the partner is already revoked"));
+    }
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE partners SET status = 'revoked', revoked_at = now(), revoke_reason = $2, updated_at = now()
+                 WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[&id, &reason],
+        )
+        .await?;
+    // The partner's keys die with the partnership, atomically.
+    let revoked_keys: Vec<String> = tx
+        .query(
+            "UPDATE control.api_keys SET revoked_at = now()
+              WHERE tenant_id = $1 AND partner_id = $2 AND revoked_at IS NULL RETURNING id",
+            &[&tenant.id, &id],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for key_id in &revoked_keys {
+        crate::api_keys::notify_key(&*tx, key_id).await?;
+    }
+    let partner = to_json(&row);
+    outbox::emit(&tx, "partner.revoked", json!({ "partner": partner, "reason": reason })).await?;
+    if notify {
+        let email: String = row.get("email");
+        mail::queue(
+            &tx,
+            &email,
+            &format!("Your partnership with {} has ended", tenant.slug),
+            &format!(
+                "Your partner account has been deactivated.{}\n",
+                reason.as_deref().map(|r| format!("\n\nReason: {r}")).unwrap_or_default()
+            ),
+            "partner_revoked",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Reply::ok(json!({
+        "ok": true,
+        "revokedAt": partner["revokedAt"],
+        "notified": notify,
+        "partner": partner,
+    }))
+    .invalidate_keys(revoked_keys))
+}
+
+/// `POST /partners/:id/reinstate`
+pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "partner")?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let current = tx
+        .query_opt("SELECT status FROM partners WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+    if current.get::<_, &str>(0) != "revoked" {
+        return Err(ApiError::conflict("not_revoked", "the partner is not revoked"));
+    }
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE partners
+                    SET status = CASE WHEN activated_at IS NULL THEN 'invited' ELSE 'active' END,
+                        revoked_at = NULL, revoke_reason = NULL, updated_at = now()
+                  WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[&id],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Reply::ok(json!({ "ok": true, "partner": to_json(&row) })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(normalize_email("  Ann@Example.COM ").unwrap(), "ann@example.com");
+        for bad in ["", "ann", "ann@", "@example.com", "a b@example.com", "ann@example", "a@b@c.com", "ann@.com"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metadata_must_be_a_small_object() {
+        assert_eq!(validate_metadata(None).unwrap(), json!({}));
+        assert!(validate_metadata(Some(json!([1]))).is_err());
+        assert!(validate_metadata(Some(json!({"k": "x".repeat(20_000)}))).is_err());
+        assert_eq!(validate_metadata(Some(json!({"k": 1}))).unwrap(), json!({"k": 1}));
+    }
+}

@@ -1,0 +1,180 @@
+//! THE route table: every endpoint of the API, the principals it admits and its handler,
+//! in one list. Aliases the original OpenPartner clients rely on are rows here too, never
+//! special cases elsewhere. Tests walk this table to build the authorization matrix.
+
+use crate::{
+    access::{Access, Principal},
+    api_keys,
+    context::{Ctx, Reply, TenantRef},
+    error::ApiError,
+    partners, platform, App,
+};
+use op_proto::v1::{Envelope, Surface};
+use std::{future::Future, pin::Pin, sync::Arc};
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;
+pub type Handler = fn(Ctx) -> HandlerFuture;
+
+pub struct Route {
+    pub surface: Surface,
+    pub method: &'static str,
+    /// `/partners/:id/revoke`; `:name` matches one non-empty segment.
+    pub pattern: &'static str,
+    pub access: Access,
+    pub handler: Handler,
+}
+
+macro_rules! route {
+    ($surface:ident, $method:literal, $pattern:literal, $access:expr, $handler:path) => {
+        Route {
+            surface: Surface::$surface,
+            method: $method,
+            pattern: $pattern,
+            access: $access,
+            handler: |ctx| Box::pin($handler(ctx)),
+        }
+    };
+}
+
+/// Every route of the product.
+pub fn table() -> Vec<Route> {
+    use Access::*;
+    vec![
+        // Partners
+        route!(Api, "POST", "/partners", AdminOrScope("partners:write"), partners::create),
+        route!(Api, "GET", "/partners", AdminOrScope("partners:read"), partners::list),
+        route!(Api, "GET", "/partners/:id", AdminScopeOrSelf(Some("partners:read")), partners::get),
+        route!(Api, "POST", "/partners/:id/revoke", AdminOrScope("partners:write"), partners::revoke),
+        route!(Api, "POST", "/partners/:id/reinstate", Admin, partners::reinstate),
+        // API keys
+        route!(Api, "POST", "/api-keys", Admin, api_keys::create),
+        route!(Api, "GET", "/api-keys", Admin, api_keys::list),
+        route!(Api, "DELETE", "/api-keys/:id", Admin, api_keys::revoke),
+        // Operator endpoints (multi-tenant mode)
+        route!(Platform, "POST", "/platform/tenants", Platform, platform::create_tenant),
+        route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants),
+        route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend),
+        route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume),
+    ]
+}
+
+/// Matches `path` against `pattern`, returning the named parameters.
+pub fn match_path(pattern: &str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let pat: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    let got: Vec<&str> = path.trim_end_matches('/').trim_start_matches('/').split('/').collect();
+    if pat.len() != got.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (p, g) in pat.iter().zip(&got) {
+        if let Some(name) = p.strip_prefix(':') {
+            if g.is_empty() {
+                return None;
+            }
+            params.push((leak_name(name), (*g).to_string()));
+        } else if p != g {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Parameter names come from the static route table, so they are `'static` already; this
+/// maps the borrowed slice back to the table's string without allocating per request.
+fn leak_name(name: &str) -> &'static str {
+    const KNOWN: &[&str] = &["id", "slug", "keyId", "linkKey", "deliveryId"];
+    KNOWN.iter().copied().find(|k| *k == name).unwrap_or("param")
+}
+
+/// Routes one envelope: 404/405, authorization, then the handler.
+pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
+    let surface = env.surface();
+    let mut path_matched = false;
+    let mut allowed = Vec::new();
+    let mut found = None;
+    for (i, r) in app.routes.iter().enumerate() {
+        if r.surface != surface {
+            continue;
+        }
+        if let Some(params) = match_path(r.pattern, &env.path) {
+            path_matched = true;
+            allowed.push(r.method);
+            if r.method.eq_ignore_ascii_case(&env.method) {
+                found = Some((i, params));
+                break;
+            }
+        }
+    }
+    let Some((i, params)) = found else {
+        if path_matched {
+            let mut reply: Reply = ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{} is not allowed here", env.method),
+            )
+            .into();
+            reply.headers.push(("allow".into(), allowed.join(", ")));
+            return reply;
+        }
+        return ApiError::new(404, "not_found", "no such route").into();
+    };
+    let route = &app.routes[i];
+    let principal = Principal::from_proto(env.principal.as_ref());
+    let tenant = env.tenant.as_ref().and_then(TenantRef::from_proto);
+    if surface != Surface::Platform && tenant.is_none() {
+        tracing::error!("envelope without a valid tenant on a tenant surface");
+        return ApiError::internal().into();
+    }
+    let self_id = params.iter().find(|(n, _)| *n == "id").map(|(_, v)| v.as_str());
+    if let Err(e) = route.access.check(&principal, self_id) {
+        return e.into();
+    }
+    let ctx = Ctx {
+        app: app.clone(),
+        request_id: env.request_id,
+        tenant,
+        principal,
+        method: env.method,
+        path: env.path,
+        query: env.query,
+        headers: env.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+        body: env.body,
+        params,
+    };
+    match (route.handler)(ctx).await {
+        Ok(reply) => reply,
+        Err(e) => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_matching() {
+        assert_eq!(match_path("/partners", "/partners"), Some(vec![]));
+        assert_eq!(match_path("/partners", "/partners/"), Some(vec![]));
+        assert_eq!(
+            match_path("/partners/:id/revoke", "/partners/abc/revoke"),
+            Some(vec![("id", "abc".to_string())])
+        );
+        assert_eq!(match_path("/partners/:id", "/partners/"), None);
+        assert_eq!(match_path("/partners/:id", "/partners/a/b"), None);
+        assert_eq!(match_path("/partners", "/partner"), None);
+    }
+
+    #[test]
+    fn table_has_no_duplicate_routes_and_known_params() {
+        let t = table();
+        let mut seen = std::collections::HashSet::new();
+        for r in &t {
+            assert!(seen.insert((r.surface, r.method, r.pattern)), "duplicate {} {}", r.method, r.pattern);
+            for seg in r.pattern.split('/') {
+                if let Some(name) = seg.strip_prefix(':') {
+                    assert_ne!(leak_name(name), "param", "add `{name}` to KNOWN");
+                }
+            }
+        }
+    }
+}

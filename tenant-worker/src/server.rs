@@ -1,0 +1,101 @@
+//! The gRPC face of the worker: `Handle` runs one request, `Health` answers the gateways.
+
+use crate::{context::Reply, error::ApiError, routes, App};
+use op_proto::v1::{
+    tenant_worker_server::{TenantWorker, TenantWorkerServer},
+    Envelope, Header, HealthReply, HealthRequest, Reply as ProtoReply,
+};
+use std::{sync::Arc, time::Duration};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+pub struct WorkerService {
+    app: Arc<App>,
+}
+
+/// Requests with no deadline still get one: nothing holds a pooled connection forever.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+fn remaining(deadline_unix_ms: u64) -> Duration {
+    if deadline_unix_ms == 0 {
+        return DEFAULT_DEADLINE;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Duration::from_millis(deadline_unix_ms.saturating_sub(now))
+}
+
+#[tonic::async_trait]
+impl TenantWorker for WorkerService {
+    async fn handle(&self, request: Request<Envelope>) -> Result<Response<ProtoReply>, Status> {
+        let env = request.into_inner();
+        let span = tracing::info_span!(
+            "request",
+            request_id = %env.request_id,
+            tenant_id = %env.tenant.as_ref().map_or("", |t| t.id.as_str()),
+            principal = ?env.principal.as_ref().map(|p| p.kind()),
+            method = %env.method,
+        );
+        let budget = remaining(env.deadline_unix_ms);
+        let app = self.app.clone();
+        // A task of its own: a panic in a handler becomes a 500 for this request only.
+        let task = tokio::spawn(routes::dispatch(app, env).instrument(span.clone()));
+        let reply = match tokio::time::timeout(budget, task).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(join)) => {
+                span.in_scope(|| tracing::error!(error = %join, "handler panicked"));
+                ApiError::internal().into()
+            }
+            Err(_) => ApiError::new(504, "timeout", "the request took too long").into(),
+        };
+        if reply.status >= 500 {
+            span.in_scope(|| tracing::warn!(status = reply.status, "server error"));
+        }
+        Ok(Response::new(to_proto(reply)))
+    }
+
+    async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
+        let database_ok = match self.app.pool.get().await {
+            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        };
+        Ok(Response::new(HealthReply {
+            ok: true,
+            database_ok,
+            worker_id: self.app.config.worker_id.clone(),
+        }))
+    }
+}
+
+fn to_proto(r: Reply) -> ProtoReply {
+    ProtoReply {
+        status: r.status as u32,
+        headers: r
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header { name, value })
+            .collect(),
+        body: r.body,
+        invalidate_tenant_slugs: r.invalidate_tenant_slugs,
+        invalidate_key_ids: r.invalidate_key_ids,
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let svc = TenantWorkerServer::new(WorkerService { app })
+        .max_decoding_message_size(512 * 1024 * 1024)
+        .max_encoding_message_size(512 * 1024 * 1024);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
