@@ -1,1 +1,56 @@
-fn main() {}
+//! `openpartner`: the operator CLI.
+//!
+//! `dev` runs the whole stack locally; `migrate` brings the control schema and every tenant
+//! schema up to date; `gateway` and `worker` run one process of each kind (the same code as
+//! the `op-gateway` and `op-worker` binaries); `bench` is the load tool.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "openpartner", version, about = "OpenPartner: partner programs, self-hosted or hosted")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the local stack: embedded Postgres, migrations, workers, gateway, demo tenant.
+    Dev(openpartner::dev::DevArgs),
+    /// Apply control-plane and tenant migrations (DATABASE_URL). Safe to run concurrently.
+    Migrate,
+    /// Run a gateway process (configured by environment, see deploy/CONFIG.md).
+    Gateway,
+    /// Run a tenant-worker process (configured by environment, see deploy/CONFIG.md).
+    Worker,
+    /// Load tool: throughput and latency through the gateway and straight to a worker.
+    Bench(openpartner::bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Dev(args) => openpartner::dev::run(args).await,
+        Command::Migrate => migrate().await,
+        Command::Gateway => op_gateway::run_from_env().await,
+        Command::Worker => op_worker::run_from_env().await,
+        Command::Bench(args) => openpartner::bench::run(args).await,
+    }
+}
+
+async fn migrate() -> anyhow::Result<()> {
+    let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is required"))?;
+    let mut client = openpartner::connect(&url).await?;
+    let report = op_control::migrations::migrate_all(&mut client).await?;
+    if std::env::var("OP_MODE").as_deref() == Ok("single") {
+        op_control::tenants::ensure_single_tenant(&mut client).await?;
+    }
+    println!(
+        "control migrations applied: {:?}; tenant schemas migrated: {} of {} (all at version {})",
+        report.control_applied,
+        report.tenants_migrated,
+        report.tenants_total,
+        op_control::migrations::latest_tenant_version()
+    );
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! The edge gateway: the only public listener.
+//!
+//! For each request it assigns a request id ([`request_id`]), classifies the path and
+//! resolves the tenant ([`tenancy`]), authenticates the caller ([`auth`]), enforces the body
+//! limit, and forwards an envelope over gRPC to a worker ([`workers`]). It owns no business
+//! logic and no per-endpoint code: [`server`] composes these concerns in one place.
+
+pub mod auth;
+pub mod config;
+pub mod invalidation;
+pub mod request_id;
+pub mod server;
+pub mod tenancy;
+pub mod workers;
+
+pub use config::{Config, Mode};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("control plane: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("control plane pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+/// Everything a request needs, shared by all connections.
+pub struct State {
+    pub config: Config,
+    pub pool: deadpool_postgres::Pool,
+    pub tenants: tenancy::TenantCache,
+    pub keys: auth::KeyCache,
+    pub workers: Arc<workers::WorkerPool>,
+    /// Single-tenant mode: the one tenant, resolved at start-up.
+    pub single_tenant: Option<op_control::tenants::Tenant>,
+}
+
+impl State {
+    pub async fn new(config: Config) -> anyhow::Result<State> {
+        let pool = op_control::db::pool(&config.database_url, config.pool_size)
+            .map_err(anyhow::Error::msg)?;
+        let single_tenant = match config.mode {
+            Mode::Multi => None,
+            Mode::Single => {
+                let mut conn = pool.get().await?;
+                Some(op_control::tenants::ensure_single_tenant(&mut conn).await?)
+            }
+        };
+        let workers = Arc::new(workers::WorkerPool::new(&config.workers).map_err(anyhow::Error::msg)?);
+        Ok(State {
+            config,
+            pool,
+            tenants: Default::default(),
+            keys: Default::default(),
+            workers,
+            single_tenant,
+        })
+    }
+}
+
+/// Entry point of `op-gateway` and `openpartner gateway`.
+pub async fn run_from_env() -> anyhow::Result<()> {
+    op_control::process::init_tracing();
+    let config = Config::from_env().map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(listen = %config.listen, mode = config.mode.as_str(), workers = ?config.workers, "gateway listening");
+    let state = Arc::new(State::new(config).await?);
+    server::serve(state, listener, op_control::process::shutdown_signal()).await
+}

@@ -1,1 +1,6 @@
-fn main() {}
+//! `op-gateway`: the public edge. Configured by environment (deploy/CONFIG.md).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    op_gateway::run_from_env().await
+}

@@ -1,0 +1,157 @@
+//! Authentication: turns the credentials of a request into a [`Principal`] for one tenant.
+//!
+//! Malformed credentials are refused without touching the database; well-formed keys are
+//! looked up by prefix and compared by hash in constant time (op_control::keys) and then
+//! cached by hash. A key of another tenant is refused exactly like an unknown key.
+
+use op_control::keys::{self, KeyKind, KeyRecord};
+use op_proto::v1::{Principal, PrincipalKind};
+use std::{
+    collections::HashMap,
+    sync::RwLock,
+    time::{Duration, Instant},
+};
+
+/// Why a credential was refused (all become `401 unauthorized`; the reason is for logs).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    Malformed,
+    Unknown,
+    OtherTenant,
+}
+
+/// Bounded staleness even if an invalidation were missed (e.g. LISTEN reconnecting).
+const KEY_TTL: Duration = Duration::from_secs(60);
+const MAX_KEYS: usize = 100_000;
+
+#[derive(Default)]
+pub struct KeyCache {
+    by_hash: RwLock<HashMap<[u8; 32], (KeyRecord, Instant)>>,
+}
+
+impl KeyCache {
+    fn get(&self, hash: &[u8; 32]) -> Option<KeyRecord> {
+        let map = self.by_hash.read().expect("key cache lock");
+        let (rec, at) = map.get(hash)?;
+        (at.elapsed() < KEY_TTL).then(|| rec.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], rec: KeyRecord) {
+        let mut map = self.by_hash.write().expect("key cache lock");
+        if map.len() >= MAX_KEYS {
+            map.clear();
+        }
+        map.insert(hash, (rec, Instant::now()));
+    }
+
+    pub fn invalidate(&self, key_id: &str) {
+        self.by_hash
+            .write()
+            .expect("key cache lock")
+            .retain(|_, (rec, _)| rec.id != key_id);
+    }
+
+    pub fn clear(&self) {
+        self.by_hash.write().expect("key cache lock").clear();
+    }
+
+    /// Finds the live key row for `plaintext`; the hash is only a cache key here, the
+    /// authoritative comparison happens in `keys::lookup`.
+    pub async fn find(
+        &self,
+        pool: &deadpool_postgres::Pool,
+        plaintext: &str,
+    ) -> Result<Option<KeyRecord>, crate::GatewayError> {
+        if keys::lookup_prefix(plaintext).is_none() {
+            return Ok(None);
+        }
+        let hash = keys::hash_key(plaintext);
+        if let Some(rec) = self.get(&hash) {
+            return Ok(Some(rec));
+        }
+        let conn = pool.get().await?;
+        let found = keys::lookup(&**conn, plaintext).await?;
+        if let Some(rec) = &found {
+            self.put(hash, rec.clone());
+        }
+        Ok(found)
+    }
+}
+
+/// Extracts the token of `Authorization: Bearer <token>`. `Some(Err)` = present but malformed.
+pub fn bearer(header: Option<&[u8]>) -> Option<Result<&str, Refused>> {
+    let raw = header?;
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Some(Err(Refused::Malformed));
+    };
+    let mut parts = text.trim().splitn(2, ' ');
+    let scheme = parts.next().unwrap_or("");
+    let token = parts.next().map(str::trim).unwrap_or("");
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 512 {
+        return Some(Err(Refused::Malformed));
+    }
+    Some(Ok(token))
+}
+
+/// The principal a key row stands for, if it belongs to `tenant_id`.
+pub fn principal_for(rec: &KeyRecord, tenant_id: &str) -> Result<Principal, Refused> {
+    if rec.tenant_id != tenant_id {
+        return Err(Refused::OtherTenant);
+    }
+    let mut p = Principal {
+        key_id: rec.id.clone(),
+        ..Default::default()
+    };
+    match &rec.kind {
+        KeyKind::Admin => p.set_kind(PrincipalKind::PrincipalAdmin),
+        KeyKind::Scoped(scopes) => {
+            p.set_kind(PrincipalKind::PrincipalScoped);
+            p.scopes = scopes.clone();
+        }
+        KeyKind::Partner(partner_id) => {
+            p.set_kind(PrincipalKind::PrincipalPartner);
+            p.partner_id = partner_id.clone();
+        }
+    }
+    Ok(p)
+}
+
+pub fn admin_principal() -> Principal {
+    let mut p = Principal::default();
+    p.set_kind(PrincipalKind::PrincipalAdmin);
+    p
+}
+
+pub fn platform_principal() -> Principal {
+    let mut p = Principal::default();
+    p.set_kind(PrincipalKind::PrincipalPlatform);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(None), None);
+        assert_eq!(bearer(Some(b"Bearer abc")), Some(Ok("abc")));
+        assert_eq!(bearer(Some(b"bearer   abc ")), Some(Ok("abc")));
+        assert_eq!(bearer(Some(b"Basic abc")), Some(Err(Refused::Malformed)));
+        assert_eq!(bearer(Some(b"Bearer")), Some(Err(Refused::Malformed)));
+        assert_eq!(bearer(Some(&[0xff, 0xfe])), Some(Err(Refused::Malformed)));
+    }
+
+    #[test]
+    fn keys_only_work_for_their_tenant() {
+        let rec = KeyRecord {
+            id: "k1".into(),
+            tenant_id: "A".into(),
+            kind: KeyKind::Scoped(vec!["partners:read".into()]),
+        };
+        let p = principal_for(&rec, "A").unwrap();
+        assert_eq!(p.kind(), PrincipalKind::PrincipalScoped);
+        assert_eq!(p.scopes, vec!["partners:read"]);
+        assert_eq!(principal_for(&rec, "B"), Err(Refused::OtherTenant));
+    }
+}

@@ -1,0 +1,106 @@
+//! Gateway configuration, from environment variables (names in shared API.md and deploy/CONFIG.md).
+
+use std::{net::SocketAddr, time::Duration};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Hosted: `/api/t/<slug>/...`
+    Multi,
+    /// Self-host: `/api/...`, one tenant.
+    Single,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Multi => "multi",
+            Mode::Single => "single",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub mode: Mode,
+    /// `OP_GATEWAY_LISTEN`, default `127.0.0.1:8080`
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// `OP_WORKERS`: comma-separated gRPC URLs of the worker pool.
+    pub workers: Vec<String>,
+    /// `OP_PLATFORM_KEY`: bearer of `/platform/*`; unset means the platform API is closed.
+    pub platform_key: Option<String>,
+    /// `ADMIN_API_KEY`: bootstrap admin bearer in single-tenant mode.
+    pub admin_api_key: Option<String>,
+    /// `OP_MAX_BODY_BYTES`, default 1 MiB.
+    pub max_body_bytes: usize,
+    /// `OP_REQUEST_TIMEOUT_MS`, default 30 s: the deadline handed to the worker.
+    pub request_timeout: Duration,
+    /// `OP_DB_POOL_SIZE` for the gateway's control-plane reads, default 8.
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so the keys never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("mode", &self.mode)
+            .field("listen", &self.listen)
+            .field("workers", &self.workers)
+            .field("platform_key", &self.platform_key.as_ref().map(|_| "<set>"))
+            .field("admin_api_key", &self.admin_api_key.as_ref().map(|_| "<set>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}: cannot parse `{v}`")),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        let mode = match var("OP_MODE").as_deref().map(str::trim) {
+            None | Some("multi") => Mode::Multi,
+            Some("single") => Mode::Single,
+            Some(other) => return Err(format!("OP_MODE must be `multi` or `single`, not `{other}`")),
+        };
+        let workers: Vec<String> = var("OP_WORKERS")
+            .ok_or("OP_WORKERS is required: comma-separated worker URLs, e.g. http://127.0.0.1:7001")?
+            .split(',')
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if workers.is_empty() {
+            return Err("OP_WORKERS lists no worker".into());
+        }
+        let admin_api_key = var("ADMIN_API_KEY");
+        if admin_api_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return Err("ADMIN_API_KEY must be at least 16 characters".into());
+        }
+        let platform_key = var("OP_PLATFORM_KEY");
+        if platform_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return Err("OP_PLATFORM_KEY must be at least 16 characters".into());
+        }
+        Ok(Config {
+            mode,
+            listen: parse("OP_GATEWAY_LISTEN", "127.0.0.1:8080".parse().expect("valid"))?,
+            database_url: var("DATABASE_URL").ok_or("DATABASE_URL is required")?,
+            workers,
+            platform_key,
+            admin_api_key,
+            max_body_bytes: parse("OP_MAX_BODY_BYTES", 1024 * 1024)?,
+            request_timeout: Duration::from_millis(parse("OP_REQUEST_TIMEOUT_MS", 30_000)?),
+            pool_size: parse("OP_DB_POOL_SIZE", 8)?,
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! Which tenant a request is for: the URL prefix (by mode) and a slug → tenant cache.
+//!
+//! The cache is dropped entry by entry when a tenant changes: synchronously from a worker's
+//! reply on this gateway, and via `LISTEN op_cache` for every other gateway.
+
+use crate::config::Mode;
+use op_control::tenants::{self, Tenant};
+use std::{
+    collections::HashMap,
+    sync::RwLock,
+    time::{Duration, Instant},
+};
+
+/// Where a request goes, from its path alone.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    Health,
+    Ready,
+    /// `/platform/...`: the full path is the route.
+    Platform(&'a str),
+    /// An API call for tenant `slug` (None in single mode) with the tenant-relative route.
+    Api { slug: Option<&'a str>, route: &'a str },
+    /// A click: `/r/<slug>/<linkKey>` or `/r/<linkKey>`.
+    Router { slug: Option<&'a str>, route: &'a str },
+    /// `/api/...` without `t/<slug>` in multi mode.
+    SlugMissing,
+    NotFound,
+}
+
+/// Splits `path` into its target. `route` keeps a leading `/`.
+pub fn classify(mode: Mode, path: &str) -> Target<'_> {
+    match path {
+        "/health" => return Target::Health,
+        "/ready" => return Target::Ready,
+        _ => {}
+    }
+    if path == "/platform" || path.starts_with("/platform/") {
+        return match mode {
+            Mode::Multi => Target::Platform(path),
+            Mode::Single => Target::NotFound,
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/api") {
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return Target::NotFound;
+        }
+        return match mode {
+            Mode::Single => Target::Api {
+                slug: None,
+                route: if rest.is_empty() { "/" } else { rest },
+            },
+            Mode::Multi => match rest.strip_prefix("/t/") {
+                Some(after) => {
+                    let (slug, route) = match after.find('/') {
+                        Some(i) => (&after[..i], &after[i..]),
+                        None => (after, "/"),
+                    };
+                    Target::Api {
+                        slug: Some(slug),
+                        route,
+                    }
+                }
+                None => Target::SlugMissing,
+            },
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/r/") {
+        return match mode {
+            Mode::Single => Target::Router {
+                slug: None,
+                route: &path[2..],
+            },
+            Mode::Multi => match rest.find('/') {
+                Some(i) => Target::Router {
+                    slug: Some(&rest[..i]),
+                    route: &rest[i..],
+                },
+                None => Target::NotFound,
+            },
+        };
+    }
+    Target::NotFound
+}
+
+const POSITIVE_TTL: Duration = Duration::from_secs(60);
+/// Unknown slugs are remembered briefly so a scan of random slugs does not hit the database
+/// per request; provisioning invalidates the entry at once anyway.
+const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+pub struct TenantCache {
+    entries: RwLock<HashMap<String, (Option<Tenant>, Instant)>>,
+}
+
+impl TenantCache {
+    pub fn get(&self, slug: &str) -> Option<Option<Tenant>> {
+        let map = self.entries.read().expect("tenant cache lock");
+        let (tenant, at) = map.get(slug)?;
+        let ttl = if tenant.is_some() { POSITIVE_TTL } else { NEGATIVE_TTL };
+        (at.elapsed() < ttl).then(|| tenant.clone())
+    }
+
+    pub fn put(&self, slug: &str, tenant: Option<Tenant>) {
+        let mut map = self.entries.write().expect("tenant cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(slug.to_string(), (tenant, Instant::now()));
+    }
+
+    pub fn invalidate(&self, slug: &str) {
+        self.entries.write().expect("tenant cache lock").remove(slug);
+    }
+
+    pub fn clear(&self) {
+        self.entries.write().expect("tenant cache lock").clear();
+    }
+
+    /// Resolves `slug`, from the cache or the control plane. Malformed slugs never reach the database.
+    pub async fn resolve(
+        &self,
+        pool: &deadpool_postgres::Pool,
+        slug: &str,
+    ) -> Result<Option<Tenant>, crate::GatewayError> {
+        if !tenants::valid_slug(slug) {
+            return Ok(None);
+        }
+        if let Some(hit) = self.get(slug) {
+            return Ok(hit);
+        }
+        let conn = pool.get().await?;
+        let tenant = tenants::find_by_slug(&**conn, slug).await?;
+        self.put(slug, tenant.clone());
+        Ok(tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_mode_paths() {
+        let m = Mode::Multi;
+        assert_eq!(classify(m, "/health"), Target::Health);
+        assert_eq!(classify(m, "/api/partners"), Target::SlugMissing);
+        assert_eq!(classify(m, "/api"), Target::SlugMissing);
+        assert_eq!(
+            classify(m, "/api/t/acme/partners/1"),
+            Target::Api { slug: Some("acme"), route: "/partners/1" }
+        );
+        assert_eq!(classify(m, "/api/t/acme"), Target::Api { slug: Some("acme"), route: "/" });
+        assert_eq!(classify(m, "/apix"), Target::NotFound);
+        assert_eq!(classify(m, "/r/acme/key1"), Target::Router { slug: Some("acme"), route: "/key1" });
+        assert_eq!(classify(m, "/r/key1"), Target::NotFound);
+        assert_eq!(classify(m, "/platform/tenants"), Target::Platform("/platform/tenants"));
+        assert_eq!(classify(m, "/"), Target::NotFound);
+    }
+
+    #[test]
+    fn single_mode_paths() {
+        let s = Mode::Single;
+        assert_eq!(classify(s, "/api/partners"), Target::Api { slug: None, route: "/partners" });
+        assert_eq!(classify(s, "/r/key1"), Target::Router { slug: None, route: "/key1" });
+        assert_eq!(classify(s, "/platform/tenants"), Target::NotFound);
+    }
+}

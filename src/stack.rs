@@ -1,0 +1,205 @@
+//! A whole local OpenPartner: Postgres (embedded or given), migrations, N worker processes
+//! and the gateway process. `openpartner dev` runs one for humans; the end-to-end tests run
+//! one per test binary (and extra ones for tests that kill processes).
+
+use crate::{children, embedded_pg::EmbeddedPg};
+use anyhow::{bail, Context, Result};
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Multi,
+    Single,
+}
+
+pub struct StackOptions {
+    /// The `openpartner` executable whose `worker` and `gateway` subcommands are started.
+    pub exe: PathBuf,
+    pub mode: Mode,
+    /// Gateway port; 0 picks a free one.
+    pub port: u16,
+    pub workers: usize,
+    pub database_url: String,
+    pub platform_key: Option<String>,
+    pub admin_api_key: Option<String>,
+    /// Extra environment for gateway and workers (e.g. OP_* settings under test).
+    pub env: Vec<(String, String)>,
+    /// Child output: inherited (dev) or discarded (tests, unless OP_TEST_LOG=1).
+    pub quiet: bool,
+}
+
+pub struct WorkerProc {
+    pub url: String,
+    pub listen: String,
+    child: Option<Child>,
+}
+
+pub struct Stack {
+    pub base_url: String,
+    pub database_url: String,
+    pub workers: Vec<WorkerProc>,
+    gateway: Option<Child>,
+    opts: StackOptions,
+    /// Kept last so it stops after the processes that use it.
+    pub pg: Option<EmbeddedPg>,
+}
+
+impl Stack {
+    /// Starts workers and gateway against `opts.database_url` (already migrated) and waits
+    /// until the gateway reports ready.
+    pub async fn start(opts: StackOptions, pg: Option<EmbeddedPg>) -> Result<Stack> {
+        let mut workers = Vec::new();
+        for i in 0..opts.workers {
+            let port = children::free_port()?;
+            let listen = format!("127.0.0.1:{port}");
+            let mut w = WorkerProc {
+                url: format!("http://{listen}"),
+                listen,
+                child: None,
+            };
+            w.child = Some(spawn_worker(&opts, &w.listen, i)?);
+            workers.push(w);
+        }
+        let port = if opts.port == 0 { children::free_port()? } else { opts.port };
+        let mut cmd = Command::new(&opts.exe);
+        cmd.arg("gateway")
+            .env("DATABASE_URL", &opts.database_url)
+            .env("OP_MODE", match opts.mode {
+                Mode::Multi => "multi",
+                Mode::Single => "single",
+            })
+            .env("OP_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "OP_WORKERS",
+                workers.iter().map(|w| w.url.as_str()).collect::<Vec<_>>().join(","),
+            );
+        if let Some(k) = &opts.platform_key {
+            cmd.env("OP_PLATFORM_KEY", k);
+        }
+        if let Some(k) = &opts.admin_api_key {
+            cmd.env("ADMIN_API_KEY", k);
+        }
+        configure(&mut cmd, &opts);
+        let gateway = children::spawn_owned(cmd, libc::SIGTERM).context("starting the gateway")?;
+        let stack = Stack {
+            base_url: format!("http://127.0.0.1:{port}"),
+            database_url: opts.database_url.clone(),
+            workers,
+            gateway: Some(gateway),
+            opts,
+            pg,
+        };
+        stack.wait_ready(Duration::from_secs(60)).await?;
+        Ok(stack)
+    }
+
+    /// Polls `GET /ready` until it answers 200 with every worker healthy.
+    pub async fn wait_ready(&self, within: Duration) -> Result<()> {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        let want = self.workers.iter().filter(|w| w.child.is_some()).count() as u64;
+        loop {
+            if let Ok(r) = client.get(format!("{}/ready", self.base_url)).send().await {
+                if r.status().is_success() {
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    if body["workers"].as_u64().unwrap_or(0) >= want {
+                        return Ok(());
+                    }
+                }
+            }
+            if start.elapsed() > within {
+                bail!("the gateway at {} did not become ready", self.base_url);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILLs worker `i` (no graceful drain): what a crash looks like.
+    pub fn kill_worker(&mut self, i: usize) {
+        if let Some(mut c) = self.workers[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts worker `i` again on its old address.
+    pub fn restart_worker(&mut self, i: usize) -> Result<()> {
+        self.kill_worker(i);
+        let child = spawn_worker(&self.opts, &self.workers[i].listen, i)?;
+        self.workers[i].child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until the gateway, worker or postgres child exits (dev mode: "something died").
+    pub fn try_exited(&mut self) -> Option<String> {
+        if let Some(g) = self.gateway.as_mut() {
+            if let Ok(Some(s)) = g.try_wait() {
+                return Some(format!("gateway exited ({s})"));
+            }
+        }
+        for w in &mut self.workers {
+            if let Some(c) = w.child.as_mut() {
+                if let Ok(Some(s)) = c.try_wait() {
+                    return Some(format!("worker {} exited ({s})", w.url));
+                }
+            }
+        }
+        None
+    }
+
+    /// Graceful stop: SIGTERM everyone, wait, then stop postgres.
+    pub fn stop(&mut self) {
+        let mut all: Vec<Child> = self.gateway.take().into_iter().collect();
+        all.extend(self.workers.iter_mut().filter_map(|w| w.child.take()));
+        for c in &all {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+        for mut c in all {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        if let Some(pg) = self.pg.as_mut() {
+            pg.stop();
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn configure(cmd: &mut Command, opts: &StackOptions) {
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null());
+    if opts.quiet && std::env::var_os("OP_TEST_LOG").is_none() {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+}
+
+fn spawn_worker(opts: &StackOptions, listen: &str, i: usize) -> Result<Child> {
+    let mut cmd = Command::new(&opts.exe);
+    cmd.arg("worker")
+        .env("DATABASE_URL", &opts.database_url)
+        .env("OP_WORKER_LISTEN", listen)
+        .env("OP_WORKER_ID", format!("worker-{}", i + 1));
+    configure(&mut cmd, opts);
+    children::spawn_owned(cmd, libc::SIGTERM).context("starting a worker")
+}
