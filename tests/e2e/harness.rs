@@ -1,0 +1,229 @@
+//! The end-to-end harness: one throwaway PostgreSQL cluster and one running stack (2
+//! workers + gateway, real processes, real gRPC, real HTTP) per test binary, and a fresh
+//! tenant per test (tenants are schemas, so they are cheap). Tests that kill processes
+//! start a private stack on the same cluster.
+
+use openpartner::{
+    embedded_pg::{EmbeddedPg, FAST_SETTINGS},
+    stack::{Mode, Stack, StackOptions},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        OnceLock,
+    },
+};
+
+pub const PLATFORM_KEY: &str = "opp_test_platform_key_0123456789";
+
+pub struct Shared {
+    pub database_url: String,
+    pub stack: Stack,
+}
+
+/// Builds the shared cluster + stack once, on a runtime of its own (each test has its own).
+pub fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(start_shared())
+        })
+        .join()
+        .expect("harness start-up panicked")
+    })
+}
+
+fn test_root() -> PathBuf {
+    let root = std::env::temp_dir().join("openpartner-e2e");
+    let _ = std::fs::create_dir_all(&root);
+    // Clusters of earlier runs whose process is gone.
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let pid: Option<i32> = e.file_name().to_str().and_then(|n| n.split('-').next()?.parse().ok());
+            if let Some(pid) = pid {
+                if unsafe { libc::kill(pid, 0) } != 0 {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    root.join(format!("{}-{}", std::process::id(), ulid::Ulid::new()))
+}
+
+async fn start_shared() -> Shared {
+    let dir = test_root();
+    let pg = EmbeddedPg::start(&dir.join("pg"), FAST_SETTINGS)
+        .await
+        .expect("start the throwaway postgres");
+    let database_url = pg.database_url();
+    let mut client = openpartner::connect(&database_url).await.expect("connect");
+    op_control::migrations::migrate_all(&mut client).await.expect("migrate");
+    let stack = Stack::start(options(&database_url, Mode::Multi, 2), Some(pg))
+        .await
+        .expect("start the stack");
+    Shared { database_url, stack }
+}
+
+pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
+    StackOptions {
+        exe: PathBuf::from(env!("CARGO_BIN_EXE_openpartner")),
+        mode,
+        port: 0,
+        workers,
+        database_url: database_url.to_string(),
+        platform_key: Some(PLATFORM_KEY.to_string()),
+        admin_api_key: None,
+        env: vec![],
+        quiet: true,
+    }
+}
+
+/// A unique, valid slug for this test.
+pub fn unique_slug(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        ulid::Ulid::new().to_string().to_lowercase()[20..].to_string(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A tiny HTTP client for the API as customers call it.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    /// e.g. `http://127.0.0.1:1234/api/t/acme`
+    pub base: String,
+    pub key: Option<String>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Resp {
+        assert_eq!(self.code(), status, "unexpected status; body: {}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Resp {
+        assert_eq!((self.code(), self.error()), (status, code), "body: {}", self.body);
+        assert!(self.body["detail"].is_string(), "errors carry a detail: {}", self.body);
+        self
+    }
+}
+
+impl Api {
+    pub fn new(base: impl Into<String>, key: Option<&str>) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: base.into(),
+            key: key.map(str::to_string),
+        }
+    }
+
+    pub fn with_key(&self, key: Option<&str>) -> Api {
+        Api {
+            key: key.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let r = req.send().await.expect("request reaches the gateway");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.raw(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.raw(Method::POST, path, Some(body.to_string().into_bytes()), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.raw(Method::DELETE, path, None, &[]).await
+    }
+}
+
+/// A fresh tenant provisioned through the platform API, with its admin key.
+pub struct Tenant {
+    pub slug: String,
+    pub id: String,
+    pub admin_key: String,
+    pub api: Api,
+}
+
+impl Tenant {
+    pub async fn new() -> Tenant {
+        Tenant::on(&shared().stack.base_url).await
+    }
+
+    pub async fn on(gateway: &str) -> Tenant {
+        let slug = unique_slug("t");
+        let r = platform(gateway)
+            .post("/platform/tenants", serde_json::json!({"slug": slug, "name": "Test tenant"}))
+            .await
+            .expect(201);
+        let admin_key = r.body["adminKey"].as_str().expect("adminKey").to_string();
+        Tenant {
+            id: r.body["tenant"]["id"].as_str().expect("id").to_string(),
+            api: Api::new(format!("{gateway}/api/t/{slug}"), Some(&admin_key)),
+            slug,
+            admin_key,
+        }
+    }
+
+    pub async fn partner(&self, email: &str) -> Value {
+        self.api
+            .post("/partners", serde_json::json!({"email": email, "name": "P", "sendInvite": false}))
+            .await
+            .expect(201)
+            .body
+    }
+}
+
+pub fn platform(gateway: &str) -> Api {
+    Api::new(gateway.to_string(), Some(PLATFORM_KEY))
+}
+
+pub fn gateway() -> Api {
+    Api::new(shared().stack.base_url.clone(), None)
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real stack (PostgreSQL, worker processes, gateway) spoken to over
+//! HTTP exactly as customers do. See `harness.rs` for how it is started.
+
+mod api_keys;
+mod failover;
+mod harness;
+mod migrations;
+mod partners;
+mod platform;
+mod tenancy;

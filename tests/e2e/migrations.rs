@@ -1,0 +1,80 @@
+//! The migration runner over several tenant schemas, run twice at once.
+
+use crate::harness::*;
+use std::process::Command;
+
+#[tokio::test]
+async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrently() {
+    let db = shared().database_url.clone();
+    let client = openpartner::connect(&db).await.unwrap();
+    // Three tenants whose schemas predate every tenant migration.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let id = ulid::Ulid::new().to_string();
+        let schema = op_control::tenants::schema_name(&id);
+        client
+            .execute(
+                "INSERT INTO control.tenants (id, slug, name, schema_name) VALUES ($1, $2, 'old', $3)",
+                &[&id, &unique_slug(&format!("old{i}")), &schema],
+            )
+            .await
+            .unwrap();
+        client.batch_execute(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+        ids.push(id);
+    }
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_openpartner"))
+            .arg("migrate")
+            .env("DATABASE_URL", &db)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run openpartner migrate")
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(run);
+        let b = s.spawn(run);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+
+    let latest = op_control::migrations::latest_tenant_version();
+    let want = op_control::migrations::TENANT.len() as i64;
+    for id in &ids {
+        let schema = op_control::tenants::schema_name(id);
+        let applied: i64 = client
+            .query_one(&format!("SELECT count(*) FROM \"{schema}\".schema_migrations"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(applied, want, "each migration applied exactly once in {schema}");
+        client
+            .execute(&format!("SELECT 1 FROM \"{schema}\".partners LIMIT 1"), &[])
+            .await
+            .expect("tenant tables exist");
+        let v: i32 = client
+            .query_one("SELECT schema_version FROM control.tenants WHERE id = $1", &[id])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(v, latest);
+    }
+    // A third run has nothing to do.
+    let c = run();
+    assert!(c.status.success());
+    assert!(String::from_utf8_lossy(&c.stdout).contains("control migrations applied: []"));
+}
+
+#[tokio::test]
+async fn provisioned_tenants_start_at_the_latest_version() {
+    let t = Tenant::new().await;
+    let client = openpartner::connect(&shared().database_url).await.unwrap();
+    let row = client
+        .query_one("SELECT schema_version, schema_name FROM control.tenants WHERE id = $1 AND slug = $2", &[&t.id, &t.slug])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), op_control::migrations::latest_tenant_version());
+    let schema: String = row.get(1);
+    assert_ne!(schema, t.slug, "schema names are generated, not the slug");
+    assert!(schema.starts_with("t_"));
+}
