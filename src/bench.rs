@@ -1,4 +1,6 @@
 //! Load tool (filled in below).
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {}
-pub async fn run(_: BenchArgs) -> anyhow::Result<()> { Ok(()) }
+pub async fn run(_: BenchArgs) -> anyhow::Result<()> {
+    Ok(())
+}

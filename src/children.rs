@@ -46,10 +46,13 @@ pub fn spawn_owned(cmd: Command, signal: i32) -> io::Result<Child> {
         .expect("spawner lock")
         .send((cmd, signal, tx))
         .map_err(|_| io::Error::other("spawner thread gone"))?;
-    rx.recv().map_err(|_| io::Error::other("spawner thread gone"))?
+    rx.recv()
+        .map_err(|_| io::Error::other("spawner thread gone"))?
 }
 
 /// A currently free TCP port on 127.0.0.1.
 pub fn free_port() -> io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

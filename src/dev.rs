@@ -49,15 +49,20 @@ pub async fn run(args: DevArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
 
-    let (database_url, pg, db_label) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        Some(url) => (url, None, "DATABASE_URL".to_string()),
-        None => {
-            eprintln!("openpartner: starting the embedded PostgreSQL...");
-            let pg = EmbeddedPg::start(&data_dir.join("pg"), &[]).await?;
-            let label = format!("embedded, data in {} (port {})", pg.data_dir.display(), pg.port);
-            (pg.database_url(), Some(pg), label)
-        }
-    };
+    let (database_url, pg, db_label) =
+        match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            Some(url) => (url, None, "DATABASE_URL".to_string()),
+            None => {
+                eprintln!("openpartner: starting the embedded PostgreSQL...");
+                let pg = EmbeddedPg::start(&data_dir.join("pg"), &[]).await?;
+                let label = format!(
+                    "embedded, data in {} (port {})",
+                    pg.data_dir.display(),
+                    pg.port
+                );
+                (pg.database_url(), Some(pg), label)
+            }
+        };
 
     let mut client = crate::connect(&database_url).await?;
     let report = migrations::migrate_all(&mut client).await?;
@@ -73,7 +78,10 @@ pub async fn run(args: DevArgs) -> Result<()> {
         }
     };
     let platform_key = env_or_file("OP_PLATFORM_KEY", "platform-key", || {
-        format!("opp_{}", keys::NewKey::generate().plaintext.trim_start_matches("op_"))
+        format!(
+            "opp_{}",
+            keys::NewKey::generate().plaintext.trim_start_matches("op_")
+        )
     })?;
 
     let (admin_key, admin_api_key, tenant_base) = match mode {
@@ -83,7 +91,9 @@ pub async fn run(args: DevArgs) -> Result<()> {
         }
         Mode::Single => {
             tenants::ensure_single_tenant(&mut client).await?;
-            let key = env_or_file("ADMIN_API_KEY", "admin-api-key", || keys::NewKey::generate().plaintext)?;
+            let key = env_or_file("ADMIN_API_KEY", "admin-api-key", || {
+                keys::NewKey::generate().plaintext
+            })?;
             (key.clone(), Some(key), "/api".to_string())
         }
     };
@@ -109,12 +119,31 @@ pub async fn run(args: DevArgs) -> Result<()> {
     };
     let mut stack = Stack::start(opts, pg).await?;
     let base = format!("{}{}", stack.base_url, tenant_base);
-    write_state_file(&data_dir, &stack.base_url, &base, &admin_key, &platform_key, mode)?;
+    write_state_file(
+        &data_dir,
+        &stack.base_url,
+        &base,
+        &admin_key,
+        &platform_key,
+        mode,
+    )?;
 
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
-    writeln!(out, "OpenPartner dev stack is ready ({} mode)", match mode { Mode::Multi => "multi-tenant", Mode::Single => "single-tenant" })?;
-    writeln!(out, "  gateway:      {} ({} workers)", stack.base_url, stack.workers.len())?;
+    writeln!(
+        out,
+        "OpenPartner dev stack is ready ({} mode)",
+        match mode {
+            Mode::Multi => "multi-tenant",
+            Mode::Single => "single-tenant",
+        }
+    )?;
+    writeln!(
+        out,
+        "  gateway:      {} ({} workers)",
+        stack.base_url,
+        stack.workers.len()
+    )?;
     writeln!(out, "  base URL:     {base}")?;
     if mode == Mode::Multi {
         writeln!(out, "  demo tenant:  {DEMO_SLUG}")?;
@@ -128,7 +157,10 @@ pub async fn run(args: DevArgs) -> Result<()> {
     writeln!(out)?;
     writeln!(out, "Try:")?;
     writeln!(out, "  curl -s -X POST {base}/partners -H 'Authorization: Bearer {admin_key}' -H 'Content-Type: application/json' -d '{{\"email\":\"ann@example.com\",\"name\":\"Ann\",\"sendInvite\":false}}'")?;
-    writeln!(out, "  curl -s {base}/partners -H 'Authorization: Bearer {admin_key}'")?;
+    writeln!(
+        out,
+        "  curl -s {base}/partners -H 'Authorization: Bearer {admin_key}'"
+    )?;
     writeln!(out)?;
     writeln!(out, "Ctrl-C stops everything.")?;
     out.flush()?;
@@ -160,7 +192,8 @@ async fn demo_admin_key(client: &mut tokio_postgres::Client, data_dir: &Path) ->
     let tenant = match tenants::find_by_slug(&*client, DEMO_SLUG).await? {
         Some(t) => t,
         None => {
-            let p = tenants::provision(client, DEMO_SLUG, "Demo", Some("admin@demo.example")).await?;
+            let p =
+                tenants::provision(client, DEMO_SLUG, "Demo", Some("admin@demo.example")).await?;
             write_secret(&file, &p.admin_key)?;
             return Ok(p.admin_key);
         }
@@ -174,7 +207,14 @@ async fn demo_admin_key(client: &mut tokio_postgres::Client, data_dir: &Path) ->
         }
     }
     let key = keys::NewKey::generate();
-    keys::insert(&*client, &tenant.id, &key, &keys::KeyKind::Admin, Some("openpartner dev")).await?;
+    keys::insert(
+        &*client,
+        &tenant.id,
+        &key,
+        &keys::KeyKind::Admin,
+        Some("openpartner dev"),
+    )
+    .await?;
     write_secret(&file, &key.plaintext)?;
     Ok(key.plaintext)
 }
@@ -202,7 +242,14 @@ fn write_secret(path: &Path, value: &str) -> Result<()> {
 }
 
 /// `.openpartner/dev.json`: the same facts as the banner, for scripts.
-fn write_state_file(data_dir: &Path, gateway: &str, base: &str, admin_key: &str, platform_key: &str, mode: Mode) -> Result<()> {
+fn write_state_file(
+    data_dir: &Path,
+    gateway: &str,
+    base: &str,
+    admin_key: &str,
+    platform_key: &str,
+    mode: Mode,
+) -> Result<()> {
     let body = serde_json::json!({
         "gateway": gateway,
         "baseUrl": base,
@@ -211,5 +258,8 @@ fn write_state_file(data_dir: &Path, gateway: &str, base: &str, admin_key: &str,
         "adminKey": admin_key,
         "platformKey": platform_key,
     });
-    write_secret(&data_dir.join("dev.json"), &serde_json::to_string_pretty(&body)?)
+    write_secret(
+        &data_dir.join("dev.json"),
+        &serde_json::to_string_pretty(&body)?,
+    )
 }

@@ -43,7 +43,11 @@ impl EmbeddedPg {
         let data_dir = data_dir.canonicalize()?;
         let run_as = run_as_user()?;
         if let Some(port) = running_port(&data_dir) {
-            let pg = EmbeddedPg { data_dir: data_dir.clone(), port, child: None };
+            let pg = EmbeddedPg {
+                data_dir: data_dir.clone(),
+                port,
+                child: None,
+            };
             if wait_ready(port, Duration::from_secs(5)).await.is_ok() {
                 ensure_database(port).await?;
                 return Ok(pg);
@@ -76,7 +80,12 @@ impl EmbeddedPg {
             .args(["-p", &port.to_string()])
             .arg("-k")
             .arg(&data_dir)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"])
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
@@ -100,7 +109,12 @@ impl EmbeddedPg {
         };
         wait_ready(port, Duration::from_secs(30))
             .await
-            .with_context(|| format!("postgres did not start; see {}", data_dir.with_extension("log").display()))?;
+            .with_context(|| {
+                format!(
+                    "postgres did not start; see {}",
+                    data_dir.with_extension("log").display()
+                )
+            })?;
         ensure_database(port).await?;
         Ok(pg)
     }
@@ -128,7 +142,9 @@ pub fn server_bin_dir() -> Result<PathBuf> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("PostgreSQL server binaries not found; install them (Debian: sudo apt-get install -y postgresql) or set DATABASE_URL");
     }
-    eprintln!("openpartner: installing the PostgreSQL server binaries (apt-get install postgresql)...");
+    eprintln!(
+        "openpartner: installing the PostgreSQL server binaries (apt-get install postgresql)..."
+    );
     let ok = Command::new("sh")
         .args([
             "-c",
@@ -139,7 +155,9 @@ pub fn server_bin_dir() -> Result<PathBuf> {
         .success();
     match find_bin_dir() {
         Some(dir) if ok => Ok(dir),
-        _ => bail!("could not install PostgreSQL; install the `postgresql` package or set DATABASE_URL"),
+        _ => bail!(
+            "could not install PostgreSQL; install the `postgresql` package or set DATABASE_URL"
+        ),
     }
 }
 
@@ -179,7 +197,13 @@ fn run_as_user() -> Result<Option<(u32, u32)>> {
         return Ok(Some(ids));
     }
     let _ = Command::new("useradd")
-        .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"])
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "postgres",
+        ])
         .status();
     lookup()
         .map(Some)
@@ -231,7 +255,10 @@ async fn ensure_database(port: u16) -> Result<()> {
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = 'openpartner'", &[])
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = 'openpartner'",
+            &[],
+        )
         .await?
         .is_some();
     if !exists {

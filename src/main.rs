@@ -7,7 +7,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "openpartner", version, about = "OpenPartner: partner programs, self-hosted or hosted")]
+#[command(
+    name = "openpartner",
+    version,
+    about = "OpenPartner: partner programs, self-hosted or hosted"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn migrate() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is required"))?;
+    let url =
+        std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is required"))?;
     let mut client = openpartner::connect(&url).await?;
     let report = op_control::migrations::migrate_all(&mut client).await?;
     if std::env::var("OP_MODE").as_deref() == Ok("single") {

@@ -64,18 +64,29 @@ impl Stack {
             w.child = Some(spawn_worker(&opts, &w.listen, i)?);
             workers.push(w);
         }
-        let port = if opts.port == 0 { children::free_port()? } else { opts.port };
+        let port = if opts.port == 0 {
+            children::free_port()?
+        } else {
+            opts.port
+        };
         let mut cmd = Command::new(&opts.exe);
         cmd.arg("gateway")
             .env("DATABASE_URL", &opts.database_url)
-            .env("OP_MODE", match opts.mode {
-                Mode::Multi => "multi",
-                Mode::Single => "single",
-            })
+            .env(
+                "OP_MODE",
+                match opts.mode {
+                    Mode::Multi => "multi",
+                    Mode::Single => "single",
+                },
+            )
             .env("OP_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
             .env(
                 "OP_WORKERS",
-                workers.iter().map(|w| w.url.as_str()).collect::<Vec<_>>().join(","),
+                workers
+                    .iter()
+                    .map(|w| w.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
             );
         if let Some(k) = &opts.platform_key {
             cmd.env("OP_PLATFORM_KEY", k);

@@ -108,7 +108,10 @@ pub async fn lookup(
         if bool::from(hash.as_slice().ct_eq(&want)) {
             let kind = match row.get::<_, &str>("kind") {
                 "scoped" => KeyKind::Scoped(row.get("scopes")),
-                "partner" => KeyKind::Partner(row.get::<_, Option<String>>("partner_id").unwrap_or_default()),
+                "partner" => KeyKind::Partner(
+                    row.get::<_, Option<String>>("partner_id")
+                        .unwrap_or_default(),
+                ),
                 _ => KeyKind::Admin,
             };
             found = Some(KeyRecord {

@@ -103,7 +103,8 @@ pub async fn migrate_control(client: &mut Client) -> Result<Vec<i32>, ControlErr
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CONTROL_LOCK])
         .await?;
-    tx.execute("CREATE SCHEMA IF NOT EXISTS control", &[]).await?;
+    tx.execute("CREATE SCHEMA IF NOT EXISTS control", &[])
+        .await?;
     tx.execute(
         "CREATE TABLE IF NOT EXISTS control.schema_migrations (
              version integer PRIMARY KEY,

@@ -213,7 +213,16 @@ mod tests {
         for ok in ["ab", "acme", "a1-b2", "0abc", &"a".repeat(40)] {
             assert!(valid_slug(ok), "{ok}");
         }
-        for bad in ["a", "-ab", "Acme", "ac_me", "ac me", &"a".repeat(41), "", "é-a"] {
+        for bad in [
+            "a",
+            "-ab",
+            "Acme",
+            "ac_me",
+            "ac me",
+            &"a".repeat(41),
+            "",
+            "é-a",
+        ] {
             assert!(!valid_slug(bad), "{bad}");
         }
     }

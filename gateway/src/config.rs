@@ -47,7 +47,10 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("workers", &self.workers)
             .field("platform_key", &self.platform_key.as_ref().map(|_| "<set>"))
-            .field("admin_api_key", &self.admin_api_key.as_ref().map(|_| "<set>"))
+            .field(
+                "admin_api_key",
+                &self.admin_api_key.as_ref().map(|_| "<set>"),
+            )
             .field("max_body_bytes", &self.max_body_bytes)
             .finish_non_exhaustive()
     }
@@ -72,10 +75,16 @@ impl Config {
         let mode = match var("OP_MODE").as_deref().map(str::trim) {
             None | Some("multi") => Mode::Multi,
             Some("single") => Mode::Single,
-            Some(other) => return Err(format!("OP_MODE must be `multi` or `single`, not `{other}`")),
+            Some(other) => {
+                return Err(format!(
+                    "OP_MODE must be `multi` or `single`, not `{other}`"
+                ))
+            }
         };
         let workers: Vec<String> = var("OP_WORKERS")
-            .ok_or("OP_WORKERS is required: comma-separated worker URLs, e.g. http://127.0.0.1:7001")?
+            .ok_or(
+                "OP_WORKERS is required: comma-separated worker URLs, e.g. http://127.0.0.1:7001",
+            )?
             .split(',')
             .map(|w| w.trim().to_string())
             .filter(|w| !w.is_empty())
@@ -93,7 +102,10 @@ impl Config {
         }
         Ok(Config {
             mode,
-            listen: parse("OP_GATEWAY_LISTEN", "127.0.0.1:8080".parse().expect("valid"))?,
+            listen: parse(
+                "OP_GATEWAY_LISTEN",
+                "127.0.0.1:8080".parse().expect("valid"),
+            )?,
             database_url: var("DATABASE_URL").ok_or("DATABASE_URL is required")?,
             workers,
             platform_key,

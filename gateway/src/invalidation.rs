@@ -22,7 +22,8 @@ pub fn spawn(state: Arc<State>) {
 }
 
 async fn listen(state: &State) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(&state.config.database_url, NoTls).await?;
+    let (client, mut connection) =
+        tokio_postgres::connect(&state.config.database_url, NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     // The connection object yields notifications only while it is polled.
     let driver = tokio::spawn(async move {
@@ -34,7 +35,9 @@ async fn listen(state: &State) -> Result<(), tokio_postgres::Error> {
         }
         Ok::<(), tokio_postgres::Error>(())
     });
-    client.batch_execute(&format!("LISTEN {CACHE_CHANNEL}")).await?;
+    client
+        .batch_execute(&format!("LISTEN {CACHE_CHANNEL}"))
+        .await?;
     // Anything cached before LISTEN took effect may be stale.
     state.tenants.clear();
     state.keys.clear();

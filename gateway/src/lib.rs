@@ -46,7 +46,8 @@ impl State {
                 Some(op_control::tenants::ensure_single_tenant(&mut conn).await?)
             }
         };
-        let workers = Arc::new(workers::WorkerPool::new(&config.workers).map_err(anyhow::Error::msg)?);
+        let workers =
+            Arc::new(workers::WorkerPool::new(&config.workers).map_err(anyhow::Error::msg)?);
         Ok(State {
             config,
             pool,

@@ -89,7 +89,11 @@ fn error(status: StatusCode, code: &str, detail: &str) -> Response<Body> {
 }
 
 fn unauthorized() -> Response<Body> {
-    error(StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid credentials")
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or invalid credentials",
+    )
 }
 
 async fn handle(
@@ -105,7 +109,12 @@ async fn handle(
     Ok(resp)
 }
 
-async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>, rid: &str) -> Response<Body> {
+async fn route(
+    state: &State,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    rid: &str,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
     let (surface, slug, route_path) = match classify(state.config.mode, &path) {
         Target::Health => {
@@ -130,7 +139,10 @@ async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>, rid: &st
 
     // Tenant and principal.
     let (tenant, principal) = if surface == Surface::Platform {
-        let ok = match (&state.config.platform_key, auth::bearer(header_bytes(&req, header::AUTHORIZATION))) {
+        let ok = match (
+            &state.config.platform_key,
+            auth::bearer(header_bytes(&req, header::AUTHORIZATION)),
+        ) {
             (Some(want), Some(Ok(got))) => secrets_equal(want, got),
             _ => false,
         };
@@ -173,7 +185,9 @@ async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>, rid: &st
 
     let timeout = state.config.request_timeout;
     let deadline = std::time::SystemTime::now() + timeout;
-    let affinity = tenant.as_ref().map_or("platform".to_string(), |t| t.id.clone());
+    let affinity = tenant
+        .as_ref()
+        .map_or("platform".to_string(), |t| t.id.clone());
     let env = Envelope {
         request_id: rid.to_string(),
         surface: surface as i32,
@@ -200,7 +214,8 @@ async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>, rid: &st
             for id in &reply.invalidate_key_ids {
                 state.keys.invalidate(id);
             }
-            let status = StatusCode::from_u16(reply.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
+            let status =
+                StatusCode::from_u16(reply.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
             *resp.status_mut() = status;
             for h in reply.headers {
@@ -213,8 +228,16 @@ async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>, rid: &st
             }
             resp
         }
-        Err(ForwardError::Timeout) => error(StatusCode::GATEWAY_TIMEOUT, "timeout", "the request took too long"),
-        Err(ForwardError::NoWorker) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no worker is available; retry shortly"),
+        Err(ForwardError::Timeout) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the request took too long",
+        ),
+        Err(ForwardError::NoWorker) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no worker is available; retry shortly",
+        ),
         Err(ForwardError::Failed(status)) => {
             tracing::error!(request_id = rid, error = %status, "worker call failed");
             error(StatusCode::BAD_GATEWAY, "bad_gateway", "the worker failed while serving this request; retry it (with an Idempotency-Key for writes)")
@@ -229,20 +252,44 @@ fn header_bytes<B>(req: &Request<B>, name: header::HeaderName) -> Option<&[u8]> 
 async fn resolve_tenant(state: &State, slug: Option<&str>) -> Result<Tenant, Response<Body>> {
     let tenant = match (state.config.mode, slug) {
         (Mode::Single, _) => state.single_tenant.clone(),
-        (Mode::Multi, Some(slug)) => state.tenants.resolve(&state.pool, slug).await.map_err(|e| {
-            tracing::error!(error = %e, "tenant lookup failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "control plane unavailable; retry shortly")
-        })?,
+        (Mode::Multi, Some(slug)) => {
+            state
+                .tenants
+                .resolve(&state.pool, slug)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "tenant lookup failed");
+                    error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "control plane unavailable; retry shortly",
+                    )
+                })?
+        }
         (Mode::Multi, None) => None,
     };
-    let tenant = tenant.ok_or_else(|| error(StatusCode::NOT_FOUND, "tenant_not_found", "no tenant with this slug"))?;
+    let tenant = tenant.ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "tenant_not_found",
+            "no tenant with this slug",
+        )
+    })?;
     if !tenant.is_active() {
-        return Err(error(StatusCode::FORBIDDEN, "tenant_suspended", "this tenant is suspended"));
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "tenant_suspended",
+            "this tenant is suspended",
+        ));
     }
     Ok(tenant)
 }
 
-async fn authenticate(state: &State, req: &Request<Incoming>, tenant: &Tenant) -> Result<Principal, Response<Body>> {
+async fn authenticate(
+    state: &State,
+    req: &Request<Incoming>,
+    tenant: &Tenant,
+) -> Result<Principal, Response<Body>> {
     let token = match auth::bearer(header_bytes(req, header::AUTHORIZATION)) {
         None => return Ok(Principal::default()),
         Some(Err(_)) => return Err(unauthorized()),
@@ -260,7 +307,11 @@ async fn authenticate(state: &State, req: &Request<Incoming>, tenant: &Tenant) -
         Ok(None) => Err(unauthorized()),
         Err(e) => {
             tracing::error!(error = %e, "key lookup failed");
-            Err(error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "control plane unavailable; retry shortly"))
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "control plane unavailable; retry shortly",
+            ))
         }
     }
 }
@@ -283,8 +334,17 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Response
     }
     match Limited::new(req.into_body(), max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(_) => Err(error(StatusCode::BAD_REQUEST, "invalid_body", "the request body could not be read")),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the request body could not be read",
+        )),
     }
 }
 
@@ -296,7 +356,11 @@ async fn ready(state: &State) -> Response<Body> {
     let workers = state.workers.healthy_count();
     let ok = db_ok && workers > 0;
     json_response(
-        if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
         json!({"ok": ok, "database": db_ok, "workers": workers}),
     )
 }

@@ -19,9 +19,15 @@ pub enum Target<'a> {
     /// `/platform/...`: the full path is the route.
     Platform(&'a str),
     /// An API call for tenant `slug` (None in single mode) with the tenant-relative route.
-    Api { slug: Option<&'a str>, route: &'a str },
+    Api {
+        slug: Option<&'a str>,
+        route: &'a str,
+    },
     /// A click: `/r/<slug>/<linkKey>` or `/r/<linkKey>`.
-    Router { slug: Option<&'a str>, route: &'a str },
+    Router {
+        slug: Option<&'a str>,
+        route: &'a str,
+    },
     /// `/api/...` without `t/<slug>` in multi mode.
     SlugMissing,
     NotFound,
@@ -97,7 +103,11 @@ impl TenantCache {
     pub fn get(&self, slug: &str) -> Option<Option<Tenant>> {
         let map = self.entries.read().expect("tenant cache lock");
         let (tenant, at) = map.get(slug)?;
-        let ttl = if tenant.is_some() { POSITIVE_TTL } else { NEGATIVE_TTL };
+        let ttl = if tenant.is_some() {
+            POSITIVE_TTL
+        } else {
+            NEGATIVE_TTL
+        };
         (at.elapsed() < ttl).then(|| tenant.clone())
     }
 
@@ -110,7 +120,10 @@ impl TenantCache {
     }
 
     pub fn invalidate(&self, slug: &str) {
-        self.entries.write().expect("tenant cache lock").remove(slug);
+        self.entries
+            .write()
+            .expect("tenant cache lock")
+            .remove(slug);
     }
 
     pub fn clear(&self) {
@@ -148,21 +161,51 @@ mod tests {
         assert_eq!(classify(m, "/api"), Target::SlugMissing);
         assert_eq!(
             classify(m, "/api/t/acme/partners/1"),
-            Target::Api { slug: Some("acme"), route: "/partners/1" }
+            Target::Api {
+                slug: Some("acme"),
+                route: "/partners/1"
+            }
         );
-        assert_eq!(classify(m, "/api/t/acme"), Target::Api { slug: Some("acme"), route: "/" });
+        assert_eq!(
+            classify(m, "/api/t/acme"),
+            Target::Api {
+                slug: Some("acme"),
+                route: "/"
+            }
+        );
         assert_eq!(classify(m, "/apix"), Target::NotFound);
-        assert_eq!(classify(m, "/r/acme/key1"), Target::Router { slug: Some("acme"), route: "/key1" });
+        assert_eq!(
+            classify(m, "/r/acme/key1"),
+            Target::Router {
+                slug: Some("acme"),
+                route: "/key1"
+            }
+        );
         assert_eq!(classify(m, "/r/key1"), Target::NotFound);
-        assert_eq!(classify(m, "/platform/tenants"), Target::Platform("/platform/tenants"));
+        assert_eq!(
+            classify(m, "/platform/tenants"),
+            Target::Platform("/platform/tenants")
+        );
         assert_eq!(classify(m, "/"), Target::NotFound);
     }
 
     #[test]
     fn single_mode_paths() {
         let s = Mode::Single;
-        assert_eq!(classify(s, "/api/partners"), Target::Api { slug: None, route: "/partners" });
-        assert_eq!(classify(s, "/r/key1"), Target::Router { slug: None, route: "/key1" });
+        assert_eq!(
+            classify(s, "/api/partners"),
+            Target::Api {
+                slug: None,
+                route: "/partners"
+            }
+        );
+        assert_eq!(
+            classify(s, "/r/key1"),
+            Target::Router {
+                slug: None,
+                route: "/key1"
+            }
+        );
         assert_eq!(classify(s, "/platform/tenants"), Target::NotFound);
     }
 }

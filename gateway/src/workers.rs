@@ -87,7 +87,13 @@ impl WorkerPool {
         let mut ranked: Vec<(bool, u64, Arc<Worker>)> = self
             .workers
             .iter()
-            .map(|w| (w.is_healthy(), rendezvous_score(affinity, &w.url), w.clone()))
+            .map(|w| {
+                (
+                    w.is_healthy(),
+                    rendezvous_score(affinity, &w.url),
+                    w.clone(),
+                )
+            })
             .collect();
         ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
         ranked.into_iter().map(|(_, _, w)| w).collect()
@@ -177,15 +183,17 @@ fn is_connect_error(status: &tonic::Status) -> bool {
 
 /// The connection broke (worker died or restarted); the request may or may not have run.
 fn is_transport_error(status: &tonic::Status) -> bool {
-    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal)
-        && {
-            let t = error_chain(status);
-            t.contains("transport")
-                || t.contains("connection")
-                || t.contains("broken pipe")
-                || t.contains("h2")
-                || t.contains("reset")
-        }
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal
+    ) && {
+        let t = error_chain(status);
+        t.contains("transport")
+            || t.contains("connection")
+            || t.contains("broken pipe")
+            || t.contains("h2")
+            || t.contains("reset")
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +202,9 @@ mod tests {
 
     #[test]
     fn rendezvous_is_stable_and_spreads() {
-        let urls: Vec<String> = (0..4).map(|i| format!("http://127.0.0.1:70{i:02}")).collect();
+        let urls: Vec<String> = (0..4)
+            .map(|i| format!("http://127.0.0.1:70{i:02}"))
+            .collect();
         let first = |t: &str| {
             urls.iter()
                 .max_by_key(|u| rendezvous_score(t, u))
@@ -204,6 +214,9 @@ mod tests {
         assert_eq!(first("tenant-a"), first("tenant-a"));
         let distinct: std::collections::HashSet<_> =
             (0..64).map(|i| first(&format!("tenant-{i}"))).collect();
-        assert!(distinct.len() >= 3, "64 tenants should land on most of 4 workers");
+        assert!(
+            distinct.len() >= 3,
+            "64 tenants should land on most of 4 workers"
+        );
     }
 }

@@ -22,9 +22,17 @@ pub fn is_known_scope(s: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
-    Admin { key_id: Option<String> },
-    Scoped { key_id: String, scopes: Vec<String> },
-    Partner { partner_id: String, key_id: Option<String> },
+    Admin {
+        key_id: Option<String>,
+    },
+    Scoped {
+        key_id: String,
+        scopes: Vec<String>,
+    },
+    Partner {
+        partner_id: String,
+        key_id: Option<String>,
+    },
     Platform,
 }
 
@@ -144,35 +152,64 @@ mod tests {
     fn admin_reaches_everything_but_platform() {
         let admin = Principal::Admin { key_id: None };
         assert_eq!(status(Access::Admin.check(&admin, None)), 200);
-        assert_eq!(status(Access::AdminOrScope("partners:read").check(&admin, None)), 200);
+        assert_eq!(
+            status(Access::AdminOrScope("partners:read").check(&admin, None)),
+            200
+        );
         assert_eq!(status(Access::Platform.check(&admin, None)), 401);
     }
 
     #[test]
     fn scoped_keys_reach_only_their_scopes() {
         let k = scoped(&["partners:read"]);
-        assert_eq!(status(Access::AdminOrScope("partners:read").check(&k, None)), 200);
-        let e = Access::AdminOrScope("partners:write").check(&k, None).unwrap_err();
+        assert_eq!(
+            status(Access::AdminOrScope("partners:read").check(&k, None)),
+            200
+        );
+        let e = Access::AdminOrScope("partners:write")
+            .check(&k, None)
+            .unwrap_err();
         assert_eq!((e.status, e.code), (403, "forbidden_scope"));
         assert_eq!(e.extra["required"], "partners:write");
         assert_eq!(Access::Admin.check(&k, None).unwrap_err().code, "forbidden");
-        assert_eq!(status(Access::AdminScopeOrSelf(Some("partners:read")).check(&k, Some("p1"))), 200);
+        assert_eq!(
+            status(Access::AdminScopeOrSelf(Some("partners:read")).check(&k, Some("p1"))),
+            200
+        );
     }
 
     #[test]
     fn partners_act_only_on_themselves() {
         let p = partner("p1");
-        assert_eq!(status(Access::AdminScopeOrSelf(None).check(&p, Some("p1"))), 200);
-        assert_eq!(status(Access::AdminScopeOrSelf(None).check(&p, Some("p2"))), 403);
+        assert_eq!(
+            status(Access::AdminScopeOrSelf(None).check(&p, Some("p1"))),
+            200
+        );
+        assert_eq!(
+            status(Access::AdminScopeOrSelf(None).check(&p, Some("p2"))),
+            403
+        );
         assert_eq!(status(Access::Admin.check(&p, None)), 403);
-        assert_eq!(status(Access::AdminOrScope("partners:read").check(&p, None)), 403);
+        assert_eq!(
+            status(Access::AdminOrScope("partners:read").check(&p, None)),
+            403
+        );
     }
 
     #[test]
     fn anonymous_gets_401_except_public() {
-        assert_eq!(status(Access::Admin.check(&Principal::Anonymous, None)), 401);
-        assert_eq!(status(Access::Public.check(&Principal::Anonymous, None)), 200);
-        assert_eq!(status(Access::Platform.check(&Principal::Platform, None)), 200);
+        assert_eq!(
+            status(Access::Admin.check(&Principal::Anonymous, None)),
+            401
+        );
+        assert_eq!(
+            status(Access::Public.check(&Principal::Anonymous, None)),
+            200
+        );
+        assert_eq!(
+            status(Access::Platform.check(&Principal::Platform, None)),
+            200
+        );
         assert_eq!(status(Access::Admin.check(&Principal::Platform, None)), 401);
     }
 }

@@ -57,10 +57,18 @@ struct CreateKey {
 fn parse_scopes(raw: ScopeList) -> Result<Vec<String>, ApiError> {
     let list: Vec<String> = match raw {
         ScopeList::List(l) => l,
-        ScopeList::Csv(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        ScopeList::Csv(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
     };
     if list.is_empty() {
-        return Err(ApiError::new(400, "invalid_scope", "scopes must name at least one scope"));
+        return Err(ApiError::new(
+            400,
+            "invalid_scope",
+            "scopes must name at least one scope",
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for s in list {
@@ -82,9 +90,14 @@ fn parse_scopes(raw: ScopeList) -> Result<Vec<String>, ApiError> {
 /// `POST /api-keys {label?, scopes?}`: no scopes mints an admin key.
 pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CreateKey = ctx.json()?;
-    let label = body.label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty());
+    let label = body
+        .label
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty());
     if label.as_ref().is_some_and(|l| l.chars().count() > 100) {
-        return Err(ApiError::invalid_body("label is longer than 100 characters").with("field", "label"));
+        return Err(
+            ApiError::invalid_body("label is longer than 100 characters").with("field", "label"),
+        );
     }
     let kind = match body.scopes {
         None => keys::KeyKind::Admin,
@@ -116,7 +129,10 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let scope = ctx.query_value("scope");
     if let Some(s) = &scope {
         if !is_known_scope(s) {
-            return Err(ApiError::invalid_query(format!("unknown scope `{}`", crate::context::truncate(s, 64))));
+            return Err(ApiError::invalid_query(format!(
+                "unknown scope `{}`",
+                crate::context::truncate(s, 64)
+            )));
         }
     }
     let tenant = ctx.tenant()?;
@@ -158,8 +174,10 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     notify_key(&*tx, &id).await?;
     tx.commit().await?;
     let key = to_json(&row);
-    Ok(Reply::ok(json!({ "ok": true, "id": id, "revokedAt": key["revokedAt"], "apiKey": key }))
-        .invalidate_keys([id]))
+    Ok(
+        Reply::ok(json!({ "ok": true, "id": id, "revokedAt": key["revokedAt"], "apiKey": key }))
+            .invalidate_keys([id]),
+    )
 }
 
 #[cfg(test)]
@@ -179,7 +197,15 @@ mod tests {
             parse_scopes(ScopeList::Csv("links:write, clicks:write".into())).unwrap(),
             vec!["links:write", "clicks:write"]
         );
-        assert_eq!(parse_scopes(ScopeList::List(vec!["nope".into()])).unwrap_err().code, "invalid_scope");
-        assert_eq!(parse_scopes(ScopeList::List(vec![])).unwrap_err().code, "invalid_scope");
+        assert_eq!(
+            parse_scopes(ScopeList::List(vec!["nope".into()]))
+                .unwrap_err()
+                .code,
+            "invalid_scope"
+        );
+        assert_eq!(
+            parse_scopes(ScopeList::List(vec![])).unwrap_err().code,
+            "invalid_scope"
+        );
     }
 }

@@ -163,7 +163,10 @@ pub fn ts_opt(t: Option<DateTime<Utc>>) -> Value {
 pub fn parse_id(raw: &str, what: &str) -> Result<String, ApiError> {
     match ulid::Ulid::from_string(raw) {
         Ok(u) if raw.len() == 26 => Ok(u.to_string()),
-        _ => Err(ApiError::not_found(format!("no {what} with id `{}`", truncate(raw, 64)))),
+        _ => Err(ApiError::not_found(format!(
+            "no {what} with id `{}`",
+            truncate(raw, 64)
+        ))),
     }
 }
 

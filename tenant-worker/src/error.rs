@@ -51,7 +51,11 @@ impl ApiError {
     }
 
     pub fn internal() -> ApiError {
-        ApiError::new(500, "internal", "internal error; quote the X-Request-Id when reporting it")
+        ApiError::new(
+            500,
+            "internal",
+            "internal error; quote the X-Request-Id when reporting it",
+        )
     }
 
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
@@ -82,8 +86,12 @@ impl From<tokio_postgres::Error> for ApiError {
             Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
                 ApiError::not_found("a referenced resource does not exist")
             }
-            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
-                ApiError::unavailable("concurrent update; retry the request").with("retryable", true)
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                ApiError::unavailable("concurrent update; retry the request")
+                    .with("retryable", true)
             }
             Some(c) if *c == SqlState::QUERY_CANCELED => {
                 ApiError::new(504, "timeout", "the request took too long")

@@ -60,7 +60,8 @@ pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     }
     let micros: i64 = parts.next()?.parse().ok()?;
     let id = parts.next()?;
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return None;
     }
     Some((DateTime::from_timestamp_micros(micros)?, id.to_string()))
@@ -95,16 +96,25 @@ mod tests {
     fn cursor_round_trips_and_rejects_tampering() {
         let t = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
         let c = encode_cursor(t, "01JABCDEFGHJKMNPQRSTVWXYZ0");
-        assert_eq!(decode_cursor(&c), Some((t, "01JABCDEFGHJKMNPQRSTVWXYZ0".to_string())));
+        assert_eq!(
+            decode_cursor(&c),
+            Some((t, "01JABCDEFGHJKMNPQRSTVWXYZ0".to_string()))
+        );
         assert_eq!(decode_cursor("not-a-cursor!"), None);
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("v2.1.x")), None);
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("v1.abc.x")), None);
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("v1.1.x'; drop")), None);
+        assert_eq!(
+            decode_cursor(&URL_SAFE_NO_PAD.encode("v1.1.x'; drop")),
+            None
+        );
     }
 
     #[test]
     fn page_body_sets_next_cursor_only_when_more() {
-        let req = PageRequest { limit: 2, after: None };
+        let req = PageRequest {
+            limit: 2,
+            after: None,
+        };
         let t = Utc::now();
         let items = |n: usize| {
             (0..n)
@@ -114,7 +124,13 @@ mod tests {
         let b = page_body(&req, "things", items(3));
         assert_eq!(b["data"], json!([0, 1]));
         assert_eq!(b["things"], json!([0, 1]));
-        assert_eq!(decode_cursor(b["nextCursor"].as_str().unwrap()).unwrap().1, "id1");
-        assert_eq!(page_body(&req, "things", items(2))["nextCursor"], Value::Null);
+        assert_eq!(
+            decode_cursor(b["nextCursor"].as_str().unwrap()).unwrap().1,
+            "id1"
+        );
+        assert_eq!(
+            page_body(&req, "things", items(2))["nextCursor"],
+            Value::Null
+        );
     }
 }

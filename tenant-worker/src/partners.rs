@@ -57,7 +57,10 @@ pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
 fn validate_name(raw: &str) -> Result<String, ApiError> {
     let n = raw.trim();
     if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
-        return Err(ApiError::invalid_body("name must be 1 to 200 printable characters").with("field", "name"));
+        return Err(
+            ApiError::invalid_body("name must be 1 to 200 printable characters")
+                .with("field", "name"),
+        );
     }
     Ok(n.to_string())
 }
@@ -67,11 +70,14 @@ fn validate_metadata(m: Option<Value>) -> Result<Value, ApiError> {
         None | Some(Value::Null) => Ok(Value::Object(Map::new())),
         Some(v @ Value::Object(_)) => {
             if serde_json::to_vec(&v).map_or(0, |b| b.len()) > MAX_METADATA_BYTES {
-                return Err(ApiError::invalid_body("metadata is larger than 16 KiB").with("field", "metadata"));
+                return Err(ApiError::invalid_body("metadata is larger than 16 KiB")
+                    .with("field", "metadata"));
             }
             Ok(v)
         }
-        Some(_) => Err(ApiError::invalid_body("metadata must be a JSON object").with("field", "metadata")),
+        Some(_) => {
+            Err(ApiError::invalid_body("metadata must be a JSON object").with("field", "metadata"))
+        }
     }
 }
 
@@ -107,7 +113,10 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?;
     let Some(row) = row else {
-        return Err(ApiError::conflict("email_taken", "a partner with this email already exists"));
+        return Err(ApiError::conflict(
+            "email_taken",
+            "a partner with this email already exists",
+        ));
     };
     let partner = to_json(&row);
     outbox::emit(&tx, "partner.created", json!({ "partner": partner })).await?;
@@ -117,7 +126,10 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
             &tx,
             &email,
             &format!("You're invited to the {} partner program", tenant.slug),
-            &format!("Hello {name},\n\nYou have been invited to join the partner program of {}.\n", tenant.slug),
+            &format!(
+                "Hello {name},\n\nYou have been invited to join the partner program of {}.\n",
+                tenant.slug
+            ),
             "partner_invite",
         )
         .await?;
@@ -135,7 +147,9 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
     if let Some(status) = ctx.query_value("status") {
         if !["invited", "active", "revoked"].contains(&status.as_str()) {
-            return Err(ApiError::invalid_query("status must be invited, active or revoked"));
+            return Err(ApiError::invalid_query(
+                "status must be invited, active or revoked",
+            ));
         }
         params.push(Box::new(status));
         filters.push(format!("status = ${}", params.len()));
@@ -147,7 +161,11 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     if let Some((t, id)) = page.after.clone() {
         params.push(Box::new(t));
         params.push(Box::new(id));
-        filters.push(format!("(created_at, id) < (${}, ${})", params.len() - 1, params.len()));
+        filters.push(format!(
+            "(created_at, id) < (${}, ${})",
+            params.len() - 1,
+            params.len()
+        ));
     }
     params.push(Box::new(page.fetch()));
     let where_clause = if filters.is_empty() {
@@ -159,7 +177,10 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         "SELECT {COLUMNS} FROM partners {where_clause} ORDER BY created_at DESC, id DESC LIMIT ${}",
         params.len()
     );
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
 
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
@@ -178,7 +199,10 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
     let row = tx
-        .query_opt(&format!("SELECT {COLUMNS} FROM partners WHERE id = $1"), &[&id])
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM partners WHERE id = $1"),
+            &[&id],
+        )
         .await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
@@ -199,9 +223,14 @@ struct RevokeBody {
 pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = parse_id(ctx.param("id"), "partner")?;
     let body: RevokeBody = ctx.json()?;
-    let reason = body.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    let reason = body
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
     if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
-        return Err(ApiError::invalid_body("reason is longer than 1000 characters").with("field", "reason"));
+        return Err(
+            ApiError::invalid_body("reason is longer than 1000 characters").with("field", "reason"),
+        );
     }
     let notify = body.notify.unwrap_or(true);
     let tenant = ctx.tenant()?.clone();
@@ -209,11 +238,17 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
     let current = tx
-        .query_opt("SELECT status FROM partners WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt(
+            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
     if current.get::<_, &str>(0) == "revoked" {
-        return Err(ApiError::conflict("already_revoked", "the partner is already revoked"));
+        return Err(ApiError::conflict(
+            "already_revoked",
+            "the partner is already revoked",
+        ));
     }
     let row = tx
         .query_one(
@@ -239,7 +274,12 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         crate::api_keys::notify_key(&*tx, key_id).await?;
     }
     let partner = to_json(&row);
-    outbox::emit(&tx, "partner.revoked", json!({ "partner": partner, "reason": reason })).await?;
+    outbox::emit(
+        &tx,
+        "partner.revoked",
+        json!({ "partner": partner, "reason": reason }),
+    )
+    .await?;
     if notify {
         let email: String = row.get("email");
         mail::queue(
@@ -248,7 +288,10 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
             &format!("Your partnership with {} has ended", tenant.slug),
             &format!(
                 "Your partner account has been deactivated.{}\n",
-                reason.as_deref().map(|r| format!("\n\nReason: {r}")).unwrap_or_default()
+                reason
+                    .as_deref()
+                    .map(|r| format!("\n\nReason: {r}"))
+                    .unwrap_or_default()
             ),
             "partner_revoked",
         )
@@ -270,11 +313,17 @@ pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
     let current = tx
-        .query_opt("SELECT status FROM partners WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt(
+            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
     if current.get::<_, &str>(0) != "revoked" {
-        return Err(ApiError::conflict("not_revoked", "the partner is not revoked"));
+        return Err(ApiError::conflict(
+            "not_revoked",
+            "the partner is not revoked",
+        ));
     }
     let row = tx
         .query_one(
@@ -297,8 +346,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email("  Ann@Example.COM ").unwrap(), "ann@example.com");
-        for bad in ["", "ann", "ann@", "@example.com", "a b@example.com", "ann@example", "a@b@c.com", "ann@.com"] {
+        assert_eq!(
+            normalize_email("  Ann@Example.COM ").unwrap(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "a b@example.com",
+            "ann@example",
+            "a@b@c.com",
+            "ann@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }
@@ -308,6 +369,9 @@ mod tests {
         assert_eq!(validate_metadata(None).unwrap(), json!({}));
         assert!(validate_metadata(Some(json!([1]))).is_err());
         assert!(validate_metadata(Some(json!({"k": "x".repeat(20_000)}))).is_err());
-        assert_eq!(validate_metadata(Some(json!({"k": 1}))).unwrap(), json!({"k": 1}));
+        assert_eq!(
+            validate_metadata(Some(json!({"k": 1}))).unwrap(),
+            json!({"k": 1})
+        );
     }
 }

@@ -34,7 +34,11 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CreateTenant = ctx.json()?;
     let slug = body.slug;
     if tenants::RESERVED_SLUGS.contains(&slug.as_str()) {
-        return Err(ApiError::new(400, "slug_reserved", format!("`{slug}` is reserved")));
+        return Err(ApiError::new(
+            400,
+            "slug_reserved",
+            format!("`{slug}` is reserved"),
+        ));
     }
     if !tenants::valid_slug(&slug) {
         return Err(ApiError::new(
@@ -43,19 +47,33 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
             "slug must match ^[a-z0-9][a-z0-9-]{1,39}$",
         ));
     }
-    let name = body.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).unwrap_or_else(|| slug.clone());
+    let name = body
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| slug.clone());
     if name.chars().count() > 200 {
-        return Err(ApiError::invalid_body("name is longer than 200 characters").with("field", "name"));
+        return Err(
+            ApiError::invalid_body("name is longer than 200 characters").with("field", "name")
+        );
     }
-    let admin_email = body.admin_email.as_deref().map(normalize_email).transpose()?;
+    let admin_email = body
+        .admin_email
+        .as_deref()
+        .map(normalize_email)
+        .transpose()?;
     let mut conn = ctx.conn().await?;
-    let provisioned = match tenants::provision(&mut conn, &slug, &name, admin_email.as_deref()).await {
-        Ok(p) => p,
-        Err(ControlError::SlugTaken) => {
-            return Err(ApiError::conflict("slug_taken", format!("`{slug}` is taken")))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let provisioned =
+        match tenants::provision(&mut conn, &slug, &name, admin_email.as_deref()).await {
+            Ok(p) => p,
+            Err(ControlError::SlugTaken) => {
+                return Err(ApiError::conflict(
+                    "slug_taken",
+                    format!("`{slug}` is taken"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
     tracing::info!(tenant_id = %provisioned.tenant.id, slug = %slug, "tenant provisioned");
     Ok(Reply::created(json!({
         "tenant": to_json(&provisioned.tenant),

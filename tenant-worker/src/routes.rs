@@ -41,27 +41,85 @@ pub fn table() -> Vec<Route> {
     use Access::*;
     vec![
         // Partners
-        route!(Api, "POST", "/partners", AdminOrScope("partners:write"), partners::create),
-        route!(Api, "GET", "/partners", AdminOrScope("partners:read"), partners::list),
-        route!(Api, "GET", "/partners/:id", AdminScopeOrSelf(Some("partners:read")), partners::get),
-        route!(Api, "POST", "/partners/:id/revoke", AdminOrScope("partners:write"), partners::revoke),
-        route!(Api, "POST", "/partners/:id/reinstate", Admin, partners::reinstate),
+        route!(
+            Api,
+            "POST",
+            "/partners",
+            AdminOrScope("partners:write"),
+            partners::create
+        ),
+        route!(
+            Api,
+            "GET",
+            "/partners",
+            AdminOrScope("partners:read"),
+            partners::list
+        ),
+        route!(
+            Api,
+            "GET",
+            "/partners/:id",
+            AdminScopeOrSelf(Some("partners:read")),
+            partners::get
+        ),
+        route!(
+            Api,
+            "POST",
+            "/partners/:id/revoke",
+            AdminOrScope("partners:write"),
+            partners::revoke
+        ),
+        route!(
+            Api,
+            "POST",
+            "/partners/:id/reinstate",
+            Admin,
+            partners::reinstate
+        ),
         // API keys
         route!(Api, "POST", "/api-keys", Admin, api_keys::create),
         route!(Api, "GET", "/api-keys", Admin, api_keys::list),
         route!(Api, "DELETE", "/api-keys/:id", Admin, api_keys::revoke),
         // Operator endpoints (multi-tenant mode)
-        route!(Platform, "POST", "/platform/tenants", Platform, platform::create_tenant),
-        route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants),
-        route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend),
-        route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume),
+        route!(
+            Platform,
+            "POST",
+            "/platform/tenants",
+            Platform,
+            platform::create_tenant
+        ),
+        route!(
+            Platform,
+            "GET",
+            "/platform/tenants",
+            Platform,
+            platform::list_tenants
+        ),
+        route!(
+            Platform,
+            "POST",
+            "/platform/tenants/:slug/suspend",
+            Platform,
+            platform::suspend
+        ),
+        route!(
+            Platform,
+            "POST",
+            "/platform/tenants/:slug/resume",
+            Platform,
+            platform::resume
+        ),
     ]
 }
 
 /// Matches `path` against `pattern`, returning the named parameters.
 pub fn match_path(pattern: &str, path: &str) -> Option<Vec<(&'static str, String)>> {
     let pat: Vec<&str> = pattern.trim_matches('/').split('/').collect();
-    let got: Vec<&str> = path.trim_end_matches('/').trim_start_matches('/').split('/').collect();
+    let got: Vec<&str> = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
     if pat.len() != got.len() {
         return None;
     }
@@ -83,7 +141,11 @@ pub fn match_path(pattern: &str, path: &str) -> Option<Vec<(&'static str, String
 /// maps the borrowed slice back to the table's string without allocating per request.
 fn leak_name(name: &str) -> &'static str {
     const KNOWN: &[&str] = &["id", "slug", "keyId", "linkKey", "deliveryId"];
-    KNOWN.iter().copied().find(|k| *k == name).unwrap_or("param")
+    KNOWN
+        .iter()
+        .copied()
+        .find(|k| *k == name)
+        .unwrap_or("param")
 }
 
 /// Routes one envelope: 404/405, authorization, then the handler.
@@ -125,7 +187,10 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         tracing::error!("envelope without a valid tenant on a tenant surface");
         return ApiError::internal().into();
     }
-    let self_id = params.iter().find(|(n, _)| *n == "id").map(|(_, v)| v.as_str());
+    let self_id = params
+        .iter()
+        .find(|(n, _)| *n == "id")
+        .map(|(_, v)| v.as_str());
     if let Err(e) = route.access.check(&principal, self_id) {
         return e.into();
     }
@@ -169,7 +234,12 @@ mod tests {
         let t = table();
         let mut seen = std::collections::HashSet::new();
         for r in &t {
-            assert!(seen.insert((r.surface, r.method, r.pattern)), "duplicate {} {}", r.method, r.pattern);
+            assert!(
+                seen.insert((r.surface, r.method, r.pattern)),
+                "duplicate {} {}",
+                r.method,
+                r.pattern
+            );
             for seg in r.pattern.split('/') {
                 if let Some(name) = seg.strip_prefix(':') {
                     assert_ne!(leak_name(name), "param", "add `{name}` to KNOWN");

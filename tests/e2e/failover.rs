@@ -14,7 +14,9 @@ use std::{
 #[tokio::test]
 async fn killing_a_worker_fails_only_requests_in_flight_on_it() {
     let db = shared().database_url.clone();
-    let mut stack = Stack::start(options(&db, Mode::Multi, 2), None).await.expect("private stack");
+    let mut stack = Stack::start(options(&db, Mode::Multi, 2), None)
+        .await
+        .expect("private stack");
     let t = Tenant::on(&stack.base_url).await;
     let seed = t.partner("seed@example.com").await;
     let seed_path = format!("/partners/{}", seed["id"].as_str().unwrap());
@@ -26,8 +28,14 @@ async fn killing_a_worker_fails_only_requests_in_flight_on_it() {
     const CLIENTS: usize = 4;
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
-        let (api, stop, gf, pf, created, seed_path) =
-            (t.api.clone(), stop.clone(), get_failures.clone(), post_failures.clone(), created.clone(), seed_path.clone());
+        let (api, stop, gf, pf, created, seed_path) = (
+            t.api.clone(),
+            stop.clone(),
+            get_failures.clone(),
+            post_failures.clone(),
+            created.clone(),
+            seed_path.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
@@ -35,9 +43,17 @@ async fn killing_a_worker_fails_only_requests_in_flight_on_it() {
                 if g.code() != 200 {
                     gf.fetch_add(1, Ordering::Relaxed);
                 }
-                let p = api.post("/partners", json!({"email": format!("c{c}-{i}@example.com"), "name": "L"})).await;
+                let p = api
+                    .post(
+                        "/partners",
+                        json!({"email": format!("c{c}-{i}@example.com"), "name": "L"}),
+                    )
+                    .await;
                 if p.code() == 201 {
-                    created.lock().unwrap().push(p.body["id"].as_str().unwrap().to_string());
+                    created
+                        .lock()
+                        .unwrap()
+                        .push(p.body["id"].as_str().unwrap().to_string());
                 } else {
                     pf.fetch_add(1, Ordering::Relaxed);
                 }
@@ -59,14 +75,32 @@ async fn killing_a_worker_fails_only_requests_in_flight_on_it() {
     }
 
     let created = created.lock().unwrap().clone();
-    assert!(created.len() > 20, "load kept flowing: {} creates", created.len());
-    assert_eq!(get_failures.load(Ordering::Relaxed), 0, "reads are re-sent to a live worker");
+    assert!(
+        created.len() > 20,
+        "load kept flowing: {} creates",
+        created.len()
+    );
+    assert_eq!(
+        get_failures.load(Ordering::Relaxed),
+        0,
+        "reads are re-sent to a live worker"
+    );
     // At most the writes in flight at each of the two kills (one per client).
-    assert!(post_failures.load(Ordering::Relaxed) <= 2 * CLIENTS, "write failures: {}", post_failures.load(Ordering::Relaxed));
+    assert!(
+        post_failures.load(Ordering::Relaxed) <= 2 * CLIENTS,
+        "write failures: {}",
+        post_failures.load(Ordering::Relaxed)
+    );
     // Every acknowledged write is there.
     for id in created.iter().step_by(5) {
         t.api.get(&format!("/partners/{id}")).await.expect(200);
     }
-    let ready = Api::new(stack.base_url.clone(), None).get("/ready").await.expect(200);
-    assert_eq!(ready.body["workers"], 1, "the killed worker is out of rotation");
+    let ready = Api::new(stack.base_url.clone(), None)
+        .get("/ready")
+        .await
+        .expect(200);
+    assert_eq!(
+        ready.body["workers"], 1,
+        "the killed worker is out of rotation"
+    );
 }

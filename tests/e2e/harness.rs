@@ -44,7 +44,10 @@ fn test_root() -> PathBuf {
     // Clusters of earlier runs whose process is gone.
     if let Ok(entries) = std::fs::read_dir(&root) {
         for e in entries.flatten() {
-            let pid: Option<i32> = e.file_name().to_str().and_then(|n| n.split('-').next()?.parse().ok());
+            let pid: Option<i32> = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.split('-').next()?.parse().ok());
             if let Some(pid) = pid {
                 if unsafe { libc::kill(pid, 0) } != 0 {
                     let _ = std::fs::remove_dir_all(e.path());
@@ -62,11 +65,16 @@ async fn start_shared() -> Shared {
         .expect("start the throwaway postgres");
     let database_url = pg.database_url();
     let mut client = openpartner::connect(&database_url).await.expect("connect");
-    op_control::migrations::migrate_all(&mut client).await.expect("migrate");
+    op_control::migrations::migrate_all(&mut client)
+        .await
+        .expect("migrate");
     let stack = Stack::start(options(&database_url, Mode::Multi, 2), Some(pg))
         .await
         .expect("start the stack");
-    Shared { database_url, stack }
+    Shared {
+        database_url,
+        stack,
+    }
 }
 
 pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
@@ -88,7 +96,7 @@ pub fn unique_slug(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
         "{prefix}-{}-{}",
-        ulid::Ulid::new().to_string().to_lowercase()[20..].to_string(),
+        &ulid::Ulid::new().to_string().to_lowercase()[20..],
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -119,14 +127,28 @@ impl Resp {
 
     #[track_caller]
     pub fn expect(self, status: u16) -> Resp {
-        assert_eq!(self.code(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.code(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self
     }
 
     #[track_caller]
     pub fn expect_error(self, status: u16, code: &str) -> Resp {
-        assert_eq!((self.code(), self.error()), (status, code), "body: {}", self.body);
-        assert!(self.body["detail"].is_string(), "errors carry a detail: {}", self.body);
+        assert_eq!(
+            (self.code(), self.error()),
+            (status, code),
+            "body: {}",
+            self.body
+        );
+        assert!(
+            self.body["detail"].is_string(),
+            "errors carry a detail: {}",
+            self.body
+        );
         self
     }
 }
@@ -147,7 +169,13 @@ impl Api {
         }
     }
 
-    pub async fn raw(&self, method: Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Resp {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
@@ -165,9 +193,14 @@ impl Api {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -175,7 +208,8 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        self.raw(Method::POST, path, Some(body.to_string().into_bytes()), &[]).await
+        self.raw(Method::POST, path, Some(body.to_string().into_bytes()), &[])
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
@@ -199,7 +233,10 @@ impl Tenant {
     pub async fn on(gateway: &str) -> Tenant {
         let slug = unique_slug("t");
         let r = platform(gateway)
-            .post("/platform/tenants", serde_json::json!({"slug": slug, "name": "Test tenant"}))
+            .post(
+                "/platform/tenants",
+                serde_json::json!({"slug": slug, "name": "Test tenant"}),
+            )
             .await
             .expect(201);
         let admin_key = r.body["adminKey"].as_str().expect("adminKey").to_string();
@@ -213,7 +250,10 @@ impl Tenant {
 
     pub async fn partner(&self, email: &str) -> Value {
         self.api
-            .post("/partners", serde_json::json!({"email": email, "name": "P", "sendInvite": false}))
+            .post(
+                "/partners",
+                serde_json::json!({"email": email, "name": "P", "sendInvite": false}),
+            )
             .await
             .expect(201)
             .body

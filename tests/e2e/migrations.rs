@@ -19,7 +19,10 @@ async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrentl
             )
             .await
             .unwrap();
-        client.batch_execute(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+        client
+            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+            .await
+            .unwrap();
         ids.push(id);
     }
     let run = || {
@@ -43,17 +46,26 @@ async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrentl
     for id in &ids {
         let schema = op_control::tenants::schema_name(id);
         let applied: i64 = client
-            .query_one(&format!("SELECT count(*) FROM \"{schema}\".schema_migrations"), &[])
+            .query_one(
+                &format!("SELECT count(*) FROM \"{schema}\".schema_migrations"),
+                &[],
+            )
             .await
             .unwrap()
             .get(0);
-        assert_eq!(applied, want, "each migration applied exactly once in {schema}");
+        assert_eq!(
+            applied, want,
+            "each migration applied exactly once in {schema}"
+        );
         client
             .execute(&format!("SELECT 1 FROM \"{schema}\".partners LIMIT 1"), &[])
             .await
             .expect("tenant tables exist");
         let v: i32 = client
-            .query_one("SELECT schema_version FROM control.tenants WHERE id = $1", &[id])
+            .query_one(
+                "SELECT schema_version FROM control.tenants WHERE id = $1",
+                &[id],
+            )
             .await
             .unwrap()
             .get(0);
@@ -70,10 +82,16 @@ async fn provisioned_tenants_start_at_the_latest_version() {
     let t = Tenant::new().await;
     let client = openpartner::connect(&shared().database_url).await.unwrap();
     let row = client
-        .query_one("SELECT schema_version, schema_name FROM control.tenants WHERE id = $1 AND slug = $2", &[&t.id, &t.slug])
+        .query_one(
+            "SELECT schema_version, schema_name FROM control.tenants WHERE id = $1 AND slug = $2",
+            &[&t.id, &t.slug],
+        )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, i32>(0), op_control::migrations::latest_tenant_version());
+    assert_eq!(
+        row.get::<_, i32>(0),
+        op_control::migrations::latest_tenant_version()
+    );
     let schema: String = row.get(1);
     assert_ne!(schema, t.slug, "schema names are generated, not the slug");
     assert!(schema.starts_with("t_"));

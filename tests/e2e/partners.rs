@@ -10,7 +10,10 @@ async fn create_and_get_a_partner() {
     let t = Tenant::new().await;
     let r = t
         .api
-        .post("/partners", json!({"email": "  Ann@Example.COM ", "name": "Ann", "metadata": {"tier": "gold"}}))
+        .post(
+            "/partners",
+            json!({"email": "  Ann@Example.COM ", "name": "Ann", "metadata": {"tier": "gold"}}),
+        )
         .await
         .expect(201);
     let p = &r.body;
@@ -20,7 +23,10 @@ async fn create_and_get_a_partner() {
     assert_eq!(p["metadata"], json!({"tier": "gold"}));
     assert_eq!(p["activatedAt"], Value::Null);
     let id = p["id"].as_str().unwrap();
-    assert!(ulid::Ulid::from_string(id).is_ok(), "partner ids are bare ULIDs");
+    assert!(
+        ulid::Ulid::from_string(id).is_ok(),
+        "partner ids are bare ULIDs"
+    );
     assert!(p["createdAt"].as_str().unwrap().ends_with('Z'));
 
     let got = t.api.get(&format!("/partners/{id}")).await.expect(200);
@@ -29,7 +35,10 @@ async fn create_and_get_a_partner() {
 
     let active = t
         .api
-        .post("/partners", json!({"email": "bob@example.com", "name": "Bob", "sendInvite": false}))
+        .post(
+            "/partners",
+            json!({"email": "bob@example.com", "name": "Bob", "sendInvite": false}),
+        )
         .await
         .expect(201);
     assert_eq!(active.body["status"], "active");
@@ -43,17 +52,26 @@ async fn duplicate_email_is_409_even_under_concurrency() {
     let attempts = (0..12).map(|i| {
         let api = t.api.clone();
         async move {
-            api.post("/partners", json!({"email": "race@example.com", "name": format!("R{i}")}))
-                .await
+            api.post(
+                "/partners",
+                json!({"email": "race@example.com", "name": format!("R{i}")}),
+            )
+            .await
         }
     });
     let results = futures::future::join_all(attempts).await;
     let created = results.iter().filter(|r| r.code() == 201).count();
-    let conflicts = results.iter().filter(|r| r.code() == 409 && r.error() == "email_taken").count();
+    let conflicts = results
+        .iter()
+        .filter(|r| r.code() == 409 && r.error() == "email_taken")
+        .count();
     assert_eq!((created, conflicts), (1, 11));
     // Case-insensitively the same address.
     t.api
-        .post("/partners", json!({"email": "RACE@example.com", "name": "again"}))
+        .post(
+            "/partners",
+            json!({"email": "RACE@example.com", "name": "again"}),
+        )
         .await
         .expect_error(409, "email_taken");
 }
@@ -67,16 +85,39 @@ async fn invalid_bodies_are_400_and_write_nothing() {
         (b"".to_vec(), "empty body"),
         (br#"{"email": 5, "name": "A"}"#.to_vec(), "wrong type"),
         (br#"{"name": "A"}"#.to_vec(), "missing email"),
-        (br#"{"email": "not-an-email", "name": "A"}"#.to_vec(), "bad email"),
-        (br#"{"email": "a@example.com", "name": "   "}"#.to_vec(), "blank name"),
-        (br#"{"email": "a@example.com", "name": "A", "metadata": [1]}"#.to_vec(), "metadata not an object"),
-        (br#"{"email": "a@example.com", "name": "A", "sendInvite": "yes"}"#.to_vec(), "sendInvite not bool"),
-        (br#"{"email": "a@example.com", "name": "A", "bogus": 1}"#.to_vec(), "unknown field"),
-        (b"{\"email\": \"a@example.com\", \"name\": \"\xff\xfe\"}".to_vec(), "bad UTF-8"),
+        (
+            br#"{"email": "not-an-email", "name": "A"}"#.to_vec(),
+            "bad email",
+        ),
+        (
+            br#"{"email": "a@example.com", "name": "   "}"#.to_vec(),
+            "blank name",
+        ),
+        (
+            br#"{"email": "a@example.com", "name": "A", "metadata": [1]}"#.to_vec(),
+            "metadata not an object",
+        ),
+        (
+            br#"{"email": "a@example.com", "name": "A", "sendInvite": "yes"}"#.to_vec(),
+            "sendInvite not bool",
+        ),
+        (
+            br#"{"email": "a@example.com", "name": "A", "bogus": 1}"#.to_vec(),
+            "unknown field",
+        ),
+        (
+            b"{\"email\": \"a@example.com\", \"name\": \"\xff\xfe\"}".to_vec(),
+            "bad UTF-8",
+        ),
     ];
     for (body, what) in bad {
         let r = t.api.raw(Method::POST, "/partners", Some(body), &[]).await;
-        assert_eq!((r.code(), r.error()), (400, "invalid_body"), "{what}: {}", r.body);
+        assert_eq!(
+            (r.code(), r.error()),
+            (400, "invalid_body"),
+            "{what}: {}",
+            r.body
+        );
     }
     let list = t.api.get("/partners").await.expect(200);
     assert_eq!(list.body["data"], json!([]), "no half-written partner");
@@ -85,13 +126,31 @@ async fn invalid_bodies_are_400_and_write_nothing() {
 #[tokio::test]
 async fn bad_ids_queries_and_cursors() {
     let t = Tenant::new().await;
-    t.api.get("/partners/not-a-ulid").await.expect_error(404, "not_found");
-    t.api.get(&format!("/partners/{}", ulid::Ulid::new())).await.expect_error(404, "not_found");
-    for q in ["limit=0", "limit=501", "limit=abc", "limit=-1", "status=gone"] {
-        t.api.get(&format!("/partners?{q}")).await.expect_error(400, "invalid_query");
+    t.api
+        .get("/partners/not-a-ulid")
+        .await
+        .expect_error(404, "not_found");
+    t.api
+        .get(&format!("/partners/{}", ulid::Ulid::new()))
+        .await
+        .expect_error(404, "not_found");
+    for q in [
+        "limit=0",
+        "limit=501",
+        "limit=abc",
+        "limit=-1",
+        "status=gone",
+    ] {
+        t.api
+            .get(&format!("/partners?{q}"))
+            .await
+            .expect_error(400, "invalid_query");
     }
     for c in ["garbage!", "djEuMTIzLg", "djIuMS5BQkM"] {
-        t.api.get(&format!("/partners?cursor={c}")).await.expect_error(400, "invalid_cursor");
+        t.api
+            .get(&format!("/partners?cursor={c}"))
+            .await
+            .expect_error(400, "invalid_cursor");
     }
 }
 
@@ -108,9 +167,12 @@ async fn listing_pages_have_no_duplicates_or_gaps_while_rows_are_inserted() {
         let api = t.api.clone();
         tokio::spawn(async move {
             for i in 0..20 {
-                api.post("/partners", json!({"email": format!("late{i}@example.com"), "name": "L"}))
-                    .await
-                    .expect(201);
+                api.post(
+                    "/partners",
+                    json!({"email": format!("late{i}@example.com"), "name": "L"}),
+                )
+                .await
+                .expect(201);
             }
         })
     };
@@ -138,10 +200,18 @@ async fn listing_pages_have_no_duplicates_or_gaps_while_rows_are_inserted() {
     assert!(pages >= 4, "25+ rows at 7 per page span at least 4 pages");
     let unique: HashSet<_> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "no duplicates across pages");
-    assert!(original.is_subset(&unique), "no gaps: every pre-existing partner was listed");
+    assert!(
+        original.is_subset(&unique),
+        "no gaps: every pre-existing partner was listed"
+    );
     // Newest first.
     let all = t.api.get("/partners?limit=500").await.expect(200);
-    let times: Vec<&str> = all.body["data"].as_array().unwrap().iter().map(|p| p["createdAt"].as_str().unwrap()).collect();
+    let times: Vec<&str> = all.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["createdAt"].as_str().unwrap())
+        .collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]));
     assert_eq!(times.len(), 45);
 }
@@ -150,11 +220,26 @@ async fn listing_pages_have_no_duplicates_or_gaps_while_rows_are_inserted() {
 async fn list_filters() {
     let t = Tenant::new().await;
     t.partner("active@example.com").await;
-    t.api.post("/partners", json!({"email": "inv@example.com", "name": "I"})).await.expect(201);
+    t.api
+        .post(
+            "/partners",
+            json!({"email": "inv@example.com", "name": "I"}),
+        )
+        .await
+        .expect(201);
     let r = t.api.get("/partners?status=invited").await.expect(200);
-    let emails: Vec<&str> = r.body["data"].as_array().unwrap().iter().map(|p| p["email"].as_str().unwrap()).collect();
+    let emails: Vec<&str> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["email"].as_str().unwrap())
+        .collect();
     assert_eq!(emails, vec!["inv@example.com"]);
-    let r = t.api.get("/partners?email=ACTIVE%40example.com").await.expect(200);
+    let r = t
+        .api
+        .get("/partners?email=ACTIVE%40example.com")
+        .await
+        .expect(200);
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(r.body["data"][0]["status"], "active");
 }
@@ -165,35 +250,74 @@ async fn revoke_and_reinstate_state_machine() {
     let active = t.partner("sm@example.com").await;
     let id = active["id"].as_str().unwrap();
 
-    t.api.post(&format!("/partners/{id}/reinstate"), json!({})).await.expect_error(409, "not_revoked");
+    t.api
+        .post(&format!("/partners/{id}/reinstate"), json!({}))
+        .await
+        .expect_error(409, "not_revoked");
     let r = t
         .api
-        .post(&format!("/partners/{id}/revoke"), json!({"reason": "fraud", "notify": false}))
+        .post(
+            &format!("/partners/{id}/revoke"),
+            json!({"reason": "fraud", "notify": false}),
+        )
         .await
         .expect(200);
     assert_eq!(r.body["ok"], true);
     assert_eq!(r.body["notified"], false);
     assert!(r.body["revokedAt"].is_string());
     let got = t.api.get(&format!("/partners/{id}")).await.expect(200).body;
-    assert_eq!((got["status"].as_str(), got["revokeReason"].as_str()), (Some("revoked"), Some("fraud")));
+    assert_eq!(
+        (got["status"].as_str(), got["revokeReason"].as_str()),
+        (Some("revoked"), Some("fraud"))
+    );
 
-    t.api.post(&format!("/partners/{id}/revoke"), json!({})).await.expect_error(409, "already_revoked");
-    t.api.post(&format!("/partners/{id}/reinstate"), json!({})).await.expect(200);
+    t.api
+        .post(&format!("/partners/{id}/revoke"), json!({}))
+        .await
+        .expect_error(409, "already_revoked");
+    t.api
+        .post(&format!("/partners/{id}/reinstate"), json!({}))
+        .await
+        .expect(200);
     let got = t.api.get(&format!("/partners/{id}")).await.expect(200).body;
     assert_eq!(got["status"], "active");
     assert_eq!(got["revokedAt"], Value::Null);
 
     // An invited partner goes back to invited, not active.
-    let invited = t.api.post("/partners", json!({"email": "inv2@example.com", "name": "I"})).await.expect(201).body;
+    let invited = t
+        .api
+        .post(
+            "/partners",
+            json!({"email": "inv2@example.com", "name": "I"}),
+        )
+        .await
+        .expect(201)
+        .body;
     let iid = invited["id"].as_str().unwrap();
-    let r = t.api.raw(Method::POST, &format!("/partners/{iid}/revoke"), None, &[]).await.expect(200);
+    let r = t
+        .api
+        .raw(Method::POST, &format!("/partners/{iid}/revoke"), None, &[])
+        .await
+        .expect(200);
     assert_eq!(r.body["notified"], true, "notify defaults to true");
-    t.api.post(&format!("/partners/{iid}/reinstate"), json!({})).await.expect(200);
-    assert_eq!(t.api.get(&format!("/partners/{iid}")).await.body["status"], "invited");
+    t.api
+        .post(&format!("/partners/{iid}/reinstate"), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(
+        t.api.get(&format!("/partners/{iid}")).await.body["status"],
+        "invited"
+    );
 
     let ghost = ulid::Ulid::new();
-    t.api.post(&format!("/partners/{ghost}/revoke"), json!({})).await.expect_error(404, "not_found");
-    t.api.post(&format!("/partners/{ghost}/reinstate"), json!({})).await.expect_error(404, "not_found");
+    t.api
+        .post(&format!("/partners/{ghost}/revoke"), json!({}))
+        .await
+        .expect_error(404, "not_found");
+    t.api
+        .post(&format!("/partners/{ghost}/reinstate"), json!({}))
+        .await
+        .expect_error(404, "not_found");
     t.api
         .post(&format!("/partners/{id}/revoke"), json!({"reason": 5}))
         .await
