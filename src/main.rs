@@ -47,7 +47,7 @@ async fn migrate() -> anyhow::Result<()> {
         std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is required"))?;
     let mut client = openpartner::connect(&url).await?;
     let report = op_control::migrations::migrate_all(&mut client).await?;
-    if std::env::var("OP_MODE").as_deref() == Ok("single") {
+    if std::env::var("OP_MODE").is_ok_and(|m| m.trim() == "single") {
         op_control::tenants::ensure_single_tenant(&mut client).await?;
     }
     println!(
