@@ -141,7 +141,8 @@ async fn start_target(args: &BenchArgs) -> Result<Target> {
     let (database_url, pg, dir) = match &args.database_url {
         Some(url) => (url.clone(), None, None),
         None => {
-            let dir = std::env::temp_dir().join(format!("openpartner-bench-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("openpartner-bench-{}", std::process::id()));
             // Durable settings (fsync on): the numbers must mean "2xx = committed".
             let pg = EmbeddedPg::start(&dir.join("pg"), &[("max_connections", "300")]).await?;
             (pg.database_url(), Some(pg), Some(dir))
@@ -149,7 +150,10 @@ async fn start_target(args: &BenchArgs) -> Result<Target> {
     };
     let mut client = crate::connect(&database_url).await?;
     op_control::migrations::migrate_all(&mut client).await?;
-    let slug = format!("bench-{}", &ulid::Ulid::new().to_string().to_lowercase()[16..]);
+    let slug = format!(
+        "bench-{}",
+        &ulid::Ulid::new().to_string().to_lowercase()[16..]
+    );
     let p = op_control::tenants::provision(&mut client, &slug, "Bench", None).await?;
     let opts = StackOptions {
         exe: std::env::current_exe()?,
@@ -191,7 +195,9 @@ fn envelope(t: &Target, method: &str, path: &str, body: Vec<u8>) -> Envelope {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let target = start_target(&args).await.context("starting the bench stack")?;
+    let target = start_target(&args)
+        .await
+        .context("starting the bench stack")?;
     let duration = Duration::from_secs(args.seconds);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
@@ -234,15 +240,28 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 .await;
                 let env = envelope(&target, "GET", &path, vec![]);
                 let w = worker.clone();
-                let direct = measure("GET /partners/:id   direct to worker (gRPC)", args.concurrency, duration, move |_| {
-                    let (mut w, env) = (w.clone(), env.clone());
-                    async move { matches!(w.handle(env).await, Ok(r) if r.get_ref().status == 200) }
-                })
-                .await;
+                let direct =
+                    measure(
+                        "GET /partners/:id   direct to worker (gRPC)",
+                        args.concurrency,
+                        duration,
+                        move |_| {
+                            let (mut w, env) = (w.clone(), env.clone());
+                            async move {
+                                matches!(w.handle(env).await, Ok(r) if r.get_ref().status == 200)
+                            }
+                        },
+                    )
+                    .await;
                 reports.push((via_gw, direct, None));
             }
             "partners-create" => {
-                let (h, url, a, rid) = (http.clone(), format!("{base}/partners"), auth.clone(), run_id.clone());
+                let (h, url, a, rid) = (
+                    http.clone(),
+                    format!("{base}/partners"),
+                    auth.clone(),
+                    run_id.clone(),
+                );
                 let via_gw = measure("POST /partners      via gateway (HTTP)", args.concurrency, duration, move |n| {
                     let (h, url, a) = (h.clone(), url.clone(), a.clone());
                     let body = json!({"email": format!("gw-{rid}-{n}@bench.example"), "name": "B", "sendInvite": false});
@@ -296,13 +315,21 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
 /// The floor: one INSERT of an equivalent partner row per transaction, `concurrency`
 /// connections, straight into the tenant schema.
-async fn raw_insert_baseline(target: &Target, concurrency: usize, duration: Duration, run_id: &str) -> Result<Report> {
+async fn raw_insert_baseline(
+    target: &Target,
+    concurrency: usize,
+    duration: Duration,
+    run_id: &str,
+) -> Result<Report> {
     let schema = op_control::tenants::schema_name(&target.tenant_id);
     let mut clients = Vec::new();
     for _ in 0..concurrency {
         let c = crate::connect(&target.stack.database_url).await?;
-        c.batch_execute(&format!("SET search_path TO {}", op_control::db::quote_ident(&schema)))
-            .await?;
+        c.batch_execute(&format!(
+            "SET search_path TO {}",
+            op_control::db::quote_ident(&schema)
+        ))
+        .await?;
         let stmt = c
             .prepare(
                 "INSERT INTO partners (id, email, name, metadata, status, activated_at)
@@ -314,16 +341,21 @@ async fn raw_insert_baseline(target: &Target, concurrency: usize, duration: Dura
     let pool = Arc::new(clients);
     let next = Arc::new(AtomicU64::new(0));
     let rid = run_id.to_string();
-    Ok(measure("INSERT partner row  raw SQL (baseline)", concurrency, duration, move |n| {
-        let (pool, next, rid) = (pool.clone(), next.clone(), rid.clone());
-        async move {
-            // Each task sticks to "its" connection: n spreads round-robin.
-            let i = next.fetch_add(1, Ordering::Relaxed) as usize % pool.len();
-            let (c, stmt) = &*pool[i];
-            let id = ulid::Ulid::new().to_string();
-            let email = format!("raw-{rid}-{n}@bench.example");
-            c.execute(stmt, &[&id, &email]).await.is_ok()
-        }
-    })
+    Ok(measure(
+        "INSERT partner row  raw SQL (baseline)",
+        concurrency,
+        duration,
+        move |n| {
+            let (pool, next, rid) = (pool.clone(), next.clone(), rid.clone());
+            async move {
+                // Each task sticks to "its" connection: n spreads round-robin.
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize % pool.len();
+                let (c, stmt) = &*pool[i];
+                let id = ulid::Ulid::new().to_string();
+                let email = format!("raw-{rid}-{n}@bench.example");
+                c.execute(stmt, &[&id, &email]).await.is_ok()
+            }
+        },
+    )
     .await)
 }

@@ -5,6 +5,7 @@ mod api_keys;
 mod failover;
 mod harness;
 mod migrations;
+mod modes;
 mod partners;
 mod platform;
 mod tenancy;

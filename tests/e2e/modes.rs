@@ -1,0 +1,114 @@
+//! Single-tenant (self-host) mode, HTTP/2, and a second gateway learning about changes
+//! through LISTEN/NOTIFY.
+
+use crate::harness::*;
+use openpartner::stack::{Mode, Stack};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn single_tenant_mode_serves_api_without_slug() {
+    let db = shared().database_url.clone();
+    let admin = "single-mode-admin-key-0123456789";
+    let mut opts = options(&db, Mode::Single, 1);
+    opts.admin_api_key = Some(admin.to_string());
+    let stack = Stack::start(opts, None).await.expect("single-mode stack");
+    let gw = Api::new(stack.base_url.clone(), None);
+    assert_eq!(gw.get("/health").await.expect(200).body["mode"], "single");
+
+    let api = Api::new(format!("{}/api", stack.base_url), Some(admin));
+    let email = format!("{}@single.example", unique_slug("s"));
+    api.post("/partners", json!({"email": email, "name": "Solo"}))
+        .await
+        .expect(201);
+    let list = api
+        .get(&format!("/partners?email={email}"))
+        .await
+        .expect(200);
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
+    api.with_key(Some("not-the-admin-key-0123456789"))
+        .get("/partners")
+        .await
+        .expect_error(401, "unauthorized");
+    // No tenant prefix and no platform API in single mode.
+    api.get("/t/acme/partners")
+        .await
+        .expect_error(404, "not_found");
+    Api::new(stack.base_url.clone(), Some(PLATFORM_KEY))
+        .get("/platform/tenants")
+        .await
+        .expect_error(404, "not_found");
+    // Minted keys work too.
+    let k = api
+        .post("/api-keys", json!({"label": "rotation"}))
+        .await
+        .expect(201)
+        .body;
+    api.with_key(k["key"].as_str())
+        .get("/partners")
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn the_gateway_speaks_http2() {
+    let t = Tenant::new().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2
+        .get(format!("{}/partners", t.api.base))
+        .bearer_auth(&t.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn another_gateway_sees_revocations_and_suspensions_via_notify() {
+    let db = shared().database_url.clone();
+    let other = Stack::start(options(&db, Mode::Multi, 1), None)
+        .await
+        .expect("second stack");
+    let t = Tenant::new().await;
+    let key = t.api.post("/api-keys", json!({})).await.expect(201).body;
+    let via_other = Api::new(
+        format!("{}/api/t/{}", other.base_url, t.slug),
+        key["key"].as_str(),
+    );
+    // Warm the other gateway's caches.
+    via_other.get("/partners").await.expect(200);
+
+    t.api
+        .delete(&format!("/api-keys/{}", key["id"].as_str().unwrap()))
+        .await
+        .expect(200);
+    eventually(|| async { via_other.get("/partners").await.code() == 401 }).await;
+
+    let admin_other = via_other.with_key(Some(&t.admin_key));
+    admin_other.get("/partners").await.expect(200);
+    platform(&shared().stack.base_url)
+        .post(&format!("/platform/tenants/{}/suspend", t.slug), json!({}))
+        .await
+        .expect(200);
+    eventually(|| async { admin_other.get("/partners").await.error() == "tenant_suspended" }).await;
+}
+
+/// Polls `check` for up to 3 s: cross-process notification is asynchronous by nature.
+async fn eventually<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "condition not reached within 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
