@@ -117,14 +117,17 @@ impl WorkerPool {
                     if status.code() == tonic::Code::DeadlineExceeded {
                         return Err(ForwardError::Timeout);
                     }
+                    // `Handle` never answers with a gRPC error of its own (application
+                    // errors are HTTP statuses in the Reply), so any error here is the
+                    // transport: the worker is gone or going.
                     let never_sent = is_connect_error(&status);
                     if never_sent || is_transport_error(&status) {
                         worker.set_healthy(false);
-                        if never_sent || replayable {
-                            tracing::warn!(worker = %worker.url, error = %status.message(), "failing over to the next worker");
-                            last = ForwardError::Failed(status);
-                            continue;
-                        }
+                    }
+                    if never_sent || replayable {
+                        tracing::warn!(worker = %worker.url, error = %status.message(), "failing over to the next worker");
+                        last = ForwardError::Failed(status);
+                        continue;
                     }
                     return Err(ForwardError::Failed(status));
                 }
