@@ -94,11 +94,11 @@ impl Config {
         }
         let admin_api_key = var("ADMIN_API_KEY");
         if admin_api_key.as_ref().is_some_and(|k| k.len() < 16) {
-            return Err("ADMIN_API_KEY must be at least 16 characters".into());
+            tracing::warn!("ADMIN_API_KEY is shorter than 16 characters; use a long random value in production");
         }
         let platform_key = var("OP_PLATFORM_KEY");
         if platform_key.as_ref().is_some_and(|k| k.len() < 16) {
-            return Err("OP_PLATFORM_KEY must be at least 16 characters".into());
+            tracing::warn!("OP_PLATFORM_KEY is shorter than 16 characters; use a long random value in production");
         }
         Ok(Config {
             mode,
