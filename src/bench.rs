@@ -163,7 +163,10 @@ async fn start_target(args: &BenchArgs) -> Result<Target> {
         database_url,
         platform_key: None,
         admin_api_key: None,
-        env: vec![("RUST_LOG".into(), "warn".into())],
+        env: vec![
+            ("RUST_LOG".into(), "warn".into()),
+            ("OP_RATE_LIMIT_PER_MIN".into(), "0".into()),
+        ],
         quiet: true,
     };
     let stack = Stack::start(opts, pg).await?;

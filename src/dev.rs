@@ -105,6 +105,19 @@ pub async fn run(args: DevArgs) -> Result<()> {
             env.push((k.to_string(), v.to_string()));
         }
     }
+    // Sessions survive a restart of the dev stack: the signing secret is kept with the data.
+    env.push((
+        "OP_SESSION_SECRET".into(),
+        env_or_file("OP_SESSION_SECRET", "session-secret", || {
+            keys::NewKey::generate().plaintext
+        })?,
+    ));
+    if std::env::var_os("OP_PORTAL_URL").is_none() {
+        env.push((
+            "OP_PORTAL_URL".into(),
+            format!("http://127.0.0.1:{}/portal", args.port),
+        ));
+    }
     let exe = std::env::current_exe()?;
     let opts = StackOptions {
         exe,

@@ -9,6 +9,7 @@ pub mod db;
 pub mod keys;
 pub mod migrations;
 pub mod process;
+pub mod sessions;
 pub mod tenants;
 
 /// `LISTEN`/`NOTIFY` channel on which writers announce stale gateway cache entries.

@@ -31,7 +31,10 @@ macro_rules! migration {
 
 pub const CONTROL: &[Migration] = &[migration!(1, "control", "0001_tenants_and_keys")];
 
-pub const TENANT: &[Migration] = &[migration!(1, "tenant", "0001_partners")];
+pub const TENANT: &[Migration] = &[
+    migration!(1, "tenant", "0001_partners"),
+    migration!(2, "tenant", "0002_auth"),
+];
 
 /// The version a fully migrated tenant schema has.
 pub fn latest_tenant_version() -> i32 {

@@ -178,6 +178,14 @@ pub async fn provision(
     tx.execute(&format!("CREATE SCHEMA {}", quote_ident(&schema)), &[])
         .await?;
     migrations::migrate_tenant_in(&tx, &id, &schema).await?;
+    if let Some(email) = admin_email {
+        // The first human admin; signs in with a magic link (search_path is the new schema).
+        tx.execute(
+            "INSERT INTO admins (id, email, status) VALUES ($1, $2, 'invited')",
+            &[&ulid::Ulid::new().to_string(), &email],
+        )
+        .await?;
+    }
     let key = keys::NewKey::generate();
     keys::insert(&tx, &id, &key, &keys::KeyKind::Admin, Some("provisioning")).await?;
     // A negative cache entry for this slug may exist in some gateway.

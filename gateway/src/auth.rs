@@ -122,6 +122,22 @@ pub fn admin_principal() -> Principal {
     p
 }
 
+/// The principal an `op_session` claim set stands for.
+pub fn session_principal(claims: &op_control::sessions::Claims) -> Principal {
+    let mut p = Principal {
+        session_id: claims.sid.clone(),
+        ..Default::default()
+    };
+    if claims.kind == "admin" {
+        p.set_kind(PrincipalKind::PrincipalAdmin);
+        p.admin_id = claims.pid.clone();
+    } else {
+        p.set_kind(PrincipalKind::PrincipalPartner);
+        p.partner_id = claims.pid.clone();
+    }
+    p
+}
+
 pub fn platform_principal() -> Principal {
     let mut p = Principal::default();
     p.set_kind(PrincipalKind::PrincipalPlatform);

@@ -37,6 +37,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `OP_DB_POOL_SIZE` for the gateway's control-plane reads, default 8.
     pub pool_size: usize,
+    /// `OP_RATE_LIMIT_PER_MIN`, default 6000 per credential (a tenth per IP); 0 disables.
+    pub rate_limit_per_min: u32,
+    /// `OP_TRUSTED_PROXIES`, default loopback: whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for Config {
@@ -113,6 +117,10 @@ impl Config {
             max_body_bytes: parse("OP_MAX_BODY_BYTES", 1024 * 1024)?,
             request_timeout: Duration::from_millis(parse("OP_REQUEST_TIMEOUT_MS", 30_000)?),
             pool_size: parse("OP_DB_POOL_SIZE", 8)?,
+            rate_limit_per_min: parse("OP_RATE_LIMIT_PER_MIN", 6000)?,
+            trusted_proxies: crate::limits::parse_proxies(
+                &var("OP_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.0/8,::1".into()),
+            )?,
         })
     }
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod invalidation;
+pub mod limits;
 pub mod request_id;
 pub mod server;
 pub mod tenancy;
@@ -33,6 +34,9 @@ pub struct State {
     pub workers: Arc<workers::WorkerPool>,
     /// Single-tenant mode: the one tenant, resolved at start-up.
     pub single_tenant: Option<op_control::tenants::Tenant>,
+    /// `op_session` verification keys; None when `OP_SESSION_SECRET` is unset (cookies refused).
+    pub sessions: Option<op_control::sessions::SessionKeys>,
+    pub limits: Arc<limits::Limits>,
 }
 
 impl State {
@@ -48,7 +52,17 @@ impl State {
         };
         let workers =
             Arc::new(workers::WorkerPool::new(&config.workers).map_err(anyhow::Error::msg)?);
+        let sessions = op_control::sessions::SessionKeys::from_env();
+        if sessions.is_none() {
+            tracing::warn!("OP_SESSION_SECRET is unset: op_session cookies are refused");
+        }
+        let limits = Arc::new(limits::Limits::new(
+            config.rate_limit_per_min,
+            config.trusted_proxies.clone(),
+        ));
         Ok(State {
+            sessions,
+            limits,
             config,
             pool,
             tenants: Default::default(),

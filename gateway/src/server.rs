@@ -2,6 +2,7 @@
 //! request id → classify path → resolve tenant → authenticate → read body (limited) →
 //! forward to a worker → apply cache invalidations → answer.
 
+use crate::limits::Decision;
 use crate::{
     auth,
     config::Mode,
@@ -15,16 +16,21 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use op_control::{keys::secrets_equal, tenants::Tenant};
+use op_control::{
+    keys::secrets_equal,
+    sessions::{cookie_value, COOKIE_NAME},
+    tenants::Tenant,
+};
 use op_proto::v1::{Envelope, Header, Principal, Surface};
 use serde_json::json;
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 type Body = Full<Bytes>;
 
-/// Request headers a worker may need; everything else (cookies aside, later) stays here.
+/// Request headers a worker may need; everything else (credentials included) stays here.
 const FORWARDED_HEADERS: &[&str] = &[
     "content-type",
+    "x-forwarded-proto",
     "idempotency-key",
     "user-agent",
     "referer",
@@ -40,6 +46,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     state.workers.spawn_health_checks();
+    state.limits.spawn_housekeeping();
     crate::invalidation::spawn(state.clone());
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -116,6 +123,12 @@ async fn route(
     rid: &str,
 ) -> Response<Body> {
     let path = req.uri().path().to_string();
+    let client_ip = state.limits.client_ip(
+        peer.ip(),
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+    );
     let (surface, slug, route_path) = match classify(state.config.mode, &path) {
         Target::Health => {
             return json_response(
@@ -138,6 +151,7 @@ async fn route(
     };
 
     // Tenant and principal.
+    let mut rate = None;
     let (tenant, principal) = if surface == Surface::Platform {
         let ok = match (
             &state.config.platform_key,
@@ -147,7 +161,7 @@ async fn route(
             _ => false,
         };
         if !ok {
-            return unauthorized();
+            return refuse(state, client_ip);
         }
         (None, auth::platform_principal())
     } else {
@@ -156,12 +170,25 @@ async fn route(
             Err(resp) => return resp,
         };
         let principal = if surface == Surface::Router {
+            // Clicks have limits of their own (the router's per-IP cap).
             Principal::default()
         } else {
-            match authenticate(state, &req, &tenant).await {
+            let (principal, credential) = match authenticate(state, &req, &tenant, client_ip).await
+            {
                 Ok(p) => p,
                 Err(resp) => return resp,
+            };
+            let decision = match &credential {
+                Some(c) => state.limits.check_credential(c),
+                None => state.limits.check_ip(client_ip),
+            };
+            if let Some(d) = &decision {
+                if !d.allowed {
+                    return too_many(d);
+                }
             }
+            rate = decision;
+            principal
         };
         (Some(tenant), principal)
     };
@@ -204,9 +231,9 @@ async fn route(
         deadline_unix_ms: deadline
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
-        client_ip: peer.ip().to_string(),
+        client_ip: client_ip.to_string(),
     };
-    match state.workers.forward(&affinity, env, timeout).await {
+    let mut resp = match state.workers.forward(&affinity, env, timeout).await {
         Ok(reply) => {
             for slug in &reply.invalidate_tenant_slugs {
                 state.tenants.invalidate(slug);
@@ -242,7 +269,62 @@ async fn route(
             tracing::error!(request_id = rid, error = %status, "worker call failed");
             error(StatusCode::BAD_GATEWAY, "bad_gateway", "the worker failed while serving this request; retry it (with an Idempotency-Key for writes)")
         }
+    };
+    if let Some(d) = &rate {
+        rate_headers(&mut resp, d);
     }
+    resp
+}
+
+fn rate_headers(resp: &mut Response<Body>, d: &Decision) {
+    let name = if d.policy.starts_with("\"per-key") {
+        "per-key"
+    } else {
+        "per-ip"
+    };
+    if let Ok(v) = HeaderValue::from_str(&d.policy) {
+        resp.headers_mut().insert("ratelimit-policy", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "\"{name}\";r={};t={}",
+        d.remaining,
+        d.retry_after_secs.max(if d.allowed { 0 } else { 1 })
+    )) {
+        resp.headers_mut().insert("ratelimit", v);
+    }
+}
+
+fn too_many(d: &Decision) -> Response<Body> {
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many requests; slow down and retry after the Retry-After delay",
+    );
+    rate_headers(&mut r, d);
+    if let Ok(v) = HeaderValue::from_str(&d.retry_after_secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// A failed authentication: `401`, or `429` once this address has failed too often.
+fn refuse(state: &State, ip: std::net::IpAddr) -> Response<Body> {
+    match state.limits.check_ip(ip) {
+        Some(d) if !d.allowed => too_many(&d),
+        _ => unauthorized(),
+    }
+}
+
+fn blocked(secs: u64) -> Response<Body> {
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many failed attempts from this address; retry after the Retry-After delay",
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn header_bytes<B>(req: &Request<B>, name: header::HeaderName) -> Option<&[u8]> {
@@ -285,26 +367,59 @@ async fn resolve_tenant(state: &State, slug: Option<&str>) -> Result<Tenant, Res
     Ok(tenant)
 }
 
+/// Who is calling: `(principal, credential id for rate limiting)`. Bearer wins over cookie.
+/// Malformed, forged, expired and foreign-tenant credentials are refused here, without a
+/// worker call and (except for well-formed unknown keys) without a database hit.
 async fn authenticate(
     state: &State,
     req: &Request<Incoming>,
     tenant: &Tenant,
-) -> Result<Principal, Response<Body>> {
-    let token = match auth::bearer(header_bytes(req, header::AUTHORIZATION)) {
-        None => return Ok(Principal::default()),
-        Some(Err(_)) => return Err(unauthorized()),
+    ip: std::net::IpAddr,
+) -> Result<(Principal, Option<String>), Response<Body>> {
+    let bearer = auth::bearer(header_bytes(req, header::AUTHORIZATION));
+    let cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| cookie_value(h, COOKIE_NAME).map(str::to_string));
+    if bearer.is_none() && cookie.is_none() {
+        return Ok((Principal::default(), None));
+    }
+    if let Some(secs) = state.limits.blocked_for(ip) {
+        return Err(blocked(secs));
+    }
+    let token = match bearer {
         Some(Ok(t)) => t,
+        Some(Err(_)) => return Err(refuse(state, ip)),
+        None => {
+            let claims = state
+                .sessions
+                .as_ref()
+                .and_then(|k| k.verify(cookie.as_deref().unwrap_or_default()))
+                .filter(|c| c.tid == tenant.id);
+            return match claims {
+                Some(c) => Ok((
+                    auth::session_principal(&c),
+                    Some(format!("session:{}", c.sid)),
+                )),
+                None => Err(refuse(state, ip)),
+            };
+        }
     };
     if state.config.mode == Mode::Single {
         if let Some(admin) = &state.config.admin_api_key {
             if secrets_equal(admin, token) {
-                return Ok(auth::admin_principal());
+                return Ok((auth::admin_principal(), Some("admin-api-key".to_string())));
             }
         }
     }
     match state.keys.find(&state.pool, token).await {
-        Ok(Some(rec)) => auth::principal_for(&rec, &tenant.id).map_err(|_| unauthorized()),
-        Ok(None) => Err(unauthorized()),
+        Ok(Some(rec)) => match auth::principal_for(&rec, &tenant.id) {
+            Ok(p) => Ok((p, Some(format!("key:{}", rec.id)))),
+            Err(_) => Err(refuse(state, ip)),
+        },
+        Ok(None) => Err(refuse(state, ip)),
         Err(e) => {
             tracing::error!(error = %e, "key lookup failed");
             Err(error(

@@ -22,18 +22,29 @@ pub fn is_known_scope(s: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Anonymous,
+    /// An admin key (`key_id`), `ADMIN_API_KEY` (neither), or an admin's session.
     Admin {
         key_id: Option<String>,
+        session: Option<Session>,
     },
     Scoped {
         key_id: String,
         scopes: Vec<String>,
     },
+    /// A partner key or a partner's session.
     Partner {
         partner_id: String,
         key_id: Option<String>,
+        session_id: Option<String>,
     },
     Platform,
+}
+
+/// A signed-in admin: the session row and the admin it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub admin_id: String,
 }
 
 impl Principal {
@@ -42,9 +53,16 @@ impl Principal {
             return Principal::Anonymous;
         };
         let key_id = (!p.key_id.is_empty()).then(|| p.key_id.clone());
+        let session_id = (!p.session_id.is_empty()).then(|| p.session_id.clone());
         match p.kind() {
             PrincipalKind::PrincipalAnonymous => Principal::Anonymous,
-            PrincipalKind::PrincipalAdmin => Principal::Admin { key_id },
+            PrincipalKind::PrincipalAdmin => Principal::Admin {
+                key_id,
+                session: session_id.map(|id| Session {
+                    id,
+                    admin_id: p.admin_id.clone(),
+                }),
+            },
             PrincipalKind::PrincipalScoped => Principal::Scoped {
                 key_id: p.key_id.clone(),
                 scopes: p.scopes.clone(),
@@ -52,8 +70,23 @@ impl Principal {
             PrincipalKind::PrincipalPartner => Principal::Partner {
                 partner_id: p.partner_id.clone(),
                 key_id,
+                session_id,
             },
             PrincipalKind::PrincipalPlatform => Principal::Platform,
+        }
+    }
+
+    /// The session this request rides on, if any (the worker checks it is still live).
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Principal::Admin {
+                session: Some(s), ..
+            } => Some(s.id.as_str()),
+            Principal::Partner {
+                session_id: Some(s),
+                ..
+            } => Some(s.as_str()),
+            _ => None,
         }
     }
 
@@ -83,6 +116,10 @@ pub enum Access {
     /// Admins, scoped keys holding the scope (if any), or the partner named by the route's
     /// `:id` parameter acting on itself.
     AdminScopeOrSelf(Option<&'static str>),
+    /// Admins and partners; the handler restricts a partner to what it owns.
+    AdminOrPartner,
+    /// Any authenticated principal of the tenant (`/auth/me`, `/auth/introspect`).
+    Authenticated,
 }
 
 impl Access {
@@ -103,7 +140,8 @@ impl Access {
             (_, Principal::Anonymous) | (_, Principal::Platform) | (Access::Platform, _) => {
                 Err(ApiError::unauthorized())
             }
-            (_, Principal::Admin { .. }) => Ok(()),
+            (_, Principal::Admin { .. }) | (Access::Authenticated, _) => Ok(()),
+            (Access::AdminOrPartner, Principal::Partner { .. }) => Ok(()),
             (Access::AdminScopeOrSelf(_), Principal::Partner { partner_id, .. })
                 if self_partner_id == Some(partner_id.as_str()) =>
             {
@@ -141,6 +179,7 @@ mod tests {
         Principal::Partner {
             partner_id: id.into(),
             key_id: None,
+            session_id: None,
         }
     }
 
@@ -150,7 +189,10 @@ mod tests {
 
     #[test]
     fn admin_reaches_everything_but_platform() {
-        let admin = Principal::Admin { key_id: None };
+        let admin = Principal::Admin {
+            key_id: None,
+            session: None,
+        };
         assert_eq!(status(Access::Admin.check(&admin, None)), 200);
         assert_eq!(
             status(Access::AdminOrScope("partners:read").check(&admin, None)),

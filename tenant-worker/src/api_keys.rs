@@ -3,7 +3,7 @@
 //! revocation happen here, and revocation reaches the gateway's cache before the reply does.
 
 use crate::{
-    access::is_known_scope,
+    access::{is_known_scope, Principal},
     context::{parse_id, ts, ts_opt, Ctx, Reply},
     error::ApiError,
     pagination::{page_body, PageRequest},
@@ -90,15 +90,25 @@ fn parse_scopes(raw: ScopeList) -> Result<Vec<String>, ApiError> {
 /// `POST /api-keys {label?, scopes?}`: no scopes mints an admin key.
 pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CreateKey = ctx.json()?;
-    let label = body
-        .label
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty());
-    if label.as_ref().is_some_and(|l| l.chars().count() > 100) {
-        return Err(
-            ApiError::invalid_body("label is longer than 100 characters").with("field", "label"),
-        );
+    mint(ctx, body).await
+}
+
+/// `POST /api-keys/scoped {label?, scopes}` (the original's route): scopes are required and
+/// may be a comma-separated string.
+pub async fn create_scoped(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: CreateKey = ctx.json()?;
+    if body.scopes.is_none() {
+        return Err(ApiError::new(
+            400,
+            "invalid_scope",
+            "scopes are required on this route",
+        ));
     }
+    mint(ctx, body).await
+}
+
+async fn mint(ctx: Ctx, body: CreateKey) -> Result<Reply, ApiError> {
+    let label = validate_label(body.label)?;
     let kind = match body.scopes {
         None => keys::KeyKind::Admin,
         Some(raw) => keys::KeyKind::Scoped(parse_scopes(raw)?),
@@ -156,18 +166,24 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::ok(page_body(&page, "apiKeys", items)))
 }
 
-/// `DELETE /api-keys/:id`: effective on the very next request through any gateway.
+/// `DELETE /api-keys/:id` (admin: any key of the tenant; partner: its own partner keys):
+/// effective on the very next request through any gateway.
 pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = parse_id(ctx.param("id"), "api key")?;
     let tenant = ctx.tenant()?;
+    let owner: Option<&str> = match &ctx.principal {
+        Principal::Partner { partner_id, .. } => Some(partner_id),
+        _ => None,
+    };
     let mut conn = ctx.conn().await?;
     let tx = conn.transaction().await?;
     let row = tx
         .query_opt(
             "UPDATE control.api_keys SET revoked_at = now()
-              WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND kind IN ('admin', 'scoped')
+              WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL
+                AND ($3::text IS NULL OR (kind = 'partner' AND partner_id = $3))
               RETURNING id, prefix, label, kind, scopes, partner_id, created_at, revoked_at",
-            &[&id, &tenant.id],
+            &[&id, &tenant.id, &owner],
         )
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no live api key with id `{id}`")))?;
@@ -178,6 +194,88 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         Reply::ok(json!({ "ok": true, "id": id, "revokedAt": key["revokedAt"], "apiKey": key }))
             .invalidate_keys([id]),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePartnerKey {
+    label: Option<String>,
+}
+
+fn validate_label(label: Option<String>) -> Result<Option<String>, ApiError> {
+    let label = label
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty());
+    if label.as_ref().is_some_and(|l| l.chars().count() > 100) {
+        return Err(
+            ApiError::invalid_body("label is longer than 100 characters").with("field", "label"),
+        );
+    }
+    Ok(label)
+}
+
+/// `POST /partners/:id/api-keys {label?}` (admin or that partner): a key that acts as the partner.
+pub async fn create_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
+    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let body: CreatePartnerKey = ctx.json()?;
+    let label = validate_label(body.label)?;
+    let tenant = ctx.tenant()?;
+    let key = keys::NewKey::generate();
+    let kind = keys::KeyKind::Partner(partner_id.clone());
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    // Lock the partner so a concurrent revoke cannot miss this key.
+    let status: String = tx
+        .query_opt(
+            "SELECT status FROM partners WHERE id = $1 FOR SHARE",
+            &[&partner_id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{partner_id}`")))?
+        .get(0);
+    if status == "revoked" {
+        return Err(ApiError::conflict(
+            "partner_revoked",
+            "a revoked partner cannot hold keys",
+        ));
+    }
+    let info = keys::insert(&*tx, &tenant.id, &key, &kind, label.as_deref()).await?;
+    tx.commit().await?;
+    Ok(Reply::created(json!({
+        "id": info.id,
+        "key": key.plaintext,
+        "plaintext": key.plaintext,
+        "prefix": info.prefix,
+        "label": info.label,
+        "role": "partner",
+        "partnerId": partner_id,
+        "scopes": [],
+        "createdAt": ts(info.created_at),
+    })))
+}
+
+/// `GET /partners/:id/api-keys` (admin or that partner): the partner's live keys.
+pub async fn list_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
+    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let page = PageRequest::from_ctx(&ctx)?;
+    let tenant = ctx.tenant()?;
+    let (after_t, after_id) = page.after.clone().unzip();
+    let conn = ctx.conn().await?;
+    let rows = conn
+        .query(
+            "SELECT id, prefix, label, kind, scopes, partner_id, created_at, revoked_at
+               FROM control.api_keys
+              WHERE tenant_id = $1 AND revoked_at IS NULL AND kind = 'partner' AND partner_id = $2
+                AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::text))
+              ORDER BY created_at DESC, id DESC LIMIT $5",
+            &[&tenant.id, &partner_id, &after_t, &after_id, &page.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
+        .collect();
+    Ok(Reply::ok(page_body(&page, "apiKeys", items)))
 }
 
 #[cfg(test)]

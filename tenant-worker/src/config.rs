@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// `DATABASE_URL`
     pub database_url: String,
@@ -12,6 +12,33 @@ pub struct Config {
     pub worker_id: String,
     /// `OP_DB_POOL_SIZE`, default 16
     pub pool_size: usize,
+    /// `OP_SESSION_SECRET` (+ `OP_SESSION_SECRET_PREVIOUS`): signs `op_session` cookies.
+    pub session_secret: Option<(String, Option<String>)>,
+    /// `OP_COOKIE_SECURE`: `0` drops `Secure` from cookies (plain-http local use).
+    pub cookie_secure: bool,
+    /// `OP_PORTAL_URL`: where magic links point (`<portal>/login?token=...`).
+    pub portal_url: String,
+    /// `SMTP_URL` (e.g. `smtp://user:pass@host:587`, `smtps://...`); None = no real mail.
+    pub smtp_url: Option<String>,
+    /// `MAIL_FROM`
+    pub mail_from: String,
+    /// `OP_DEV_MAILBOX=1` without `SMTP_URL`: keep mail readable at `GET /dev/mailbox`.
+    pub dev_mailbox: bool,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so secrets (session secret, SMTP credentials) never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("worker_id", &self.worker_id)
+            .field("pool_size", &self.pool_size)
+            .field("sessions", &self.session_secret.is_some())
+            .field("cookie_secure", &self.cookie_secure)
+            .field("smtp", &self.smtp_url.is_some())
+            .field("dev_mailbox", &self.dev_mailbox)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -26,18 +53,32 @@ impl Config {
             .ok()
             .filter(|n| *n > 0)
             .ok_or("OP_DB_POOL_SIZE must be a positive integer")?;
+        let smtp_url = var("SMTP_URL");
         Ok(Config {
             database_url,
             listen,
             worker_id: env_or("OP_WORKER_ID", &format!("worker-{}", std::process::id())),
             pool_size,
+            session_secret: var("OP_SESSION_SECRET")
+                .map(|s| (s, var("OP_SESSION_SECRET_PREVIOUS"))),
+            cookie_secure: var("OP_COOKIE_SECURE").as_deref() != Some("0"),
+            portal_url: env_or("OP_PORTAL_URL", "http://127.0.0.1:8080/portal")
+                .trim_end_matches('/')
+                .to_string(),
+            dev_mailbox: smtp_url.is_none() && var("OP_DEV_MAILBOX").as_deref() == Some("1"),
+            smtp_url,
+            mail_from: env_or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),
         })
     }
 }
 
-fn env_or(name: &str, default: &str) -> String {
+fn var(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
+        .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string())
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    var(name).unwrap_or_else(|| default.to_string())
 }

@@ -5,11 +5,13 @@
 //! principal against the route ([`access`]) and runs the domain module's handler, whose SQL
 //! runs inside the tenant's own schema ([`context::Ctx::begin`]).
 //!
-//! Domain modules: [`partners`], [`api_keys`], [`platform`] (tenants); shared plumbing:
-//! [`pagination`], [`outbox`], [`mail`], [`error`].
+//! Domain modules: [`partners`], [`api_keys`], [`admins`], [`auth`] (magic links, sessions),
+//! [`platform`] (tenants); shared plumbing: [`pagination`], [`outbox`], [`mail`], [`error`].
 
 pub mod access;
+pub mod admins;
 pub mod api_keys;
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -28,16 +30,24 @@ pub struct App {
     pub config: Config,
     pub pool: deadpool_postgres::Pool,
     pub routes: Vec<routes::Route>,
+    pub mailer: mail::Mailer,
 }
 
 impl App {
     pub fn new(config: Config) -> anyhow::Result<App> {
         let pool = op_control::db::pool(&config.database_url, config.pool_size)
             .map_err(anyhow::Error::msg)?;
+        let mailer = mail::Mailer::from_config(&config).map_err(anyhow::Error::msg)?;
+        if config.session_secret.is_none() {
+            tracing::warn!(
+                "OP_SESSION_SECRET is unset: magic-link sign-in answers 503 sessions_disabled"
+            );
+        }
         Ok(App {
             config,
             pool,
             routes: routes::table(),
+            mailer,
         })
     }
 }

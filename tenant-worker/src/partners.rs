@@ -5,6 +5,7 @@
 //! Revoking also revokes the partner's keys in the same transaction.
 
 use crate::{
+    auth,
     context::{parse_id, ts, ts_opt, Ctx, Reply},
     error::ApiError,
     mail, outbox,
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio_postgres::{types::ToSql, Row};
 
-const COLUMNS: &str = "id, email, name, metadata, status, activated_at, revoked_at, revoke_reason, created_at, updated_at";
+pub const COLUMNS: &str = "id, email, name, metadata, status, activated_at, revoked_at, revoke_reason, created_at, updated_at";
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 pub fn to_json(row: &Row) -> Value {
@@ -120,21 +121,12 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     };
     let partner = to_json(&row);
     outbox::emit(&tx, "partner.created", json!({ "partner": partner })).await?;
+    let mut mails = Vec::new();
     if invite {
-        let tenant = ctx.tenant()?;
-        mail::queue(
-            &tx,
-            &email,
-            &format!("You're invited to the {} partner program", tenant.slug),
-            &format!(
-                "Hello {name},\n\nYou have been invited to join the partner program of {}.\n",
-                tenant.slug
-            ),
-            "partner_invite",
-        )
-        .await?;
+        mails.push(auth::send_invite(&ctx, &tx, "partner", &id, &email).await?);
     }
     tx.commit().await?;
+    mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, mails);
     let mut out = partner;
     out["invited"] = json!(invite);
     Ok(Reply::created(out))
@@ -273,6 +265,7 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     for key_id in &revoked_keys {
         crate::api_keys::notify_key(&*tx, key_id).await?;
     }
+    auth::revoke_sessions(&tx, "partner", &id).await?;
     let partner = to_json(&row);
     outbox::emit(
         &tx,
@@ -280,24 +273,30 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         json!({ "partner": partner, "reason": reason }),
     )
     .await?;
+    let mut mails = Vec::new();
     if notify {
         let email: String = row.get("email");
-        mail::queue(
-            &tx,
-            &email,
-            &format!("Your partnership with {} has ended", tenant.slug),
-            &format!(
-                "Your partner account has been deactivated.{}\n",
-                reason
-                    .as_deref()
-                    .map(|r| format!("\n\nReason: {r}"))
-                    .unwrap_or_default()
-            ),
-            "partner_revoked",
-        )
-        .await?;
+        mails.push(
+            mail::queue(
+                &tx,
+                &ctx.app.mailer,
+                &email,
+                &format!("Your partnership with {} has ended", tenant.slug),
+                &format!(
+                    "Your partner account has been deactivated.{}\n",
+                    reason
+                        .as_deref()
+                        .map(|r| format!("\n\nReason: {r}"))
+                        .unwrap_or_default()
+                ),
+                "partner_revoked",
+                &[],
+            )
+            .await?,
+        );
     }
     tx.commit().await?;
+    mail::send_after_commit(&ctx.app, &tenant.schema, mails);
     Ok(Reply::ok(json!({
         "ok": true,
         "revokedAt": partner["revokedAt"],
@@ -305,6 +304,40 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         "partner": partner,
     }))
     .invalidate_keys(revoked_keys))
+}
+
+/// `POST /partners/:id/invite`: re-sends the invite link while the partner has not signed in.
+pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "partner")?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_opt(
+            "SELECT status, email FROM partners WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+    let (status, email): (String, String) = (row.get(0), row.get(1));
+    match status.as_str() {
+        "active" => {
+            return Err(ApiError::conflict(
+                "already_activated",
+                "the partner has already activated their account",
+            ))
+        }
+        "revoked" => {
+            return Err(ApiError::conflict(
+                "partner_revoked",
+                "the partner is revoked; reinstate them first",
+            ))
+        }
+        _ => {}
+    }
+    let mail = auth::send_invite(&ctx, &tx, "partner", &id, &email).await?;
+    tx.commit().await?;
+    mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, vec![mail]);
+    Ok(Reply::ok(json!({ "ok": true })))
 }
 
 /// `POST /partners/:id/reinstate`

@@ -4,10 +4,10 @@
 
 use crate::{
     access::{Access, Principal},
-    api_keys,
+    admins, api_keys, auth,
     context::{Ctx, Reply, TenantRef},
     error::ApiError,
-    partners, platform, App,
+    mail, partners, platform, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::{future::Future, pin::Pin, sync::Arc};
@@ -62,6 +62,7 @@ pub fn table() -> Vec<Route> {
             AdminScopeOrSelf(Some("partners:read")),
             partners::get
         ),
+        route!(Api, "POST", "/partners/:id/invite", Admin, partners::invite),
         route!(
             Api,
             "POST",
@@ -76,10 +77,68 @@ pub fn table() -> Vec<Route> {
             Admin,
             partners::reinstate
         ),
+        route!(
+            Api,
+            "POST",
+            "/partners/:id/api-keys",
+            AdminScopeOrSelf(None),
+            api_keys::create_for_partner
+        ),
+        route!(
+            Api,
+            "GET",
+            "/partners/:id/api-keys",
+            AdminScopeOrSelf(None),
+            api_keys::list_for_partner
+        ),
         // API keys
         route!(Api, "POST", "/api-keys", Admin, api_keys::create),
+        route!(
+            Api,
+            "POST",
+            "/api-keys/scoped",
+            Admin,
+            api_keys::create_scoped
+        ),
         route!(Api, "GET", "/api-keys", Admin, api_keys::list),
-        route!(Api, "DELETE", "/api-keys/:id", Admin, api_keys::revoke),
+        route!(
+            Api,
+            "DELETE",
+            "/api-keys/:id",
+            AdminOrPartner,
+            api_keys::revoke
+        ),
+        // Admins (people) and sign-in
+        route!(Api, "POST", "/admins", Admin, admins::create),
+        route!(Api, "GET", "/admins", Admin, admins::list),
+        route!(Api, "POST", "/admins/:id/revoke", Admin, admins::revoke),
+        route!(
+            Api,
+            "POST",
+            "/auth/magic/request",
+            Public,
+            auth::magic_request
+        ),
+        route!(Api, "POST", "/auth/signin", Public, auth::magic_request),
+        route!(
+            Api,
+            "POST",
+            "/auth/magic/verify",
+            Public,
+            auth::magic_verify
+        ),
+        route!(Api, "GET", "/auth/me", Authenticated, auth::me),
+        route!(Api, "GET", "/auth/whoami", Authenticated, auth::me),
+        route!(Api, "POST", "/auth/signout", Authenticated, auth::signout),
+        route!(
+            Api,
+            "GET",
+            "/auth/introspect",
+            Authenticated,
+            auth::introspect
+        ),
+        // Development
+        route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox),
         // Operator endpoints (multi-tenant mode)
         route!(
             Platform,

@@ -86,10 +86,23 @@ pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
         database_url: database_url.to_string(),
         platform_key: Some(PLATFORM_KEY.to_string()),
         admin_api_key: None,
-        env: vec![],
+        env: TEST_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         quiet: true,
     }
 }
+
+/// Settings every test stack runs with (tests that need others start their own stack).
+pub const TEST_ENV: &[(&str, &str)] = &[
+    ("OP_SESSION_SECRET", "test-session-secret-0123456789abcdef"),
+    ("OP_DEV_MAILBOX", "1"),
+    ("OP_COOKIE_SECURE", "0"),
+    ("OP_PORTAL_URL", "http://portal.test"),
+    // The shared stack serves every test from one address; the limiter has its own test.
+    ("OP_RATE_LIMIT_PER_MIN", "1000000"),
+];
 
 /// A unique, valid slug for this test.
 pub fn unique_slug(prefix: &str) -> String {

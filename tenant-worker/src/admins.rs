@@ -1,0 +1,135 @@
+//! The tenant's human admins. They sign in with magic links; headless admins are API keys.
+//! The provisioning `adminEmail` becomes the first one; admins invite the others.
+
+use crate::{
+    auth,
+    context::{parse_id, ts, ts_opt, Ctx, Reply},
+    error::ApiError,
+    mail,
+    pagination::{page_body, PageRequest},
+    partners::normalize_email,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_postgres::Row;
+
+pub const COLUMNS: &str =
+    "id, email, name, status, activated_at, revoked_at, created_at, updated_at";
+
+pub fn to_json(row: &Row) -> Value {
+    json!({
+        "id": row.get::<_, String>("id"),
+        "email": row.get::<_, String>("email"),
+        "name": row.get::<_, Option<String>>("name"),
+        "status": row.get::<_, String>("status"),
+        "activatedAt": ts_opt(row.get("activated_at")),
+        "revokedAt": ts_opt(row.get("revoked_at")),
+        "createdAt": ts(row.get("created_at")),
+        "updatedAt": ts(row.get("updated_at")),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateAdmin {
+    email: String,
+    name: Option<String>,
+    send_invite: Option<bool>,
+}
+
+/// `POST /admins {email, name?, sendInvite?=true}`: invites another admin.
+pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: CreateAdmin = ctx.json()?;
+    let email = normalize_email(&body.email)?;
+    let name = body
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(
+            ApiError::invalid_body("name is longer than 200 characters").with("field", "name")
+        );
+    }
+    let id = ulid::Ulid::new().to_string();
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "INSERT INTO admins (id, email, name, status) VALUES ($1, $2, $3, 'invited')
+                 ON CONFLICT (email) DO NOTHING RETURNING {COLUMNS}"
+            ),
+            &[&id, &email, &name],
+        )
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict("email_taken", "an admin with this email already exists")
+        })?;
+    let mut mails = Vec::new();
+    let invite = body.send_invite.unwrap_or(true);
+    if invite {
+        mails.push(auth::send_invite(&ctx, &tx, "admin", &id, &email).await?);
+    }
+    tx.commit().await?;
+    mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, mails);
+    let mut out = to_json(&row);
+    out["invited"] = json!(invite);
+    Ok(Reply::created(out))
+}
+
+/// `GET /admins`
+pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
+    let page = PageRequest::from_ctx(&ctx)?;
+    let (after_t, after_id) = page.after.clone().unzip();
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM admins
+                  WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
+                  ORDER BY created_at DESC, id DESC LIMIT $3"
+            ),
+            &[&after_t, &after_id, &page.fetch()],
+        )
+        .await?;
+    tx.commit().await?;
+    let items = rows
+        .iter()
+        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
+        .collect();
+    Ok(Reply::ok(page_body(&page, "admins", items)))
+}
+
+/// `POST /admins/:id/revoke`: the admin and all their sessions, at once.
+pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "admin")?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let status: String = tx
+        .query_opt("SELECT status FROM admins WHERE id = $1 FOR UPDATE", &[&id])
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no admin with id `{id}`")))?
+        .get(0);
+    if status == "revoked" {
+        return Err(ApiError::conflict(
+            "already_revoked",
+            "the admin is already revoked",
+        ));
+    }
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE admins SET status = 'revoked', revoked_at = now(), updated_at = now()
+                  WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[&id],
+        )
+        .await?;
+    auth::revoke_sessions(&tx, "admin", &id).await?;
+    tx.commit().await?;
+    let admin = to_json(&row);
+    Ok(Reply::ok(
+        json!({ "ok": true, "revokedAt": admin["revokedAt"], "admin": admin }),
+    ))
+}

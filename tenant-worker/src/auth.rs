@@ -1,0 +1,402 @@
+//! Sign-in for people: magic links and sessions.
+//!
+//! A magic link carries a single-use random token (only its SHA-256 is stored) that expires
+//! in 15 minutes (invites: 7 days). Verifying it consumes it atomically (`UPDATE ... WHERE
+//! used_at IS NULL RETURNING`: of two concurrent verifies one wins), activates an invited
+//! principal, opens a 30-day session row and sets the `op_session` cookie, a JWT the gateway
+//! can check without the database. The worker still checks the row on every request
+//! ([`check_session`]) so sign-out and revocation take effect at once.
+
+use crate::{
+    access::Principal,
+    admins,
+    context::{Ctx, Reply},
+    error::ApiError,
+    mail, outbox, partners, App,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{Duration, Utc};
+use deadpool_postgres::Transaction;
+use op_control::{db::quote_ident, sessions};
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub const LOGIN_TTL: Duration = Duration::minutes(15);
+pub const INVITE_TTL: Duration = Duration::days(7);
+const TOKEN_LEN: usize = 43; // 32 bytes, base64url without padding
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Stores a new single-use token for `(kind, id)` and returns its plaintext (for the mail only).
+pub async fn issue_token(
+    tx: &Transaction<'_>,
+    kind: &str,
+    principal_id: &str,
+    purpose: &str,
+    ttl: Duration,
+) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    tx.execute(
+        "INSERT INTO magic_tokens (id, token_hash, principal_kind, principal_id, purpose, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &ulid::Ulid::new().to_string(),
+            &token_hash(&token),
+            &kind,
+            &principal_id,
+            &purpose,
+            &(Utc::now() + ttl),
+        ],
+    )
+    .await?;
+    Ok(token)
+}
+
+/// The portal URL that signs the holder of `token` in.
+pub fn link(ctx: &Ctx, token: &str) -> String {
+    let slug = ctx.tenant.as_ref().map_or("", |t| t.slug.as_str());
+    format!(
+        "{}/login?token={token}&tenant={slug}",
+        ctx.app.config.portal_url
+    )
+}
+
+/// Issues an invite token for a partner or admin and queues the mail carrying it.
+pub async fn send_invite(
+    ctx: &Ctx,
+    tx: &Transaction<'_>,
+    kind: &str,
+    principal_id: &str,
+    email: &str,
+) -> Result<mail::Outgoing, ApiError> {
+    let token = issue_token(tx, kind, principal_id, "invite", INVITE_TTL).await?;
+    let slug = &ctx.tenant()?.slug;
+    let role = if kind == "admin" {
+        "an admin"
+    } else {
+        "a partner"
+    };
+    mail::queue(
+        tx,
+        &ctx.app.mailer,
+        email,
+        &format!("You're invited to {slug} on OpenPartner"),
+        &format!(
+            "You have been invited to the {slug} partner program as {role}.\n\nAccept the invitation: {}\n\nThe link works once and expires in 7 days.\n",
+            link(ctx, &token)
+        ),
+        &format!("{kind}_invite"),
+        &[&token],
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct MagicRequest {
+    email: String,
+}
+
+/// `POST /auth/magic/request {email}` (alias `/auth/signin`): always `200 {"ok":true}`.
+pub async fn magic_request(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: MagicRequest = ctx.json()?;
+    let email = partners::normalize_email(&body.email)?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let admin = tx
+        .query_opt(
+            "SELECT id FROM admins WHERE email = $1 AND status <> 'revoked'",
+            &[&email],
+        )
+        .await?;
+    let found = match admin {
+        Some(r) => Some(("admin", r.get::<_, String>(0))),
+        None => tx
+            .query_opt(
+                "SELECT id FROM partners WHERE email = $1 AND status <> 'revoked'",
+                &[&email],
+            )
+            .await?
+            .map(|r| ("partner", r.get::<_, String>(0))),
+    };
+    let mut mails = Vec::new();
+    if let Some((kind, id)) = found {
+        let token = issue_token(&tx, kind, &id, "login", LOGIN_TTL).await?;
+        let slug = &ctx.tenant()?.slug;
+        mails.push(
+            mail::queue(
+                &tx,
+                &ctx.app.mailer,
+                &email,
+                &format!("Your sign-in link for {slug}"),
+                &format!(
+                    "Sign in to {slug}: {}\n\nThe link works once and expires in 15 minutes. If you did not ask for it, ignore this mail.\n",
+                    link(&ctx, &token)
+                ),
+                "magic_link",
+                &[&token],
+            )
+            .await?,
+        );
+    }
+    tx.commit().await?;
+    mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, mails);
+    // Same answer whether or not the address is known: no account enumeration.
+    Ok(Reply::ok(json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+struct MagicVerify {
+    token: String,
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::new(
+        400,
+        "invalid_token",
+        "the link is invalid, expired or already used; ask for a new one",
+    )
+}
+
+/// `POST /auth/magic/verify {token}` → session cookie + the principal.
+pub async fn magic_verify(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: MagicVerify = ctx.json()?;
+    let keys = session_keys(&ctx.app)?;
+    let token = body.token.trim();
+    if token.len() != TOKEN_LEN
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(invalid_token());
+    }
+    let tenant = ctx.tenant()?.clone();
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let Some(row) = tx
+        .query_opt(
+            "UPDATE magic_tokens SET used_at = now()
+              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+              RETURNING principal_kind, principal_id",
+            &[&token_hash(token)],
+        )
+        .await?
+    else {
+        return Err(invalid_token());
+    };
+    let (kind, id): (String, String) = (row.get(0), row.get(1));
+    let principal = match kind.as_str() {
+        "partner" => activate(&tx, "partners", &id, partners::COLUMNS, partners::to_json).await?,
+        _ => activate(&tx, "admins", &id, admins::COLUMNS, admins::to_json).await?,
+    };
+    let Some((principal, activated)) = principal else {
+        // Revoked (or gone) since the link was sent: the token is spent, no session.
+        tx.commit().await?;
+        return Err(invalid_token());
+    };
+    if activated && kind == "partner" {
+        outbox::emit(&tx, "partner.activated", json!({ "partner": principal })).await?;
+    }
+    let session_id = ulid::Ulid::new().to_string();
+    let expires = Utc::now() + Duration::days(sessions::SESSION_DAYS);
+    tx.execute(
+        "INSERT INTO sessions (id, principal_kind, principal_id, expires_at) VALUES ($1, $2, $3, $4)",
+        &[&session_id, &kind, &id, &expires],
+    )
+    .await?;
+    tx.commit().await?;
+    let jwt = keys.sign(&sessions::Claims {
+        sid: session_id,
+        tid: tenant.id,
+        kind: kind.clone(),
+        pid: id,
+        iat: Utc::now().timestamp(),
+        exp: expires.timestamp(),
+    });
+    let mut body = json!({ "ok": true, "role": kind, "principal": principal });
+    body[kind.as_str()] = principal;
+    let mut reply = Reply::ok(body);
+    reply.headers.push((
+        "set-cookie".into(),
+        sessions::set_cookie(&jwt, ctx.app.config.cookie_secure),
+    ));
+    Ok(reply)
+}
+
+/// Locks the principal row; activates it if invited. None if it is revoked or missing.
+async fn activate(
+    tx: &Transaction<'_>,
+    table: &str,
+    id: &str,
+    columns: &str,
+    to_json: fn(&tokio_postgres::Row) -> Value,
+) -> Result<Option<(Value, bool)>, ApiError> {
+    let Some(row) = tx
+        .query_opt(
+            &format!("SELECT status FROM {table} WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let status: String = row.get(0);
+    if status == "revoked" {
+        return Ok(None);
+    }
+    let activated = status == "invited";
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE {table} SET status = 'active', activated_at = COALESCE(activated_at, now()), updated_at = now()
+                  WHERE id = $1 RETURNING {columns}"
+            ),
+            &[&id],
+        )
+        .await?;
+    Ok(Some((to_json(&row), activated)))
+}
+
+fn session_keys(app: &App) -> Result<sessions::SessionKeys, ApiError> {
+    let (current, previous) = app.config.session_secret.as_ref().ok_or_else(|| {
+        ApiError::new(
+            503,
+            "sessions_disabled",
+            "sign-in is not configured on this server (OP_SESSION_SECRET)",
+        )
+    })?;
+    Ok(sessions::SessionKeys::new(current, previous.as_deref()))
+}
+
+/// Refuses a request riding on a session that was signed out, revoked or expired.
+pub async fn check_session(app: &App, schema: &str, principal: &Principal) -> Result<(), ApiError> {
+    let Some(session_id) = principal.session_id() else {
+        return Ok(());
+    };
+    let conn = app.pool.get().await?;
+    let live = conn
+        .query_opt(
+            &format!(
+                "SELECT 1 FROM {}.sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()",
+                quote_ident(schema)
+            ),
+            &[&session_id],
+        )
+        .await?;
+    live.map(|_| ()).ok_or_else(ApiError::unauthorized)
+}
+
+/// `GET /auth/me` (alias `/auth/whoami`): who this session or key is.
+pub async fn me(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body = match &ctx.principal {
+        Principal::Admin {
+            session: Some(s), ..
+        } => {
+            let admin = load(
+                &ctx,
+                "admins",
+                admins::COLUMNS,
+                &s.admin_id,
+                admins::to_json,
+            )
+            .await?;
+            json!({ "role": "admin", "principal": admin, "admin": admin })
+        }
+        Principal::Admin { key_id, .. } => {
+            let p = match key_id {
+                Some(id) => json!({ "type": "api_key", "id": id }),
+                None => json!({ "type": "bootstrap_key" }),
+            };
+            json!({ "role": "admin", "principal": p, "admin": p })
+        }
+        Principal::Partner { partner_id, .. } => {
+            let partner = load(
+                &ctx,
+                "partners",
+                partners::COLUMNS,
+                partner_id,
+                partners::to_json,
+            )
+            .await?;
+            json!({ "role": "partner", "principal": partner, "partner": partner, "partnerId": partner_id })
+        }
+        Principal::Scoped { key_id, scopes } => {
+            json!({ "role": "scoped", "scopes": scopes, "principal": { "type": "api_key", "id": key_id } })
+        }
+        Principal::Anonymous | Principal::Platform => return Err(ApiError::unauthorized()),
+    };
+    Ok(Reply::ok(body))
+}
+
+async fn load(
+    ctx: &Ctx,
+    table: &str,
+    columns: &str,
+    id: &str,
+    to_json: fn(&tokio_postgres::Row) -> Value,
+) -> Result<Value, ApiError> {
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_opt(
+            &format!("SELECT {columns} FROM {table} WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    tx.commit().await?;
+    row.as_ref().map(to_json).ok_or_else(ApiError::unauthorized)
+}
+
+/// `POST /auth/signout`: revokes the session (a no-op for bearer keys) and clears the cookie.
+pub async fn signout(ctx: Ctx) -> Result<Reply, ApiError> {
+    let mut revoked = false;
+    if let Some(sid) = ctx.principal.session_id() {
+        let mut conn = ctx.conn().await?;
+        let tx = ctx.begin(&mut conn).await?;
+        revoked = tx
+            .execute(
+                "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+                &[&sid],
+            )
+            .await?
+            > 0;
+        tx.commit().await?;
+    }
+    let mut reply = Reply::ok(json!({ "ok": true, "revoked": revoked }));
+    reply.headers.push((
+        "set-cookie".into(),
+        sessions::clear_cookie(ctx.app.config.cookie_secure),
+    ));
+    Ok(reply)
+}
+
+/// `GET /auth/introspect`: what this credential may do (integrations check keys with it).
+pub async fn introspect(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body = match &ctx.principal {
+        Principal::Admin { .. } => json!({ "role": "admin", "unrestricted": true }),
+        Principal::Scoped { scopes, key_id } => {
+            json!({ "role": "scoped", "scopes": scopes, "keyId": key_id })
+        }
+        Principal::Partner { partner_id, .. } => {
+            json!({ "role": "partner", "partnerId": partner_id })
+        }
+        Principal::Anonymous | Principal::Platform => return Err(ApiError::unauthorized()),
+    };
+    Ok(Reply::ok(body))
+}
+
+/// Revokes every live session of a principal, in the caller's transaction.
+pub async fn revoke_sessions(tx: &Transaction<'_>, kind: &str, id: &str) -> Result<u64, ApiError> {
+    Ok(tx
+        .execute(
+            "UPDATE sessions SET revoked_at = now()
+              WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL",
+            &[&kind, &id],
+        )
+        .await?)
+}
