@@ -246,6 +246,11 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         tracing::error!("envelope without a valid tenant on a tenant surface");
         return ApiError::internal().into();
     }
+    if let Some(t) = &tenant {
+        if let Err(e) = auth::check_session(&app, &t.schema, &principal).await {
+            return e.into();
+        }
+    }
     let self_id = params
         .iter()
         .find(|(n, _)| *n == "id")

@@ -280,3 +280,35 @@ pub fn platform(gateway: &str) -> Api {
 pub fn gateway() -> Api {
     Api::new(shared().stack.base_url.clone(), None)
 }
+
+/// The newest mail to `to` in the tenant's dev mailbox.
+pub async fn last_mail(t: &Tenant, to: &str) -> Option<Value> {
+    let r = t.api.get(&format!("/dev/mailbox?to={}", to.replace('@', "%40"))).await.expect(200);
+    r.body["data"].as_array().and_then(|d| d.first().cloned())
+}
+
+/// The magic-link token inside a mail body (`...?token=<43 chars>&tenant=...`).
+pub fn token_in(body: &str) -> String {
+    let i = body.find("token=").expect("mail carries a token") + "token=".len();
+    body[i..i + 43].to_string()
+}
+
+/// Signs `email` in through the magic link the mailbox received; returns the cookie pair
+/// (`op_session=...`) and the verify response.
+pub async fn sign_in(t: &Tenant, email: &str) -> (String, Resp) {
+    let mail = last_mail(t, email).await.expect("a mail was sent");
+    let token = token_in(mail["body"].as_str().unwrap());
+    let r = t.api.with_key(None).post("/auth/magic/verify", serde_json::json!({"token": token})).await.expect(200);
+    let set_cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
+    let pair = set_cookie.split(';').next().unwrap().to_string();
+    (pair, r)
+}
+
+impl Api {
+    /// The same API, authenticated by a session cookie instead of a bearer key.
+    pub async fn with_cookie(&self, method: Method, path: &str, cookie: &str, body: Option<Value>) -> Resp {
+        let no_key = self.with_key(None);
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        no_key.raw(method, path, bytes, &[("cookie", cookie)]).await
+    }
+}
