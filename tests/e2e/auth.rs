@@ -10,58 +10,124 @@ use serde_json::json;
 async fn partner_invite_link_signs_in_once_and_activates() {
     let t = Tenant::new().await;
     let other = t.partner("other@example.com").await;
-    let p = t.api.post("/partners", json!({"email": "inv@example.com", "name": "Inv"})).await.expect(201).body;
+    let p = t
+        .api
+        .post(
+            "/partners",
+            json!({"email": "inv@example.com", "name": "Inv"}),
+        )
+        .await
+        .expect(201)
+        .body;
     assert_eq!(p["status"], "invited");
-    let mail = last_mail(&t, "inv@example.com").await.expect("invite mailed");
+    let mail = last_mail(&t, "inv@example.com")
+        .await
+        .expect("invite mailed");
     assert_eq!(mail["metadata"]["purpose"], "partner_invite");
     let body = mail["body"].as_str().unwrap();
     assert!(body.contains("http://portal.test/login?token="), "{body}");
     let token = token_in(body);
 
-    let r = t.api.with_key(None).post("/auth/magic/verify", json!({"token": token})).await.expect(200);
+    let r = t
+        .api
+        .with_key(None)
+        .post("/auth/magic/verify", json!({"token": token}))
+        .await
+        .expect(200);
     assert_eq!(r.body["role"], "partner");
     assert_eq!(r.body["principal"]["id"], p["id"]);
-    assert_eq!(r.body["partner"]["status"], "active", "verifying the invite activates");
+    assert_eq!(
+        r.body["partner"]["status"], "active",
+        "verifying the invite activates"
+    );
     let cookie_header = r.headers["set-cookie"].to_str().unwrap();
     for attr in ["op_session=", "Path=/", "HttpOnly", "SameSite=Lax"] {
         assert!(cookie_header.contains(attr), "{cookie_header}");
     }
-    assert!(!cookie_header.contains("Secure"), "OP_COOKIE_SECURE=0 drops Secure");
+    assert!(
+        !cookie_header.contains("Secure"),
+        "OP_COOKIE_SECURE=0 drops Secure"
+    );
     let cookie = cookie_header.split(';').next().unwrap();
 
     // Single use.
-    t.api.with_key(None).post("/auth/magic/verify", json!({"token": token})).await.expect_error(400, "invalid_token");
+    t.api
+        .with_key(None)
+        .post("/auth/magic/verify", json!({"token": token}))
+        .await
+        .expect_error(400, "invalid_token");
 
-    let me = t.api.with_cookie(Method::GET, "/auth/me", cookie, None).await.expect(200);
+    let me = t
+        .api
+        .with_cookie(Method::GET, "/auth/me", cookie, None)
+        .await
+        .expect(200);
     assert_eq!(me.body["role"], "partner");
     assert_eq!(me.body["partnerId"], p["id"]);
     assert_eq!(me.body["partner"]["email"], "inv@example.com");
     let own = format!("/partners/{}", p["id"].as_str().unwrap());
-    t.api.with_cookie(Method::GET, &own, cookie, None).await.expect(200);
+    t.api
+        .with_cookie(Method::GET, &own, cookie, None)
+        .await
+        .expect(200);
     let theirs = format!("/partners/{}", other["id"].as_str().unwrap());
-    t.api.with_cookie(Method::GET, &theirs, cookie, None).await.expect_error(403, "forbidden");
-    t.api.with_cookie(Method::GET, "/partners", cookie, None).await.expect_error(403, "forbidden");
-    t.api.with_cookie(Method::GET, "/api-keys", cookie, None).await.expect_error(403, "forbidden");
+    t.api
+        .with_cookie(Method::GET, &theirs, cookie, None)
+        .await
+        .expect_error(403, "forbidden");
+    t.api
+        .with_cookie(Method::GET, "/partners", cookie, None)
+        .await
+        .expect_error(403, "forbidden");
+    t.api
+        .with_cookie(Method::GET, "/api-keys", cookie, None)
+        .await
+        .expect_error(403, "forbidden");
     // Re-sending an invite to an activated partner is refused.
-    t.api.post(&format!("{own}/invite"), json!({})).await.expect_error(409, "already_activated");
+    t.api
+        .post(&format!("{own}/invite"), json!({}))
+        .await
+        .expect_error(409, "already_activated");
 
     // Sign out: the same cookie is dead on the next request.
-    let out = t.api.with_cookie(Method::POST, "/auth/signout", cookie, None).await.expect(200);
-    assert!(out.headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    t.api.with_cookie(Method::GET, "/auth/me", cookie, None).await.expect_error(401, "unauthorized");
+    let out = t
+        .api
+        .with_cookie(Method::POST, "/auth/signout", cookie, None)
+        .await
+        .expect(200);
+    assert!(out.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    t.api
+        .with_cookie(Method::GET, "/auth/me", cookie, None)
+        .await
+        .expect_error(401, "unauthorized");
 }
 
 #[tokio::test]
 async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
     let t = Tenant::new().await;
     let anon = t.api.with_key(None);
-    let r = anon.post("/auth/magic/request", json!({"email": "nobody@example.com"})).await.expect(200);
+    let r = anon
+        .post(
+            "/auth/magic/request",
+            json!({"email": "nobody@example.com"}),
+        )
+        .await
+        .expect(200);
     assert_eq!(r.body, json!({"ok": true}));
     assert!(last_mail(&t, "nobody@example.com").await.is_none());
 
     let p = t.partner("known@example.com").await;
-    let r2 = anon.post("/auth/signin", json!({"email": "KNOWN@example.com"})).await.expect(200);
-    assert_eq!(r.body, r2.body, "same answer for known and unknown addresses");
+    let r2 = anon
+        .post("/auth/signin", json!({"email": "KNOWN@example.com"}))
+        .await
+        .expect(200);
+    assert_eq!(
+        r.body, r2.body,
+        "same answer for known and unknown addresses"
+    );
     let mail = last_mail(&t, "known@example.com").await.expect("link sent");
     assert_eq!(mail["metadata"]["purpose"], "magic_link");
     let (cookie, v) = sign_in(&t, "known@example.com").await;
@@ -69,37 +135,85 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
 
     // Revoking the partner kills its session and stops new links.
     let id = p["id"].as_str().unwrap();
-    t.api.post(&format!("/partners/{id}/revoke"), json!({"notify": false})).await.expect(200);
-    t.api.with_cookie(Method::GET, "/auth/me", &cookie, None).await.expect_error(401, "unauthorized");
+    t.api
+        .post(&format!("/partners/{id}/revoke"), json!({"notify": false}))
+        .await
+        .expect(200);
+    t.api
+        .with_cookie(Method::GET, "/auth/me", &cookie, None)
+        .await
+        .expect_error(401, "unauthorized");
     let before = last_mail(&t, "known@example.com").await.unwrap()["id"].clone();
-    anon.post("/auth/magic/request", json!({"email": "known@example.com"})).await.expect(200);
-    assert_eq!(last_mail(&t, "known@example.com").await.unwrap()["id"], before, "no link for a revoked partner");
+    anon.post("/auth/magic/request", json!({"email": "known@example.com"}))
+        .await
+        .expect(200);
+    assert_eq!(
+        last_mail(&t, "known@example.com").await.unwrap()["id"],
+        before,
+        "no link for a revoked partner"
+    );
 
-    anon.post("/auth/magic/request", json!({"email": "not an email"})).await.expect_error(400, "invalid_body");
-    anon.post("/auth/magic/verify", json!({"token": "short"})).await.expect_error(400, "invalid_token");
-    anon.post("/auth/magic/verify", json!({"token": "A".repeat(43)})).await.expect_error(400, "invalid_token");
+    anon.post("/auth/magic/request", json!({"email": "not an email"}))
+        .await
+        .expect_error(400, "invalid_body");
+    anon.post("/auth/magic/verify", json!({"token": "short"}))
+        .await
+        .expect_error(400, "invalid_token");
+    anon.post("/auth/magic/verify", json!({"token": "A".repeat(43)}))
+        .await
+        .expect_error(400, "invalid_token");
 }
 
 #[tokio::test]
 async fn a_link_issued_before_revocation_does_not_work_after_it() {
     let t = Tenant::new().await;
     let p = t.partner("late@example.com").await;
-    t.api.with_key(None).post("/auth/magic/request", json!({"email": "late@example.com"})).await.expect(200);
-    let token = token_in(last_mail(&t, "late@example.com").await.unwrap()["body"].as_str().unwrap());
-    t.api.post(&format!("/partners/{}/revoke", p["id"].as_str().unwrap()), json!({})).await.expect(200);
-    t.api.with_key(None).post("/auth/magic/verify", json!({"token": token})).await.expect_error(400, "invalid_token");
+    t.api
+        .with_key(None)
+        .post("/auth/magic/request", json!({"email": "late@example.com"}))
+        .await
+        .expect(200);
+    let token = token_in(
+        last_mail(&t, "late@example.com").await.unwrap()["body"]
+            .as_str()
+            .unwrap(),
+    );
+    t.api
+        .post(
+            &format!("/partners/{}/revoke", p["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    t.api
+        .with_key(None)
+        .post("/auth/magic/verify", json!({"token": token}))
+        .await
+        .expect_error(400, "invalid_token");
 }
 
 #[tokio::test]
 async fn concurrent_verifies_of_one_token_give_one_session() {
     let t = Tenant::new().await;
     t.partner("twice@example.com").await;
-    t.api.with_key(None).post("/auth/magic/request", json!({"email": "twice@example.com"})).await.expect(200);
-    let token = token_in(last_mail(&t, "twice@example.com").await.unwrap()["body"].as_str().unwrap());
+    t.api
+        .with_key(None)
+        .post("/auth/magic/request", json!({"email": "twice@example.com"}))
+        .await
+        .expect(200);
+    let token = token_in(
+        last_mail(&t, "twice@example.com").await.unwrap()["body"]
+            .as_str()
+            .unwrap(),
+    );
     let tries = (0..8).map(|_| {
         let api = t.api.with_key(None);
         let token = token.clone();
-        async move { api.post("/auth/magic/verify", json!({"token": token})).await.code() }
+        async move {
+            api.post("/auth/magic/verify", json!({"token": token}))
+                .await
+                .code()
+        }
     });
     let codes = futures::future::join_all(tries).await;
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
@@ -110,8 +224,16 @@ async fn concurrent_verifies_of_one_token_give_one_session() {
 async fn expired_links_are_refused() {
     let t = Tenant::new().await;
     t.partner("old@example.com").await;
-    t.api.with_key(None).post("/auth/magic/request", json!({"email": "old@example.com"})).await.expect(200);
-    let token = token_in(last_mail(&t, "old@example.com").await.unwrap()["body"].as_str().unwrap());
+    t.api
+        .with_key(None)
+        .post("/auth/magic/request", json!({"email": "old@example.com"}))
+        .await
+        .expect(200);
+    let token = token_in(
+        last_mail(&t, "old@example.com").await.unwrap()["body"]
+            .as_str()
+            .unwrap(),
+    );
     let db = openpartner::connect(&shared().database_url).await.unwrap();
     let schema = op_control::tenants::schema_name(&t.id);
     db.execute(
@@ -120,7 +242,11 @@ async fn expired_links_are_refused() {
     )
     .await
     .unwrap();
-    t.api.with_key(None).post("/auth/magic/verify", json!({"token": token})).await.expect_error(400, "invalid_token");
+    t.api
+        .with_key(None)
+        .post("/auth/magic/verify", json!({"token": token}))
+        .await
+        .expect_error(400, "invalid_token");
 }
 
 #[tokio::test]
@@ -128,7 +254,10 @@ async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
     let slug = unique_slug("adm");
     let gw = shared().stack.base_url.clone();
     let created = platform(&gw)
-        .post("/platform/tenants", json!({"slug": slug, "name": "A", "adminEmail": "Boss@Example.com"}))
+        .post(
+            "/platform/tenants",
+            json!({"slug": slug, "name": "A", "adminEmail": "Boss@Example.com"}),
+        )
         .await
         .expect(201);
     let key = created.body["adminKey"].as_str().unwrap().to_string();
@@ -141,30 +270,61 @@ async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
     let admins = t.api.get("/admins").await.expect(200);
     assert_eq!(admins.body["admins"][0]["email"], "boss@example.com");
 
-    t.api.with_key(None).post("/auth/magic/request", json!({"email": "boss@example.com"})).await.expect(200);
+    t.api
+        .with_key(None)
+        .post("/auth/magic/request", json!({"email": "boss@example.com"}))
+        .await
+        .expect(200);
     let (boss, v) = sign_in(&t, "boss@example.com").await;
     assert_eq!(v.body["role"], "admin");
     assert_eq!(v.body["admin"]["status"], "active");
-    t.api.with_cookie(Method::GET, "/partners", &boss, None).await.expect(200);
-    let intro = t.api.with_cookie(Method::GET, "/auth/introspect", &boss, None).await.expect(200);
+    t.api
+        .with_cookie(Method::GET, "/partners", &boss, None)
+        .await
+        .expect(200);
+    let intro = t
+        .api
+        .with_cookie(Method::GET, "/auth/introspect", &boss, None)
+        .await
+        .expect(200);
     assert_eq!(intro.body["role"], "admin");
 
     // The boss invites a colleague by cookie; the colleague signs in with the invite.
     let new = t
         .api
-        .with_cookie(Method::POST, "/admins", &boss, Some(json!({"email": "ops@example.com", "name": "Ops"})))
+        .with_cookie(
+            Method::POST,
+            "/admins",
+            &boss,
+            Some(json!({"email": "ops@example.com", "name": "Ops"})),
+        )
         .await
         .expect(201);
     assert_eq!(new.body["status"], "invited");
     let (ops, v) = sign_in(&t, "ops@example.com").await;
     assert_eq!(v.body["admin"]["email"], "ops@example.com");
-    t.api.with_cookie(Method::GET, "/auth/me", &ops, None).await.expect(200);
-    t.api.post("/admins", json!({"email": "ops@example.com"})).await.expect_error(409, "email_taken");
+    t.api
+        .with_cookie(Method::GET, "/auth/me", &ops, None)
+        .await
+        .expect(200);
+    t.api
+        .post("/admins", json!({"email": "ops@example.com"}))
+        .await
+        .expect_error(409, "email_taken");
 
     let id = new.body["id"].as_str().unwrap();
-    t.api.with_cookie(Method::POST, &format!("/admins/{id}/revoke"), &boss, None).await.expect(200);
-    t.api.with_cookie(Method::GET, "/auth/me", &ops, None).await.expect_error(401, "unauthorized");
-    t.api.post(&format!("/admins/{id}/revoke"), json!({})).await.expect_error(409, "already_revoked");
+    t.api
+        .with_cookie(Method::POST, &format!("/admins/{id}/revoke"), &boss, None)
+        .await
+        .expect(200);
+    t.api
+        .with_cookie(Method::GET, "/auth/me", &ops, None)
+        .await
+        .expect_error(401, "unauthorized");
+    t.api
+        .post(&format!("/admins/{id}/revoke"), json!({}))
+        .await
+        .expect_error(409, "already_revoked");
 }
 
 #[tokio::test]
@@ -172,27 +332,54 @@ async fn forged_expired_and_foreign_cookies_are_401() {
     let a = Tenant::new().await;
     let b = Tenant::new().await;
     a.partner("x@example.com").await;
-    a.api.with_key(None).post("/auth/magic/request", json!({"email": "x@example.com"})).await.expect(200);
+    a.api
+        .with_key(None)
+        .post("/auth/magic/request", json!({"email": "x@example.com"}))
+        .await
+        .expect(200);
     let (cookie, _) = sign_in(&a, "x@example.com").await;
-    a.api.with_cookie(Method::GET, "/auth/me", &cookie, None).await.expect(200);
+    a.api
+        .with_cookie(Method::GET, "/auth/me", &cookie, None)
+        .await
+        .expect(200);
     // The same valid cookie under another tenant's slug.
-    b.api.with_cookie(Method::GET, "/auth/me", &cookie, None).await.expect_error(401, "unauthorized");
-    b.api.with_cookie(Method::POST, "/auth/magic/request", &cookie, Some(json!({"email": "x@example.com"}))).await.expect_error(401, "unauthorized");
+    b.api
+        .with_cookie(Method::GET, "/auth/me", &cookie, None)
+        .await
+        .expect_error(401, "unauthorized");
+    b.api
+        .with_cookie(
+            Method::POST,
+            "/auth/magic/request",
+            &cookie,
+            Some(json!({"email": "x@example.com"})),
+        )
+        .await
+        .expect_error(401, "unauthorized");
     // Tampered payload / signature, garbage, and a token signed with another secret.
     let jwt = cookie.trim_start_matches("op_session=");
     let mut parts: Vec<String> = jwt.split('.').map(str::to_string).collect();
     parts[2] = format!("{}A", &parts[2][..parts[2].len() - 1]);
     let bad_sig = format!("op_session={}", parts.join("."));
-    let foreign = op_control::sessions::SessionKeys::new("someone-elses-secret", None).sign(&op_control::sessions::Claims {
-        sid: ulid::Ulid::new().to_string(),
-        tid: a.id.clone(),
-        kind: "admin".into(),
-        pid: ulid::Ulid::new().to_string(),
-        iat: 0,
-        exp: chrono_now() + 3600,
-    });
-    for c in [bad_sig, "op_session=garbage".to_string(), format!("op_session={foreign}")] {
-        a.api.with_cookie(Method::GET, "/auth/me", &c, None).await.expect_error(401, "unauthorized");
+    let foreign = op_control::sessions::SessionKeys::new("someone-elses-secret", None).sign(
+        &op_control::sessions::Claims {
+            sid: ulid::Ulid::new().to_string(),
+            tid: a.id.clone(),
+            kind: "admin".into(),
+            pid: ulid::Ulid::new().to_string(),
+            iat: 0,
+            exp: chrono_now() + 3600,
+        },
+    );
+    for c in [
+        bad_sig,
+        "op_session=garbage".to_string(),
+        format!("op_session={foreign}"),
+    ] {
+        a.api
+            .with_cookie(Method::GET, "/auth/me", &c, None)
+            .await
+            .expect_error(401, "unauthorized");
     }
     // A correctly signed cookie for a session row that does not exist: the worker refuses it.
     let keys = op_control::sessions::SessionKeys::new(TEST_ENV[0].1, None);
@@ -204,11 +391,22 @@ async fn forged_expired_and_foreign_cookies_are_401() {
         iat: 0,
         exp: chrono_now() + 3600,
     });
-    a.api.with_cookie(Method::GET, "/partners", &format!("op_session={ghost}"), None).await.expect_error(401, "unauthorized");
+    a.api
+        .with_cookie(
+            Method::GET,
+            "/partners",
+            &format!("op_session={ghost}"),
+            None,
+        )
+        .await
+        .expect_error(401, "unauthorized");
 }
 
 fn chrono_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 #[tokio::test]
@@ -217,7 +415,14 @@ async fn partner_keys_act_as_their_partner_only_and_die_with_it() {
     let p = t.partner("pk@example.com").await;
     let other = t.partner("pk2@example.com").await;
     let id = p["id"].as_str().unwrap();
-    let r = t.api.post(&format!("/partners/{id}/api-keys"), json!({"label": "zapier"})).await.expect(201);
+    let r = t
+        .api
+        .post(
+            &format!("/partners/{id}/api-keys"),
+            json!({"label": "zapier"}),
+        )
+        .await
+        .expect(201);
     assert_eq!(r.body["role"], "partner");
     assert_eq!(r.body["partnerId"], id);
     let pk = t.api.with_key(r.body["key"].as_str());
@@ -225,46 +430,105 @@ async fn partner_keys_act_as_their_partner_only_and_die_with_it() {
     let intro = pk.get("/auth/introspect").await.expect(200);
     assert_eq!(intro.body, json!({"role": "partner", "partnerId": id}));
     pk.get(&format!("/partners/{id}")).await.expect(200);
-    pk.get(&format!("/partners/{}", other["id"].as_str().unwrap())).await.expect_error(403, "forbidden");
+    pk.get(&format!("/partners/{}", other["id"].as_str().unwrap()))
+        .await
+        .expect_error(403, "forbidden");
     pk.get("/partners").await.expect_error(403, "forbidden");
-    pk.post("/api-keys", json!({})).await.expect_error(403, "forbidden");
-    pk.post(&format!("/partners/{id}/revoke"), json!({})).await.expect_error(403, "forbidden");
+    pk.post("/api-keys", json!({}))
+        .await
+        .expect_error(403, "forbidden");
+    pk.post(&format!("/partners/{id}/revoke"), json!({}))
+        .await
+        .expect_error(403, "forbidden");
     // A partner manages its own keys, and only its own.
-    let second = pk.post(&format!("/partners/{id}/api-keys"), json!({})).await.expect(201).body;
-    let listed = pk.get(&format!("/partners/{id}/api-keys")).await.expect(200);
+    let second = pk
+        .post(&format!("/partners/{id}/api-keys"), json!({}))
+        .await
+        .expect(201)
+        .body;
+    let listed = pk
+        .get(&format!("/partners/{id}/api-keys"))
+        .await
+        .expect(200);
     assert_eq!(listed.body["data"].as_array().unwrap().len(), 2);
-    pk.get(&format!("/partners/{}/api-keys", other["id"].as_str().unwrap())).await.expect_error(403, "forbidden");
-    let admin_key = t.api.get("/api-keys").await.body["data"][0]["id"].as_str().unwrap().to_string();
-    pk.delete(&format!("/api-keys/{admin_key}")).await.expect_error(404, "not_found");
-    pk.delete(&format!("/api-keys/{}", second["id"].as_str().unwrap())).await.expect(200);
-    t.api.with_key(second["key"].as_str()).get("/auth/me").await.expect_error(401, "unauthorized");
+    pk.get(&format!(
+        "/partners/{}/api-keys",
+        other["id"].as_str().unwrap()
+    ))
+    .await
+    .expect_error(403, "forbidden");
+    let admin_key = t.api.get("/api-keys").await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pk.delete(&format!("/api-keys/{admin_key}"))
+        .await
+        .expect_error(404, "not_found");
+    pk.delete(&format!("/api-keys/{}", second["id"].as_str().unwrap()))
+        .await
+        .expect(200);
+    t.api
+        .with_key(second["key"].as_str())
+        .get("/auth/me")
+        .await
+        .expect_error(401, "unauthorized");
 
     // Revoking the partner revokes its keys in the same transaction.
-    t.api.post(&format!("/partners/{id}/revoke"), json!({})).await.expect(200);
-    pk.get(&format!("/partners/{id}")).await.expect_error(401, "unauthorized");
-    t.api.post(&format!("/partners/{id}/api-keys"), json!({})).await.expect_error(409, "partner_revoked");
+    t.api
+        .post(&format!("/partners/{id}/revoke"), json!({}))
+        .await
+        .expect(200);
+    pk.get(&format!("/partners/{id}"))
+        .await
+        .expect_error(401, "unauthorized");
+    t.api
+        .post(&format!("/partners/{id}/api-keys"), json!({}))
+        .await
+        .expect_error(409, "partner_revoked");
 }
 
 #[tokio::test]
 async fn introspection_and_the_originals_scoped_route() {
     let t = Tenant::new().await;
-    assert_eq!(t.api.get("/auth/introspect").await.expect(200).body, json!({"role": "admin", "unrestricted": true}));
+    assert_eq!(
+        t.api.get("/auth/introspect").await.expect(200).body,
+        json!({"role": "admin", "unrestricted": true})
+    );
     let r = t
         .api
-        .post("/api-keys/scoped", json!({"scopes": "events:write, partners:read", "label": "zap"}))
+        .post(
+            "/api-keys/scoped",
+            json!({"scopes": "events:write, partners:read", "label": "zap"}),
+        )
         .await
         .expect(201);
     let k = t.api.with_key(r.body["key"].as_str());
     let intro = k.get("/auth/introspect").await.expect(200);
     assert_eq!(intro.body["role"], "scoped");
-    assert_eq!(intro.body["scopes"], json!(["events:write", "partners:read"]), "minting order");
-    t.api.post("/api-keys/scoped", json!({"label": "no scopes"})).await.expect_error(400, "invalid_scope");
+    assert_eq!(
+        intro.body["scopes"],
+        json!(["events:write", "partners:read"]),
+        "minting order"
+    );
+    t.api
+        .post("/api-keys/scoped", json!({"label": "no scopes"}))
+        .await
+        .expect_error(400, "invalid_scope");
     let me = k.get("/auth/whoami").await.expect(200);
     assert_eq!(me.body["role"], "scoped");
     let listed = t.api.get("/api-keys?scope=events:write").await.expect(200);
-    let ids: Vec<&str> = listed.body["data"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![r.body["id"].as_str().unwrap()]);
-    t.api.with_key(None).get("/auth/introspect").await.expect_error(401, "unauthorized");
+    t.api
+        .with_key(None)
+        .get("/auth/introspect")
+        .await
+        .expect_error(401, "unauthorized");
 }
 
 #[tokio::test]
@@ -272,12 +536,16 @@ async fn failed_credentials_are_rate_limited_per_ip() {
     let db = shared().database_url.clone();
     let mut opts = options(&db, Mode::Multi, 1);
     opts.env.retain(|(k, _)| k != "OP_RATE_LIMIT_PER_MIN");
-    opts.env.push(("OP_RATE_LIMIT_PER_MIN".into(), "100".into()));
+    opts.env
+        .push(("OP_RATE_LIMIT_PER_MIN".into(), "100".into()));
     let stack = Stack::start(opts, None).await.unwrap();
     let t = Tenant::on(&stack.base_url).await;
     // Authenticated calls carry the rate-limit headers of their key's bucket.
     let ok = t.api.get("/partners").await.expect(200);
-    assert!(ok.headers["ratelimit-policy"].to_str().unwrap().contains("q=100"));
+    assert!(ok.headers["ratelimit-policy"]
+        .to_str()
+        .unwrap()
+        .contains("q=100"));
     assert!(ok.headers.contains_key("ratelimit"));
 
     let bad = t.api.with_key(Some(&format!("op_{}", "cd".repeat(24))));
@@ -288,8 +556,22 @@ async fn failed_credentials_are_rate_limited_per_ip() {
     assert_eq!(&codes[..10], &[401; 10], "{codes:?}");
     assert!(codes[10..].iter().all(|c| *c == 429), "{codes:?}");
     let limited = bad.get("/partners").await.expect_error(429, "rate_limited");
-    assert!(limited.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        limited.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     // Another address (via a trusted proxy's X-Forwarded-For) is unaffected.
-    let r = bad.raw(Method::GET, "/partners", None, &[("x-forwarded-for", "198.51.100.23")]).await;
+    let r = bad
+        .raw(
+            Method::GET,
+            "/partners",
+            None,
+            &[("x-forwarded-for", "198.51.100.23")],
+        )
+        .await;
     r.expect_error(401, "unauthorized");
 }

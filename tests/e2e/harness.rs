@@ -283,7 +283,11 @@ pub fn gateway() -> Api {
 
 /// The newest mail to `to` in the tenant's dev mailbox.
 pub async fn last_mail(t: &Tenant, to: &str) -> Option<Value> {
-    let r = t.api.get(&format!("/dev/mailbox?to={}", to.replace('@', "%40"))).await.expect(200);
+    let r = t
+        .api
+        .get(&format!("/dev/mailbox?to={}", to.replace('@', "%40")))
+        .await
+        .expect(200);
     r.body["data"].as_array().and_then(|d| d.first().cloned())
 }
 
@@ -298,7 +302,12 @@ pub fn token_in(body: &str) -> String {
 pub async fn sign_in(t: &Tenant, email: &str) -> (String, Resp) {
     let mail = last_mail(t, email).await.expect("a mail was sent");
     let token = token_in(mail["body"].as_str().unwrap());
-    let r = t.api.with_key(None).post("/auth/magic/verify", serde_json::json!({"token": token})).await.expect(200);
+    let r = t
+        .api
+        .with_key(None)
+        .post("/auth/magic/verify", serde_json::json!({"token": token}))
+        .await
+        .expect(200);
     let set_cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
     let pair = set_cookie.split(';').next().unwrap().to_string();
     (pair, r)
@@ -306,7 +315,13 @@ pub async fn sign_in(t: &Tenant, email: &str) -> (String, Resp) {
 
 impl Api {
     /// The same API, authenticated by a session cookie instead of a bearer key.
-    pub async fn with_cookie(&self, method: Method, path: &str, cookie: &str, body: Option<Value>) -> Resp {
+    pub async fn with_cookie(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: &str,
+        body: Option<Value>,
+    ) -> Resp {
         let no_key = self.with_key(None);
         let bytes = body.map(|b| b.to_string().into_bytes());
         no_key.raw(method, path, bytes, &[("cookie", cookie)]).await

@@ -1,0 +1,162 @@
+//! Real mail delivery over SMTP to a local receiver, and no usable token left at rest.
+
+use crate::harness::*;
+use openpartner::stack::{Mode, Stack};
+use serde_json::json;
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::TcpListener,
+};
+
+/// A minimal SMTP receiver (RFC 5321 happy path): enough for a real client to deliver to.
+async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Arc::new(Mutex::new(Vec::new()));
+    let store = inbox.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 receiver.test ESMTP\r\n").await.ok();
+                let mut in_data = false;
+                let mut message = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            store.lock().unwrap().push(std::mem::take(&mut message));
+                            w.write_all(b"250 2.0.0 queued\r\n").await.ok();
+                        } else {
+                            message.push_str(&line);
+                            message.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 receiver.test\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            w.write_all(b"221 bye\r\n").await.ok();
+                            return;
+                        }
+                        _ => b"250 OK\r\n",
+                    };
+                    w.write_all(answer).await.ok();
+                }
+            });
+        }
+    });
+    (port, inbox)
+}
+
+#[tokio::test]
+async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored() {
+    let (port, inbox) = smtp_receiver().await;
+    let db = shared().database_url.clone();
+    let mut opts = options(&db, Mode::Multi, 1);
+    opts.env
+        .push(("SMTP_URL".into(), format!("smtp://127.0.0.1:{port}")));
+    opts.env.push((
+        "MAIL_FROM".into(),
+        "Partners <partners@merchant.test>".into(),
+    ));
+    let stack = Stack::start(opts, None).await.unwrap();
+    let t = Tenant::on(&stack.base_url).await;
+
+    t.api
+        .post(
+            "/partners",
+            json!({"email": "mailme@example.com", "name": "M"}),
+        )
+        .await
+        .expect(201);
+    let start = Instant::now();
+    let message = loop {
+        if let Some(m) = inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.contains("mailme@example.com"))
+            .cloned()
+        {
+            break m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no mail arrived over SMTP"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert!(
+        message.contains("From: Partners <partners@merchant.test>"),
+        "{message}"
+    );
+    // Bodies may be quoted-printable encoded; undo soft line breaks before reading the token.
+    let unfolded = message.replace("=\n", "").replace("=3D", "=");
+    let token = token_in(&unfolded);
+    let v = t
+        .api
+        .with_key(None)
+        .post("/auth/magic/verify", json!({"token": token}))
+        .await
+        .expect(200);
+    assert_eq!(v.body["role"], "partner");
+
+    // With SMTP there is no dev mailbox, and the stored copy carries no usable token.
+    t.api
+        .get("/dev/mailbox")
+        .await
+        .expect_error(404, "not_found");
+    let client = openpartner::connect(&db).await.unwrap();
+    let schema = op_control::tenants::schema_name(&t.id);
+    let rows = client
+        .query(
+            &format!("SELECT body, sent_at IS NOT NULL FROM \"{schema}\".mail_outbox"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let stored: String = rows[0].get(0);
+    assert!(
+        stored.contains("[redacted]") && !stored.contains(&token),
+        "{stored}"
+    );
+    let start = Instant::now();
+    loop {
+        let sent: bool = client
+            .query_one(
+                &format!("SELECT sent_at IS NOT NULL FROM \"{schema}\".mail_outbox"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if sent {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "sent_at never set"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
