@@ -580,24 +580,36 @@ async fn failed_credentials_are_rate_limited_per_ip() {
 async fn session_secret_rotation_accepts_the_previous_secret_only_while_configured() {
     let t = Tenant::new().await;
     t.partner("rot@example.com").await;
-    t.api.with_key(None).post("/auth/magic/request", json!({"email": "rot@example.com"})).await.expect(200);
+    t.api
+        .with_key(None)
+        .post("/auth/magic/request", json!({"email": "rot@example.com"}))
+        .await
+        .expect(200);
     let (cookie, _) = sign_in(&t, "rot@example.com").await;
     let old_secret = TEST_ENV[0].1;
     let db = shared().database_url.clone();
     let start = |previous: Option<&str>| {
         let mut opts = options(&db, Mode::Multi, 1);
         opts.env.retain(|(k, _)| k != "OP_SESSION_SECRET");
-        opts.env.push(("OP_SESSION_SECRET".into(), "the-new-session-secret-0123456789".into()));
+        opts.env.push((
+            "OP_SESSION_SECRET".into(),
+            "the-new-session-secret-0123456789".into(),
+        ));
         if let Some(p) = previous {
-            opts.env.push(("OP_SESSION_SECRET_PREVIOUS".into(), p.into()));
+            opts.env
+                .push(("OP_SESSION_SECRET_PREVIOUS".into(), p.into()));
         }
         Stack::start(opts, None)
     };
     let rotating = start(Some(old_secret)).await.unwrap();
     let api = Api::new(format!("{}/api/t/{}", rotating.base_url, t.slug), None);
-    api.with_cookie(Method::GET, "/auth/me", &cookie, None).await.expect(200);
+    api.with_cookie(Method::GET, "/auth/me", &cookie, None)
+        .await
+        .expect(200);
     drop(rotating);
     let rotated = start(None).await.unwrap();
     let api = Api::new(format!("{}/api/t/{}", rotated.base_url, t.slug), None);
-    api.with_cookie(Method::GET, "/auth/me", &cookie, None).await.expect_error(401, "unauthorized");
+    api.with_cookie(Method::GET, "/auth/me", &cookie, None)
+        .await
+        .expect_error(401, "unauthorized");
 }
