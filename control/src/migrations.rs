@@ -34,6 +34,7 @@ pub const CONTROL: &[Migration] = &[migration!(1, "control", "0001_tenants_and_k
 pub const TENANT: &[Migration] = &[
     migration!(1, "tenant", "0001_partners"),
     migration!(2, "tenant", "0002_auth"),
+    migration!(3, "tenant", "0003_money_path"),
 ];
 
 /// The version a fully migrated tenant schema has.

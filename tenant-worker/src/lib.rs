@@ -11,11 +11,17 @@
 pub mod access;
 pub mod admins;
 pub mod api_keys;
+pub mod attribution;
 pub mod auth;
+pub mod campaigns;
+pub mod clicks;
+pub mod commissions;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod links;
 pub mod mail;
+pub mod money;
 pub mod outbox;
 pub mod pagination;
 pub mod partners;

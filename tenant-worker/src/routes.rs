@@ -4,10 +4,12 @@
 
 use crate::{
     access::{Access, Principal},
-    admins, api_keys, auth,
+    admins, api_keys,
+    attribution::{events, identify, rederive},
+    auth, campaigns, clicks,
     context::{Ctx, Reply, TenantRef},
     error::ApiError,
-    mail, partners, platform, App,
+    links, mail, partners, platform, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::{future::Future, pin::Pin, sync::Arc};
@@ -136,6 +138,67 @@ pub fn table() -> Vec<Route> {
             "/auth/introspect",
             Authenticated,
             auth::introspect
+        ),
+        // Campaigns (the original's later name, programs, is an alias)
+        route!(Api, "POST", "/campaigns", Admin, campaigns::create),
+        route!(Api, "GET", "/campaigns", Admin, campaigns::list),
+        route!(Api, "GET", "/campaigns/:id", Admin, campaigns::get),
+        route!(Api, "PATCH", "/campaigns/:id", Admin, campaigns::update),
+        route!(Api, "POST", "/programs", Admin, campaigns::create),
+        route!(Api, "GET", "/programs", Admin, campaigns::list),
+        route!(Api, "GET", "/programs/:id", Admin, campaigns::get),
+        route!(Api, "PATCH", "/programs/:id", Admin, campaigns::update),
+        // Links and clicks
+        route!(
+            Api,
+            "POST",
+            "/partners/:id/links",
+            AdminScopeOrSelf(Some("links:write")),
+            links::create
+        ),
+        route!(
+            Api,
+            "GET",
+            "/partners/:id/links",
+            AdminScopeOrSelf(None),
+            links::list
+        ),
+        route!(
+            Api,
+            "POST",
+            "/clicks",
+            AdminOrScope("clicks:write"),
+            clicks::record
+        ),
+        route!(Router, "GET", "/:linkKey", Public, clicks::redirect),
+        // Attribution
+        route!(
+            Api,
+            "POST",
+            "/attribution/identify",
+            Public,
+            identify::identify
+        ),
+        route!(
+            Api,
+            "OPTIONS",
+            "/attribution/identify",
+            Public,
+            identify::preflight
+        ),
+        route!(
+            Api,
+            "POST",
+            "/attribution/events",
+            AdminOrScope("events:write"),
+            events::ingest
+        ),
+        route!(
+            Api,
+            "POST",
+            "/attribution/rederive",
+            Admin,
+            rederive::rederive
         ),
         // Development
         route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox),

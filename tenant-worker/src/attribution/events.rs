@@ -1,0 +1,8 @@
+//! (being written)
+use crate::{
+    context::{Ctx, Reply},
+    error::ApiError,
+};
+pub async fn ingest(_ctx: Ctx) -> Result<Reply, ApiError> {
+    Err(ApiError::new(501, "not_implemented", "soon"))
+}

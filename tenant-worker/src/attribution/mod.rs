@@ -1,0 +1,196 @@
+//! Attribution: which partners a conversion event is credited to, and with what weight.
+//!
+//! The engine here is pure (no I/O): given the user's candidate clicks (already filtered of
+//! flagged clicks and revoked partners) and the event time, it decides the outcome, the model
+//! (the most recent eligible click's campaign's), the touches and their weights, and splits
+//! the commission exactly. The handlers around it live in [`events`], [`identify`],
+//! [`refunds`] and [`rederive`].
+
+pub mod events;
+pub mod identify;
+pub mod rederive;
+pub mod refunds;
+pub mod store;
+
+use crate::{commissions::CommissionRule, error::ApiError, money::Currency};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    LastClick,
+    FirstClick,
+    Linear,
+    Position,
+}
+
+impl Model {
+    pub fn parse(s: &str) -> Result<Model, ApiError> {
+        match s {
+            "last_click" => Ok(Model::LastClick),
+            "first_click" => Ok(Model::FirstClick),
+            "linear" => Ok(Model::Linear),
+            "position" => Ok(Model::Position),
+            _ => Err(ApiError::invalid_body(
+                "attributionModel must be last_click, first_click, linear or position",
+            )
+            .with("field", "attributionModel")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::LastClick => "last_click",
+            Model::FirstClick => "first_click",
+            Model::Linear => "linear",
+            Model::Position => "position",
+        }
+    }
+
+    /// Weights of `n` time-ordered touches; they sum to exactly 1 (the last one takes the
+    /// remainder of the division).
+    pub fn weights(self, n: usize) -> Vec<Decimal> {
+        if n == 0 {
+            return vec![];
+        }
+        let raw: Vec<Decimal> = match (self, n) {
+            (Model::LastClick | Model::FirstClick, _) | (_, 1) => vec![Decimal::ONE],
+            (Model::Linear, n) => vec![Decimal::ONE / Decimal::from(n); n],
+            (Model::Position, 2) => vec![Decimal::new(5, 1); 2],
+            (Model::Position, n) => {
+                let middle = Decimal::new(2, 1) / Decimal::from(n - 2);
+                let mut w = vec![middle; n];
+                w[0] = Decimal::new(4, 1);
+                w[n - 1] = Decimal::new(4, 1);
+                w
+            }
+        };
+        let mut w = raw;
+        let last = w.len() - 1;
+        let others: Decimal = w[..last].iter().copied().sum();
+        w[last] = Decimal::ONE - others;
+        w.into_iter().map(|d| d.normalize()).collect()
+    }
+}
+
+/// A click the user made that could earn credit, with its campaign's terms.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub click_id: String,
+    pub partner_id: String,
+    pub campaign_id: String,
+    pub ts: DateTime<Utc>,
+    pub model: Model,
+    pub window_days: i32,
+    pub holdback_days: i32,
+    pub rule: CommissionRule,
+    /// The user already has a paying commission for this campaign (for non-recurring rules).
+    pub paid_before: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Touch {
+    pub candidate: Candidate,
+    pub weight: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    NoIdentity,
+    NoClick,
+    OutsideWindow,
+    Attributed { model: Model, touches: Vec<Touch> },
+}
+
+impl Outcome {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::NoIdentity => "no_identity",
+            Outcome::NoClick => "no_click",
+            Outcome::OutsideWindow => "outside_window",
+            Outcome::Attributed { .. } => "attributed",
+        }
+    }
+}
+
+/// Decides the outcome. `candidates` must be ordered by `(ts, click_id)`.
+pub fn attribute(has_identity: bool, candidates: &[Candidate], event_ts: DateTime<Utc>) -> Outcome {
+    if !has_identity {
+        return Outcome::NoIdentity;
+    }
+    if candidates.is_empty() {
+        return Outcome::NoClick;
+    }
+    let eligible: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.ts <= event_ts && c.ts >= event_ts - Duration::days(i64::from(c.window_days)))
+        .collect();
+    let Some(latest) = eligible.last() else {
+        return Outcome::OutsideWindow;
+    };
+    let model = latest.model;
+    let chosen: Vec<&Candidate> = match model {
+        Model::LastClick => vec![latest],
+        Model::FirstClick => vec![eligible[0]],
+        Model::Linear | Model::Position => eligible.clone(),
+    };
+    let weights = model.weights(chosen.len());
+    Outcome::Attributed {
+        model,
+        touches: chosen
+            .into_iter()
+            .zip(weights)
+            .map(|(c, weight)| Touch {
+                candidate: c.clone(),
+                weight,
+            })
+            .collect(),
+    }
+}
+
+/// The commission of each touch, rounded half-even to the currency's minor unit, or None
+/// when it is zero (the attribution stays, no commission row). When all touches share one
+/// rule, the amounts sum exactly to the undivided rounded amount (the last touch takes the
+/// rounding remainder).
+pub fn split(
+    touches: &[Touch],
+    value: Option<Decimal>,
+    currency: Currency,
+) -> Vec<Option<(Decimal, Currency)>> {
+    let payable = |t: &Touch| t.candidate.rule.recurring || !t.candidate.paid_before;
+    let shared = touches
+        .windows(2)
+        .all(|w| w[0].candidate.rule == w[1].candidate.rule);
+    let amounts: Vec<(Decimal, Currency)> = if shared && !touches.is_empty() {
+        let (raw, cur) = touches[0].candidate.rule.price(value, currency);
+        let total = cur.round(raw);
+        let mut out: Vec<(Decimal, Currency)> = Vec::with_capacity(touches.len());
+        let mut given = Decimal::ZERO;
+        for (i, t) in touches.iter().enumerate() {
+            let amount = if i + 1 == touches.len() {
+                total - given
+            } else {
+                cur.round(total * t.weight)
+            };
+            given += amount;
+            out.push((amount, cur));
+        }
+        out
+    } else {
+        touches
+            .iter()
+            .map(|t| {
+                let (raw, cur) = t.candidate.rule.price(value, currency);
+                (cur.round(raw * t.weight), cur)
+            })
+            .collect()
+    };
+    touches
+        .iter()
+        .zip(amounts)
+        .map(|(t, (amount, cur))| (payable(t) && !amount.is_zero()).then_some((amount, cur)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+//! (being written)
+use crate::{
+    context::{Ctx, Reply},
+    error::ApiError,
+};
+pub async fn redirect(_ctx: Ctx) -> Result<Reply, ApiError> {
+    Err(ApiError::new(501, "not_implemented", "soon"))
+}
+pub async fn record(_ctx: Ctx) -> Result<Reply, ApiError> {
+    Err(ApiError::new(501, "not_implemented", "soon"))
+}
