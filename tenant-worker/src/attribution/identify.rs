@@ -1,11 +1,181 @@
-//! (being written)
+//! `POST /attribution/identify {cref, userId, ts?}`: ties a click (the `_cref` cookie) to the
+//! merchant's user id, then attributes that user's earlier, not yet attributed events (the
+//! backlog: the event arrived before the identity).
+//!
+//! Public: the SDK calls it from the merchant's site, so it answers CORS for the tenant's
+//! own origins — the origins of its campaigns' destination URLs and their deep-link
+//! domains — and the gateway rate-limits it per client IP. `ts` is accepted and ignored.
+
+use super::{attribute, store, store::EventFacts};
 use crate::{
     context::{Ctx, Reply},
     error::ApiError,
+    money::Currency,
 };
-pub async fn identify(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+use chrono::Utc;
+use op_control::db::quote_ident;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentifyBody {
+    cref: Value,
+    user_id: Value,
+    #[allow(dead_code)]
+    ts: Option<Value>,
 }
-pub async fn preflight(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+
+fn click_not_found() -> ApiError {
+    ApiError::new(404, "click_not_found", "no click with this cref")
+}
+
+/// `POST /attribution/identify`
+pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
+    let cors = cors_headers(&ctx).await?;
+    let body: IdentifyBody = ctx.json()?;
+    let cref = match &body.cref {
+        Value::String(s) => s.trim().to_string(),
+        _ => return Err(ApiError::invalid_body("cref must be a string (the click id)").with("field", "cref")),
+    };
+    let user_id = match &body.user_id {
+        Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 256 => s.trim().to_string(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return Err(ApiError::invalid_body("userId must be a non-empty string").with("field", "userId")),
+    };
+    if cref.len() != 26 || ulid::Ulid::from_string(&cref).is_err() {
+        return Err(click_not_found());
+    }
+    let schema = quote_ident(&ctx.tenant()?.schema);
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    if tx.query_opt("SELECT 1 FROM clicks WHERE id = $1", &[&cref]).await?.is_none() {
+        return Err(click_not_found());
+    }
+    let had_identity: bool = tx
+        .query_one("SELECT EXISTS (SELECT 1 FROM identities WHERE user_id = $1)", &[&user_id])
+        .await?
+        .get(0);
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO identities (id, click_id, user_id) VALUES ($1, $2, $3)
+             ON CONFLICT (click_id, user_id) DO NOTHING RETURNING id",
+            &[&ulid::Ulid::new().to_string(), &cref, &user_id],
+        )
+        .await?;
+    let (identity_id, new) = match inserted {
+        Some(r) => (r.get::<_, String>(0), true),
+        None => (
+            tx.query_one("SELECT id FROM identities WHERE click_id = $1 AND user_id = $2", &[&cref, &user_id])
+                .await?
+                .get::<_, String>(0),
+            false,
+        ),
+    };
+    let backfilled = if new { backfill(&tx, &schema, &user_id).await? } else { 0 };
+    tx.commit().await?;
+    let mut reply = Reply::ok(json!({
+        "ok": true,
+        "identityId": identity_id,
+        "firstStitch": new && !had_identity,
+        "backfilledAttributions": backfilled,
+    }));
+    reply.headers.extend(cors);
+    Ok(reply)
+}
+
+/// Attributes the user's events that found no credit when they arrived. Returns how many
+/// events are attributed now.
+async fn backfill(tx: &deadpool_postgres::Transaction<'_>, schema: &str, user_id: &str) -> Result<u64, ApiError> {
+    let rows = tx
+        .query(
+            "SELECT id, event_id, type, value, currency, ts FROM events
+              WHERE user_id = $1 AND refund_of IS NULL
+                AND attribution_status IN ('no_identity', 'no_click', 'outside_window')
+              ORDER BY ts, id FOR UPDATE",
+            &[&user_id],
+        )
+        .await?;
+    let mut count = 0;
+    for r in rows {
+        let event = EventFacts {
+            id: r.get(0),
+            event_id: r.get(1),
+            kind: r.get(2),
+            user_id: user_id.to_string(),
+            value: r.get(3),
+            currency: Currency::parse(r.get::<_, &str>(4))?,
+            ts: r.get(5),
+        };
+        // Re-read per event: an earlier backlog event may have made a later one "not first".
+        let (has_identity, candidates) = store::candidates(&**tx, schema, user_id, None).await?;
+        let outcome = attribute(has_identity, &candidates, event.ts);
+        if outcome.status() != "attributed" {
+            tx.execute("UPDATE events SET attribution_status = $2 WHERE id = $1", &[&event.id, &outcome.status()])
+                .await?;
+            continue;
+        }
+        let mut plan = store::plan(&event, &outcome, Utc::now());
+        store::attach(&**tx, schema, &event, &mut plan).await?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// The origins allowed to call identify from a browser: each campaign destination's
+/// origin, and http(s) origins on its deep-link domains and their subdomains.
+async fn allowed(ctx: &Ctx, origin: &str) -> Result<bool, ApiError> {
+    let Ok(url) = url::Url::parse(origin) else {
+        return Ok(false);
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Ok(false);
+    }
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let rows = tx.query("SELECT destination_url, deep_link_allowed_domains FROM campaigns", &[]).await?;
+    tx.commit().await?;
+    Ok(rows.iter().any(|r| {
+        let dest = url::Url::parse(r.get::<_, &str>(0)).ok();
+        let same_origin = dest.is_some_and(|d| d.origin() == url.origin());
+        let domains: Vec<String> = r.get(1);
+        same_origin
+            || domains
+                .iter()
+                .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    }))
+}
+
+async fn cors_headers(ctx: &Ctx) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(origin) = ctx.header("origin").map(str::to_string) else {
+        return Ok(vec![]);
+    };
+    let mut h = vec![("vary".to_string(), "Origin".to_string())];
+    if allowed(ctx, &origin).await? {
+        h.push(("access-control-allow-origin".into(), origin));
+    }
+    Ok(h)
+}
+
+/// `OPTIONS /attribution/identify`: the CORS preflight.
+pub async fn preflight(ctx: Ctx) -> Result<Reply, ApiError> {
+    let headers = cors_headers(&ctx).await?;
+    if !headers.iter().any(|(k, _)| k == "access-control-allow-origin") {
+        let mut r: Reply = ApiError::forbidden("this origin may not call identify").into();
+        r.headers.extend(headers);
+        return Ok(r);
+    }
+    Ok(Reply {
+        status: 204,
+        headers: headers
+            .into_iter()
+            .chain([
+                ("access-control-allow-methods".into(), "POST, OPTIONS".into()),
+                ("access-control-allow-headers".into(), "content-type, idempotency-key, x-request-id".into()),
+                ("access-control-max-age".into(), "600".into()),
+            ])
+            .collect(),
+        ..Default::default()
+    })
 }

@@ -1,1 +1,176 @@
-//! (being written)
+//! Refunds and chargebacks (`type: refund|chargeback`, `metadata.refundOf = <eventId>`).
+//!
+//! A refund is never attributed itself; it takes back the commissions of the event it
+//! refunds. Without a value (or with all that remains) it takes back everything left:
+//! unpaid commissions are reversed, paid ones get a negative compensating commission
+//! (clawback) that the next payout nets. With a smaller value it takes the same fraction of
+//! each commission as negative adjustments (exact decimal, half-even), the last refund
+//! taking the rounding remainder so a fully refunded event nets exactly zero. The refunded
+//! event's row is locked, so concurrent refunds cannot together take more than there is
+//! (`409 over_refund`).
+
+use super::{events::EventInput, store};
+use crate::{
+    commissions,
+    context::{Ctx, Reply},
+    error::ApiError,
+    money::Currency,
+    outbox,
+};
+use chrono::Utc;
+use op_control::db::quote_ident;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
+    let refund_of = input.refund_of.clone().unwrap_or_default();
+    let event = &input.facts;
+    let schema = quote_ident(&ctx.tenant()?.schema);
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let original = tx
+        .query_opt(
+            "SELECT id, value, currency, type FROM events WHERE event_id = $1 AND refund_of IS NULL FOR UPDATE",
+            &[&refund_of],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event with eventId `{}` to refund", crate::context::truncate(&refund_of, 64))))?;
+    // Checked under the lock: a concurrent copy of this refund has committed by now.
+    if let Some(first) = store::stored_response(&*tx, &schema, &event.event_id).await? {
+        return Ok(Reply::ok(first));
+    }
+    let original_id: String = original.get(0);
+    let original_value: Option<Decimal> = original.get(1);
+    let original_currency = Currency::parse(original.get::<_, &str>(2))?;
+    if event.value.is_some() && event.currency != original_currency {
+        return Err(ApiError::new(400, "invalid_currency", "a refund's currency must be the refunded event's currency"));
+    }
+    // How much of the original remains refundable.
+    let refunded_before: Option<Decimal> = tx
+        .query_one(
+            "SELECT sum(COALESCE(value, 0)) FROM events WHERE refund_of = $1",
+            &[&refund_of],
+        )
+        .await?
+        .get(0);
+    let fully_refunded_before: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE refund_of = $1 AND (value IS NULL OR $2::numeric IS NULL))",
+            &[&refund_of, &original_value],
+        )
+        .await?
+        .get(0);
+    let total = original_value.unwrap_or(Decimal::ONE);
+    let before = if fully_refunded_before { total } else { refunded_before.unwrap_or_default() };
+    let remaining = total - before;
+    let this = match (event.value, original_value) {
+        (Some(v), Some(_)) => v,
+        _ => remaining,
+    };
+    if remaining <= Decimal::ZERO || this > remaining || this <= Decimal::ZERO {
+        return Err(ApiError::conflict("over_refund", "this refund is larger than what remains of the event")
+            .with("remaining", original_currency.format(remaining.max(Decimal::ZERO))));
+    }
+    let completes = this == remaining;
+    let fraction = this / total;
+
+    let rows = tx
+        .query(
+            &format!("SELECT {} FROM commissions WHERE event_id = $1 AND adjusts_commission_id IS NULL AND amount > 0 ORDER BY id FOR UPDATE", commissions::COLUMNS),
+            &[&original_id],
+        )
+        .await?;
+    let now = Utc::now();
+    let mut reversed = Vec::new();
+    let mut adjustments = Vec::new();
+    for row in &rows {
+        let id: String = row.get("id");
+        let status: String = row.get("status");
+        let amount: Decimal = row.get("amount");
+        let currency = Currency::parse(row.get::<_, &str>("currency"))?;
+        if status == "reversed" {
+            continue;
+        }
+        let adjusted: Decimal = tx
+            .query_one(
+                "SELECT COALESCE(sum(amount), 0) FROM commissions WHERE adjusts_commission_id = $1",
+                &[&id],
+            )
+            .await?
+            .get(0);
+        let left = amount + adjusted;
+        if left <= Decimal::ZERO {
+            continue;
+        }
+        if completes && before.is_zero() && status != "paid" {
+            // Untouched and unpaid: the whole commission is simply reversed.
+            let r = tx
+                .query_one(
+                    &format!(
+                        "UPDATE commissions SET status = 'reversed', reversed_at = $2, reverse_reason = $3
+                          WHERE id = $1 RETURNING {}",
+                        commissions::COLUMNS
+                    ),
+                    &[&id, &now, &format!("{} {}", event.kind, event.event_id)],
+                )
+                .await?;
+            let c = commissions::to_json(&r);
+            outbox::emit(&tx, "commission.reversed", json!({ "commission": c })).await?;
+            reversed.push(c);
+            continue;
+        }
+        let take = if completes { left } else { currency.round(amount * fraction).min(left) };
+        if take.is_zero() {
+            continue;
+        }
+        let r = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id,
+                         amount, currency, status, holdback_days, accrued_at, mature_at, refund_of, adjusts_commission_id)
+                     SELECT $1, attribution_id, $2, $3, user_id, partner_id, campaign_id, $4, currency, 'accrued',
+                            0, $5, $5, $6, id
+                       FROM commissions WHERE id = $7
+                     RETURNING {}",
+                    commissions::COLUMNS
+                ),
+                &[&ulid::Ulid::new().to_string(), &original_id, &refund_of, &(-take), &now, &refund_of, &id],
+            )
+            .await?;
+        let c = commissions::to_json(&r);
+        outbox::emit(&tx, "commission.accrued", json!({ "commission": c })).await?;
+        adjustments.push(c);
+    }
+    let response = json!({
+        "ok": true,
+        "id": event.id,
+        "eventId": event.event_id,
+        "attribution": { "status": "refund", "model": null, "touches": [] },
+        "refund": {
+            "refundOf": refund_of,
+            "amount": original_value.map(|_| original_currency.format(this)),
+            "reversed": reversed,
+            "adjustments": adjustments,
+        },
+    });
+    let stored_value: Option<Decimal> = original_value.map(|_| this);
+    tx.execute(
+        "INSERT INTO events (id, event_id, user_id, type, value, currency, metadata, ts, refund_of, attribution_status, response)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'refund', $10)",
+        &[
+            &event.id,
+            &event.event_id,
+            &event.user_id,
+            &event.kind,
+            &stored_value,
+            &original_currency.code(),
+            &input.metadata,
+            &event.ts,
+            &refund_of,
+            &response,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply::json(201, &response))
+}

@@ -1,1 +1,421 @@
-//! (being written)
+//! SQL of the attribution pipeline, shared by event ingest, identify (backlog) and
+//! rederive.
+//!
+//! Everything here names the tenant schema explicitly (a generated, quoted identifier from
+//! the envelope's tenant id, never user input) instead of relying on `SET LOCAL
+//! search_path`, so the ingest hot path can run as two single-statement autocommit round
+//! trips: read the user's candidate clicks, then one statement that inserts the event and —
+//! only if the event was new — its attributions, commissions and outbox rows.
+
+use super::{Candidate, Model, Outcome};
+use crate::{
+    commissions::CommissionRule,
+    context::ts,
+    error::ApiError,
+    money::Currency,
+};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Number, Value};
+use std::str::FromStr;
+use tokio_postgres::{types::ToSql, GenericClient};
+
+/// The facts of one conversion event that attribution needs.
+#[derive(Debug, Clone)]
+pub struct EventFacts {
+    /// Server id, `evt_<ulid>`.
+    pub id: String,
+    /// The client's id (or `id` when none was given).
+    pub event_id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub value: Option<Decimal>,
+    pub currency: Currency,
+    pub ts: DateTime<Utc>,
+}
+
+/// The user's clicks that could earn credit: every identity's click with its campaign's
+/// terms. `Ok((has_identity, eligible candidates ordered by time))`. Flagged clicks and
+/// revoked partners are dropped here. `exclude_event`: commissions of this event do not
+/// count as "paid before" (rederive replaces them).
+pub async fn candidates(
+    client: &impl GenericClient,
+    schema: &str,
+    user_id: &str,
+    exclude_event: Option<&str>,
+) -> Result<(bool, Vec<Candidate>), ApiError> {
+    let sql = format!(
+        "SELECT c.id, c.partner_id, c.campaign_id, c.ts,
+                (c.fraud_flag IS NULL AND p.status <> 'revoked') AS eligible,
+                cp.attribution_model, cp.attribution_window_days, cp.holdback_days, cp.commission_rule,
+                EXISTS (SELECT 1 FROM {schema}.commissions cm
+                         WHERE cm.user_id = $1 AND cm.campaign_id = c.campaign_id AND cm.amount > 0
+                           AND cm.event_id IS DISTINCT FROM $2) AS paid_before
+           FROM {schema}.identities i
+           JOIN {schema}.clicks c ON c.id = i.click_id
+           JOIN {schema}.campaigns cp ON cp.id = c.campaign_id
+           JOIN {schema}.partners p ON p.id = c.partner_id
+          WHERE i.user_id = $1
+          ORDER BY c.ts, c.id"
+    );
+    let rows = client.query(sql.as_str(), &[&user_id, &exclude_event]).await?;
+    let has_identity = !rows.is_empty();
+    let mut out = Vec::with_capacity(rows.len());
+    let mut seen = std::collections::HashSet::new();
+    for r in rows {
+        let click_id: String = r.get(0);
+        if !r.get::<_, bool>(4) || !seen.insert(click_id.clone()) {
+            continue;
+        }
+        let rule: Value = r.get(8);
+        out.push(Candidate {
+            click_id,
+            partner_id: r.get(1),
+            campaign_id: r.get(2),
+            ts: r.get(3),
+            model: Model::parse(r.get(5))?,
+            window_days: r.get(6),
+            holdback_days: r.get(7),
+            rule: CommissionRule::parse(&rule)?,
+            paid_before: r.get(9),
+        });
+    }
+    Ok((has_identity, out))
+}
+
+/// One attribution row to write.
+#[derive(Debug, Clone)]
+pub struct PlannedAttribution {
+    pub id: String,
+    pub model: Model,
+    pub click_id: String,
+    pub partner_id: String,
+    pub campaign_id: String,
+    pub weight: Decimal,
+}
+
+/// One commission row to write (always `accrued` when planned).
+#[derive(Debug, Clone)]
+pub struct PlannedCommission {
+    pub id: String,
+    pub attribution: usize,
+    pub partner_id: String,
+    pub campaign_id: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub holdback_days: i32,
+    pub accrued_at: DateTime<Utc>,
+    pub mature_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub attributions: Vec<PlannedAttribution>,
+    pub commissions: Vec<PlannedCommission>,
+}
+
+/// Turns an outcome into rows (ids generated here, so the reply can be built before writing).
+pub fn plan(event: &EventFacts, outcome: &Outcome, now: DateTime<Utc>) -> Plan {
+    let Outcome::Attributed { model, touches } = outcome else {
+        return Plan::default();
+    };
+    let amounts = super::split(touches, event.value, event.currency);
+    let mut plan = Plan::default();
+    for (i, (t, amount)) in touches.iter().zip(amounts).enumerate() {
+        plan.attributions.push(PlannedAttribution {
+            id: ulid::Ulid::new().to_string(),
+            model: *model,
+            click_id: t.candidate.click_id.clone(),
+            partner_id: t.candidate.partner_id.clone(),
+            campaign_id: t.candidate.campaign_id.clone(),
+            weight: t.weight,
+        });
+        if let Some((amount, currency)) = amount {
+            plan.commissions.push(PlannedCommission {
+                id: ulid::Ulid::new().to_string(),
+                attribution: i,
+                partner_id: t.candidate.partner_id.clone(),
+                campaign_id: t.candidate.campaign_id.clone(),
+                amount,
+                currency,
+                holdback_days: t.candidate.holdback_days,
+                accrued_at: now,
+                mature_at: now + Duration::days(i64::from(t.candidate.holdback_days)),
+            });
+        }
+    }
+    plan
+}
+
+fn weight_json(w: Decimal) -> Value {
+    Number::from_str(&w.normalize().to_string()).map_or(Value::Null, Value::Number)
+}
+
+pub fn attribution_json(event: &EventFacts, a: &PlannedAttribution) -> Value {
+    json!({
+        "id": a.id,
+        "eventId": event.event_id,
+        "model": a.model.as_str(),
+        "clickId": a.click_id,
+        "partnerId": a.partner_id,
+        "campaignId": a.campaign_id,
+        "programId": a.campaign_id,
+        "weight": weight_json(a.weight),
+    })
+}
+
+pub fn commission_json(event: &EventFacts, plan: &Plan, c: &PlannedCommission) -> Value {
+    json!({
+        "id": c.id,
+        "attributionId": plan.attributions[c.attribution].id,
+        "eventId": event.event_id,
+        "partnerId": c.partner_id,
+        "campaignId": c.campaign_id,
+        "programId": c.campaign_id,
+        "amount": c.currency.format(c.amount),
+        "currency": c.currency.code(),
+        "status": "accrued",
+        "holdbackDays": c.holdback_days,
+        "accruedAt": ts(c.accrued_at),
+        "matureAt": ts(c.mature_at),
+        "approvedAt": null,
+        "paidAt": null,
+        "reversedAt": null,
+        "payoutId": null,
+        "refundOf": null,
+    })
+}
+
+/// The reply of `POST /attribution/events` (stored with the event for idempotent replays).
+pub fn response(event: &EventFacts, outcome: &Outcome, plan: &Plan) -> Value {
+    let model = match outcome {
+        Outcome::Attributed { model, .. } => Value::String(model.as_str().into()),
+        _ => Value::Null,
+    };
+    let touches: Vec<Value> = plan
+        .attributions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let commission = plan.commissions.iter().find(|c| c.attribution == i);
+            json!({
+                "clickId": a.click_id,
+                "partnerId": a.partner_id,
+                "campaignId": a.campaign_id,
+                "weight": weight_json(a.weight),
+                "attributionId": a.id,
+                "commissionId": commission.map(|c| c.id.clone()),
+                "amount": commission.map(|c| c.currency.format(c.amount)),
+                "currency": commission.map(|c| c.currency.code().to_string()),
+            })
+        })
+        .collect();
+    json!({
+        "ok": true,
+        "id": event.id,
+        "eventId": event.event_id,
+        "attribution": { "status": outcome.status(), "model": model, "touches": touches },
+    })
+}
+
+/// Accumulates one multi-row statement's parameters.
+#[derive(Default)]
+pub struct Params {
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Params {
+    pub fn push(&mut self, v: impl ToSql + Sync + Send + 'static) -> String {
+        self.values.push(Box::new(v));
+        format!("${}", self.values.len())
+    }
+
+    pub fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// The attribution, commission and outbox inserts of `plan`, as CTE parts that read the
+/// event id from `ev` (so they only happen if `ev` produced a row).
+fn derived_ctes(schema: &str, event: &EventFacts, user_id: &str, plan: &Plan, p: &mut Params) -> Vec<String> {
+    let mut ctes = Vec::new();
+    if !plan.attributions.is_empty() {
+        let rows: Vec<String> = plan
+            .attributions
+            .iter()
+            .map(|a| {
+                format!(
+                    "({}::text, {}::text, {}::text, {}::text, {}::text, {}::numeric)",
+                    p.push(a.id.clone()),
+                    p.push(a.model.as_str().to_string()),
+                    p.push(a.click_id.clone()),
+                    p.push(a.partner_id.clone()),
+                    p.push(a.campaign_id.clone()),
+                    p.push(a.weight)
+                )
+            })
+            .collect();
+        ctes.push(format!(
+            "at AS (INSERT INTO {schema}.attributions (id, event_id, model, click_id, partner_id, campaign_id, weight)
+                    SELECT v.id, ev.id, v.model, v.click_id, v.partner_id, v.campaign_id, v.weight
+                      FROM ev, (VALUES {}) AS v (id, model, click_id, partner_id, campaign_id, weight) RETURNING 1)",
+            rows.join(", ")
+        ));
+    }
+    if !plan.commissions.is_empty() {
+        let client_event_id = p.push(event.event_id.clone());
+        let user = p.push(user_id.to_string());
+        let rows: Vec<String> = plan
+            .commissions
+            .iter()
+            .map(|c| {
+                format!(
+                    "({}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, {}::int, {}::timestamptz, {}::timestamptz)",
+                    p.push(c.id.clone()),
+                    p.push(plan.attributions[c.attribution].id.clone()),
+                    p.push(c.partner_id.clone()),
+                    p.push(c.campaign_id.clone()),
+                    p.push(c.amount),
+                    p.push(c.currency.code().to_string()),
+                    p.push(c.holdback_days),
+                    p.push(c.accrued_at),
+                    p.push(c.mature_at)
+                )
+            })
+            .collect();
+        ctes.push(format!(
+            "cm AS (INSERT INTO {schema}.commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id,
+                        campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at)
+                    SELECT v.id, v.attribution_id, ev.id, {client_event_id}, {user}, v.partner_id, v.campaign_id,
+                           v.amount, v.currency, 'accrued', v.holdback_days, v.accrued_at, v.mature_at
+                      FROM ev, (VALUES {}) AS v (id, attribution_id, partner_id, campaign_id, amount, currency,
+                                                 holdback_days, accrued_at, mature_at) RETURNING 1)",
+            rows.join(", ")
+        ));
+    }
+    let mut events: Vec<(String, Value)> = plan
+        .attributions
+        .iter()
+        .map(|a| ("attribution.created".to_string(), json!({ "attribution": attribution_json(event, a) })))
+        .collect();
+    events.extend(
+        plan.commissions
+            .iter()
+            .map(|c| ("commission.accrued".to_string(), json!({ "commission": commission_json(event, plan, c) }))),
+    );
+    if !events.is_empty() {
+        let rows: Vec<String> = events
+            .into_iter()
+            .map(|(kind, data)| {
+                format!(
+                    "({}::text, {}::text, {}::jsonb)",
+                    p.push(format!("evt_{}", ulid::Ulid::new())),
+                    p.push(kind),
+                    p.push(data)
+                )
+            })
+            .collect();
+        ctes.push(format!(
+            "ob AS (INSERT INTO {schema}.outbox (id, event_type, payload)
+                    SELECT v.id, v.event_type, v.payload FROM ev, (VALUES {}) AS v (id, event_type, payload) RETURNING 1)",
+            rows.join(", ")
+        ));
+    }
+    ctes
+}
+
+/// Inserts a new event and everything derived from it in ONE statement (atomic without an
+/// explicit transaction). Returns false if an event with this `event_id` already existed,
+/// in which case nothing was written.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_event(
+    conn: &deadpool_postgres::Object,
+    schema: &str,
+    event: &EventFacts,
+    metadata: &Value,
+    refund_of: Option<&str>,
+    outcome: &Outcome,
+    plan: &Plan,
+    response: &Value,
+) -> Result<bool, ApiError> {
+    let mut p = Params::default();
+    let ev = format!(
+        "ev AS (INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, refund_of,
+                    attribution_status, response)
+                VALUES ({}, {}, {}, {}, {}::numeric, {}, {}::jsonb, {}, {}, {}, {}::jsonb)
+                ON CONFLICT (event_id) DO NOTHING RETURNING id)",
+        p.push(event.id.clone()),
+        p.push(event.event_id.clone()),
+        p.push(event.user_id.clone()),
+        p.push(event.kind.clone()),
+        p.push(event.value),
+        p.push(event.currency.code().to_string()),
+        p.push(metadata.clone()),
+        p.push(event.ts),
+        p.push(refund_of.map(str::to_string)),
+        p.push(outcome.status().to_string()),
+        p.push(response.clone()),
+    );
+    let mut ctes = vec![ev];
+    ctes.extend(derived_ctes(schema, event, &event.user_id, plan, &mut p));
+    let sql = format!("WITH {} SELECT count(*) FROM ev", ctes.join(",\n"));
+    let stmt = conn.prepare_cached(&sql).await?;
+    let row = conn.query_one(&stmt, &p.refs()).await?;
+    Ok(row.get::<_, i64>(0) == 1)
+}
+
+/// The stored reply of an event, for idempotent replays.
+pub async fn stored_response(client: &impl GenericClient, schema: &str, event_id: &str) -> Result<Option<Value>, ApiError> {
+    let row = client
+        .query_opt(
+            format!("SELECT response FROM {schema}.events WHERE event_id = $1").as_str(),
+            &[&event_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Writes the derived rows of an event that already exists (identify backlog, rederive), in
+/// the caller's transaction. An attribution that existed before for the same (model, click)
+/// — superseded by an earlier rederive — is revived rather than duplicated.
+pub async fn attach(client: &impl GenericClient, schema: &str, event: &EventFacts, plan: &mut Plan) -> Result<(), ApiError> {
+    for a in plan.attributions.iter_mut() {
+        let row = client
+            .query_one(
+                format!(
+                    "INSERT INTO {schema}.attributions (id, event_id, model, click_id, partner_id, campaign_id, weight)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (event_id, model, click_id)
+                     DO UPDATE SET superseded_at = NULL, weight = EXCLUDED.weight RETURNING id"
+                )
+                .as_str(),
+                &[&a.id, &event.id, &a.model.as_str(), &a.click_id, &a.partner_id, &a.campaign_id, &a.weight],
+            )
+            .await?;
+        a.id = row.get(0);
+    }
+    let mut p = Params::default();
+    // Reuse the CTE builder with a one-row `ev` naming the existing event.
+    let ev = format!("ev AS (SELECT {}::text AS id)", p.push(event.id.clone()));
+    let plan_no_attr = Plan {
+        attributions: plan.attributions.clone(),
+        commissions: plan.commissions.clone(),
+    };
+    let mut ctes = vec![ev];
+    ctes.extend(
+        derived_ctes(schema, event, &event.user_id, &plan_no_attr, &mut p)
+            .into_iter()
+            .filter(|c| !c.starts_with("at AS")),
+    );
+    if ctes.len() > 1 {
+        let sql = format!("WITH {} SELECT 1", ctes.join(",\n"));
+        client.execute(sql.as_str(), &p.refs()).await?;
+    }
+    client
+        .execute(
+            format!("UPDATE {schema}.events SET attribution_status = 'attributed' WHERE id = $1").as_str(),
+            &[&event.id],
+        )
+        .await?;
+    Ok(())
+}
