@@ -41,8 +41,8 @@ pub struct BenchArgs {
     /// Use this Postgres instead of a fresh embedded one (the bench creates its own tenant).
     #[arg(long, env = "BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Scenarios to run (comma-separated): partners-get, partners-create.
-    #[arg(long, default_value = "partners-get,partners-create")]
+    /// Scenarios to run (comma-separated): partners-get, partners-create, events, clicks.
+    #[arg(long, default_value = "partners-get,partners-create,events,clicks")]
     pub scenarios: String,
 }
 
@@ -71,7 +71,7 @@ impl Report {
 
     fn line(&self) -> String {
         format!(
-            "{:<44} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} ok, {} errors)",
+            "{:<52} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} ok, {} errors)",
             self.label,
             self.rps(),
             self.quantile_ms(0.50),
@@ -166,6 +166,7 @@ async fn start_target(args: &BenchArgs) -> Result<Target> {
         env: vec![
             ("RUST_LOG".into(), "warn".into()),
             ("OP_RATE_LIMIT_PER_MIN".into(), "0".into()),
+            ("OP_CLICK_IP_CAP_PER_MIN".into(), "0".into()),
         ],
         quiet: true,
     };
@@ -197,30 +198,76 @@ fn envelope(t: &Target, method: &str, path: &str, body: Vec<u8>) -> Envelope {
     }
 }
 
+/// What every scenario needs: the stack, clients and the run's knobs.
+struct Bench {
+    target: Target,
+    http: reqwest::Client,
+    /// Does not follow redirects (the click router answers 302).
+    http_noredirect: reqwest::Client,
+    base: String,
+    auth: String,
+    worker: TenantWorkerClient<tonic::transport::Channel>,
+    run_id: String,
+    concurrency: usize,
+    duration: Duration,
+}
+
+impl Bench {
+    async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> Result<Value> {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("authorization", &self.auth)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or_default();
+        anyhow::ensure!(status.is_success(), "{path}: {status} {v}");
+        Ok(v)
+    }
+
+    /// The same operation through the gateway and straight to the worker.
+    async fn both(
+        &self,
+        label: &str,
+        http_req: impl Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Clone + Send + Sync + 'static,
+        want_http: u16,
+        envelope_for: impl Fn(u64) -> Envelope + Clone + Send + Sync + 'static,
+        want_grpc: u32,
+    ) -> (Report, Report) {
+        let h = if want_http == 302 { self.http_noredirect.clone() } else { self.http.clone() };
+        let via_gw = measure(&format!("{label:<26} via gateway (HTTP)"), self.concurrency, self.duration, move |n| {
+            let req = http_req(&h, n);
+            async move { matches!(req.send().await, Ok(r) if r.status().as_u16() == want_http) }
+        })
+        .await;
+        let w = self.worker.clone();
+        let direct = measure(&format!("{label:<26} direct to worker (gRPC)"), self.concurrency, self.duration, move |n| {
+            let (mut w, env) = (w.clone(), envelope_for(n));
+            async move { matches!(w.handle(env).await, Ok(r) if r.get_ref().status == want_grpc) }
+        })
+        .await;
+        (via_gw, direct)
+    }
+}
+
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let target = start_target(&args)
-        .await
-        .context("starting the bench stack")?;
-    let duration = Duration::from_secs(args.seconds);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
-    let base = format!("{}/api/t/{}", target.stack.base_url, target.slug);
-    let auth = format!("Bearer {}", target.admin_key);
-    let worker = TenantWorkerClient::connect(target.stack.workers[0].url.clone()).await?;
-    let run_id = ulid::Ulid::new().to_string().to_lowercase();
-
-    // A partner to read.
-    let seed: Value = http
-        .post(format!("{base}/partners"))
-        .header("authorization", &auth)
-        .json(&json!({"email": format!("seed-{run_id}@bench.example"), "name": "Seed", "sendInvite": false}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let seed_id = seed["id"].as_str().context("seed partner")?.to_string();
-
+    let target = start_target(&args).await.context("starting the bench stack")?;
+    let b = Bench {
+        http: reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?,
+        http_noredirect: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.concurrency)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
+        base: format!("{}/api/t/{}", target.stack.base_url, target.slug),
+        auth: format!("Bearer {}", target.admin_key),
+        worker: TenantWorkerClient::connect(target.stack.workers[0].url.clone()).await?,
+        run_id: ulid::Ulid::new().to_string().to_lowercase(),
+        concurrency: args.concurrency,
+        duration: Duration::from_secs(args.seconds),
+        target,
+    };
     println!(
         "openpartner bench: {} clients, {} s per scenario, {} workers, {} cores",
         args.concurrency,
@@ -228,137 +275,261 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         args.workers,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let mut reports = Vec::new();
+    let mut sections: Vec<(Report, Report, Vec<Report>)> = Vec::new();
     for scenario in args.scenarios.split(',').map(str::trim) {
-        match scenario {
-            "partners-get" => {
-                let path = format!("/partners/{seed_id}");
-                let (h, url, a) = (http.clone(), format!("{base}{path}"), auth.clone());
-                let via_gw = measure("GET /partners/:id   via gateway (HTTP)", args.concurrency, duration, move |_| {
-                    let (h, url, a) = (h.clone(), url.clone(), a.clone());
-                    async move {
-                        matches!(h.get(&url).header("authorization", a).send().await, Ok(r) if r.status().as_u16() == 200)
-                    }
-                })
-                .await;
-                let env = envelope(&target, "GET", &path, vec![]);
-                let w = worker.clone();
-                let direct =
-                    measure(
-                        "GET /partners/:id   direct to worker (gRPC)",
-                        args.concurrency,
-                        duration,
-                        move |_| {
-                            let (mut w, env) = (w.clone(), env.clone());
-                            async move {
-                                matches!(w.handle(env).await, Ok(r) if r.get_ref().status == 200)
-                            }
-                        },
-                    )
-                    .await;
-                reports.push((via_gw, direct, None));
-            }
-            "partners-create" => {
-                let (h, url, a, rid) = (
-                    http.clone(),
-                    format!("{base}/partners"),
-                    auth.clone(),
-                    run_id.clone(),
-                );
-                let via_gw = measure("POST /partners      via gateway (HTTP)", args.concurrency, duration, move |n| {
-                    let (h, url, a) = (h.clone(), url.clone(), a.clone());
-                    let body = json!({"email": format!("gw-{rid}-{n}@bench.example"), "name": "B", "sendInvite": false});
-                    async move {
-                        matches!(h.post(&url).header("authorization", a).json(&body).send().await, Ok(r) if r.status().as_u16() == 201)
-                    }
-                })
-                .await;
-                let (w, rid) = (worker.clone(), run_id.clone());
-                let tmpl = envelope(&target, "POST", "/partners", vec![]);
-                let direct = measure("POST /partners      direct to worker (gRPC)", args.concurrency, duration, move |n| {
-                    let mut w = w.clone();
-                    let mut env = tmpl.clone();
-                    env.body = json!({"email": format!("w-{rid}-{n}@bench.example"), "name": "B", "sendInvite": false})
-                        .to_string()
-                        .into_bytes();
-                    async move { matches!(w.handle(env).await, Ok(r) if r.get_ref().status == 201) }
-                })
-                .await;
-                let raw = raw_insert_baseline(&target, args.concurrency, duration, &run_id).await?;
-                reports.push((via_gw, direct, Some(raw)));
-            }
+        let section = match scenario {
+            "partners-get" => partners_get(&b).await?,
+            "partners-create" => partners_create(&b).await?,
+            "events" => events(&b).await?,
+            "clicks" => clicks(&b).await?,
             other => anyhow::bail!("unknown scenario `{other}`"),
-        }
+        };
+        sections.push(section);
     }
     println!();
-    for (gw, direct, raw) in &reports {
+    for (gw, direct, baselines) in &sections {
         println!("{}", gw.line());
         println!("{}", direct.line());
-        if let Some(raw) = raw {
-            println!("{}", raw.line());
+        for base in baselines {
+            println!("{}", base.line());
         }
-        println!(
-            "  gateway hop adds: p50 {:+.2} ms, p99 {:+.2} ms; throughput ratio gateway/direct {:.2}{}",
+        let mut ratios = format!(
+            "  gateway hop adds: p50 {:+.2} ms, p99 {:+.2} ms; throughput gateway/direct {:.2}",
             gw.quantile_ms(0.5) - direct.quantile_ms(0.5),
             gw.quantile_ms(0.99) - direct.quantile_ms(0.99),
             gw.rps() / direct.rps(),
-            raw.as_ref()
-                .map(|r| format!(", gateway/raw SQL {:.2}", gw.rps() / r.rps()))
-                .unwrap_or_default()
         );
+        for base in baselines {
+            ratios.push_str(&format!("; gateway/{} {:.2}", base.label.split_whitespace().last().unwrap_or("baseline"), gw.rps() / base.rps()));
+        }
+        println!("{ratios}");
         println!();
     }
-    let dir = target.dir.clone();
-    drop(target);
+    let dir = b.target.dir.clone();
+    drop(b);
     if let Some(dir) = dir {
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(())
 }
 
-/// The floor: one INSERT of an equivalent partner row per transaction, `concurrency`
-/// connections, straight into the tenant schema.
-async fn raw_insert_baseline(
-    target: &Target,
-    concurrency: usize,
-    duration: Duration,
-    run_id: &str,
-) -> Result<Report> {
-    let schema = op_control::tenants::schema_name(&target.tenant_id);
-    let mut clients = Vec::new();
-    for _ in 0..concurrency {
-        let c = crate::connect(&target.stack.database_url).await?;
-        c.batch_execute(&format!(
-            "SET search_path TO {}",
-            op_control::db::quote_ident(&schema)
-        ))
+async fn partners_get(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
+    let seed = b
+        .api(
+            reqwest::Method::POST,
+            "/partners",
+            json!({"email": format!("seed-{}@bench.example", b.run_id), "name": "Seed", "sendInvite": false}),
+        )
         .await?;
-        let stmt = c
-            .prepare(
-                "INSERT INTO partners (id, email, name, metadata, status, activated_at)
-                 VALUES ($1, $2, 'B', '{}'::jsonb, 'active', now()) ON CONFLICT (email) DO NOTHING",
-            )
+    let path = format!("/partners/{}", seed["id"].as_str().context("seed partner")?);
+    let (url, auth) = (format!("{}{path}", b.base), b.auth.clone());
+    let env = envelope(&b.target, "GET", &path, vec![]);
+    let (gw, direct) = b
+        .both("GET /partners/:id", move |h, _| h.get(&url).header("authorization", &auth), 200, move |_| env.clone(), 200)
+        .await;
+    Ok((gw, direct, vec![]))
+}
+
+async fn partners_create(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
+    let (url, auth, rid) = (format!("{}/partners", b.base), b.auth.clone(), b.run_id.clone());
+    let body = move |prefix: &str, n: u64| json!({"email": format!("{prefix}-{rid}-{n}@bench.example"), "name": "B", "sendInvite": false});
+    let (b1, b2) = (body.clone(), body);
+    let tmpl = envelope(&b.target, "POST", "/partners", vec![]);
+    let (gw, direct) = b
+        .both(
+            "POST /partners",
+            move |h, n| h.post(&url).header("authorization", &auth).json(&b1("gw", n)),
+            201,
+            move |n| Envelope { body: b2("w", n).to_string().into_bytes(), ..tmpl.clone() },
+            201,
+        )
+        .await;
+    let schema = op_control::tenants::schema_name(&b.target.tenant_id);
+    let raw = raw_sql_baseline(
+        b,
+        "INSERT partner row",
+        &format!(
+            "INSERT INTO {}.partners (id, email, name, metadata, status, activated_at)
+             VALUES ($1, $1 || '@raw.bench.example', 'B', '{{}}'::jsonb, 'active', now()) ON CONFLICT (email) DO NOTHING",
+            op_control::db::quote_ident(&schema)
+        ),
+    )
+    .await?;
+    Ok((gw, direct, vec![raw]))
+}
+
+/// A campaign, a partner and a link on it; returns the link key.
+async fn link(b: &Bench) -> Result<String> {
+    let c = b
+        .api(
+            reqwest::Method::POST,
+            "/campaigns",
+            json!({"name": "Bench", "destinationUrl": "https://shop.bench.example/?src=op", "commissionRule": {"type": "percent", "value": "10"}}),
+        )
+        .await?;
+    let p = b
+        .api(
+            reqwest::Method::POST,
+            "/partners",
+            json!({"email": format!("linker-{}-{}@bench.example", b.run_id, ulid::Ulid::new()), "name": "L", "sendInvite": false}),
+        )
+        .await?;
+    let key = format!("bench{}", &ulid::Ulid::new().to_string()[16..]);
+    b.api(
+        reqwest::Method::POST,
+        &format!("/partners/{}/links", p["id"].as_str().context("partner")?),
+        json!({"linkKey": key, "campaignId": c["id"]}),
+    )
+    .await?;
+    Ok(key)
+}
+
+/// `POST /attribution/events`: half the users are identified (clicked and stitched), so half
+/// the events are attributed and priced, half are `no_identity`.
+async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
+    let key = link(b).await?;
+    let gw_base = b.target.stack.base_url.clone();
+    const USERS: u64 = 200;
+    for u in 0..USERS / 2 {
+        let r = b
+            .http_noredirect
+            .get(format!("{gw_base}/r/{}/{key}", b.target.slug))
+            .header("x-forwarded-for", format!("10.{}.{}.1", u / 250, u % 250))
+            .send()
             .await?;
+        let loc = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let cref = url::Url::parse(&loc)?.query_pairs().find(|(k, _)| k == "cref").map(|(_, v)| v.to_string()).context("cref")?;
+        b.api(reqwest::Method::POST, "/attribution/identify", json!({"cref": cref, "userId": format!("u{u}")})).await?;
+    }
+    let event = |prefix: &'static str, rid: String| {
+        move |n: u64| json!({"userId": format!("u{}", n % USERS), "type": "invoice.paid", "value": "49.90", "eventId": format!("{prefix}-{rid}-{n}")})
+    };
+    let (e1, e2) = (event("gw", b.run_id.clone()), event("w", b.run_id.clone()));
+    let (url, auth) = (format!("{}/attribution/events", b.base), b.auth.clone());
+    let tmpl = envelope(&b.target, "POST", "/attribution/events", vec![]);
+    let (gw, direct) = b
+        .both(
+            "POST /attribution/events",
+            move |h, n| h.post(&url).header("authorization", &auth).json(&e1(n)),
+            201,
+            move |n| Envelope { body: e2(n).to_string().into_bytes(), ..tmpl.clone() },
+            201,
+        )
+        .await;
+    let schema = op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
+    let row = format!(
+        "INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, attribution_status, response)
+         VALUES ($1, $1, 'u1', 'invoice.paid', 49.90, 'USD', '{{}}'::jsonb, now(), 'no_identity', '{{\"ok\":true}}'::jsonb)
+         ON CONFLICT (event_id) DO NOTHING"
+    );
+    let raw = raw_sql_baseline(b, "INSERT event row", &row).await?;
+    let mut baselines = vec![raw];
+    match pgbench_baseline(b, &schema).await {
+        Ok(r) => baselines.push(r),
+        Err(e) => eprintln!("pgbench baseline skipped: {e}"),
+    }
+    Ok((gw, direct, baselines))
+}
+
+/// `GET /r/<slug>/<linkKey>`: every click durable before the 302.
+async fn clicks(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
+    let key = link(b).await?;
+    let url = format!("{}/r/{}/{key}", b.target.stack.base_url, b.target.slug);
+    let mut tmpl = envelope(&b.target, "GET", &format!("/{key}"), vec![]);
+    tmpl.surface = Surface::Router as i32;
+    tmpl.principal = None;
+    tmpl.client_ip = "192.0.2.1".into();
+    let (gw, direct) = b
+        .both(
+            "GET /r/<slug>/<linkKey>",
+            move |h, n| h.get(&url).header("x-forwarded-for", format!("10.9.{}.{}", (n / 250) % 250, n % 250)),
+            302,
+            move |_| tmpl.clone(),
+            302,
+        )
+        .await;
+    let schema = op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
+    let link_id: String = {
+        let c = crate::connect(&b.target.stack.database_url).await?;
+        c.query_one(&format!("SELECT id FROM {schema}.links WHERE link_key = $1"), &[&key]).await?.get(0)
+    };
+    let raw = raw_sql_baseline(
+        b,
+        "INSERT click row",
+        &format!(
+            "INSERT INTO {schema}.clicks (id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, ts)
+             SELECT $1, id, partner_id, campaign_id, md5($1), 'bench', NULL, now() FROM {schema}.links WHERE id = '{link_id}'"
+        ),
+    )
+    .await?;
+    Ok((gw, direct, vec![raw]))
+}
+
+/// The floor: `sql` (one `$1` text parameter, a fresh ULID) per autocommit transaction,
+/// from as many connections as clients.
+async fn raw_sql_baseline(b: &Bench, what: &str, sql: &str) -> Result<Report> {
+    let mut clients = Vec::new();
+    for _ in 0..b.concurrency {
+        let c = crate::connect(&b.target.stack.database_url).await?;
+        let stmt = c.prepare(sql).await?;
         clients.push(Arc::new((c, stmt)));
     }
     let pool = Arc::new(clients);
     let next = Arc::new(AtomicU64::new(0));
-    let rid = run_id.to_string();
-    Ok(measure(
-        "INSERT partner row  raw SQL (baseline)",
-        concurrency,
-        duration,
-        move |n| {
-            let (pool, next, rid) = (pool.clone(), next.clone(), rid.clone());
-            async move {
-                // Each task sticks to "its" connection: n spreads round-robin.
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize % pool.len();
-                let (c, stmt) = &*pool[i];
-                let id = ulid::Ulid::new().to_string();
-                let email = format!("raw-{rid}-{n}@bench.example");
-                c.execute(stmt, &[&id, &email]).await.is_ok()
-            }
-        },
-    )
+    Ok(measure(&format!("{what:<26} raw SQL (baseline)"), b.concurrency, b.duration, move |_| {
+        let (pool, next) = (pool.clone(), next.clone());
+        async move {
+            let i = next.fetch_add(1, Ordering::Relaxed) as usize % pool.len();
+            let (c, stmt) = &*pool[i];
+            c.execute(stmt, &[&ulid::Ulid::new().to_string()]).await.is_ok()
+        }
+    })
     .await)
+}
+
+/// pgbench inserting an equivalent event row into an equivalent table (a copy of the
+/// tenant's `events` with its indexes), `concurrency` clients, for the same duration.
+async fn pgbench_baseline(b: &Bench, tenant_schema: &str) -> Result<Report> {
+    let bin = crate::embedded_pg::server_bin_dir()?.join("pgbench");
+    let c = crate::connect(&b.target.stack.database_url).await?;
+    c.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS bench_baseline;
+         DROP TABLE IF EXISTS bench_baseline.events;
+         CREATE TABLE bench_baseline.events (LIKE {tenant_schema}.events INCLUDING ALL);"
+    ))
+    .await?;
+    let script = std::env::temp_dir().join(format!("openpartner-pgbench-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        "INSERT INTO bench_baseline.events (id, event_id, user_id, type, value, currency, metadata, ts, attribution_status, response) \
+         VALUES ('evt_' || md5(random()::text), md5(random()::text), 'u1', 'invoice.paid', 49.90, 'USD', '{}', now(), 'no_identity', '{\"ok\":true}') \
+         ON CONFLICT (event_id) DO NOTHING;\n",
+    )?;
+    let out = tokio::process::Command::new(bin)
+        .args(["-n", "-c", &b.concurrency.to_string(), "-j", "2", "-T", &b.duration.as_secs().to_string(), "-f"])
+        .arg(&script)
+        .arg(&b.target.stack.database_url)
+        .output()
+        .await?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    anyhow::ensure!(out.status.success(), "pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let grab = |prefix: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .and_then(|l| l.split('=').nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let tps = grab("tps").context("pgbench printed no tps")?;
+    let avg_ms = grab("latency average").unwrap_or(f64::NAN);
+    let ok = (tps * b.duration.as_secs_f64()) as u64;
+    // pgbench reports an average latency, not percentiles: both quantiles show the average.
+    Ok(Report {
+        label: "INSERT event row          pgbench (baseline)".into(),
+        ok,
+        errors: 0,
+        elapsed: b.duration,
+        micros: vec![(avg_ms * 1000.0) as u64],
+    })
 }
