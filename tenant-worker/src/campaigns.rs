@@ -1,17 +1,484 @@
-//! (being written)
+//! Campaigns (the original later called them programs): where a partner's link sends
+//! people, what an attributed event pays ([`CommissionRule`]), which attribution model and
+//! window apply, how long commissions are held back, and which hosts partners may deep-link
+//! to.
+//!
+//! Every field is validated and canonicalised on the way in (rule amounts exact to the
+//! currency, host names lower-cased), so what is stored is what every reader can trust: the
+//! click router and the attribution engine never re-validate.
+
 use crate::{
-    context::{Ctx, Reply},
+    attribution::Model,
+    commissions::CommissionRule,
+    context::{parse_id, truncate, ts, Ctx, Reply},
     error::ApiError,
+    pagination::{page_body, PageRequest},
 };
-pub async fn create(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use tokio_postgres::{types::ToSql, Row};
+
+pub const COLUMNS: &str = "id, name, destination_url, commission_rule, attribution_model, attribution_window_days, holdback_days, deep_link_allowed_domains, created_at, updated_at";
+
+pub const DEFAULT_WINDOW_DAYS: i32 = 60;
+const MAX_URL_LEN: usize = 2048;
+const MAX_DOMAINS: usize = 100;
+
+pub fn to_json(row: &Row) -> Value {
+    let id: String = row.get("id");
+    json!({
+        "id": id,
+        "programId": id,
+        "name": row.get::<_, String>("name"),
+        "destinationUrl": row.get::<_, String>("destination_url"),
+        "commissionRule": row.get::<_, Value>("commission_rule"),
+        "attributionModel": row.get::<_, String>("attribution_model"),
+        "attributionWindowDays": row.get::<_, i32>("attribution_window_days"),
+        "holdbackDays": row.get::<_, i32>("holdback_days"),
+        "deepLinkAllowedDomains": row.get::<_, Vec<String>>("deep_link_allowed_domains"),
+        "createdAt": ts(row.get("created_at")),
+        "updatedAt": ts(row.get("updated_at")),
+    })
 }
-pub async fn list(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+
+/// An absolute `http(s)` URL without credentials: where a click may send a browser.
+/// `field` names the input in the error.
+pub fn parse_http_url(raw: &str, field: &str) -> Result<url::Url, ApiError> {
+    let bad = |why: &str| ApiError::invalid_body(format!("{field} {why}")).with("field", field);
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > MAX_URL_LEN {
+        return Err(bad(&format!(
+            "must be a URL of 1 to {MAX_URL_LEN} characters"
+        )));
+    }
+    let url = url::Url::parse(raw).map_err(|_| bad("is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("must be an http or https URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry credentials"));
+    }
+    Ok(url)
 }
-pub async fn get(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+
+/// One allowlist entry: a host name, lower-cased (IDNs in their ASCII form), without a
+/// trailing dot; a leading `*.` is dropped since a domain matches its subdomains anyway.
+fn normalize_domain(raw: &str) -> Option<String> {
+    let d = raw.trim().trim_end_matches('.');
+    let d = d.strip_prefix("*.").unwrap_or(d);
+    if d.is_empty() || d.len() > 253 {
+        return None;
+    }
+    let host = url::Host::parse(d).ok()?;
+    let url::Host::Domain(ascii) = host else {
+        return None; // IP literals have no subdomains; allow-list names only.
+    };
+    let ok = ascii.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    ok.then_some(ascii)
 }
-pub async fn update(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+
+/// `deepLinkAllowedDomains`: an array of host names or one comma-separated string.
+fn parse_domains(v: &Value) -> Result<Vec<String>, ApiError> {
+    let bad = |why: String| {
+        ApiError::invalid_body(format!("deepLinkAllowedDomains {why}"))
+            .with("field", "deepLinkAllowedDomains")
+    };
+    let raw: Vec<&str> = match v {
+        Value::Null => vec![],
+        Value::String(s) => s.split(',').filter(|p| !p.trim().is_empty()).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .ok_or_else(|| bad("must be an array of host name strings".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(bad(
+                "must be an array of host names or a comma-separated string".into(),
+            ))
+        }
+    };
+    if raw.len() > MAX_DOMAINS {
+        return Err(bad(format!("lists more than {MAX_DOMAINS} domains")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let d = normalize_domain(r)
+            .ok_or_else(|| bad(format!("has an invalid host name `{}`", truncate(r, 64))))?;
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `host` is one of `domains` or a subdomain of one.
+pub fn host_allowed(host: &str, domains: &[String]) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    domains.iter().any(|d| {
+        host == *d
+            || (host.len() > d.len()
+                && host.ends_with(d.as_str())
+                && host.as_bytes()[host.len() - d.len() - 1] == b'.')
+    })
+}
+
+fn parse_name(v: &Value) -> Result<String, ApiError> {
+    let n = v.as_str().map(str::trim).unwrap_or_default();
+    if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(
+            ApiError::invalid_body("name must be 1 to 200 printable characters")
+                .with("field", "name"),
+        );
+    }
+    Ok(n.to_string())
+}
+
+fn parse_days(v: &Value, field: &str, min: i64, max: i64) -> Result<i32, ApiError> {
+    match v.as_i64() {
+        Some(n) if (min..=max).contains(&n) => Ok(n as i32),
+        _ => Err(
+            ApiError::invalid_body(format!("{field} must be an integer from {min} to {max}"))
+                .with("field", field),
+        ),
+    }
+}
+
+fn parse_model(v: &Value) -> Result<Model, ApiError> {
+    match v.as_str() {
+        Some(s) => Model::parse(s),
+        None => Model::parse(""),
+    }
+}
+
+/// Keeps "present but null" apart from "absent" (`Option<Value>` alone cannot).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// The writable fields, for create and patch alike. Unknown fields are refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Fields {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    destination_url: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    commission_rule: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    attribution_model: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    attribution_window_days: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    holdback_days: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    deep_link_allowed_domains: Option<Value>,
+}
+
+/// The validated fields that were given. `null` means "the default" for the optional
+/// fields and is refused for the required ones.
+#[derive(Default)]
+struct Changes {
+    name: Option<String>,
+    destination_url: Option<String>,
+    commission_rule: Option<Value>,
+    attribution_model: Option<&'static str>,
+    attribution_window_days: Option<i32>,
+    holdback_days: Option<i32>,
+    deep_link_allowed_domains: Option<Vec<String>>,
+}
+
+impl Fields {
+    fn validate(self) -> Result<Changes, ApiError> {
+        let required = |v: &Option<Value>, field: &str| -> Result<(), ApiError> {
+            if matches!(v, Some(Value::Null)) {
+                return Err(ApiError::invalid_body(format!("{field} must not be null"))
+                    .with("field", field));
+            }
+            Ok(())
+        };
+        required(&self.name, "name")?;
+        required(&self.destination_url, "destinationUrl")?;
+        required(&self.commission_rule, "commissionRule")?;
+        let or_default = |v: Option<Value>| v.map(|v| (!v.is_null()).then_some(v));
+        Ok(Changes {
+            name: self.name.as_ref().map(parse_name).transpose()?,
+            destination_url: self
+                .destination_url
+                .as_ref()
+                .map(|v| {
+                    let s = v.as_str().ok_or_else(|| {
+                        ApiError::invalid_body("destinationUrl must be a string")
+                            .with("field", "destinationUrl")
+                    })?;
+                    parse_http_url(s, "destinationUrl").map(String::from)
+                })
+                .transpose()?,
+            commission_rule: self
+                .commission_rule
+                .as_ref()
+                .map(|v| CommissionRule::parse(v).map(|r| r.to_json()))
+                .transpose()?,
+            attribution_model: or_default(self.attribution_model)
+                .map(|v| {
+                    v.map_or(Ok(Model::LastClick), |v| parse_model(&v))
+                        .map(Model::as_str)
+                })
+                .transpose()?,
+            attribution_window_days: or_default(self.attribution_window_days)
+                .map(|v| {
+                    v.map_or(Ok(DEFAULT_WINDOW_DAYS), |v| {
+                        parse_days(&v, "attributionWindowDays", 1, 365)
+                    })
+                })
+                .transpose()?,
+            holdback_days: or_default(self.holdback_days)
+                .map(|v| v.map_or(Ok(0), |v| parse_days(&v, "holdbackDays", 0, 365)))
+                .transpose()?,
+            deep_link_allowed_domains: self
+                .deep_link_allowed_domains
+                .as_ref()
+                .map(parse_domains)
+                .transpose()?,
+        })
+    }
+}
+
+/// `POST /campaigns` (alias `POST /programs`)
+pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
+    let c = ctx.json::<Fields>()?.validate()?;
+    let missing = |field: &str| {
+        ApiError::invalid_body(format!("{field} is required")).with("field", field.to_string())
+    };
+    let name = c.name.ok_or_else(|| missing("name"))?;
+    let destination = c.destination_url.ok_or_else(|| missing("destinationUrl"))?;
+    let rule = c.commission_rule.ok_or_else(|| missing("commissionRule"))?;
+    let model = c.attribution_model.unwrap_or(Model::LastClick.as_str());
+    let window = c.attribution_window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
+    let holdback = c.holdback_days.unwrap_or(0);
+    let domains = c.deep_link_allowed_domains.unwrap_or_default();
+    let id = ulid::Ulid::new().to_string();
+
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO campaigns (id, name, destination_url, commission_rule, attribution_model,
+                                        attribution_window_days, holdback_days, deep_link_allowed_domains)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+            ),
+            &[
+                &id,
+                &name,
+                &destination,
+                &rule,
+                &model,
+                &window,
+                &holdback,
+                &domains,
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Reply::created(to_json(&row)))
+}
+
+/// `GET /campaigns` (alias `GET /programs`): newest first, list keys `data`, `campaigns`
+/// and `programs`.
+pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
+    let page = PageRequest::from_ctx(&ctx)?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let rows = match &page.after {
+        Some((t, id)) => {
+            tx.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM campaigns WHERE (created_at, id) < ($1, $2)
+                      ORDER BY created_at DESC, id DESC LIMIT $3"
+                ),
+                &[t, id, &page.fetch()],
+            )
+            .await?
+        }
+        None => {
+            tx.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM campaigns ORDER BY created_at DESC, id DESC LIMIT $1"
+                ),
+                &[&page.fetch()],
+            )
+            .await?
+        }
+    };
+    tx.commit().await?;
+    let items = rows
+        .iter()
+        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
+        .collect();
+    let mut body = page_body(&page, "campaigns", items);
+    body["programs"] = body["data"].clone();
+    Ok(Reply::ok(body))
+}
+
+/// `GET /campaigns/:id` (alias `GET /programs/:id`)
+pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "campaign")?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    tx.commit().await?;
+    let row = row.ok_or_else(|| not_found(&id))?;
+    Ok(Reply::ok(to_json(&row)))
+}
+
+/// `PATCH /campaigns/:id` (alias `PATCH /programs/:id`): changes only the fields given.
+/// Existing links keep pointing at the campaign; a new destination applies to the next click.
+pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "campaign")?;
+    let c = ctx.json::<Fields>()?.validate()?;
+    let mut sets: Vec<String> = Vec::new();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(id.clone())];
+    let mut set = |column: &str, value: Box<dyn ToSql + Sync + Send>| {
+        params.push(value);
+        sets.push(format!("{column} = ${}", params.len()));
+    };
+    if let Some(v) = c.name {
+        set("name", Box::new(v));
+    }
+    if let Some(v) = c.destination_url {
+        set("destination_url", Box::new(v));
+    }
+    if let Some(v) = c.commission_rule {
+        set("commission_rule", Box::new(v));
+    }
+    if let Some(v) = c.attribution_model {
+        set("attribution_model", Box::new(v));
+    }
+    if let Some(v) = c.attribution_window_days {
+        set("attribution_window_days", Box::new(v));
+    }
+    if let Some(v) = c.holdback_days {
+        set("holdback_days", Box::new(v));
+    }
+    if let Some(v) = c.deep_link_allowed_domains {
+        set("deep_link_allowed_domains", Box::new(v));
+    }
+    let sql = if sets.is_empty() {
+        // Nothing to change: answer the campaign as it is, without touching updated_at.
+        format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1")
+    } else {
+        format!(
+            "UPDATE campaigns SET {}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+            sets.join(", ")
+        )
+    };
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx.query_opt(&sql, &refs).await?;
+    tx.commit().await?;
+    let row = row.ok_or_else(|| not_found(&id))?;
+    Ok(Reply::ok(to_json(&row)))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no campaign with id `{id}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_normalised_and_validated() {
+        assert_eq!(
+            parse_domains(&json!(" Shop.Example.COM, *.blog.example.com ,,")).unwrap(),
+            vec!["shop.example.com", "blog.example.com"]
+        );
+        assert_eq!(
+            parse_domains(&json!(["a.example", "A.example.", "bücher.de"])).unwrap(),
+            vec!["a.example", "xn--bcher-kva.de"]
+        );
+        assert_eq!(parse_domains(&json!(null)).unwrap(), Vec::<String>::new());
+        for bad in [
+            json!("exa mple.com"),
+            json!(["ok.com", 5]),
+            json!("http://example.com"),
+            json!("example.com/path"),
+            json!("-bad.com"),
+            json!("127.0.0.1"),
+            json!("a..b"),
+            json!(5),
+        ] {
+            assert!(parse_domains(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts_match_a_domain_and_its_subdomains_only() {
+        let d = vec!["example.com".to_string()];
+        assert!(host_allowed("example.com", &d));
+        assert!(host_allowed("shop.example.com", &d));
+        assert!(host_allowed("a.b.EXAMPLE.com.", &d));
+        assert!(!host_allowed("badexample.com", &d));
+        assert!(!host_allowed("example.com.evil.net", &d));
+        assert!(!host_allowed("com", &d));
+        assert!(!host_allowed("anything.org", &[]));
+    }
+
+    #[test]
+    fn urls_must_be_absolute_http_without_credentials() {
+        assert!(parse_http_url("https://shop.example.com/x?y=1#z", "u").is_ok());
+        assert!(parse_http_url(" http://localhost:8080 ", "u").is_ok());
+        for bad in [
+            "",
+            "/relative",
+            "shop.example.com",
+            "javascript:alert(1)",
+            "ftp://example.com/",
+            "https://user:pw@example.com/",
+            "mailto:a@example.com",
+        ] {
+            assert_eq!(
+                parse_http_url(bad, "u").unwrap_err().code,
+                "invalid_body",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn create_fields_distinguish_null_from_absent() {
+        let f: Fields = serde_json::from_value(json!({"holdbackDays": null})).unwrap();
+        assert_eq!(f.validate().unwrap().holdback_days, Some(0));
+        let f: Fields = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(f.validate().unwrap().holdback_days, None);
+        let f: Fields = serde_json::from_value(json!({"name": null})).unwrap();
+        assert!(f.validate().is_err());
+        let f: Fields = serde_json::from_value(json!({"holdbackDays": 366})).unwrap();
+        assert!(f.validate().is_err());
+        let f: Fields = serde_json::from_value(json!({"attributionWindowDays": 1.5})).unwrap();
+        assert!(f.validate().is_err());
+        assert!(serde_json::from_value::<Fields>(json!({"bogus": 1})).is_err());
+    }
 }

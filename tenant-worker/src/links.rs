@@ -1,11 +1,263 @@
-//! (being written)
+//! Links: a partner's tracking key for one campaign, what the click router resolves.
+//!
+//! A link is immutable once created: its key, partner, campaign and destination override
+//! never change, so a key shared in the wild always means the same thing. Whether clicks on
+//! it count (partner revoked?) and where it sends people (the campaign's destination, unless
+//! overridden) are decided at click time from the live partner and campaign rows.
+
 use crate::{
-    context::{Ctx, Reply},
+    campaigns::{host_allowed, parse_http_url},
+    context::{parse_id, truncate, ts, Ctx, Reply},
     error::ApiError,
+    pagination::{page_body, PageRequest},
 };
-pub async fn create(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_postgres::Row;
+
+pub const COLUMNS: &str = "id, link_key, partner_id, campaign_id, destination_url, created_at";
+
+pub fn to_json(row: &Row) -> Value {
+    let campaign: String = row.get("campaign_id");
+    json!({
+        "id": row.get::<_, String>("id"),
+        "linkKey": row.get::<_, String>("link_key"),
+        "partnerId": row.get::<_, String>("partner_id"),
+        "campaignId": campaign,
+        "programId": campaign,
+        "destinationUrl": row.get::<_, Option<String>>("destination_url"),
+        "createdAt": ts(row.get("created_at")),
+    })
 }
-pub async fn list(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+
+/// `^[A-Za-z0-9_-]{3,64}$`: safe in a URL path segment as is.
+pub fn valid_link_key(k: &str) -> bool {
+    (3..=64).contains(&k.len())
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateLink {
+    link_key: String,
+    campaign_id: Option<String>,
+    program_id: Option<String>,
+    destination_url: Option<String>,
+}
+
+/// `POST /partners/:id/links {linkKey, campaignId|programId, destinationUrl?}`
+pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
+    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let body: CreateLink = ctx.json()?;
+    if !valid_link_key(&body.link_key) {
+        return Err(ApiError::invalid_body(
+            "linkKey must be 3 to 64 characters of A-Z, a-z, 0-9, `_` and `-`",
+        )
+        .with("field", "linkKey"));
+    }
+    let campaign_raw = match (&body.campaign_id, &body.program_id) {
+        (Some(c), Some(p)) if c != p => {
+            return Err(ApiError::invalid_body(
+                "campaignId and programId name the same thing; they must not differ",
+            )
+            .with("field", "campaignId"))
+        }
+        (Some(c), _) | (None, Some(c)) => c.clone(),
+        (None, None) => {
+            return Err(
+                ApiError::invalid_body("campaignId (or programId) is required")
+                    .with("field", "campaignId"),
+            )
+        }
+    };
+    let campaign_id = parse_id(&campaign_raw, "campaign")?;
+    // A blank override is no override (forms send empty strings).
+    let destination = match body.destination_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(url::Url::parse(raw).map_err(|_| {
+            ApiError::invalid_body("destinationUrl is not an absolute URL")
+                .with("field", "destinationUrl")
+        })?),
+    };
+
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    // FOR SHARE: a concurrent revoke or allowlist change waits for this link (or we for it).
+    let row = tx
+        .query_one(
+            "SELECT (SELECT status FROM partners WHERE id = $1 FOR SHARE) AS partner_status,
+                    (SELECT deep_link_allowed_domains FROM campaigns WHERE id = $2 FOR SHARE) AS domains",
+            &[&partner_id, &campaign_id],
+        )
+        .await?;
+    let status: Option<String> = row.get("partner_status");
+    let domains: Option<Vec<String>> = row.get("domains");
+    match status.as_deref() {
+        None => {
+            return Err(ApiError::not_found(format!(
+                "no partner with id `{partner_id}`"
+            )))
+        }
+        Some("revoked") => {
+            return Err(ApiError::conflict(
+                "partner_revoked",
+                "the partner is revoked; reinstate them first",
+            ))
+        }
+        Some(_) => {}
+    }
+    let domains = domains
+        .ok_or_else(|| ApiError::not_found(format!("no campaign with id `{campaign_id}`")))?;
+    let destination = destination
+        .map(|url| check_override(url, &domains))
+        .transpose()?;
+
+    let id = ulid::Ulid::new().to_string();
+    let row = tx
+        .query_opt(
+            &format!(
+                "INSERT INTO links (id, link_key, partner_id, campaign_id, destination_url)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (link_key) DO NOTHING RETURNING {COLUMNS}"
+            ),
+            &[&id, &body.link_key, &partner_id, &campaign_id, &destination],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Err(ApiError::conflict(
+            "linkKey_taken",
+            format!(
+                "the link key `{}` is already in use in this tenant",
+                truncate(&body.link_key, 64)
+            ),
+        )
+        .with("field", "linkKey"));
+    };
+    tx.commit().await?;
+    Ok(Reply::created(to_json(&row)))
+}
+
+/// A deep link must stay on the campaign's allow-listed hosts, so a partner cannot turn the
+/// merchant's tracking domain into an open redirect.
+fn check_override(url: url::Url, domains: &[String]) -> Result<String, ApiError> {
+    let refuse = || {
+        ApiError::new(
+            400,
+            "destination_override_not_allowed",
+            "destinationUrl must be an http(s) URL on one of the campaign's deepLinkAllowedDomains",
+        )
+        .with("field", "destinationUrl")
+        .with("allowedDomains", domains.to_vec())
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse());
+    }
+    // Same rules as a campaign destination (no credentials, length), then the allowlist.
+    let url = parse_http_url(url.as_str(), "destinationUrl")?;
+    match url.host_str() {
+        Some(host) if host_allowed(host, domains) => Ok(url.to_string()),
+        _ => Err(refuse()),
+    }
+}
+
+/// `GET /partners/:id/links?campaignId=&limit=&cursor=`: newest first, list keys `data`
+/// and `links`.
+pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
+    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let page = PageRequest::from_ctx(&ctx)?;
+    let campaign = ctx
+        .query_value("campaignId")
+        .or_else(|| ctx.query_value("programId"));
+    if campaign
+        .as_deref()
+        .is_some_and(|c| ulid::Ulid::from_string(c).is_err() || c.len() != 26)
+    {
+        return Err(ApiError::invalid_query("campaignId must be a campaign id"));
+    }
+    let (after_t, after_id) = page.after.clone().unzip();
+
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM links
+                  WHERE partner_id = $1
+                    AND ($2::text IS NULL OR campaign_id = $2)
+                    AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::text))
+                  ORDER BY created_at DESC, id DESC LIMIT $5"
+            ),
+            &[&partner_id, &campaign, &after_t, &after_id, &page.fetch()],
+        )
+        .await?;
+    // An empty page of an unknown partner is a 404, not an empty list.
+    if rows.is_empty()
+        && tx
+            .query_opt("SELECT 1 FROM partners WHERE id = $1", &[&partner_id])
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "no partner with id `{partner_id}`"
+        )));
+    }
+    tx.commit().await?;
+    let items = rows
+        .iter()
+        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
+        .collect();
+    Ok(Reply::ok(page_body(&page, "links", items)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_keys() {
+        for ok in ["abc", "A_b-9", &"x".repeat(64)] {
+            assert!(valid_link_key(ok), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "",
+            "a b c",
+            "abc/def",
+            "ключ",
+            "abc.def",
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_link_key(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn overrides_stay_on_allowed_hosts() {
+        let d = vec!["shop.example".to_string()];
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert_eq!(
+            check_override(url("https://sale.shop.example/p?x=1"), &d).unwrap(),
+            "https://sale.shop.example/p?x=1"
+        );
+        for bad in [
+            "https://evil.example/",
+            "https://shop.example.evil.net/",
+            "javascript:alert(1)",
+            "ftp://shop.example/",
+        ] {
+            assert_eq!(
+                check_override(url(bad), &d).unwrap_err().code,
+                "destination_override_not_allowed",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check_override(url("https://u:p@shop.example/"), &d)
+                .unwrap_err()
+                .code,
+            "invalid_body"
+        );
+        assert!(check_override(url("https://shop.example/"), &[]).is_err());
+    }
 }

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod auth;
+mod campaigns;
 mod failover;
 mod harness;
 mod isolation;
