@@ -39,6 +39,8 @@ pub struct Config {
     pub pool_size: usize,
     /// `OP_RATE_LIMIT_PER_MIN`, default 6000 per credential (a tenth per IP); 0 disables.
     pub rate_limit_per_min: u32,
+    /// `OP_CLICK_IP_CAP_PER_MIN`, default 300 clicks per IP on the click router; 0 disables.
+    pub click_ip_cap_per_min: u32,
     /// `OP_TRUSTED_PROXIES`, default loopback: whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -118,6 +120,7 @@ impl Config {
             request_timeout: Duration::from_millis(parse("OP_REQUEST_TIMEOUT_MS", 30_000)?),
             pool_size: parse("OP_DB_POOL_SIZE", 8)?,
             rate_limit_per_min: parse("OP_RATE_LIMIT_PER_MIN", 6000)?,
+            click_ip_cap_per_min: parse("OP_CLICK_IP_CAP_PER_MIN", 300)?,
             trusted_proxies: crate::limits::parse_proxies(
                 &var("OP_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.0/8,::1".into()),
             )?,

@@ -58,6 +58,7 @@ impl State {
         }
         let limits = Arc::new(limits::Limits::new(
             config.rate_limit_per_min,
+            config.click_ip_cap_per_min,
             config.trusted_proxies.clone(),
         ));
         Ok(State {

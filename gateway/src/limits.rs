@@ -7,6 +7,11 @@
 //!   *and failed authentication attempts* — a tenth of it. Brute-forcing keys or cookies from
 //!   one address therefore hits `429` quickly, before any more database work is done.
 //!
+//! The click router (`/r/...`) is public and hot, so it has its own per-IP bucket
+//! (`OP_CLICK_IP_CAP_PER_MIN`, default 300, `0` off) instead of the API's: a hard cap on one
+//! address hammering links, checked before the tenant lookup. (Softer abuse, one address
+//! clicking one link too often, is flagged `velocity` by the worker, not refused.)
+//!
 //! Answers carry the IETF `RateLimit-Policy` / `RateLimit` headers; `429 rate_limited` adds
 //! `Retry-After`.
 
@@ -34,6 +39,7 @@ type Keyed<K> = RateLimiter<
 pub struct Limits {
     per_credential: Option<(Keyed<String>, u32)>,
     per_ip: Option<(Keyed<IpAddr>, u32)>,
+    per_click_ip: Option<(Keyed<IpAddr>, u32)>,
     trusted_proxies: Vec<IpNet>,
     /// IPs that exhausted their budget, until when: checked before any credential lookup,
     /// so a blocked brute-forcer costs no database work at all.
@@ -50,15 +56,18 @@ fn bucket<K: Clone + std::hash::Hash + Eq>(per_min: u32) -> Option<(Keyed<K>, u3
 /// The verdict for one request, with what to tell the client.
 pub struct Decision {
     pub allowed: bool,
+    /// The bucket's name in the headers: `per-key`, `per-ip` or `per-ip-click`.
+    pub name: &'static str,
     pub policy: String,
     pub remaining: u32,
     pub retry_after_secs: u64,
 }
 
 impl Limits {
-    /// `per_min` 0 disables rate limiting.
-    pub fn new(per_min: u32, trusted_proxies: Vec<IpNet>) -> Limits {
+    /// `per_min` 0 disables API rate limiting, `click_cap_per_min` 0 the click router's cap.
+    pub fn new(per_min: u32, click_cap_per_min: u32, trusted_proxies: Vec<IpNet>) -> Limits {
         Limits {
+            per_click_ip: bucket(click_cap_per_min),
             per_credential: bucket(per_min),
             // A tenth of the per-key rate, but never zero when limiting is on.
             per_ip: if per_min > 0 {
@@ -75,18 +84,20 @@ impl Limits {
         limiter: &Keyed<K>,
         quota: u32,
         key: &K,
-        name: &str,
+        name: &'static str,
     ) -> Decision {
         let policy = format!("\"{name}\";q={quota};w=60");
         match limiter.check_key(key) {
             Ok(snapshot) => Decision {
                 allowed: true,
+                name,
                 policy,
                 remaining: snapshot.remaining_burst_capacity(),
                 retry_after_secs: 0,
             },
             Err(not_until) => Decision {
                 allowed: false,
+                name,
                 policy,
                 remaining: 0,
                 retry_after_secs: not_until
@@ -112,6 +123,12 @@ impl Limits {
             self.blocked.lock().expect("blocked lock").insert(ip, until);
         }
         Some(d)
+    }
+
+    /// Counts one click router request against the client IP (`OP_CLICK_IP_CAP_PER_MIN`).
+    pub fn check_click_ip(&self, ip: IpAddr) -> Option<Decision> {
+        let (l, q) = self.per_click_ip.as_ref()?;
+        Some(Self::decide(l, *q, &ip, "per-ip-click"))
     }
 
     /// Seconds until `ip` may try again, if it is blocked right now.
@@ -168,6 +185,9 @@ impl Limits {
                 if let Some((l, _)) = &me.per_ip {
                     l.retain_recent();
                 }
+                if let Some((l, _)) = &me.per_click_ip {
+                    l.retain_recent();
+                }
                 let now = Instant::now();
                 me.blocked
                     .lock()
@@ -196,7 +216,7 @@ mod tests {
     use super::*;
 
     fn limits(per_min: u32) -> Limits {
-        Limits::new(per_min, parse_proxies("127.0.0.0/8,::1").unwrap())
+        Limits::new(per_min, 0, parse_proxies("127.0.0.0/8,::1").unwrap())
     }
 
     #[test]
@@ -234,6 +254,32 @@ mod tests {
             "other addresses unaffected"
         );
         assert!(limits(0).check_ip(ip).is_none(), "0 disables");
+    }
+
+    #[test]
+    fn click_cap_is_its_own_bucket() {
+        let l = Limits::new(100, 5, vec![]);
+        let ip: IpAddr = "198.51.100.1".parse().unwrap();
+        let allowed = (0..8)
+            .filter(|_| l.check_click_ip(ip).unwrap().allowed)
+            .count();
+        assert_eq!(allowed, 5);
+        let d = l.check_click_ip(ip).unwrap();
+        assert!(!d.allowed && d.retry_after_secs >= 1);
+        assert_eq!(d.name, "per-ip-click");
+        assert!(
+            l.check_ip(ip).unwrap().allowed,
+            "the API budget is separate"
+        );
+        assert!(
+            l.check_click_ip("198.51.100.2".parse().unwrap())
+                .unwrap()
+                .allowed
+        );
+        assert!(
+            Limits::new(100, 0, vec![]).check_click_ip(ip).is_none(),
+            "0 disables"
+        );
     }
 
     #[test]

@@ -150,8 +150,16 @@ async fn route(
         Target::Router { slug, route } => (Surface::Router, slug.map(str::to_string), route.to_string()),
     };
 
-    // Tenant and principal.
+    // The click router's per-IP cap, before the tenant lookup: a flood costs nothing further.
     let mut rate = None;
+    if surface == Surface::Router {
+        rate = state.limits.check_click_ip(client_ip);
+        if let Some(d) = rate.as_ref().filter(|d| !d.allowed) {
+            return too_many(d);
+        }
+    }
+
+    // Tenant and principal.
     let (tenant, principal) = if surface == Surface::Platform {
         let ok = match (
             &state.config.platform_key,
@@ -170,7 +178,7 @@ async fn route(
             Err(resp) => return resp,
         };
         let principal = if surface == Surface::Router {
-            // Clicks have limits of their own (the router's per-IP cap).
+            // Clicks are anonymous and have a limit of their own (the cap above).
             Principal::default()
         } else {
             let (principal, credential) = match authenticate(state, &req, &tenant, client_ip).await
@@ -277,11 +285,7 @@ async fn route(
 }
 
 fn rate_headers(resp: &mut Response<Body>, d: &Decision) {
-    let name = if d.policy.starts_with("\"per-key") {
-        "per-key"
-    } else {
-        "per-ip"
-    };
+    let name = d.name;
     if let Ok(v) = HeaderValue::from_str(&d.policy) {
         resp.headers_mut().insert("ratelimit-policy", v);
     }
