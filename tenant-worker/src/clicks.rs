@@ -1,11 +1,422 @@
-//! (being written)
+//! Clicks: the click router (`GET /r/<slug>/<linkKey>`) and server-side click ingest
+//! (`POST /clicks`). Both go through [`record_click`], so a click is recorded, flagged and
+//! shaped the same way whichever door it came through.
+//!
+//! The router is the hottest path of the product (every partner link, many per conversion),
+//! so recording a click is exactly one statement in one round trip: it resolves the link,
+//! its campaign and partner and inserts the click, in autocommit mode. Once it returns, the
+//! click is committed (the driver waits for `ReadyForQuery`, which follows the commit), so a
+//! `302` is never sent for a click that could still be lost.
+//!
+//! That statement names its tables schema-qualified instead of going through
+//! [`Ctx::begin`]'s `SET LOCAL search_path` transaction (BEGIN, SET, statement, COMMIT would be
+//! four round trips). The schema name is still derived only from the envelope's tenant id and
+//! quoted; nothing of the request reaches the SQL text.
+//!
+//! Flags: `revoked` when the partner is revoked (decided in the statement, from the live
+//! partner row); `velocity` when one IP clicks one link more than `OP_CLICK_VELOCITY_PER_MIN`
+//! times within a minute ([`Velocity`], in worker memory: the gateway sends all of a tenant's
+//! traffic to the same worker while it is healthy, so one worker sees a tenant's clicks).
+//! Flagged clicks still redirect; attribution ignores them. The hard per-IP cap (`429`) is
+//! the gateway's (`OP_CLICK_IP_CAP_PER_MIN`), before any worker or database work.
+
 use crate::{
-    context::{Ctx, Reply},
+    campaigns::host_allowed,
+    context::{truncate, ts, Ctx, Reply},
     error::ApiError,
+    links::valid_link_key,
 };
-pub async fn redirect(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+use op_control::db::quote_ident;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+use tokio_postgres::{types::Type, Row};
+
+/// `Max-Age` of the `_cref` cookie: 90 days.
+const COOKIE_MAX_AGE_SECS: u64 = 90 * 24 * 60 * 60;
+const MAX_USER_AGENT: usize = 512;
+const MAX_REFERER: usize = 2048;
+
+/// What a caller knows about a click before it is recorded.
+pub struct ClickInput<'a> {
+    pub link_key: &'a str,
+    /// The client's IP as text (hashed here, never stored); None or unparsable → no hash.
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub referer: Option<&'a str>,
 }
-pub async fn record(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::new(501, "not_implemented", "soon"))
+
+/// A recorded click, plus where its link sends the browser.
+pub struct Recorded {
+    pub click: Value,
+    pub click_id: String,
+    pub destination: String,
+}
+
+/// `hex(SHA-256(ip))`, first 32 characters. IPv4-mapped IPv6 addresses hash as their IPv4
+/// form, so one client has one hash whichever socket family saw it.
+pub fn ip_hash(raw: &str) -> Option<String> {
+    let ip: IpAddr = raw.trim().parse().ok()?;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let digest = Sha256::digest(ip.to_string().as_bytes());
+    let mut hex = hex::encode(digest);
+    hex.truncate(32);
+    Some(hex)
+}
+
+/// Resolves the link and records the click in one committed statement. `Ok(None)`: no link
+/// with this key in this tenant.
+pub async fn record_click(ctx: &Ctx, input: ClickInput<'_>) -> Result<Option<Recorded>, ApiError> {
+    if !valid_link_key(input.link_key) {
+        return Ok(None); // cannot exist: no database work for scanners
+    }
+    let tenant = ctx.tenant()?;
+    let hash = input.ip.and_then(ip_hash);
+    let velocity = match &hash {
+        Some(h) if ctx.app.velocity.exceeded(&tenant.id, input.link_key, h) => Some("velocity"),
+        _ => None,
+    };
+    let user_agent = clean(input.user_agent, MAX_USER_AGENT);
+    let referer = clean(input.referer, MAX_REFERER);
+    let id = ulid::Ulid::new().to_string();
+    let s = quote_ident(&tenant.schema);
+    // `l` is referenced twice, so it is evaluated once; zero rows = unknown link. The
+    // allowlist comes back only for overridden links, to re-check the override below.
+    let sql = format!(
+        "WITH l AS (
+             SELECT l.id, l.partner_id, l.campaign_id, l.destination_url AS override,
+                    c.destination_url AS campaign_destination,
+                    CASE WHEN l.destination_url IS NOT NULL THEN c.deep_link_allowed_domains END AS allowed,
+                    p.status = 'revoked' AS revoked
+               FROM {s}.links l
+               JOIN {s}.campaigns c ON c.id = l.campaign_id
+               JOIN {s}.partners p ON p.id = l.partner_id
+              WHERE l.link_key = $2
+         ), ins AS (
+             INSERT INTO {s}.clicks (id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag)
+             SELECT $1, id, partner_id, campaign_id, $3, $4, $5,
+                    CASE WHEN revoked THEN 'revoked' ELSE $6 END
+               FROM l
+             RETURNING id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag, ts
+         )
+         SELECT ins.*, l.override, l.campaign_destination, l.allowed FROM ins CROSS JOIN l"
+    );
+    let conn = ctx.conn().await?;
+    let row = conn
+        .query_typed_opt(
+            &sql,
+            &[
+                (&id, Type::TEXT),
+                (&input.link_key, Type::TEXT),
+                (&hash, Type::TEXT),
+                (&user_agent, Type::TEXT),
+                (&referer, Type::TEXT),
+                (&velocity, Type::TEXT),
+            ],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Recorded {
+        destination: destination(&row),
+        click: to_json(&row),
+        click_id: id,
+    }))
+}
+
+/// The link's override while its host is still on the campaign's allowlist (the merchant may
+/// have narrowed it since the link was made), else the campaign's destination.
+fn destination(row: &Row) -> String {
+    let campaign: String = row.get("campaign_destination");
+    let over: Option<String> = row.get("override");
+    let allowed: Option<Vec<String>> = row.get("allowed");
+    match (over, allowed) {
+        (Some(o), Some(domains))
+            if url::Url::parse(&o)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| host_allowed(h, &domains)))
+                .unwrap_or(false) =>
+        {
+            o
+        }
+        _ => campaign,
+    }
+}
+
+pub fn to_json(row: &Row) -> Value {
+    let campaign: String = row.get("campaign_id");
+    json!({
+        "id": row.get::<_, String>("id"),
+        "linkId": row.get::<_, String>("link_id"),
+        "partnerId": row.get::<_, String>("partner_id"),
+        "campaignId": campaign,
+        "programId": campaign,
+        "ipHash": row.get::<_, Option<String>>("ip_hash"),
+        "userAgent": row.get::<_, Option<String>>("user_agent"),
+        "referer": row.get::<_, Option<String>>("referer"),
+        "fraudFlag": row.get::<_, Option<String>>("fraud_flag"),
+        "ts": ts(row.get("ts")),
+    })
+}
+
+/// Trimmed, bounded, control characters dropped; empty → None.
+fn clean(v: Option<&str>, max: usize) -> Option<String> {
+    let s: String = truncate(v?.trim(), max)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    (!s.is_empty()).then_some(s)
+}
+
+/// `destination` with `cref=<click id>` added to its query; the existing query and fragment
+/// are kept (a `cref` already there is replaced, so the merchant's SDK reads only ours).
+pub fn with_cref(destination: &str, click_id: &str) -> Option<String> {
+    let mut url = url::Url::parse(destination).ok()?;
+    if url.query_pairs().any(|(k, _)| k == "cref") {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "cref")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+    }
+    url.query_pairs_mut().append_pair("cref", click_id);
+    Some(url.into())
+}
+
+/// `GET /:linkKey` on the router surface: record the click, set `_cref`, `302` onwards.
+pub async fn redirect(ctx: Ctx) -> Result<Reply, ApiError> {
+    let input = ClickInput {
+        link_key: ctx.param("linkKey"),
+        ip: Some(ctx.client_ip.as_str()),
+        user_agent: ctx.header("user-agent"),
+        referer: ctx.header("referer"),
+    };
+    let Some(rec) = record_click(&ctx, input).await? else {
+        return Ok(not_found_page());
+    };
+    let Some(location) = with_cref(&rec.destination, &rec.click_id) else {
+        // Destinations are validated on the way in; a stored one that no longer parses is ours.
+        tracing::error!(click_id = %rec.click_id, "stored destination is not a URL");
+        return Err(ApiError::internal());
+    };
+    let mut cookie = format!(
+        "_cref={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; SameSite=Lax",
+        rec.click_id
+    );
+    if let Some(d) = &ctx.app.config.click_cookie_domain {
+        cookie.push_str("; Domain=");
+        cookie.push_str(d);
+    }
+    Ok(Reply {
+        status: 302,
+        headers: vec![
+            ("location".into(), location),
+            ("set-cookie".into(), cookie),
+            // Every click must reach us: no browser or CDN may replay a cached redirect.
+            ("cache-control".into(), "no-store".into()),
+        ],
+        ..Default::default()
+    })
+}
+
+/// Humans follow links: an unknown one gets a small page, not JSON.
+fn not_found_page() -> Reply {
+    const PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Link not found</title></head><body><h1>Link not found</h1>\
+<p>This link does not exist or is no longer available.</p></body></html>\n";
+    Reply {
+        status: 404,
+        headers: vec![
+            ("content-type".into(), "text/html; charset=utf-8".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: PAGE.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RecordBody {
+    link_key: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    referer: Option<String>,
+}
+
+/// `POST /clicks {linkKey, ip?, userAgent?, referer?}`: a merchant that tracks clicks on its
+/// own servers reports one. `ip` is the visitor's address (not the caller's), hashed like
+/// the router does; without it the click has no `ipHash` and no velocity check.
+pub async fn record(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: RecordBody = ctx.json()?;
+    let ip = match body.ip.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) if raw.parse::<IpAddr>().is_ok() => Some(raw),
+        Some(_) => {
+            return Err(
+                ApiError::invalid_body("ip must be an IPv4 or IPv6 address").with("field", "ip")
+            )
+        }
+    };
+    let input = ClickInput {
+        link_key: &body.link_key,
+        ip,
+        user_agent: body.user_agent.as_deref(),
+        referer: body.referer.as_deref(),
+    };
+    let rec = record_click(&ctx, input).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no link with key `{}`",
+            truncate(&body.link_key, 64)
+        ))
+    })?;
+    let mut out = rec.click;
+    out["clickId"] = json!(rec.click_id);
+    Ok(Reply::created(out))
+}
+
+/// Per `(tenant, link, IP hash)` click counts over a minute, in this worker's memory.
+///
+/// Keyed by link *key*, not link id: keys are unique per tenant and never change, and
+/// knowing the key up front lets the flag go into the one insert statement. Each key counts
+/// in a window that opens at its first click and lasts a minute. Memory is bounded: past
+/// [`Velocity::MAX_ENTRIES`] keys, expired windows are dropped, and if most are still live
+/// (an address scan), all are (flags fail open rather than the worker running out of memory).
+pub struct Velocity {
+    per_min: u32,
+    windows: Mutex<HashMap<WindowKey, (Instant, u32)>>,
+}
+
+/// `(tenant id, link key, IP hash)`
+type WindowKey = (String, String, String);
+
+impl Velocity {
+    pub const MAX_ENTRIES: usize = 100_000;
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    /// `per_min` 0 disables the flag.
+    pub fn new(per_min: u32) -> Velocity {
+        Velocity {
+            per_min,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one click; true when it is beyond the allowance of its window.
+    pub fn exceeded(&self, tenant: &str, link_key: &str, ip_hash: &str) -> bool {
+        self.exceeded_at(tenant, link_key, ip_hash, Instant::now())
+    }
+
+    fn exceeded_at(&self, tenant: &str, link_key: &str, ip_hash: &str, now: Instant) -> bool {
+        if self.per_min == 0 {
+            return false;
+        }
+        let mut map = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX_ENTRIES {
+            map.retain(|_, (start, _)| now.duration_since(*start) < Self::WINDOW);
+            if map.len() >= Self::MAX_ENTRIES * 3 / 4 {
+                map.clear();
+            }
+        }
+        let key = (
+            tenant.to_string(),
+            link_key.to_string(),
+            ip_hash.to_string(),
+        );
+        let entry = map.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Self::WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 > self.per_min
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.windows.lock().unwrap().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_hashes_are_truncated_sha256_of_the_canonical_address() {
+        let h = ip_hash("198.51.100.7").unwrap();
+        assert_eq!(h.len(), 32);
+        assert_eq!(
+            h,
+            &hex::encode(Sha256::digest(b"198.51.100.7"))[..32],
+            "plain SHA-256 of the text form"
+        );
+        assert_eq!(ip_hash("::ffff:198.51.100.7"), Some(h));
+        assert_ne!(ip_hash("198.51.100.8"), ip_hash("198.51.100.7"));
+        assert_eq!(ip_hash(""), None);
+        assert_eq!(ip_hash("not an ip"), None);
+    }
+
+    #[test]
+    fn cref_is_added_keeping_query_and_fragment() {
+        assert_eq!(
+            with_cref("https://shop.example/p?a=1&b=x%20y#top", "C1").unwrap(),
+            "https://shop.example/p?a=1&b=x%20y&cref=C1#top"
+        );
+        assert_eq!(
+            with_cref("https://shop.example", "C1").unwrap(),
+            "https://shop.example/?cref=C1"
+        );
+        assert_eq!(
+            with_cref("https://shop.example/?cref=old&a=1", "C2").unwrap(),
+            "https://shop.example/?a=1&cref=C2"
+        );
+        assert!(with_cref("not a url", "C").is_none());
+    }
+
+    #[test]
+    fn velocity_flags_clicks_beyond_the_allowance_per_window() {
+        let v = Velocity::new(3);
+        let t0 = Instant::now();
+        let flags: Vec<bool> = (0..5).map(|_| v.exceeded_at("t", "k", "ip", t0)).collect();
+        assert_eq!(flags, [false, false, false, true, true]);
+        assert!(!v.exceeded_at("t", "k", "other-ip", t0), "per IP");
+        assert!(!v.exceeded_at("t", "k2", "ip", t0), "per link");
+        assert!(!v.exceeded_at("t2", "k", "ip", t0), "per tenant");
+        let later = t0 + Duration::from_secs(61);
+        assert!(!v.exceeded_at("t", "k", "ip", later), "a new window");
+        assert!(
+            !Velocity::new(0).exceeded_at("t", "k", "ip", t0),
+            "0 disables"
+        );
+    }
+
+    #[test]
+    fn velocity_memory_is_bounded() {
+        let v = Velocity::new(5);
+        let t0 = Instant::now();
+        for i in 0..Velocity::MAX_ENTRIES + 10 {
+            v.exceeded_at("t", "k", &i.to_string(), t0);
+        }
+        assert!(v.len() <= Velocity::MAX_ENTRIES);
+        // Expired windows are what goes first.
+        let later = t0 + Duration::from_secs(120);
+        for i in 0..Velocity::MAX_ENTRIES {
+            v.exceeded_at("t", "k", &format!("n{i}"), later);
+        }
+        assert!(v.len() <= Velocity::MAX_ENTRIES);
+    }
 }

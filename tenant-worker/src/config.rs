@@ -24,6 +24,11 @@ pub struct Config {
     pub mail_from: String,
     /// `OP_DEV_MAILBOX=1` without `SMTP_URL`: keep mail readable at `GET /dev/mailbox`.
     pub dev_mailbox: bool,
+    /// `OP_CLICK_VELOCITY_PER_MIN`, default 20: clicks per minute from one IP on one link
+    /// before further clicks are flagged `velocity`; 0 disables the flag.
+    pub click_velocity_per_min: u32,
+    /// `OP_CLICK_COOKIE_DOMAIN`: `Domain` attribute of the `_cref` cookie (unset: host-only).
+    pub click_cookie_domain: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -37,6 +42,8 @@ impl std::fmt::Debug for Config {
             .field("cookie_secure", &self.cookie_secure)
             .field("smtp", &self.smtp_url.is_some())
             .field("dev_mailbox", &self.dev_mailbox)
+            .field("click_velocity_per_min", &self.click_velocity_per_min)
+            .field("click_cookie_domain", &self.click_cookie_domain)
             .finish_non_exhaustive()
     }
 }
@@ -54,6 +61,21 @@ impl Config {
             .filter(|n| *n > 0)
             .ok_or("OP_DB_POOL_SIZE must be a positive integer")?;
         let smtp_url = var("SMTP_URL");
+        let click_velocity_per_min = env_or("OP_CLICK_VELOCITY_PER_MIN", "20")
+            .parse()
+            .map_err(|_| "OP_CLICK_VELOCITY_PER_MIN must be a non-negative integer")?;
+        let click_cookie_domain = var("OP_CLICK_COOKIE_DOMAIN");
+        if let Some(d) = &click_cookie_domain {
+            // It is spliced into a Set-Cookie header: host-name characters only.
+            let ok = d.len() <= 253
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !ok {
+                return Err(format!(
+                    "OP_CLICK_COOKIE_DOMAIN must be a host name (e.g. .example.com), not `{d}`"
+                ));
+            }
+        }
         Ok(Config {
             database_url,
             listen,
@@ -68,6 +90,8 @@ impl Config {
             dev_mailbox: smtp_url.is_none() && var("OP_DEV_MAILBOX").as_deref() == Some("1"),
             smtp_url,
             mail_from: env_or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),
+            click_velocity_per_min,
+            click_cookie_domain,
         })
     }
 }

@@ -29,6 +29,9 @@ pub struct Ctx {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub params: Vec<(&'static str, String)>,
+    /// The client's address as the gateway determined it (peer, or the nearest untrusted
+    /// `X-Forwarded-For` hop behind a trusted proxy). Empty if the gateway did not say.
+    pub client_ip: String,
 }
 
 impl Ctx {

@@ -6,7 +6,8 @@
 //! runs inside the tenant's own schema ([`context::Ctx::begin`]).
 //!
 //! Domain modules: [`partners`], [`api_keys`], [`admins`], [`auth`] (magic links, sessions),
-//! [`platform`] (tenants); shared plumbing: [`pagination`], [`outbox`], [`mail`], [`error`].
+//! [`platform`] (tenants), [`campaigns`], [`links`], [`clicks`] (the click router); shared
+//! plumbing: [`pagination`], [`outbox`], [`mail`], [`error`].
 
 pub mod access;
 pub mod admins;
@@ -37,6 +38,8 @@ pub struct App {
     pub pool: deadpool_postgres::Pool,
     pub routes: Vec<routes::Route>,
     pub mailer: mail::Mailer,
+    /// Per-IP, per-link click counts for the `velocity` flag (`OP_CLICK_VELOCITY_PER_MIN`).
+    pub velocity: clicks::Velocity,
 }
 
 impl App {
@@ -50,6 +53,7 @@ impl App {
             );
         }
         Ok(App {
+            velocity: clicks::Velocity::new(config.click_velocity_per_min),
             config,
             pool,
             routes: routes::table(),

@@ -332,6 +332,7 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         headers: env.headers.into_iter().map(|h| (h.name, h.value)).collect(),
         body: env.body,
         params,
+        client_ip: env.client_ip,
     };
     match (route.handler)(ctx).await {
         Ok(reply) => reply,

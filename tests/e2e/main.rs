@@ -4,6 +4,7 @@
 mod api_keys;
 mod auth;
 mod campaigns;
+mod clicks;
 mod failover;
 mod harness;
 mod isolation;
