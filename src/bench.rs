@@ -231,31 +231,56 @@ impl Bench {
     async fn both(
         &self,
         label: &str,
-        http_req: impl Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Clone + Send + Sync + 'static,
+        http_req: impl Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         want_http: u16,
         envelope_for: impl Fn(u64) -> Envelope + Clone + Send + Sync + 'static,
         want_grpc: u32,
     ) -> (Report, Report) {
-        let h = if want_http == 302 { self.http_noredirect.clone() } else { self.http.clone() };
-        let via_gw = measure(&format!("{label:<26} via gateway (HTTP)"), self.concurrency, self.duration, move |n| {
-            let req = http_req(&h, n);
-            async move { matches!(req.send().await, Ok(r) if r.status().as_u16() == want_http) }
-        })
+        let h = if want_http == 302 {
+            self.http_noredirect.clone()
+        } else {
+            self.http.clone()
+        };
+        let via_gw = measure(
+            &format!("{label:<26} via gateway (HTTP)"),
+            self.concurrency,
+            self.duration,
+            move |n| {
+                let req = http_req(&h, n);
+                async move { matches!(req.send().await, Ok(r) if r.status().as_u16() == want_http) }
+            },
+        )
         .await;
         let w = self.worker.clone();
-        let direct = measure(&format!("{label:<26} direct to worker (gRPC)"), self.concurrency, self.duration, move |n| {
-            let (mut w, env) = (w.clone(), envelope_for(n));
-            async move { matches!(w.handle(env).await, Ok(r) if r.get_ref().status == want_grpc) }
-        })
-        .await;
+        let direct =
+            measure(
+                &format!("{label:<26} direct to worker (gRPC)"),
+                self.concurrency,
+                self.duration,
+                move |n| {
+                    let (mut w, env) = (w.clone(), envelope_for(n));
+                    async move {
+                        matches!(w.handle(env).await, Ok(r) if r.get_ref().status == want_grpc)
+                    }
+                },
+            )
+            .await;
         (via_gw, direct)
     }
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let target = start_target(&args).await.context("starting the bench stack")?;
+    let target = start_target(&args)
+        .await
+        .context("starting the bench stack")?;
     let b = Bench {
-        http: reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.concurrency)
+            .build()?,
         http_noredirect: reqwest::Client::builder()
             .pool_max_idle_per_host(args.concurrency)
             .redirect(reqwest::redirect::Policy::none())
@@ -300,7 +325,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             gw.rps() / direct.rps(),
         );
         for base in baselines {
-            ratios.push_str(&format!("; gateway/{} {:.2}", base.label.split_whitespace().last().unwrap_or("baseline"), gw.rps() / base.rps()));
+            ratios.push_str(&format!(
+                "; gateway/{} {:.2}",
+                base.label.split_whitespace().last().unwrap_or("baseline"),
+                gw.rps() / base.rps()
+            ));
         }
         println!("{ratios}");
         println!();
@@ -325,22 +354,39 @@ async fn partners_get(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
     let (url, auth) = (format!("{}{path}", b.base), b.auth.clone());
     let env = envelope(&b.target, "GET", &path, vec![]);
     let (gw, direct) = b
-        .both("GET /partners/:id", move |h, _| h.get(&url).header("authorization", &auth), 200, move |_| env.clone(), 200)
+        .both(
+            "GET /partners/:id",
+            move |h, _| h.get(&url).header("authorization", &auth),
+            200,
+            move |_| env.clone(),
+            200,
+        )
         .await;
     Ok((gw, direct, vec![]))
 }
 
 async fn partners_create(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
-    let (url, auth, rid) = (format!("{}/partners", b.base), b.auth.clone(), b.run_id.clone());
+    let (url, auth, rid) = (
+        format!("{}/partners", b.base),
+        b.auth.clone(),
+        b.run_id.clone(),
+    );
     let body = move |prefix: &str, n: u64| json!({"email": format!("{prefix}-{rid}-{n}@bench.example"), "name": "B", "sendInvite": false});
     let (b1, b2) = (body.clone(), body);
     let tmpl = envelope(&b.target, "POST", "/partners", vec![]);
     let (gw, direct) = b
         .both(
             "POST /partners",
-            move |h, n| h.post(&url).header("authorization", &auth).json(&b1("gw", n)),
+            move |h, n| {
+                h.post(&url)
+                    .header("authorization", &auth)
+                    .json(&b1("gw", n))
+            },
             201,
-            move |n| Envelope { body: b2("w", n).to_string().into_bytes(), ..tmpl.clone() },
+            move |n| Envelope {
+                body: b2("w", n).to_string().into_bytes(),
+                ..tmpl.clone()
+            },
             201,
         )
         .await;
@@ -397,13 +443,25 @@ async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
             .header("x-forwarded-for", format!("10.{}.{}.1", u / 250, u % 250))
             .send()
             .await?;
-        let loc = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let cref = url::Url::parse(&loc)?.query_pairs().find(|(k, _)| k == "cref").map(|(_, v)| v.to_string()).context("cref")?;
-        b.api(reqwest::Method::POST, "/attribution/identify", json!({"cref": cref, "userId": format!("u{u}")})).await?;
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let cref = url::Url::parse(&loc)?
+            .query_pairs()
+            .find(|(k, _)| k == "cref")
+            .map(|(_, v)| v.to_string())
+            .context("cref")?;
+        b.api(
+            reqwest::Method::POST,
+            "/attribution/identify",
+            json!({"cref": cref, "userId": format!("u{u}")}),
+        )
+        .await?;
     }
-    let event = |prefix: &'static str, rid: String| {
-        move |n: u64| json!({"userId": format!("u{}", n % USERS), "type": "invoice.paid", "value": "49.90", "eventId": format!("{prefix}-{rid}-{n}")})
-    };
+    let event = |prefix: &'static str, rid: String| move |n: u64| json!({"userId": format!("u{}", n % USERS), "type": "invoice.paid", "value": "49.90", "eventId": format!("{prefix}-{rid}-{n}")});
     let (e1, e2) = (event("gw", b.run_id.clone()), event("w", b.run_id.clone()));
     let (url, auth) = (format!("{}/attribution/events", b.base), b.auth.clone());
     let tmpl = envelope(&b.target, "POST", "/attribution/events", vec![]);
@@ -412,11 +470,15 @@ async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
             "POST /attribution/events",
             move |h, n| h.post(&url).header("authorization", &auth).json(&e1(n)),
             201,
-            move |n| Envelope { body: e2(n).to_string().into_bytes(), ..tmpl.clone() },
+            move |n| Envelope {
+                body: e2(n).to_string().into_bytes(),
+                ..tmpl.clone()
+            },
             201,
         )
         .await;
-    let schema = op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
+    let schema =
+        op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
     let row = format!(
         "INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, attribution_status, response)
          VALUES ($1, $1, 'u1', 'invoice.paid', 49.90, 'USD', '{{}}'::jsonb, now(), 'no_identity', '{{\"ok\":true}}'::jsonb)
@@ -442,16 +504,27 @@ async fn clicks(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
     let (gw, direct) = b
         .both(
             "GET /r/<slug>/<linkKey>",
-            move |h, n| h.get(&url).header("x-forwarded-for", format!("10.9.{}.{}", (n / 250) % 250, n % 250)),
+            move |h, n| {
+                h.get(&url).header(
+                    "x-forwarded-for",
+                    format!("10.9.{}.{}", (n / 250) % 250, n % 250),
+                )
+            },
             302,
             move |_| tmpl.clone(),
             302,
         )
         .await;
-    let schema = op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
+    let schema =
+        op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
     let link_id: String = {
         let c = crate::connect(&b.target.stack.database_url).await?;
-        c.query_one(&format!("SELECT id FROM {schema}.links WHERE link_key = $1"), &[&key]).await?.get(0)
+        c.query_one(
+            &format!("SELECT id FROM {schema}.links WHERE link_key = $1"),
+            &[&key],
+        )
+        .await?
+        .get(0)
     };
     let raw = raw_sql_baseline(
         b,
@@ -476,14 +549,21 @@ async fn raw_sql_baseline(b: &Bench, what: &str, sql: &str) -> Result<Report> {
     }
     let pool = Arc::new(clients);
     let next = Arc::new(AtomicU64::new(0));
-    Ok(measure(&format!("{what:<26} raw SQL (baseline)"), b.concurrency, b.duration, move |_| {
-        let (pool, next) = (pool.clone(), next.clone());
-        async move {
-            let i = next.fetch_add(1, Ordering::Relaxed) as usize % pool.len();
-            let (c, stmt) = &*pool[i];
-            c.execute(stmt, &[&ulid::Ulid::new().to_string()]).await.is_ok()
-        }
-    })
+    Ok(measure(
+        &format!("{what:<26} raw SQL (baseline)"),
+        b.concurrency,
+        b.duration,
+        move |_| {
+            let (pool, next) = (pool.clone(), next.clone());
+            async move {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize % pool.len();
+                let (c, stmt) = &*pool[i];
+                c.execute(stmt, &[&ulid::Ulid::new().to_string()])
+                    .await
+                    .is_ok()
+            }
+        },
+    )
     .await)
 }
 
@@ -498,7 +578,8 @@ async fn pgbench_baseline(b: &Bench, tenant_schema: &str) -> Result<Report> {
          CREATE TABLE bench_baseline.events (LIKE {tenant_schema}.events INCLUDING ALL);"
     ))
     .await?;
-    let script = std::env::temp_dir().join(format!("openpartner-pgbench-{}.sql", std::process::id()));
+    let script =
+        std::env::temp_dir().join(format!("openpartner-pgbench-{}.sql", std::process::id()));
     std::fs::write(
         &script,
         "INSERT INTO bench_baseline.events (id, event_id, user_id, type, value, currency, metadata, ts, attribution_status, response) \
@@ -506,14 +587,27 @@ async fn pgbench_baseline(b: &Bench, tenant_schema: &str) -> Result<Report> {
          ON CONFLICT (event_id) DO NOTHING;\n",
     )?;
     let out = tokio::process::Command::new(bin)
-        .args(["-n", "-c", &b.concurrency.to_string(), "-j", "2", "-T", &b.duration.as_secs().to_string(), "-f"])
+        .args([
+            "-n",
+            "-c",
+            &b.concurrency.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &b.duration.as_secs().to_string(),
+            "-f",
+        ])
         .arg(&script)
         .arg(&b.target.stack.database_url)
         .output()
         .await?;
     let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    anyhow::ensure!(out.status.success(), "pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "pgbench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let grab = |prefix: &str| -> Option<f64> {
         text.lines()
             .find(|l| l.trim_start().starts_with(prefix))

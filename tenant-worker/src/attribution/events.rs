@@ -48,7 +48,12 @@ impl EventInput {
 }
 
 fn text(v: &Value, field: &str, max: usize) -> Result<String, ApiError> {
-    let bad = || ApiError::invalid_body(format!("{field} must be a non-empty string of at most {max} characters")).with("field", field);
+    let bad = || {
+        ApiError::invalid_body(format!(
+            "{field} must be a non-empty string of at most {max} characters"
+        ))
+        .with("field", field)
+    };
     let s = match v {
         Value::String(s) => s.trim().to_string(),
         // Integer ids are common in merchants' systems; take them as their decimal text.
@@ -63,7 +68,12 @@ fn text(v: &Value, field: &str, max: usize) -> Result<String, ApiError> {
 
 /// An event time: RFC 3339 string or epoch milliseconds.
 pub fn parse_ts(v: Option<&Value>, field: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let bad = || ApiError::invalid_body(format!("{field} must be an ISO 8601 time or epoch milliseconds")).with("field", field);
+    let bad = || {
+        ApiError::invalid_body(format!(
+            "{field} must be an ISO 8601 time or epoch milliseconds"
+        ))
+        .with("field", field)
+    };
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
@@ -85,7 +95,13 @@ pub fn parse(ctx: &Ctx) -> Result<EventInput, ApiError> {
     let currency = match &body.currency {
         None | Some(Value::Null) => Currency::parse("USD")?,
         Some(Value::String(c)) => Currency::parse(c.trim())?,
-        Some(_) => return Err(ApiError::new(400, "invalid_currency", "currency must be an ISO 4217 code string")),
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "invalid_currency",
+                "currency must be an ISO 4217 code string",
+            ))
+        }
     };
     let value: Option<Decimal> = match &body.value {
         None | Some(Value::Null) => None,
@@ -95,11 +111,16 @@ pub fn parse(ctx: &Ctx) -> Result<EventInput, ApiError> {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) => {
             if serde_json::to_vec(&v).map_or(0, |b| b.len()) > 16 * 1024 {
-                return Err(ApiError::invalid_body("metadata is larger than 16 KiB").with("field", "metadata"));
+                return Err(ApiError::invalid_body("metadata is larger than 16 KiB")
+                    .with("field", "metadata"));
             }
             v
         }
-        Some(_) => return Err(ApiError::invalid_body("metadata must be a JSON object").with("field", "metadata")),
+        Some(_) => {
+            return Err(
+                ApiError::invalid_body("metadata must be a JSON object").with("field", "metadata")
+            )
+        }
     };
     let client_id = match (&body.event_id, &body.external_event_id) {
         (Some(v), _) if !v.is_null() => Some(text(v, "eventId", 256)?),
@@ -112,8 +133,10 @@ pub fn parse(ctx: &Ctx) -> Result<EventInput, ApiError> {
         match metadata.get("refundOf") {
             Some(v) => Some(text(v, "metadata.refundOf", 256)?),
             None => {
-                return Err(ApiError::invalid_body(format!("a {kind} needs metadata.refundOf (the refunded event's eventId)"))
-                    .with("field", "metadata.refundOf"))
+                return Err(ApiError::invalid_body(format!(
+                    "a {kind} needs metadata.refundOf (the refunded event's eventId)"
+                ))
+                .with("field", "metadata.refundOf"))
             }
         }
     } else {
@@ -143,11 +166,23 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
     let schema = quote_ident(&ctx.tenant()?.schema);
     let conn = ctx.conn().await?;
     let event = &input.facts;
-    let (has_identity, candidates) = store::candidates(&**conn, &schema, &event.user_id, None).await?;
+    let (has_identity, candidates) =
+        store::candidates(&**conn, &schema, &event.user_id, None).await?;
     let outcome = attribute(has_identity, &candidates, event.ts);
     let plan = store::plan(event, &outcome, Utc::now());
     let response = store::response(event, &outcome, &plan);
-    if store::insert_event(&conn, &schema, event, &input.metadata, None, &outcome, &plan, &response).await? {
+    if store::insert_event(
+        &conn,
+        &schema,
+        event,
+        &input.metadata,
+        None,
+        &outcome,
+        &plan,
+        &response,
+    )
+    .await?
+    {
         return Ok(Reply::json(201, &response));
     }
     // Lost a race with a concurrent copy of the same event: its reply is the answer.

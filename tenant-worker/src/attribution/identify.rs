@@ -36,12 +36,23 @@ pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: IdentifyBody = ctx.json()?;
     let cref = match &body.cref {
         Value::String(s) => s.trim().to_string(),
-        _ => return Err(ApiError::invalid_body("cref must be a string (the click id)").with("field", "cref")),
+        _ => {
+            return Err(
+                ApiError::invalid_body("cref must be a string (the click id)")
+                    .with("field", "cref"),
+            )
+        }
     };
     let user_id = match &body.user_id {
-        Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 256 => s.trim().to_string(),
+        Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 256 => {
+            s.trim().to_string()
+        }
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-        _ => return Err(ApiError::invalid_body("userId must be a non-empty string").with("field", "userId")),
+        _ => {
+            return Err(
+                ApiError::invalid_body("userId must be a non-empty string").with("field", "userId")
+            )
+        }
     };
     if cref.len() != 26 || ulid::Ulid::from_string(&cref).is_err() {
         return Err(click_not_found());
@@ -49,11 +60,18 @@ pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
     let schema = quote_ident(&ctx.tenant()?.schema);
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
-    if tx.query_opt("SELECT 1 FROM clicks WHERE id = $1", &[&cref]).await?.is_none() {
+    if tx
+        .query_opt("SELECT 1 FROM clicks WHERE id = $1", &[&cref])
+        .await?
+        .is_none()
+    {
         return Err(click_not_found());
     }
     let had_identity: bool = tx
-        .query_one("SELECT EXISTS (SELECT 1 FROM identities WHERE user_id = $1)", &[&user_id])
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM identities WHERE user_id = $1)",
+            &[&user_id],
+        )
         .await?
         .get(0);
     let inserted = tx
@@ -66,13 +84,20 @@ pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
     let (identity_id, new) = match inserted {
         Some(r) => (r.get::<_, String>(0), true),
         None => (
-            tx.query_one("SELECT id FROM identities WHERE click_id = $1 AND user_id = $2", &[&cref, &user_id])
-                .await?
-                .get::<_, String>(0),
+            tx.query_one(
+                "SELECT id FROM identities WHERE click_id = $1 AND user_id = $2",
+                &[&cref, &user_id],
+            )
+            .await?
+            .get::<_, String>(0),
             false,
         ),
     };
-    let backfilled = if new { backfill(&tx, &schema, &user_id).await? } else { 0 };
+    let backfilled = if new {
+        backfill(&tx, &schema, &user_id).await?
+    } else {
+        0
+    };
     tx.commit().await?;
     let mut reply = Reply::ok(json!({
         "ok": true,
@@ -86,7 +111,11 @@ pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// Attributes the user's events that found no credit when they arrived. Returns how many
 /// events are attributed now.
-async fn backfill(tx: &deadpool_postgres::Transaction<'_>, schema: &str, user_id: &str) -> Result<u64, ApiError> {
+async fn backfill(
+    tx: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+    user_id: &str,
+) -> Result<u64, ApiError> {
     let rows = tx
         .query(
             "SELECT id, event_id, type, value, currency, ts FROM events
@@ -111,8 +140,11 @@ async fn backfill(tx: &deadpool_postgres::Transaction<'_>, schema: &str, user_id
         let (has_identity, candidates) = store::candidates(&**tx, schema, user_id, None).await?;
         let outcome = attribute(has_identity, &candidates, event.ts);
         if outcome.status() != "attributed" {
-            tx.execute("UPDATE events SET attribution_status = $2 WHERE id = $1", &[&event.id, &outcome.status()])
-                .await?;
+            tx.execute(
+                "UPDATE events SET attribution_status = $2 WHERE id = $1",
+                &[&event.id, &outcome.status()],
+            )
+            .await?;
             continue;
         }
         let mut plan = store::plan(&event, &outcome, Utc::now());
@@ -134,7 +166,12 @@ async fn allowed(ctx: &Ctx, origin: &str) -> Result<bool, ApiError> {
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
-    let rows = tx.query("SELECT destination_url, deep_link_allowed_domains FROM campaigns", &[]).await?;
+    let rows = tx
+        .query(
+            "SELECT destination_url, deep_link_allowed_domains FROM campaigns",
+            &[],
+        )
+        .await?;
     tx.commit().await?;
     Ok(rows.iter().any(|r| {
         let dest = url::Url::parse(r.get::<_, &str>(0)).ok();
@@ -158,24 +195,20 @@ async fn cors_headers(ctx: &Ctx) -> Result<Vec<(String, String)>, ApiError> {
     Ok(h)
 }
 
-/// `OPTIONS /attribution/identify`: the CORS preflight.
+/// `OPTIONS /attribution/identify`: the CORS preflight. An origin that is not the tenant's
+/// gets the same 204 without `Access-Control-Allow-Origin`, which is how browsers are told no.
 pub async fn preflight(ctx: Ctx) -> Result<Reply, ApiError> {
-    let headers = cors_headers(&ctx).await?;
-    if !headers.iter().any(|(k, _)| k == "access-control-allow-origin") {
-        let mut r: Reply = ApiError::forbidden("this origin may not call identify").into();
-        r.headers.extend(headers);
-        return Ok(r);
+    let mut headers = cors_headers(&ctx).await?;
+    if headers.iter().any(|(k, _)| k == "access-control-allow-origin") {
+        headers.extend([
+            ("access-control-allow-methods".into(), "POST, OPTIONS".into()),
+            ("access-control-allow-headers".into(), "content-type, idempotency-key, x-request-id".into()),
+            ("access-control-max-age".into(), "600".into()),
+        ]);
     }
     Ok(Reply {
         status: 204,
-        headers: headers
-            .into_iter()
-            .chain([
-                ("access-control-allow-methods".into(), "POST, OPTIONS".into()),
-                ("access-control-allow-headers".into(), "content-type, idempotency-key, x-request-id".into()),
-                ("access-control-max-age".into(), "600".into()),
-            ])
-            .collect(),
+        headers,
         ..Default::default()
     })
 }

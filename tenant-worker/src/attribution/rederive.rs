@@ -46,10 +46,16 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut conn = ctx.conn().await?;
     if let Some(c) = &campaign {
         let tx = ctx.begin(&mut conn).await?;
-        let exists = tx.query_opt("SELECT 1 FROM campaigns WHERE id = $1", &[c]).await?.is_some();
+        let exists = tx
+            .query_opt("SELECT 1 FROM campaigns WHERE id = $1", &[c])
+            .await?
+            .is_some();
         tx.commit().await?;
         if !exists {
-            return Err(ApiError::not_found(format!("no campaign with id `{}`", crate::context::truncate(c, 64))));
+            return Err(ApiError::not_found(format!(
+                "no campaign with id `{}`",
+                crate::context::truncate(c, 64)
+            )));
         }
     }
     let ids: Vec<String> = {
@@ -107,7 +113,8 @@ async fn one_event(
         ts: r.get(5),
         user_id: r.get(6),
     };
-    let (has_identity, candidates) = store::candidates(&**tx, schema, &event.user_id, Some(&event.id)).await?;
+    let (has_identity, candidates) =
+        store::candidates(&**tx, schema, &event.user_id, Some(&event.id)).await?;
     let outcome = attribute(has_identity, &candidates, event.ts);
     let plan = store::plan(&event, &outcome, Utc::now());
 
@@ -134,10 +141,17 @@ async fn one_event(
     let mut wanted: Vec<(String, String, Decimal)> = plan
         .attributions
         .iter()
-        .map(|a| (a.model.as_str().to_string(), a.click_id.clone(), a.weight.normalize()))
+        .map(|a| {
+            (
+                a.model.as_str().to_string(),
+                a.click_id.clone(),
+                a.weight.normalize(),
+            )
+        })
         .collect();
     wanted.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut live_amounts: Vec<(Decimal, String)> = live.iter().map(|c| (c.2, c.3.clone())).collect();
+    let mut live_amounts: Vec<(Decimal, String)> =
+        live.iter().map(|c| (c.2, c.3.clone())).collect();
     let mut want_amounts: Vec<(Decimal, String)> = plan
         .commissions
         .iter()
@@ -163,7 +177,12 @@ async fn one_event(
                 &[cid],
             )
             .await?;
-        outbox::emit(tx, "commission.reversed", json!({ "commission": commissions::to_json(&row) })).await?;
+        outbox::emit(
+            tx,
+            "commission.reversed",
+            json!({ "commission": commissions::to_json(&row) }),
+        )
+        .await?;
         counts.reversed += 1;
     }
     tx.execute(
@@ -176,8 +195,11 @@ async fn one_event(
         store::attach(&**tx, schema, &event, &mut plan).await?;
         counts.created += plan.commissions.len() as u64;
     } else {
-        tx.execute("UPDATE events SET attribution_status = $2 WHERE id = $1", &[&event.id, &outcome.status()])
-            .await?;
+        tx.execute(
+            "UPDATE events SET attribution_status = $2 WHERE id = $1",
+            &[&event.id, &outcome.status()],
+        )
+        .await?;
     }
     Ok(())
 }

@@ -43,7 +43,11 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     let original_value: Option<Decimal> = original.get(1);
     let original_currency = Currency::parse(original.get::<_, &str>(2))?;
     if event.value.is_some() && event.currency != original_currency {
-        return Err(ApiError::new(400, "invalid_currency", "a refund's currency must be the refunded event's currency"));
+        return Err(ApiError::new(
+            400,
+            "invalid_currency",
+            "a refund's currency must be the refunded event's currency",
+        ));
     }
     // How much of the original remains refundable.
     let refunded_before: Option<Decimal> = tx
@@ -61,15 +65,25 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         .await?
         .get(0);
     let total = original_value.unwrap_or(Decimal::ONE);
-    let before = if fully_refunded_before { total } else { refunded_before.unwrap_or_default() };
+    let before = if fully_refunded_before {
+        total
+    } else {
+        refunded_before.unwrap_or_default()
+    };
     let remaining = total - before;
     let this = match (event.value, original_value) {
         (Some(v), Some(_)) => v,
         _ => remaining,
     };
     if remaining <= Decimal::ZERO || this > remaining || this <= Decimal::ZERO {
-        return Err(ApiError::conflict("over_refund", "this refund is larger than what remains of the event")
-            .with("remaining", original_currency.format(remaining.max(Decimal::ZERO))));
+        return Err(ApiError::conflict(
+            "over_refund",
+            "this refund is larger than what remains of the event",
+        )
+        .with(
+            "remaining",
+            original_currency.format(remaining.max(Decimal::ZERO)),
+        ));
     }
     let completes = this == remaining;
     let fraction = this / total;
@@ -119,7 +133,11 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
             reversed.push(c);
             continue;
         }
-        let take = if completes { left } else { currency.round(amount * fraction).min(left) };
+        let take = if completes {
+            left
+        } else {
+            currency.round(amount * fraction).min(left)
+        };
         if take.is_zero() {
             continue;
         }

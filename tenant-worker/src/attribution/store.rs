@@ -8,12 +8,7 @@
 //! only if the event was new — its attributions, commissions and outbox rows.
 
 use super::{Candidate, Model, Outcome};
-use crate::{
-    commissions::CommissionRule,
-    context::ts,
-    error::ApiError,
-    money::Currency,
-};
+use crate::{commissions::CommissionRule, context::ts, error::ApiError, money::Currency};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Number, Value};
@@ -58,7 +53,9 @@ pub async fn candidates(
           WHERE i.user_id = $1
           ORDER BY c.ts, c.id"
     );
-    let rows = client.query(sql.as_str(), &[&user_id, &exclude_event]).await?;
+    let rows = client
+        .query(sql.as_str(), &[&user_id, &exclude_event])
+        .await?;
     let has_identity = !rows.is_empty();
     let mut out = Vec::with_capacity(rows.len());
     let mut seen = std::collections::HashSet::new();
@@ -231,13 +228,22 @@ impl Params {
     }
 
     pub fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect()
+        self.values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect()
     }
 }
 
 /// The attribution, commission and outbox inserts of `plan`, as CTE parts that read the
 /// event id from `ev` (so they only happen if `ev` produced a row).
-fn derived_ctes(schema: &str, event: &EventFacts, user_id: &str, plan: &Plan, p: &mut Params) -> Vec<String> {
+fn derived_ctes(
+    schema: &str,
+    event: &EventFacts,
+    user_id: &str,
+    plan: &Plan,
+    p: &mut Params,
+) -> Vec<String> {
     let mut ctes = Vec::new();
     if !plan.attributions.is_empty() {
         let rows: Vec<String> = plan
@@ -296,13 +302,19 @@ fn derived_ctes(schema: &str, event: &EventFacts, user_id: &str, plan: &Plan, p:
     let mut events: Vec<(String, Value)> = plan
         .attributions
         .iter()
-        .map(|a| ("attribution.created".to_string(), json!({ "attribution": attribution_json(event, a) })))
+        .map(|a| {
+            (
+                "attribution.created".to_string(),
+                json!({ "attribution": attribution_json(event, a) }),
+            )
+        })
         .collect();
-    events.extend(
-        plan.commissions
-            .iter()
-            .map(|c| ("commission.accrued".to_string(), json!({ "commission": commission_json(event, plan, c) }))),
-    );
+    events.extend(plan.commissions.iter().map(|c| {
+        (
+            "commission.accrued".to_string(),
+            json!({ "commission": commission_json(event, plan, c) }),
+        )
+    }));
     if !events.is_empty() {
         let rows: Vec<String> = events
             .into_iter()
@@ -365,7 +377,11 @@ pub async fn insert_event(
 }
 
 /// The stored reply of an event, for idempotent replays.
-pub async fn stored_response(client: &impl GenericClient, schema: &str, event_id: &str) -> Result<Option<Value>, ApiError> {
+pub async fn stored_response(
+    client: &impl GenericClient,
+    schema: &str,
+    event_id: &str,
+) -> Result<Option<Value>, ApiError> {
     let row = client
         .query_opt(
             format!("SELECT response FROM {schema}.events WHERE event_id = $1").as_str(),
@@ -378,7 +394,12 @@ pub async fn stored_response(client: &impl GenericClient, schema: &str, event_id
 /// Writes the derived rows of an event that already exists (identify backlog, rederive), in
 /// the caller's transaction. An attribution that existed before for the same (model, click)
 /// — superseded by an earlier rederive — is revived rather than duplicated.
-pub async fn attach(client: &impl GenericClient, schema: &str, event: &EventFacts, plan: &mut Plan) -> Result<(), ApiError> {
+pub async fn attach(
+    client: &impl GenericClient,
+    schema: &str,
+    event: &EventFacts,
+    plan: &mut Plan,
+) -> Result<(), ApiError> {
     for a in plan.attributions.iter_mut() {
         let row = client
             .query_one(
@@ -413,7 +434,8 @@ pub async fn attach(client: &impl GenericClient, schema: &str, event: &EventFact
     }
     client
         .execute(
-            format!("UPDATE {schema}.events SET attribution_status = 'attributed' WHERE id = $1").as_str(),
+            format!("UPDATE {schema}.events SET attribution_status = 'attributed' WHERE id = $1")
+                .as_str(),
             &[&event.id],
         )
         .await?;
