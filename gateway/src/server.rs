@@ -206,10 +206,12 @@ async fn route(
     let headers: Vec<Header> = FORWARDED_HEADERS
         .iter()
         .filter_map(|name| {
-            let v = req.headers().get(*name)?.to_str().ok()?;
+            // Lossy rather than dropped: a non-ASCII `Idempotency-Key` must reach the
+            // worker (and be refused), not silently turn the request non-idempotent.
+            let v = req.headers().get(*name)?.as_bytes();
             Some(Header {
                 name: (*name).to_string(),
-                value: v.to_string(),
+                value: String::from_utf8_lossy(v).into_owned(),
             })
         })
         .collect();

@@ -20,6 +20,7 @@ pub mod commissions;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod idempotency;
 pub mod links;
 pub mod mail;
 pub mod money;

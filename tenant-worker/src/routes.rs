@@ -9,7 +9,7 @@ use crate::{
     auth, campaigns, clicks,
     context::{Ctx, Reply, TenantRef},
     error::ApiError,
-    links, mail, partners, platform, App,
+    idempotency, links, mail, partners, platform, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::{future::Future, pin::Pin, sync::Arc};
@@ -270,7 +270,8 @@ fn leak_name(name: &str) -> &'static str {
         .unwrap_or("param")
 }
 
-/// Routes one envelope: 404/405, authorization, then the handler.
+/// Routes one envelope: 404/405, authorization, then the handler (under the
+/// `Idempotency-Key` rules, [`idempotency::run`]).
 pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
     let surface = env.surface();
     let mut path_matched = false;
@@ -334,10 +335,7 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         params,
         client_ip: env.client_ip,
     };
-    match (route.handler)(ctx).await {
-        Ok(reply) => reply,
-        Err(e) => e.into(),
-    }
+    idempotency::run(ctx, route.handler).await
 }
 
 #[cfg(test)]

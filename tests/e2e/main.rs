@@ -7,6 +7,7 @@ mod campaigns;
 mod clicks;
 mod failover;
 mod harness;
+mod idempotency;
 mod isolation;
 mod migrations;
 mod modes;
