@@ -97,7 +97,14 @@ impl From<tokio_postgres::Error> for ApiError {
                 ApiError::new(504, "timeout", "the request took too long")
             }
             _ => {
-                tracing::error!(error = %e, "database error");
+                // The server's message names the failing statement's problem, never a value.
+                let db = e.as_db_error();
+                tracing::error!(
+                    error = %e,
+                    sqlstate = db.map(|d| d.code().code()).unwrap_or(""),
+                    message = db.map(|d| d.message()).unwrap_or(""),
+                    "database error"
+                );
                 ApiError::internal()
             }
         }

@@ -2,6 +2,7 @@
 //! HTTP exactly as customers do. See `harness.rs` for how it is started.
 
 mod api_keys;
+mod attribution;
 mod auth;
 mod campaigns;
 mod clicks;

@@ -199,10 +199,19 @@ async fn cors_headers(ctx: &Ctx) -> Result<Vec<(String, String)>, ApiError> {
 /// gets the same 204 without `Access-Control-Allow-Origin`, which is how browsers are told no.
 pub async fn preflight(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut headers = cors_headers(&ctx).await?;
-    if headers.iter().any(|(k, _)| k == "access-control-allow-origin") {
+    if headers
+        .iter()
+        .any(|(k, _)| k == "access-control-allow-origin")
+    {
         headers.extend([
-            ("access-control-allow-methods".into(), "POST, OPTIONS".into()),
-            ("access-control-allow-headers".into(), "content-type, idempotency-key, x-request-id".into()),
+            (
+                "access-control-allow-methods".into(),
+                "POST, OPTIONS".into(),
+            ),
+            (
+                "access-control-allow-headers".into(),
+                "content-type, idempotency-key, x-request-id".into(),
+            ),
             ("access-control-max-age".into(), "600".into()),
         ]);
     }

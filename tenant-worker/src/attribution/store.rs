@@ -240,12 +240,13 @@ impl Params {
 fn derived_ctes(
     schema: &str,
     event: &EventFacts,
-    user_id: &str,
     plan: &Plan,
+    with_attributions: bool,
     p: &mut Params,
 ) -> Vec<String> {
+    let user_id = &event.user_id;
     let mut ctes = Vec::new();
-    if !plan.attributions.is_empty() {
+    if with_attributions && !plan.attributions.is_empty() {
         let rows: Vec<String> = plan
             .attributions
             .iter()
@@ -369,7 +370,7 @@ pub async fn insert_event(
         p.push(response.clone()),
     );
     let mut ctes = vec![ev];
-    ctes.extend(derived_ctes(schema, event, &event.user_id, plan, &mut p));
+    ctes.extend(derived_ctes(schema, event, plan, true, &mut p));
     let sql = format!("WITH {} SELECT count(*) FROM ev", ctes.join(",\n"));
     let stmt = conn.prepare_cached(&sql).await?;
     let row = conn.query_one(&stmt, &p.refs()).await?;
@@ -416,18 +417,11 @@ pub async fn attach(
         a.id = row.get(0);
     }
     let mut p = Params::default();
-    // Reuse the CTE builder with a one-row `ev` naming the existing event.
+    // The same CTE builder, with a one-row `ev` naming the existing event; the attributions
+    // were written above (revival needs their returned ids).
     let ev = format!("ev AS (SELECT {}::text AS id)", p.push(event.id.clone()));
-    let plan_no_attr = Plan {
-        attributions: plan.attributions.clone(),
-        commissions: plan.commissions.clone(),
-    };
     let mut ctes = vec![ev];
-    ctes.extend(
-        derived_ctes(schema, event, &event.user_id, &plan_no_attr, &mut p)
-            .into_iter()
-            .filter(|c| !c.starts_with("at AS")),
-    );
+    ctes.extend(derived_ctes(schema, event, plan, false, &mut p));
     if ctes.len() > 1 {
         let sql = format!("WITH {} SELECT 1", ctes.join(",\n"));
         client.execute(sql.as_str(), &p.refs()).await?;
