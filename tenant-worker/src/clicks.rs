@@ -36,7 +36,7 @@ use std::{
     sync::Mutex,
     time::{Duration, Instant},
 };
-use tokio_postgres::{types::Type, Row};
+use tokio_postgres::Row;
 
 /// `Max-Age` of the `_cref` cookie: 90 days.
 const COOKIE_MAX_AGE_SECS: u64 = 90 * 24 * 60 * 60;
@@ -100,27 +100,29 @@ pub async fn record_click(ctx: &Ctx, input: ClickInput<'_>) -> Result<Option<Rec
                FROM {s}.links l
                JOIN {s}.campaigns c ON c.id = l.campaign_id
                JOIN {s}.partners p ON p.id = l.partner_id
-              WHERE l.link_key = $2
+              WHERE l.link_key = $2::text
          ), ins AS (
              INSERT INTO {s}.clicks (id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag)
-             SELECT $1, id, partner_id, campaign_id, $3, $4, $5,
-                    CASE WHEN revoked THEN 'revoked' ELSE $6 END
+             SELECT $1::text, id, partner_id, campaign_id, $3::text, $4::text, $5::text,
+                    CASE WHEN revoked THEN 'revoked' ELSE $6::text END
                FROM l
              RETURNING id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag, ts
          )
          SELECT ins.*, l.override, l.campaign_destination, l.allowed FROM ins CROSS JOIN l"
     );
     let conn = ctx.conn().await?;
+    // Prepared once per connection (and schema): one round trip per click afterwards.
+    let stmt = conn.prepare_cached(&sql).await?;
     let row = conn
-        .query_typed_opt(
-            &sql,
+        .query_opt(
+            &stmt,
             &[
-                (&id, Type::TEXT),
-                (&input.link_key, Type::TEXT),
-                (&hash, Type::TEXT),
-                (&user_agent, Type::TEXT),
-                (&referer, Type::TEXT),
-                (&velocity, Type::TEXT),
+                &id,
+                &input.link_key,
+                &hash,
+                &user_agent,
+                &referer,
+                &velocity,
             ],
         )
         .await?;

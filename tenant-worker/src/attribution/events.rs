@@ -167,7 +167,7 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
     let conn = ctx.conn().await?;
     let event = &input.facts;
     let (has_identity, candidates) =
-        store::candidates(&**conn, &schema, &event.user_id, None).await?;
+        store::candidates(&conn, &schema, &event.user_id, None).await?;
     let outcome = attribute(has_identity, &candidates, event.ts);
     let plan = store::plan(event, &outcome, Utc::now());
     let response = store::response(event, &outcome, &plan);

@@ -137,7 +137,7 @@ async fn backfill(
             ts: r.get(5),
         };
         // Re-read per event: an earlier backlog event may have made a later one "not first".
-        let (has_identity, candidates) = store::candidates(&**tx, schema, user_id, None).await?;
+        let (has_identity, candidates) = store::candidates(tx, schema, user_id, None).await?;
         let outcome = attribute(has_identity, &candidates, event.ts);
         if outcome.status() != "attributed" {
             tx.execute(

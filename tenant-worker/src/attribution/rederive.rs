@@ -114,7 +114,7 @@ async fn one_event(
         user_id: r.get(6),
     };
     let (has_identity, candidates) =
-        store::candidates(&**tx, schema, &event.user_id, Some(&event.id)).await?;
+        store::candidates(tx, schema, &event.user_id, Some(&event.id)).await?;
     let outcome = attribute(has_identity, &candidates, event.ts);
     let plan = store::plan(&event, &outcome, Utc::now());
 

@@ -34,7 +34,7 @@ pub struct EventFacts {
 /// revoked partners are dropped here. `exclude_event`: commissions of this event do not
 /// count as "paid before" (rederive replaces them).
 pub async fn candidates(
-    client: &impl GenericClient,
+    client: &impl deadpool_postgres::GenericClient,
     schema: &str,
     user_id: &str,
     exclude_event: Option<&str>,
