@@ -53,9 +53,8 @@ pub async fn candidates(
           WHERE i.user_id = $1
           ORDER BY c.ts, c.id"
     );
-    let rows = client
-        .query(sql.as_str(), &[&user_id, &exclude_event])
-        .await?;
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &[&user_id, &exclude_event]).await?;
     let has_identity = !rows.is_empty();
     let mut out = Vec::with_capacity(rows.len());
     let mut seen = std::collections::HashSet::new();
