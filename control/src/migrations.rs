@@ -35,6 +35,7 @@ pub const TENANT: &[Migration] = &[
     migration!(1, "tenant", "0001_partners"),
     migration!(2, "tenant", "0002_auth"),
     migration!(3, "tenant", "0003_money_path"),
+    migration!(4, "tenant", "0004_ledger_and_payouts"),
 ];
 
 /// The version a fully migrated tenant schema has.

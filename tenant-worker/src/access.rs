@@ -90,6 +90,19 @@ impl Principal {
         }
     }
 
+    /// Who did it, for audit rows: the key, admin or partner id (never a secret).
+    pub fn audit_id(&self) -> Option<String> {
+        match self {
+            Principal::Admin {
+                session: Some(s), ..
+            } => Some(s.admin_id.clone()),
+            Principal::Admin { key_id, .. } => key_id.clone(),
+            Principal::Scoped { key_id, .. } => Some(key_id.clone()),
+            Principal::Partner { partner_id, .. } => Some(partner_id.clone()),
+            Principal::Anonymous | Principal::Platform => None,
+        }
+    }
+
     /// The kind, for logs and audit rows (never the key itself).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -114,7 +114,7 @@ impl CommissionRule {
     }
 }
 
-pub const COLUMNS: &str = "id, attribution_id, event_id, client_event_id, partner_id, campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, paid_at, reversed_at, payout_id, refund_of, adjusts_commission_id";
+pub const COLUMNS: &str = "id, attribution_id, event_id, client_event_id, partner_id, campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, paid_at, reversed_at, reverse_reason, payout_id, refund_of, adjusts_commission_id";
 
 /// The API shape of a commission row.
 pub fn to_json(row: &Row) -> Value {
@@ -137,6 +137,7 @@ pub fn to_json(row: &Row) -> Value {
         "approvedAt": ts_opt(row.get("approved_at")),
         "paidAt": ts_opt(row.get("paid_at")),
         "reversedAt": ts_opt(row.get("reversed_at")),
+        "reverseReason": row.get::<_, Option<String>>("reverse_reason"),
         "payoutId": row.get::<_, Option<String>>("payout_id"),
         "refundOf": row.get::<_, Option<String>>("refund_of"),
         "adjustsCommissionId": row.get::<_, Option<String>>("adjusts_commission_id"),
@@ -193,4 +194,380 @@ mod tests {
         let (amt, cur) = fixed.price(Some(Decimal::ONE), usd);
         assert_eq!((amt, cur.code()), (Decimal::new(1000, 0), "JPY"));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The ledger and the commission API.
+// ---------------------------------------------------------------------------------------
+
+use crate::{
+    access::Principal,
+    context::{parse_id, Ctx, Reply},
+    outbox,
+    pagination::{page_body, PageRequest},
+};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+
+/// Appends a ledger entry and moves the commission to `to`, in the caller's transaction.
+/// The database refuses a transition the ledger does not allow (FK to
+/// `commission_transitions`), so a bug here cannot corrupt the state machine; callers check
+/// first only to answer with the right error code. Returns the updated row.
+pub async fn transition(
+    tx: &Transaction<'_>,
+    id: &str,
+    to: &str,
+    who: &Principal,
+    reason: Option<&str>,
+    payout_id: Option<&str>,
+) -> Result<Row, ApiError> {
+    let entry = ulid::Ulid::new().to_string();
+    tx.execute(
+        "INSERT INTO commission_ledger (id, commission_id, from_status, to_status, prev_id, amount, principal_kind, principal_id, reason)
+         SELECT $1, id, status, $3, last_transition_id, amount, $4, $5, $6 FROM commissions WHERE id = $2",
+        &[&entry, &id, &to, &who.kind(), &who.audit_id(), &reason],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE commissions SET status = $2, last_transition_id = $3,
+                        approved_at = CASE WHEN $2 = 'approved' THEN now() ELSE approved_at END,
+                        paid_at = CASE WHEN $2 = 'paid' THEN now() ELSE paid_at END,
+                        reversed_at = CASE WHEN $2 = 'reversed' THEN now() ELSE reversed_at END,
+                        reverse_reason = CASE WHEN $2 = 'reversed' THEN $4 ELSE reverse_reason END,
+                        payout_id = COALESCE($5, payout_id)
+                  WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[&id, &to, &entry, &reason, &payout_id],
+        )
+        .await?;
+    let event = match to {
+        "approved" => "commission.approved",
+        "paid" => "commission.paid",
+        "reversed" => "commission.reversed",
+        _ => "commission.accrued",
+    };
+    outbox::emit(tx, event, json!({ "commission": to_json(&row) })).await?;
+    Ok(row)
+}
+
+/// Inserts a new commission (refund adjustments, clawbacks) with its first ledger entry.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_adjustment(
+    tx: &Transaction<'_>,
+    adjusts: &str,
+    amount: Decimal,
+    status: &str,
+    refund_of: &str,
+    who: &Principal,
+    reason: &str,
+) -> Result<Row, ApiError> {
+    let id = ulid::Ulid::new().to_string();
+    let entry = ulid::Ulid::new().to_string();
+    tx.execute(
+        "INSERT INTO commission_ledger (id, commission_id, from_status, to_status, prev_id, amount, principal_kind, principal_id, reason)
+         VALUES ($1, $2, 'new', $3, NULL, $4, $5, $6, $7)",
+        &[&entry, &id, &status, &amount, &who.kind(), &who.audit_id(), &reason],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id,
+                     amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, refund_of,
+                     adjusts_commission_id, last_transition_id)
+                 SELECT $1, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, $2, currency, $3,
+                        0, now(), now(), CASE WHEN $3 = 'approved' THEN now() END, $4, id, $5
+                   FROM commissions WHERE id = $6
+                 RETURNING {COLUMNS}"
+            ),
+            &[&id, &amount, &status, &refund_of, &entry, &adjusts],
+        )
+        .await?;
+    let event = if status == "approved" {
+        "commission.approved"
+    } else {
+        "commission.accrued"
+    };
+    outbox::emit(tx, event, json!({ "commission": to_json(&row) })).await?;
+    Ok(row)
+}
+
+/// Why a commission cannot take a transition; `None` if it can.
+fn refusal(row: &Row, to: &str, now: DateTime<Utc>) -> Option<ApiError> {
+    let status: String = row.get("status");
+    match to {
+        "approved" if status != "accrued" => Some(ApiError::conflict(
+            "not_approvable",
+            format!("only accrued commissions can be approved; this one is {status}"),
+        )),
+        "approved" => {
+            let mature: DateTime<Utc> = row.get("mature_at");
+            (now < mature).then(|| {
+                ApiError::conflict(
+                    "holdback_active",
+                    "the commission is still in its holdback period",
+                )
+                .with("matureAt", ts(mature))
+                .with("holdbackDays", row.get::<_, i32>("holdback_days"))
+            })
+        }
+        "reversed" if status != "accrued" && status != "approved" => Some(ApiError::conflict(
+            "not_reversible",
+            format!("only accrued or approved commissions can be reversed; this one is {status}"),
+        )),
+        _ => None,
+    }
+}
+
+/// Applies `to` to one locked commission and to its still-open adjustments (a refund's
+/// negative adjustment follows the commission it adjusts).
+async fn apply(
+    tx: &Transaction<'_>,
+    id: &str,
+    to: &str,
+    who: &Principal,
+    reason: Option<&str>,
+) -> Result<Result<Row, ApiError>, ApiError> {
+    let Some(row) = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM commissions WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(Err(ApiError::not_found(format!(
+            "no commission with id `{id}`"
+        ))));
+    };
+    if let Some(e) = refusal(&row, to, Utc::now()) {
+        return Ok(Err(e));
+    }
+    let updated = transition(tx, id, to, who, reason, None).await?;
+    let from = if to == "approved" {
+        vec!["accrued"]
+    } else {
+        vec!["accrued", "approved"]
+    };
+    let followers: Vec<String> = tx
+        .query(
+            "SELECT id FROM commissions WHERE adjusts_commission_id = $1 AND status = ANY($2) ORDER BY id FOR UPDATE",
+            &[&id, &from],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for f in followers {
+        transition(tx, &f, to, who, reason, None).await?;
+    }
+    Ok(Ok(updated))
+}
+
+async fn single(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "commission")?;
+    let reason = if to == "reversed" {
+        reason_of(&ctx)?
+    } else {
+        None
+    };
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = apply(&tx, &id, to, &ctx.principal, reason.as_deref()).await??;
+    tx.commit().await?;
+    Ok(Reply::ok(json!({ "commission": to_json(&row) })))
+}
+
+fn reason_of(ctx: &Ctx) -> Result<Option<String>, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        reason: Option<String>,
+    }
+    let b: Body = ctx.json()?;
+    let r = b
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if r.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+        return Err(
+            ApiError::invalid_body("reason is longer than 1000 characters").with("field", "reason"),
+        );
+    }
+    Ok(r)
+}
+
+/// `POST /commissions/:id/approve`
+pub async fn approve(ctx: Ctx) -> Result<Reply, ApiError> {
+    single(ctx, "approved").await
+}
+
+/// `POST /commissions/:id/reverse {reason?}`
+pub async fn reverse(ctx: Ctx) -> Result<Reply, ApiError> {
+    single(ctx, "reversed").await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    ids: Vec<String>,
+    reason: Option<String>,
+}
+
+async fn bulk(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
+    let body: BulkBody = ctx.json()?;
+    if body.ids.is_empty() || body.ids.len() > 100 {
+        return Err(
+            ApiError::invalid_body("ids must list 1 to 100 commission ids").with("field", "ids"),
+        );
+    }
+    if to == "approved" && body.reason.is_some() {
+        return Err(
+            ApiError::invalid_body("reason applies to reverse only").with("field", "reason")
+        );
+    }
+    let mut ids = body.ids.clone();
+    ids.sort();
+    ids.dedup();
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let (mut done, mut errors) = (Vec::new(), Vec::new());
+    // Sorted ids: concurrent bulk calls lock in the same order (no deadlock).
+    for raw in &ids {
+        let outcome = match parse_id(raw, "commission") {
+            Ok(id) => apply(&tx, &id, to, &ctx.principal, body.reason.as_deref()).await?,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(row) => done.push(to_json(&row)),
+            Err(e) => errors.push(json!({ "id": raw, "error": e.code, "detail": e.detail })),
+        }
+    }
+    if !errors.is_empty() {
+        // All or nothing: dropping the transaction rolls every change back.
+        return Err(ApiError::conflict(
+            "bulk_failed",
+            format!(
+                "{} of {} commissions could not change; none did",
+                errors.len(),
+                ids.len()
+            ),
+        )
+        .with("errors", errors));
+    }
+    tx.commit().await?;
+    Ok(Reply::ok(json!({ "ok": true, "commissions": done })))
+}
+
+/// `POST /commissions/approve {ids}`: up to 100, all or nothing.
+pub async fn bulk_approve(ctx: Ctx) -> Result<Reply, ApiError> {
+    bulk(ctx, "approved").await
+}
+
+/// `POST /commissions/reverse {ids, reason?}`: up to 100, all or nothing.
+pub async fn bulk_reverse(ctx: Ctx) -> Result<Reply, ApiError> {
+    bulk(ctx, "reversed").await
+}
+
+/// `GET /commissions/:id`, with its ledger history.
+pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
+    let id = parse_id(ctx.param("id"), "commission")?;
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let row = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM commissions WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no commission with id `{id}`")))?;
+    let history: Vec<Value> = tx
+        .query(
+            "SELECT from_status, to_status, principal_kind, principal_id, reason, at FROM commission_ledger
+              WHERE commission_id = $1 ORDER BY at, id",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            json!({
+                "from": r.get::<_, String>(0),
+                "to": r.get::<_, String>(1),
+                "by": { "kind": r.get::<_, String>(2), "id": r.get::<_, Option<String>>(3) },
+                "reason": r.get::<_, Option<String>>(4),
+                "at": ts(r.get(5)),
+            })
+        })
+        .collect();
+    tx.commit().await?;
+    let mut c = to_json(&row);
+    c["history"] = Value::Array(history);
+    Ok(Reply::ok(json!({ "commission": c })))
+}
+
+/// `GET /commissions?status=&partnerId=&campaignId=&from=&to=` and
+/// `GET /partners/:id/commissions` (the partner filter comes from the path).
+pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
+    let page = PageRequest::from_ctx(&ctx)?;
+    let status = ctx.query_value("status");
+    if let Some(s) = &status {
+        if !["accrued", "approved", "paid", "reversed"].contains(&s.as_str()) {
+            return Err(ApiError::invalid_query(
+                "status must be accrued, approved, paid or reversed",
+            ));
+        }
+    }
+    let partner = match ctx.params.iter().find(|(n, _)| *n == "id") {
+        Some((_, v)) => Some(parse_id(v, "partner")?),
+        None => ctx.query_value("partnerId"),
+    };
+    let campaign = ctx
+        .query_value("campaignId")
+        .or_else(|| ctx.query_value("programId"));
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
+        ctx.query_value(name)
+            .map(|v| {
+                DateTime::parse_from_rfc3339(&v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        ApiError::invalid_query(format!("{name} must be an ISO 8601 time"))
+                    })
+            })
+            .transpose()
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    let (after_t, after_id) = page.after.clone().unzip();
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM commissions
+                  WHERE ($1::text IS NULL OR status = $1)
+                    AND ($2::text IS NULL OR partner_id = $2)
+                    AND ($3::text IS NULL OR campaign_id = $3)
+                    AND ($4::timestamptz IS NULL OR accrued_at >= $4)
+                    AND ($5::timestamptz IS NULL OR accrued_at < $5)
+                    AND ($6::timestamptz IS NULL OR (accrued_at, id) < ($6, $7::text))
+                  ORDER BY accrued_at DESC, id DESC LIMIT $8"
+            ),
+            &[
+                &status,
+                &partner,
+                &campaign,
+                &from,
+                &to,
+                &after_t,
+                &after_id,
+                &page.fetch(),
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    let items = rows
+        .iter()
+        .map(|r| (r.get("accrued_at"), r.get("id"), to_json(r)))
+        .collect();
+    Ok(Reply::ok(page_body(&page, "commissions", items)))
 }

@@ -27,6 +27,7 @@ pub mod money;
 pub mod outbox;
 pub mod pagination;
 pub mod partners;
+pub mod payouts;
 pub mod platform;
 pub mod routes;
 pub mod server;

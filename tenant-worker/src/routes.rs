@@ -6,10 +6,10 @@ use crate::{
     access::{Access, Principal},
     admins, api_keys,
     attribution::{events, identify, rederive},
-    auth, campaigns, clicks,
+    auth, campaigns, clicks, commissions,
     context::{Ctx, Reply, TenantRef},
     error::ApiError,
-    idempotency, links, mail, partners, platform, App,
+    idempotency, links, mail, partners, payouts, platform, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::{future::Future, pin::Pin, sync::Arc};
@@ -199,6 +199,66 @@ pub fn table() -> Vec<Route> {
             "/attribution/rederive",
             Admin,
             rederive::rederive
+        ),
+        // Commissions and payouts
+        route!(
+            Api,
+            "GET",
+            "/commissions",
+            AdminOrScope("commissions:read"),
+            commissions::list
+        ),
+        route!(
+            Api,
+            "POST",
+            "/commissions/approve",
+            Admin,
+            commissions::bulk_approve
+        ),
+        route!(
+            Api,
+            "POST",
+            "/commissions/reverse",
+            Admin,
+            commissions::bulk_reverse
+        ),
+        route!(
+            Api,
+            "GET",
+            "/commissions/:id",
+            AdminOrScope("commissions:read"),
+            commissions::get
+        ),
+        route!(
+            Api,
+            "POST",
+            "/commissions/:id/approve",
+            Admin,
+            commissions::approve
+        ),
+        route!(
+            Api,
+            "POST",
+            "/commissions/:id/reverse",
+            Admin,
+            commissions::reverse
+        ),
+        route!(
+            Api,
+            "GET",
+            "/partners/:id/commissions",
+            AdminScopeOrSelf(Some("commissions:read")),
+            commissions::list
+        ),
+        route!(Api, "POST", "/payouts/run", Admin, payouts::run),
+        route!(Api, "GET", "/payouts", Admin, payouts::list),
+        route!(Api, "GET", "/payouts/:id", Admin, payouts::get),
+        route!(
+            Api,
+            "POST",
+            "/payouts/:id/mark-paid",
+            Admin,
+            payouts::mark_paid
         ),
         // Development
         route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox),

@@ -85,14 +85,6 @@ async fn commissions_of(t: &Tenant, event_server_id: &str) -> Vec<(String, Strin
     .collect()
 }
 
-async fn sql(t: &Tenant, stmt: &str) {
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
-    db.batch_execute(&format!("SET search_path TO \"{schema}\"; {stmt}"))
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn click_identify_event_commission_and_idempotent_replay() {
     let t = Tenant::new().await;
@@ -381,7 +373,20 @@ async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
         .post("/attribution/events", buy("inv-c"))
         .await
         .expect(201);
-    sql(&t, &format!("UPDATE commissions SET status = 'approved', approved_at = now() WHERE event_id = '{}'; UPDATE commissions SET status = 'paid', paid_at = now() WHERE event_id = '{}'", e3.body["id"].as_str().unwrap(), e3.body["id"].as_str().unwrap())).await;
+    let cid = e3.body["attribution"]["touches"][0]["commissionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.api
+        .post(&format!("/commissions/{cid}/approve"), json!({}))
+        .await
+        .expect(200);
+    let run = t.api.post("/payouts/run", json!({})).await.expect(200);
+    assert!(run.body["payouts"][0]["commissionIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == cid.as_str()));
     let r = t
         .api
         .post("/attribution/events", refund("inv-c", None, "ref-c"))
@@ -392,7 +397,7 @@ async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
     let rows = commissions_of(&t, e3.body["id"].as_str().unwrap()).await;
     assert_eq!(
         rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>(),
-        vec!["accrued", "paid"]
+        vec!["approved", "paid"]
     );
 
     t.api
@@ -501,14 +506,14 @@ async fn rederive_after_a_model_change_without_double_paying() {
         last_partner.as_str()
     );
     // e2's commission is approved: rederive must leave it alone.
-    sql(
-        &t,
-        &format!(
-            "UPDATE commissions SET status = 'approved', approved_at = now() WHERE event_id = '{}'",
-            e2.body["id"].as_str().unwrap()
-        ),
-    )
-    .await;
+    let c2 = e2.body["attribution"]["touches"][0]["commissionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.api
+        .post(&format!("/commissions/{c2}/approve"), json!({}))
+        .await
+        .expect(200);
 
     t.api
         .raw(

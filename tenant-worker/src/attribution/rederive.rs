@@ -12,7 +12,6 @@ use crate::{
     context::{Ctx, Reply},
     error::ApiError,
     money::Currency,
-    outbox,
 };
 use chrono::{DateTime, Utc};
 use op_control::db::quote_ident;
@@ -79,7 +78,7 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut counts = Counts::default();
     for id in ids {
         let tx = ctx.begin(&mut conn).await?;
-        one_event(&tx, &schema, &id, &mut counts).await?;
+        one_event(&tx, &ctx.principal, &schema, &id, &mut counts).await?;
         tx.commit().await?;
     }
     Ok(Reply::ok(json!({
@@ -93,6 +92,7 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
 
 async fn one_event(
     tx: &deadpool_postgres::Transaction<'_>,
+    who: &crate::access::Principal,
     schema: &str,
     id: &str,
     counts: &mut Counts,
@@ -167,22 +167,7 @@ async fn one_event(
         return Ok(());
     }
     for (cid, ..) in &live {
-        let row = tx
-            .query_one(
-                &format!(
-                    "UPDATE commissions SET status = 'reversed', reversed_at = now(), reverse_reason = 'rederived'
-                      WHERE id = $1 RETURNING {}",
-                    commissions::COLUMNS
-                ),
-                &[cid],
-            )
-            .await?;
-        outbox::emit(
-            tx,
-            "commission.reversed",
-            json!({ "commission": commissions::to_json(&row) }),
-        )
-        .await?;
+        commissions::transition(tx, cid, "reversed", who, Some("rederived"), None).await?;
         counts.reversed += 1;
     }
     tx.execute(

@@ -15,9 +15,7 @@ use crate::{
     context::{Ctx, Reply},
     error::ApiError,
     money::Currency,
-    outbox,
 };
-use chrono::Utc;
 use op_control::db::quote_ident;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -94,7 +92,6 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
             &[&original_id],
         )
         .await?;
-    let now = Utc::now();
     let mut reversed = Vec::new();
     let mut adjustments = Vec::new();
     for row in &rows {
@@ -116,21 +113,13 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         if left <= Decimal::ZERO {
             continue;
         }
+        let reason = format!("{} {}", event.kind, event.event_id);
         if completes && before.is_zero() && status != "paid" {
             // Untouched and unpaid: the whole commission is simply reversed.
-            let r = tx
-                .query_one(
-                    &format!(
-                        "UPDATE commissions SET status = 'reversed', reversed_at = $2, reverse_reason = $3
-                          WHERE id = $1 RETURNING {}",
-                        commissions::COLUMNS
-                    ),
-                    &[&id, &now, &format!("{} {}", event.kind, event.event_id)],
-                )
-                .await?;
-            let c = commissions::to_json(&r);
-            outbox::emit(&tx, "commission.reversed", json!({ "commission": c })).await?;
-            reversed.push(c);
+            let r =
+                commissions::transition(&tx, &id, "reversed", &ctx.principal, Some(&reason), None)
+                    .await?;
+            reversed.push(commissions::to_json(&r));
             continue;
         }
         let take = if completes {
@@ -141,23 +130,24 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         if take.is_zero() {
             continue;
         }
-        let r = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id,
-                         amount, currency, status, holdback_days, accrued_at, mature_at, refund_of, adjusts_commission_id)
-                     SELECT $1, attribution_id, $2, $3, user_id, partner_id, campaign_id, $4, currency, 'accrued',
-                            0, $5, $5, $6, id
-                       FROM commissions WHERE id = $7
-                     RETURNING {}",
-                    commissions::COLUMNS
-                ),
-                &[&ulid::Ulid::new().to_string(), &original_id, &refund_of, &(-take), &now, &refund_of, &id],
-            )
-            .await?;
-        let c = commissions::to_json(&r);
-        outbox::emit(&tx, "commission.accrued", json!({ "commission": c })).await?;
-        adjustments.push(c);
+        // A clawback of money already paid (or approved for payment) is netted by the next
+        // payout; an adjustment of an accrued commission is approved together with it.
+        let adj_status = if status == "accrued" {
+            "accrued"
+        } else {
+            "approved"
+        };
+        let r = commissions::insert_adjustment(
+            &tx,
+            &id,
+            -take,
+            adj_status,
+            &refund_of,
+            &ctx.principal,
+            &reason,
+        )
+        .await?;
+        adjustments.push(commissions::to_json(&r));
     }
     let response = json!({
         "ok": true,

@@ -276,7 +276,7 @@ fn derived_ctes(
             .iter()
             .map(|c| {
                 format!(
-                    "({}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, {}::int, {}::timestamptz, {}::timestamptz)",
+                    "({}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, {}::int, {}::timestamptz, {}::timestamptz, {}::text)",
                     p.push(c.id.clone()),
                     p.push(plan.attributions[c.attribution].id.clone()),
                     p.push(c.partner_id.clone()),
@@ -285,17 +285,27 @@ fn derived_ctes(
                     p.push(c.currency.code().to_string()),
                     p.push(c.holdback_days),
                     p.push(c.accrued_at),
-                    p.push(c.mature_at)
+                    p.push(c.mature_at),
+                    p.push(format!("lg_{}", c.id))
                 )
             })
             .collect();
+        // Each commission starts its ledger: new -> accrued (the row must point at it).
+        ctes.push(format!(
+            "lg AS (INSERT INTO {schema}.commission_ledger (id, commission_id, from_status, to_status, prev_id, amount,
+                        principal_kind, reason)
+                    SELECT v.ledger_id, v.id, 'new', 'accrued', NULL, v.amount, 'system', 'attributed'
+                      FROM ev, (VALUES {rows}) AS v (id, attribution_id, partner_id, campaign_id, amount, currency,
+                                                 holdback_days, accrued_at, mature_at, ledger_id) RETURNING 1)",
+            rows = rows.join(", ")
+        ));
         ctes.push(format!(
             "cm AS (INSERT INTO {schema}.commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id,
-                        campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at)
+                        campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, last_transition_id)
                     SELECT v.id, v.attribution_id, ev.id, {client_event_id}, {user}, v.partner_id, v.campaign_id,
-                           v.amount, v.currency, 'accrued', v.holdback_days, v.accrued_at, v.mature_at
+                           v.amount, v.currency, 'accrued', v.holdback_days, v.accrued_at, v.mature_at, v.ledger_id
                       FROM ev, (VALUES {}) AS v (id, attribution_id, partner_id, campaign_id, amount, currency,
-                                                 holdback_days, accrued_at, mature_at) RETURNING 1)",
+                                                 holdback_days, accrued_at, mature_at, ledger_id) RETURNING 1)",
             rows.join(", ")
         ));
     }
