@@ -10,6 +10,7 @@ mod failover;
 mod harness;
 mod idempotency;
 mod isolation;
+mod ledger;
 mod migrations;
 mod modes;
 mod partners;
