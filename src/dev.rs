@@ -112,6 +112,12 @@ pub async fn run(args: DevArgs) -> Result<()> {
             keys::NewKey::generate().plaintext
         })?,
     ));
+    env.push((
+        "OP_SECRETS_KEY".into(),
+        env_or_file("OP_SECRETS_KEY", "secrets-key", || {
+            keys::NewKey::generate().plaintext
+        })?,
+    ));
     if std::env::var_os("OP_PORTAL_URL").is_none() {
         env.push((
             "OP_PORTAL_URL".into(),

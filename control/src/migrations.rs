@@ -36,6 +36,7 @@ pub const TENANT: &[Migration] = &[
     migration!(2, "tenant", "0002_auth"),
     migration!(3, "tenant", "0003_money_path"),
     migration!(4, "tenant", "0004_ledger_and_payouts"),
+    migration!(5, "tenant", "0005_webhooks"),
 ];
 
 /// The version a fully migrated tenant schema has.

@@ -29,6 +29,12 @@ pub struct Config {
     pub click_velocity_per_min: u32,
     /// `OP_CLICK_COOKIE_DOMAIN`: `Domain` attribute of the `_cref` cookie (unset: host-only).
     pub click_cookie_domain: Option<String>,
+    /// `OP_SECRETS_KEY`: seals webhook secrets at rest. Unset: webhooks cannot be created.
+    pub secrets_key: Option<String>,
+    /// `OP_WEBHOOK_ALLOW_PRIVATE=1`: webhook URLs may point at loopback/private addresses.
+    pub webhook_allow_private: bool,
+    /// `OP_WEBHOOK_RETRY_SCALE` (default 1): multiplier on the retry schedule.
+    pub webhook_retry_scale: f64,
 }
 
 impl std::fmt::Debug for Config {
@@ -44,6 +50,9 @@ impl std::fmt::Debug for Config {
             .field("dev_mailbox", &self.dev_mailbox)
             .field("click_velocity_per_min", &self.click_velocity_per_min)
             .field("click_cookie_domain", &self.click_cookie_domain)
+            .field("secrets_key", &self.secrets_key.is_some())
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("webhook_retry_scale", &self.webhook_retry_scale)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +99,13 @@ impl Config {
             dev_mailbox: smtp_url.is_none() && var("OP_DEV_MAILBOX").as_deref() == Some("1"),
             smtp_url,
             mail_from: env_or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),
+            secrets_key: var("OP_SECRETS_KEY"),
+            webhook_allow_private: var("OP_WEBHOOK_ALLOW_PRIVATE").as_deref() == Some("1"),
+            webhook_retry_scale: env_or("OP_WEBHOOK_RETRY_SCALE", "1")
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                .ok_or("OP_WEBHOOK_RETRY_SCALE must be a non-negative number")?,
             click_velocity_per_min,
             click_cookie_domain,
         })

@@ -30,7 +30,9 @@ pub mod partners;
 pub mod payouts;
 pub mod platform;
 pub mod routes;
+pub mod secrets;
 pub mod server;
+pub mod webhooks;
 
 pub use config::Config;
 
@@ -40,6 +42,10 @@ pub struct App {
     pub pool: deadpool_postgres::Pool,
     pub routes: Vec<routes::Route>,
     pub mailer: mail::Mailer,
+    /// Seals webhook secrets (`OP_SECRETS_KEY`); None: webhook endpoints cannot be created.
+    pub secrets: Option<secrets::SecretsKey>,
+    /// The outbound webhook client: SSRF-guarded resolver, no redirects, 15 s timeout.
+    pub webhook_http: reqwest::Client,
     /// Per-IP, per-link click counts for the `velocity` flag (`OP_CLICK_VELOCITY_PER_MIN`).
     pub velocity: clicks::Velocity,
 }
@@ -54,7 +60,25 @@ impl App {
                 "OP_SESSION_SECRET is unset: magic-link sign-in answers 503 sessions_disabled"
             );
         }
+        let webhook_http = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(webhooks::ssrf::GuardedResolver {
+                allow_private: config.webhook_allow_private,
+            }))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(15))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .pool_max_idle_per_host(4)
+            .build()?;
+        let secrets = config
+            .secrets_key
+            .as_deref()
+            .map(secrets::SecretsKey::from_passphrase);
+        if secrets.is_none() {
+            tracing::warn!("OP_SECRETS_KEY is unset: webhook endpoints cannot be created");
+        }
         Ok(App {
+            secrets,
+            webhook_http,
             velocity: clicks::Velocity::new(config.click_velocity_per_min),
             config,
             pool,

@@ -9,7 +9,7 @@ use crate::{
     auth, campaigns, clicks, commissions,
     context::{Ctx, Reply, TenantRef},
     error::ApiError,
-    idempotency, links, mail, partners, payouts, platform, App,
+    idempotency, links, mail, partners, payouts, platform, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::{future::Future, pin::Pin, sync::Arc};
@@ -259,6 +259,58 @@ pub fn table() -> Vec<Route> {
             "/payouts/:id/mark-paid",
             Admin,
             payouts::mark_paid
+        ),
+        // Webhooks
+        route!(
+            Api,
+            "POST",
+            "/webhooks",
+            AdminOrScope("webhooks:write"),
+            webhooks::endpoints::create
+        ),
+        route!(Api, "GET", "/webhooks", Admin, webhooks::endpoints::list),
+        route!(Api, "GET", "/webhooks/:id", Admin, webhooks::endpoints::get),
+        route!(
+            Api,
+            "PATCH",
+            "/webhooks/:id",
+            AdminOrScope("webhooks:write"),
+            webhooks::endpoints::update
+        ),
+        route!(
+            Api,
+            "DELETE",
+            "/webhooks/:id",
+            AdminOrScope("webhooks:write"),
+            webhooks::endpoints::delete
+        ),
+        route!(
+            Api,
+            "POST",
+            "/webhooks/:id/rotate-secret",
+            Admin,
+            webhooks::endpoints::rotate_secret
+        ),
+        route!(
+            Api,
+            "GET",
+            "/webhooks/:id/deliveries",
+            Admin,
+            webhooks::log::deliveries
+        ),
+        route!(
+            Api,
+            "POST",
+            "/webhooks/:id/deliveries/:deliveryId/retry",
+            Admin,
+            webhooks::log::retry
+        ),
+        route!(
+            Api,
+            "POST",
+            "/webhooks/:id/test",
+            Admin,
+            webhooks::log::test_fire
         ),
         // Development
         route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox),

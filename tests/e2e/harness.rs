@@ -100,6 +100,11 @@ pub const TEST_ENV: &[(&str, &str)] = &[
     ("OP_DEV_MAILBOX", "1"),
     ("OP_COOKIE_SECURE", "0"),
     ("OP_PORTAL_URL", "http://portal.test"),
+    ("OP_SECRETS_KEY", "test-secrets-key"),
+    // The tests' webhook receivers listen on 127.0.0.1, and minutes of retry schedule
+    // become milliseconds.
+    ("OP_WEBHOOK_ALLOW_PRIVATE", "1"),
+    ("OP_WEBHOOK_RETRY_SCALE", "0.001"),
     // The shared stack serves every test from one address; the limiter has its own test.
     ("OP_RATE_LIMIT_PER_MIN", "1000000"),
 ];

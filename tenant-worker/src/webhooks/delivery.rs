@@ -1,0 +1,1 @@
+//! The delivery pipeline (being written).
