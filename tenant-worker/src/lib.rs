@@ -96,5 +96,6 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
     let app = std::sync::Arc::new(App::new(config)?);
+    webhooks::delivery::spawn(app.clone());
     server::serve(app, listener, op_control::process::shutdown_signal()).await
 }
