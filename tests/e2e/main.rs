@@ -17,3 +17,4 @@ mod partners;
 mod platform;
 mod smtp;
 mod tenancy;
+mod webhook_endpoints;
