@@ -15,6 +15,8 @@ mod migrations;
 mod modes;
 mod partners;
 mod platform;
+mod receiver;
 mod smtp;
 mod tenancy;
 mod webhook_endpoints;
+mod webhooks;

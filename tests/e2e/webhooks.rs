@@ -347,9 +347,10 @@ async fn retry_and_test_fires() {
         .post(&format!("/webhooks/{a}/test?event=nope"), json!({}))
         .await
         .expect_error(400, "invalid_body");
-    let got = rx.got.lock().unwrap();
-    verify(&secret, got.iter().find(|r| r.path == "/a").unwrap());
-    drop(got);
+    {
+        let got = rx.got.lock().unwrap();
+        verify(&secret, got.iter().find(|r| r.path == "/a").unwrap());
+    }
     t.api
         .raw(Method::DELETE, &format!("/webhooks/{b}"), None, &[])
         .await
