@@ -41,8 +41,11 @@ pub struct BenchArgs {
     /// Use this Postgres instead of a fresh embedded one (the bench creates its own tenant).
     #[arg(long, env = "BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Scenarios to run (comma-separated): partners-get, partners-create, events, clicks.
-    #[arg(long, default_value = "partners-get,partners-create,events,clicks")]
+    /// Scenarios to run (comma-separated): partners-get, partners-create, events, clicks, webhooks.
+    #[arg(
+        long,
+        default_value = "partners-get,partners-create,events,clicks,webhooks"
+    )]
     pub scenarios: String,
 }
 
@@ -167,6 +170,8 @@ async fn start_target(args: &BenchArgs) -> Result<Target> {
             ("RUST_LOG".into(), "warn".into()),
             ("OP_RATE_LIMIT_PER_MIN".into(), "0".into()),
             ("OP_CLICK_IP_CAP_PER_MIN".into(), "0".into()),
+            ("OP_SECRETS_KEY".into(), "bench-secrets-key".into()),
+            ("OP_WEBHOOK_ALLOW_PRIVATE".into(), "1".into()),
         ],
         quiet: true,
     };
@@ -300,38 +305,23 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         args.workers,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let mut sections: Vec<(Report, Report, Vec<Report>)> = Vec::new();
+    let mut sections: Vec<Vec<String>> = Vec::new();
     for scenario in args.scenarios.split(',').map(str::trim) {
         let section = match scenario {
-            "partners-get" => partners_get(&b).await?,
-            "partners-create" => partners_create(&b).await?,
-            "events" => events(&b).await?,
-            "clicks" => clicks(&b).await?,
+            "partners-get" => trio_lines(partners_get(&b).await?),
+            "partners-create" => trio_lines(partners_create(&b).await?),
+            "events" => trio_lines(events(&b).await?),
+            "clicks" => trio_lines(clicks(&b).await?),
+            "webhooks" => webhooks(&b).await?,
             other => anyhow::bail!("unknown scenario `{other}`"),
         };
         sections.push(section);
     }
     println!();
-    for (gw, direct, baselines) in &sections {
-        println!("{}", gw.line());
-        println!("{}", direct.line());
-        for base in baselines {
-            println!("{}", base.line());
+    for lines in &sections {
+        for l in lines {
+            println!("{l}");
         }
-        let mut ratios = format!(
-            "  gateway hop adds: p50 {:+.2} ms, p99 {:+.2} ms; throughput gateway/direct {:.2}",
-            gw.quantile_ms(0.5) - direct.quantile_ms(0.5),
-            gw.quantile_ms(0.99) - direct.quantile_ms(0.99),
-            gw.rps() / direct.rps(),
-        );
-        for base in baselines {
-            ratios.push_str(&format!(
-                "; gateway/{} {:.2}",
-                base.label.split_whitespace().last().unwrap_or("baseline"),
-                gw.rps() / base.rps()
-            ));
-        }
-        println!("{ratios}");
         println!();
     }
     let dir = b.target.dir.clone();
@@ -340,6 +330,28 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(())
+}
+
+/// The report of a gateway / direct / baselines trio, with the ratios that matter.
+fn trio_lines((gw, direct, baselines): (Report, Report, Vec<Report>)) -> Vec<String> {
+    let mut lines = vec![gw.line(), direct.line()];
+    lines.extend(baselines.iter().map(Report::line));
+    let mut ratios = format!(
+        "  gateway hop adds: p50 {:+.2} ms, p99 {:+.2} ms; throughput gateway/direct {:.2}",
+        gw.quantile_ms(0.5) - direct.quantile_ms(0.5),
+        gw.quantile_ms(0.99) - direct.quantile_ms(0.99),
+        gw.rps() / direct.rps(),
+    );
+    for base in &baselines {
+        let name = if base.label.contains("pgbench") {
+            "pgbench"
+        } else {
+            "raw SQL"
+        };
+        ratios.push_str(&format!("; gateway/{name} {:.2}", gw.rps() / base.rps()));
+    }
+    lines.push(ratios);
+    lines
 }
 
 async fn partners_get(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
@@ -432,10 +444,10 @@ async fn link(b: &Bench) -> Result<String> {
 
 /// `POST /attribution/events`: half the users are identified (clicked and stitched), so half
 /// the events are attributed and priced, half are `no_identity`.
-async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
+/// A link whose first `USERS / 2` users clicked it and were identified; returns its key.
+async fn identified_users(b: &Bench) -> Result<String> {
     let key = link(b).await?;
     let gw_base = b.target.stack.base_url.clone();
-    const USERS: u64 = 200;
     for u in 0..USERS / 2 {
         let r = b
             .http_noredirect
@@ -457,12 +469,46 @@ async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
         b.api(
             reqwest::Method::POST,
             "/attribution/identify",
-            json!({"cref": cref, "userId": format!("u{u}")}),
+            json!({"cref": cref, "userId": format!("{key}-u{u}")}),
         )
         .await?;
     }
-    let event = |prefix: &'static str, rid: String| move |n: u64| json!({"userId": format!("u{}", n % USERS), "type": "invoice.paid", "value": "49.90", "eventId": format!("{prefix}-{rid}-{n}")});
-    let (e1, e2) = (event("gw", b.run_id.clone()), event("w", b.run_id.clone()));
+    Ok(key)
+}
+
+const USERS: u64 = 200;
+
+/// The body of the n-th event of a run on `key`'s users.
+fn event_body(prefix: &str, rid: &str, key: &str, n: u64) -> Value {
+    json!({"userId": format!("{key}-u{}", n % USERS), "type": "invoice.paid", "value": "49.90",
+           "eventId": format!("{prefix}-{rid}-{key}-{n}")})
+}
+
+/// Event ingest through the gateway only (for before/after comparisons).
+async fn events_via_gateway(b: &Bench, label: &str) -> Result<Report> {
+    let key = identified_users(b).await?;
+    let (h, url, auth, rid) = (
+        b.http.clone(),
+        format!("{}/attribution/events", b.base),
+        b.auth.clone(),
+        b.run_id.clone(),
+    );
+    Ok(measure(label, b.concurrency, b.duration, move |n| {
+        let req = h
+            .post(&url)
+            .header("authorization", &auth)
+            .json(&event_body("gwo", &rid, &key, n));
+        async move { matches!(req.send().await, Ok(r) if r.status().as_u16() == 201) }
+    })
+    .await)
+}
+
+async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
+    let key = identified_users(b).await?;
+    // Users are per link (per run of this scenario), so runs do not share histories.
+    let (k1, k2, r1, r2) = (key.clone(), key.clone(), b.run_id.clone(), b.run_id.clone());
+    let e1 = move |n: u64| event_body("gw", &r1, &k1, n);
+    let e2 = move |n: u64| event_body("w", &r2, &k2, n);
     let (url, auth) = (format!("{}/attribution/events", b.base), b.auth.clone());
     let tmpl = envelope(&b.target, "POST", "/attribution/events", vec![]);
     let (gw, direct) = b
@@ -626,4 +672,114 @@ async fn pgbench_baseline(b: &Bench, tenant_schema: &str) -> Result<Report> {
         elapsed: b.duration,
         micros: vec![(avg_ms * 1000.0) as u64],
     })
+}
+
+/// A local receiver that answers 200 to everything and counts requests.
+async fn counting_receiver() -> Result<(String, Arc<AtomicU64>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr()?.port());
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut have = Vec::new();
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    have.extend_from_slice(&buf[..n]);
+                    // One request per connection is enough for the client we serve.
+                    if let Some(i) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&have[..i]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if have.len() >= i + 4 + len {
+                            c.fetch_add(1, Ordering::Relaxed);
+                            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n").await;
+                            have.drain(..i + 4 + len);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ok((url, count))
+}
+
+/// Webhook delivery: (a) deliveries/s draining 1,000 pending deliveries (10 events × 100
+/// endpoints) to a local receiver; (b) event ingest with and without a delivery backlog
+/// draining at the same time.
+async fn webhooks(b: &Bench) -> Result<Vec<String>> {
+    let (url, received) = counting_receiver().await?;
+    // Ingest alone first, before any endpoint exists.
+    let alone =
+        events_via_gateway(b, "POST /attribution/events   via gateway, no webhooks").await?;
+    for i in 0..100 {
+        b.api(
+            reqwest::Method::POST,
+            "/webhooks",
+            json!({"url": url, "events": ["partner.created"], "label": format!("bench {i}")}),
+        )
+        .await?;
+    }
+    let start = Instant::now();
+    for i in 0..10 {
+        b.api(
+            reqwest::Method::POST,
+            "/partners",
+            json!({"email": format!("hook-{}-{i}@bench.example", b.run_id), "name": "H", "sendInvite": false}),
+        )
+        .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received.load(Ordering::Relaxed) < 1000 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = start.elapsed();
+    let delivered = received.load(Ordering::Relaxed);
+    // A backlog (20,000 deliveries) big enough to drain during the whole ingest run.
+    for i in 0..200 {
+        b.api(
+            reqwest::Method::POST,
+            "/partners",
+            json!({"email": format!("hook2-{}-{i}@bench.example", b.run_id), "name": "H", "sendInvite": false}),
+        )
+        .await?;
+    }
+    let during = events_via_gateway(
+        b,
+        "POST /attribution/events   via gateway, deliveries draining",
+    )
+    .await?;
+    // Ingest alone again once the backlog is gone: the baseline brackets the measurement.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received.load(Ordering::Relaxed) < 21_000 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after =
+        events_via_gateway(b, "POST /attribution/events   via gateway, no webhooks").await?;
+    let baseline = (alone.rps() + after.rps()) / 2.0;
+    Ok(vec![
+        format!(
+            "webhook deliveries: {delivered} of 1000 in {:.2} s = {:.0} deliveries/s (10 events x 100 endpoints, local receiver)",
+            drained.as_secs_f64(),
+            delivered as f64 / drained.as_secs_f64()
+        ),
+        alone.line(),
+        during.line(),
+        after.line(),
+        format!("  ingest with deliveries / without (mean of before and after): {:.2}", during.rps() / baseline),
+    ])
 }

@@ -35,6 +35,8 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// `OP_WEBHOOK_RETRY_SCALE` (default 1): multiplier on the retry schedule.
     pub webhook_retry_scale: f64,
+    /// `OP_WEBHOOK_CONCURRENCY` (default 8): webhook requests in flight per worker.
+    pub webhook_concurrency: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -101,6 +103,11 @@ impl Config {
             mail_from: env_or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),
             secrets_key: var("OP_SECRETS_KEY"),
             webhook_allow_private: var("OP_WEBHOOK_ALLOW_PRIVATE").as_deref() == Some("1"),
+            webhook_concurrency: env_or("OP_WEBHOOK_CONCURRENCY", "8")
+                .parse()
+                .ok()
+                .filter(|n: &usize| *n > 0)
+                .ok_or("OP_WEBHOOK_CONCURRENCY must be a positive integer")?,
             webhook_retry_scale: env_or("OP_WEBHOOK_RETRY_SCALE", "1")
                 .parse()
                 .ok()

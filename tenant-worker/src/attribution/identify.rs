@@ -109,6 +109,10 @@ pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(reply)
 }
 
+/// At most this many backlog events are attributed by one identify (oldest first); the
+/// request stays bounded however long a user's history is.
+const BACKLOG_LIMIT: i64 = 500;
+
 /// Attributes the user's events that found no credit when they arrived. Returns how many
 /// events are attributed now.
 async fn backfill(
@@ -121,10 +125,12 @@ async fn backfill(
             "SELECT id, event_id, type, value, currency, ts FROM events
               WHERE user_id = $1 AND refund_of IS NULL
                 AND attribution_status IN ('no_identity', 'no_click', 'outside_window')
-              ORDER BY ts, id FOR UPDATE",
-            &[&user_id],
+              ORDER BY ts, id LIMIT $2 FOR UPDATE",
+            &[&user_id, &BACKLOG_LIMIT],
         )
         .await?;
+    // The candidates are read once: the new identity is visible inside this transaction.
+    let (has_identity, mut candidates) = store::candidates(tx, schema, user_id, None).await?;
     let mut count = 0;
     for r in rows {
         let event = EventFacts {
@@ -136,8 +142,6 @@ async fn backfill(
             currency: Currency::parse(r.get::<_, &str>(4))?,
             ts: r.get(5),
         };
-        // Re-read per event: an earlier backlog event may have made a later one "not first".
-        let (has_identity, candidates) = store::candidates(tx, schema, user_id, None).await?;
         let outcome = attribute(has_identity, &candidates, event.ts);
         if outcome.status() != "attributed" {
             tx.execute(
@@ -149,6 +153,17 @@ async fn backfill(
         }
         let mut plan = store::plan(&event, &outcome, Utc::now());
         store::attach(&**tx, schema, &event, &mut plan).await?;
+        // A campaign that just paid is no longer "first" for the user's later events.
+        for c in &plan.commissions {
+            if c.amount > rust_decimal::Decimal::ZERO {
+                for cand in candidates
+                    .iter_mut()
+                    .filter(|x| x.campaign_id == c.campaign_id)
+                {
+                    cand.paid_before = true;
+                }
+            }
+        }
         count += 1;
     }
     Ok(count)

@@ -61,7 +61,8 @@ pub fn next_attempt(app: &App, attempts: i32, retry_after: Option<f64>) -> Optio
 /// Starts the pipeline on this worker.
 pub fn spawn(app: Arc<App>) {
     tokio::spawn(async move {
-        let inflight = Arc::new(Semaphore::new(64));
+        // Bounded so delivery never starves ingest of CPU (see BENCHMARKS.md).
+        let inflight = Arc::new(Semaphore::new(app.config.webhook_concurrency));
         let mut tenants: Vec<String> = Vec::new();
         let mut refreshed = Instant::now() - std::time::Duration::from_secs(3600);
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
@@ -272,53 +273,45 @@ pub async fn attempt(app: &App, schema: &str, delivery_id: &str) -> Result<(), A
     } else {
         None
     };
-    let mut conn = conn;
-    let tx = conn.transaction().await?;
-    tx.execute(
+    // One statement, one round trip: the attempt log, the delivery and the endpoint's
+    // health move together (atomic as a single statement).
+    conn.execute(
         format!(
-            "INSERT INTO {schema}.webhook_attempts (id, delivery_id, attempt, http_status, error, latency_ms, worker_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        )
-        .as_str(),
-        &[
-            &ulid::Ulid::new().to_string(),
-            &delivery_id,
-            &attempts,
-            &sent.http_status,
-            &sent.error,
-            &sent.latency_ms,
-            &app.config.worker_id,
-        ],
-    )
-    .await?;
-    tx.execute(
-        format!(
-            "UPDATE {schema}.webhook_deliveries
+            "WITH a AS (
+                 INSERT INTO {schema}.webhook_attempts (id, delivery_id, attempt, http_status, error, latency_ms, worker_id)
+                 VALUES ($9, $1, $3, $4, $5, $6, $10)
+             ), e AS (
+                 UPDATE {schema}.webhook_endpoints
+                    SET failing_since = CASE WHEN $2 = 'delivered' THEN NULL ELSE COALESCE(failing_since, $7) END,
+                        active = active AND $12::text IS NULL,
+                        disabled_reason = COALESCE($12, disabled_reason),
+                        updated_at = CASE WHEN $12::text IS NULL THEN updated_at ELSE $7 END
+                  WHERE id = $11 AND $13
+             )
+             UPDATE {schema}.webhook_deliveries
                 SET status = $2, attempts = $3, http_status = $4, error = $5, latency_ms = $6, last_attempt_at = $7,
                     delivered_at = CASE WHEN $2 = 'delivered' THEN $7 ELSE delivered_at END,
                     next_attempt_at = $8, locked_until = NULL
               WHERE id = $1"
         )
         .as_str(),
-        &[&delivery_id, &status, &attempts, &sent.http_status, &sent.error, &sent.latency_ms, &now, &next],
+        &[
+            &delivery_id,
+            &status,
+            &attempts,
+            &sent.http_status,
+            &sent.error,
+            &sent.latency_ms,
+            &now,
+            &next,
+            &ulid::Ulid::new().to_string(),
+            &app.config.worker_id,
+            &endpoint_id,
+            &disable,
+            &active,
+        ],
     )
     .await?;
-    if active {
-        tx.execute(
-            format!(
-                "UPDATE {schema}.webhook_endpoints
-                    SET failing_since = CASE WHEN $2 THEN NULL ELSE COALESCE(failing_since, $3) END,
-                        active = active AND $4::text IS NULL,
-                        disabled_reason = COALESCE($4, disabled_reason),
-                        updated_at = CASE WHEN $4::text IS NULL THEN updated_at ELSE $3 END
-                  WHERE id = $1"
-            )
-            .as_str(),
-            &[&endpoint_id, &ok, &now, &disable],
-        )
-        .await?;
-    }
-    tx.commit().await?;
     Ok(())
 }
 
