@@ -386,3 +386,34 @@ async fn rotated_secrets_sign_with_both_for_a_while() {
         .verify(&r.body, &r.headers)
         .expect("old secret still verifies");
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled() {
+    let rx = Receiver::start().await;
+    rx.behave(|_, _| (500, vec![], Duration::ZERO));
+    let t = Tenant::new().await;
+    let (ep, _) = endpoint(&t, &rx.url("/down"), json!(["partner.created"])).await;
+    // Five days × OP_WEBHOOK_RETRY_SCALE (0.001) = 7.2 minutes: pretend it started failing 10 minutes ago.
+    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let schema = op_control::tenants::schema_name(&t.id);
+    db.execute(
+        &format!("UPDATE \"{schema}\".webhook_endpoints SET failing_since = now() - interval '10 minutes' WHERE id = $1"),
+        &[&ep],
+    )
+    .await
+    .unwrap();
+    t.partner("down@example.com").await;
+    let start = std::time::Instant::now();
+    loop {
+        let e = t.api.get(&format!("/webhooks/{ep}")).await.expect(200);
+        if e.body["endpoint"]["active"] == false {
+            assert!(e.body["endpoint"]["disabledReason"]
+                .as_str()
+                .unwrap()
+                .contains("5 days"));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", e.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
