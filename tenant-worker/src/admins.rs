@@ -81,10 +81,8 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
     let (after_t, after_id) = page.after.clone().unzip();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = tx
-        .query(
+    let rows = ctx
+        .read(
             &format!(
                 "SELECT {COLUMNS} FROM admins
                   WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
@@ -93,7 +91,6 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
             &[&after_t, &after_id, &page.fetch()],
         )
         .await?;
-    tx.commit().await?;
     let items = rows
         .iter()
         .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))

@@ -340,15 +340,12 @@ async fn load(
     id: &str,
     to_json: fn(&tokio_postgres::Row) -> Value,
 ) -> Result<Value, ApiError> {
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let row = tx
-        .query_opt(
+    let row = ctx
+        .read_one(
             &format!("SELECT {columns} FROM {table} WHERE id = $1"),
             &[&id],
         )
         .await?;
-    tx.commit().await?;
     row.as_ref().map(to_json).ok_or_else(ApiError::unauthorized)
 }
 

@@ -334,15 +334,12 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /campaigns/:id` (alias `GET /programs/:id`)
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = parse_id(ctx.param("id"), "campaign")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let row = tx
-        .query_opt(
+    let row = ctx
+        .read_one(
             &format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1"),
             &[&id],
         )
         .await?;
-    tx.commit().await?;
     let row = row.ok_or_else(|| not_found(&id))?;
     Ok(Reply::ok(to_json(&row)))
 }
@@ -393,10 +390,7 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let row = tx.query_opt(&sql, &refs).await?;
-    tx.commit().await?;
+    let row = ctx.read_one(&sql, &refs).await?;
     let row = row.ok_or_else(|| not_found(&id))?;
     Ok(Reply::ok(to_json(&row)))
 }

@@ -538,10 +538,8 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     };
     let (from, to) = (time("from")?, time("to")?);
     let (after_t, after_id) = page.after.clone().unzip();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = tx
-        .query(
+    let rows = ctx
+        .read(
             &format!(
                 "SELECT {COLUMNS} FROM commissions
                   WHERE ($1::text IS NULL OR status = $1)
@@ -564,7 +562,6 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
             ],
         )
         .await?;
-    tx.commit().await?;
     let items = rows
         .iter()
         .map(|r| (r.get("accrued_at"), r.get("id"), to_json(r)))

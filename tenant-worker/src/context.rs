@@ -86,6 +86,28 @@ impl Ctx {
         Ok(self.app.pool.get().await?)
     }
 
+    /// Runs one read-only statement in this tenant's schema (its own short transaction).
+    pub async fn read(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, ApiError> {
+        let mut conn = self.conn().await?;
+        let tx = self.begin(&mut conn).await?;
+        let rows = tx.query(sql, params).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// [`Ctx::read`] for at most one row.
+    pub async fn read_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, ApiError> {
+        Ok(self.read(sql, params).await?.into_iter().next())
+    }
+
     /// Opens a transaction whose unqualified table names resolve to this tenant's schema
     /// only (`SET LOCAL`, so the setting dies with the transaction and a pooled
     /// connection never carries one tenant's search_path into another's request).

@@ -146,10 +146,8 @@ pub async fn mailbox(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
     let to = ctx.query_value("to").map(|t| t.trim().to_lowercase());
     let (after_t, after_id) = page.after.clone().unzip();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = tx
-        .query(
+    let rows = ctx
+        .read(
             "SELECT id, to_email, subject, body, purpose, created_at FROM mail_outbox
               WHERE ($1::text IS NULL OR to_email = $1)
                 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::text))
@@ -157,7 +155,6 @@ pub async fn mailbox(ctx: Ctx) -> Result<Reply, ApiError> {
             &[&to, &after_t, &after_id, &page.fetch()],
         )
         .await?;
-    tx.commit().await?;
     let items = rows
         .iter()
         .map(|r| {

@@ -174,10 +174,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = tx.query(&sql, &refs).await?;
-    tx.commit().await?;
+    let rows = ctx.read(&sql, &refs).await?;
     let items = rows
         .iter()
         .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
@@ -188,15 +185,12 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /partners/:id`
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = parse_id(ctx.param("id"), "partner")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let row = tx
-        .query_opt(
+    let row = ctx
+        .read_one(
             &format!("SELECT {COLUMNS} FROM partners WHERE id = $1"),
             &[&id],
         )
         .await?;
-    tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
     let mut body = to_json(&row);
     // The original returns the record at the top level and under `partner`.

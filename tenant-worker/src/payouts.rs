@@ -131,20 +131,13 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let status = ctx.query_value("status");
     let partner = ctx.query_value("partnerId");
     let (after_t, after_id) = page.after.clone().unzip();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = tx
-        .query(
-            &format!(
+    let rows = ctx.read(&format!(
                 "SELECT {COLUMNS} FROM payouts p
                   WHERE ($1::text IS NULL OR p.status = $1) AND ($2::text IS NULL OR p.partner_id = $2)
                     AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3, $4::text))
                   ORDER BY p.created_at DESC, p.id DESC LIMIT $5"
             ),
-            &[&status, &partner, &after_t, &after_id, &page.fetch()],
-        )
-        .await?;
-    tx.commit().await?;
+            &[&status, &partner, &after_t, &after_id, &page.fetch()]).await?;
     let items = rows
         .iter()
         .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))

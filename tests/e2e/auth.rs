@@ -359,7 +359,11 @@ async fn forged_expired_and_foreign_cookies_are_401() {
     // Tampered payload / signature, garbage, and a token signed with another secret.
     let jwt = cookie.trim_start_matches("op_session=");
     let mut parts: Vec<String> = jwt.split('.').map(str::to_string).collect();
-    parts[2] = format!("{}A", &parts[2][..parts[2].len() - 1]);
+    // Flip a character in the middle of the signature (the last base64 character carries
+    // padding bits, so changing it may not change the decoded signature at all).
+    let mut sig: Vec<char> = parts[2].chars().collect();
+    sig[5] = if sig[5] == 'A' { 'B' } else { 'A' };
+    parts[2] = sig.into_iter().collect();
     let bad_sig = format!("op_session={}", parts.join("."));
     let foreign = op_control::sessions::SessionKeys::new("someone-elses-secret", None).sign(
         &op_control::sessions::Claims {

@@ -179,15 +179,12 @@ async fn allowed(ctx: &Ctx, origin: &str) -> Result<bool, ApiError> {
         return Ok(false);
     }
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = tx
-        .query(
+    let rows = ctx
+        .read(
             "SELECT destination_url, deep_link_allowed_domains FROM campaigns",
             &[],
         )
         .await?;
-    tx.commit().await?;
     Ok(rows.iter().any(|r| {
         let dest = url::Url::parse(r.get::<_, &str>(0)).ok();
         let same_origin = dest.is_some_and(|d| d.origin() == url.origin());

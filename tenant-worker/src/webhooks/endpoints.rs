@@ -165,10 +165,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = tx.query(&sql, &refs).await?;
-    tx.commit().await?;
+    let rows = ctx.read(&sql, &refs).await?;
     let items = rows
         .iter()
         .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
@@ -181,15 +178,12 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /webhooks/:id` → the endpoint under `endpoint` and at the top level.
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = parse_id(ctx.param("id"), "webhook endpoint")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let row = tx
-        .query_opt(
+    let row = ctx
+        .read_one(
             &format!("SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1"),
             &[&id],
         )
         .await?;
-    tx.commit().await?;
     let row = row.ok_or_else(|| not_found(&id))?;
     let mut body = to_json(&row);
     body["endpoint"] = body.clone();
@@ -259,10 +253,7 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let row = tx.query_opt(&sql, &refs).await?;
-    tx.commit().await?;
+    let row = ctx.read_one(&sql, &refs).await?;
     let row = row.ok_or_else(|| not_found(&id))?;
     Ok(Reply::ok(json!({ "endpoint": to_json(&row) })))
 }
@@ -286,10 +277,7 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
               WHERE id = $1 RETURNING {COLUMNS}"
         )
     };
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let row = tx.query_opt(&sql, &[&id]).await?;
-    tx.commit().await?;
+    let row = ctx.read_one(&sql, &[&id]).await?;
     let row = row.ok_or_else(|| not_found(&id))?;
     Ok(Reply::ok(json!({
         "ok": true,
