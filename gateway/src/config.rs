@@ -43,6 +43,8 @@ pub struct Config {
     pub click_ip_cap_per_min: u32,
     /// `OP_TRUSTED_PROXIES`, default loopback: whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `METRICS_TOKEN`: if set, `GET /metrics` requires `Bearer <token>`.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -121,6 +123,7 @@ impl Config {
             pool_size: parse("OP_DB_POOL_SIZE", 8)?,
             rate_limit_per_min: parse("OP_RATE_LIMIT_PER_MIN", 6000)?,
             click_ip_cap_per_min: parse("OP_CLICK_IP_CAP_PER_MIN", 300)?,
+            metrics_token: var("METRICS_TOKEN"),
             trusted_proxies: crate::limits::parse_proxies(
                 &var("OP_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.0/8,::1".into()),
             )?,

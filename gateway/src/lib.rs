@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod invalidation;
 pub mod limits;
+pub mod metrics;
 pub mod request_id;
 pub mod server;
 pub mod tenancy;
@@ -37,6 +38,7 @@ pub struct State {
     /// `op_session` verification keys; None when `OP_SESSION_SECRET` is unset (cookies refused).
     pub sessions: Option<op_control::sessions::SessionKeys>,
     pub limits: Arc<limits::Limits>,
+    pub metrics: metrics::Metrics,
 }
 
 impl State {
@@ -64,6 +66,7 @@ impl State {
         Ok(State {
             sessions,
             limits,
+            metrics: Default::default(),
             config,
             pool,
             tenants: Default::default(),

@@ -109,7 +109,21 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let rid = request_id::choose(req.headers().get("x-request-id").map(|v| v.as_bytes()));
+    let started = std::time::Instant::now();
+    let path = req.uri().path();
+    let surface = if path.starts_with("/api") {
+        "api"
+    } else if path.starts_with("/r/") {
+        "router"
+    } else if path.starts_with("/platform") {
+        "platform"
+    } else {
+        "service"
+    };
     let mut resp = route(&state, peer, req, &rid).await;
+    state
+        .metrics
+        .observe(surface, resp.status().as_u16(), started.elapsed());
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -137,6 +151,21 @@ async fn route(
             )
         }
         Target::Ready => return ready(state).await,
+        Target::Metrics => {
+            let allowed = match &state.config.metrics_token {
+                None => true,
+                Some(want) => matches!(auth::bearer(header_bytes(&req, header::AUTHORIZATION)), Some(Ok(got)) if secrets_equal(want, got)),
+            };
+            if !allowed {
+                return unauthorized();
+            }
+            let mut r = Response::new(Full::new(Bytes::from(crate::metrics::render(state).await)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            );
+            return r;
+        }
         Target::NotFound => return error(StatusCode::NOT_FOUND, "not_found", "no such route"),
         Target::SlugMissing => {
             return error(

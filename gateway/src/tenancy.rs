@@ -16,6 +16,7 @@ use std::{
 pub enum Target<'a> {
     Health,
     Ready,
+    Metrics,
     /// `/platform/...`: the full path is the route.
     Platform(&'a str),
     /// An API call for tenant `slug` (None in single mode) with the tenant-relative route.
@@ -38,6 +39,7 @@ pub fn classify(mode: Mode, path: &str) -> Target<'_> {
     match path {
         "/health" => return Target::Health,
         "/ready" => return Target::Ready,
+        "/metrics" => return Target::Metrics,
         _ => {}
     }
     if path == "/platform" || path.starts_with("/platform/") {

@@ -112,3 +112,57 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn metrics_keep_the_originals_names_and_honour_the_token() {
+    let t = Tenant::new().await;
+    t.partner("m@example.com").await;
+    let r = reqwest::get(format!("{}/metrics", shared().stack.base_url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    for series in [
+        "op_gateway_requests_total{",
+        "op_gateway_request_duration_seconds_bucket{",
+        "op_gateway_workers_healthy 2",
+        "openpartner_clicks_total ",
+        "openpartner_clicks_flagged_total ",
+        "openpartner_identities_total ",
+        "openpartner_events_total ",
+        "openpartner_attributions_total ",
+    ] {
+        assert!(text.contains(series), "missing {series} in:\n{text}");
+    }
+    assert!(
+        !text.contains(&t.slug) && !text.contains(&t.id),
+        "never labelled by tenant"
+    );
+
+    let db = shared().database_url.clone();
+    let mut opts = options(&db, Mode::Multi, 1);
+    opts.env
+        .push(("METRICS_TOKEN".into(), "scrape-token-123".into()));
+    let stack = Stack::start(opts, None).await.unwrap();
+    let url = format!("{}/metrics", stack.base_url);
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.get(&url)
+            .bearer_auth("scrape-token-123")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
