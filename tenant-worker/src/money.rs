@@ -101,9 +101,21 @@ pub fn parse_decimal(v: &Value, field: &str) -> Result<Decimal, ApiError> {
     parsed.map_err(|_| bad("is not a decimal number"))
 }
 
+/// The largest amount accepted on input (10^15): far above any real payment, far below
+/// where decimal arithmetic (percentages, sums of many commissions) could overflow.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
 /// A non-negative amount in `currency`, exact to its minor unit.
 pub fn parse_amount(v: &Value, currency: &Currency, field: &str) -> Result<Decimal, ApiError> {
     let d = parse_decimal(v, field)?;
+    if d.abs() > MAX_AMOUNT {
+        return Err(ApiError::new(
+            400,
+            "invalid_amount",
+            format!("{field} is larger than 10^15"),
+        )
+        .with("field", field));
+    }
     if d.is_sign_negative() && !d.is_zero() {
         return Err(ApiError::new(
             400,
@@ -159,6 +171,13 @@ mod tests {
         assert_eq!(err(json!("abc"), "USD"), "invalid_amount");
         assert_eq!(err(json!(true), "USD"), "invalid_amount");
         assert_eq!(err(json!("NaN"), "USD"), "invalid_amount");
+        assert_eq!(err(json!("1e30"), "USD"), "invalid_amount");
+        assert_eq!(
+            err(json!("99999999999999999999999999"), "USD"),
+            "invalid_amount"
+        );
+        assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000_000i64));
+        assert_eq!(ok(json!("1000000000000000"), "USD"), "1000000000000000.00");
     }
 
     #[test]
