@@ -38,107 +38,36 @@ macro_rules! route {
     };
 }
 
-/// Every route of the product.
+/// Every route of the product, one line each (hence no rustfmt here).
+#[rustfmt::skip]
 pub fn table() -> Vec<Route> {
     use Access::*;
     vec![
         // Partners
-        route!(
-            Api,
-            "POST",
-            "/partners",
-            AdminOrScope("partners:write"),
-            partners::create
-        ),
-        route!(
-            Api,
-            "GET",
-            "/partners",
-            AdminOrScope("partners:read"),
-            partners::list
-        ),
-        route!(
-            Api,
-            "GET",
-            "/partners/:id",
-            AdminScopeOrSelf(Some("partners:read")),
-            partners::get
-        ),
+        route!(Api, "POST", "/partners", AdminOrScope("partners:write"), partners::create),
+        route!(Api, "GET", "/partners", AdminOrScope("partners:read"), partners::list),
+        route!(Api, "GET", "/partners/:id", AdminScopeOrSelf(Some("partners:read")), partners::get),
         route!(Api, "POST", "/partners/:id/invite", Admin, partners::invite),
-        route!(
-            Api,
-            "POST",
-            "/partners/:id/revoke",
-            AdminOrScope("partners:write"),
-            partners::revoke
-        ),
-        route!(
-            Api,
-            "POST",
-            "/partners/:id/reinstate",
-            Admin,
-            partners::reinstate
-        ),
-        route!(
-            Api,
-            "POST",
-            "/partners/:id/api-keys",
-            AdminScopeOrSelf(None),
-            api_keys::create_for_partner
-        ),
-        route!(
-            Api,
-            "GET",
-            "/partners/:id/api-keys",
-            AdminScopeOrSelf(None),
-            api_keys::list_for_partner
-        ),
+        route!(Api, "POST", "/partners/:id/revoke", AdminOrScope("partners:write"), partners::revoke),
+        route!(Api, "POST", "/partners/:id/reinstate", Admin, partners::reinstate),
+        route!(Api, "POST", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::create_for_partner),
+        route!(Api, "GET", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::list_for_partner),
         // API keys
         route!(Api, "POST", "/api-keys", Admin, api_keys::create),
-        route!(
-            Api,
-            "POST",
-            "/api-keys/scoped",
-            Admin,
-            api_keys::create_scoped
-        ),
+        route!(Api, "POST", "/api-keys/scoped", Admin, api_keys::create_scoped),
         route!(Api, "GET", "/api-keys", Admin, api_keys::list),
-        route!(
-            Api,
-            "DELETE",
-            "/api-keys/:id",
-            AdminOrPartner,
-            api_keys::revoke
-        ),
+        route!(Api, "DELETE", "/api-keys/:id", AdminOrPartner, api_keys::revoke),
         // Admins (people) and sign-in
         route!(Api, "POST", "/admins", Admin, admins::create),
         route!(Api, "GET", "/admins", Admin, admins::list),
         route!(Api, "POST", "/admins/:id/revoke", Admin, admins::revoke),
-        route!(
-            Api,
-            "POST",
-            "/auth/magic/request",
-            Public,
-            auth::magic_request
-        ),
+        route!(Api, "POST", "/auth/magic/request", Public, auth::magic_request),
         route!(Api, "POST", "/auth/signin", Public, auth::magic_request),
-        route!(
-            Api,
-            "POST",
-            "/auth/magic/verify",
-            Public,
-            auth::magic_verify
-        ),
+        route!(Api, "POST", "/auth/magic/verify", Public, auth::magic_verify),
         route!(Api, "GET", "/auth/me", Authenticated, auth::me),
         route!(Api, "GET", "/auth/whoami", Authenticated, auth::me),
         route!(Api, "POST", "/auth/signout", Authenticated, auth::signout),
-        route!(
-            Api,
-            "GET",
-            "/auth/introspect",
-            Authenticated,
-            auth::introspect
-        ),
+        route!(Api, "GET", "/auth/introspect", Authenticated, auth::introspect),
         // Campaigns (the original's later name, programs, is an alias)
         route!(Api, "POST", "/campaigns", Admin, campaigns::create),
         route!(Api, "GET", "/campaigns", Admin, campaigns::list),
@@ -149,200 +78,44 @@ pub fn table() -> Vec<Route> {
         route!(Api, "GET", "/programs/:id", Admin, campaigns::get),
         route!(Api, "PATCH", "/programs/:id", Admin, campaigns::update),
         // Links and clicks
-        route!(
-            Api,
-            "POST",
-            "/partners/:id/links",
-            AdminScopeOrSelf(Some("links:write")),
-            links::create
-        ),
-        route!(
-            Api,
-            "GET",
-            "/partners/:id/links",
-            AdminScopeOrSelf(None),
-            links::list
-        ),
-        route!(
-            Api,
-            "POST",
-            "/clicks",
-            AdminOrScope("clicks:write"),
-            clicks::record
-        ),
+        route!(Api, "POST", "/partners/:id/links", AdminScopeOrSelf(Some("links:write")), links::create),
+        route!(Api, "GET", "/partners/:id/links", AdminScopeOrSelf(None), links::list),
+        route!(Api, "POST", "/clicks", AdminOrScope("clicks:write"), clicks::record),
         route!(Router, "GET", "/:linkKey", Public, clicks::redirect),
         // Attribution
-        route!(
-            Api,
-            "POST",
-            "/attribution/identify",
-            Public,
-            identify::identify
-        ),
-        route!(
-            Api,
-            "OPTIONS",
-            "/attribution/identify",
-            Public,
-            identify::preflight
-        ),
-        route!(
-            Api,
-            "POST",
-            "/attribution/events",
-            AdminOrScope("events:write"),
-            events::ingest
-        ),
-        route!(
-            Api,
-            "POST",
-            "/attribution/rederive",
-            Admin,
-            rederive::rederive
-        ),
+        route!(Api, "POST", "/attribution/identify", Public, identify::identify),
+        route!(Api, "OPTIONS", "/attribution/identify", Public, identify::preflight),
+        route!(Api, "POST", "/attribution/events", AdminOrScope("events:write"), events::ingest),
+        route!(Api, "POST", "/attribution/rederive", Admin, rederive::rederive),
         // Commissions and payouts
-        route!(
-            Api,
-            "GET",
-            "/commissions",
-            AdminOrScope("commissions:read"),
-            commissions::list
-        ),
-        route!(
-            Api,
-            "POST",
-            "/commissions/approve",
-            Admin,
-            commissions::bulk_approve
-        ),
-        route!(
-            Api,
-            "POST",
-            "/commissions/reverse",
-            Admin,
-            commissions::bulk_reverse
-        ),
-        route!(
-            Api,
-            "GET",
-            "/commissions/:id",
-            AdminOrScope("commissions:read"),
-            commissions::get
-        ),
-        route!(
-            Api,
-            "POST",
-            "/commissions/:id/approve",
-            Admin,
-            commissions::approve
-        ),
-        route!(
-            Api,
-            "POST",
-            "/commissions/:id/reverse",
-            Admin,
-            commissions::reverse
-        ),
-        route!(
-            Api,
-            "GET",
-            "/partners/:id/commissions",
-            AdminScopeOrSelf(Some("commissions:read")),
-            commissions::list
-        ),
+        route!(Api, "GET", "/commissions", AdminOrScope("commissions:read"), commissions::list),
+        route!(Api, "POST", "/commissions/approve", Admin, commissions::bulk_approve),
+        route!(Api, "POST", "/commissions/reverse", Admin, commissions::bulk_reverse),
+        route!(Api, "GET", "/commissions/:id", AdminOrScope("commissions:read"), commissions::get),
+        route!(Api, "POST", "/commissions/:id/approve", Admin, commissions::approve),
+        route!(Api, "POST", "/commissions/:id/reverse", Admin, commissions::reverse),
+        route!(Api, "GET", "/partners/:id/commissions", AdminScopeOrSelf(Some("commissions:read")), commissions::list),
         route!(Api, "POST", "/payouts/run", Admin, payouts::run),
         route!(Api, "GET", "/payouts", Admin, payouts::list),
         route!(Api, "GET", "/payouts/:id", Admin, payouts::get),
-        route!(
-            Api,
-            "POST",
-            "/payouts/:id/mark-paid",
-            Admin,
-            payouts::mark_paid
-        ),
+        route!(Api, "POST", "/payouts/:id/mark-paid", Admin, payouts::mark_paid),
         // Webhooks
-        route!(
-            Api,
-            "POST",
-            "/webhooks",
-            AdminOrScope("webhooks:write"),
-            webhooks::endpoints::create
-        ),
+        route!(Api, "POST", "/webhooks", AdminOrScope("webhooks:write"), webhooks::endpoints::create),
         route!(Api, "GET", "/webhooks", Admin, webhooks::endpoints::list),
         route!(Api, "GET", "/webhooks/:id", Admin, webhooks::endpoints::get),
-        route!(
-            Api,
-            "PATCH",
-            "/webhooks/:id",
-            AdminOrScope("webhooks:write"),
-            webhooks::endpoints::update
-        ),
-        route!(
-            Api,
-            "DELETE",
-            "/webhooks/:id",
-            AdminOrScope("webhooks:write"),
-            webhooks::endpoints::delete
-        ),
-        route!(
-            Api,
-            "POST",
-            "/webhooks/:id/rotate-secret",
-            Admin,
-            webhooks::endpoints::rotate_secret
-        ),
-        route!(
-            Api,
-            "GET",
-            "/webhooks/:id/deliveries",
-            Admin,
-            webhooks::log::deliveries
-        ),
-        route!(
-            Api,
-            "POST",
-            "/webhooks/:id/deliveries/:deliveryId/retry",
-            Admin,
-            webhooks::log::retry
-        ),
-        route!(
-            Api,
-            "POST",
-            "/webhooks/:id/test",
-            Admin,
-            webhooks::log::test_fire
-        ),
+        route!(Api, "PATCH", "/webhooks/:id", AdminOrScope("webhooks:write"), webhooks::endpoints::update),
+        route!(Api, "DELETE", "/webhooks/:id", AdminOrScope("webhooks:write"), webhooks::endpoints::delete),
+        route!(Api, "POST", "/webhooks/:id/rotate-secret", Admin, webhooks::endpoints::rotate_secret),
+        route!(Api, "GET", "/webhooks/:id/deliveries", Admin, webhooks::log::deliveries),
+        route!(Api, "POST", "/webhooks/:id/deliveries/:deliveryId/retry", Admin, webhooks::log::retry),
+        route!(Api, "POST", "/webhooks/:id/test", Admin, webhooks::log::test_fire),
         // Development
         route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox),
         // Operator endpoints (multi-tenant mode)
-        route!(
-            Platform,
-            "POST",
-            "/platform/tenants",
-            Platform,
-            platform::create_tenant
-        ),
-        route!(
-            Platform,
-            "GET",
-            "/platform/tenants",
-            Platform,
-            platform::list_tenants
-        ),
-        route!(
-            Platform,
-            "POST",
-            "/platform/tenants/:slug/suspend",
-            Platform,
-            platform::suspend
-        ),
-        route!(
-            Platform,
-            "POST",
-            "/platform/tenants/:slug/resume",
-            Platform,
-            platform::resume
-        ),
+        route!(Platform, "POST", "/platform/tenants", Platform, platform::create_tenant),
+        route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants),
+        route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend),
+        route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume),
     ]
 }
 
