@@ -37,6 +37,7 @@ pub const TENANT: &[Migration] = &[
     migration!(3, "tenant", "0003_money_path"),
     migration!(4, "tenant", "0004_ledger_and_payouts"),
     migration!(5, "tenant", "0005_webhooks"),
+    migration!(6, "tenant", "0006_drop_outbox_created_idx"),
 ];
 
 /// The version a fully migrated tenant schema has.

@@ -121,27 +121,42 @@ pub fn table() -> Vec<Route> {
 
 /// Matches `path` against `pattern`, returning the named parameters.
 pub fn match_path(pattern: &str, path: &str) -> Option<Vec<(&'static str, String)>> {
-    let pat: Vec<&str> = pattern.trim_matches('/').split('/').collect();
-    let got: Vec<&str> = path
-        .trim_end_matches('/')
+    match_segments(pattern, &segments(path))
+}
+
+/// A request path's segments, split once per request.
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/')
         .trim_start_matches('/')
         .split('/')
-        .collect();
-    if pat.len() != got.len() {
+        .collect()
+}
+
+/// Matches without allocating unless the route matches (dispatch tries many routes).
+fn match_segments(pattern: &str, got: &[&str]) -> Option<Vec<(&'static str, String)>> {
+    let pat = pattern.trim_matches('/');
+    if pat.split('/').count() != got.len() {
         return None;
     }
-    let mut params = Vec::new();
-    for (p, g) in pat.iter().zip(&got) {
-        if let Some(name) = p.strip_prefix(':') {
-            if g.is_empty() {
-                return None;
-            }
-            params.push((leak_name(name), (*g).to_string()));
-        } else if p != g {
-            return None;
+    let matches = pat.split('/').zip(got).all(|(p, g)| {
+        if p.starts_with(':') {
+            !g.is_empty()
+        } else {
+            p == *g
         }
+    });
+    if !matches {
+        return None;
     }
-    Some(params)
+    Some(
+        pat.split('/')
+            .zip(got)
+            .filter_map(|(p, g)| {
+                p.strip_prefix(':')
+                    .map(|name| (leak_name(name), (*g).to_string()))
+            })
+            .collect(),
+    )
 }
 
 /// Parameter names come from the static route table, so they are `'static` already; this
@@ -159,6 +174,8 @@ fn leak_name(name: &str) -> &'static str {
 /// `Idempotency-Key` rules, [`idempotency::run`]).
 pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
     let surface = env.surface();
+    let path = env.path.clone();
+    let path_segments = segments(&path);
     let mut path_matched = false;
     let mut allowed = Vec::new();
     let mut found = None;
@@ -166,7 +183,7 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         if r.surface != surface {
             continue;
         }
-        if let Some(params) = match_path(r.pattern, &env.path) {
+        if let Some(params) = match_segments(r.pattern, &path_segments) {
             path_matched = true;
             allowed.push(r.method);
             if r.method.eq_ignore_ascii_case(&env.method) {
