@@ -1,12 +1,17 @@
-//! Commissions: how an attributed event is priced (the campaign's [`CommissionRule`]) and
-//! the ledger rows that result. The commission API and state machine come with the ledger
-//! issue; this module owns the pricing and the row shape.
+//! Commissions: how an attributed event is priced (the campaign's [`CommissionRule`]), the
+//! row shape, the ledger transitions (the state machine itself is enforced by the database,
+//! see migrations/tenant/0004) and the commission API.
 
 use crate::{
-    context::{ts, ts_opt},
+    access::Principal,
+    context::{parse_id, ts, ts_opt, Ctx, Reply},
     error::ApiError,
     money::{parse_decimal, Currency},
+    outbox,
+    pagination::{page_body, PageRequest},
 };
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio_postgres::Row;
@@ -144,70 +149,9 @@ pub fn to_json(row: &Row) -> Value {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_documented_rule_shapes() {
-        let r = CommissionRule::parse(&json!({"type": "percent", "value": "20"})).unwrap();
-        assert!(r.recurring);
-        assert_eq!(
-            r.to_json(),
-            json!({"type": "percent", "value": "20", "recurring": true})
-        );
-        let r = CommissionRule::parse(
-            &json!([{"type": "fixed", "value": 50, "currency": "USD", "recurring": false}]),
-        )
-        .unwrap();
-        assert_eq!(
-            r.to_json(),
-            json!({"type": "fixed", "value": "50.00", "currency": "USD", "recurring": false})
-        );
-        for bad in [
-            json!({"type": "percent", "value": "120"}),
-            json!({"type": "percent", "value": "-1"}),
-            json!({"type": "fixed", "value": "5"}),
-            json!({"type": "fixed", "value": "5.001", "currency": "USD"}),
-            json!({"type": "bogus", "value": "5"}),
-            json!({"type": "percent"}),
-            json!([]),
-            json!("20%"),
-            json!({"type": "percent", "value": "20", "extra": 1}),
-        ] {
-            assert!(CommissionRule::parse(&bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn pricing() {
-        let usd = Currency::parse("USD").unwrap();
-        let pct = CommissionRule::parse(&json!({"type": "percent", "value": "12.5"})).unwrap();
-        assert_eq!(
-            pct.price(Some(Decimal::new(9999, 2)), usd).0,
-            Decimal::new(12498750, 6)
-        );
-        assert_eq!(pct.price(None, usd).0, Decimal::ZERO);
-        let fixed =
-            CommissionRule::parse(&json!({"type": "fixed", "value": "1000", "currency": "JPY"}))
-                .unwrap();
-        let (amt, cur) = fixed.price(Some(Decimal::ONE), usd);
-        assert_eq!((amt, cur.code()), (Decimal::new(1000, 0), "JPY"));
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The ledger and the commission API.
 // ---------------------------------------------------------------------------------------
-
-use crate::{
-    access::Principal,
-    context::{parse_id, Ctx, Reply},
-    outbox,
-    pagination::{page_body, PageRequest},
-};
-use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
 
 /// Appends a ledger entry and moves the commission to `to`, in the caller's transaction.
 /// The database refuses a transition the ledger does not allow (FK to
@@ -567,4 +511,56 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|r| (r.get("accrued_at"), r.get("id"), to_json(r)))
         .collect();
     Ok(Reply::ok(page_body(&page, "commissions", items)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_rule_shapes() {
+        let r = CommissionRule::parse(&json!({"type": "percent", "value": "20"})).unwrap();
+        assert!(r.recurring);
+        assert_eq!(
+            r.to_json(),
+            json!({"type": "percent", "value": "20", "recurring": true})
+        );
+        let r = CommissionRule::parse(
+            &json!([{"type": "fixed", "value": 50, "currency": "USD", "recurring": false}]),
+        )
+        .unwrap();
+        assert_eq!(
+            r.to_json(),
+            json!({"type": "fixed", "value": "50.00", "currency": "USD", "recurring": false})
+        );
+        for bad in [
+            json!({"type": "percent", "value": "120"}),
+            json!({"type": "percent", "value": "-1"}),
+            json!({"type": "fixed", "value": "5"}),
+            json!({"type": "fixed", "value": "5.001", "currency": "USD"}),
+            json!({"type": "bogus", "value": "5"}),
+            json!({"type": "percent"}),
+            json!([]),
+            json!("20%"),
+            json!({"type": "percent", "value": "20", "extra": 1}),
+        ] {
+            assert!(CommissionRule::parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pricing() {
+        let usd = Currency::parse("USD").unwrap();
+        let pct = CommissionRule::parse(&json!({"type": "percent", "value": "12.5"})).unwrap();
+        assert_eq!(
+            pct.price(Some(Decimal::new(9999, 2)), usd).0,
+            Decimal::new(12498750, 6)
+        );
+        assert_eq!(pct.price(None, usd).0, Decimal::ZERO);
+        let fixed =
+            CommissionRule::parse(&json!({"type": "fixed", "value": "1000", "currency": "JPY"}))
+                .unwrap();
+        let (amt, cur) = fixed.price(Some(Decimal::ONE), usd);
+        assert_eq!((amt, cur.code()), (Decimal::new(1000, 0), "JPY"));
+    }
 }
