@@ -376,9 +376,7 @@ pub async fn signout(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn introspect(ctx: Ctx) -> Result<Reply, ApiError> {
     let body = match &ctx.principal {
         Principal::Admin { .. } => json!({ "role": "admin", "unrestricted": true }),
-        Principal::Scoped { scopes, key_id } => {
-            json!({ "role": "scoped", "scopes": scopes, "keyId": key_id })
-        }
+        Principal::Scoped { scopes, .. } => json!({ "role": "scoped", "scopes": scopes }),
         Principal::Partner { partner_id, .. } => {
             json!({ "role": "partner", "partnerId": partner_id })
         }

@@ -508,6 +508,10 @@ async fn introspection_and_the_originals_scoped_route() {
         .expect(201);
     let k = t.api.with_key(r.body["key"].as_str());
     let intro = k.get("/auth/introspect").await.expect(200);
+    assert_eq!(
+        intro.body,
+        json!({"role": "scoped", "scopes": ["events:write", "partners:read"]})
+    );
     assert_eq!(intro.body["role"], "scoped");
     assert_eq!(
         intro.body["scopes"],
