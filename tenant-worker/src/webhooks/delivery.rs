@@ -326,7 +326,7 @@ async fn send(
     let start = Instant::now();
     let elapsed = |s: &Instant| s.elapsed().as_millis().min(i32::MAX as u128) as i32;
     // Literal addresses never reach the resolver: check them (and the shape) here too.
-    if let Err(e) = ssrf::check(url, app.config.webhook_allow_private).await {
+    if let Err(e) = ssrf::check_for_send(url, app.config.webhook_allow_private) {
         return Sent {
             http_status: None,
             error: Some(e.detail),

@@ -99,6 +99,30 @@ pub async fn check(raw: &str, allow_private: bool) -> Result<Url, ApiError> {
     Ok(url)
 }
 
+/// The send-time check: shape and literal addresses. Host names need no lookup here — the
+/// delivery client resolves them through [`GuardedResolver`], which drops private answers.
+pub fn check_for_send(raw: &str, allow_private: bool) -> Result<Url, ApiError> {
+    let url = parse_url(raw)?;
+    if allow_private {
+        return Ok(url);
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        _ => None,
+    };
+    if let Some(ip) = literal.filter(|ip| !ip_allowed(*ip)) {
+        return Err(refused(format!(
+            "the URL names a non-public address ({ip})"
+        )));
+    }
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Err(refused("loopback hosts are not allowed"));
+    }
+    Ok(url)
+}
+
 /// The delivery client's resolver: public addresses only (unless allowed).
 pub struct GuardedResolver {
     pub allow_private: bool,
@@ -162,6 +186,15 @@ mod tests {
         ] {
             assert_eq!(parse_url(bad).unwrap_err().code, "url_not_allowed", "{bad}");
         }
+    }
+
+    #[test]
+    fn send_time_check_needs_no_dns_for_literals() {
+        assert!(check_for_send("http://10.0.0.1/x", false).is_err());
+        assert!(check_for_send("http://[fd00:ec2::254]/", false).is_err());
+        assert!(check_for_send("http://localhost:8080/", false).is_err());
+        assert!(check_for_send("https://hooks.example.com/x", false).is_ok());
+        assert!(check_for_send("http://127.0.0.1/x", true).is_ok());
     }
 
     #[tokio::test]
