@@ -60,28 +60,8 @@ CREATE INDEX payouts_page_idx ON payouts (created_at DESC, id DESC);
 
 ALTER TABLE commissions ADD COLUMN last_transition_id text;
 
--- Commissions that predate the ledger get a history that leads to their status.
-INSERT INTO commission_ledger (id, commission_id, from_status, to_status, prev_id, amount, principal_kind, reason, at)
-SELECT 'l1_' || id, id, 'new', 'accrued', NULL, amount, 'system', 'ledger backfill', accrued_at FROM commissions;
-
-INSERT INTO commission_ledger (id, commission_id, from_status, to_status, prev_id, amount, principal_kind, reason, at)
-SELECT 'l2_' || id, id, 'accrued', 'approved', 'l1_' || id, amount, 'system', 'ledger backfill', COALESCE(approved_at, now())
-  FROM commissions WHERE status IN ('approved', 'paid');
-
-INSERT INTO commission_ledger (id, commission_id, from_status, to_status, prev_id, amount, principal_kind, reason, at)
-SELECT 'l3_' || id, id, 'approved', 'paid', 'l2_' || id, amount, 'system', 'ledger backfill', COALESCE(paid_at, now())
-  FROM commissions WHERE status = 'paid';
-
-INSERT INTO commission_ledger (id, commission_id, from_status, to_status, prev_id, amount, principal_kind, reason, at)
-SELECT 'l2_' || id, id, 'accrued', 'reversed', 'l1_' || id, amount, 'system', 'ledger backfill', COALESCE(reversed_at, now())
-  FROM commissions WHERE status = 'reversed';
-
-UPDATE commissions SET last_transition_id = CASE status
-    WHEN 'accrued' THEN 'l1_' || id
-    WHEN 'approved' THEN 'l2_' || id
-    WHEN 'reversed' THEN 'l2_' || id
-    ELSE 'l3_' || id END;
-
+-- Ships together with 0003 (no deployment has commissions without a ledger), so every
+-- commission row has its ledger entry from the start and the column can be NOT NULL.
 ALTER TABLE commissions ALTER COLUMN last_transition_id SET NOT NULL;
 
 ALTER TABLE commissions ADD CONSTRAINT commissions_ledger_state FOREIGN KEY (last_transition_id, id, status)
@@ -91,9 +71,9 @@ ALTER TABLE commissions ADD CONSTRAINT commissions_status_times CHECK (
     (status = 'accrued' AND approved_at IS NULL AND paid_at IS NULL AND reversed_at IS NULL)
     OR (status = 'approved' AND approved_at IS NOT NULL AND paid_at IS NULL AND reversed_at IS NULL)
     OR (status = 'paid' AND approved_at IS NOT NULL AND paid_at IS NOT NULL AND reversed_at IS NULL)
-    OR (status = 'reversed' AND reversed_at IS NOT NULL AND paid_at IS NULL)) NOT VALID;
+    OR (status = 'reversed' AND reversed_at IS NOT NULL AND paid_at IS NULL));
 
-ALTER TABLE commissions ADD CONSTRAINT commissions_payout_fk FOREIGN KEY (payout_id) REFERENCES payouts (id) NOT VALID;
+ALTER TABLE commissions ADD CONSTRAINT commissions_payout_fk FOREIGN KEY (payout_id) REFERENCES payouts (id);
 
 CREATE INDEX commissions_payable_idx ON commissions (partner_id, currency) WHERE status = 'approved' AND payout_id IS NULL;
 
