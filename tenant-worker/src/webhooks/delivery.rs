@@ -137,29 +137,8 @@ async fn run_tenant(
     inflight: &Arc<Semaphore>,
 ) -> Result<(), ApiError> {
     let schema = quote_ident(&op_control::tenants::schema_name(tenant_id));
-    let conn = app.pool.get().await?;
-    conn.execute(
-        format!(
-            "WITH o AS (
-                 SELECT id, event_type, payload, created_at FROM {schema}.outbox
-                  WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT 500 FOR UPDATE SKIP LOCKED
-             ), d AS (
-                 INSERT INTO {schema}.webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, next_attempt_at)
-                 SELECT 'dlv_' || substr(md5(e.id || ':' || o.id), 1, 26), e.id, o.id, o.event_type,
-                        jsonb_build_object('id', o.id, 'event', o.event_type,
-                            'created', to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-                            'data', o.payload),
-                        'pending', now()
-                   FROM o JOIN {schema}.webhook_endpoints e
-                     ON e.active AND (o.event_type = ANY (e.events) OR '*' = ANY (e.events))
-                 ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING 1
-             )
-             UPDATE {schema}.outbox SET dispatched_at = now() FROM o WHERE {schema}.outbox.id = o.id"
-        )
-        .as_str(),
-        &[],
-    )
-    .await?;
+    let mut conn = app.pool.get().await?;
+    fan_out(&mut conn, &schema).await?;
     let lease_until = Utc::now() + lease(app);
     let claimed = conn
         .query(
@@ -186,6 +165,91 @@ async fn run_tenant(
             }
         });
     }
+    Ok(())
+}
+
+/// Turns undispatched outbox rows into one delivery per subscribed active endpoint and
+/// marks them dispatched, in one transaction. Rows are computed here and written with
+/// multi-row `VALUES` (CITUS rule 13: `INSERT … SELECT` goes through the coordinator, and
+/// Citus 13 mis-deparses it with `ON CONFLICT` here).
+async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(), ApiError> {
+    let tx = conn.transaction().await?;
+    let events = tx
+        .query(
+            format!(
+                "SELECT id, event_type, payload, created_at FROM {schema}.outbox
+                  WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT 500 FOR UPDATE SKIP LOCKED"
+            )
+            .as_str(),
+            &[],
+        )
+        .await?;
+    if events.is_empty() {
+        return Ok(()); // dropping the transaction rolls back: nothing was locked for long
+    }
+    let endpoints: Vec<(String, Vec<String>)> = tx
+        .query(
+            format!("SELECT id, events FROM {schema}.webhook_endpoints WHERE active").as_str(),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut rows: Vec<(String, String, String, String, Value)> = Vec::new();
+    for e in &events {
+        let (id, kind): (String, String) = (e.get(0), e.get(1));
+        let envelope = serde_json::json!({
+            "id": id,
+            "event": kind,
+            "created": crate::context::ts(e.get(3)),
+            "data": e.get::<_, Value>(2),
+        });
+        for (endpoint, subscribed) in &endpoints {
+            if subscribed.iter().any(|s| s == "*" || *s == kind) {
+                rows.push((
+                    format!("dlv_{}", ulid::Ulid::new()),
+                    endpoint.clone(),
+                    id.clone(),
+                    kind.clone(),
+                    envelope.clone(),
+                ));
+            }
+        }
+    }
+    for chunk in rows.chunks(500) {
+        let mut p = crate::attribution::store::Params::default();
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(id, ep, ev, kind, env)| {
+                format!(
+                    "({}::text, {}::text, {}::text, {}::text, {}::jsonb, 'pending', now())",
+                    p.push(id.clone()),
+                    p.push(ep.clone()),
+                    p.push(ev.clone()),
+                    p.push(kind.clone()),
+                    p.push(env.clone())
+                )
+            })
+            .collect();
+        tx.execute(
+            format!(
+                "INSERT INTO {schema}.webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, next_attempt_at)
+                 VALUES {} ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+                values.join(", ")
+            )
+            .as_str(),
+            &p.refs(),
+        )
+        .await?;
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.get(0)).collect();
+    tx.execute(
+        format!("UPDATE {schema}.outbox SET dispatched_at = now() WHERE id = ANY($1)").as_str(),
+        &[&ids],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
