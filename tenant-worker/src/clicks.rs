@@ -3,14 +3,15 @@
 //! shaped the same way whichever door it came through.
 //!
 //! The router is the hottest path of the product (every partner link, many per conversion),
-//! so recording a click is exactly one statement in one round trip: it resolves the link,
-//! its campaign and partner and inserts the click, in autocommit mode. Once it returns, the
-//! click is committed (the driver waits for `ReadyForQuery`, which follows the commit), so a
-//! `302` is never sent for a click that could still be lost.
+//! so recording a click is two prepared statements in autocommit mode: resolve the link (its
+//! campaign and its partner's live status), then insert the click with plain `VALUES` (a
+//! single writable CTE would save a round trip on PostgreSQL, but Citus cannot plan it). Once
+//! the insert returns, the click is committed (the driver waits for `ReadyForQuery`, which
+//! follows the commit), so a `302` is never sent for a click that could still be lost.
 //!
-//! That statement names its tables schema-qualified instead of going through
-//! [`Ctx::begin`]'s `SET LOCAL search_path` transaction (BEGIN, SET, statement, COMMIT would be
-//! four round trips). The schema name is still derived only from the envelope's tenant id and
+//! The statements name their tables schema-qualified instead of going through
+//! [`Ctx::begin`]'s `SET LOCAL search_path` transaction (BEGIN, SET, statements, COMMIT would
+//! be two more round trips). The schema name is still derived only from the envelope's tenant id and
 //! quoted; nothing of the request reaches the SQL text.
 //!
 //! Flags: `revoked` when the partner is revoked (decided in the statement, from the live
@@ -89,51 +90,59 @@ pub async fn record_click(ctx: &Ctx, input: ClickInput<'_>) -> Result<Option<Rec
     let referer = clean(input.referer, MAX_REFERER);
     let id = ulid::Ulid::new().to_string();
     let s = quote_ident(&tenant.schema);
-    // `l` is referenced twice, so it is evaluated once; zero rows = unknown link. The
-    // allowlist comes back only for overridden links, to re-check the override below.
-    let sql = format!(
-        "WITH l AS (
-             SELECT l.id, l.partner_id, l.campaign_id, l.destination_url AS override,
-                    c.destination_url AS campaign_destination,
-                    CASE WHEN l.destination_url IS NOT NULL THEN c.deep_link_allowed_domains END AS allowed,
-                    p.status = 'revoked' AS revoked
-               FROM {s}.links l
-               JOIN {s}.campaigns c ON c.id = l.campaign_id
-               JOIN {s}.partners p ON p.id = l.partner_id
-              WHERE l.link_key = $2::text
-         ), ins AS (
-             INSERT INTO {s}.clicks (id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag)
-             SELECT $1::text, id, partner_id, campaign_id, $3::text, $4::text, $5::text,
-                    CASE WHEN revoked THEN 'revoked' ELSE $6::text END
-               FROM l
-             RETURNING id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag, ts
-         )
-         SELECT ins.*, l.override, l.campaign_destination, l.allowed FROM ins CROSS JOIN l"
+    // Two prepared statements, each one round trip: resolve the link (with its partner's
+    // live status), then insert the click with plain VALUES. A single writable CTE would
+    // save a round trip on PostgreSQL but cannot be planned by Citus.
+    let lookup = format!(
+        "SELECT l.id, l.partner_id, l.campaign_id, l.destination_url AS override,
+                c.destination_url AS campaign_destination,
+                CASE WHEN l.destination_url IS NOT NULL THEN c.deep_link_allowed_domains END AS allowed,
+                p.status = 'revoked' AS revoked
+           FROM {s}.links l
+           JOIN {s}.campaigns c ON c.id = l.campaign_id
+           JOIN {s}.partners p ON p.id = l.partner_id
+          WHERE l.link_key = $1::text"
+    );
+    let insert = format!(
+        "INSERT INTO {s}.clicks (id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag)
+         VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text)
+         RETURNING id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag, ts"
     );
     let conn = ctx.conn().await?;
-    // Prepared once per connection (and schema): one round trip per click afterwards.
-    let stmt = conn.prepare_cached(&sql).await?;
+    let stmt = conn.prepare_cached(&lookup).await?;
+    let Some(link) = conn.query_opt(&stmt, &[&input.link_key]).await? else {
+        return Ok(None);
+    };
+    let flag: Option<&str> = if link.get::<_, bool>("revoked") {
+        Some("revoked")
+    } else {
+        velocity
+    };
+    let link_id: String = link.get("id");
+    let partner_id: String = link.get("partner_id");
+    let campaign_id: String = link.get("campaign_id");
+    let stmt = conn.prepare_cached(&insert).await?;
     let row = conn
-        .query_opt(
+        .query_one(
             &stmt,
             &[
                 &id,
-                &input.link_key,
+                &link_id,
+                &partner_id,
+                &campaign_id,
                 &hash,
                 &user_agent,
                 &referer,
-                &velocity,
+                &flag,
             ],
         )
         .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    Ok(Some(Recorded {
-        destination: destination(&row),
+    let recorded = Recorded {
+        destination: destination(&link),
         click: to_json(&row),
         click_id: id,
-    }))
+    };
+    Ok(Some(recorded))
 }
 
 /// The link's override while its host is still on the campaign's allowlist (the merchant may
