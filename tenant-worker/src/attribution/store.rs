@@ -234,25 +234,26 @@ impl Params {
     }
 }
 
-/// The attribution, commission and outbox inserts of `plan`, as CTE parts that read the
-/// event id from `ev` (so they only happen if `ev` produced a row).
-fn derived_ctes(
+/// The attribution, ledger, commission and outbox rows of `plan` for the event whose server
+/// id is `event.id`, as separate multi-row `VALUES` inserts in dependency order (CITUS rule
+/// 13; Citus plans neither `INSERT … SELECT` nor writable CTEs on these tables).
+fn derived_statements(
     schema: &str,
     event: &EventFacts,
     plan: &Plan,
     with_attributions: bool,
-    p: &mut Params,
-) -> Vec<String> {
-    let user_id = &event.user_id;
-    let mut ctes = Vec::new();
+) -> Vec<(String, Params)> {
+    let mut out = Vec::new();
     if with_attributions && !plan.attributions.is_empty() {
+        let mut p = Params::default();
         let rows: Vec<String> = plan
             .attributions
             .iter()
             .map(|a| {
                 format!(
-                    "({}::text, {}::text, {}::text, {}::text, {}::text, {}::numeric)",
+                    "({}::text, {}::text, {}::text, {}::text, {}::text, {}::text, {}::numeric)",
                     p.push(a.id.clone()),
+                    p.push(event.id.clone()),
                     p.push(a.model.as_str().to_string()),
                     p.push(a.click_id.clone()),
                     p.push(a.partner_id.clone()),
@@ -261,24 +262,50 @@ fn derived_ctes(
                 )
             })
             .collect();
-        ctes.push(format!(
-            "at AS (INSERT INTO {schema}.attributions (id, event_id, model, click_id, partner_id, campaign_id, weight)
-                    SELECT v.id, ev.id, v.model, v.click_id, v.partner_id, v.campaign_id, v.weight
-                      FROM ev, (VALUES {}) AS v (id, model, click_id, partner_id, campaign_id, weight) RETURNING 1)",
-            rows.join(", ")
+        out.push((
+            format!(
+                "INSERT INTO {schema}.attributions (id, event_id, model, click_id, partner_id, campaign_id, weight) VALUES {}",
+                rows.join(", ")
+            ),
+            p,
         ));
     }
     if !plan.commissions.is_empty() {
-        let client_event_id = p.push(event.event_id.clone());
-        let user = p.push(user_id.to_string());
+        // Each commission starts its ledger (new -> accrued); the row must point at it.
+        let mut p = Params::default();
         let rows: Vec<String> = plan
             .commissions
             .iter()
             .map(|c| {
                 format!(
-                    "({}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, {}::int, {}::timestamptz, {}::timestamptz, {}::text)",
+                    "({}::text, {}::text, 'new', 'accrued', NULL, {}::numeric, 'system', 'attributed')",
+                    p.push(format!("lg_{}", c.id)),
+                    p.push(c.id.clone()),
+                    p.push(c.amount)
+                )
+            })
+            .collect();
+        out.push((
+            format!(
+                "INSERT INTO {schema}.commission_ledger (id, commission_id, from_status, to_status, prev_id, amount,
+                     principal_kind, reason) VALUES {}",
+                rows.join(", ")
+            ),
+            p,
+        ));
+        let mut p = Params::default();
+        let rows: Vec<String> = plan
+            .commissions
+            .iter()
+            .map(|c| {
+                format!(
+                    "({}::text, {}::text, {}::text, {}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, 'accrued',
+                      {}::int, {}::timestamptz, {}::timestamptz, {}::text)",
                     p.push(c.id.clone()),
                     p.push(plan.attributions[c.attribution].id.clone()),
+                    p.push(event.id.clone()),
+                    p.push(event.event_id.clone()),
+                    p.push(event.user_id.clone()),
                     p.push(c.partner_id.clone()),
                     p.push(c.campaign_id.clone()),
                     p.push(c.amount),
@@ -290,23 +317,14 @@ fn derived_ctes(
                 )
             })
             .collect();
-        // Each commission starts its ledger: new -> accrued (the row must point at it).
-        ctes.push(format!(
-            "lg AS (INSERT INTO {schema}.commission_ledger (id, commission_id, from_status, to_status, prev_id, amount,
-                        principal_kind, reason)
-                    SELECT v.ledger_id, v.id, 'new', 'accrued', NULL, v.amount, 'system', 'attributed'
-                      FROM ev, (VALUES {rows}) AS v (id, attribution_id, partner_id, campaign_id, amount, currency,
-                                                 holdback_days, accrued_at, mature_at, ledger_id) RETURNING 1)",
-            rows = rows.join(", ")
-        ));
-        ctes.push(format!(
-            "cm AS (INSERT INTO {schema}.commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id,
-                        campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, last_transition_id)
-                    SELECT v.id, v.attribution_id, ev.id, {client_event_id}, {user}, v.partner_id, v.campaign_id,
-                           v.amount, v.currency, 'accrued', v.holdback_days, v.accrued_at, v.mature_at, v.ledger_id
-                      FROM ev, (VALUES {}) AS v (id, attribution_id, partner_id, campaign_id, amount, currency,
-                                                 holdback_days, accrued_at, mature_at, ledger_id) RETURNING 1)",
-            rows.join(", ")
+        out.push((
+            format!(
+                "INSERT INTO {schema}.commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id,
+                     campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, last_transition_id)
+                 VALUES {}",
+                rows.join(", ")
+            ),
+            p,
         ));
     }
     let mut events: Vec<(String, Value)> = plan
@@ -326,6 +344,7 @@ fn derived_ctes(
         )
     }));
     if !events.is_empty() {
+        let mut p = Params::default();
         let rows: Vec<String> = events
             .into_iter()
             .map(|(kind, data)| {
@@ -337,18 +356,24 @@ fn derived_ctes(
                 )
             })
             .collect();
-        ctes.push(format!(
-            "ob AS (INSERT INTO {schema}.outbox (id, event_type, payload)
-                    SELECT v.id, v.event_type, v.payload FROM ev, (VALUES {}) AS v (id, event_type, payload) RETURNING 1)",
-            rows.join(", ")
+        out.push((
+            format!(
+                "INSERT INTO {schema}.outbox (id, event_type, payload) VALUES {}",
+                rows.join(", ")
+            ),
+            p,
         ));
     }
-    ctes
+    out
 }
 
-/// Inserts a new event and everything derived from it in ONE statement (atomic without an
-/// explicit transaction). Returns false if an event with this `event_id` already existed,
-/// in which case nothing was written.
+/// Inserts a new event and everything derived from it, atomically and in one round trip:
+/// `BEGIN`, the event insert (`ON CONFLICT (event_id) DO NOTHING RETURNING id`), the derived
+/// inserts and `COMMIT` are pipelined on the connection. If the event already existed, the
+/// derived inserts fail on their foreign key to it, the transaction aborts (its `COMMIT`
+/// becomes a rollback) and nothing is written. Returns whether the event was new. Every
+/// message is queued on the first poll, so even a cancelled caller leaves the connection
+/// with its transaction finished.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_event(
     conn: &deadpool_postgres::Object,
@@ -361,11 +386,11 @@ pub async fn insert_event(
     response: &Value,
 ) -> Result<bool, ApiError> {
     let mut p = Params::default();
-    let ev = format!(
-        "ev AS (INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, refund_of,
-                    attribution_status, response)
-                VALUES ({}, {}, {}, {}, {}::numeric, {}, {}::jsonb, {}, {}, {}, {}::jsonb)
-                ON CONFLICT (event_id) DO NOTHING RETURNING id)",
+    let ev_sql = format!(
+        "INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, refund_of,
+                attribution_status, response)
+         VALUES ({}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, {}::jsonb, {}::timestamptz, {}::text, {}::text, {}::jsonb)
+         ON CONFLICT (event_id) DO NOTHING RETURNING id",
         p.push(event.id.clone()),
         p.push(event.event_id.clone()),
         p.push(event.user_id.clone()),
@@ -378,12 +403,36 @@ pub async fn insert_event(
         p.push(outcome.status().to_string()),
         p.push(response.clone()),
     );
-    let mut ctes = vec![ev];
-    ctes.extend(derived_ctes(schema, event, plan, true, &mut p));
-    let sql = format!("WITH {} SELECT count(*) FROM ev", ctes.join(",\n"));
-    let stmt = conn.prepare_cached(&sql).await?;
-    let row = conn.query_one(&stmt, &p.refs()).await?;
-    Ok(row.get::<_, i64>(0) == 1)
+    let derived = derived_statements(schema, event, plan, true);
+    // Prepared (once per connection and shape) before the pipeline starts.
+    let ev_stmt = conn.prepare_cached(&ev_sql).await?;
+    let mut stmts = Vec::with_capacity(derived.len());
+    for (sql, _) in &derived {
+        stmts.push(conn.prepare_cached(sql).await?);
+    }
+    let ev_refs = p.refs();
+    let derived_refs: Vec<Vec<&(dyn ToSql + Sync)>> =
+        derived.iter().map(|(_, p)| p.refs()).collect();
+    let (begin, inserted, writes, commit) = futures::join!(
+        conn.batch_execute("BEGIN"),
+        conn.query_opt(&ev_stmt, &ev_refs),
+        futures::future::join_all(
+            stmts
+                .iter()
+                .zip(&derived_refs)
+                .map(|(s, r)| conn.execute(s, r))
+        ),
+        conn.batch_execute("COMMIT"),
+    );
+    begin?;
+    if inserted?.is_none() {
+        return Ok(false);
+    }
+    for w in writes {
+        w?;
+    }
+    commit?;
+    Ok(true)
 }
 
 /// The stored reply of an event, for idempotent replays.
@@ -425,14 +474,8 @@ pub async fn attach(
             .await?;
         a.id = row.get(0);
     }
-    let mut p = Params::default();
-    // The same CTE builder, with a one-row `ev` naming the existing event; the attributions
-    // were written above (revival needs their returned ids).
-    let ev = format!("ev AS (SELECT {}::text AS id)", p.push(event.id.clone()));
-    let mut ctes = vec![ev];
-    ctes.extend(derived_ctes(schema, event, plan, false, &mut p));
-    if ctes.len() > 1 {
-        let sql = format!("WITH {} SELECT 1", ctes.join(",\n"));
+    // The attributions were written above (revival needs their returned ids).
+    for (sql, p) in derived_statements(schema, event, plan, false) {
         client.execute(sql.as_str(), &p.refs()).await?;
     }
     client
