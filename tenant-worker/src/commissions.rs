@@ -166,10 +166,18 @@ pub async fn transition(
     payout_id: Option<&str>,
 ) -> Result<Row, ApiError> {
     let entry = ulid::Ulid::new().to_string();
+    // Read, then plain VALUES: Citus plans no INSERT … SELECT on these tables.
+    let cur = tx
+        .query_one(
+            "SELECT status, last_transition_id, amount FROM commissions WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    let (from, prev, amount): (String, String, Decimal) = (cur.get(0), cur.get(1), cur.get(2));
     tx.execute(
         "INSERT INTO commission_ledger (id, commission_id, from_status, to_status, prev_id, amount, principal_kind, principal_id, reason)
-         SELECT $1, id, status, $3, last_transition_id, amount, $4, $5, $6 FROM commissions WHERE id = $2",
-        &[&entry, &id, &to, &who.kind(), &who.audit_id(), &reason],
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[&entry, &id, &from, &to, &prev, &amount, &who.kind(), &who.audit_id(), &reason],
     )
     .await?;
     let row = tx
@@ -215,18 +223,41 @@ pub async fn insert_adjustment(
         &[&entry, &id, &status, &amount, &who.kind(), &who.audit_id(), &reason],
     )
     .await?;
+    let src = tx
+        .query_one(
+            "SELECT attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, currency
+               FROM commissions WHERE id = $1",
+            &[&adjusts],
+        )
+        .await?;
+    let (attribution, event, client_event, user, partner, campaign, currency): (
+        Option<String>,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    ) = (
+        src.get(0),
+        src.get(1),
+        src.get(2),
+        src.get(3),
+        src.get(4),
+        src.get(5),
+        src.get(6),
+    );
     let row = tx
         .query_one(
             &format!(
                 "INSERT INTO commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id,
                      amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, refund_of,
                      adjusts_commission_id, last_transition_id)
-                 SELECT $1, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, $2, currency, $3,
-                        0, now(), now(), CASE WHEN $3 = 'approved' THEN now() END, $4, id, $5
-                   FROM commissions WHERE id = $6
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, now(), now(),
+                         CASE WHEN $10 = 'approved' THEN now() END, $11, $12, $13)
                  RETURNING {COLUMNS}"
             ),
-            &[&id, &amount, &status, &refund_of, &entry, &adjusts],
+            &[&id, &attribution, &event, &client_event, &user, &partner, &campaign, &amount, &currency, &status, &refund_of, &adjusts, &entry],
         )
         .await?;
     let event = if status == "approved" {
