@@ -180,20 +180,45 @@ pub async fn transition(
         &[&entry, &id, &from, &to, &prev, &amount, &who.kind(), &who.audit_id(), &reason],
     )
     .await?;
-    let row = tx
-        .query_one(
-            &format!(
-                "UPDATE commissions SET status = $2, last_transition_id = $3,
-                        approved_at = CASE WHEN $2 = 'approved' THEN now() ELSE approved_at END,
-                        paid_at = CASE WHEN $2 = 'paid' THEN now() ELSE paid_at END,
-                        reversed_at = CASE WHEN $2 = 'reversed' THEN now() ELSE reversed_at END,
-                        reverse_reason = CASE WHEN $2 = 'reversed' THEN $4 ELSE reverse_reason END,
-                        payout_id = COALESCE($5, payout_id)
-                  WHERE id = $1 RETURNING {COLUMNS}"
-            ),
-            &[&id, &to, &entry, &reason, &payout_id],
-        )
-        .await?;
+    // One plain statement per target status (no parameter-driven CASEs: simpler plans, and
+    // Citus 13 crashed on the CASE form).
+    let row = match to {
+        "approved" => {
+            tx.query_one(
+                &format!(
+                    "UPDATE commissions SET status = 'approved', last_transition_id = $2, approved_at = now()
+                      WHERE id = $1 RETURNING {COLUMNS}"
+                ),
+                &[&id, &entry],
+            )
+            .await?
+        }
+        "paid" => {
+            tx.query_one(
+                &format!(
+                    "UPDATE commissions SET status = 'paid', last_transition_id = $2, paid_at = now(), payout_id = $3
+                      WHERE id = $1 RETURNING {COLUMNS}"
+                ),
+                &[&id, &entry, &payout_id],
+            )
+            .await?
+        }
+        "reversed" => {
+            tx.query_one(
+                &format!(
+                    "UPDATE commissions SET status = 'reversed', last_transition_id = $2, reversed_at = now(),
+                            reverse_reason = $3
+                      WHERE id = $1 RETURNING {COLUMNS}"
+                ),
+                &[&id, &entry, &reason],
+            )
+            .await?
+        }
+        other => {
+            tracing::error!(to = other, "unknown commission transition");
+            return Err(ApiError::internal());
+        }
+    };
     let event = match to {
         "approved" => "commission.approved",
         "paid" => "commission.paid",
