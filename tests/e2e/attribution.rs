@@ -663,6 +663,24 @@ async fn identify_answers_cors_for_the_tenants_own_origins() {
         r.headers["access-control-allow-origin"],
         "https://shop.example"
     );
+    // Errors are readable by the browser too.
+    let missing = anon
+        .raw(
+            Method::POST,
+            "/attribution/identify",
+            Some(
+                json!({"cref": ulid::Ulid::new().to_string(), "userId": "u"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            &[("origin", "https://shop.example")],
+        )
+        .await
+        .expect_error(404, "click_not_found");
+    assert_eq!(
+        missing.headers["access-control-allow-origin"],
+        "https://shop.example"
+    );
     let evil = anon
         .raw(
             Method::OPTIONS,

@@ -33,6 +33,13 @@ fn click_not_found() -> ApiError {
 /// `POST /attribution/identify`
 pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
     let cors = cors_headers(&ctx).await?;
+    // Errors carry the CORS headers too, so the SDK in the browser can read them.
+    let mut reply = stitch(&ctx).await.unwrap_or_else(Reply::from);
+    reply.headers.extend(cors);
+    Ok(reply)
+}
+
+async fn stitch(ctx: &Ctx) -> Result<Reply, ApiError> {
     let body: IdentifyBody = ctx.json()?;
     let cref = match &body.cref {
         Value::String(s) => s.trim().to_string(),
@@ -99,14 +106,12 @@ pub async fn identify(ctx: Ctx) -> Result<Reply, ApiError> {
         0
     };
     tx.commit().await?;
-    let mut reply = Reply::ok(json!({
+    Ok(Reply::ok(json!({
         "ok": true,
         "identityId": identity_id,
         "firstStitch": new && !had_identity,
         "backfilledAttributions": backfilled,
-    }));
-    reply.headers.extend(cors);
-    Ok(reply)
+    })))
 }
 
 /// At most this many backlog events are attributed by one identify (oldest first); the
