@@ -38,6 +38,7 @@ pub const TENANT: &[Migration] = &[
     migration!(4, "tenant", "0004_ledger_and_payouts"),
     migration!(5, "tenant", "0005_webhooks"),
     migration!(6, "tenant", "0006_drop_outbox_created_idx"),
+    migration!(7, "tenant", "0007_idempotency_retention"),
 ];
 
 /// The version a fully migrated tenant schema has.

@@ -97,5 +97,6 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
     let app = std::sync::Arc::new(App::new(config)?);
     webhooks::delivery::spawn(app.clone());
+    idempotency::spawn_sweeper(app.clone());
     server::serve(app, listener, op_control::process::shutdown_signal()).await
 }

@@ -443,3 +443,45 @@ async fn a_server_error_is_not_stored_and_frees_the_key() {
         .get(0);
     assert_eq!(rows, 0, "the claim was released");
 }
+
+#[tokio::test]
+async fn stored_replies_are_swept_after_24_hours() {
+    let t = Tenant::new().await;
+    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let schema = op_control::tenants::schema_name(&t.id);
+    db.batch_execute(&format!(
+        "INSERT INTO \"{schema}\".idempotency_keys (key, request_hash, created_at) VALUES
+            ('old-key', '\\x00', now() - interval '25 hours'), ('fresh-key', '\\x00', now())"
+    ))
+    .await
+    .unwrap();
+    // A worker sweeps when it starts (and every 10 minutes after).
+    let stack = openpartner::stack::Stack::start(
+        options(&shared().database_url, openpartner::stack::Mode::Multi, 1),
+        None,
+    )
+    .await
+    .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let keys: Vec<String> = db
+            .query(
+                &format!("SELECT key FROM \"{schema}\".idempotency_keys ORDER BY key"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if keys == vec!["fresh-key".to_string()] {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "{keys:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(stack);
+}
