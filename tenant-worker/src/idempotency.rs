@@ -413,6 +413,44 @@ impl Drop for Claim {
     }
 }
 
+/// Deletes stored replies past their 24 hours, every 10 minutes, for every tenant (any worker
+/// may do it; two doing it at once only race to delete the same rows). Bounded batches keep
+/// each statement short.
+pub fn spawn_sweeper(app: std::sync::Arc<crate::App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweep(&app).await {
+                tracing::warn!(error = %e.detail, "idempotency sweep failed");
+            }
+        }
+    });
+}
+
+async fn sweep(app: &crate::App) -> Result<(), ApiError> {
+    let conn = app.pool.get().await?;
+    let tenants: Vec<String> = conn
+        .query(
+            "SELECT id FROM control.tenants WHERE schema_version >= 7",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for id in tenants {
+        let schema = op_control::db::quote_ident(&op_control::tenants::schema_name(&id));
+        let sql = format!(
+            "DELETE FROM {schema}.idempotency_keys WHERE key IN (
+                 SELECT key FROM {schema}.idempotency_keys
+                  WHERE created_at < now() - interval '{RETENTION}' LIMIT 1000)"
+        );
+        while conn.execute(sql.as_str(), &[]).await? == 1000 {}
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,42 +522,4 @@ mod tests {
         assert_eq!(k, row_key("my-key"));
         assert_ne!(k, row_key("my-key2"));
     }
-}
-
-/// Deletes stored replies past their 24 hours, every 10 minutes, for every tenant (any worker
-/// may do it; two doing it at once only race to delete the same rows). Bounded batches keep
-/// each statement short.
-pub fn spawn_sweeper(app: std::sync::Arc<crate::App>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            if let Err(e) = sweep(&app).await {
-                tracing::warn!(error = %e.detail, "idempotency sweep failed");
-            }
-        }
-    });
-}
-
-async fn sweep(app: &crate::App) -> Result<(), ApiError> {
-    let conn = app.pool.get().await?;
-    let tenants: Vec<String> = conn
-        .query(
-            "SELECT id FROM control.tenants WHERE schema_version >= 7",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for id in tenants {
-        let schema = op_control::db::quote_ident(&op_control::tenants::schema_name(&id));
-        let sql = format!(
-            "DELETE FROM {schema}.idempotency_keys WHERE key IN (
-                 SELECT key FROM {schema}.idempotency_keys
-                  WHERE created_at < now() - interval '{RETENTION}' LIMIT 1000)"
-        );
-        while conn.execute(sql.as_str(), &[]).await? == 1000 {}
-    }
-    Ok(())
 }
