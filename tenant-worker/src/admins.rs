@@ -80,17 +80,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /admins`
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
-    let (after_t, after_id) = page.after.clone().unzip();
-    let rows = ctx
-        .read(
-            &format!(
-                "SELECT {COLUMNS} FROM admins
-                  WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
-                  ORDER BY created_at DESC, id DESC LIMIT $3"
-            ),
-            &[&after_t, &after_id, &page.fetch()],
-        )
-        .await?;
+    let rows = crate::pagination::newest_first(&ctx, "admins", COLUMNS, &page).await?;
     let items = rows
         .iter()
         .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))

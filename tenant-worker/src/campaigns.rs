@@ -298,30 +298,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 /// and `programs`.
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let rows = match &page.after {
-        Some((t, id)) => {
-            tx.query(
-                &format!(
-                    "SELECT {COLUMNS} FROM campaigns WHERE (created_at, id) < ($1, $2)
-                      ORDER BY created_at DESC, id DESC LIMIT $3"
-                ),
-                &[t, id, &page.fetch()],
-            )
-            .await?
-        }
-        None => {
-            tx.query(
-                &format!(
-                    "SELECT {COLUMNS} FROM campaigns ORDER BY created_at DESC, id DESC LIMIT $1"
-                ),
-                &[&page.fetch()],
-            )
-            .await?
-        }
-    };
-    tx.commit().await?;
+    let rows = crate::pagination::newest_first(&ctx, "campaigns", COLUMNS, &page).await?;
     let items = rows
         .iter()
         .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))

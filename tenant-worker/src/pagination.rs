@@ -67,6 +67,26 @@ pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     Some((DateTime::from_timestamp_micros(micros)?, id.to_string()))
 }
 
+/// One page of an unfiltered list, newest first: `table` and `columns` are static names
+/// from the calling module (never input); the cursor position is a parameter.
+pub async fn newest_first(
+    ctx: &Ctx,
+    table: &str,
+    columns: &str,
+    page: &PageRequest,
+) -> Result<Vec<tokio_postgres::Row>, ApiError> {
+    let (after_t, after_id) = page.after.clone().unzip();
+    ctx.read(
+        &format!(
+            "SELECT {columns} FROM {table}
+              WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
+              ORDER BY created_at DESC, id DESC LIMIT $3"
+        ),
+        &[&after_t, &after_id, &page.fetch()],
+    )
+    .await
+}
+
 /// Builds `{"data": [...], "<alias>": [...], "nextCursor": ...}` from `limit + 1` fetched
 /// items, each with its `(created_at, id)` for the cursor.
 pub fn page_body(

@@ -147,25 +147,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /webhooks?limit=&cursor=`
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let mut where_clause = String::new();
-    if let Some((t, id)) = page.after.clone() {
-        params.push(Box::new(t));
-        params.push(Box::new(id));
-        where_clause = "WHERE (created_at, id) < ($1, $2)".to_string();
-    }
-    params.push(Box::new(page.fetch()));
-    let sql = format!(
-        "SELECT {COLUMNS} FROM webhook_endpoints {where_clause}
-         ORDER BY created_at DESC, id DESC LIMIT ${}",
-        params.len()
-    );
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-
-    let rows = ctx.read(&sql, &refs).await?;
+    let rows = crate::pagination::newest_first(&ctx, "webhook_endpoints", COLUMNS, &page).await?;
     let items = rows
         .iter()
         .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
