@@ -25,8 +25,12 @@ use crate::{
     campaigns::host_allowed,
     context::{truncate, ts, Ctx, Reply},
     error::ApiError,
+    group_commit::{pipeline, rollback, val, BatchResult, Rows},
     links::valid_link_key,
 };
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use futures::future::BoxFuture;
 use op_control::db::quote_ident;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -74,75 +78,151 @@ pub fn ip_hash(raw: &str) -> Option<String> {
     Some(hex)
 }
 
-/// Resolves the link and records the click in one committed statement. `Ok(None)`: no link
-/// with this key in this tenant.
+/// Records a click through the tenant's click lane ([`crate::group_commit`]): concurrent
+/// clicks of a tenant are resolved with one lookup and inserted with one multi-row insert
+/// and one commit. Returns once the click is committed. `Ok(None)`: no link with this key in
+/// this tenant.
 pub async fn record_click(ctx: &Ctx, input: ClickInput<'_>) -> Result<Option<Recorded>, ApiError> {
     if !valid_link_key(input.link_key) {
         return Ok(None); // cannot exist: no database work for scanners
     }
     let tenant = ctx.tenant()?;
-    let hash = input.ip.and_then(ip_hash);
-    let velocity = match &hash {
-        Some(h) if ctx.app.velocity.exceeded(&tenant.id, input.link_key, h) => Some("velocity"),
-        _ => None,
+    let ip_hash = input.ip.and_then(ip_hash);
+    let velocity = ip_hash
+        .as_ref()
+        .is_some_and(|h| ctx.app.velocity.exceeded(&tenant.id, input.link_key, h));
+    let job = ClickJob {
+        id: ulid::Ulid::new().to_string(),
+        link_key: input.link_key.to_string(),
+        ip_hash,
+        user_agent: clean(input.user_agent, MAX_USER_AGENT),
+        referer: clean(input.referer, MAX_REFERER),
+        velocity,
     };
-    let user_agent = clean(input.user_agent, MAX_USER_AGENT);
-    let referer = clean(input.referer, MAX_REFERER);
-    let id = ulid::Ulid::new().to_string();
-    let s = quote_ident(&tenant.schema);
-    // Two prepared statements, each one round trip: resolve the link (with its partner's
-    // live status), then insert the click with plain VALUES. A single writable CTE would
-    // save a round trip on PostgreSQL but cannot be planned by Citus.
-    let lookup = format!(
-        "SELECT l.id, l.partner_id, l.campaign_id, l.destination_url AS override,
-                c.destination_url AS campaign_destination,
-                CASE WHEN l.destination_url IS NOT NULL THEN c.deep_link_allowed_domains END AS allowed,
-                p.status = 'revoked' AS revoked
-           FROM {s}.links l
-           JOIN {s}.campaigns c ON c.id = l.campaign_id
-           JOIN {s}.partners p ON p.id = l.partner_id
-          WHERE l.link_key = $1::text"
-    );
-    let insert = format!(
-        "INSERT INTO {s}.clicks (id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag)
-         VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text)
-         RETURNING id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag, ts"
-    );
-    let conn = ctx.conn().await?;
-    let stmt = conn.prepare_cached(&lookup).await?;
-    let Some(link) = conn.query_opt(&stmt, &[&input.link_key]).await? else {
-        return Ok(None);
-    };
-    let flag: Option<&str> = if link.get::<_, bool>("revoked") {
-        Some("revoked")
-    } else {
-        velocity
-    };
-    let link_id: String = link.get("id");
-    let partner_id: String = link.get("partner_id");
-    let campaign_id: String = link.get("campaign_id");
-    let stmt = conn.prepare_cached(&insert).await?;
-    let row = conn
-        .query_one(
-            &stmt,
+    ctx.app
+        .click_lane
+        .submit(&quote_ident(&tenant.schema), job)
+        .await
+}
+
+/// A click waiting in its tenant's lane.
+pub struct ClickJob {
+    id: String,
+    link_key: String,
+    ip_hash: Option<String>,
+    user_agent: Option<String>,
+    referer: Option<String>,
+    /// Over the per-IP velocity allowance (decided in memory before queueing).
+    velocity: bool,
+}
+
+/// Writes a batch of clicks: one lookup of every link the batch names (with its campaign
+/// and its partner's live status), then every click in one multi-row insert.
+pub fn write_clicks<'a>(
+    pool: &'a Pool,
+    schema: &'a str,
+    jobs: &'a [ClickJob],
+) -> BoxFuture<'a, BatchResult<Option<Recorded>>> {
+    Box::pin(async move {
+        let lookup = format!(
+            "SELECT l.link_key, l.id, l.partner_id, l.campaign_id, l.destination_url AS override,
+                    c.destination_url AS campaign_destination,
+                    CASE WHEN l.destination_url IS NOT NULL THEN c.deep_link_allowed_domains END AS allowed,
+                    p.status = 'revoked' AS revoked
+               FROM {schema}.links l
+               JOIN {schema}.campaigns c ON c.id = l.campaign_id
+               JOIN {schema}.partners p ON p.id = l.partner_id
+              WHERE l.link_key = ANY($1::text[])"
+        );
+        let mut keys: Vec<&str> = jobs.iter().map(|j| j.link_key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let conn = pool.get().await?;
+        let stmt = conn.prepare_cached(&lookup).await?;
+        let links: HashMap<String, Row> = conn
+            .query(&stmt, &[&keys])
+            .await?
+            .into_iter()
+            .map(|r| (r.get("link_key"), r))
+            .collect();
+        let mut rows = Rows::new(
+            schema,
+            "clicks",
+            "id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag",
             &[
-                &id,
-                &link_id,
-                &partner_id,
-                &campaign_id,
-                &hash,
-                &user_agent,
-                &referer,
-                &flag,
+                "text", "text", "text", "text", "text", "text", "text", "text",
             ],
-        )
-        .await?;
-    let recorded = Recorded {
-        destination: destination(&link),
-        click: to_json(&row),
-        click_id: id,
-    };
-    Ok(Some(recorded))
+            "RETURNING id, ts",
+        );
+        for job in jobs {
+            let Some(link) = links.get(&job.link_key) else {
+                continue;
+            };
+            rows.push(vec![
+                val(job.id.clone()),
+                val(link.get::<_, String>("id")),
+                val(link.get::<_, String>("partner_id")),
+                val(link.get::<_, String>("campaign_id")),
+                val(job.ip_hash.clone()),
+                val(job.user_agent.clone()),
+                val(job.referer.clone()),
+                val(fraud_flag(job, link)),
+            ]);
+        }
+        let stmts = rows.statements();
+        let many = stmts.len() > 1;
+        let written = match pipeline(&conn, &stmts, many, many).await {
+            Ok(w) => w,
+            Err(e) => {
+                rollback(&conn).await;
+                return Err(e);
+            }
+        };
+        let times: HashMap<String, DateTime<Utc>> = written
+            .iter()
+            .flatten()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        Ok(jobs
+            .iter()
+            .map(|job| {
+                let Some(link) = links.get(&job.link_key) else {
+                    return Ok(None);
+                };
+                let at = times.get(&job.id).ok_or_else(ApiError::internal)?;
+                Ok(Some(recorded(job, link, *at)))
+            })
+            .collect())
+    })
+}
+
+/// `revoked` wins over `velocity`: it says more about the click.
+fn fraud_flag(job: &ClickJob, link: &Row) -> Option<&'static str> {
+    match (link.get::<_, bool>("revoked"), job.velocity) {
+        (true, _) => Some("revoked"),
+        (false, true) => Some("velocity"),
+        (false, false) => None,
+    }
+}
+
+fn recorded(job: &ClickJob, link: &Row, at: DateTime<Utc>) -> Recorded {
+    let campaign: String = link.get("campaign_id");
+    Recorded {
+        destination: destination(link),
+        click: json!({
+            "id": job.id,
+            "linkId": link.get::<_, String>("id"),
+            "partnerId": link.get::<_, String>("partner_id"),
+            "programId": campaign,
+            "campaignId": campaign,
+            "ipHash": job.ip_hash,
+            "userAgent": job.user_agent,
+            "referer": job.referer,
+            "fraudFlag": fraud_flag(job, link),
+            "ts": ts(at),
+        }),
+        click_id: job.id.clone(),
+    }
 }
 
 /// The link's override while its host is still on the campaign's allowlist (the merchant may
@@ -162,22 +242,6 @@ fn destination(row: &Row) -> String {
         }
         _ => campaign,
     }
-}
-
-pub fn to_json(row: &Row) -> Value {
-    let campaign: String = row.get("campaign_id");
-    json!({
-        "id": row.get::<_, String>("id"),
-        "linkId": row.get::<_, String>("link_id"),
-        "partnerId": row.get::<_, String>("partner_id"),
-        "campaignId": campaign,
-        "programId": campaign,
-        "ipHash": row.get::<_, Option<String>>("ip_hash"),
-        "userAgent": row.get::<_, Option<String>>("user_agent"),
-        "referer": row.get::<_, Option<String>>("referer"),
-        "fraudFlag": row.get::<_, Option<String>>("fraud_flag"),
-        "ts": ts(row.get("ts")),
-    })
 }
 
 /// Trimmed, bounded, control characters dropped; empty → None.

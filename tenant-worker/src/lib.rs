@@ -20,6 +20,7 @@ pub mod commissions;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod group_commit;
 pub mod idempotency;
 pub mod links;
 pub mod mail;
@@ -48,6 +49,8 @@ pub struct App {
     pub webhook_http: reqwest::Client,
     /// Per-IP, per-link click counts for the `velocity` flag (`OP_CLICK_VELOCITY_PER_MIN`).
     pub velocity: clicks::Velocity,
+    /// Group commit of clicks, one lane per tenant.
+    pub click_lane: group_commit::Lanes<clicks::ClickJob, Option<clicks::Recorded>>,
 }
 
 impl App {
@@ -80,6 +83,7 @@ impl App {
             secrets,
             webhook_http,
             velocity: clicks::Velocity::new(config.click_velocity_per_min),
+            click_lane: group_commit::Lanes::new("clicks", pool.clone(), clicks::write_clicks),
             config,
             pool,
             routes: routes::table(),

@@ -1,0 +1,372 @@
+//! Group commit: concurrent writes of one tenant share one transaction.
+//!
+//! The hot writes (clicks, conversion events) cost the database far more per commit and per
+//! statement than per row: a commit is a WAL flush and every statement a round trip, a
+//! parse/bind/execute and a wake-up of a backend. [`Lanes`] gives every tenant a lane per
+//! kind of write; a request hands its job to the lane and waits. The lane takes whatever
+//! jobs are waiting (at most [`MAX_BATCH`]) and writes them together — one lookup, one
+//! multi-row insert per table, one commit — then answers each job. Nothing waits for a
+//! batch to fill: under light load a batch is one job and costs what a direct write would;
+//! under load, jobs pile up while the previous batch commits ([`IN_FLIGHT`] batches per
+//! lane), so batches grow exactly when it pays.
+//!
+//! "2xx = committed" holds: a job's answer is sent only after its batch committed. A
+//! batch runs in its own task, so a caller that hangs up does not cancel other callers'
+//! writes. When a batch fails as a whole (nothing of it committed), each of its jobs is
+//! retried alone, so one poisonous job fails only its own request.
+//!
+//! [`Rows`] builds the multi-row inserts, in statements of power-of-two row counts: a
+//! connection then prepares at most eight shapes per table instead of one per batch size,
+//! and plain multi-row `VALUES` is what Citus routes straight to the tenant's node (CITUS
+//! rule 13).
+
+use crate::error::ApiError;
+use deadpool_postgres::{Object, Pool};
+use futures::future::BoxFuture;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_postgres::{types::ToSql, Row};
+
+/// Most jobs in one batch.
+pub const MAX_BATCH: usize = 128;
+/// Batches of one lane writing at the same time: one commits while the next fills.
+pub const IN_FLIGHT: usize = 2;
+/// Jobs waiting in one lane before submitters wait too (backpressure).
+const QUEUE: usize = 4 * MAX_BATCH;
+/// An unused lane's task ends after this long.
+const IDLE: Duration = Duration::from_secs(30);
+
+/// The result of writing one batch: a result per job, in job order, or `Err` when the batch
+/// failed as a whole and nothing of it was committed.
+pub type BatchResult<O> = Result<Vec<Result<O, ApiError>>, ApiError>;
+
+/// Writes one batch of jobs of one tenant (`schema` is the quoted tenant schema). Returns
+/// only after the batch committed or was rolled back.
+pub type WriteFn<J, O> = for<'a> fn(&'a Pool, &'a str, &'a [J]) -> BoxFuture<'a, BatchResult<O>>;
+
+type Pending<J, O> = (J, oneshot::Sender<Result<O, ApiError>>);
+
+/// One lane per tenant for one kind of write.
+pub struct Lanes<J, O> {
+    inner: Arc<Inner<J, O>>,
+}
+
+struct Inner<J, O> {
+    name: &'static str,
+    pool: Pool,
+    write: WriteFn<J, O>,
+    lanes: Mutex<HashMap<String, mpsc::Sender<Pending<J, O>>>>,
+}
+
+impl<J: Send + Sync + 'static, O: Send + 'static> Lanes<J, O> {
+    pub fn new(name: &'static str, pool: Pool, write: WriteFn<J, O>) -> Lanes<J, O> {
+        Lanes {
+            inner: Arc::new(Inner {
+                name,
+                pool,
+                write,
+                lanes: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Writes `job` in the next batch of `schema`'s lane; returns once that batch committed.
+    pub async fn submit(&self, schema: &str, job: J) -> Result<O, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        let mut pending = (job, tx);
+        loop {
+            let lane = self.lane(schema);
+            match lane.send(pending).await {
+                Ok(()) => break,
+                // The lane retired between our lookup and our send: take a fresh one.
+                Err(mpsc::error::SendError(back)) => {
+                    pending = back;
+                    let mut lanes = self.inner.lanes.lock().unwrap_or_else(|e| e.into_inner());
+                    if lanes.get(schema).is_some_and(|l| l.same_channel(&lane)) {
+                        lanes.remove(schema);
+                    }
+                }
+            }
+        }
+        rx.await.map_err(|_| {
+            tracing::error!(lane = self.inner.name, "a batch ended without answering");
+            ApiError::unavailable("the write was interrupted; retry")
+        })?
+    }
+
+    fn lane(&self, schema: &str) -> mpsc::Sender<Pending<J, O>> {
+        let mut lanes = self.inner.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = lanes.get(schema) {
+            return l.clone();
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        lanes.insert(schema.to_string(), tx.clone());
+        tokio::spawn(run_lane(self.inner.clone(), schema.to_string(), rx));
+        tx
+    }
+}
+
+async fn run_lane<J: Send + Sync + 'static, O: Send + 'static>(
+    inner: Arc<Inner<J, O>>,
+    schema: String,
+    mut rx: mpsc::Receiver<Pending<J, O>>,
+) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(_idle) => {
+                {
+                    let mut lanes = inner.lanes.lock().unwrap_or_else(|e| e.into_inner());
+                    if !rx.is_empty() {
+                        continue;
+                    }
+                    lanes.remove(&schema);
+                }
+                // Submitters still holding this lane's sender now fail to send and take a
+                // new lane; whatever they sent before the close is written here.
+                rx.close();
+                let mut rest = Vec::new();
+                while let Ok(job) = rx.try_recv() {
+                    rest.push(job);
+                }
+                if !rest.is_empty() {
+                    write_batch(&inner, &schema, rest).await;
+                }
+                return;
+            }
+        };
+        // Waiting for a slot is what lets the next batch fill up.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (inner, schema) = (inner.clone(), schema.clone());
+        tokio::spawn(async move {
+            write_batch(&inner, &schema, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn write_batch<J, O>(inner: &Inner<J, O>, schema: &str, batch: Vec<Pending<J, O>>) {
+    let (jobs, replies): (Vec<J>, Vec<_>) = batch.into_iter().unzip();
+    let outcome = (inner.write)(&inner.pool, schema, &jobs).await;
+    let results = match outcome {
+        Ok(results) if results.len() == jobs.len() => results,
+        Ok(_) => {
+            tracing::error!(
+                lane = inner.name,
+                "a batch answered the wrong number of jobs"
+            );
+            jobs.iter().map(|_| Err(ApiError::internal())).collect()
+        }
+        Err(e) if jobs.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::warn!(lane = inner.name, jobs = jobs.len(), error = %e.detail, "batch failed; writing its jobs one by one");
+            let mut results = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                let one = (inner.write)(&inner.pool, schema, std::slice::from_ref(job)).await;
+                results.push(match one {
+                    Ok(mut r) if r.len() == 1 => r.remove(0),
+                    Ok(_) => Err(ApiError::internal()),
+                    Err(e) => Err(e),
+                });
+            }
+            results
+        }
+    };
+    for (reply, result) in replies.into_iter().zip(results) {
+        let _ = reply.send(result); // the caller may have hung up; the write stands
+    }
+}
+
+/// One statement of a pipeline: SQL and its parameters.
+pub type Statement<'a> = (String, Vec<&'a (dyn ToSql + Sync)>);
+
+/// Sends (optionally) `BEGIN`, every statement and (optionally) `COMMIT` on `conn` in one
+/// round trip, and returns each statement's rows. Statements are prepared once per
+/// connection and shape. If a statement fails, the ones after it fail too (the transaction
+/// is aborted) and a pipelined `COMMIT` rolls back; the caller must end a transaction it
+/// left open ([`rollback`]).
+pub async fn pipeline(
+    conn: &Object,
+    stmts: &[Statement<'_>],
+    begin: bool,
+    commit: bool,
+) -> Result<Vec<Vec<Row>>, ApiError> {
+    let mut prepared = Vec::with_capacity(stmts.len());
+    for (sql, _) in stmts {
+        prepared.push(conn.prepare_cached(sql).await?);
+    }
+    // Each future queues its message on its first poll and `join!` polls in order, so the
+    // messages leave in this order, together.
+    let (began, results, committed) = futures::join!(
+        async {
+            match begin {
+                true => conn.batch_execute("BEGIN").await,
+                false => Ok(()),
+            }
+        },
+        futures::future::join_all(
+            prepared
+                .iter()
+                .zip(stmts)
+                .map(|(s, (_, p))| conn.query(s, p))
+        ),
+        async {
+            match commit {
+                true => conn.batch_execute("COMMIT").await,
+                false => Ok(()),
+            }
+        },
+    );
+    began?;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        out.push(r?);
+    }
+    committed?;
+    Ok(out)
+}
+
+/// Ends whatever transaction a failed [`pipeline`] left open, so the connection goes back
+/// to the pool clean. (`ROLLBACK` outside a transaction is only a warning.)
+pub async fn rollback(conn: &Object) {
+    if let Err(e) = conn.batch_execute("ROLLBACK").await {
+        tracing::warn!(error = %e, "rollback after a failed batch");
+    }
+}
+
+type Value = Box<dyn ToSql + Sync + Send>;
+
+/// Rows for one table, written as multi-row `INSERT … VALUES` statements of power-of-two
+/// row counts.
+pub struct Rows {
+    head: String,
+    casts: &'static [&'static str],
+    tail: &'static str,
+    values: Vec<Value>,
+}
+
+impl Rows {
+    /// Largest rows per statement.
+    const MAX_ROWS: usize = 64;
+
+    /// `INSERT INTO {schema}.{table} ({columns}) VALUES … {tail}`; `casts` gives each
+    /// column's parameter type (`text`, `numeric`, …).
+    pub fn new(
+        schema: &str,
+        table: &str,
+        columns: &str,
+        casts: &'static [&'static str],
+        tail: &'static str,
+    ) -> Rows {
+        Rows {
+            head: format!("INSERT INTO {schema}.{table} ({columns}) VALUES "),
+            casts,
+            tail,
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds one row; `row` has one value per column.
+    pub fn push(&mut self, row: Vec<Value>) {
+        debug_assert_eq!(row.len(), self.casts.len());
+        self.values.extend(row);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `(sql, parameters)` per statement, rows in the order they were pushed.
+    pub fn statements(&self) -> Vec<(String, Vec<&(dyn ToSql + Sync)>)> {
+        let width = self.casts.len();
+        let mut rows_left = self.values.len() / width;
+        let mut values = self.values.iter();
+        let mut out = Vec::new();
+        while rows_left > 0 {
+            let n = chunk(rows_left);
+            rows_left -= n;
+            let mut sql = self.head.clone();
+            let mut i = 0;
+            for r in 0..n {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for (c, cast) in self.casts.iter().enumerate() {
+                    i += 1;
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${i}::{cast}"));
+                }
+                sql.push(')');
+            }
+            sql.push(' ');
+            sql.push_str(self.tail);
+            let params = values
+                .by_ref()
+                .take(n * width)
+                .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            out.push((sql, params));
+        }
+        out
+    }
+}
+
+/// The largest power of two not above `rows` (capped at [`Rows::MAX_ROWS`]).
+fn chunk(rows: usize) -> usize {
+    let p = 1usize << (usize::BITS - 1 - rows.leading_zeros());
+    p.min(Rows::MAX_ROWS)
+}
+
+/// Boxes a statement parameter for [`Rows::push`].
+pub fn val(v: impl ToSql + Sync + Send + 'static) -> Value {
+    Box::new(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_into_power_of_two_statements() {
+        let mut rows = Rows::new("\"s\"", "t", "a, b", &["text", "int"], "RETURNING a");
+        for i in 0..45 {
+            rows.push(vec![val(format!("r{i}")), val(i)]);
+        }
+        let stmts = rows.statements();
+        let sizes: Vec<usize> = stmts.iter().map(|(_, p)| p.len() / 2).collect();
+        assert_eq!(sizes, [32, 8, 4, 1]);
+        assert_eq!(
+            stmts[3].0,
+            "INSERT INTO \"s\".t (a, b) VALUES ($1::text, $2::int) RETURNING a"
+        );
+        assert!(stmts[2].0.contains("($7::text, $8::int) RETURNING a"));
+        assert_eq!(chunk(1), 1);
+        assert_eq!(chunk(3), 2);
+        assert_eq!(chunk(64), 64);
+        assert_eq!(chunk(1000), 64);
+        let mut big = Rows::new("s", "t", "a", &["int"], "");
+        for i in 0..130 {
+            big.push(vec![val(i)]);
+        }
+        let sizes: Vec<usize> = big.statements().iter().map(|(_, p)| p.len()).collect();
+        assert_eq!(sizes, [64, 64, 2]);
+        assert!(Rows::new("s", "t", "a", &["int"], "")
+            .statements()
+            .is_empty());
+    }
+}
