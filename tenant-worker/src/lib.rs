@@ -51,6 +51,9 @@ pub struct App {
     pub velocity: clicks::Velocity,
     /// Group commit of clicks, one lane per tenant.
     pub click_lane: group_commit::Lanes<clicks::ClickJob, Option<clicks::Recorded>>,
+    /// Group commit of conversion events (not refunds), one lane per tenant.
+    pub event_lane:
+        group_commit::Lanes<attribution::events::EventInput, attribution::events::Written>,
 }
 
 impl App {
@@ -84,6 +87,11 @@ impl App {
             webhook_http,
             velocity: clicks::Velocity::new(config.click_velocity_per_min),
             click_lane: group_commit::Lanes::new("clicks", pool.clone(), clicks::write_clicks),
+            event_lane: group_commit::Lanes::new(
+                "events",
+                pool.clone(),
+                attribution::events::write_events,
+            ),
             config,
             pool,
             routes: routes::table(),

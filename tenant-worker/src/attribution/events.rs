@@ -1,23 +1,27 @@
 //! `POST /attribution/events`: conversion events in, attributions and commissions out.
 //!
-//! The hot path is two round trips without an explicit transaction: read the user's
-//! candidate clicks, then one statement that inserts the event and, only if it is new, its
-//! attributions, commissions and outbox rows. A client `eventId` (alias `externalEventId`)
-//! makes the call idempotent: a repeat — even a concurrent one, which waits on the unique
-//! index — writes nothing and gets the first reply back. Refunds and chargebacks take the
-//! slower, locked path in [`super::refunds`].
+//! The hot path is group-committed ([`crate::group_commit`]): concurrent events of a tenant
+//! are attributed and written together by [`write_events`] — one candidate read, one
+//! multi-row insert per table, one commit — and each caller is answered after that commit.
+//! A client `eventId` (alias `externalEventId`) makes the call idempotent: a repeat — even a
+//! concurrent one, which waits on the unique index — writes nothing and gets the first reply
+//! back. Refunds and chargebacks take the slower, locked path in [`super::refunds`].
 
-use super::{attribute, refunds, store, store::EventFacts};
+use super::{attribute, refunds, store, store::EventFacts, Outcome};
 use crate::{
-    context::{truncate, Ctx, Reply},
+    context::{Ctx, Reply},
     error::ApiError,
+    group_commit::{pipeline, rollback, BatchResult, Rows, Statement},
     money::{parse_amount, Currency},
 };
 use chrono::{DateTime, TimeZone, Utc};
+use deadpool_postgres::{Object, Pool};
+use futures::future::BoxFuture;
 use op_control::db::quote_ident;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -164,31 +168,148 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
         return refunds::handle(ctx, input).await;
     }
     let schema = quote_ident(&ctx.tenant()?.schema);
-    let conn = ctx.conn().await?;
-    let event = &input.facts;
-    let (has_identity, candidates) =
-        store::candidates(&conn, &schema, &event.user_id, None).await?;
-    let outcome = attribute(has_identity, &candidates, event.ts);
-    let plan = store::plan(event, &outcome, Utc::now());
-    let response = store::response(event, &outcome, &plan);
-    if store::insert_event(
-        &conn,
-        &schema,
-        event,
-        &input.metadata,
-        None,
-        &outcome,
-        &plan,
-        &response,
-    )
-    .await?
-    {
-        return Ok(Reply::json(201, &response));
-    }
-    // Lost a race with a concurrent copy of the same event: its reply is the answer.
-    let first = store::stored_response(&**conn, &schema, &event.event_id)
-        .await?
-        .ok_or_else(|| ApiError::unavailable("concurrent event; retry"))?;
-    tracing::debug!(event_id = %truncate(&event.event_id, 64), "duplicate event");
-    Ok(Reply::ok(first))
+    let written = ctx.app.event_lane.submit(&schema, input).await?;
+    Ok(match written {
+        Written::Created(body) => Reply::json(201, &body),
+        Written::Replayed(body) => Reply::ok(body),
+    })
+}
+
+/// What became of one event.
+pub enum Written {
+    /// New: its attributions and commissions were written with it.
+    Created(Value),
+    /// Its `eventId` was already taken: the first copy's reply, nothing written.
+    Replayed(Value),
+}
+
+/// Writes a batch of (non-refund) events of one tenant (the event lane of
+/// [`crate::group_commit`]), in three round trips whatever the batch size:
+///
+/// 1. one read of every user's candidate clicks;
+/// 2. `BEGIN` and the events, `ON CONFLICT (event_id) DO NOTHING RETURNING` — the ones
+///    returned are new, the others' `eventId` was taken (a concurrent copy waits here on the
+///    unique index until the first one commits or rolls back);
+/// 3. the new events' attributions, ledger entries, commissions and outbox rows, and
+///    `COMMIT`.
+///
+/// Events are inserted in `eventId` order, so two batches holding the same ids cannot
+/// deadlock. Copies of one `eventId` inside a batch are answered like a replay of the first.
+/// The user's earlier events in the same batch count as "paid before" for the recurring rule,
+/// exactly as if they had come one after the other.
+pub fn write_events<'a>(
+    pool: &'a Pool,
+    schema: &'a str,
+    jobs: &'a [EventInput],
+) -> BoxFuture<'a, BatchResult<Written>> {
+    Box::pin(async move {
+        let conn = pool.get().await?;
+        let mut users: Vec<&str> = jobs.iter().map(|j| j.facts.user_id.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut candidates = store::candidates_for(&conn, schema, &users, None).await?;
+        let now = Utc::now();
+        // Per job: its reply, or the index of the earlier job with the same eventId.
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
+        let mut planned: Vec<Result<(Outcome, store::Plan, Value), usize>> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let event = &job.facts;
+            if let Some(&first) = first_of.get(event.event_id.as_str()) {
+                planned.push(Err(first));
+                continue;
+            }
+            first_of.insert(&event.event_id, i);
+            let (has_identity, cands) = candidates
+                .entry(event.user_id.clone())
+                .or_insert((false, Vec::new()));
+            let outcome = attribute(*has_identity, cands, event.ts);
+            let plan = store::plan(event, &outcome, now);
+            store::mark_paid(cands, &plan);
+            let response = store::response(event, &outcome, &plan);
+            planned.push(Ok((outcome, plan, response)));
+        }
+        let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| planned[i].is_ok()).collect();
+        order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
+        let mut events = store::event_rows(schema);
+        for &i in &order {
+            if let Ok((outcome, _, response)) = &planned[i] {
+                store::push_event(
+                    &mut events,
+                    &jobs[i].facts,
+                    &jobs[i].metadata,
+                    outcome,
+                    response,
+                );
+            }
+        }
+        let new: HashSet<String> =
+            match insert(&conn, schema, jobs, &planned, &order, &events).await {
+                Ok(new) => new,
+                Err(e) => {
+                    rollback(&conn).await;
+                    return Err(e);
+                }
+            };
+        // Replays: the stored reply of the copy that was first.
+        let taken: Vec<&str> = order
+            .iter()
+            .map(|&i| jobs[i].facts.event_id.as_str())
+            .filter(|id| !new.contains(*id))
+            .collect();
+        let mut stored = HashMap::new();
+        if !taken.is_empty() {
+            let sql = format!(
+                "SELECT event_id, response FROM {schema}.events WHERE event_id = ANY($1::text[])"
+            );
+            let stmt = conn.prepare_cached(&sql).await?;
+            for r in conn.query(&stmt, &[&taken]).await? {
+                stored.insert(r.get::<_, String>(0), r.get::<_, Value>(1));
+            }
+        }
+        let reply = |i: usize| -> Result<Written, ApiError> {
+            let event_id = &jobs[i].facts.event_id;
+            match (&planned[i], new.contains(event_id)) {
+                (Ok((_, _, response)), true) => Ok(Written::Created(response.clone())),
+                _ => match stored.get(event_id) {
+                    Some(first) => Ok(Written::Replayed(first.clone())),
+                    None => Err(ApiError::unavailable("concurrent event; retry")),
+                },
+            }
+        };
+        Ok((0..jobs.len())
+            .map(|i| match planned[i] {
+                Ok(_) => reply(i),
+                Err(first) => match reply(first)? {
+                    Written::Created(body) | Written::Replayed(body) => Ok(Written::Replayed(body)),
+                },
+            })
+            .collect())
+    })
+}
+
+/// Round trips 2 and 3 of [`write_events`]; returns the `eventId`s that were new.
+async fn insert(
+    conn: &Object,
+    schema: &str,
+    jobs: &[EventInput],
+    planned: &[Result<(Outcome, store::Plan, Value), usize>],
+    order: &[usize],
+    events: &Rows,
+) -> Result<HashSet<String>, ApiError> {
+    let inserted = pipeline(conn, &events.statements(), true, false).await?;
+    let new: HashSet<String> = inserted.iter().flatten().map(|r| r.get(0)).collect();
+    let items: Vec<(&EventFacts, &store::Plan)> = order
+        .iter()
+        .filter(|&&i| new.contains(&jobs[i].facts.event_id))
+        .filter_map(|&i| {
+            planned[i]
+                .as_ref()
+                .ok()
+                .map(|(_, plan, _)| (&jobs[i].facts, plan))
+        })
+        .collect();
+    let derived = store::derived_rows(schema, &items, true);
+    let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
+    pipeline(conn, &stmts, false, true).await?;
+    Ok(new)
 }

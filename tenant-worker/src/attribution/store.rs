@@ -8,12 +8,16 @@
 //! only if the event was new — its attributions, commissions and outbox rows.
 
 use super::{Candidate, Model, Outcome};
+use crate::group_commit::{val, Rows};
 use crate::{commissions::CommissionRule, context::ts, error::ApiError, money::Currency};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Number, Value};
-use std::str::FromStr;
-use tokio_postgres::{types::ToSql, GenericClient};
+use std::{
+    collections::{HashMap, HashSet},
+    str::FromStr,
+};
+use tokio_postgres::GenericClient;
 
 /// The facts of one conversion event that attribution needs.
 #[derive(Debug, Clone)]
@@ -29,54 +33,82 @@ pub struct EventFacts {
     pub ts: DateTime<Utc>,
 }
 
-/// The user's clicks that could earn credit: every identity's click with its campaign's
-/// terms. `Ok((has_identity, eligible candidates ordered by time))`. Flagged clicks and
-/// revoked partners are dropped here. `exclude_event`: commissions of this event do not
-/// count as "paid before" (rederive replaces them).
+/// The clicks that could earn credit for each of `users`: every identity's click with its
+/// campaign's terms. Per user: `(has_identity, eligible candidates ordered by time)`; users
+/// without an identity are absent. Flagged clicks and revoked partners are dropped here.
+/// `exclude_event`: commissions of this event do not count as "paid before" (rederive
+/// replaces them).
+pub async fn candidates_for(
+    client: &impl deadpool_postgres::GenericClient,
+    schema: &str,
+    users: &[&str],
+    exclude_event: Option<&str>,
+) -> Result<HashMap<String, (bool, Vec<Candidate>)>, ApiError> {
+    let sql = format!(
+        "SELECT i.user_id, c.id, c.partner_id, c.campaign_id, c.ts,
+                (c.fraud_flag IS NULL AND p.status <> 'revoked') AS eligible,
+                cp.attribution_model, cp.attribution_window_days, cp.holdback_days, cp.commission_rule,
+                EXISTS (SELECT 1 FROM {schema}.commissions cm
+                         WHERE cm.user_id = i.user_id AND cm.campaign_id = c.campaign_id AND cm.amount > 0
+                           AND cm.event_id IS DISTINCT FROM $2) AS paid_before
+           FROM {schema}.identities i
+           JOIN {schema}.clicks c ON c.id = i.click_id
+           JOIN {schema}.campaigns cp ON cp.id = c.campaign_id
+           JOIN {schema}.partners p ON p.id = c.partner_id
+          WHERE i.user_id = ANY($1::text[])
+          ORDER BY i.user_id, c.ts, c.id"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &[&users, &exclude_event]).await?;
+    let mut out: HashMap<String, (bool, Vec<Candidate>)> = HashMap::new();
+    let mut seen = HashSet::new();
+    for r in rows {
+        let user: String = r.get(0);
+        let click_id: String = r.get(1);
+        let (_, list) = out.entry(user.clone()).or_insert((true, Vec::new()));
+        if !r.get::<_, bool>(5) || !seen.insert((user, click_id.clone())) {
+            continue;
+        }
+        let rule: Value = r.get(9);
+        list.push(Candidate {
+            click_id,
+            partner_id: r.get(2),
+            campaign_id: r.get(3),
+            ts: r.get(4),
+            model: Model::parse(r.get(6))?,
+            window_days: r.get(7),
+            holdback_days: r.get(8),
+            rule: CommissionRule::parse(&rule)?,
+            paid_before: r.get(10),
+        });
+    }
+    Ok(out)
+}
+
+/// [`candidates_for`] one user.
 pub async fn candidates(
     client: &impl deadpool_postgres::GenericClient,
     schema: &str,
     user_id: &str,
     exclude_event: Option<&str>,
 ) -> Result<(bool, Vec<Candidate>), ApiError> {
-    let sql = format!(
-        "SELECT c.id, c.partner_id, c.campaign_id, c.ts,
-                (c.fraud_flag IS NULL AND p.status <> 'revoked') AS eligible,
-                cp.attribution_model, cp.attribution_window_days, cp.holdback_days, cp.commission_rule,
-                EXISTS (SELECT 1 FROM {schema}.commissions cm
-                         WHERE cm.user_id = $1 AND cm.campaign_id = c.campaign_id AND cm.amount > 0
-                           AND cm.event_id IS DISTINCT FROM $2) AS paid_before
-           FROM {schema}.identities i
-           JOIN {schema}.clicks c ON c.id = i.click_id
-           JOIN {schema}.campaigns cp ON cp.id = c.campaign_id
-           JOIN {schema}.partners p ON p.id = c.partner_id
-          WHERE i.user_id = $1
-          ORDER BY c.ts, c.id"
-    );
-    let stmt = client.prepare_cached(&sql).await?;
-    let rows = client.query(&stmt, &[&user_id, &exclude_event]).await?;
-    let has_identity = !rows.is_empty();
-    let mut out = Vec::with_capacity(rows.len());
-    let mut seen = std::collections::HashSet::new();
-    for r in rows {
-        let click_id: String = r.get(0);
-        if !r.get::<_, bool>(4) || !seen.insert(click_id.clone()) {
-            continue;
+    Ok(candidates_for(client, schema, &[user_id], exclude_event)
+        .await?
+        .remove(user_id)
+        .unwrap_or_default())
+}
+
+/// After `plan` is written, a campaign it paid is no longer "first" for the user's later
+/// events (the recurring rule applies to them).
+pub fn mark_paid(candidates: &mut [Candidate], plan: &Plan) {
+    for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
+        for cand in candidates
+            .iter_mut()
+            .filter(|x| x.campaign_id == c.campaign_id)
+        {
+            cand.paid_before = true;
         }
-        let rule: Value = r.get(8);
-        out.push(Candidate {
-            click_id,
-            partner_id: r.get(1),
-            campaign_id: r.get(2),
-            ts: r.get(3),
-            model: Model::parse(r.get(5))?,
-            window_days: r.get(6),
-            holdback_days: r.get(7),
-            rule: CommissionRule::parse(&rule)?,
-            paid_before: r.get(9),
-        });
     }
-    Ok((has_identity, out))
 }
 
 /// One attribution row to write.
@@ -214,225 +246,140 @@ pub fn response(event: &EventFacts, outcome: &Outcome, plan: &Plan) -> Value {
     })
 }
 
-/// Accumulates one multi-row statement's parameters.
-#[derive(Default)]
-pub struct Params {
-    values: Vec<Box<dyn ToSql + Sync + Send>>,
+/// The rows of new events.
+pub fn event_rows(schema: &str) -> Rows {
+    Rows::new(
+        schema,
+        "events",
+        "id, event_id, user_id, type, value, currency, metadata, ts, refund_of, attribution_status, response",
+        &[
+            "text", "text", "text", "text", "numeric", "text", "jsonb", "timestamptz", "text", "text", "jsonb",
+        ],
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    )
 }
 
-impl Params {
-    pub fn push(&mut self, v: impl ToSql + Sync + Send + 'static) -> String {
-        self.values.push(Box::new(v));
-        format!("${}", self.values.len())
-    }
-
-    pub fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values
-            .iter()
-            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
-            .collect()
-    }
-}
-
-/// The attribution, ledger, commission and outbox rows of `plan` for the event whose server
-/// id is `event.id`, as separate multi-row `VALUES` inserts in dependency order (CITUS rule
-/// 13; Citus plans neither `INSERT … SELECT` nor writable CTEs on these tables).
-fn derived_statements(
-    schema: &str,
-    event: &EventFacts,
-    plan: &Plan,
-    with_attributions: bool,
-) -> Vec<(String, Params)> {
-    let mut out = Vec::new();
-    if with_attributions && !plan.attributions.is_empty() {
-        let mut p = Params::default();
-        let rows: Vec<String> = plan
-            .attributions
-            .iter()
-            .map(|a| {
-                format!(
-                    "({}::text, {}::text, {}::text, {}::text, {}::text, {}::text, {}::numeric)",
-                    p.push(a.id.clone()),
-                    p.push(event.id.clone()),
-                    p.push(a.model.as_str().to_string()),
-                    p.push(a.click_id.clone()),
-                    p.push(a.partner_id.clone()),
-                    p.push(a.campaign_id.clone()),
-                    p.push(a.weight)
-                )
-            })
-            .collect();
-        out.push((
-            format!(
-                "INSERT INTO {schema}.attributions (id, event_id, model, click_id, partner_id, campaign_id, weight) VALUES {}",
-                rows.join(", ")
-            ),
-            p,
-        ));
-    }
-    if !plan.commissions.is_empty() {
-        // Each commission starts its ledger (new -> accrued); the row must point at it.
-        let mut p = Params::default();
-        let rows: Vec<String> = plan
-            .commissions
-            .iter()
-            .map(|c| {
-                format!(
-                    "({}::text, {}::text, 'new', 'accrued', NULL, {}::numeric, 'system', 'attributed')",
-                    p.push(format!("lg_{}", c.id)),
-                    p.push(c.id.clone()),
-                    p.push(c.amount)
-                )
-            })
-            .collect();
-        out.push((
-            format!(
-                "INSERT INTO {schema}.commission_ledger (id, commission_id, from_status, to_status, prev_id, amount,
-                     principal_kind, reason) VALUES {}",
-                rows.join(", ")
-            ),
-            p,
-        ));
-        let mut p = Params::default();
-        let rows: Vec<String> = plan
-            .commissions
-            .iter()
-            .map(|c| {
-                format!(
-                    "({}::text, {}::text, {}::text, {}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, 'accrued',
-                      {}::int, {}::timestamptz, {}::timestamptz, {}::text)",
-                    p.push(c.id.clone()),
-                    p.push(plan.attributions[c.attribution].id.clone()),
-                    p.push(event.id.clone()),
-                    p.push(event.event_id.clone()),
-                    p.push(event.user_id.clone()),
-                    p.push(c.partner_id.clone()),
-                    p.push(c.campaign_id.clone()),
-                    p.push(c.amount),
-                    p.push(c.currency.code().to_string()),
-                    p.push(c.holdback_days),
-                    p.push(c.accrued_at),
-                    p.push(c.mature_at),
-                    p.push(format!("lg_{}", c.id))
-                )
-            })
-            .collect();
-        out.push((
-            format!(
-                "INSERT INTO {schema}.commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id,
-                     campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, last_transition_id)
-                 VALUES {}",
-                rows.join(", ")
-            ),
-            p,
-        ));
-    }
-    let mut events: Vec<(String, Value)> = plan
-        .attributions
-        .iter()
-        .map(|a| {
-            (
-                "attribution.created".to_string(),
-                json!({ "attribution": attribution_json(event, a) }),
-            )
-        })
-        .collect();
-    events.extend(plan.commissions.iter().map(|c| {
-        (
-            "commission.accrued".to_string(),
-            json!({ "commission": commission_json(event, plan, c) }),
-        )
-    }));
-    if !events.is_empty() {
-        let mut p = Params::default();
-        let rows: Vec<String> = events
-            .into_iter()
-            .map(|(kind, data)| {
-                format!(
-                    "({}::text, {}::text, {}::jsonb)",
-                    p.push(format!("evt_{}", ulid::Ulid::new())),
-                    p.push(kind),
-                    p.push(data)
-                )
-            })
-            .collect();
-        out.push((
-            format!(
-                "INSERT INTO {schema}.outbox (id, event_type, payload) VALUES {}",
-                rows.join(", ")
-            ),
-            p,
-        ));
-    }
-    out
-}
-
-/// Inserts a new event and everything derived from it, atomically and in one round trip:
-/// `BEGIN`, the event insert (`ON CONFLICT (event_id) DO NOTHING RETURNING id`), the derived
-/// inserts and `COMMIT` are pipelined on the connection. If the event already existed, the
-/// derived inserts fail on their foreign key to it, the transaction aborts (its `COMMIT`
-/// becomes a rollback) and nothing is written. Returns whether the event was new. Every
-/// message is queued on the first poll, so even a cancelled caller leaves the connection
-/// with its transaction finished.
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_event(
-    conn: &deadpool_postgres::Object,
-    schema: &str,
+/// Adds `event` to [`event_rows`].
+pub fn push_event(
+    rows: &mut Rows,
     event: &EventFacts,
     metadata: &Value,
-    refund_of: Option<&str>,
     outcome: &Outcome,
-    plan: &Plan,
     response: &Value,
-) -> Result<bool, ApiError> {
-    let mut p = Params::default();
-    let ev_sql = format!(
-        "INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, refund_of,
-                attribution_status, response)
-         VALUES ({}::text, {}::text, {}::text, {}::text, {}::numeric, {}::text, {}::jsonb, {}::timestamptz, {}::text, {}::text, {}::jsonb)
-         ON CONFLICT (event_id) DO NOTHING RETURNING id",
-        p.push(event.id.clone()),
-        p.push(event.event_id.clone()),
-        p.push(event.user_id.clone()),
-        p.push(event.kind.clone()),
-        p.push(event.value),
-        p.push(event.currency.code().to_string()),
-        p.push(metadata.clone()),
-        p.push(event.ts),
-        p.push(refund_of.map(str::to_string)),
-        p.push(outcome.status().to_string()),
-        p.push(response.clone()),
+) {
+    rows.push(vec![
+        val(event.id.clone()),
+        val(event.event_id.clone()),
+        val(event.user_id.clone()),
+        val(event.kind.clone()),
+        val(event.value),
+        val(event.currency.code().to_string()),
+        val(metadata.clone()),
+        val(event.ts),
+        val(None::<String>),
+        val(outcome.status().to_string()),
+        val(response.clone()),
+    ]);
+}
+
+/// The attribution, ledger, commission and outbox rows of each `(event, plan)`, one
+/// [`Rows`] per table in dependency order (CITUS rule 13: Citus plans neither
+/// `INSERT … SELECT` nor writable CTEs on these tables). Each commission starts its ledger
+/// (`new → accrued`) and points at that entry.
+pub fn derived_rows(
+    schema: &str,
+    items: &[(&EventFacts, &Plan)],
+    with_attributions: bool,
+) -> Vec<Rows> {
+    let mut attributions = Rows::new(
+        schema,
+        "attributions",
+        "id, event_id, model, click_id, partner_id, campaign_id, weight",
+        &["text", "text", "text", "text", "text", "text", "numeric"],
+        "",
     );
-    let derived = derived_statements(schema, event, plan, true);
-    // Prepared (once per connection and shape) before the pipeline starts.
-    let ev_stmt = conn.prepare_cached(&ev_sql).await?;
-    let mut stmts = Vec::with_capacity(derived.len());
-    for (sql, _) in &derived {
-        stmts.push(conn.prepare_cached(sql).await?);
-    }
-    let ev_refs = p.refs();
-    let derived_refs: Vec<Vec<&(dyn ToSql + Sync)>> =
-        derived.iter().map(|(_, p)| p.refs()).collect();
-    let (begin, inserted, writes, commit) = futures::join!(
-        conn.batch_execute("BEGIN"),
-        conn.query_opt(&ev_stmt, &ev_refs),
-        futures::future::join_all(
-            stmts
-                .iter()
-                .zip(&derived_refs)
-                .map(|(s, r)| conn.execute(s, r))
-        ),
-        conn.batch_execute("COMMIT"),
+    let mut ledger = Rows::new(
+        schema,
+        "commission_ledger",
+        "id, commission_id, from_status, to_status, prev_id, amount, principal_kind, reason",
+        &[
+            "text", "text", "text", "text", "text", "numeric", "text", "text",
+        ],
+        "",
     );
-    begin?;
-    if inserted?.is_none() {
-        return Ok(false);
+    let mut commissions = Rows::new(
+        schema,
+        "commissions",
+        "id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, amount, currency, status,
+         holdback_days, accrued_at, mature_at, last_transition_id",
+        &[
+            "text", "text", "text", "text", "text", "text", "text", "numeric", "text", "text", "int", "timestamptz",
+            "timestamptz", "text",
+        ],
+        "",
+    );
+    let mut outbox = Rows::new(
+        schema,
+        "outbox",
+        "id, event_type, payload",
+        &["text", "text", "jsonb"],
+        "",
+    );
+    for (event, plan) in items {
+        for a in &plan.attributions {
+            if with_attributions {
+                attributions.push(vec![
+                    val(a.id.clone()),
+                    val(event.id.clone()),
+                    val(a.model.as_str().to_string()),
+                    val(a.click_id.clone()),
+                    val(a.partner_id.clone()),
+                    val(a.campaign_id.clone()),
+                    val(a.weight),
+                ]);
+            }
+            outbox.push(vec![
+                val(format!("evt_{}", ulid::Ulid::new())),
+                val("attribution.created".to_string()),
+                val(json!({ "attribution": attribution_json(event, a) })),
+            ]);
+        }
+        for c in &plan.commissions {
+            let entry = format!("lg_{}", c.id);
+            ledger.push(vec![
+                val(entry.clone()),
+                val(c.id.clone()),
+                val("new".to_string()),
+                val("accrued".to_string()),
+                val(None::<String>),
+                val(c.amount),
+                val("system".to_string()),
+                val("attributed".to_string()),
+            ]);
+            commissions.push(vec![
+                val(c.id.clone()),
+                val(plan.attributions[c.attribution].id.clone()),
+                val(event.id.clone()),
+                val(event.event_id.clone()),
+                val(event.user_id.clone()),
+                val(c.partner_id.clone()),
+                val(c.campaign_id.clone()),
+                val(c.amount),
+                val(c.currency.code().to_string()),
+                val("accrued".to_string()),
+                val(c.holdback_days),
+                val(c.accrued_at),
+                val(c.mature_at),
+                val(entry),
+            ]);
+            outbox.push(vec![
+                val(format!("evt_{}", ulid::Ulid::new())),
+                val("commission.accrued".to_string()),
+                val(json!({ "commission": commission_json(event, plan, c) })),
+            ]);
+        }
     }
-    for w in writes {
-        w?;
-    }
-    commit?;
-    Ok(true)
+    vec![attributions, ledger, commissions, outbox]
 }
 
 /// The stored reply of an event, for idempotent replays.
@@ -475,8 +422,10 @@ pub async fn attach(
         a.id = row.get(0);
     }
     // The attributions were written above (revival needs their returned ids).
-    for (sql, p) in derived_statements(schema, event, plan, false) {
-        client.execute(sql.as_str(), &p.refs()).await?;
+    for rows in derived_rows(schema, &[(event, plan)], false) {
+        for (sql, params) in rows.statements() {
+            client.execute(sql.as_str(), &params).await?;
+        }
     }
     client
         .execute(

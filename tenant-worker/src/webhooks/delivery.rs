@@ -16,7 +16,11 @@
 //!    5 days (× scale) is disabled.
 
 use super::{signing, ssrf};
-use crate::{error::ApiError, App};
+use crate::{
+    error::ApiError,
+    group_commit::{val, Rows},
+    App,
+};
 use chrono::{DateTime, Duration, Utc};
 use op_control::db::quote_ident;
 use rand::Rng;
@@ -217,31 +221,35 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(
             }
         }
     }
-    for chunk in rows.chunks(500) {
-        let mut p = crate::attribution::store::Params::default();
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|(id, ep, ev, kind, env)| {
-                format!(
-                    "({}::text, {}::text, {}::text, {}::text, {}::jsonb, 'pending', now())",
-                    p.push(id.clone()),
-                    p.push(ep.clone()),
-                    p.push(ev.clone()),
-                    p.push(kind.clone()),
-                    p.push(env.clone())
-                )
-            })
-            .collect();
-        tx.execute(
-            format!(
-                "INSERT INTO {schema}.webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, next_attempt_at)
-                 VALUES {} ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-                values.join(", ")
-            )
-            .as_str(),
-            &p.refs(),
-        )
-        .await?;
+    let mut deliveries = Rows::new(
+        schema,
+        "webhook_deliveries",
+        "id, endpoint_id, event_id, event_type, payload, status, next_attempt_at",
+        &[
+            "text",
+            "text",
+            "text",
+            "text",
+            "jsonb",
+            "text",
+            "timestamptz",
+        ],
+        "ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+    );
+    let now = chrono::Utc::now();
+    for (id, endpoint, event, kind, envelope) in rows {
+        deliveries.push(vec![
+            val(id),
+            val(endpoint),
+            val(event),
+            val(kind),
+            val(envelope),
+            val("pending".to_string()),
+            val(now),
+        ]);
+    }
+    for (sql, params) in deliveries.statements() {
+        tx.execute(sql.as_str(), &params).await?;
     }
     let ids: Vec<String> = events.iter().map(|e| e.get(0)).collect();
     tx.execute(
