@@ -6,7 +6,7 @@ use op_proto::v1::{
     Envelope, Header, HealthReply, HealthRequest, Reply as ProtoReply,
 };
 use std::{sync::Arc, time::Duration};
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -92,10 +92,13 @@ pub async fn serve(
     let svc = TenantWorkerServer::new(WorkerService { app })
         .max_decoding_message_size(512 * 1024 * 1024)
         .max_encoding_message_size(512 * 1024 * 1024);
+    // `Server::tcp_nodelay` only applies to listeners tonic binds itself; ours needs it on
+    // the incoming stream, or Nagle holds a reply's last frames until the gateway's delayed
+    // ACK (40 ms).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
 }
