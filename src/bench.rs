@@ -56,6 +56,8 @@ pub struct Report {
     pub errors: u64,
     pub elapsed: Duration,
     pub micros: Vec<u64>,
+    /// CPU seconds each part of the system spent during the run (Linux; empty elsewhere).
+    pub cpu: Vec<(&'static str, f64)>,
 }
 
 impl Report {
@@ -73,7 +75,7 @@ impl Report {
     }
 
     fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "{:<52} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} ok, {} errors)",
             self.label,
             self.rps(),
@@ -81,7 +83,17 @@ impl Report {
             self.quantile_ms(0.99),
             self.ok,
             self.errors
-        )
+        );
+        if !self.cpu.is_empty() && self.ok > 0 {
+            // Where the machine's CPU went, per successful request: the profile in one line.
+            let per: Vec<String> = self
+                .cpu
+                .iter()
+                .map(|(part, secs)| format!("{part} {:.0}", secs * 1e6 / self.ok as f64))
+                .collect();
+            line.push_str(&format!("\n{:<52} CPU µs/req: {}", "", per.join(", ")));
+        }
+        line
     }
 }
 
@@ -93,6 +105,7 @@ where
     Fut: Future<Output = bool> + Send,
 {
     let seq = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu::snapshot();
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
@@ -119,6 +132,7 @@ where
         errors: 0,
         elapsed: Duration::ZERO,
         micros: Vec::new(),
+        cpu: Vec::new(),
     };
     for t in tasks {
         if let Ok((lat, ok, err)) = t.await {
@@ -129,7 +143,97 @@ where
     }
     report.elapsed = start.elapsed();
     report.micros.sort_unstable();
+    report.cpu = cpu::spent_since(&cpu_before);
     report
+}
+
+/// CPU time per part of the system (PostgreSQL, workers, gateway, this load generator),
+/// from `/proc`: with everything on one machine, the split says where a request's cost is.
+mod cpu {
+    use std::collections::HashMap;
+
+    /// CPU seconds per process id, with the part each process belongs to.
+    pub type Snapshot = HashMap<u32, (&'static str, f64)>;
+
+    pub fn snapshot() -> Snapshot {
+        let mut out = Snapshot::new();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return out;
+        };
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let me = std::process::id();
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state …`: utime and stime are fields 14 and 15.
+            let Some((head, rest)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            let fields: Vec<f64> = rest
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(0.0))
+                .collect();
+            if fields.len() < 15 {
+                continue;
+            }
+            let comm = head.split_once('(').map_or("", |(_, c)| c);
+            // Own time, plus for PostgreSQL the exited backends the postmaster waited for
+            // (pgbench's connections end before the run is measured).
+            let mut secs = (fields[11] + fields[12]) / ticks;
+            if comm == "postgres" {
+                secs += (fields[13] + fields[14]) / ticks;
+            }
+            let part = if pid == me {
+                "load generator"
+            } else if comm == "postgres" {
+                "postgres"
+            } else {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let mut args = cmdline.split(|b| *b == 0).skip(1);
+                match args.next() {
+                    Some(b"worker") => "workers",
+                    Some(b"gateway") => "gateway",
+                    _ => "other",
+                }
+            };
+            out.insert(pid, (part, secs));
+        }
+        out
+    }
+
+    /// CPU seconds of this process's exited, waited-for children.
+    pub fn children_secs() -> f64 {
+        // SAFETY: getrusage writes into the zeroed struct we pass.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) } != 0 {
+            return 0.0;
+        }
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    }
+
+    /// CPU seconds per part since `before` (processes born since count from zero).
+    pub fn spent_since(before: &Snapshot) -> Vec<(&'static str, f64)> {
+        let mut parts: HashMap<&'static str, f64> = HashMap::new();
+        for (pid, (part, secs)) in snapshot() {
+            let was = before.get(&pid).map_or(0.0, |(_, s)| *s);
+            *parts.entry(part).or_default() += (secs - was).max(0.0);
+        }
+        let order = ["postgres", "workers", "gateway", "load generator", "other"];
+        order
+            .iter()
+            .filter_map(|p| parts.get(p).filter(|s| **s > 0.0).map(|s| (*p, *s)))
+            .collect()
+    }
 }
 
 struct Target {
@@ -632,6 +736,8 @@ async fn pgbench_baseline(b: &Bench, tenant_schema: &str) -> Result<Report> {
          VALUES ('evt_' || md5(random()::text), md5(random()::text), 'u1', 'invoice.paid', 49.90, 'USD', '{}', now(), 'no_identity', '{\"ok\":true}') \
          ON CONFLICT (event_id) DO NOTHING;\n",
     )?;
+    let cpu_before = cpu::snapshot();
+    let children_before = cpu::children_secs();
     let out = tokio::process::Command::new(bin)
         .args([
             "-n",
@@ -671,6 +777,15 @@ async fn pgbench_baseline(b: &Bench, tenant_schema: &str) -> Result<Report> {
         errors: 0,
         elapsed: b.duration,
         micros: vec![(avg_ms * 1000.0) as u64],
+        cpu: {
+            // pgbench has exited: its CPU is in our children's rusage, not in /proc.
+            let mut cpu = cpu::spent_since(&cpu_before);
+            cpu.insert(
+                cpu.len().min(1),
+                ("pgbench", cpu::children_secs() - children_before),
+            );
+            cpu
+        },
     })
 }
 

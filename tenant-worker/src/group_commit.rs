@@ -7,8 +7,9 @@
 //! jobs are waiting (at most [`MAX_BATCH`]) and writes them together — one lookup, one
 //! multi-row insert per table, one commit — then answers each job. Nothing waits for a
 //! batch to fill: under light load a batch is one job and costs what a direct write would;
-//! under load, jobs pile up while the previous batch commits ([`IN_FLIGHT`] batches per
-//! lane), so batches grow exactly when it pays.
+//! under load, jobs pile up while the previous batch commits, so batches grow exactly when
+//! it pays. A lane writes `in_flight` batches at a time: 1 where a job's outcome depends on
+//! the jobs before it (events: the first-payment rule), more where jobs are independent.
 //!
 //! "2xx = committed" holds: a job's answer is sent only after its batch committed. A
 //! batch runs in its own task, so a caller that hangs up does not cancel other callers'
@@ -33,8 +34,6 @@ use tokio_postgres::{types::ToSql, Row};
 
 /// Most jobs in one batch.
 pub const MAX_BATCH: usize = 128;
-/// Batches of one lane writing at the same time: one commits while the next fills.
-pub const IN_FLIGHT: usize = 2;
 /// Jobs waiting in one lane before submitters wait too (backpressure).
 const QUEUE: usize = 4 * MAX_BATCH;
 /// An unused lane's task ends after this long.
@@ -57,16 +56,23 @@ pub struct Lanes<J, O> {
 
 struct Inner<J, O> {
     name: &'static str,
+    in_flight: usize,
     pool: Pool,
     write: WriteFn<J, O>,
     lanes: Mutex<HashMap<String, mpsc::Sender<Pending<J, O>>>>,
 }
 
 impl<J: Send + Sync + 'static, O: Send + 'static> Lanes<J, O> {
-    pub fn new(name: &'static str, pool: Pool, write: WriteFn<J, O>) -> Lanes<J, O> {
+    pub fn new(
+        name: &'static str,
+        in_flight: usize,
+        pool: Pool,
+        write: WriteFn<J, O>,
+    ) -> Lanes<J, O> {
         Lanes {
             inner: Arc::new(Inner {
                 name,
+                in_flight: in_flight.max(1),
                 pool,
                 write,
                 lanes: Mutex::new(HashMap::new()),
@@ -115,7 +121,7 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static>(
     schema: String,
     mut rx: mpsc::Receiver<Pending<J, O>>,
 ) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let slots = Arc::new(Semaphore::new(inner.in_flight));
     loop {
         let first = match tokio::time::timeout(IDLE, rx.recv()).await {
             Ok(Some(job)) => job,
@@ -195,17 +201,36 @@ async fn write_batch<J, O>(inner: &Inner<J, O>, schema: &str, batch: Vec<Pending
 /// One statement of a pipeline: SQL and its parameters.
 pub type Statement<'a> = (String, Vec<&'a (dyn ToSql + Sync)>);
 
+/// What came back from a [`send`]: each message's own result.
+pub struct Pipelined {
+    pub began: Result<(), tokio_postgres::Error>,
+    pub results: Vec<Result<Vec<Row>, tokio_postgres::Error>>,
+    pub committed: Result<(), tokio_postgres::Error>,
+}
+
+impl Pipelined {
+    /// Every statement's rows, or the first error.
+    pub fn into_rows(self) -> Result<Vec<Vec<Row>>, ApiError> {
+        self.began?;
+        let mut out = Vec::with_capacity(self.results.len());
+        for r in self.results {
+            out.push(r?);
+        }
+        self.committed?;
+        Ok(out)
+    }
+}
+
 /// Sends (optionally) `BEGIN`, every statement and (optionally) `COMMIT` on `conn` in one
-/// round trip, and returns each statement's rows. Statements are prepared once per
-/// connection and shape. If a statement fails, the ones after it fail too (the transaction
-/// is aborted) and a pipelined `COMMIT` rolls back; the caller must end a transaction it
-/// left open ([`rollback`]).
-pub async fn pipeline(
+/// round trip. Statements are prepared once per connection and shape. If a statement fails,
+/// the ones after it fail too (the transaction is aborted) and a pipelined `COMMIT` rolls
+/// back; the caller must end a transaction it left open ([`rollback`]).
+pub async fn send(
     conn: &Object,
     stmts: &[Statement<'_>],
     begin: bool,
     commit: bool,
-) -> Result<Vec<Vec<Row>>, ApiError> {
+) -> Result<Pipelined, ApiError> {
     let mut prepared = Vec::with_capacity(stmts.len());
     for (sql, _) in stmts {
         prepared.push(conn.prepare_cached(sql).await?);
@@ -232,13 +257,21 @@ pub async fn pipeline(
             }
         },
     );
-    began?;
-    let mut out = Vec::with_capacity(results.len());
-    for r in results {
-        out.push(r?);
-    }
-    committed?;
-    Ok(out)
+    Ok(Pipelined {
+        began,
+        results,
+        committed,
+    })
+}
+
+/// [`send`], then every statement's rows or the first error.
+pub async fn pipeline(
+    conn: &Object,
+    stmts: &[Statement<'_>],
+    begin: bool,
+    commit: bool,
+) -> Result<Vec<Vec<Row>>, ApiError> {
+    send(conn, stmts, begin, commit).await?.into_rows()
 }
 
 /// Ends whatever transaction a failed [`pipeline`] left open, so the connection goes back
@@ -340,6 +373,53 @@ pub fn val(v: impl ToSql + Sync + Send + 'static) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static LARGEST_BATCH: AtomicUsize = AtomicUsize::new(0);
+    static BATCHES: AtomicUsize = AtomicUsize::new(0);
+
+    /// A batch fails as a whole if it holds a negative job; the others are doubled. Slow
+    /// enough that submitters pile up behind a batch.
+    fn double<'a>(_: &'a Pool, _: &'a str, jobs: &'a [i64]) -> BoxFuture<'a, BatchResult<i64>> {
+        Box::pin(async move {
+            LARGEST_BATCH.fetch_max(jobs.len(), Ordering::SeqCst);
+            BATCHES.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if jobs.iter().any(|j| *j < 0) {
+                return Err(ApiError::invalid_body("negative"));
+            }
+            Ok(jobs.iter().map(|j| Ok(j * 2)).collect())
+        })
+    }
+
+    #[tokio::test]
+    async fn concurrent_jobs_share_batches_and_a_poisonous_job_fails_alone() {
+        // The pool is never used by `double` (nor connected: deadpool connects lazily).
+        let pool = op_control::db::pool("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
+        let lanes = Arc::new(Lanes::new("test", 1, pool, double));
+        let results = futures::future::join_all((0..200i64).map(|i| {
+            let lanes = lanes.clone();
+            let job = if i == 150 { -1 } else { i };
+            async move { (job, lanes.submit("\"t1\"", job).await) }
+        }))
+        .await;
+        for (job, r) in results {
+            match job {
+                -1 => assert_eq!(r.unwrap_err().code, "invalid_body"),
+                j => assert_eq!(r.unwrap(), j * 2, "every job gets its own answer"),
+            }
+        }
+        assert!(
+            LARGEST_BATCH.load(Ordering::SeqCst) > 1,
+            "jobs were batched"
+        );
+        assert!(
+            BATCHES.load(Ordering::SeqCst) < 200,
+            "fewer writes than jobs, retries included"
+        );
+        // Another tenant has its own lane.
+        assert_eq!(lanes.submit("\"t2\"", 21).await.unwrap(), 42);
+    }
 
     #[test]
     fn batches_split_into_power_of_two_statements() {

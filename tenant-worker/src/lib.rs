@@ -86,9 +86,11 @@ impl App {
             secrets,
             webhook_http,
             velocity: clicks::Velocity::new(config.click_velocity_per_min),
-            click_lane: group_commit::Lanes::new("clicks", pool.clone(), clicks::write_clicks),
+            click_lane: group_commit::Lanes::new("clicks", 2, pool.clone(), clicks::write_clicks),
+            // One batch at a time: a batch reads the commissions the one before it wrote.
             event_lane: group_commit::Lanes::new(
                 "events",
+                1,
                 pool.clone(),
                 attribution::events::write_events,
             ),

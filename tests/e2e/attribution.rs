@@ -692,3 +692,152 @@ async fn identify_answers_cors_for_the_tenants_own_origins() {
     assert_eq!(evil.code(), 204);
     assert!(!evil.headers.contains_key("access-control-allow-origin"));
 }
+
+/// Concurrent events of a tenant are group-committed. A batch may mix new events, copies of
+/// one new event and copies of an event stored earlier (whose derived rows would collide):
+/// every caller still gets the first copy's answer and every eventId one set of commissions.
+#[tokio::test]
+async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
+    let t = Tenant::new().await;
+    let (_, _, key) = setup(
+        &t,
+        json!({"type": "percent", "value": "10"}),
+        "last_click",
+        30,
+    )
+    .await;
+    for u in 0..10 {
+        let cref = click(&t, &key, &format!("198.51.100.{}", 40 + u)).await;
+        identify(&t, &cref, &format!("gc-u{u}")).await.expect(200);
+    }
+    let stored = t
+        .api
+        .post(
+            "/attribution/events",
+            json!({"userId": "gc-u0", "type": "invoice.paid", "value": "10.00", "eventId": "gc-stored"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let mut bodies = Vec::new();
+    for i in 0..40 {
+        bodies.push(
+            json!({"userId": format!("gc-u{}", i % 10), "type": "invoice.paid",
+                           "value": "20.00", "eventId": format!("gc-new-{i}")}),
+        );
+    }
+    for _ in 0..6 {
+        bodies.push(json!({"userId": "gc-u0", "type": "invoice.paid", "value": "10.00", "eventId": "gc-stored"}));
+        bodies.push(json!({"userId": "gc-u1", "type": "invoice.paid", "value": "30.00", "eventId": "gc-twin"}));
+        bodies.push(json!({"userId": "gc-nobody", "type": "signup", "eventId": "gc-anon"}));
+    }
+    let results = futures::future::join_all(bodies.iter().map(|b| {
+        let (api, b) = (t.api.clone(), b.clone());
+        async move {
+            (
+                b["eventId"].as_str().unwrap().to_string(),
+                api.post("/attribution/events", b).await,
+            )
+        }
+    }))
+    .await;
+    let by_id = |id: &str| -> Vec<&Resp> {
+        results
+            .iter()
+            .filter(|(e, _)| e == id)
+            .map(|(_, r)| r)
+            .collect()
+    };
+    for r in by_id("gc-stored") {
+        assert_eq!(
+            r.code(),
+            200,
+            "a copy of a stored event is a replay: {}",
+            r.body
+        );
+        assert_eq!(r.body, stored, "with the stored answer");
+    }
+    for id in ["gc-twin", "gc-anon"] {
+        let rs = by_id(id);
+        assert_eq!(
+            rs.iter().filter(|r| r.code() == 201).count(),
+            1,
+            "{id}: one copy is first"
+        );
+        assert!(rs.iter().all(|r| r.code() == 201 || r.code() == 200));
+        assert!(
+            rs.windows(2).all(|w| w[0].body == w[1].body),
+            "{id}: one answer"
+        );
+    }
+    for i in 0..40 {
+        let rs = by_id(&format!("gc-new-{i}"));
+        assert_eq!(rs[0].code(), 201, "{}", rs[0].body);
+        assert_eq!(rs[0].body["attribution"]["status"], "attributed");
+        let id = rs[0].body["id"].as_str().unwrap();
+        assert_eq!(
+            commissions_of(&t, id).await,
+            vec![(
+                rs[0].body["attribution"]["touches"][0]["partnerId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                "2.00".to_string(),
+                "accrued".to_string()
+            )]
+        );
+    }
+    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let schema = op_control::tenants::schema_name(&t.id);
+    let counts: (i64, i64) = db
+        .query_one(
+            &format!("SELECT (SELECT count(*) FROM \"{schema}\".events), (SELECT count(*) FROM \"{schema}\".commissions)"),
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(
+        counts,
+        (43, 42),
+        "events: 40 new + stored + twin + anon; commissions: all but anon"
+    );
+}
+
+/// A non-recurring rule pays a user's first paying event only, also when several of the
+/// user's events arrive at once and are written in one batch.
+#[tokio::test]
+async fn concurrent_events_of_one_user_pay_a_first_payment_rule_once() {
+    let t = Tenant::new().await;
+    let (_, _, key) = setup(
+        &t,
+        json!({"type": "fixed", "value": "5.00", "currency": "USD", "recurring": false}),
+        "last_click",
+        30,
+    )
+    .await;
+    let cref = click(&t, &key, "198.51.100.60").await;
+    identify(&t, &cref, "gc-first").await.expect(200);
+    let results = futures::future::join_all((0..12).map(|i| {
+        let api = t.api.clone();
+        async move {
+            api.post(
+                "/attribution/events",
+                json!({"userId": "gc-first", "type": "invoice.paid", "value": "50.00", "eventId": format!("gc-first-{i}")}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut paid = 0;
+    for r in &results {
+        assert_eq!(r.code(), 201, "{}", r.body);
+        paid += commissions_of(&t, r.body["id"].as_str().unwrap())
+            .await
+            .len();
+    }
+    assert_eq!(
+        paid, 1,
+        "exactly one of the user's events earns the first-payment commission"
+    );
+}

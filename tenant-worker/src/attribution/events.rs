@@ -11,7 +11,7 @@ use super::{attribute, refunds, store, store::EventFacts, Outcome};
 use crate::{
     context::{Ctx, Reply},
     error::ApiError,
-    group_commit::{pipeline, rollback, BatchResult, Rows, Statement},
+    group_commit::{pipeline, rollback, send, BatchResult, Rows, Statement},
     money::{parse_amount, Currency},
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+use tokio_postgres::error::SqlState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -287,8 +288,56 @@ pub fn write_events<'a>(
     })
 }
 
-/// Round trips 2 and 3 of [`write_events`]; returns the `eventId`s that were new.
+/// The writes of [`write_events`]; returns the `eventId`s that were new.
+///
+/// Optimistic first: `BEGIN`, the events, every planned derived row and `COMMIT` in one
+/// round trip. A copy of an already stored event is skipped by `ON CONFLICT`, and if it had
+/// derived rows they fail on their foreign key to the event that was not written, which
+/// rolls the whole transaction back; then [`insert_carefully`] writes the batch again, in
+/// two round trips.
 async fn insert(
+    conn: &Object,
+    schema: &str,
+    jobs: &[EventInput],
+    planned: &[Result<(Outcome, store::Plan, Value), usize>],
+    order: &[usize],
+    events: &Rows,
+) -> Result<HashSet<String>, ApiError> {
+    let all: HashSet<String> = order
+        .iter()
+        .map(|&i| jobs[i].facts.event_id.clone())
+        .collect();
+    let event_stmts = events.statements();
+    let derived = store::derived_rows(schema, &planned_items(jobs, planned, order, &all), true);
+    let mut stmts = event_stmts.clone();
+    stmts.extend(derived.iter().flat_map(Rows::statements));
+    let out = send(conn, &stmts, true, true).await?;
+    out.began?;
+    let mut new = HashSet::new();
+    let mut results = out.results.into_iter();
+    for r in results.by_ref().take(event_stmts.len()) {
+        new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
+    }
+    match results.find_map(Result::err) {
+        None => {
+            out.committed?;
+            Ok(new)
+        }
+        Some(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) && new.len() < all.len() => {
+            tracing::debug!(
+                events = all.len(),
+                new = new.len(),
+                "a batch held copies of stored events; writing it again"
+            );
+            insert_carefully(conn, schema, jobs, planned, order, events).await
+        }
+        Some(e) => Err(e.into()),
+    }
+}
+
+/// [`insert`] when some events were already stored: insert the events and learn which are
+/// new, then write only their derived rows and commit.
+async fn insert_carefully(
     conn: &Object,
     schema: &str,
     jobs: &[EventInput],
@@ -298,18 +347,27 @@ async fn insert(
 ) -> Result<HashSet<String>, ApiError> {
     let inserted = pipeline(conn, &events.statements(), true, false).await?;
     let new: HashSet<String> = inserted.iter().flatten().map(|r| r.get(0)).collect();
-    let items: Vec<(&EventFacts, &store::Plan)> = order
+    let derived = store::derived_rows(schema, &planned_items(jobs, planned, order, &new), true);
+    let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
+    pipeline(conn, &stmts, false, true).await?;
+    Ok(new)
+}
+
+/// `(event, plan)` of the planned jobs whose `eventId` is in `ids`, in insert order.
+fn planned_items<'a>(
+    jobs: &'a [EventInput],
+    planned: &'a [Result<(Outcome, store::Plan, Value), usize>],
+    order: &[usize],
+    ids: &HashSet<String>,
+) -> Vec<(&'a EventFacts, &'a store::Plan)> {
+    order
         .iter()
-        .filter(|&&i| new.contains(&jobs[i].facts.event_id))
+        .filter(|&&i| ids.contains(&jobs[i].facts.event_id))
         .filter_map(|&i| {
             planned[i]
                 .as_ref()
                 .ok()
                 .map(|(_, plan, _)| (&jobs[i].facts, plan))
         })
-        .collect();
-    let derived = store::derived_rows(schema, &items, true);
-    let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
-    pipeline(conn, &stmts, false, true).await?;
-    Ok(new)
+        .collect()
 }

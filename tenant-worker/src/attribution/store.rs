@@ -44,17 +44,24 @@ pub async fn candidates_for(
     users: &[&str],
     exclude_event: Option<&str>,
 ) -> Result<HashMap<String, (bool, Vec<Candidate>)>, ApiError> {
+    // "Paid before" is a LATERAL … LIMIT 1 probe of the (user, campaign) index, not an
+    // EXISTS: the planner may turn an EXISTS into a hashed subplan that scans every
+    // commission of the tenant, and a generic plan made while the table was small keeps
+    // doing that after it has grown.
     let sql = format!(
         "SELECT i.user_id, c.id, c.partner_id, c.campaign_id, c.ts,
                 (c.fraud_flag IS NULL AND p.status <> 'revoked') AS eligible,
                 cp.attribution_model, cp.attribution_window_days, cp.holdback_days, cp.commission_rule,
-                EXISTS (SELECT 1 FROM {schema}.commissions cm
-                         WHERE cm.user_id = i.user_id AND cm.campaign_id = c.campaign_id AND cm.amount > 0
-                           AND cm.event_id IS DISTINCT FROM $2) AS paid_before
+                paid.one IS NOT NULL AS paid_before
            FROM {schema}.identities i
            JOIN {schema}.clicks c ON c.id = i.click_id
            JOIN {schema}.campaigns cp ON cp.id = c.campaign_id
            JOIN {schema}.partners p ON p.id = c.partner_id
+           LEFT JOIN LATERAL (
+                SELECT 1 AS one FROM {schema}.commissions cm
+                 WHERE cm.user_id = i.user_id AND cm.campaign_id = c.campaign_id AND cm.amount > 0
+                   AND cm.event_id IS DISTINCT FROM $2
+                 LIMIT 1) paid ON true
           WHERE i.user_id = ANY($1::text[])
           ORDER BY i.user_id, c.ts, c.id"
     );
