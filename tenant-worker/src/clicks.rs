@@ -3,19 +3,19 @@
 //! shaped the same way whichever door it came through.
 //!
 //! The router is the hottest path of the product (every partner link, many per conversion),
-//! so recording a click is two prepared statements in autocommit mode: resolve the link (its
-//! campaign and its partner's live status), then insert the click with plain `VALUES` (a
-//! single writable CTE would save a round trip on PostgreSQL, but Citus cannot plan it). Once
-//! the insert returns, the click is committed (the driver waits for `ReadyForQuery`, which
-//! follows the commit), so a `302` is never sent for a click that could still be lost.
+//! so clicks are group-committed ([`crate::group_commit`]): the clicks of a tenant that
+//! arrive together are written by [`write_clicks`] with one lookup of their links (campaign
+//! and the partner's live status) and one multi-row insert, in one commit. A click's `302`
+//! is sent only after that commit, so it is never sent for a click that could still be lost.
+//! Plain `VALUES` (no writable CTE, no `INSERT … SELECT`) keeps it plannable by Citus.
 //!
 //! The statements name their tables schema-qualified instead of going through
 //! [`Ctx::begin`]'s `SET LOCAL search_path` transaction (BEGIN, SET, statements, COMMIT would
-//! be two more round trips). The schema name is still derived only from the envelope's tenant id and
-//! quoted; nothing of the request reaches the SQL text.
+//! be two more round trips). The schema name is still derived only from the envelope's
+//! tenant id and quoted; nothing of the request reaches the SQL text.
 //!
-//! Flags: `revoked` when the partner is revoked (decided in the statement, from the live
-//! partner row); `velocity` when one IP clicks one link more than `OP_CLICK_VELOCITY_PER_MIN`
+//! Flags: `revoked` when the partner is revoked (from the live partner row read with the
+//! batch); `velocity` when one IP clicks one link more than `OP_CLICK_VELOCITY_PER_MIN`
 //! times within a minute ([`Velocity`], in worker memory: the gateway sends all of a tenant's
 //! traffic to the same worker while it is healthy, so one worker sees a tenant's clicks).
 //! Flagged clicks still redirect; attribution ignores them. The hard per-IP cap (`429`) is

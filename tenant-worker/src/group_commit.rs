@@ -57,6 +57,7 @@ pub struct Lanes<J, O> {
 struct Inner<J, O> {
     name: &'static str,
     in_flight: usize,
+    idle: Duration,
     pool: Pool,
     write: WriteFn<J, O>,
     lanes: Mutex<HashMap<String, mpsc::Sender<Pending<J, O>>>>,
@@ -73,6 +74,7 @@ impl<J: Send + Sync + 'static, O: Send + 'static> Lanes<J, O> {
             inner: Arc::new(Inner {
                 name,
                 in_flight: in_flight.max(1),
+                idle: IDLE,
                 pool,
                 write,
                 lanes: Mutex::new(HashMap::new()),
@@ -123,7 +125,7 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static>(
 ) {
     let slots = Arc::new(Semaphore::new(inner.in_flight));
     loop {
-        let first = match tokio::time::timeout(IDLE, rx.recv()).await {
+        let first = match tokio::time::timeout(inner.idle, rx.recv()).await {
             Ok(Some(job)) => job,
             Ok(None) => return,
             Err(_idle) => {
@@ -419,6 +421,26 @@ mod tests {
         );
         // Another tenant has its own lane.
         assert_eq!(lanes.submit("\"t2\"", 21).await.unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn idle_lanes_retire_and_come_back_on_demand() {
+        let pool = op_control::db::pool("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
+        let mut lanes = Lanes::new("test", 2, pool, double);
+        Arc::get_mut(&mut lanes.inner).unwrap().idle = Duration::from_millis(50);
+        assert_eq!(lanes.submit("\"t\"", 1).await.unwrap(), 2);
+        assert_eq!(lanes.inner.lanes.lock().unwrap().len(), 1);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            lanes.inner.lanes.lock().unwrap().len(),
+            0,
+            "the idle lane retired"
+        );
+        assert_eq!(
+            lanes.submit("\"t\"", 2).await.unwrap(),
+            4,
+            "and a new one serves"
+        );
     }
 
     #[test]

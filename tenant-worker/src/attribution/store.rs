@@ -3,9 +3,9 @@
 //!
 //! Everything here names the tenant schema explicitly (a generated, quoted identifier from
 //! the envelope's tenant id, never user input) instead of relying on `SET LOCAL
-//! search_path`, so the ingest hot path can run as two single-statement autocommit round
-//! trips: read the user's candidate clicks, then one statement that inserts the event and —
-//! only if the event was new — its attributions, commissions and outbox rows.
+//! search_path`, so the group-committed ingest ([`super::events::write_events`]) can read
+//! the candidates of a whole batch in one statement and write the batch in one pipelined
+//! transaction.
 
 use super::{Candidate, Model, Outcome};
 use crate::group_commit::{val, Rows};
