@@ -185,19 +185,16 @@ pub enum Written {
 }
 
 /// Writes a batch of (non-refund) events of one tenant (the event lane of
-/// [`crate::group_commit`]), in three round trips whatever the batch size:
-///
-/// 1. one read of every user's candidate clicks;
-/// 2. `BEGIN` and the events, `ON CONFLICT (event_id) DO NOTHING RETURNING` — the ones
-///    returned are new, the others' `eventId` was taken (a concurrent copy waits here on the
-///    unique index until the first one commits or rolls back);
-/// 3. the new events' attributions, ledger entries, commissions and outbox rows, and
-///    `COMMIT`.
+/// [`crate::group_commit`]) in two round trips whatever the batch size: one read of every
+/// user's candidate clicks, then `BEGIN`, the events (`ON CONFLICT (event_id) DO NOTHING
+/// RETURNING`: the ones returned are new), everything derived from them and `COMMIT`,
+/// pipelined ([`Batch::insert`]).
 ///
 /// Events are inserted in `eventId` order, so two batches holding the same ids cannot
-/// deadlock. Copies of one `eventId` inside a batch are answered like a replay of the first.
-/// The user's earlier events in the same batch count as "paid before" for the recurring rule,
-/// exactly as if they had come one after the other.
+/// deadlock; a concurrent copy of an event waits on the unique index until the first one
+/// commits or rolls back. Copies of one `eventId` inside a batch are answered like a replay
+/// of the first. The user's earlier events in the same batch count as "paid before" for the
+/// recurring rule, exactly as if they had come one after the other.
 pub fn write_events<'a>(
     pool: &'a Pool,
     schema: &'a str,
@@ -205,18 +202,47 @@ pub fn write_events<'a>(
 ) -> BoxFuture<'a, BatchResult<Written>> {
     Box::pin(async move {
         let conn = pool.get().await?;
+        let batch = Batch::plan(&conn, schema, jobs).await?;
+        let new = match batch.insert(&conn).await {
+            Ok(new) => new,
+            Err(e) => {
+                rollback(&conn).await;
+                return Err(e);
+            }
+        };
+        batch.replies(&conn, &new).await
+    })
+}
+
+/// A batch of events, attributed and priced, ready to write.
+struct Batch<'a> {
+    schema: &'a str,
+    jobs: &'a [EventInput],
+    /// Per job: its outcome, rows and reply — or the index of the earlier job with the same
+    /// `eventId`.
+    plans: Vec<Result<(Outcome, store::Plan, Value), usize>>,
+    /// The first copy of each `eventId`, in `eventId` order (the insert order).
+    order: Vec<usize>,
+    events: Rows,
+}
+
+impl<'a> Batch<'a> {
+    async fn plan(
+        conn: &Object,
+        schema: &'a str,
+        jobs: &'a [EventInput],
+    ) -> Result<Batch<'a>, ApiError> {
         let mut users: Vec<&str> = jobs.iter().map(|j| j.facts.user_id.as_str()).collect();
         users.sort_unstable();
         users.dedup();
-        let mut candidates = store::candidates_for(&conn, schema, &users, None).await?;
+        let mut candidates = store::candidates_for(conn, schema, &users, None).await?;
         let now = Utc::now();
-        // Per job: its reply, or the index of the earlier job with the same eventId.
         let mut first_of: HashMap<&str, usize> = HashMap::new();
-        let mut planned: Vec<Result<(Outcome, store::Plan, Value), usize>> = Vec::new();
+        let mut plans = Vec::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
             let event = &job.facts;
             if let Some(&first) = first_of.get(event.event_id.as_str()) {
-                planned.push(Err(first));
+                plans.push(Err(first));
                 continue;
             }
             first_of.insert(&event.event_id, i);
@@ -227,147 +253,134 @@ pub fn write_events<'a>(
             let plan = store::plan(event, &outcome, now);
             store::mark_paid(cands, &plan);
             let response = store::response(event, &outcome, &plan);
-            planned.push(Ok((outcome, plan, response)));
+            plans.push(Ok((outcome, plan, response)));
         }
-        let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| planned[i].is_ok()).collect();
+        let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
         order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
         let mut events = store::event_rows(schema);
         for &i in &order {
-            if let Ok((outcome, _, response)) = &planned[i] {
-                store::push_event(
-                    &mut events,
-                    &jobs[i].facts,
-                    &jobs[i].metadata,
-                    outcome,
-                    response,
-                );
+            if let Ok((outcome, _, response)) = &plans[i] {
+                let job = &jobs[i];
+                store::push_event(&mut events, &job.facts, &job.metadata, outcome, response);
             }
         }
-        let new: HashSet<String> =
-            match insert(&conn, schema, jobs, &planned, &order, &events).await {
-                Ok(new) => new,
-                Err(e) => {
-                    rollback(&conn).await;
-                    return Err(e);
-                }
-            };
-        // Replays: the stored reply of the copy that was first.
-        let taken: Vec<&str> = order
+        Ok(Batch {
+            schema,
+            jobs,
+            plans,
+            order,
+            events,
+        })
+    }
+
+    /// Writes the batch; returns the `eventId`s that were new.
+    ///
+    /// Optimistic first: `BEGIN`, the events, every planned derived row and `COMMIT` in one
+    /// round trip. A copy of an already stored event is skipped by `ON CONFLICT`, and if it
+    /// had derived rows they fail on their foreign key to the event that was not written,
+    /// which rolls the whole transaction back; then [`Batch::insert_carefully`] writes the
+    /// batch again.
+    async fn insert(&self, conn: &Object) -> Result<HashSet<String>, ApiError> {
+        let all = self
+            .order
             .iter()
-            .map(|&i| jobs[i].facts.event_id.as_str())
+            .map(|&i| self.event_id(i).to_string())
+            .collect();
+        let event_stmts = self.events.statements();
+        let derived = self.derived(&all);
+        let mut stmts = event_stmts.clone();
+        stmts.extend(derived.iter().flat_map(Rows::statements));
+        let out = send(conn, &stmts, true, true).await?;
+        out.began?;
+        let mut new = HashSet::new();
+        let mut results = out.results.into_iter();
+        for r in results.by_ref().take(event_stmts.len()) {
+            new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
+        }
+        match results.find_map(Result::err) {
+            None => {
+                out.committed?;
+                Ok(new)
+            }
+            Some(e)
+                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) && new.len() < all.len() =>
+            {
+                tracing::debug!(
+                    events = all.len(),
+                    new = new.len(),
+                    "a batch held copies of stored events; writing it again"
+                );
+                self.insert_carefully(conn).await
+            }
+            Some(e) => Err(e.into()),
+        }
+    }
+
+    /// [`Batch::insert`] when some events were already stored: insert the events and learn
+    /// which are new (round trip 1), then write only their derived rows and commit (2).
+    async fn insert_carefully(&self, conn: &Object) -> Result<HashSet<String>, ApiError> {
+        let inserted = pipeline(conn, &self.events.statements(), true, false).await?;
+        let new: HashSet<String> = inserted.iter().flatten().map(|r| r.get(0)).collect();
+        let derived = self.derived(&new);
+        let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
+        pipeline(conn, &stmts, false, true).await?;
+        Ok(new)
+    }
+
+    /// The derived rows of the events whose `eventId` is in `ids`.
+    fn derived(&self, ids: &HashSet<String>) -> Vec<Rows> {
+        let items: Vec<(&EventFacts, &store::Plan)> = self
+            .order
+            .iter()
+            .filter(|&&i| ids.contains(self.event_id(i)))
+            .filter_map(|&i| {
+                let (_, plan, _) = self.plans[i].as_ref().ok()?;
+                Some((&self.jobs[i].facts, plan))
+            })
+            .collect();
+        store::derived_rows(self.schema, &items, true)
+    }
+
+    fn event_id(&self, i: usize) -> &str {
+        &self.jobs[i].facts.event_id
+    }
+
+    /// Each job's answer once the batch committed: new events their own reply, copies the
+    /// stored reply of the first (one read for all of them).
+    async fn replies(&self, conn: &Object, new: &HashSet<String>) -> BatchResult<Written> {
+        let taken: Vec<&str> = self
+            .order
+            .iter()
+            .map(|&i| self.event_id(i))
             .filter(|id| !new.contains(*id))
             .collect();
         let mut stored = HashMap::new();
         if !taken.is_empty() {
             let sql = format!(
-                "SELECT event_id, response FROM {schema}.events WHERE event_id = ANY($1::text[])"
+                "SELECT event_id, response FROM {}.events WHERE event_id = ANY($1::text[])",
+                self.schema
             );
             let stmt = conn.prepare_cached(&sql).await?;
             for r in conn.query(&stmt, &[&taken]).await? {
                 stored.insert(r.get::<_, String>(0), r.get::<_, Value>(1));
             }
         }
-        let reply = |i: usize| -> Result<Written, ApiError> {
-            let event_id = &jobs[i].facts.event_id;
-            match (&planned[i], new.contains(event_id)) {
+        let first_answer = |i: usize| -> Result<Written, ApiError> {
+            match (&self.plans[i], new.contains(self.event_id(i))) {
                 (Ok((_, _, response)), true) => Ok(Written::Created(response.clone())),
-                _ => match stored.get(event_id) {
+                _ => match stored.get(self.event_id(i)) {
                     Some(first) => Ok(Written::Replayed(first.clone())),
                     None => Err(ApiError::unavailable("concurrent event; retry")),
                 },
             }
         };
-        Ok((0..jobs.len())
-            .map(|i| match planned[i] {
-                Ok(_) => reply(i),
-                Err(first) => match reply(first)? {
+        Ok((0..self.jobs.len())
+            .map(|i| match self.plans[i] {
+                Ok(_) => first_answer(i),
+                Err(first) => match first_answer(first)? {
                     Written::Created(body) | Written::Replayed(body) => Ok(Written::Replayed(body)),
                 },
             })
             .collect())
-    })
-}
-
-/// The writes of [`write_events`]; returns the `eventId`s that were new.
-///
-/// Optimistic first: `BEGIN`, the events, every planned derived row and `COMMIT` in one
-/// round trip. A copy of an already stored event is skipped by `ON CONFLICT`, and if it had
-/// derived rows they fail on their foreign key to the event that was not written, which
-/// rolls the whole transaction back; then [`insert_carefully`] writes the batch again, in
-/// two round trips.
-async fn insert(
-    conn: &Object,
-    schema: &str,
-    jobs: &[EventInput],
-    planned: &[Result<(Outcome, store::Plan, Value), usize>],
-    order: &[usize],
-    events: &Rows,
-) -> Result<HashSet<String>, ApiError> {
-    let all: HashSet<String> = order
-        .iter()
-        .map(|&i| jobs[i].facts.event_id.clone())
-        .collect();
-    let event_stmts = events.statements();
-    let derived = store::derived_rows(schema, &planned_items(jobs, planned, order, &all), true);
-    let mut stmts = event_stmts.clone();
-    stmts.extend(derived.iter().flat_map(Rows::statements));
-    let out = send(conn, &stmts, true, true).await?;
-    out.began?;
-    let mut new = HashSet::new();
-    let mut results = out.results.into_iter();
-    for r in results.by_ref().take(event_stmts.len()) {
-        new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
     }
-    match results.find_map(Result::err) {
-        None => {
-            out.committed?;
-            Ok(new)
-        }
-        Some(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) && new.len() < all.len() => {
-            tracing::debug!(
-                events = all.len(),
-                new = new.len(),
-                "a batch held copies of stored events; writing it again"
-            );
-            insert_carefully(conn, schema, jobs, planned, order, events).await
-        }
-        Some(e) => Err(e.into()),
-    }
-}
-
-/// [`insert`] when some events were already stored: insert the events and learn which are
-/// new, then write only their derived rows and commit.
-async fn insert_carefully(
-    conn: &Object,
-    schema: &str,
-    jobs: &[EventInput],
-    planned: &[Result<(Outcome, store::Plan, Value), usize>],
-    order: &[usize],
-    events: &Rows,
-) -> Result<HashSet<String>, ApiError> {
-    let inserted = pipeline(conn, &events.statements(), true, false).await?;
-    let new: HashSet<String> = inserted.iter().flatten().map(|r| r.get(0)).collect();
-    let derived = store::derived_rows(schema, &planned_items(jobs, planned, order, &new), true);
-    let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
-    pipeline(conn, &stmts, false, true).await?;
-    Ok(new)
-}
-
-/// `(event, plan)` of the planned jobs whose `eventId` is in `ids`, in insert order.
-fn planned_items<'a>(
-    jobs: &'a [EventInput],
-    planned: &'a [Result<(Outcome, store::Plan, Value), usize>],
-    order: &[usize],
-    ids: &HashSet<String>,
-) -> Vec<(&'a EventFacts, &'a store::Plan)> {
-    order
-        .iter()
-        .filter(|&&i| ids.contains(&jobs[i].facts.event_id))
-        .filter_map(|&i| {
-            planned[i]
-                .as_ref()
-                .ok()
-                .map(|(_, plan, _)| (&jobs[i].facts, plan))
-        })
-        .collect()
 }
