@@ -6,7 +6,7 @@ use crate::{
     context::{parse_id, ts, ts_opt, Ctx, Reply},
     error::ApiError,
     mail,
-    pagination::{page_body, PageRequest},
+    pagination::newest_first,
     partners::normalize_email,
 };
 use serde::Deserialize;
@@ -79,13 +79,8 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /admins`
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
-    let page = PageRequest::from_ctx(&ctx)?;
-    let rows = crate::pagination::newest_first(&ctx, "admins", COLUMNS, &page).await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    Ok(Reply::ok(page_body(&page, "admins", items)))
+    let body = newest_first(&ctx, "admins", COLUMNS, "admins", to_json).await?;
+    Ok(Reply::ok(body))
 }
 
 /// `POST /admins/:id/revoke`: the admin and all their sessions, at once.

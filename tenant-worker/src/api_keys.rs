@@ -6,7 +6,7 @@ use crate::{
     access::{is_known_scope, Principal},
     context::{parse_id, ts, ts_opt, Ctx, Reply},
     error::ApiError,
-    pagination::{page_body, PageRequest},
+    pagination::{rows_body, PageRequest},
 };
 use op_control::{keys, CACHE_CHANNEL};
 use serde::Deserialize;
@@ -159,11 +159,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
             &[&tenant.id, &scope, &after_t, &after_id, &page.fetch()],
         )
         .await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    Ok(Reply::ok(page_body(&page, "apiKeys", items)))
+    Ok(Reply::ok(rows_body(&page, "apiKeys", &rows, to_json)))
 }
 
 /// `DELETE /api-keys/:id` (admin: any key of the tenant; partner: its own partner keys):
@@ -271,11 +267,7 @@ pub async fn list_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
             &[&tenant.id, &partner_id, &after_t, &after_id, &page.fetch()],
         )
         .await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    Ok(Reply::ok(page_body(&page, "apiKeys", items)))
+    Ok(Reply::ok(rows_body(&page, "apiKeys", &rows, to_json)))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::{
     commissions::CommissionRule,
     context::{parse_id, truncate, ts, Ctx, Reply},
     error::ApiError,
-    pagination::{page_body, PageRequest},
+    pagination::newest_first,
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -297,13 +297,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /campaigns` (alias `GET /programs`): newest first, list keys `data`, `campaigns`
 /// and `programs`.
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
-    let page = PageRequest::from_ctx(&ctx)?;
-    let rows = crate::pagination::newest_first(&ctx, "campaigns", COLUMNS, &page).await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    let mut body = page_body(&page, "campaigns", items);
+    let mut body = newest_first(&ctx, "campaigns", COLUMNS, "campaigns", to_json).await?;
     body["programs"] = body["data"].clone();
     Ok(Reply::ok(body))
 }

@@ -9,7 +9,7 @@ use crate::{
     campaigns::{host_allowed, parse_http_url},
     context::{parse_id, truncate, ts, Ctx, Reply},
     error::ApiError,
-    pagination::{page_body, PageRequest},
+    pagination::{rows_body, PageRequest},
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -203,11 +203,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         )));
     }
     tx.commit().await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    Ok(Reply::ok(page_body(&page, "links", items)))
+    Ok(Reply::ok(rows_body(&page, "links", &rows, to_json)))
 }
 
 #[cfg(test)]

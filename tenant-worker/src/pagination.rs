@@ -67,24 +67,43 @@ pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     Some((DateTime::from_timestamp_micros(micros)?, id.to_string()))
 }
 
-/// One page of an unfiltered list, newest first: `table` and `columns` are static names
-/// from the calling module (never input); the cursor position is a parameter.
+/// The `GET` of an unfiltered list, newest first: reads the page the query asks for and
+/// shapes it with [`page_body`]. `table` and `columns` are static names from the calling
+/// module (never input); the cursor position is a parameter.
 pub async fn newest_first(
     ctx: &Ctx,
     table: &str,
     columns: &str,
-    page: &PageRequest,
-) -> Result<Vec<tokio_postgres::Row>, ApiError> {
+    alias: &str,
+    to_json: fn(&tokio_postgres::Row) -> Value,
+) -> Result<Value, ApiError> {
+    let page = PageRequest::from_ctx(ctx)?;
     let (after_t, after_id) = page.after.clone().unzip();
-    ctx.read(
-        &format!(
-            "SELECT {columns} FROM {table}
-              WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
-              ORDER BY created_at DESC, id DESC LIMIT $3"
-        ),
-        &[&after_t, &after_id, &page.fetch()],
-    )
-    .await
+    let rows = ctx
+        .read(
+            &format!(
+                "SELECT {columns} FROM {table}
+                  WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
+                  ORDER BY created_at DESC, id DESC LIMIT $3"
+            ),
+            &[&after_t, &after_id, &page.fetch()],
+        )
+        .await?;
+    Ok(rows_body(&page, alias, &rows, to_json))
+}
+
+/// [`page_body`] of rows that have `created_at` and `id` columns, each shaped by `to_json`.
+pub fn rows_body(
+    req: &PageRequest,
+    alias: &str,
+    rows: &[tokio_postgres::Row],
+    to_json: fn(&tokio_postgres::Row) -> Value,
+) -> Value {
+    let items = rows
+        .iter()
+        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
+        .collect();
+    page_body(req, alias, items)
 }
 
 /// Builds `{"data": [...], "<alias>": [...], "nextCursor": ...}` from `limit + 1` fetched

@@ -9,7 +9,7 @@ use crate::{
     context::{parse_id, ts, ts_opt, Ctx, Reply},
     error::ApiError,
     mail, outbox,
-    pagination::{page_body, PageRequest},
+    pagination::{rows_body, PageRequest},
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -175,11 +175,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         .collect();
 
     let rows = ctx.read(&sql, &refs).await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    Ok(Reply::ok(page_body(&page, "partners", items)))
+    Ok(Reply::ok(rows_body(&page, "partners", &rows, to_json)))
 }
 
 /// `GET /partners/:id`

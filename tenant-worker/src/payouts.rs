@@ -13,7 +13,7 @@ use crate::{
     error::ApiError,
     money::{parse_amount, Currency},
     outbox,
-    pagination::{page_body, PageRequest},
+    pagination::{rows_body, PageRequest},
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -138,11 +138,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
                   ORDER BY p.created_at DESC, p.id DESC LIMIT $5"
             ),
             &[&status, &partner, &after_t, &after_id, &page.fetch()]).await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    Ok(Reply::ok(page_body(&page, "payouts", items)))
+    Ok(Reply::ok(rows_body(&page, "payouts", &rows, to_json)))
 }
 
 /// `GET /payouts/:id`: the payout and its commissions.

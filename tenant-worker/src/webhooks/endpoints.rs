@@ -10,7 +10,7 @@ use super::{signing, ssrf, EVENT_TYPES};
 use crate::{
     context::{parse_id, truncate, ts, ts_opt, Ctx, Reply},
     error::ApiError,
-    pagination::{page_body, PageRequest},
+    pagination::newest_first,
     secrets::SecretsKey,
 };
 use serde::{Deserialize, Deserializer};
@@ -146,13 +146,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /webhooks?limit=&cursor=`
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
-    let page = PageRequest::from_ctx(&ctx)?;
-    let rows = crate::pagination::newest_first(&ctx, "webhook_endpoints", COLUMNS, &page).await?;
-    let items = rows
-        .iter()
-        .map(|r| (r.get("created_at"), r.get("id"), to_json(r)))
-        .collect();
-    let mut body = page_body(&page, "webhooks", items);
+    let mut body = newest_first(&ctx, "webhook_endpoints", COLUMNS, "webhooks", to_json).await?;
     body["endpoints"] = body["data"].clone();
     Ok(Reply::ok(body))
 }
