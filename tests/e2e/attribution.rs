@@ -23,6 +23,17 @@ pub async fn setup(t: &Tenant, rule: Value, model: &str, window: i64) -> (String
     (campaign, partner, key)
 }
 
+/// [`setup`] with the common terms: `percent`% of the value, last click, 30-day window.
+pub async fn percent_last_click(t: &Tenant, percent: &str) -> (String, String, String) {
+    setup(
+        t,
+        json!({"type": "percent", "value": percent}),
+        "last_click",
+        30,
+    )
+    .await
+}
+
 pub async fn partner_link(t: &Tenant, campaign: &str) -> (String, String) {
     let p = t
         .partner(&format!("{}@example.com", unique_slug("p")))
@@ -88,13 +99,7 @@ async fn commissions_of(t: &Tenant, event_server_id: &str) -> Vec<(String, Strin
 #[tokio::test]
 async fn click_identify_event_commission_and_idempotent_replay() {
     let t = Tenant::new().await;
-    let (_, partner, key) = setup(
-        &t,
-        json!({"type": "percent", "value": "20"}),
-        "last_click",
-        30,
-    )
-    .await;
+    let (_, partner, key) = percent_last_click(&t, "20").await;
     let cref = click(&t, &key, "198.51.100.1").await;
     let id = identify(&t, &cref, "user-1").await.expect(200);
     assert_eq!(id.body["firstStitch"], true);
@@ -199,13 +204,7 @@ async fn events_before_identify_are_attributed_by_the_backlog() {
 #[tokio::test]
 async fn concurrent_duplicate_events_make_one_commission() {
     let t = Tenant::new().await;
-    let (_, _, key) = setup(
-        &t,
-        json!({"type": "percent", "value": "10"}),
-        "last_click",
-        30,
-    )
-    .await;
+    let (_, _, key) = percent_last_click(&t, "10").await;
     let cref = click(&t, &key, "198.51.100.3").await;
     identify(&t, &cref, "u-dup").await.expect(200);
     let body = json!({"userId": "u-dup", "type": "invoice.paid", "value": 42.5, "eventId": "same-invoice"});
@@ -290,13 +289,7 @@ async fn multi_touch_models_split_exactly() {
 #[tokio::test]
 async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
     let t = Tenant::new().await;
-    let (_, _, key) = setup(
-        &t,
-        json!({"type": "percent", "value": "20"}),
-        "last_click",
-        30,
-    )
-    .await;
+    let (_, _, key) = percent_last_click(&t, "20").await;
     let cref = click(&t, &key, "198.51.100.20").await;
     identify(&t, &cref, "u-ref").await.expect(200);
     let buy = |id: &'static str| json!({"userId": "u-ref", "type": "invoice.paid", "value": "100.00", "eventId": id});
@@ -473,13 +466,7 @@ fn chrono_like_now_ms() -> i64 {
 #[tokio::test]
 async fn rederive_after_a_model_change_without_double_paying() {
     let t = Tenant::new().await;
-    let (campaign, first_partner, k1) = setup(
-        &t,
-        json!({"type": "percent", "value": "10"}),
-        "last_click",
-        30,
-    )
-    .await;
+    let (campaign, first_partner, k1) = percent_last_click(&t, "10").await;
     let (last_partner, k2) = partner_link(&t, &campaign).await;
     for (i, k) in [&k1, &k2].iter().enumerate() {
         let cref = click(&t, k, &format!("198.51.100.{}", 40 + i)).await;
@@ -621,13 +608,7 @@ async fn event_input_is_validated() {
 #[tokio::test]
 async fn identify_answers_cors_for_the_tenants_own_origins() {
     let t = Tenant::new().await;
-    let (_, _, key) = setup(
-        &t,
-        json!({"type": "percent", "value": "10"}),
-        "last_click",
-        30,
-    )
-    .await;
+    let (_, _, key) = percent_last_click(&t, "10").await;
     let cref = click(&t, &key, "198.51.100.50").await;
     let anon = t.api.with_key(None);
     let pre = anon
@@ -699,13 +680,7 @@ async fn identify_answers_cors_for_the_tenants_own_origins() {
 #[tokio::test]
 async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
     let t = Tenant::new().await;
-    let (_, _, key) = setup(
-        &t,
-        json!({"type": "percent", "value": "10"}),
-        "last_click",
-        30,
-    )
-    .await;
+    let (_, _, key) = percent_last_click(&t, "10").await;
     for u in 0..10 {
         let cref = click(&t, &key, &format!("198.51.100.{}", 40 + u)).await;
         identify(&t, &cref, &format!("gc-u{u}")).await.expect(200);

@@ -168,16 +168,7 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
 async fn a_link_issued_before_revocation_does_not_work_after_it() {
     let t = Tenant::new().await;
     let p = t.partner("late@example.com").await;
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "late@example.com"}))
-        .await
-        .expect(200);
-    let token = token_in(
-        last_mail(&t, "late@example.com").await.unwrap()["body"]
-            .as_str()
-            .unwrap(),
-    );
+    let token = requested_token(&t, "late@example.com").await;
     t.api
         .post(
             &format!("/partners/{}/revoke", p["id"].as_str().unwrap()),
@@ -196,16 +187,7 @@ async fn a_link_issued_before_revocation_does_not_work_after_it() {
 async fn concurrent_verifies_of_one_token_give_one_session() {
     let t = Tenant::new().await;
     t.partner("twice@example.com").await;
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "twice@example.com"}))
-        .await
-        .expect(200);
-    let token = token_in(
-        last_mail(&t, "twice@example.com").await.unwrap()["body"]
-            .as_str()
-            .unwrap(),
-    );
+    let token = requested_token(&t, "twice@example.com").await;
     let tries = (0..8).map(|_| {
         let api = t.api.with_key(None);
         let token = token.clone();
@@ -224,16 +206,7 @@ async fn concurrent_verifies_of_one_token_give_one_session() {
 async fn expired_links_are_refused() {
     let t = Tenant::new().await;
     t.partner("old@example.com").await;
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "old@example.com"}))
-        .await
-        .expect(200);
-    let token = token_in(
-        last_mail(&t, "old@example.com").await.unwrap()["body"]
-            .as_str()
-            .unwrap(),
-    );
+    let token = requested_token(&t, "old@example.com").await;
     let db = openpartner::connect(&shared().database_url).await.unwrap();
     let schema = op_control::tenants::schema_name(&t.id);
     db.execute(

@@ -302,6 +302,18 @@ pub fn token_in(body: &str) -> String {
     body[i..i + 43].to_string()
 }
 
+/// Asks for a magic link for `email` (as the portal does) and returns its token from the
+/// dev mailbox.
+pub async fn requested_token(t: &Tenant, email: &str) -> String {
+    t.api
+        .with_key(None)
+        .post("/auth/magic/request", serde_json::json!({ "email": email }))
+        .await
+        .expect(200);
+    let mail = last_mail(t, email).await.expect("a mail was sent");
+    token_in(mail["body"].as_str().unwrap())
+}
+
 /// Signs `email` in through the magic link the mailbox received; returns the cookie pair
 /// (`op_session=...`) and the verify response.
 pub async fn sign_in(t: &Tenant, email: &str) -> (String, Resp) {
