@@ -304,14 +304,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /campaigns/:id` (alias `GET /programs/:id`)
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "campaign")?;
-    let row = ctx
-        .read_one(
-            &format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
-    let row = row.ok_or_else(|| not_found(&id))?;
+    let row = ctx.by_id("campaigns", COLUMNS, "campaign").await?;
     Ok(Reply::ok(to_json(&row)))
 }
 

@@ -108,6 +108,23 @@ impl Ctx {
         Ok(self.read(sql, params).await?.into_iter().next())
     }
 
+    /// The row of `table` whose id is the `:id` path parameter (`what` names it in the `404`:
+    /// "no campaign with id …"). `table` and `columns` are static names of the caller.
+    pub async fn by_id(
+        &self,
+        table: &str,
+        columns: &str,
+        what: &str,
+    ) -> Result<tokio_postgres::Row, ApiError> {
+        let id = parse_id(self.param("id"), what)?;
+        self.read_one(
+            &format!("SELECT {columns} FROM {table} WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no {what} with id `{id}`")))
+    }
+
     /// Opens a transaction whose unqualified table names resolve to this tenant's schema
     /// only (`SET LOCAL`, so the setting dies with the transaction and a pooled
     /// connection never carries one tenant's search_path into another's request).

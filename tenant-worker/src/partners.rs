@@ -180,14 +180,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /partners/:id`
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "partner")?;
-    let row = ctx
-        .read_one(
-            &format!("SELECT {COLUMNS} FROM partners WHERE id = $1"),
-            &[&id],
-        )
-        .await?;
-    let row = row.ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+    let row = ctx.by_id("partners", COLUMNS, "partner").await?;
     let mut body = to_json(&row);
     // The original returns the record at the top level and under `partner`.
     body["partner"] = body.clone();

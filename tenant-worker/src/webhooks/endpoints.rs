@@ -153,14 +153,9 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /webhooks/:id` → the endpoint under `endpoint` and at the top level.
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "webhook endpoint")?;
     let row = ctx
-        .read_one(
-            &format!("SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1"),
-            &[&id],
-        )
+        .by_id("webhook_endpoints", COLUMNS, "webhook endpoint")
         .await?;
-    let row = row.ok_or_else(|| not_found(&id))?;
     let mut body = to_json(&row);
     body["endpoint"] = body.clone();
     Ok(Reply::ok(body))
