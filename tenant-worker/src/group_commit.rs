@@ -17,9 +17,9 @@
 //! retried alone, so one poisonous job fails only its own request.
 //!
 //! [`Rows`] builds the multi-row inserts, in statements of power-of-two row counts: a
-//! connection then prepares at most eight shapes per table instead of one per batch size,
-//! and plain multi-row `VALUES` is what Citus routes straight to the tenant's node (CITUS
-//! rule 13).
+//! connection then prepares at most seven shapes per table (1, 2, 4 … 64 rows) instead of
+//! one per batch size, and plain multi-row `VALUES` is what Citus routes straight to the
+//! tenant's node (CITUS rule 13).
 
 use crate::error::ApiError;
 use deadpool_postgres::{Object, Pool};
