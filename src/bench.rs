@@ -14,6 +14,10 @@ use crate::{
     stack::{Mode, Stack, StackOptions},
 };
 use anyhow::{Context, Result};
+use bytes::Bytes;
+use http::Method;
+use http_body_util::Full;
+use http_load::Clients;
 use op_proto::v1::{
     tenant_worker_client::TenantWorkerClient, Envelope, Principal, PrincipalKind, Surface, Tenant,
 };
@@ -26,6 +30,8 @@ use std::{
     },
     time::{Duration, Instant},
 };
+
+mod http_load;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -97,11 +103,11 @@ impl Report {
     }
 }
 
-/// Runs `op` from `concurrency` tasks for `duration`; `op(n)` gets a unique sequence number
-/// and returns whether the call succeeded.
+/// Runs `op` from `concurrency` tasks for `duration`; `op(client, n)` gets the task's index
+/// and a unique sequence number and returns whether the call succeeded.
 pub async fn measure<F, Fut>(label: &str, concurrency: usize, duration: Duration, op: F) -> Report
 where
-    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
     let seq = Arc::new(AtomicU64::new(0));
@@ -109,14 +115,14 @@ where
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for client in 0..concurrency {
         let (op, seq) = (op.clone(), seq.clone());
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut ok, mut err) = (Vec::with_capacity(4096), 0u64, 0u64);
             while Instant::now() < deadline {
                 let n = seq.fetch_add(1, Ordering::Relaxed);
                 let t = Instant::now();
-                if op(n).await {
+                if op(client, n).await {
                     ok += 1;
                     lat.push(t.elapsed().as_micros() as u64);
                 } else {
@@ -314,7 +320,11 @@ struct Bench {
     /// Does not follow redirects (the click router answers 302).
     http_noredirect: reqwest::Client,
     base: String,
+    /// `/api/t/<slug>`: the tenant API's path prefix.
+    prefix: String,
     auth: String,
+    /// The measured HTTP load: one connection per client.
+    load: Arc<Clients>,
     worker: TenantWorkerClient<tonic::transport::Channel>,
     run_id: String,
     concurrency: usize,
@@ -336,31 +346,28 @@ impl Bench {
         Ok(v)
     }
 
+    /// An admin request to the tenant's API, for the load (`path` is tenant-relative).
+    fn admin(&self, method: Method, path: &str, body: &Value) -> http::Request<Full<Bytes>> {
+        api_request(&self.load, &self.prefix, &self.auth, method, path, body)
+    }
+
     /// The same operation through the gateway and straight to the worker.
     async fn both(
         &self,
         label: &str,
-        http_req: impl Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        http_req: impl Fn(u64) -> http::Request<Full<Bytes>> + Clone + Send + Sync + 'static,
         want_http: u16,
         envelope_for: impl Fn(u64) -> Envelope + Clone + Send + Sync + 'static,
         want_grpc: u32,
     ) -> (Report, Report) {
-        let h = if want_http == 302 {
-            self.http_noredirect.clone()
-        } else {
-            self.http.clone()
-        };
+        let load = self.load.clone();
         let via_gw = measure(
             &format!("{label:<26} via gateway (HTTP)"),
             self.concurrency,
             self.duration,
-            move |n| {
-                let req = http_req(&h, n);
-                async move { matches!(req.send().await, Ok(r) if r.status().as_u16() == want_http) }
+            move |client, n| {
+                let (load, req) = (load.clone(), http_req(n));
+                async move { load.send(client, req).await == Some(want_http) }
             },
         )
         .await;
@@ -370,7 +377,7 @@ impl Bench {
                 &format!("{label:<26} direct to worker (gRPC)"),
                 self.concurrency,
                 self.duration,
-                move |n| {
+                move |_, n| {
                     let (mut w, env) = (w.clone(), envelope_for(n));
                     async move {
                         matches!(w.handle(env).await, Ok(r) if r.get_ref().status == want_grpc)
@@ -380,6 +387,27 @@ impl Bench {
             .await;
         (via_gw, direct)
     }
+}
+
+/// `method path` of the tenant API under `prefix` (`/api/t/<slug>`) with the admin key and a
+/// JSON body (none for `Value::Null`).
+fn api_request(
+    load: &Clients,
+    prefix: &str,
+    auth: &str,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> http::Request<Full<Bytes>> {
+    let body = match body {
+        Value::Null => Bytes::new(),
+        v => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+    };
+    load.request(method, &format!("{prefix}{path}"))
+        .header(http::header::AUTHORIZATION, auth)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .expect("a valid request")
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -395,6 +423,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             .redirect(reqwest::redirect::Policy::none())
             .build()?,
         base: format!("{}/api/t/{}", target.stack.base_url, target.slug),
+        prefix: format!("/api/t/{}", target.slug),
+        load: Arc::new(Clients::new(&target.stack.base_url, args.concurrency)?),
         auth: format!("Bearer {}", target.admin_key),
         worker: TenantWorkerClient::connect(target.stack.workers[0].url.clone()).await?,
         run_id: ulid::Ulid::new().to_string().to_lowercase(),
@@ -467,12 +497,12 @@ async fn partners_get(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
         )
         .await?;
     let path = format!("/partners/{}", seed["id"].as_str().context("seed partner")?);
-    let (url, auth) = (format!("{}{path}", b.base), b.auth.clone());
+    let req = b.admin(Method::GET, &path, &Value::Null);
     let env = envelope(&b.target, "GET", &path, vec![]);
     let (gw, direct) = b
         .both(
             "GET /partners/:id",
-            move |h, _| h.get(&url).header("authorization", &auth),
+            move |_| req.clone(),
             200,
             move |_| env.clone(),
             200,
@@ -482,8 +512,9 @@ async fn partners_get(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
 }
 
 async fn partners_create(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
-    let (url, auth, rid) = (
-        format!("{}/partners", b.base),
+    let (load, prefix, auth, rid) = (
+        b.load.clone(),
+        b.prefix.clone(),
         b.auth.clone(),
         b.run_id.clone(),
     );
@@ -493,10 +524,15 @@ async fn partners_create(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
     let (gw, direct) = b
         .both(
             "POST /partners",
-            move |h, n| {
-                h.post(&url)
-                    .header("authorization", &auth)
-                    .json(&b1("gw", n))
+            move |n| {
+                api_request(
+                    &load,
+                    &prefix,
+                    &auth,
+                    Method::POST,
+                    "/partners",
+                    &b1("gw", n),
+                )
             },
             201,
             move |n| Envelope {
@@ -588,21 +624,22 @@ fn event_body(prefix: &str, rid: &str, key: &str, n: u64) -> Value {
            "eventId": format!("{prefix}-{rid}-{key}-{n}")})
 }
 
+const EVENTS: &str = "/attribution/events";
+
 /// Event ingest through the gateway only (for before/after comparisons).
 async fn events_via_gateway(b: &Bench, label: &str) -> Result<Report> {
     let key = identified_users(b).await?;
-    let (h, url, auth, rid) = (
-        b.http.clone(),
-        format!("{}/attribution/events", b.base),
+    let (load, prefix, auth, rid) = (
+        b.load.clone(),
+        b.prefix.clone(),
         b.auth.clone(),
         b.run_id.clone(),
     );
-    Ok(measure(label, b.concurrency, b.duration, move |n| {
-        let req = h
-            .post(&url)
-            .header("authorization", &auth)
-            .json(&event_body("gwo", &rid, &key, n));
-        async move { matches!(req.send().await, Ok(r) if r.status().as_u16() == 201) }
+    Ok(measure(label, b.concurrency, b.duration, move |client, n| {
+        let body = event_body("gwo", &rid, &key, n);
+        let req = api_request(&load, &prefix, &auth, Method::POST, EVENTS, &body);
+        let load = load.clone();
+        async move { load.send(client, req).await == Some(201) }
     })
     .await)
 }
@@ -613,12 +650,12 @@ async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
     let (k1, k2, r1, r2) = (key.clone(), key.clone(), b.run_id.clone(), b.run_id.clone());
     let e1 = move |n: u64| event_body("gw", &r1, &k1, n);
     let e2 = move |n: u64| event_body("w", &r2, &k2, n);
-    let (url, auth) = (format!("{}/attribution/events", b.base), b.auth.clone());
-    let tmpl = envelope(&b.target, "POST", "/attribution/events", vec![]);
+    let (load, prefix, auth) = (b.load.clone(), b.prefix.clone(), b.auth.clone());
+    let tmpl = envelope(&b.target, "POST", EVENTS, vec![]);
     let (gw, direct) = b
         .both(
             "POST /attribution/events",
-            move |h, n| h.post(&url).header("authorization", &auth).json(&e1(n)),
+            move |n| api_request(&load, &prefix, &auth, Method::POST, EVENTS, &e1(n)),
             201,
             move |n| Envelope {
                 body: e2(n).to_string().into_bytes(),
@@ -646,7 +683,7 @@ async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
 /// `GET /r/<slug>/<linkKey>`: every click durable before the 302.
 async fn clicks(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
     let key = link(b).await?;
-    let url = format!("{}/r/{}/{key}", b.target.stack.base_url, b.target.slug);
+    let (load, path) = (b.load.clone(), format!("/r/{}/{key}", b.target.slug));
     let mut tmpl = envelope(&b.target, "GET", &format!("/{key}"), vec![]);
     tmpl.surface = Surface::Router as i32;
     tmpl.principal = None;
@@ -654,11 +691,14 @@ async fn clicks(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
     let (gw, direct) = b
         .both(
             "GET /r/<slug>/<linkKey>",
-            move |h, n| {
-                h.get(&url).header(
-                    "x-forwarded-for",
-                    format!("10.9.{}.{}", (n / 250) % 250, n % 250),
-                )
+            move |n| {
+                load.request(Method::GET, &path)
+                    .header(
+                        "x-forwarded-for",
+                        format!("10.9.{}.{}", (n / 250) % 250, n % 250),
+                    )
+                    .body(Full::new(Bytes::new()))
+                    .expect("a valid request")
             },
             302,
             move |_| tmpl.clone(),
@@ -703,7 +743,7 @@ async fn raw_sql_baseline(b: &Bench, what: &str, sql: &str) -> Result<Report> {
         &format!("{what:<26} raw SQL (baseline)"),
         b.concurrency,
         b.duration,
-        move |_| {
+        move |_, _| {
             let (pool, next) = (pool.clone(), next.clone());
             async move {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize % pool.len();
