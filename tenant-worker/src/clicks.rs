@@ -25,7 +25,7 @@ use crate::{
     campaigns::host_allowed,
     context::{truncate, ts, Ctx, Reply},
     error::ApiError,
-    group_commit::{pipeline, rollback, val, BatchResult, Rows},
+    group_commit::{pipeline, rollback, val, BatchResult, Rows, Turn},
     links::valid_link_key,
 };
 use chrono::{DateTime, Utc};
@@ -122,6 +122,7 @@ pub fn write_clicks<'a>(
     pool: &'a Pool,
     schema: &'a str,
     jobs: &'a [ClickJob],
+    _independent: &'a Turn<()>,
 ) -> BoxFuture<'a, BatchResult<Option<Recorded>>> {
     Box::pin(async move {
         let lookup = format!(

@@ -8,8 +8,12 @@
 //! multi-row insert per table, one commit — then answers each job. Nothing waits for a
 //! batch to fill: under light load a batch is one job and costs what a direct write would;
 //! under load, jobs pile up while the previous batch commits, so batches grow exactly when
-//! it pays. A lane writes `in_flight` batches at a time: 1 where a job's outcome depends on
-//! the jobs before it (events: the first-payment rule), more where jobs are independent.
+//! it pays. A lane has `in_flight` batches going at a time. Where jobs are independent
+//! (clicks) they simply overlap. Where a job's outcome depends on the jobs written before it
+//! (events: the first-payment rule), a batch still does its reads while the batch before it
+//! writes, then waits its [`Turn`]: the previous batch hands on what it committed, which is
+//! exactly what those early reads may have missed, so writes stay in order and exact while
+//! the database never waits for the worker between two batches.
 //!
 //! "2xx = committed" holds: a job's answer is sent only after its batch committed. A
 //! batch runs in its own task, so a caller that hangs up does not cancel other callers'
@@ -45,31 +49,87 @@ pub type BatchResult<O> = Result<Vec<Result<O, ApiError>>, ApiError>;
 
 /// Writes one batch of jobs of one tenant (`schema` is the quoted tenant schema). Returns
 /// only after the batch committed or was rolled back.
-pub type WriteFn<J, O> = for<'a> fn(&'a Pool, &'a str, &'a [J]) -> BoxFuture<'a, BatchResult<O>>;
+pub type WriteFn<J, O, C> =
+    for<'a> fn(&'a Pool, &'a str, &'a [J], &'a Turn<C>) -> BoxFuture<'a, BatchResult<O>>;
 
 type Pending<J, O> = (J, oneshot::Sender<Result<O, ApiError>>);
 
-/// One lane per tenant for one kind of write.
-pub struct Lanes<J, O> {
-    inner: Arc<Inner<J, O>>,
+/// One lane per tenant for one kind of write. `C` is what a batch hands on to the next one
+/// through their [`Turn`]s (nothing, for lanes of independent jobs).
+pub struct Lanes<J, O, C = ()> {
+    inner: Arc<Inner<J, O, C>>,
 }
 
-struct Inner<J, O> {
+struct Inner<J, O, C> {
     name: &'static str,
     in_flight: usize,
     idle: Duration,
     pool: Pool,
-    write: WriteFn<J, O>,
+    write: WriteFn<J, O, C>,
     lanes: Mutex<HashMap<String, mpsc::Sender<Pending<J, O>>>>,
 }
 
-impl<J: Send + Sync + 'static, O: Send + 'static> Lanes<J, O> {
+/// A batch's place in its lane's order. A batch that depends on the ones before it does
+/// its reads, then waits for [`Turn::previous`] before it writes, and [`Turn::pass`]es on
+/// what it committed once it has. A lane that relies on turns keeps `in_flight` at 2: then
+/// the only batch that can have written since a batch's reads began is the previous one.
+pub struct Turn<C> {
+    previous: Mutex<Option<oneshot::Receiver<C>>>,
+    next: Mutex<Option<oneshot::Sender<C>>>,
+}
+
+/// What a batch learns from [`Turn::previous`].
+pub enum Before<C> {
+    /// No batch was ahead of this one: its reads are current.
+    Nothing,
+    /// The previous batch committed and handed this on (what this batch's reads may have
+    /// missed of it).
+    Committed(C),
+    /// The previous batch failed or was written job by job: read again.
+    Unknown,
+}
+
+impl<C> Turn<C> {
+    /// A turn with nothing before it and nobody after it (a job retried alone).
+    fn solo() -> Turn<C> {
+        Turn {
+            previous: Mutex::new(None),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Waits until the previous batch of the lane has finished.
+    pub async fn previous(&self) -> Before<C> {
+        let previous = self
+            .previous
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match previous {
+            None => Before::Nothing,
+            Some(rx) => match rx.await {
+                Ok(c) => Before::Committed(c),
+                Err(_) => Before::Unknown,
+            },
+        }
+    }
+
+    /// This batch committed: the next one may write, knowing `handed_on`. A batch that
+    /// ends without passing leaves the next one [`Before::Unknown`].
+    pub fn pass(&self, handed_on: C) {
+        if let Some(tx) = self.next.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(handed_on);
+        }
+    }
+}
+
+impl<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static> Lanes<J, O, C> {
     pub fn new(
         name: &'static str,
         in_flight: usize,
         pool: Pool,
-        write: WriteFn<J, O>,
-    ) -> Lanes<J, O> {
+        write: WriteFn<J, O, C>,
+    ) -> Lanes<J, O, C> {
         Lanes {
             inner: Arc::new(Inner {
                 name,
@@ -118,12 +178,13 @@ impl<J: Send + Sync + 'static, O: Send + 'static> Lanes<J, O> {
     }
 }
 
-async fn run_lane<J: Send + Sync + 'static, O: Send + 'static>(
-    inner: Arc<Inner<J, O>>,
+async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static>(
+    inner: Arc<Inner<J, O, C>>,
     schema: String,
     mut rx: mpsc::Receiver<Pending<J, O>>,
 ) {
     let slots = Arc::new(Semaphore::new(inner.in_flight));
+    let mut last_done: Option<oneshot::Receiver<C>> = None;
     loop {
         let first = match tokio::time::timeout(inner.idle, rx.recv()).await {
             Ok(Some(job)) => job,
@@ -144,7 +205,11 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static>(
                     rest.push(job);
                 }
                 if !rest.is_empty() {
-                    write_batch(&inner, &schema, rest).await;
+                    let turn = Turn {
+                        previous: Mutex::new(last_done.take()),
+                        next: Mutex::new(None),
+                    };
+                    write_batch(&inner, &schema, rest, turn).await;
                 }
                 return;
             }
@@ -160,17 +225,30 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static>(
                 Err(_) => break,
             }
         }
+        let (done, next_done) = oneshot::channel();
+        let turn = Turn {
+            previous: Mutex::new(last_done.replace(next_done)),
+            next: Mutex::new(Some(done)),
+        };
         let (inner, schema) = (inner.clone(), schema.clone());
         tokio::spawn(async move {
-            write_batch(&inner, &schema, batch).await;
+            write_batch(&inner, &schema, batch, turn).await;
             drop(slot);
         });
     }
 }
 
-async fn write_batch<J, O>(inner: &Inner<J, O>, schema: &str, batch: Vec<Pending<J, O>>) {
+/// Writes `batch` and answers its jobs. `turn` ends with this function: a batch that did
+/// not pass it on (it failed and its jobs were retried alone) leaves the next one to read
+/// again.
+async fn write_batch<J, O, C>(
+    inner: &Inner<J, O, C>,
+    schema: &str,
+    batch: Vec<Pending<J, O>>,
+    turn: Turn<C>,
+) {
     let (jobs, replies): (Vec<J>, Vec<_>) = batch.into_iter().unzip();
-    let outcome = (inner.write)(&inner.pool, schema, &jobs).await;
+    let outcome = (inner.write)(&inner.pool, schema, &jobs, &turn).await;
     let results = match outcome {
         Ok(results) if results.len() == jobs.len() => results,
         Ok(_) => {
@@ -183,9 +261,12 @@ async fn write_batch<J, O>(inner: &Inner<J, O>, schema: &str, batch: Vec<Pending
         Err(e) if jobs.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::warn!(lane = inner.name, jobs = jobs.len(), error = %e.detail, "batch failed; writing its jobs one by one");
+            // The batch's turn is still held: nothing after it writes until these are done.
             let mut results = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                let one = (inner.write)(&inner.pool, schema, std::slice::from_ref(job)).await;
+                let alone = Turn::solo();
+                let one = (inner.write)(&inner.pool, schema, std::slice::from_ref(job), &alone);
+                let one = one.await;
                 results.push(match one {
                     Ok(mut r) if r.len() == 1 => r.remove(0),
                     Ok(_) => Err(ApiError::internal()),
@@ -195,6 +276,7 @@ async fn write_batch<J, O>(inner: &Inner<J, O>, schema: &str, batch: Vec<Pending
             results
         }
     };
+    drop(turn);
     for (reply, result) in replies.into_iter().zip(results) {
         let _ = reply.send(result); // the caller may have hung up; the write stands
     }
@@ -382,7 +464,12 @@ mod tests {
 
     /// A batch fails as a whole if it holds a negative job; the others are doubled. Slow
     /// enough that submitters pile up behind a batch.
-    fn double<'a>(_: &'a Pool, _: &'a str, jobs: &'a [i64]) -> BoxFuture<'a, BatchResult<i64>> {
+    fn double<'a>(
+        _: &'a Pool,
+        _: &'a str,
+        jobs: &'a [i64],
+        _: &'a Turn<()>,
+    ) -> BoxFuture<'a, BatchResult<i64>> {
         Box::pin(async move {
             LARGEST_BATCH.fetch_max(jobs.len(), Ordering::SeqCst);
             BATCHES.fetch_add(1, Ordering::SeqCst);

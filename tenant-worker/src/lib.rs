@@ -52,8 +52,11 @@ pub struct App {
     /// Group commit of clicks, one lane per tenant.
     pub click_lane: group_commit::Lanes<clicks::ClickJob, Option<clicks::Recorded>>,
     /// Group commit of conversion events (not refunds), one lane per tenant.
-    pub event_lane:
-        group_commit::Lanes<attribution::events::EventInput, attribution::events::Written>,
+    pub event_lane: group_commit::Lanes<
+        attribution::events::EventInput,
+        attribution::events::Written,
+        attribution::events::Paid,
+    >,
 }
 
 impl App {
@@ -87,10 +90,11 @@ impl App {
             webhook_http,
             velocity: clicks::Velocity::new(config.click_velocity_per_min),
             click_lane: group_commit::Lanes::new("clicks", 2, pool.clone(), clicks::write_clicks),
-            // One batch at a time: a batch reads the commissions the one before it wrote.
+            // Two: a batch reads while the one before it writes, then waits its turn (the
+            // first-payment rule depends on what the previous batch paid).
             event_lane: group_commit::Lanes::new(
                 "events",
-                1,
+                2,
                 pool.clone(),
                 attribution::events::write_events,
             ),

@@ -7,11 +7,11 @@
 //! concurrent one, which waits on the unique index — writes nothing and gets the first reply
 //! back. Refunds and chargebacks take the slower, locked path in [`super::refunds`].
 
-use super::{attribute, refunds, store, store::EventFacts, Outcome};
+use super::{attribute, refunds, store, store::EventFacts, Candidate, Outcome};
 use crate::{
     context::{Ctx, Reply},
     error::ApiError,
-    group_commit::{pipeline, rollback, send, BatchResult, Rows, Statement},
+    group_commit::{pipeline, rollback, send, BatchResult, Before, Rows, Statement, Turn},
     money::{parse_amount, Currency},
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -190,6 +190,10 @@ pub enum Written {
 /// RETURNING`: the ones returned are new), everything derived from them and `COMMIT`,
 /// pipelined ([`Batch::insert`]).
 ///
+/// The read overlaps the previous batch's write; the batch then waits its [`Turn`] and adds
+/// what the previous batch paid ([`Paid`]), which the read may have missed — so the
+/// first-payment rule holds exactly, as if all events had come one after the other.
+///
 /// Events are inserted in `eventId` order, so two batches holding the same ids cannot
 /// deadlock; a concurrent copy of an event waits on the unique index until the first one
 /// commits or rolls back. Copies of one `eventId` inside a batch are answered like a replay
@@ -199,10 +203,28 @@ pub fn write_events<'a>(
     pool: &'a Pool,
     schema: &'a str,
     jobs: &'a [EventInput],
+    turn: &'a Turn<Paid>,
 ) -> BoxFuture<'a, BatchResult<Written>> {
     Box::pin(async move {
         let conn = pool.get().await?;
-        let batch = Batch::plan(&conn, schema, jobs).await?;
+        let mut users: Vec<&str> = jobs.iter().map(|j| j.facts.user_id.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
+        // Read and plan while the previous batch writes; plan again only if what it paid
+        // changes a "first payment" of this batch.
+        let mut candidates = store::candidates_for(&conn, schema, &users, None).await?;
+        let batch = Batch::plan(schema, jobs, candidates.clone());
+        let batch = match turn.previous().await {
+            Before::Nothing => batch,
+            Before::Committed(paid) => match paid.apply(&mut candidates) {
+                false => batch,
+                true => Batch::plan(schema, jobs, candidates),
+            },
+            Before::Unknown => {
+                let fresh = store::candidates_for(&conn, schema, &users, None).await?;
+                Batch::plan(schema, jobs, fresh)
+            }
+        };
         let new = match batch.insert(&conn).await {
             Ok(new) => new,
             Err(e) => {
@@ -210,8 +232,33 @@ pub fn write_events<'a>(
                 return Err(e);
             }
         };
+        turn.pass(batch.paid(&new));
         batch.replies(&conn, &new).await
     })
+}
+
+/// The (user, campaign) pairs a batch paid a positive commission for: no longer "first" for
+/// the next batch.
+#[derive(Default)]
+pub struct Paid(HashSet<(String, String)>);
+
+impl Paid {
+    /// Marks the paid pairs in `candidates`; whether that changed anything.
+    fn apply(&self, candidates: &mut HashMap<String, (bool, Vec<Candidate>)>) -> bool {
+        let mut changed = false;
+        if self.0.is_empty() {
+            return changed;
+        }
+        for (user, (_, cands)) in candidates.iter_mut() {
+            for c in cands.iter_mut().filter(|c| !c.paid_before) {
+                if self.0.contains(&(user.clone(), c.campaign_id.clone())) {
+                    c.paid_before = true;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
 }
 
 /// A batch of events, attributed and priced, ready to write.
@@ -224,18 +271,17 @@ struct Batch<'a> {
     /// The first copy of each `eventId`, in `eventId` order (the insert order).
     order: Vec<usize>,
     events: Rows,
+    /// The derived rows of all of them (built before the batch's turn to write).
+    derived: Vec<Rows>,
 }
 
 impl<'a> Batch<'a> {
-    async fn plan(
-        conn: &Object,
+    /// Attributes and prices every job, given each user's candidates.
+    fn plan(
         schema: &'a str,
         jobs: &'a [EventInput],
-    ) -> Result<Batch<'a>, ApiError> {
-        let mut users: Vec<&str> = jobs.iter().map(|j| j.facts.user_id.as_str()).collect();
-        users.sort_unstable();
-        users.dedup();
-        let mut candidates = store::candidates_for(conn, schema, &users, None).await?;
+        mut candidates: HashMap<String, (bool, Vec<Candidate>)>,
+    ) -> Batch<'a> {
         let now = Utc::now();
         let mut first_of: HashMap<&str, usize> = HashMap::new();
         let mut plans = Vec::with_capacity(jobs.len());
@@ -264,13 +310,34 @@ impl<'a> Batch<'a> {
                 store::push_event(&mut events, &job.facts, &job.metadata, outcome, response);
             }
         }
-        Ok(Batch {
+        let mut batch = Batch {
             schema,
             jobs,
             plans,
             order,
             events,
-        })
+            derived: Vec::new(),
+        };
+        batch.derived = batch.derived_rows(|_| true);
+        batch
+    }
+
+    /// What the events in `new` (the ones written) paid.
+    fn paid(&self, new: &HashSet<String>) -> Paid {
+        let mut paid = Paid::default();
+        for &i in &self.order {
+            let job = &self.jobs[i];
+            if !new.contains(&job.facts.event_id) {
+                continue;
+            }
+            if let Ok((_, plan, _)) = &self.plans[i] {
+                for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
+                    paid.0
+                        .insert((job.facts.user_id.clone(), c.campaign_id.clone()));
+                }
+            }
+        }
+        paid
     }
 
     /// Writes the batch; returns the `eventId`s that were new.
@@ -281,15 +348,9 @@ impl<'a> Batch<'a> {
     /// which rolls the whole transaction back; then [`Batch::insert_carefully`] writes the
     /// batch again.
     async fn insert(&self, conn: &Object) -> Result<HashSet<String>, ApiError> {
-        let all = self
-            .order
-            .iter()
-            .map(|&i| self.event_id(i).to_string())
-            .collect();
         let event_stmts = self.events.statements();
-        let derived = self.derived(&all);
         let mut stmts = event_stmts.clone();
-        stmts.extend(derived.iter().flat_map(Rows::statements));
+        stmts.extend(self.derived.iter().flat_map(Rows::statements));
         let out = send(conn, &stmts, true, true).await?;
         out.began?;
         let mut new = HashSet::new();
@@ -303,10 +364,11 @@ impl<'a> Batch<'a> {
                 Ok(new)
             }
             Some(e)
-                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) && new.len() < all.len() =>
+                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+                    && new.len() < self.order.len() =>
             {
                 tracing::debug!(
-                    events = all.len(),
+                    events = self.order.len(),
                     new = new.len(),
                     "a batch held copies of stored events; writing it again"
                 );
@@ -321,18 +383,18 @@ impl<'a> Batch<'a> {
     async fn insert_carefully(&self, conn: &Object) -> Result<HashSet<String>, ApiError> {
         let inserted = pipeline(conn, &self.events.statements(), true, false).await?;
         let new: HashSet<String> = inserted.iter().flatten().map(|r| r.get(0)).collect();
-        let derived = self.derived(&new);
+        let derived = self.derived_rows(|id| new.contains(id));
         let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
         pipeline(conn, &stmts, false, true).await?;
         Ok(new)
     }
 
-    /// The derived rows of the events whose `eventId` is in `ids`.
-    fn derived(&self, ids: &HashSet<String>) -> Vec<Rows> {
+    /// The derived rows of the events whose `eventId` is `wanted`.
+    fn derived_rows(&self, wanted: impl Fn(&str) -> bool) -> Vec<Rows> {
         let items: Vec<(&EventFacts, &store::Plan)> = self
             .order
             .iter()
-            .filter(|&&i| ids.contains(self.event_id(i)))
+            .filter(|&&i| wanted(self.event_id(i)))
             .filter_map(|&i| {
                 let (_, plan, _) = self.plans[i].as_ref().ok()?;
                 Some((&self.jobs[i].facts, plan))
