@@ -9,11 +9,10 @@
 //! batch to fill: under light load a batch is one job and costs what a direct write would;
 //! under load, jobs pile up while the previous batch commits, so batches grow exactly when
 //! it pays. A lane has `in_flight` batches going at a time. Where jobs are independent
-//! (clicks) they simply overlap. Where a job's outcome depends on the jobs written before it
-//! (events: the first-payment rule), a batch still does its reads while the batch before it
-//! writes, then waits its [`Turn`]: the previous batch hands on what it committed, which is
-//! exactly what those early reads may have missed, so writes stay in order and exact while
-//! the database never waits for the worker between two batches.
+//! (clicks) they simply overlap. Where a job's outcome can depend on jobs written before it
+//! (events: the first-payment rule), batches still overlap, and a batch whose plan touches
+//! the plan of the batch ahead waits for that batch's commit and takes what it committed
+//! into account ([`Turn`]): exact, as if the jobs had been written one after the other.
 //!
 //! "2xx = committed" holds: a job's answer is sent only after its batch committed. A
 //! batch runs in its own task, so a caller that hangs up does not cancel other callers'
@@ -30,10 +29,13 @@ use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_postgres::{types::ToSql, Row};
 
 /// Most jobs in one batch.
@@ -69,61 +71,129 @@ struct Inner<J, O, C> {
     lanes: Mutex<HashMap<String, mpsc::Sender<Pending<J, O>>>>,
 }
 
-/// A batch's place in its lane's order. A batch that depends on the ones before it does
-/// its reads, then waits for [`Turn::previous`] before it writes, and [`Turn::pass`]es on
-/// what it committed once it has. A lane that relies on turns keeps `in_flight` at 2: then
-/// the only batch that can have written since a batch's reads began is the previous one.
+/// A batch's place in its lane's order, for lanes whose jobs can depend on jobs written
+/// before them. A batch reads, then — only if its plan could depend on the batch ahead —
+/// [`Turn::wait`]s: for that batch's plan, and, if the plans touch, for its commit. It
+/// announces its own plan ([`Turn::planned`]) before it writes and says when it has
+/// [`Turn::committed`]. Batches that do not touch write at the same time.
+///
+/// Such a lane keeps `in_flight` at 2, and a batch ends (frees its slot) only after the one
+/// ahead of it ended: so when a batch starts reading, every batch but the one just ahead has
+/// ended and is visible to its reads, and that one is covered by its announced plan.
 pub struct Turn<C> {
-    previous: Mutex<Option<oneshot::Receiver<C>>>,
-    next: Mutex<Option<oneshot::Sender<C>>>,
+    ahead: Option<watch::Receiver<Stage<C>>>,
+    mine: watch::Sender<Stage<C>>,
+    committed: AtomicBool,
 }
 
-/// What a batch learns from [`Turn::previous`].
+/// How far a batch has got.
+enum Stage<C> {
+    Reading,
+    /// What the batch will hand on if it commits.
+    Planned(Arc<C>),
+    Ended {
+        committed: bool,
+        plan: Option<Arc<C>>,
+    },
+}
+
+/// What a batch learns from [`Turn::wait`].
 pub enum Before<C> {
-    /// No batch was ahead of this one: its reads are current.
+    /// Nothing ahead of this batch can change its plan: its reads stand.
     Nothing,
-    /// The previous batch committed and handed this on (what this batch's reads may have
-    /// missed of it).
-    Committed(C),
-    /// The previous batch failed or was written job by job: read again.
+    /// The batch ahead committed this plan, which this batch's reads may have missed.
+    Committed(Arc<C>),
+    /// The batch ahead failed (or was written job by job) and has ended: read again.
     Unknown,
 }
 
 impl<C> Turn<C> {
-    /// A turn with nothing before it and nobody after it (a job retried alone).
+    fn new(ahead: Option<watch::Receiver<Stage<C>>>) -> (Turn<C>, watch::Receiver<Stage<C>>) {
+        let (mine, rx) = watch::channel(Stage::Reading);
+        let turn = Turn {
+            ahead,
+            mine,
+            committed: AtomicBool::new(false),
+        };
+        (turn, rx)
+    }
+
+    /// A turn with nothing ahead and nobody waiting (a job retried alone).
     fn solo() -> Turn<C> {
-        Turn {
-            previous: Mutex::new(None),
-            next: Mutex::new(None),
+        Turn::new(None).0
+    }
+
+    /// Waits until this batch may write, given the plan of the batch ahead: `depends` says
+    /// whether this batch's plan could change by it.
+    pub async fn wait(&self, depends: impl Fn(&C) -> bool) -> Before<C> {
+        let Some(ahead) = &self.ahead else {
+            return Before::Nothing;
+        };
+        let mut ahead = ahead.clone();
+        let plan = {
+            let Ok(stage) = ahead.wait_for(|s| !matches!(s, Stage::Reading)).await else {
+                return Before::Unknown;
+            };
+            match &*stage {
+                Stage::Reading => unreachable!("waited for a later stage"),
+                Stage::Planned(plan) => plan.clone(),
+                Stage::Ended {
+                    committed: true,
+                    plan: Some(plan),
+                } => match depends(plan) {
+                    true => return Before::Committed(plan.clone()),
+                    false => return Before::Nothing,
+                },
+                Stage::Ended { .. } => return Before::Unknown,
+            }
+        };
+        if !depends(&plan) {
+            return Before::Nothing;
+        }
+        let committed = match ahead.wait_for(|s| matches!(s, Stage::Ended { .. })).await {
+            Ok(stage) => matches!(
+                &*stage,
+                Stage::Ended {
+                    committed: true,
+                    ..
+                }
+            ),
+            Err(_) => false,
+        };
+        match committed {
+            true => Before::Committed(plan),
+            false => Before::Unknown,
         }
     }
 
-    /// Waits until the previous batch of the lane has finished.
-    pub async fn previous(&self) -> Before<C> {
-        let previous = self
-            .previous
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        match previous {
-            None => Before::Nothing,
-            Some(rx) => match rx.await {
-                Ok(c) => Before::Committed(c),
-                Err(_) => Before::Unknown,
-            },
-        }
+    /// Announces what this batch will hand on if it commits; call before writing.
+    pub fn planned(&self, plan: C) {
+        self.mine.send_replace(Stage::Planned(Arc::new(plan)));
     }
 
-    /// This batch committed: the next one may write, knowing `handed_on`. A batch that
-    /// ends without passing leaves the next one [`Before::Unknown`].
-    pub fn pass(&self, handed_on: C) {
-        if let Some(tx) = self.next.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(handed_on);
+    /// This batch committed what it announced.
+    pub fn committed(&self) {
+        self.committed.store(true, Ordering::Release);
+    }
+
+    /// Ends the turn once the batch ahead has ended.
+    async fn end(self) {
+        if let Some(mut ahead) = self.ahead {
+            // An error means the batch ahead is gone (its task ended): ended all the same.
+            let _ = ahead.wait_for(|s| matches!(s, Stage::Ended { .. })).await;
         }
+        let plan = match &*self.mine.borrow() {
+            Stage::Planned(plan) => Some(plan.clone()),
+            _ => None,
+        };
+        self.mine.send_replace(Stage::Ended {
+            committed: self.committed.load(Ordering::Acquire),
+            plan,
+        });
     }
 }
 
-impl<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static> Lanes<J, O, C> {
+impl<J: Send + Sync + 'static, O: Send + 'static, C: Send + Sync + 'static> Lanes<J, O, C> {
     pub fn new(
         name: &'static str,
         in_flight: usize,
@@ -178,13 +248,14 @@ impl<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static> Lanes<J, O,
     }
 }
 
-async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static>(
+async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + Sync + 'static>(
     inner: Arc<Inner<J, O, C>>,
     schema: String,
     mut rx: mpsc::Receiver<Pending<J, O>>,
 ) {
     let slots = Arc::new(Semaphore::new(inner.in_flight));
-    let mut last_done: Option<oneshot::Receiver<C>> = None;
+    // The stage of the batch started last: the next batch's batch ahead.
+    let mut last: Option<watch::Receiver<Stage<C>>> = None;
     loop {
         let first = match tokio::time::timeout(inner.idle, rx.recv()).await {
             Ok(Some(job)) => job,
@@ -205,10 +276,7 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static
                     rest.push(job);
                 }
                 if !rest.is_empty() {
-                    let turn = Turn {
-                        previous: Mutex::new(last_done.take()),
-                        next: Mutex::new(None),
-                    };
+                    let (turn, _) = Turn::new(last.take());
                     write_batch(&inner, &schema, rest, turn).await;
                 }
                 return;
@@ -225,11 +293,8 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static
                 Err(_) => break,
             }
         }
-        let (done, next_done) = oneshot::channel();
-        let turn = Turn {
-            previous: Mutex::new(last_done.replace(next_done)),
-            next: Mutex::new(Some(done)),
-        };
+        let (turn, stage) = Turn::new(last.take());
+        last = Some(stage);
         let (inner, schema) = (inner.clone(), schema.clone());
         tokio::spawn(async move {
             write_batch(&inner, &schema, batch, turn).await;
@@ -238,9 +303,8 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + 'static
     }
 }
 
-/// Writes `batch` and answers its jobs. `turn` ends with this function: a batch that did
-/// not pass it on (it failed and its jobs were retried alone) leaves the next one to read
-/// again.
+/// Writes `batch`, answers its jobs and ends its turn. A batch that failed is written job
+/// by job before its turn ends (the next batch, if it depends on it, reads again).
 async fn write_batch<J, O, C>(
     inner: &Inner<J, O, C>,
     schema: &str,
@@ -261,7 +325,7 @@ async fn write_batch<J, O, C>(
         Err(e) if jobs.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::warn!(lane = inner.name, jobs = jobs.len(), error = %e.detail, "batch failed; writing its jobs one by one");
-            // The batch's turn is still held: nothing after it writes until these are done.
+            // The batch's turn has not ended: a batch that depends on it waits for these.
             let mut results = Vec::with_capacity(jobs.len());
             for job in &jobs {
                 let alone = Turn::solo();
@@ -276,10 +340,10 @@ async fn write_batch<J, O, C>(
             results
         }
     };
-    drop(turn);
     for (reply, result) in replies.into_iter().zip(results) {
         let _ = reply.send(result); // the caller may have hung up; the write stands
     }
+    turn.end().await;
 }
 
 /// One statement of a pipeline: SQL and its parameters.
@@ -528,6 +592,84 @@ mod tests {
             4,
             "and a new one serves"
         );
+    }
+
+    /// Polls `f` briefly: whether it finished (then its output).
+    async fn finishes<T>(f: tokio::task::JoinHandle<T>) -> Result<T, tokio::task::JoinHandle<T>> {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        match f.is_finished() {
+            true => Ok(f.await.unwrap()),
+            false => Err(f),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_waits_only_for_a_plan_it_depends_on() {
+        let (first, first_stage) = Turn::<Vec<u32>>::new(None);
+        let (independent, _) = Turn::new(Some(first_stage.clone()));
+        let (dependent, _) = Turn::new(Some(first_stage));
+        let independent = tokio::spawn(async move {
+            matches!(independent.wait(|p| p.contains(&9)).await, Before::Nothing)
+        });
+        let dependent = tokio::spawn(async move {
+            match dependent.wait(|p| p.contains(&2)).await {
+                Before::Committed(plan) => Some((*plan).clone()),
+                _ => None,
+            }
+        });
+        // Nobody can decide before the batch ahead has planned.
+        let independent = finishes(independent).await.expect_err("waits for the plan");
+        first.planned(vec![1, 2]);
+        // A plan that does not touch this batch's: write at once, no wait for the commit.
+        assert!(finishes(independent)
+            .await
+            .expect("did not wait for the commit"));
+        // One that does: wait for the commit and take its plan into account.
+        let dependent = finishes(dependent).await.expect_err("waits for the commit");
+        first.committed();
+        first.end().await;
+        assert_eq!(dependent.await.unwrap(), Some(vec![1, 2]));
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_ahead_means_read_again_and_turns_end_in_order() {
+        let (first, first_stage) = Turn::<Vec<u32>>::new(None);
+        let (second, second_stage) = Turn::new(Some(first_stage));
+        first.planned(vec![1]);
+        let waiting = tokio::spawn(async move {
+            let before = second.wait(|p| p.contains(&1)).await;
+            assert!(
+                matches!(before, Before::Unknown),
+                "ahead failed: read again"
+            );
+            second.committed();
+            second.end().await;
+        });
+        let mut second_stage = second_stage;
+        // The second batch cannot end before the first did (slots are freed in order).
+        let waiting = finishes(waiting).await.expect_err("first still running");
+        assert!(matches!(*second_stage.borrow(), Stage::Reading));
+        first.end().await; // not committed: failed
+        waiting.await.unwrap();
+        let ended = second_stage
+            .wait_for(|s| matches!(s, Stage::Ended { .. }))
+            .await
+            .map(|s| {
+                matches!(
+                    *s,
+                    Stage::Ended {
+                        committed: true,
+                        ..
+                    }
+                )
+            })
+            .unwrap();
+        assert!(ended);
+        // Nothing ahead: nothing to wait for.
+        assert!(matches!(
+            Turn::<Vec<u32>>::solo().wait(|_| true).await,
+            Before::Nothing
+        ));
     }
 
     #[test]

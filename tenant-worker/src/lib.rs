@@ -90,11 +90,14 @@ impl App {
             webhook_http,
             velocity: clicks::Velocity::new(config.click_velocity_per_min),
             click_lane: group_commit::Lanes::new("clicks", 2, pool.clone(), clicks::write_clicks),
-            // Two: a batch reads while the one before it writes, then waits its turn (the
-            // first-payment rule depends on what the previous batch paid).
+            // Two batches at a time, in turn order (group_commit::Turn): a batch that would
+            // pay a first payment the batch ahead also pays waits for that batch's commit.
             event_lane: group_commit::Lanes::new(
                 "events",
-                2,
+                std::env::var("OP_EV_INFLIGHT")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2),
                 pool.clone(),
                 attribution::events::write_events,
             ),

@@ -190,9 +190,9 @@ pub enum Written {
 /// RETURNING`: the ones returned are new), everything derived from them and `COMMIT`,
 /// pipelined ([`Batch::insert`]).
 ///
-/// The read overlaps the previous batch's write; the batch then waits its [`Turn`] and adds
-/// what the previous batch paid ([`Paid`]), which the read may have missed — so the
-/// first-payment rule holds exactly, as if all events had come one after the other.
+/// Batches overlap: the read, and unless the batch ahead pays a first payment this batch
+/// would pay too, the write ([`Turn`], [`Paid`]). So the first-payment rule holds exactly,
+/// as if all events had come one after the other.
 ///
 /// Events are inserted in `eventId` order, so two batches holding the same ids cannot
 /// deadlock; a concurrent copy of an event waits on the unique index until the first one
@@ -210,21 +210,28 @@ pub fn write_events<'a>(
         let mut users: Vec<&str> = jobs.iter().map(|j| j.facts.user_id.as_str()).collect();
         users.sort_unstable();
         users.dedup();
-        // Read and plan while the previous batch writes; plan again only if what it paid
-        // changes a "first payment" of this batch.
+        // Read and plan while the batch ahead may still be writing. Its commissions matter
+        // only to a user's first payment on a campaign that pays only the first one: only
+        // then, and only if the batch ahead plans to pay that very pair, wait for its
+        // commit (and take it into account).
         let mut candidates = store::candidates_for(&conn, schema, &users, None).await?;
-        let batch = Batch::plan(schema, jobs, candidates.clone());
-        let batch = match turn.previous().await {
-            Before::Nothing => batch,
-            Before::Committed(paid) => match paid.apply(&mut candidates) {
-                false => batch,
-                true => Batch::plan(schema, jobs, candidates),
-            },
+        let first_payments = Paid::first_payments(&candidates);
+        let before = match first_payments.0.is_empty() {
+            true => Before::Nothing,
+            false => turn.wait(|ahead| ahead.overlaps(&first_payments)).await,
+        };
+        let batch = match before {
+            Before::Nothing => Batch::plan(schema, jobs, candidates),
+            Before::Committed(paid) => {
+                paid.apply(&mut candidates);
+                Batch::plan(schema, jobs, candidates)
+            }
             Before::Unknown => {
                 let fresh = store::candidates_for(&conn, schema, &users, None).await?;
                 Batch::plan(schema, jobs, fresh)
             }
         };
+        turn.planned(batch.paid());
         let new = match batch.insert(&conn).await {
             Ok(new) => new,
             Err(e) => {
@@ -232,32 +239,45 @@ pub fn write_events<'a>(
                 return Err(e);
             }
         };
-        turn.pass(batch.paid(&new));
+        turn.committed();
         batch.replies(&conn, &new).await
     })
 }
 
-/// The (user, campaign) pairs a batch paid a positive commission for: no longer "first" for
-/// the next batch.
+/// (user, campaign) pairs: those a batch pays a positive commission for, or those whose
+/// next commission is a first payment on a campaign that pays only the first.
 #[derive(Default)]
 pub struct Paid(HashSet<(String, String)>);
 
 impl Paid {
-    /// Marks the paid pairs in `candidates`; whether that changed anything.
-    fn apply(&self, candidates: &mut HashMap<String, (bool, Vec<Candidate>)>) -> bool {
-        let mut changed = false;
-        if self.0.is_empty() {
-            return changed;
+    /// The pairs of `candidates` still waiting for their only payment.
+    fn first_payments(candidates: &HashMap<String, (bool, Vec<Candidate>)>) -> Paid {
+        let mut open = Paid::default();
+        for (user, (_, cands)) in candidates {
+            for c in cands.iter().filter(|c| !c.rule.recurring && !c.paid_before) {
+                open.0.insert((user.clone(), c.campaign_id.clone()));
+            }
         }
+        open
+    }
+
+    fn overlaps(&self, other: &Paid) -> bool {
+        let (small, large) = match self.0.len() <= other.0.len() {
+            true => (self, other),
+            false => (other, self),
+        };
+        small.0.iter().any(|pair| large.0.contains(pair))
+    }
+
+    /// Marks the paid pairs in `candidates` as paid before.
+    fn apply(&self, candidates: &mut HashMap<String, (bool, Vec<Candidate>)>) {
         for (user, (_, cands)) in candidates.iter_mut() {
-            for c in cands.iter_mut().filter(|c| !c.paid_before) {
+            for c in cands.iter_mut() {
                 if self.0.contains(&(user.clone(), c.campaign_id.clone())) {
                     c.paid_before = true;
-                    changed = true;
                 }
             }
         }
-        changed
     }
 }
 
@@ -322,15 +342,12 @@ impl<'a> Batch<'a> {
         batch
     }
 
-    /// What the events in `new` (the ones written) paid.
-    fn paid(&self, new: &HashSet<String>) -> Paid {
+    /// What the batch pays, if all of it is new (copies of stored events pay nothing, so
+    /// this may say more than was written; never less).
+    fn paid(&self) -> Paid {
         let mut paid = Paid::default();
-        for &i in &self.order {
-            let job = &self.jobs[i];
-            if !new.contains(&job.facts.event_id) {
-                continue;
-            }
-            if let Ok((_, plan, _)) = &self.plans[i] {
+        for (job, plan) in self.jobs.iter().zip(&self.plans) {
+            if let Ok((_, plan, _)) = plan {
                 for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
                     paid.0
                         .insert((job.facts.user_id.clone(), c.campaign_id.clone()));
