@@ -39,6 +39,7 @@ pub const TENANT: &[Migration] = &[
     migration!(5, "tenant", "0005_webhooks"),
     migration!(6, "tenant", "0006_drop_outbox_created_idx"),
     migration!(7, "tenant", "0007_idempotency_retention"),
+    migration!(8, "tenant", "0008_outbox_is_a_queue"),
 ];
 
 /// The version a fully migrated tenant schema has.

@@ -417,3 +417,59 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
+    let t = Tenant::new().await;
+    for i in 0..3 {
+        t.api
+            .post(
+                "/partners",
+                json!({"email": format!("early{i}@example.com"), "name": "E"}),
+            )
+            .await
+            .expect(201);
+    }
+    // No endpoint: the pipeline consumes the outbox rows and delivers nothing.
+    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let schema = op_control::tenants::schema_name(&t.id);
+    let count = |table: &'static str| {
+        let (db, sql) = (&db, format!("SELECT count(*) FROM \"{schema}\".{table}"));
+        async move { db.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count("outbox").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox was not drained"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count("webhook_deliveries").await, 0);
+
+    let rx = Receiver::start().await;
+    endpoint(&t, &rx.url("/late"), json!(["partner.created"])).await;
+    t.api
+        .post(
+            "/partners",
+            json!({"email": "late@example.com", "name": "L"}),
+        )
+        .await
+        .expect(201);
+    rx.wait_for("/late", 10, |got| !got.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let emails: Vec<String> = rx
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.json()["data"]["partner"]["email"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(emails, vec!["late@example.com"]);
+    assert_eq!(count("outbox").await, 0, "fanned-out rows are deleted");
+}

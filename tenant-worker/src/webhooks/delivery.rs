@@ -3,8 +3,8 @@
 //! 1. **Discover** (one query across tenant schemas, `UNION ALL`, CITUS rule 9) which
 //!    tenants have undispatched outbox rows or due deliveries.
 //! 2. **Fan out** a tenant's outbox rows into one delivery per subscribed active endpoint
-//!    (`ON CONFLICT (endpoint_id, event_id) DO NOTHING`: idempotent) and mark them
-//!    dispatched, in one statement.
+//!    (`ON CONFLICT (endpoint_id, event_id) DO NOTHING`: idempotent) and delete them, in one
+//!    transaction.
 //! 3. **Claim** due deliveries with `FOR UPDATE SKIP LOCKED` and a lease (`locked_until`):
 //!    two workers never send the same attempt, and a worker killed mid-send leaves the
 //!    delivery to be claimed again when its lease runs out — at least once, never lost.
@@ -172,12 +172,32 @@ async fn run_tenant(
     Ok(())
 }
 
-/// Turns undispatched outbox rows into one delivery per subscribed active endpoint and
-/// marks them dispatched, in one transaction. Rows are computed here and written with
-/// multi-row `VALUES` (CITUS rule 13: `INSERT … SELECT` goes through the coordinator, and
-/// Citus 13 mis-deparses it with `ON CONFLICT` here).
+/// Turns outbox rows into one delivery per subscribed active endpoint and deletes them, in
+/// one transaction: the outbox is a queue, the deliveries keep the payload. A tenant without
+/// active endpoints only has its rows deleted (no payload read, nothing built). Deliveries
+/// are computed here and written with multi-row `VALUES` (CITUS rule 13: `INSERT … SELECT`
+/// goes through the coordinator, and Citus 13 mis-deparses it with `ON CONFLICT` here).
 async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(), ApiError> {
     let tx = conn.transaction().await?;
+    let endpoints: Vec<(String, Vec<String>)> = tx
+        .query(
+            format!("SELECT id, events FROM {schema}.webhook_endpoints WHERE active").as_str(),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    if endpoints.is_empty() {
+        let sql = format!(
+            "DELETE FROM {schema}.outbox WHERE id IN (
+                SELECT id FROM {schema}.outbox WHERE dispatched_at IS NULL
+                 ORDER BY created_at, id LIMIT 500 FOR UPDATE SKIP LOCKED)"
+        );
+        tx.execute(sql.as_str(), &[]).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
     let events = tx
         .query(
             format!(
@@ -191,15 +211,6 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(
     if events.is_empty() {
         return Ok(()); // dropping the transaction rolls back: nothing was locked for long
     }
-    let endpoints: Vec<(String, Vec<String>)> = tx
-        .query(
-            format!("SELECT id, events FROM {schema}.webhook_endpoints WHERE active").as_str(),
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
     let mut rows: Vec<(String, String, String, String, Value)> = Vec::new();
     for e in &events {
         let (id, kind): (String, String) = (e.get(0), e.get(1));
@@ -253,7 +264,7 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(
     }
     let ids: Vec<String> = events.iter().map(|e| e.get(0)).collect();
     tx.execute(
-        format!("UPDATE {schema}.outbox SET dispatched_at = now() WHERE id = ANY($1)").as_str(),
+        format!("DELETE FROM {schema}.outbox WHERE id = ANY($1)").as_str(),
         &[&ids],
     )
     .await?;
