@@ -69,6 +69,8 @@ pub fn spawn(app: Arc<App>) {
         let inflight = Arc::new(Semaphore::new(app.config.webhook_concurrency));
         let mut tenants: Vec<String> = Vec::new();
         let mut refreshed = Instant::now() - std::time::Duration::from_secs(3600);
+        // Outbox rows this worker consumed per tenant since it last vacuumed that outbox.
+        let mut unvacuumed: HashMap<String, u64> = HashMap::new();
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -90,8 +92,18 @@ pub fn spawn(app: Arc<App>) {
                 }
             };
             for tenant_id in busy {
-                if let Err(e) = run_tenant(&app, &tenant_id, &inflight).await {
-                    tracing::warn!(tenant_id = %tenant_id, error = %e.detail, "webhook pipeline: tenant pass failed");
+                match run_tenant(&app, &tenant_id, &inflight).await {
+                    Ok(consumed) => {
+                        let since = unvacuumed.entry(tenant_id.clone()).or_default();
+                        *since += consumed;
+                        if *since >= VACUUM_AFTER {
+                            *since = 0;
+                            vacuum_outbox(&app, &tenant_id).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant_id = %tenant_id, error = %e.detail, "webhook pipeline: tenant pass failed")
+                    }
                 }
             }
         }
@@ -134,15 +146,37 @@ async fn busy_tenants(app: &App, tenants: &[String]) -> Result<Vec<String>, ApiE
     Ok(busy)
 }
 
-/// One pass over one tenant: fan out, claim, and start the sends.
+/// The outbox is a queue: every consumed row leaves a dead index entry at the old end of
+/// `outbox_pending_idx`, which every scan for the oldest rows (discovery, fan-out) walks
+/// until a vacuum removes it — under steady ingest that walk, not the work, became the
+/// pipeline's cost. Autovacuum visits a table at most once a minute; this worker vacuums a
+/// tenant's outbox after consuming this many of its rows.
+const VACUUM_AFTER: u64 = 5_000;
+
+async fn vacuum_outbox(app: &App, tenant_id: &str) {
+    let schema = quote_ident(&op_control::tenants::schema_name(tenant_id));
+    let done = async {
+        let conn = app.pool.get().await?;
+        // SKIP_LOCKED: another worker vacuuming the same outbox is as good.
+        conn.batch_execute(&format!("VACUUM (SKIP_LOCKED) {schema}.outbox"))
+            .await?;
+        Ok::<_, ApiError>(())
+    };
+    if let Err(e) = done.await {
+        tracing::warn!(tenant_id = %tenant_id, error = %e.detail, "webhook pipeline: outbox vacuum failed");
+    }
+}
+
+/// One pass over one tenant: fan out, claim, and start the sends. Returns how many outbox
+/// rows it consumed.
 async fn run_tenant(
     app: &Arc<App>,
     tenant_id: &str,
     inflight: &Arc<Semaphore>,
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     let schema = quote_ident(&op_control::tenants::schema_name(tenant_id));
     let mut conn = app.pool.get().await?;
-    fan_out(&mut conn, &schema).await?;
+    let consumed = fan_out(&mut conn, &schema).await?;
     let lease_until = Utc::now() + lease(app);
     let claimed = conn
         .query(
@@ -169,7 +203,7 @@ async fn run_tenant(
             }
         });
     }
-    Ok(())
+    Ok(consumed)
 }
 
 /// Turns outbox rows into one delivery per subscribed active endpoint and deletes them, in
@@ -177,7 +211,7 @@ async fn run_tenant(
 /// active endpoints only has its rows deleted (no payload read, nothing built). Deliveries
 /// are computed here and written with multi-row `VALUES` (CITUS rule 13: `INSERT … SELECT`
 /// goes through the coordinator, and Citus 13 mis-deparses it with `ON CONFLICT` here).
-async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(), ApiError> {
+async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<u64, ApiError> {
     let tx = conn.transaction().await?;
     let endpoints: Vec<(String, Vec<String>)> = tx
         .query(
@@ -194,9 +228,9 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(
                 SELECT id FROM {schema}.outbox WHERE dispatched_at IS NULL
                  ORDER BY created_at, id LIMIT 500 FOR UPDATE SKIP LOCKED)"
         );
-        tx.execute(sql.as_str(), &[]).await?;
+        let consumed = tx.execute(sql.as_str(), &[]).await?;
         tx.commit().await?;
-        return Ok(());
+        return Ok(consumed);
     }
     let events = tx
         .query(
@@ -209,7 +243,7 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(
         )
         .await?;
     if events.is_empty() {
-        return Ok(()); // dropping the transaction rolls back: nothing was locked for long
+        return Ok(0); // dropping the transaction rolls back: nothing was locked for long
     }
     let mut rows: Vec<(String, String, String, String, Value)> = Vec::new();
     for e in &events {
@@ -263,13 +297,14 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<(
         tx.execute(sql.as_str(), &params).await?;
     }
     let ids: Vec<String> = events.iter().map(|e| e.get(0)).collect();
-    tx.execute(
-        format!("DELETE FROM {schema}.outbox WHERE id = ANY($1)").as_str(),
-        &[&ids],
-    )
-    .await?;
+    let consumed = tx
+        .execute(
+            format!("DELETE FROM {schema}.outbox WHERE id = ANY($1)").as_str(),
+            &[&ids],
+        )
+        .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(consumed)
 }
 
 /// The outcome of one HTTP attempt.
