@@ -11,7 +11,7 @@
 
 use crate::{
     embedded_pg::EmbeddedPg,
-    stack::{Mode, Stack, StackOptions},
+    stack::{Mode, Stack, StackOptions, WorkerTransport},
 };
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -53,6 +53,9 @@ pub struct BenchArgs {
         default_value = "partners-get,partners-create,events,clicks,webhooks"
     )]
     pub scenarios: String,
+    /// How the gateway reaches the workers (both on this machine).
+    #[arg(long, value_enum, default_value_t = WorkerTransport::Unix)]
+    pub worker_transport: WorkerTransport,
 }
 
 /// Latency samples and counts of one measured run.
@@ -284,6 +287,7 @@ async fn start_target(args: &BenchArgs) -> Result<Target> {
             ("OP_WEBHOOK_ALLOW_PRIVATE".into(), "1".into()),
         ],
         quiet: true,
+        worker_transport: args.worker_transport,
     };
     let stack = Stack::start(opts, pg).await?;
     Ok(Target {

@@ -135,6 +135,7 @@ pub async fn run(args: DevArgs) -> Result<()> {
         admin_api_key,
         env,
         quiet: false,
+        worker_transport: Default::default(),
     };
     let mut stack = Stack::start(opts, pg).await?;
     let base = format!("{}{}", stack.base_url, tenant_base);

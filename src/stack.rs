@@ -30,6 +30,19 @@ pub struct StackOptions {
     pub env: Vec<(String, String)>,
     /// Child output: inherited (dev) or discarded (tests, unless OP_TEST_LOG=1).
     pub quiet: bool,
+    /// How the gateway reaches the workers on this one machine.
+    pub worker_transport: WorkerTransport,
+}
+
+/// The gateway→worker hop of a local stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WorkerTransport {
+    /// Unix sockets in a private (0700) directory: no TCP stack on the hop, and only this
+    /// user can reach the workers' unauthenticated gRPC.
+    #[default]
+    Unix,
+    /// `127.0.0.1:<port>`, as between machines.
+    Tcp,
 }
 
 pub struct WorkerProc {
@@ -44,6 +57,8 @@ pub struct Stack {
     pub workers: Vec<WorkerProc>,
     gateway: Option<Child>,
     opts: StackOptions,
+    /// The workers' sockets ([`WorkerTransport::Unix`]); removed with the stack.
+    socket_dir: Option<PathBuf>,
     /// Kept last so it stops after the processes that use it.
     pub pg: Option<EmbeddedPg>,
 }
@@ -52,12 +67,25 @@ impl Stack {
     /// Starts workers and gateway against `opts.database_url` (already migrated) and waits
     /// until the gateway reports ready.
     pub async fn start(opts: StackOptions, pg: Option<EmbeddedPg>) -> Result<Stack> {
+        let socket_dir = match opts.worker_transport {
+            WorkerTransport::Unix => Some(private_dir()?),
+            WorkerTransport::Tcp => None,
+        };
         let mut workers = Vec::new();
         for i in 0..opts.workers {
-            let port = children::free_port()?;
-            let listen = format!("127.0.0.1:{port}");
+            let (url, listen) = match &socket_dir {
+                Some(dir) => {
+                    let path = dir.join(format!("worker-{}.sock", i + 1));
+                    let listen = format!("unix:{}", path.display());
+                    (listen.clone(), listen)
+                }
+                None => {
+                    let listen = format!("127.0.0.1:{}", children::free_port()?);
+                    (format!("http://{listen}"), listen)
+                }
+            };
             let mut w = WorkerProc {
-                url: format!("http://{listen}"),
+                url,
                 listen,
                 child: None,
             };
@@ -102,6 +130,7 @@ impl Stack {
             workers,
             gateway: Some(gateway),
             opts,
+            socket_dir,
             pg,
         };
         stack.wait_ready(Duration::from_secs(60)).await?;
@@ -186,7 +215,27 @@ impl Stack {
         if let Some(pg) = self.pg.as_mut() {
             pg.stop();
         }
+        if let Some(dir) = self.socket_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A new directory only this user can enter, for the workers' sockets. Short (a socket
+/// path must fit in 108 bytes) and unique per stack.
+fn private_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let name = format!(
+        "openpartner-{}-{}",
+        std::process::id(),
+        &ulid::Ulid::new().to_string()[20..]
+    );
+    let dir = std::env::temp_dir().join(name);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 impl Drop for Stack {

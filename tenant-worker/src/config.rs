@@ -7,7 +7,7 @@ pub struct Config {
     /// `DATABASE_URL`
     pub database_url: String,
     /// `OP_WORKER_LISTEN`, default `127.0.0.1:7001`
-    pub listen: SocketAddr,
+    pub listen: Listen,
     /// `OP_WORKER_ID`, default `worker-<pid>`; reported by the health RPC.
     pub worker_id: String,
     /// `OP_DB_POOL_SIZE`, default 16
@@ -63,9 +63,7 @@ impl Config {
     pub fn from_env() -> Result<Config, String> {
         let database_url = std::env::var("DATABASE_URL")
             .map_err(|_| "DATABASE_URL is required (postgres://user@host:port/db)".to_string())?;
-        let listen = env_or("OP_WORKER_LISTEN", "127.0.0.1:7001")
-            .parse()
-            .map_err(|e| format!("OP_WORKER_LISTEN: {e}"))?;
+        let listen = Listen::parse(&env_or("OP_WORKER_LISTEN", "127.0.0.1:7001"))?;
         let pool_size = env_or("OP_DB_POOL_SIZE", "16")
             .parse()
             .ok()
@@ -128,4 +126,61 @@ fn var(name: &str) -> Option<String> {
 
 fn env_or(name: &str, default: &str) -> String {
     var(name).unwrap_or_else(|| default.to_string())
+}
+
+/// Where the worker serves gRPC (`OP_WORKER_LISTEN`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listen {
+    /// `IP:port`.
+    Tcp(SocketAddr),
+    /// `unix:/path/to/socket`: for gateways on the same host. No TCP stack on the hop, and
+    /// the socket's directory permissions decide who may reach the worker.
+    Unix(std::path::PathBuf),
+}
+
+impl Listen {
+    pub fn parse(s: &str) -> Result<Listen, String> {
+        match s.strip_prefix("unix:") {
+            Some(path) if path.starts_with('/') => Ok(Listen::Unix(path.into())),
+            Some(_) => Err(format!(
+                "OP_WORKER_LISTEN: `{s}` needs an absolute socket path (unix:/path)"
+            )),
+            None => s
+                .parse()
+                .map(Listen::Tcp)
+                .map_err(|e| format!("OP_WORKER_LISTEN: `{s}`: {e} (IP:port or unix:/path)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(addr) => write!(f, "{addr}"),
+            Listen::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Listen;
+
+    #[test]
+    fn listen_is_a_socket_address_or_an_absolute_unix_path() {
+        assert_eq!(
+            Listen::parse("127.0.0.1:7001"),
+            Ok(Listen::Tcp("127.0.0.1:7001".parse().unwrap()))
+        );
+        assert_eq!(
+            Listen::parse("unix:/run/op/w1.sock"),
+            Ok(Listen::Unix("/run/op/w1.sock".into()))
+        );
+        assert!(Listen::parse("unix:relative.sock").is_err());
+        assert!(Listen::parse("localhost:7001").is_err());
+        assert_eq!(
+            Listen::parse("unix:/run/op/w1.sock").unwrap().to_string(),
+            "unix:/run/op/w1.sock"
+        );
+    }
 }

@@ -114,7 +114,7 @@ impl App {
 pub async fn run_from_env() -> anyhow::Result<()> {
     op_control::process::init_tracing();
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = server::Listener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
     let app = std::sync::Arc::new(App::new(config)?);
     webhooks::delivery::spawn(app.clone());

@@ -1,6 +1,6 @@
 //! The gRPC face of the worker: `Handle` runs one request, `Health` answers the gateways.
 
-use crate::{context::Reply, error::ApiError, routes, App};
+use crate::{config::Listen, context::Reply, error::ApiError, routes, App};
 use op_proto::v1::{
     tenant_worker_server::{TenantWorker, TenantWorkerServer},
     Envelope, Header, HealthReply, HealthRequest, Reply as ProtoReply,
@@ -83,22 +83,57 @@ fn to_proto(r: Reply) -> ProtoReply {
     }
 }
 
+/// The worker's bound gRPC listener (`OP_WORKER_LISTEN`).
+pub enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl Listener {
+    pub async fn bind(listen: &Listen) -> anyhow::Result<Listener> {
+        Ok(match listen {
+            Listen::Tcp(addr) => Listener::Tcp(tokio::net::TcpListener::bind(addr).await?),
+            Listen::Unix(path) => {
+                // A socket left by a previous run of this worker (a killed process does not
+                // unlink it) would make bind fail; anything else at the path is not ours.
+                use std::os::unix::fs::FileTypeExt;
+                if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                    std::fs::remove_file(path)?;
+                }
+                Listener::Unix(tokio::net::UnixListener::bind(path)?)
+            }
+        })
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     app: Arc<App>,
-    listener: tokio::net::TcpListener,
+    listener: Listener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let svc = TenantWorkerServer::new(WorkerService { app })
         .max_decoding_message_size(512 * 1024 * 1024)
         .max_encoding_message_size(512 * 1024 * 1024);
-    // `Server::tcp_nodelay` only applies to listeners tonic binds itself; ours needs it on
-    // the incoming stream, or Nagle holds a reply's last frames until the gateway's delayed
-    // ACK (40 ms).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+    let server = tonic::transport::Server::builder().add_service(svc);
+    match listener {
+        Listener::Tcp(listener) => {
+            // `Server::tcp_nodelay` only applies to listeners tonic binds itself; ours needs
+            // it on the incoming stream, or Nagle holds a reply's last frames until the
+            // gateway's delayed ACK (40 ms).
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            server
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?
+        }
+        Listener::Unix(listener) => {
+            let incoming = futures::stream::unfold(listener, |l| async move {
+                Some((l.accept().await.map(|(stream, _)| stream), l))
+            });
+            server
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?
+        }
+    }
     Ok(())
 }

@@ -91,6 +91,7 @@ pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         quiet: true,
+        worker_transport: Default::default(),
     }
 }
 
