@@ -34,6 +34,12 @@ pub async fn percent_last_click(t: &Tenant, percent: &str) -> (String, String, S
     .await
 }
 
+/// A link on a last-click campaign paying 5.00 USD on a user's first payment only.
+async fn first_payment_link(t: &Tenant) -> String {
+    let rule = json!({"type": "fixed", "value": "5.00", "currency": "USD", "recurring": false});
+    setup(t, rule, "last_click", 30).await.2
+}
+
 pub async fn partner_link(t: &Tenant, campaign: &str) -> (String, String) {
     let p = t
         .partner(&format!("{}@example.com", unique_slug("p")))
@@ -774,13 +780,7 @@ async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
 #[tokio::test]
 async fn concurrent_events_of_one_user_pay_a_first_payment_rule_once() {
     let t = Tenant::new().await;
-    let (_, _, key) = setup(
-        &t,
-        json!({"type": "fixed", "value": "5.00", "currency": "USD", "recurring": false}),
-        "last_click",
-        30,
-    )
-    .await;
+    let key = first_payment_link(&t).await;
     let cref = click(&t, &key, "198.51.100.60").await;
     identify(&t, &cref, "gc-first").await.expect(200);
     let results = futures::future::join_all((0..12).map(|i| {
@@ -810,13 +810,7 @@ async fn concurrent_events_of_one_user_pay_a_first_payment_rule_once() {
 #[tokio::test]
 async fn overlapping_batches_of_many_users_pay_each_first_payment_once() {
     let t = Tenant::new().await;
-    let (_, _, key) = setup(
-        &t,
-        json!({"type": "fixed", "value": "5.00", "currency": "USD", "recurring": false}),
-        "last_click",
-        30,
-    )
-    .await;
+    let key = first_payment_link(&t).await;
     let users = 6;
     for u in 0..users {
         let cref = click(&t, &key, &format!("198.51.100.{}", 70 + u)).await;
