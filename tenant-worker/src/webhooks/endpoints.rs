@@ -238,17 +238,30 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         Some("1" | "true") => true,
         Some(_) => return Err(ApiError::invalid_query("hard must be 1 or 0")),
     };
-    let sql = if hard {
-        format!("DELETE FROM webhook_endpoints WHERE id = $1 RETURNING {COLUMNS}")
+    let row = if hard {
+        // Deliveries first, then the endpoint: the order in which the delivery pipeline
+        // locks them when it records an attempt. (Letting the cascade delete them would lock
+        // the endpoint first, and a concurrent attempt could deadlock with this.)
+        let mut conn = ctx.conn().await?;
+        let tx = ctx.begin(&mut conn).await?;
+        tx.execute(
+            "DELETE FROM webhook_deliveries WHERE endpoint_id = $1",
+            &[&id],
+        )
+        .await?;
+        let sql = format!("DELETE FROM webhook_endpoints WHERE id = $1 RETURNING {COLUMNS}");
+        let row = tx.query_opt(sql.as_str(), &[&id]).await?;
+        tx.commit().await?;
+        row
     } else {
-        format!(
+        let sql = format!(
             "UPDATE webhook_endpoints
                 SET active = false,
                     updated_at = CASE WHEN active THEN now() ELSE updated_at END
               WHERE id = $1 RETURNING {COLUMNS}"
-        )
+        );
+        ctx.read_one(&sql, &[&id]).await?
     };
-    let row = ctx.read_one(&sql, &[&id]).await?;
     let row = row.ok_or_else(|| not_found(&id))?;
     Ok(Reply::ok(json!({
         "ok": true,
