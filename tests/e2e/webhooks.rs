@@ -473,3 +473,41 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
     assert_eq!(emails, vec!["late@example.com"]);
     assert_eq!(count("outbox").await, 0, "fanned-out rows are deleted");
 }
+
+/// Event batches leave out outbox rows while nobody subscribes, and prove it in their own
+/// transaction: an endpoint created a moment ago (while the worker still believes nobody
+/// listens) gets the very next event.
+#[tokio::test]
+async fn an_endpoint_gets_the_next_event_even_while_writers_believe_nobody_listens() {
+    let t = Tenant::new().await;
+    let (_, _, key) = crate::attribution::percent_last_click(&t, "10").await;
+    let cref = click(&t, &key, "198.51.100.90").await;
+    identify(&t, &cref, "fence-user").await.expect(200);
+    let ev = |id: &str| json!({"userId": "fence-user", "type": "invoice.paid", "value": "10.00", "eventId": id});
+    // Nobody listens: the worker learns so and writes without outbox rows.
+    t.api
+        .post("/attribution/events", ev("before"))
+        .await
+        .expect(201);
+    let rx = Receiver::start().await;
+    endpoint(&t, &rx.url("/fence"), json!(["commission.accrued"])).await;
+    t.api
+        .post("/attribution/events", ev("after"))
+        .await
+        .expect(201);
+    rx.wait_for("/fence", 10, |got| !got.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events: Vec<String> = rx
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.json()["data"]["commission"]["eventId"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(events, vec!["after"]);
+}

@@ -13,6 +13,7 @@ use crate::{
     error::ApiError,
     group_commit::{pipeline, rollback, send, BatchResult, Before, Rows, Statement, Turn},
     money::{parse_amount, Currency},
+    webhooks::subscriptions,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::{Object, Pool};
@@ -22,7 +23,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-use tokio_postgres::error::SqlState;
+use tokio_postgres::{error::SqlState, types::ToSql};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -215,25 +216,38 @@ pub fn write_events<'a>(
         // then, and only if the batch ahead plans to pay that very pair, wait for its
         // commit (and take it into account).
         let mut candidates = store::candidates_for(&conn, schema, &users, None).await?;
+        let outbox = subscriptions::anyone_listens(&conn, schema, &OUTBOX_TYPES).await?;
         let first_payments = Paid::first_payments(&candidates);
         let before = match first_payments.0.is_empty() {
             true => Before::Nothing,
             false => turn.wait(|ahead| ahead.overlaps(&first_payments)).await,
         };
-        let batch = match before {
-            Before::Nothing => Batch::plan(schema, jobs, candidates),
+        let mut batch = match before {
+            Before::Nothing => Batch::plan(schema, jobs, candidates, outbox),
             Before::Committed(paid) => {
                 paid.apply(&mut candidates);
-                Batch::plan(schema, jobs, candidates)
+                Batch::plan(schema, jobs, candidates, outbox)
             }
             Before::Unknown => {
                 let fresh = store::candidates_for(&conn, schema, &users, None).await?;
-                Batch::plan(schema, jobs, fresh)
+                Batch::plan(schema, jobs, fresh, outbox)
             }
         };
         turn.planned(batch.paid());
-        let new = match batch.insert(&conn).await {
-            Ok(new) => new,
+        let mut written = batch.insert(&conn).await;
+        if matches!(written, Ok(None)) {
+            // An endpoint subscribes now: write again, with the outbox rows.
+            rollback(&conn).await;
+            subscriptions::remember(schema, true);
+            batch.with_outbox();
+            written = batch.insert(&conn).await;
+        }
+        let new = match written {
+            Ok(Some(new)) => new,
+            Ok(None) => {
+                rollback(&conn).await;
+                return Err(ApiError::internal());
+            }
             Err(e) => {
                 rollback(&conn).await;
                 return Err(e);
@@ -243,6 +257,9 @@ pub fn write_events<'a>(
         batch.replies(&conn, &new).await
     })
 }
+
+/// The webhook event types of an event batch's outbox rows (and `*`, which takes all).
+const OUTBOX_TYPES: [&str; 3] = ["*", "attribution.created", "commission.accrued"];
 
 /// (user, campaign) pairs: those a batch pays a positive commission for, or those whose
 /// next commission is a first payment on a campaign that pays only the first.
@@ -291,6 +308,9 @@ struct Batch<'a> {
     /// The first copy of each `eventId`, in `eventId` order (the insert order).
     order: Vec<usize>,
     events: Rows,
+    /// Whether the outbox rows are written: false when nobody seemed to subscribe, which
+    /// the write then proves ([`subscriptions::fence`]).
+    outbox: bool,
     /// The derived rows of all of them (built before the batch's turn to write).
     derived: Vec<Rows>,
 }
@@ -301,6 +321,7 @@ impl<'a> Batch<'a> {
         schema: &'a str,
         jobs: &'a [EventInput],
         mut candidates: HashMap<String, (bool, Vec<Candidate>)>,
+        outbox: bool,
     ) -> Batch<'a> {
         let now = Utc::now();
         let mut first_of: HashMap<&str, usize> = HashMap::new();
@@ -336,10 +357,17 @@ impl<'a> Batch<'a> {
             plans,
             order,
             events,
+            outbox,
             derived: Vec::new(),
         };
         batch.derived = batch.derived_rows(|_| true);
         batch
+    }
+
+    /// Someone subscribes after all: write the outbox rows too.
+    fn with_outbox(&mut self) {
+        self.outbox = true;
+        self.derived = self.derived_rows(|_| true);
     }
 
     /// What the batch pays, if all of it is new (copies of stored events pay nothing, so
@@ -357,28 +385,38 @@ impl<'a> Batch<'a> {
         paid
     }
 
-    /// Writes the batch; returns the `eventId`s that were new.
+    /// Writes the batch; returns the `eventId`s that were new, or `None` when the batch
+    /// left out the outbox rows and an endpoint subscribes after all (nothing written).
     ///
     /// Optimistic first: `BEGIN`, the events, every planned derived row and `COMMIT` in one
     /// round trip. A copy of an already stored event is skipped by `ON CONFLICT`, and if it
     /// had derived rows they fail on their foreign key to the event that was not written,
     /// which rolls the whole transaction back; then [`Batch::insert_carefully`] writes the
     /// batch again.
-    async fn insert(&self, conn: &Object) -> Result<HashSet<String>, ApiError> {
+    async fn insert(&self, conn: &Object) -> Result<Option<HashSet<String>>, ApiError> {
+        let (key, types) = (subscriptions::lock_key(self.schema), OUTBOX_TYPES.to_vec());
+        let fence = self.fence(&key, &types);
         let event_stmts = self.events.statements();
-        let mut stmts = event_stmts.clone();
+        let mut stmts = fence.clone();
+        stmts.extend(event_stmts.iter().cloned());
         stmts.extend(self.derived.iter().flat_map(Rows::statements));
         let out = send(conn, &stmts, true, true).await?;
         out.began?;
-        let mut new = HashSet::new();
         let mut results = out.results.into_iter();
+        for r in results.by_ref().take(fence.len()) {
+            match r {
+                Err(e) if subscriptions::is_fence_error(&e) => return Ok(None),
+                r => r.map(drop)?,
+            }
+        }
+        let mut new = HashSet::new();
         for r in results.by_ref().take(event_stmts.len()) {
             new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
         }
         match results.find_map(Result::err) {
             None => {
                 out.committed?;
-                Ok(new)
+                Ok(Some(new))
             }
             Some(e)
                 if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
@@ -389,21 +427,46 @@ impl<'a> Batch<'a> {
                     new = new.len(),
                     "a batch held copies of stored events; writing it again"
                 );
-                self.insert_carefully(conn).await
+                self.insert_carefully(conn, &fence).await
             }
             Some(e) => Err(e.into()),
         }
     }
 
+    /// The statements proving that nobody subscribes, for a batch without outbox rows.
+    fn fence<'s>(&self, key: &'s i64, types: &'s (dyn ToSql + Sync)) -> Vec<Statement<'s>> {
+        match self.outbox {
+            true => Vec::new(),
+            false => subscriptions::fence(self.schema, key, types).into(),
+        }
+    }
+
     /// [`Batch::insert`] when some events were already stored: insert the events and learn
     /// which are new (round trip 1), then write only their derived rows and commit (2).
-    async fn insert_carefully(&self, conn: &Object) -> Result<HashSet<String>, ApiError> {
-        let inserted = pipeline(conn, &self.events.statements(), true, false).await?;
-        let new: HashSet<String> = inserted.iter().flatten().map(|r| r.get(0)).collect();
+    async fn insert_carefully(
+        &self,
+        conn: &Object,
+        fence: &[Statement<'_>],
+    ) -> Result<Option<HashSet<String>>, ApiError> {
+        let mut first = fence.to_vec();
+        first.extend(self.events.statements());
+        let out = send(conn, &first, true, false).await?;
+        out.began?;
+        let mut results = out.results.into_iter();
+        for r in results.by_ref().take(fence.len()) {
+            match r {
+                Err(e) if subscriptions::is_fence_error(&e) => return Ok(None),
+                r => r.map(drop)?,
+            }
+        }
+        let mut new = HashSet::new();
+        for r in results {
+            new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
+        }
         let derived = self.derived_rows(|id| new.contains(id));
         let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
         pipeline(conn, &stmts, false, true).await?;
-        Ok(new)
+        Ok(Some(new))
     }
 
     /// The derived rows of the events whose `eventId` is `wanted`.
@@ -417,7 +480,7 @@ impl<'a> Batch<'a> {
                 Some((&self.jobs[i].facts, plan))
             })
             .collect();
-        store::derived_rows(self.schema, &items, true)
+        store::derived_rows(self.schema, &items, true, self.outbox)
     }
 
     fn event_id(&self, i: usize) -> &str {

@@ -292,11 +292,13 @@ pub fn push_event(
 /// The attribution, ledger, commission and outbox rows of each `(event, plan)`, one
 /// [`Rows`] per table in dependency order (CITUS rule 13: Citus plans neither
 /// `INSERT … SELECT` nor writable CTEs on these tables). Each commission starts its ledger
-/// (`new → accrued`) and points at that entry.
+/// (`new → accrued`) and points at that entry. Without `with_outbox` the outbox rows are
+/// left out: for a writer that proves nobody subscribes ([`crate::webhooks::subscriptions`]).
 pub fn derived_rows(
     schema: &str,
     items: &[(&EventFacts, &Plan)],
     with_attributions: bool,
+    with_outbox: bool,
 ) -> Vec<Rows> {
     let mut attributions = Rows::new(
         schema,
@@ -345,11 +347,13 @@ pub fn derived_rows(
                     val(a.weight),
                 ]);
             }
-            outbox.push(vec![
-                val(format!("evt_{}", ulid::Ulid::new())),
-                val("attribution.created".to_string()),
-                val(json!({ "attribution": attribution_json(event, a) })),
-            ]);
+            if with_outbox {
+                outbox.push(vec![
+                    val(format!("evt_{}", ulid::Ulid::new())),
+                    val("attribution.created".to_string()),
+                    val(json!({ "attribution": attribution_json(event, a) })),
+                ]);
+            }
         }
         for c in &plan.commissions {
             let entry = format!("lg_{}", c.id);
@@ -379,11 +383,13 @@ pub fn derived_rows(
                 val(c.mature_at),
                 val(entry),
             ]);
-            outbox.push(vec![
-                val(format!("evt_{}", ulid::Ulid::new())),
-                val("commission.accrued".to_string()),
-                val(json!({ "commission": commission_json(event, plan, c) })),
-            ]);
+            if with_outbox {
+                outbox.push(vec![
+                    val(format!("evt_{}", ulid::Ulid::new())),
+                    val("commission.accrued".to_string()),
+                    val(json!({ "commission": commission_json(event, plan, c) })),
+                ]);
+            }
         }
     }
     vec![attributions, ledger, commissions, outbox]
@@ -429,7 +435,7 @@ pub async fn attach(
         a.id = row.get(0);
     }
     // The attributions were written above (revival needs their returned ids).
-    for rows in derived_rows(schema, &[(event, plan)], false) {
+    for rows in derived_rows(schema, &[(event, plan)], false, true) {
         for (sql, params) in rows.statements() {
             client.execute(sql.as_str(), &params).await?;
         }

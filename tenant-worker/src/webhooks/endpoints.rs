@@ -6,13 +6,14 @@
 //! resolved addresses again when it sends. The delivery code reads endpoint rows itself
 //! ([`COLUMNS`], [`to_json`] are shared with the delivery log).
 
-use super::{signing, ssrf, EVENT_TYPES};
+use super::{signing, ssrf, subscriptions, EVENT_TYPES};
 use crate::{
     context::{parse_id, truncate, ts, ts_opt, Ctx, Reply},
     error::ApiError,
     pagination::newest_first,
     secrets::SecretsKey,
 };
+use op_control::db::quote_ident;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use tokio_postgres::{types::ToSql, Row};
@@ -128,6 +129,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
+    subscriptions::lock_for_change(&tx, &quote_ident(&ctx.tenant()?.schema)).await?;
     let row = tx
         .query_one(
             &format!(
@@ -224,7 +226,13 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
 
-    let row = ctx.read_one(&sql, &refs).await?;
+    // A change may subscribe the endpoint to more (events, reactivation): it waits for the
+    // writers that proved nobody listens (webhooks::subscriptions).
+    let mut conn = ctx.conn().await?;
+    let tx = ctx.begin(&mut conn).await?;
+    subscriptions::lock_for_change(&tx, &quote_ident(&ctx.tenant()?.schema)).await?;
+    let row = tx.query_opt(sql.as_str(), &refs).await?;
+    tx.commit().await?;
     let row = row.ok_or_else(|| not_found(&id))?;
     Ok(Reply::ok(json!({ "endpoint": to_json(&row) })))
 }

@@ -7,13 +7,15 @@
 //! claim expires, so a worker killed mid-delivery leaves it to another), sends them signed
 //! ([`signing`]) through an SSRF-guarded client ([`ssrf`]) and schedules retries. Endpoint
 //! management lives in [`endpoints`]; the delivery log, manual retry and test fires in
-//! [`log`].
+//! [`log`]. The hot event path skips outbox rows nobody subscribes to, provably
+//! ([`subscriptions`]).
 
 pub mod delivery;
 pub mod endpoints;
 pub mod log;
 pub mod signing;
 pub mod ssrf;
+pub mod subscriptions;
 
 /// The event types an endpoint can subscribe to (`*` = all). `partnership.approved` is the
 /// original's and accepted in subscriptions.
