@@ -27,6 +27,26 @@ async fn endpoint(t: &Tenant, url: &str, events: serde_json::Value) -> (String, 
     )
 }
 
+/// Once `path` got something and a moment passed for more: the JSON-pointer `field` of
+/// every envelope received there.
+async fn settled(rx: &Receiver, path: &str, field: &str) -> Vec<String> {
+    rx.wait_for(path, 10, |got| !got.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    rx.got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| {
+            let v = r.json();
+            v.pointer(field)
+                .and_then(|f| f.as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
 fn verify(secret: &str, r: &Received) {
     // Standard Webhooks, by an independent implementation.
     standardwebhooks::Webhook::new(secret)
@@ -456,20 +476,7 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
         )
         .await
         .expect(201);
-    rx.wait_for("/late", 10, |got| !got.is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let emails: Vec<String> = rx
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.json()["data"]["partner"]["email"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
+    let emails = settled(&rx, "/late", "/data/partner/email").await;
     assert_eq!(emails, vec!["late@example.com"]);
     assert_eq!(count("outbox").await, 0, "fanned-out rows are deleted");
 }
@@ -495,19 +502,6 @@ async fn an_endpoint_gets_the_next_event_even_while_writers_believe_nobody_liste
         .post("/attribution/events", ev("after"))
         .await
         .expect(201);
-    rx.wait_for("/fence", 10, |got| !got.is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let events: Vec<String> = rx
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.json()["data"]["commission"]["eventId"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
+    let events = settled(&rx, "/fence", "/data/commission/eventId").await;
     assert_eq!(events, vec!["after"]);
 }

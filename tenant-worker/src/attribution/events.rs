@@ -23,7 +23,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-use tokio_postgres::{error::SqlState, types::ToSql};
+use tokio_postgres::{error::SqlState, types::ToSql, Row};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -258,6 +258,26 @@ pub fn write_events<'a>(
     })
 }
 
+/// Reads the results of a batch's fence and event inserts: `None` if the fence failed
+/// (someone subscribes), else the `eventId`s the inserts returned (the new events).
+fn fenced_events(
+    results: &mut impl Iterator<Item = Result<Vec<Row>, tokio_postgres::Error>>,
+    fence: usize,
+    events: usize,
+) -> Result<Option<HashSet<String>>, ApiError> {
+    for r in results.by_ref().take(fence) {
+        match r {
+            Err(e) if subscriptions::is_fence_error(&e) => return Ok(None),
+            r => r.map(drop)?,
+        }
+    }
+    let mut new = HashSet::new();
+    for r in results.by_ref().take(events) {
+        new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
+    }
+    Ok(Some(new))
+}
+
 /// The webhook event types of an event batch's outbox rows (and `*`, which takes all).
 const OUTBOX_TYPES: [&str; 3] = ["*", "attribution.created", "commission.accrued"];
 
@@ -403,16 +423,9 @@ impl<'a> Batch<'a> {
         let out = send(conn, &stmts, true, true).await?;
         out.began?;
         let mut results = out.results.into_iter();
-        for r in results.by_ref().take(fence.len()) {
-            match r {
-                Err(e) if subscriptions::is_fence_error(&e) => return Ok(None),
-                r => r.map(drop)?,
-            }
-        }
-        let mut new = HashSet::new();
-        for r in results.by_ref().take(event_stmts.len()) {
-            new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
-        }
+        let Some(new) = fenced_events(&mut results, fence.len(), event_stmts.len())? else {
+            return Ok(None);
+        };
         match results.find_map(Result::err) {
             None => {
                 out.committed?;
@@ -453,16 +466,9 @@ impl<'a> Batch<'a> {
         let out = send(conn, &first, true, false).await?;
         out.began?;
         let mut results = out.results.into_iter();
-        for r in results.by_ref().take(fence.len()) {
-            match r {
-                Err(e) if subscriptions::is_fence_error(&e) => return Ok(None),
-                r => r.map(drop)?,
-            }
-        }
-        let mut new = HashSet::new();
-        for r in results {
-            new.extend(r?.iter().map(|row| row.get::<_, String>(0)));
-        }
+        let Some(new) = fenced_events(&mut results, fence.len(), usize::MAX)? else {
+            return Ok(None);
+        };
         let derived = self.derived_rows(|id| new.contains(id));
         let stmts: Vec<Statement> = derived.iter().flat_map(Rows::statements).collect();
         pipeline(conn, &stmts, false, true).await?;
