@@ -193,7 +193,8 @@ pub enum Written {
 ///
 /// Batches overlap: the read, and unless the batch ahead pays a first payment this batch
 /// would pay too, the write ([`Turn`], [`Paid`]). So the first-payment rule holds exactly,
-/// as if all events had come one after the other.
+/// as if all events had come one after the other. Outbox rows are left out while no
+/// endpoint subscribes to them, which the transaction proves ([`subscriptions`]).
 ///
 /// Events are inserted in `eventId` order, so two batches holding the same ids cannot
 /// deadlock; a concurrent copy of an event waits on the unique index until the first one

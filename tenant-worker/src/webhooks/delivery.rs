@@ -223,32 +223,14 @@ async fn run_tenant(
 }
 
 /// Turns outbox rows into one delivery per subscribed active endpoint and deletes them, in
-/// one transaction: the outbox is a queue, the deliveries keep the payload. A tenant without
-/// active endpoints only has its rows deleted (no payload read, nothing built). Deliveries
-/// are computed here and written with multi-row `VALUES` (CITUS rule 13: `INSERT … SELECT`
+/// one transaction: the outbox is a queue, the deliveries keep the payload. (The hot event
+/// path writes no rows nobody subscribes to: `super::subscriptions`.) Deliveries are
+/// computed here and written with multi-row `VALUES` (CITUS rule 13: `INSERT … SELECT`
 /// goes through the coordinator, and Citus 13 mis-deparses it with `ON CONFLICT` here).
 async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<u64, ApiError> {
     let tx = conn.transaction().await?;
-    let endpoints: Vec<(String, Vec<String>)> = tx
-        .query(
-            format!("SELECT id, events FROM {schema}.webhook_endpoints WHERE active").as_str(),
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    if endpoints.is_empty() {
-        // `= ANY (ARRAY (…))`: the locking subquery runs exactly once, whatever the plan.
-        let sql = format!(
-            "DELETE FROM {schema}.outbox WHERE id = ANY (ARRAY (
-                SELECT id FROM {schema}.outbox WHERE dispatched_at IS NULL
-                 ORDER BY created_at, id LIMIT {FAN_OUT} FOR UPDATE SKIP LOCKED))"
-        );
-        let consumed = tx.execute(sql.as_str(), &[]).await?;
-        tx.commit().await?;
-        return Ok(consumed);
-    }
+    // The rows first, then the endpoints: every endpoint created before a row committed is
+    // then in the list (reading the endpoints first could miss one created in between).
     let events = tx
         .query(
             format!(
@@ -262,6 +244,15 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<u
     if events.is_empty() {
         return Ok(0); // dropping the transaction rolls back: nothing was locked for long
     }
+    let endpoints: Vec<(String, Vec<String>)> = tx
+        .query(
+            format!("SELECT id, events FROM {schema}.webhook_endpoints WHERE active").as_str(),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let mut rows: Vec<(String, String, String, String, Value)> = Vec::new();
     for e in &events {
         let (id, kind): (String, String) = (e.get(0), e.get(1));
