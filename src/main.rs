@@ -36,9 +36,12 @@ enum Command {
     Bench(openpartner::bench::BenchArgs),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> anyhow::Result<()> {
+    op_control::process::runtime()?.block_on(run(Cli::parse().command))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Dev(args) => openpartner::dev::run(args).await,
         Command::Migrate => migrate().await,
         Command::Gateway => op_gateway::run_from_env().await,

@@ -1,4 +1,23 @@
-//! Process plumbing every binary shares: logging set-up and the shutdown signal.
+//! Process plumbing every binary shares: the runtime, logging set-up and the shutdown signal.
+
+/// The process's tokio runtime: one thread per core, or `TOKIO_WORKER_THREADS` of them.
+///
+/// One thread (what the local stack gives each process on a small machine, see
+/// `src/stack.rs`) gets tokio's current-thread scheduler. A multi-thread runtime with one
+/// worker still keeps the main thread beside it, and under the event load it was switched
+/// in and out twice as often (10.3k against 5.4k scheduler slices in 3 s in the busy
+/// worker); with everything on the one thread the workers and the gateway spent ~20% less
+/// CPU per event and the stack took ~15% more events/s (BENCHMARKS.md).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let one_thread = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|v| v.trim() == "1");
+    match one_thread {
+        true => tokio::runtime::Builder::new_current_thread(),
+        // Reads TOKIO_WORKER_THREADS itself.
+        false => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+}
 
 /// `tracing` to stderr, filtered by `RUST_LOG` (default `info`). Idempotent.
 pub fn init_tracing() {

@@ -3,7 +3,6 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc; // as `openpartner` (src/main.rs)
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    op_gateway::run_from_env().await
+fn main() -> anyhow::Result<()> {
+    op_control::process::runtime()?.block_on(op_gateway::run_from_env())
 }

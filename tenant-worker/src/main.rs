@@ -3,7 +3,6 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc; // as `openpartner` (src/main.rs)
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    op_worker::run_from_env().await
+fn main() -> anyhow::Result<()> {
+    op_control::process::runtime()?.block_on(op_worker::run_from_env())
 }
