@@ -92,12 +92,10 @@ impl App {
             click_lane: group_commit::Lanes::new("clicks", 2, pool.clone(), clicks::write_clicks),
             // Two batches at a time, in turn order (group_commit::Turn): a batch that would
             // pay a first payment the batch ahead also pays waits for that batch's commit.
+            // Not more: a batch's reads may miss only the one batch ahead of it.
             event_lane: group_commit::Lanes::new(
                 "events",
-                std::env::var("OP_EV_INFLIGHT")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(2),
+                2,
                 pool.clone(),
                 attribution::events::write_events,
             ),
