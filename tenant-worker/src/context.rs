@@ -159,10 +159,15 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: &Value) -> Reply {
+        Reply::json_text(status, serde_json::to_vec(body).unwrap_or_default())
+    }
+
+    /// A reply whose body is already JSON text.
+    pub fn json_text(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: serde_json::to_vec(body).unwrap_or_default(),
+            body,
             ..Default::default()
         }
     }

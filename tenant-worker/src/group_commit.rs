@@ -25,6 +25,7 @@
 //! tenant's node (CITUS rule 13).
 
 use crate::error::ApiError;
+use bytes::{BufMut, BytesMut};
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
 use std::{
@@ -36,7 +37,10 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use tokio_postgres::{types::ToSql, Row};
+use tokio_postgres::{
+    types::{accepts, to_sql_checked, IsNull, ToSql, Type},
+    Row,
+};
 
 /// Most jobs in one batch.
 pub const MAX_BATCH: usize = 128;
@@ -516,6 +520,28 @@ fn chunk(rows: usize) -> usize {
 /// Boxes a statement parameter for [`Rows::push`].
 pub fn val(v: impl ToSql + Sync + Send + 'static) -> Value {
     Box::new(v)
+}
+
+/// A `json`/`jsonb` parameter that is already JSON text (serialized once, e.g. a reply that
+/// is both stored and sent).
+#[derive(Debug)]
+pub struct JsonText(pub Vec<u8>);
+
+impl ToSql for JsonText {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            out.put_u8(1); // jsonb's binary format: a version byte, then the text
+        }
+        out.put_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    accepts!(JSON, JSONB);
+    to_sql_checked!();
 }
 
 #[cfg(test)]

@@ -172,17 +172,17 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
     let schema = quote_ident(&ctx.tenant()?.schema);
     let written = ctx.app.event_lane.submit(&schema, input).await?;
     Ok(match written {
-        Written::Created(body) => Reply::json(201, &body),
-        Written::Replayed(body) => Reply::ok(body),
+        Written::Created(body) => Reply::json_text(201, body),
+        Written::Replayed(body) => Reply::json_text(200, body),
     })
 }
 
 /// What became of one event.
 pub enum Written {
-    /// New: its attributions and commissions were written with it.
-    Created(Value),
-    /// Its `eventId` was already taken: the first copy's reply, nothing written.
-    Replayed(Value),
+    /// New: its attributions and commissions were written with it. The reply, as JSON text.
+    Created(Vec<u8>),
+    /// Its `eventId` was already taken: the first copy's reply (JSON text), nothing written.
+    Replayed(Vec<u8>),
 }
 
 /// Writes a batch of (non-refund) events of one tenant (the event lane of
@@ -319,13 +319,16 @@ impl Paid {
     }
 }
 
+/// An event's outcome, rows and reply (JSON text).
+type Planned = (Outcome, store::Plan, Vec<u8>);
+
 /// A batch of events, attributed and priced, ready to write.
 struct Batch<'a> {
     schema: &'a str,
     jobs: &'a [EventInput],
     /// Per job: its outcome, rows and reply — or the index of the earlier job with the same
     /// `eventId`.
-    plans: Vec<Result<(Outcome, store::Plan, Value), usize>>,
+    plans: Vec<Result<Planned, usize>>,
     /// The first copy of each `eventId`, in `eventId` order (the insert order).
     order: Vec<usize>,
     events: Rows,
@@ -511,7 +514,8 @@ impl<'a> Batch<'a> {
             );
             let stmt = conn.prepare_cached(&sql).await?;
             for r in conn.query(&stmt, &[&taken]).await? {
-                stored.insert(r.get::<_, String>(0), r.get::<_, Value>(1));
+                let reply = serde_json::to_vec(&r.get::<_, Value>(1)).unwrap_or_default();
+                stored.insert(r.get::<_, String>(0), reply);
             }
         }
         let first_answer = |i: usize| -> Result<Written, ApiError> {

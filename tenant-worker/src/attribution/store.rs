@@ -8,10 +8,11 @@
 //! transaction.
 
 use super::{Candidate, Model, Outcome};
-use crate::group_commit::{val, Rows};
+use crate::group_commit::{val, JsonText, Rows};
 use crate::{commissions::CommissionRule, context::ts, error::ApiError, money::Currency};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use serde_json::{json, Number, Value};
 use std::{
     collections::{HashMap, HashSet},
@@ -222,35 +223,72 @@ pub fn commission_json(event: &EventFacts, plan: &Plan, c: &PlannedCommission) -
 }
 
 /// The reply of `POST /attribution/events` (stored with the event for idempotent replays).
-pub fn response(event: &EventFacts, outcome: &Outcome, plan: &Plan) -> Value {
-    let model = match outcome {
-        Outcome::Attributed { model, .. } => Value::String(model.as_str().into()),
-        _ => Value::Null,
-    };
-    let touches: Vec<Value> = plan
+pub fn response(event: &EventFacts, outcome: &Outcome, plan: &Plan) -> Vec<u8> {
+    let touches = plan
         .attributions
         .iter()
         .enumerate()
         .map(|(i, a)| {
             let commission = plan.commissions.iter().find(|c| c.attribution == i);
-            json!({
-                "clickId": a.click_id,
-                "partnerId": a.partner_id,
-                "campaignId": a.campaign_id,
-                "weight": weight_json(a.weight),
-                "attributionId": a.id,
-                "commissionId": commission.map(|c| c.id.clone()),
-                "amount": commission.map(|c| c.currency.format(c.amount)),
-                "currency": commission.map(|c| c.currency.code().to_string()),
-            })
+            TouchReply {
+                amount: commission.map(|c| c.currency.format(c.amount)),
+                attribution_id: &a.id,
+                campaign_id: &a.campaign_id,
+                click_id: &a.click_id,
+                commission_id: commission.map(|c| c.id.as_str()),
+                currency: commission.map(|c| c.currency.code()),
+                partner_id: &a.partner_id,
+                weight: weight_json(a.weight),
+            }
         })
         .collect();
-    json!({
-        "ok": true,
-        "id": event.id,
-        "eventId": event.event_id,
-        "attribution": { "status": outcome.status(), "model": model, "touches": touches },
-    })
+    let model = match outcome {
+        Outcome::Attributed { model, .. } => Some(model.as_str()),
+        _ => None,
+    };
+    let reply = EventReply {
+        attribution: AttributionReply {
+            model,
+            status: outcome.status(),
+            touches,
+        },
+        event_id: &event.event_id,
+        id: &event.id,
+        ok: true,
+    };
+    serde_json::to_vec(&reply).unwrap_or_default()
+}
+
+// The reply to a new event, serialized once: stored with the event (replays read it back)
+// and sent. Fields in alphabetical order, the order of a reply read back from the database.
+
+#[derive(Serialize)]
+struct EventReply<'a> {
+    attribution: AttributionReply<'a>,
+    #[serde(rename = "eventId")]
+    event_id: &'a str,
+    id: &'a str,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct AttributionReply<'a> {
+    model: Option<&'static str>,
+    status: &'static str,
+    touches: Vec<TouchReply<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TouchReply<'a> {
+    amount: Option<String>,
+    attribution_id: &'a str,
+    campaign_id: &'a str,
+    click_id: &'a str,
+    commission_id: Option<&'a str>,
+    currency: Option<&'a str>,
+    partner_id: &'a str,
+    weight: Value,
 }
 
 /// The rows of new events.
@@ -272,7 +310,7 @@ pub fn push_event(
     event: &EventFacts,
     metadata: &Value,
     outcome: &Outcome,
-    response: &Value,
+    response: &[u8],
 ) {
     rows.push(vec![
         val(event.id.clone()),
@@ -285,7 +323,7 @@ pub fn push_event(
         val(event.ts),
         val(None::<String>),
         val(outcome.status().to_string()),
-        val(response.clone()),
+        val(JsonText(response.to_vec())),
     ]);
 }
 
