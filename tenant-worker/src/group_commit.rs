@@ -30,6 +30,7 @@ use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
 use std::{
     collections::HashMap,
+    fmt::Write,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -485,7 +486,8 @@ impl Rows {
         while rows_left > 0 {
             let n = chunk(rows_left);
             rows_left -= n;
-            let mut sql = self.head.clone();
+            let mut sql = String::with_capacity(self.head.len() + n * width * 16 + 64);
+            sql.push_str(&self.head);
             let mut i = 0;
             for r in 0..n {
                 sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -494,7 +496,7 @@ impl Rows {
                     if c > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("${i}::{cast}"));
+                    let _ = write!(sql, "${i}::{cast}"); // writing to a String cannot fail
                 }
                 sql.push(')');
             }
