@@ -155,8 +155,8 @@ pub fn to_json(row: &Row) -> Value {
 
 /// Appends a ledger entry and moves the commission to `to`, in the caller's transaction.
 /// The database refuses a transition the ledger does not allow (the ledger's
-/// `commission_ledger_allowed` CHECK), so a bug here cannot corrupt the state machine; callers check
-/// first only to answer with the right error code. Returns the updated row.
+/// `commission_ledger_allowed` CHECK), so a bug here cannot corrupt the state machine;
+/// callers check first only to answer with the right error code. Returns the updated row.
 pub async fn transition(
     tx: &Transaction<'_>,
     id: &str,
