@@ -567,14 +567,14 @@ async fn partners_create(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
             201,
         )
         .await;
-    let schema = op_control::tenants::schema_name(&b.target.tenant_id);
+    let schema = op_control::schema::schema_name(&b.target.tenant_id);
     let raw = raw_sql_baseline(
         b,
         "INSERT partner row",
         &format!(
             "INSERT INTO {}.partners (id, email, name, metadata, status, activated_at)
              VALUES ($1, $1 || '@raw.bench.example', 'B', '{{}}'::jsonb, 'active', now()) ON CONFLICT (email) DO NOTHING",
-            op_control::db::quote_ident(&schema)
+            op_control::schema::quote_ident(&schema)
         ),
     )
     .await?;
@@ -689,8 +689,9 @@ async fn events(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
             201,
         )
         .await;
-    let schema =
-        op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
+    let schema = op_control::schema::Schema::of_tenant(&b.target.tenant_id)
+        .expect("tenant id")
+        .to_string();
     let row = format!(
         "INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, attribution_status, response)
          VALUES ($1, $1, 'u1', 'invoice.paid', 49.90, 'USD', '{{}}'::jsonb, now(), 'no_identity', '{{\"ok\":true}}'::jsonb)
@@ -711,8 +712,9 @@ async fn event_pairs(b: &Bench) -> Result<Vec<String>> {
     if b.pairs == 0 {
         return Ok(vec![]);
     }
-    let schema =
-        op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
+    let schema = op_control::schema::Schema::of_tenant(&b.target.tenant_id)
+        .expect("tenant id")
+        .to_string();
     let mut lines = vec![format!(
         "  {} alternating runs, gateway then pgbench:",
         b.pairs
@@ -768,8 +770,9 @@ async fn clicks(b: &Bench) -> Result<(Report, Report, Vec<Report>)> {
             302,
         )
         .await;
-    let schema =
-        op_control::db::quote_ident(&op_control::tenants::schema_name(&b.target.tenant_id));
+    let schema = op_control::schema::Schema::of_tenant(&b.target.tenant_id)
+        .expect("tenant id")
+        .to_string();
     let link_id: String = {
         let c = crate::connect(&b.target.stack.database_url).await?;
         c.query_one(

@@ -32,8 +32,3 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<Pool, String> {
         .build()
         .map_err(|e| format!("cannot build database pool: {e}"))
 }
-
-/// Quotes an identifier that we generated ourselves (schema names). Never called on user input.
-pub fn quote_ident(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}

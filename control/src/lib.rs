@@ -6,11 +6,15 @@
 //! (provisioning, key minting and revocation) and announce changes on [`CACHE_CHANNEL`].
 
 pub mod db;
+pub mod error_code;
 pub mod keys;
 pub mod migrations;
 pub mod process;
+pub mod schema;
 pub mod sessions;
 pub mod tenants;
+
+pub use error_code::ErrorCode;
 
 /// `LISTEN`/`NOTIFY` channel on which writers announce stale gateway cache entries.
 /// Payloads are `tenant:<slug>` or `key:<key id>`.
@@ -22,6 +26,8 @@ pub enum ControlError {
     Db(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    #[error("`{0}` is not a tenant id")]
+    InvalidTenantId(String),
     #[error("slug already taken")]
     SlugTaken,
     #[error("migration {name}: {source}")]

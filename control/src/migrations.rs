@@ -9,7 +9,7 @@
 //! its own, rule 11) for the control schema or for the one tenant, so two `openpartner
 //! migrate` runs at once serialize and the second finds nothing to do.
 
-use crate::{db::quote_ident, tenants, ControlError};
+use crate::{schema::Schema, ControlError};
 use tokio_postgres::{Client, Transaction};
 
 /// One migration file, embedded in the binary at build time.
@@ -150,18 +150,15 @@ async fn applied_versions(tx: &Transaction<'_>, table: &str) -> Result<Vec<i32>,
 pub async fn migrate_tenant_in(
     tx: &Transaction<'_>,
     tenant_id: &str,
-    schema: &str,
+    schema: &Schema,
 ) -> Result<Vec<i32>, ControlError> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1)",
         &[&tenant_lock_key(tenant_id)],
     )
     .await?;
-    tx.execute(
-        &format!("SET LOCAL search_path TO {}", quote_ident(schema)),
-        &[],
-    )
-    .await?;
+    tx.execute(&format!("SET LOCAL search_path TO {schema}"), &[])
+        .await?;
     tx.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version integer PRIMARY KEY,
@@ -194,8 +191,10 @@ pub async fn migrate_tenant(
     client: &mut Client,
     tenant_id: &str,
 ) -> Result<Vec<i32>, ControlError> {
+    let schema = Schema::of_tenant(tenant_id)
+        .ok_or_else(|| ControlError::InvalidTenantId(tenant_id.to_string()))?;
     let tx = client.transaction().await?;
-    let done = migrate_tenant_in(&tx, tenant_id, &tenants::schema_name(tenant_id)).await?;
+    let done = migrate_tenant_in(&tx, tenant_id, &schema).await?;
     tx.commit().await?;
     Ok(done)
 }

@@ -1,6 +1,6 @@
 //! The tenant registry: slugs, status, and the schema each tenant lives in.
 
-use crate::{db::quote_ident, keys, migrations, ControlError, CACHE_CHANNEL};
+use crate::{keys, migrations, schema::Schema, ControlError, CACHE_CHANNEL};
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, GenericClient, Row};
 
@@ -47,16 +47,6 @@ pub fn valid_slug(slug: &str) -> bool {
         && b[1..]
             .iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
-/// The schema of a tenant is derived from its generated id, never from the slug.
-pub fn schema_name(tenant_id: &str) -> String {
-    format!("t_{}", tenant_id.to_ascii_lowercase())
-}
-
-/// True if `id` is a ULID as we generate it (26 Crockford base32 characters).
-pub fn valid_tenant_id(id: &str) -> bool {
-    id.len() == 26 && ulid::Ulid::from_string(id).is_ok()
 }
 
 const COLUMNS: &str = "id, slug, name, status, created_at";
@@ -156,7 +146,7 @@ pub async fn provision(
     admin_email: Option<&str>,
 ) -> Result<Provisioned, ControlError> {
     let id = ulid::Ulid::new().to_string();
-    let schema = schema_name(&id);
+    let schema = Schema::of_tenant(&id).expect("a fresh ULID is a tenant id");
     let tx = client.transaction().await?;
     // Citus: the schema created in this transaction becomes a distributed schema (one
     // tenant, one node). Plain Postgres takes it as a harmless placeholder setting.
@@ -168,15 +158,14 @@ pub async fn provision(
                 "INSERT INTO control.tenants (id, slug, name, schema_name, admin_email)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (slug) DO NOTHING RETURNING {COLUMNS}"
             ),
-            &[&id, &slug, &name, &schema, &admin_email],
+            &[&id, &slug, &name, &schema.name(), &admin_email],
         )
         .await?;
     let Some(row) = row else {
         return Err(ControlError::SlugTaken);
     };
     let tenant = Tenant::from_row(&row);
-    tx.execute(&format!("CREATE SCHEMA {}", quote_ident(&schema)), &[])
-        .await?;
+    tx.execute(&format!("CREATE SCHEMA {schema}"), &[]).await?;
     migrations::migrate_tenant_in(&tx, &id, &schema).await?;
     if let Some(email) = admin_email {
         // The first human admin; signs in with a magic link (search_path is the new schema).
@@ -233,13 +222,5 @@ mod tests {
         ] {
             assert!(!valid_slug(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn schema_names_come_from_ids() {
-        let id = ulid::Ulid::new().to_string();
-        assert!(valid_tenant_id(&id));
-        assert_eq!(schema_name(&id), format!("t_{}", id.to_lowercase()));
-        assert!(!valid_tenant_id("acme"));
     }
 }

@@ -172,7 +172,9 @@ async fn count(state: &State) -> Result<String, crate::GatewayError> {
         let parts: Vec<String> = chunk
             .iter()
             .flat_map(|id| {
-                let s = op_control::db::quote_ident(&op_control::tenants::schema_name(id));
+                let s = op_control::schema::Schema::of_tenant(id)
+                    .expect("tenant id")
+                    .to_string();
                 SERIES.iter().map(move |(_, sql)| sql.replace("{s}", &s))
             })
             .collect();

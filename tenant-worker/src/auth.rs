@@ -17,7 +17,7 @@ use crate::{
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{Duration, Utc};
 use deadpool_postgres::Transaction;
-use op_control::{db::quote_ident, sessions};
+use op_control::{schema::Schema, sessions};
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -274,7 +274,11 @@ fn session_keys(app: &App) -> Result<sessions::SessionKeys, ApiError> {
 }
 
 /// Refuses a request riding on a session that was signed out, revoked or expired.
-pub async fn check_session(app: &App, schema: &str, principal: &Principal) -> Result<(), ApiError> {
+pub async fn check_session(
+    app: &App,
+    schema: &Schema,
+    principal: &Principal,
+) -> Result<(), ApiError> {
     let Some(session_id) = principal.session_id() else {
         return Ok(());
     };
@@ -282,8 +286,7 @@ pub async fn check_session(app: &App, schema: &str, principal: &Principal) -> Re
     let live = conn
         .query_opt(
             &format!(
-                "SELECT 1 FROM {}.sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()",
-                quote_ident(schema)
+                "SELECT 1 FROM {schema}.sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
             ),
             &[&session_id],
         )

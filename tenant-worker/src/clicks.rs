@@ -31,7 +31,6 @@ use crate::{
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use futures::future::BoxFuture;
-use op_control::db::quote_ident;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -101,7 +100,7 @@ pub async fn record_click(ctx: &Ctx, input: ClickInput<'_>) -> Result<Option<Rec
     };
     ctx.app
         .click_lane
-        .submit(&quote_ident(&tenant.schema), job)
+        .submit(&tenant.schema.to_string(), job)
         .await
 }
 

@@ -4,7 +4,7 @@
 use crate::{access::Principal, error::ApiError, App};
 use chrono::{DateTime, SecondsFormat, Utc};
 use deadpool_postgres::{Object, Transaction};
-use op_control::{db::quote_ident, tenants};
+use op_control::schema::Schema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ pub struct TenantRef {
     pub id: String,
     pub slug: String,
     /// Derived from `id` (validated as a ULID), never from user input.
-    pub schema: String,
+    pub schema: Schema,
 }
 
 pub struct Ctx {
@@ -131,7 +131,7 @@ impl Ctx {
     pub async fn begin<'a>(&self, conn: &'a mut Object) -> Result<Transaction<'a>, ApiError> {
         let schema = &self.tenant()?.schema;
         let tx = conn.transaction().await?;
-        tx.batch_execute(&format!("SET LOCAL search_path TO {}", quote_ident(schema)))
+        tx.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
             .await?;
         Ok(tx)
     }
@@ -139,10 +139,10 @@ impl Ctx {
 
 impl TenantRef {
     pub fn from_proto(t: &op_proto::v1::Tenant) -> Option<TenantRef> {
-        tenants::valid_tenant_id(&t.id).then(|| TenantRef {
+        Some(TenantRef {
+            schema: Schema::of_tenant(&t.id)?,
             id: t.id.clone(),
             slug: t.slug.clone(),
-            schema: tenants::schema_name(&t.id),
         })
     }
 }

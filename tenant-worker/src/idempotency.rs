@@ -36,7 +36,6 @@ use crate::{
     App,
 };
 use chrono::{DateTime, Utc};
-use op_control::db::quote_ident;
 use ring::{aead, hkdf, rand::SecureRandom};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -58,7 +57,7 @@ pub async fn run(ctx: Ctx, handler: Handler) -> Reply {
             match validate_key(raw) {
                 Ok(key) => Store {
                     app: ctx.app.clone(),
-                    table: format!("{}.idempotency_keys", quote_ident(&tenant.schema)),
+                    table: format!("{}.idempotency_keys", tenant.schema.to_string()),
                     row_key: row_key(key),
                     sealer: Sealer::new(key, &request_hash(&ctx)),
                 },
@@ -440,7 +439,9 @@ async fn sweep(app: &crate::App) -> Result<(), ApiError> {
         .map(|r| r.get(0))
         .collect();
     for id in tenants {
-        let schema = op_control::db::quote_ident(&op_control::tenants::schema_name(&id));
+        let schema = op_control::schema::Schema::of_tenant(&id)
+            .expect("tenant id")
+            .to_string();
         let sql = format!(
             "DELETE FROM {schema}.idempotency_keys WHERE key IN (
                  SELECT key FROM {schema}.idempotency_keys

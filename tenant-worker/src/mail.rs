@@ -15,7 +15,7 @@ use crate::{
 };
 use deadpool_postgres::Transaction;
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use op_control::db::quote_ident;
+use op_control::schema::Schema;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -93,7 +93,7 @@ pub async fn queue(
 }
 
 /// Sends committed messages in the background and marks them sent. Call after commit.
-pub fn send_after_commit(app: &Arc<App>, schema: &str, mails: Vec<Outgoing>) {
+pub fn send_after_commit(app: &Arc<App>, schema: &Schema, mails: Vec<Outgoing>) {
     if mails.is_empty() || app.mailer.smtp.is_none() {
         if !mails.is_empty() && !app.mailer.dev_mailbox {
             tracing::warn!(
@@ -103,15 +103,13 @@ pub fn send_after_commit(app: &Arc<App>, schema: &str, mails: Vec<Outgoing>) {
         }
         return;
     }
-    let (app, schema) = (app.clone(), schema.to_string());
+    let (app, schema) = (app.clone(), schema.clone());
     tokio::spawn(async move {
         for m in mails {
             match deliver(&app.mailer, &m).await {
                 Ok(()) => {
-                    let sql = format!(
-                        "UPDATE {}.mail_outbox SET sent_at = now() WHERE id = $1",
-                        quote_ident(&schema)
-                    );
+                    let sql =
+                        format!("UPDATE {schema}.mail_outbox SET sent_at = now() WHERE id = $1");
                     if let Ok(conn) = app.pool.get().await {
                         let _ = conn.execute(sql.as_str(), &[&m.id]).await;
                     }

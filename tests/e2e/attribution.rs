@@ -90,7 +90,7 @@ pub async fn identify(t: &Tenant, cref: &str, user: &str) -> Resp {
 
 async fn commissions_of(t: &Tenant, event_server_id: &str) -> Vec<(String, String, String)> {
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     db.query(
         &format!("SELECT partner_id, amount::text, status FROM \"{schema}\".commissions WHERE event_id = $1 ORDER BY amount, id"),
         &[&event_server_id],
@@ -759,7 +759,7 @@ async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
         );
     }
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     let counts: (i64, i64) = db
         .query_one(
             &format!("SELECT (SELECT count(*) FROM \"{schema}\".events), (SELECT count(*) FROM \"{schema}\".commissions)"),

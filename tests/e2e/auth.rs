@@ -208,7 +208,7 @@ async fn expired_links_are_refused() {
     t.partner("old@example.com").await;
     let token = requested_token(&t, "old@example.com").await;
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     db.execute(
         &format!("UPDATE \"{schema}\".magic_tokens SET expires_at = now() - interval '1 second' WHERE used_at IS NULL"),
         &[],

@@ -106,7 +106,7 @@ fn ip() -> String {
 /// The stored click row, read straight from the tenant's schema.
 async fn click_row(t: &Tenant, id: &str) -> Option<tokio_postgres::Row> {
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     db.query_opt(
         &format!(
             "SELECT link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag,
@@ -125,7 +125,7 @@ async fn flag_of(t: &Tenant, id: &str) -> Option<String> {
 
 async fn click_count(t: &Tenant, link_id: &str) -> i64 {
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     db.query_one(
         &format!("SELECT count(*) FROM {schema}.clicks WHERE link_id = $1"),
         &[&link_id],
@@ -565,7 +565,7 @@ async fn concurrent_clicks_are_group_committed_and_each_is_recorded() {
     // Rows written in one transaction share its start time: fewer distinct times than
     // clicks means clicks really shared commits.
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     let commits: i64 = db
         .query_one(
             &format!("SELECT count(DISTINCT ts) FROM {schema}.clicks"),

@@ -49,7 +49,7 @@ async fn db() -> tokio_postgres::Client {
 fn table(t: &Tenant) -> String {
     format!(
         "\"{}\".idempotency_keys",
-        op_control::tenants::schema_name(&t.id)
+        op_control::schema::schema_name(&t.id)
     )
 }
 
@@ -448,7 +448,7 @@ async fn a_server_error_is_not_stored_and_frees_the_key() {
 async fn stored_replies_are_swept_after_24_hours() {
     let t = Tenant::new().await;
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     db.batch_execute(&format!(
         "INSERT INTO \"{schema}\".idempotency_keys (key, request_hash, created_at) VALUES
             ('old-key', '\\x00', now() - interval '25 hours'), ('fresh-key', '\\x00', now())"

@@ -150,7 +150,7 @@ async fn the_database_refuses_illegal_transitions_by_itself() {
     s.approve(&c).await.expect(200);
     s.t.api.post("/payouts/run", json!({})).await.expect(200);
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&s.t.id);
+    let schema = op_control::schema::schema_name(&s.t.id);
     let q = |sql: String| {
         let db = &db;
         async move { db.batch_execute(&sql).await }
@@ -194,7 +194,7 @@ async fn holdback_blocks_approval_until_maturity() {
     assert_eq!(got["holdbackDays"], 10);
     // Time passes (maturity is data, not state: moving it is not a transition).
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&s.t.id);
+    let schema = op_control::schema::schema_name(&s.t.id);
     db.execute(&format!("UPDATE \"{schema}\".commissions SET mature_at = now() - interval '1 second' WHERE id = $1"), &[&c])
         .await
         .unwrap();

@@ -11,7 +11,7 @@ async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrentl
     let mut ids = Vec::new();
     for i in 0..3 {
         let id = ulid::Ulid::new().to_string();
-        let schema = op_control::tenants::schema_name(&id);
+        let schema = op_control::schema::schema_name(&id);
         client
             .execute(
                 "INSERT INTO control.tenants (id, slug, name, schema_name) VALUES ($1, $2, 'old', $3)",
@@ -44,7 +44,7 @@ async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrentl
     let latest = op_control::migrations::latest_tenant_version();
     let want = op_control::migrations::TENANT.len() as i64;
     for id in &ids {
-        let schema = op_control::tenants::schema_name(id);
+        let schema = op_control::schema::schema_name(id);
         let applied: i64 = client
             .query_one(
                 &format!("SELECT count(*) FROM \"{schema}\".schema_migrations"),

@@ -126,7 +126,7 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
         .await
         .expect_error(404, "not_found");
     let client = openpartner::connect(&db).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     let rows = client
         .query(
             &format!("SELECT body, sent_at IS NOT NULL FROM \"{schema}\".mail_outbox"),

@@ -48,7 +48,7 @@ async fn db() -> tokio_postgres::Client {
 
 /// `(secret_sealed, previous_secret_sealed, seconds until previous_secret_until)`.
 async fn sealed(t: &Tenant, id: &str) -> (Vec<u8>, Option<Vec<u8>>, Option<f64>) {
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     let row = db()
         .await
         .query_one(
@@ -423,7 +423,7 @@ async fn patch_changes_only_the_given_fields() {
         .await
         .expect(200);
     assert_eq!(r.body["endpoint"]["active"], false);
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     db().await
         .execute(
             &format!(
@@ -489,7 +489,7 @@ async fn delete_deactivates_and_hard_delete_removes() {
         t.api.get("/webhooks").await.expect(200).body["data"],
         json!([])
     );
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     let n: i64 = db()
         .await
         .query_one(
@@ -544,7 +544,7 @@ async fn rotating_keeps_the_previous_secret_for_a_day() {
         "{until}"
     );
     // The reported expiry is the stored one (to the millisecond it is reported in).
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     let same: bool = db()
         .await
         .query_one(

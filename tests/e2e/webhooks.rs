@@ -415,7 +415,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
     let (ep, _) = endpoint(&t, &rx.url("/down"), json!(["partner.created"])).await;
     // Five days × OP_WEBHOOK_RETRY_SCALE (0.001) = 7.2 minutes: pretend it started failing 10 minutes ago.
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     db.execute(
         &format!("UPDATE \"{schema}\".webhook_endpoints SET failing_since = now() - interval '10 minutes' WHERE id = $1"),
         &[&ep],
@@ -452,7 +452,7 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
     }
     // No endpoint: the pipeline consumes the outbox rows and delivers nothing.
     let db = openpartner::connect(&shared().database_url).await.unwrap();
-    let schema = op_control::tenants::schema_name(&t.id);
+    let schema = op_control::schema::schema_name(&t.id);
     let count = |table: &'static str| {
         let (db, sql) = (&db, format!("SELECT count(*) FROM \"{schema}\".{table}"));
         async move { db.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0) }

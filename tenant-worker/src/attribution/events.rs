@@ -18,7 +18,6 @@ use crate::{
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
-use op_control::db::quote_ident;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -169,7 +168,7 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
     if input.is_refund() {
         return refunds::handle(ctx, input).await;
     }
-    let schema = quote_ident(&ctx.tenant()?.schema);
+    let schema = ctx.tenant()?.schema.to_string();
     let written = ctx.app.event_lane.submit(&schema, input).await?;
     Ok(match written {
         Written::Created(body) => Reply::json_text(201, body),

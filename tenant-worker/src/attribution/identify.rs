@@ -13,7 +13,6 @@ use crate::{
     money::Currency,
 };
 use chrono::Utc;
-use op_control::db::quote_ident;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -64,7 +63,7 @@ async fn stitch(ctx: &Ctx) -> Result<Reply, ApiError> {
     if cref.len() != 26 || ulid::Ulid::from_string(&cref).is_err() {
         return Err(click_not_found());
     }
-    let schema = quote_ident(&ctx.tenant()?.schema);
+    let schema = ctx.tenant()?.schema.to_string();
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
     if tx

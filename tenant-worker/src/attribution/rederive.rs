@@ -14,7 +14,6 @@ use crate::{
     money::Currency,
 };
 use chrono::{DateTime, Utc};
-use op_control::db::quote_ident;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -41,7 +40,7 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
     let campaign = body.campaign_id.or(body.program_id);
     let from: Option<DateTime<Utc>> = parse_ts(body.from.as_ref(), "from")?;
     let to: Option<DateTime<Utc>> = parse_ts(body.to.as_ref(), "to")?;
-    let schema = quote_ident(&ctx.tenant()?.schema);
+    let schema = ctx.tenant()?.schema.to_string();
     let mut conn = ctx.conn().await?;
     if let Some(c) = &campaign {
         let tx = ctx.begin(&mut conn).await?;

@@ -16,14 +16,13 @@ use crate::{
     error::ApiError,
     money::Currency,
 };
-use op_control::db::quote_ident;
 use rust_decimal::Decimal;
 use serde_json::json;
 
 pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     let refund_of = input.refund_of.clone().unwrap_or_default();
     let event = &input.facts;
-    let schema = quote_ident(&ctx.tenant()?.schema);
+    let schema = ctx.tenant()?.schema.to_string();
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
     let original = tx

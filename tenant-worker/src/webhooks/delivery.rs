@@ -22,7 +22,6 @@ use crate::{
     App,
 };
 use chrono::{DateTime, Duration, Utc};
-use op_control::db::quote_ident;
 use rand::Rng;
 use serde_json::Value;
 use std::{collections::HashMap, sync::Arc, time::Instant};
@@ -132,7 +131,7 @@ async fn busy_tenants(app: &App, tenants: &[String]) -> Result<Vec<String>, ApiE
         let parts: Vec<String> = chunk
             .iter()
             .map(|id| {
-                let s = quote_ident(&op_control::tenants::schema_name(id));
+                let s = op_control::schema::Schema::of_tenant(id).expect("tenant id").to_string();
                 format!(
                     "SELECT '{id}'::text WHERE EXISTS (SELECT 1 FROM {s}.outbox WHERE dispatched_at IS NULL)
                         OR EXISTS (SELECT 1 FROM {s}.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
@@ -157,7 +156,9 @@ async fn busy_tenants(app: &App, tenants: &[String]) -> Result<Vec<String>, ApiE
 const VACUUM_AFTER: u64 = 5_000;
 
 async fn vacuum_outbox(app: &App, tenant_id: &str) {
-    let schema = quote_ident(&op_control::tenants::schema_name(tenant_id));
+    let schema = op_control::schema::Schema::of_tenant(tenant_id)
+        .expect("tenant id")
+        .to_string();
     let done = async {
         let conn = app.pool.get().await?;
         // SKIP_LOCKED: another worker vacuuming the same outbox is as good. TRUNCATE false:
@@ -181,7 +182,9 @@ async fn run_tenant(
     tenant_id: &str,
     inflight: &Arc<Semaphore>,
 ) -> Result<u64, ApiError> {
-    let schema = quote_ident(&op_control::tenants::schema_name(tenant_id));
+    let schema = op_control::schema::Schema::of_tenant(tenant_id)
+        .expect("tenant id")
+        .to_string();
     let mut conn = app.pool.get().await?;
     // Drain: a pass per tick of at most one fan-out batch would cap the pipeline at
     // FAN_OUT rows per tick while ingest can outrun it.

@@ -13,7 +13,6 @@ use crate::{
     pagination::newest_first,
     secrets::SecretsKey,
 };
-use op_control::db::quote_ident;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use tokio_postgres::{types::ToSql, Row};
@@ -129,7 +128,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
-    subscriptions::lock_for_change(&tx, &quote_ident(&ctx.tenant()?.schema)).await?;
+    subscriptions::lock_for_change(&tx, &ctx.tenant()?.schema.to_string()).await?;
     let row = tx
         .query_one(
             &format!(
@@ -230,7 +229,7 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     // writers that proved nobody listens (webhooks::subscriptions).
     let mut conn = ctx.conn().await?;
     let tx = ctx.begin(&mut conn).await?;
-    subscriptions::lock_for_change(&tx, &quote_ident(&ctx.tenant()?.schema)).await?;
+    subscriptions::lock_for_change(&tx, &ctx.tenant()?.schema.to_string()).await?;
     let row = tx.query_opt(sql.as_str(), &refs).await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| not_found(&id))?;

@@ -9,7 +9,6 @@ use crate::{
     pagination::{page_body, PageRequest},
 };
 use chrono::Utc;
-use op_control::db::quote_ident;
 use serde_json::{json, Value};
 use tokio_postgres::Row;
 
@@ -96,7 +95,7 @@ async fn endpoint_active(ctx: &Ctx, schema: &str, id: &str) -> Result<bool, ApiE
 pub async fn deliveries(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = parse_id(ctx.param("id"), "webhook endpoint")?;
     let page = PageRequest::from_ctx(&ctx)?;
-    let schema = quote_ident(&ctx.tenant()?.schema);
+    let schema = ctx.tenant()?.schema.to_string();
     endpoint_active(&ctx, &schema, &id).await?;
     let (after_t, after_id) = page.after.clone().unzip();
     let conn = ctx.conn().await?;
@@ -133,7 +132,7 @@ pub async fn deliveries(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn retry(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = parse_id(ctx.param("id"), "webhook endpoint")?;
     let delivery_id = ctx.param("deliveryId").to_string();
-    let schema = quote_ident(&ctx.tenant()?.schema);
+    let schema = ctx.tenant()?.schema.to_string();
     endpoint_active(&ctx, &schema, &id).await?;
     let owner: String = {
         let conn = ctx.conn().await?;
@@ -170,7 +169,7 @@ pub async fn test_fire(ctx: Ctx) -> Result<Reply, ApiError> {
             crate::context::truncate(&event_type, 64)
         )));
     }
-    let schema = quote_ident(&ctx.tenant()?.schema);
+    let schema = ctx.tenant()?.schema.to_string();
     if !endpoint_active(&ctx, &schema, &id).await? {
         return Err(ApiError::new(
             400,
