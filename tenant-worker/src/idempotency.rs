@@ -57,7 +57,7 @@ pub async fn run(ctx: Ctx, handler: Handler) -> Reply {
             match validate_key(raw) {
                 Ok(key) => Store {
                     app: ctx.app.clone(),
-                    table: format!("{}.idempotency_keys", tenant.schema.to_string()),
+                    table: tenant.schema.table("idempotency_keys"),
                     row_key: row_key(key),
                     sealer: Sealer::new(key, &request_hash(&ctx)),
                 },
