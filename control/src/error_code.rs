@@ -65,6 +65,8 @@ error_codes! {
     PartnerRevoked = "partner_revoked",
     // Links and clicks
     UrlNotAllowed = "url_not_allowed",
+    /// The original OpenPartner's spelling, which its clients match on.
+    LinkKeyTaken = "linkKey_taken",
     DestinationOverrideNotAllowed = "destination_override_not_allowed",
     ClickNotFound = "click_not_found",
     // Money, events, commissions, payouts
@@ -82,6 +84,12 @@ error_codes! {
     EndpointMismatch = "endpoint_mismatch",
 }
 
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -93,14 +101,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_distinct_snake_case() {
+    fn codes_are_distinct_and_plain() {
         let mut seen = std::collections::HashSet::new();
         for c in ErrorCode::ALL {
             let s = c.as_str();
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(
-                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-                "{s} is not snake_case"
+                s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_'),
+                "{s} is not a plain identifier"
             );
         }
     }

@@ -1,7 +1,7 @@
 //! Authorization: who the gateway says the caller is ([`Principal`]) and what each route
 //! admits ([`Access`]). The gateway authenticates; only the worker decides "may you do this".
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use op_proto::v1::{self, PrincipalKind};
 
 /// The scopes a scoped key can carry. Each route that admits scoped keys names one.
@@ -164,7 +164,7 @@ impl Access {
                 Some(s) if scopes.iter().any(|have| have == s) => Ok(()),
                 Some(s) => Err(ApiError::new(
                     403,
-                    "forbidden_scope",
+                    ErrorCode::ForbiddenScope,
                     format!("this key lacks the `{s}` scope"),
                 )
                 .with("required", s)),
@@ -224,9 +224,12 @@ mod tests {
         let e = Access::AdminOrScope("partners:write")
             .check(&k, None)
             .unwrap_err();
-        assert_eq!((e.status, e.code), (403, "forbidden_scope"));
+        assert_eq!((e.status, e.code), (403, ErrorCode::ForbiddenScope));
         assert_eq!(e.extra["required"], "partners:write");
-        assert_eq!(Access::Admin.check(&k, None).unwrap_err().code, "forbidden");
+        assert_eq!(
+            Access::Admin.check(&k, None).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
         assert_eq!(
             status(Access::AdminScopeOrSelf(Some("partners:read")).check(&k, Some("p1"))),
             200

@@ -3,8 +3,8 @@
 
 use crate::{
     auth,
-    context::{parse_id, ts, ts_opt, Ctx, Reply},
-    error::ApiError,
+    context::{ts, ts_opt, Ctx, Reply},
+    error::{ApiError, ErrorCode},
     mail,
     pagination::newest_first,
     partners::normalize_email,
@@ -51,8 +51,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         );
     }
     let id = ulid::Ulid::new().to_string();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let row = tx
         .query_opt(
             &format!(
@@ -63,7 +62,10 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?
         .ok_or_else(|| {
-            ApiError::conflict("email_taken", "an admin with this email already exists")
+            ApiError::conflict(
+                ErrorCode::EmailTaken,
+                "an admin with this email already exists",
+            )
         })?;
     let mut mails = Vec::new();
     let invite = body.send_invite.unwrap_or(true);
@@ -85,17 +87,20 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /admins/:id/revoke`: the admin and all their sessions, at once.
 pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "admin")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let id = ctx.id("admin")?;
+    let tx = ctx.tx().await?;
     let status: String = tx
-        .query_opt("SELECT status FROM admins WHERE id = $1 FOR UPDATE", &[&id])
+        .one_or_404(
+            "SELECT status FROM admins WHERE id = $1 FOR UPDATE",
+            &[&id],
+            "admin",
+            &id,
+        )
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no admin with id `{id}`")))?
         .get(0);
     if status == "revoked" {
         return Err(ApiError::conflict(
-            "already_revoked",
+            ErrorCode::AlreadyRevoked,
             "the admin is already revoked",
         ));
     }

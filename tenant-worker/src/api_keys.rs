@@ -4,14 +4,15 @@
 
 use crate::{
     access::{is_known_scope, Principal},
-    context::{parse_id, ts, ts_opt, Ctx, Reply},
-    error::ApiError,
+    context::{ts, ts_opt, Ctx, Reply},
+    error::{ApiError, ErrorCode},
     pagination::{rows_body, PageRequest},
 };
+use deadpool_postgres::GenericClient;
 use op_control::{keys, CACHE_CHANNEL};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_postgres::{GenericClient, Row};
+use tokio_postgres::Row;
 
 /// Tells every gateway (LISTEN op_cache) to forget `key_id`; sent at commit.
 pub async fn notify_key(client: &impl GenericClient, key_id: &str) -> Result<(), ApiError> {
@@ -66,7 +67,7 @@ fn parse_scopes(raw: ScopeList) -> Result<Vec<String>, ApiError> {
     if list.is_empty() {
         return Err(ApiError::new(
             400,
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "scopes must name at least one scope",
         ));
     }
@@ -75,7 +76,7 @@ fn parse_scopes(raw: ScopeList) -> Result<Vec<String>, ApiError> {
         if !is_known_scope(&s) {
             return Err(ApiError::new(
                 400,
-                "invalid_scope",
+                ErrorCode::InvalidScope,
                 format!("unknown scope `{}`", crate::context::truncate(&s, 64)),
             )
             .with("scope", s));
@@ -100,7 +101,7 @@ pub async fn create_scoped(ctx: Ctx) -> Result<Reply, ApiError> {
     if body.scopes.is_none() {
         return Err(ApiError::new(
             400,
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "scopes are required on this route",
         ));
     }
@@ -165,7 +166,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `DELETE /api-keys/:id` (admin: any key of the tenant; partner: its own partner keys):
 /// effective on the very next request through any gateway.
 pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "api key")?;
+    let id = ctx.id("api key")?;
     let tenant = ctx.tenant()?;
     let owner: Option<&str> = match &ctx.principal {
         Principal::Partner { partner_id, .. } => Some(partner_id),
@@ -182,8 +183,8 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
             &[&id, &tenant.id, &owner],
         )
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no live api key with id `{id}`")))?;
-    notify_key(&*tx, &id).await?;
+        .ok_or_else(|| ApiError::no_such("live api key", &id))?;
+    notify_key(&tx, &id).await?;
     tx.commit().await?;
     let key = to_json(&row);
     Ok(
@@ -212,30 +213,30 @@ fn validate_label(label: Option<String>) -> Result<Option<String>, ApiError> {
 
 /// `POST /partners/:id/api-keys {label?}` (admin or that partner): a key that acts as the partner.
 pub async fn create_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
-    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let partner_id = ctx.id("partner")?;
     let body: CreatePartnerKey = ctx.json()?;
     let label = validate_label(body.label)?;
     let tenant = ctx.tenant()?;
     let key = keys::NewKey::generate();
     let kind = keys::KeyKind::Partner(partner_id.clone());
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     // Lock the partner so a concurrent revoke cannot miss this key.
     let status: String = tx
-        .query_opt(
+        .one_or_404(
             "SELECT status FROM partners WHERE id = $1 FOR SHARE",
             &[&partner_id],
+            "partner",
+            &partner_id,
         )
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{partner_id}`")))?
         .get(0);
     if status == "revoked" {
         return Err(ApiError::conflict(
-            "partner_revoked",
+            ErrorCode::PartnerRevoked,
             "a revoked partner cannot hold keys",
         ));
     }
-    let info = keys::insert(&*tx, &tenant.id, &key, &kind, label.as_deref()).await?;
+    let info = keys::insert(tx.client(), &tenant.id, &key, &kind, label.as_deref()).await?;
     tx.commit().await?;
     Ok(Reply::created(json!({
         "id": info.id,
@@ -252,7 +253,7 @@ pub async fn create_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /partners/:id/api-keys` (admin or that partner): the partner's live keys.
 pub async fn list_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
-    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let partner_id = ctx.id("partner")?;
     let page = PageRequest::from_ctx(&ctx)?;
     let tenant = ctx.tenant()?;
     let (after_t, after_id) = page.after.clone().unzip();
@@ -291,11 +292,11 @@ mod tests {
             parse_scopes(ScopeList::List(vec!["nope".into()]))
                 .unwrap_err()
                 .code,
-            "invalid_scope"
+            ErrorCode::InvalidScope
         );
         assert_eq!(
             parse_scopes(ScopeList::List(vec![])).unwrap_err().code,
-            "invalid_scope"
+            ErrorCode::InvalidScope
         );
     }
 }

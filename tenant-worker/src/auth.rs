@@ -7,16 +7,16 @@
 //! can check without the database. The worker still checks the row on every request
 //! ([`check_session`]) so sign-out and revocation take effect at once.
 
+use crate::sql::Tx;
 use crate::{
     access::Principal,
     admins,
     context::{Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     mail, outbox, partners, App,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{Duration, Utc};
-use deadpool_postgres::Transaction;
 use op_control::{schema::Schema, sessions};
 use rand::RngCore;
 use serde::Deserialize;
@@ -33,7 +33,7 @@ fn token_hash(token: &str) -> Vec<u8> {
 
 /// Stores a new single-use token for `(kind, id)` and returns its plaintext (for the mail only).
 pub async fn issue_token(
-    tx: &Transaction<'_>,
+    tx: &Tx,
     kind: &str,
     principal_id: &str,
     purpose: &str,
@@ -70,7 +70,7 @@ pub fn link(ctx: &Ctx, token: &str) -> String {
 /// Issues an invite token for a partner or admin and queues the mail carrying it.
 pub async fn send_invite(
     ctx: &Ctx,
-    tx: &Transaction<'_>,
+    tx: &Tx,
     kind: &str,
     principal_id: &str,
     email: &str,
@@ -106,8 +106,7 @@ struct MagicRequest {
 pub async fn magic_request(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: MagicRequest = ctx.json()?;
     let email = partners::normalize_email(&body.email)?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let admin = tx
         .query_opt(
             "SELECT id FROM admins WHERE email = $1 AND status <> 'revoked'",
@@ -158,7 +157,7 @@ struct MagicVerify {
 fn invalid_token() -> ApiError {
     ApiError::new(
         400,
-        "invalid_token",
+        ErrorCode::InvalidToken,
         "the link is invalid, expired or already used; ask for a new one",
     )
 }
@@ -176,8 +175,7 @@ pub async fn magic_verify(ctx: Ctx) -> Result<Reply, ApiError> {
         return Err(invalid_token());
     }
     let tenant = ctx.tenant()?.clone();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let Some(row) = tx
         .query_opt(
             "UPDATE magic_tokens SET used_at = now()
@@ -230,7 +228,7 @@ pub async fn magic_verify(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// Locks the principal row; activates it if invited. None if it is revoked or missing.
 async fn activate(
-    tx: &Transaction<'_>,
+    tx: &Tx,
     table: &str,
     id: &str,
     columns: &str,
@@ -266,7 +264,7 @@ fn session_keys(app: &App) -> Result<sessions::SessionKeys, ApiError> {
     let (current, previous) = app.config.session_secret.as_ref().ok_or_else(|| {
         ApiError::new(
             503,
-            "sessions_disabled",
+            ErrorCode::SessionsDisabled,
             "sign-in is not configured on this server (OP_SESSION_SECRET)",
         )
     })?;
@@ -356,8 +354,7 @@ async fn load(
 pub async fn signout(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut revoked = false;
     if let Some(sid) = ctx.principal.session_id() {
-        let mut conn = ctx.conn().await?;
-        let tx = ctx.begin(&mut conn).await?;
+        let tx = ctx.tx().await?;
         revoked = tx
             .execute(
                 "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
@@ -389,7 +386,7 @@ pub async fn introspect(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 /// Revokes every live session of a principal, in the caller's transaction.
-pub async fn revoke_sessions(tx: &Transaction<'_>, kind: &str, id: &str) -> Result<u64, ApiError> {
+pub async fn revoke_sessions(tx: &Tx, kind: &str, id: &str) -> Result<u64, ApiError> {
     Ok(tx
         .execute(
             "UPDATE sessions SET revoked_at = now()

@@ -10,7 +10,7 @@
 use crate::{
     attribution::Model,
     commissions::CommissionRule,
-    context::{parse_id, truncate, ts, Ctx, Reply},
+    context::{truncate, ts, Ctx, Reply},
     error::ApiError,
     pagination::newest_first,
 };
@@ -269,8 +269,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let domains = c.deep_link_allowed_domains.unwrap_or_default();
     let id = ulid::Ulid::new().to_string();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let row = tx
         .query_one(
             &format!(
@@ -311,7 +310,7 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `PATCH /campaigns/:id` (alias `PATCH /programs/:id`): changes only the fields given.
 /// Existing links keep pointing at the campaign; a new destination applies to the next click.
 pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "campaign")?;
+    let id = ctx.id("campaign")?;
     let c = ctx.json::<Fields>()?.validate()?;
     let mut sets: Vec<String> = Vec::new();
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(id.clone())];
@@ -360,7 +359,7 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("no campaign with id `{id}`"))
+    ApiError::no_such("campaign", id)
 }
 
 #[cfg(test)]
@@ -419,7 +418,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_http_url(bad, "u").unwrap_err().code,
-                "invalid_body",
+                crate::error::ErrorCode::InvalidBody,
                 "{bad}"
             );
         }

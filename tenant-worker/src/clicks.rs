@@ -25,8 +25,9 @@ use crate::{
     campaigns::host_allowed,
     context::{truncate, ts, Ctx, Reply},
     error::ApiError,
-    group_commit::{pipeline, rollback, val, BatchResult, Rows, Turn},
+    group_commit::{BatchResult, Turn},
     links::valid_link_key,
+    sql::{pipeline, rollback, val, Rows, Schema},
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
@@ -98,10 +99,7 @@ pub async fn record_click(ctx: &Ctx, input: ClickInput<'_>) -> Result<Option<Rec
         referer: clean(input.referer, MAX_REFERER),
         velocity,
     };
-    ctx.app
-        .click_lane
-        .submit(&tenant.schema.to_string(), job)
-        .await
+    ctx.app.click_lane.submit(&tenant.schema, job).await
 }
 
 /// A click waiting in its tenant's lane.
@@ -119,7 +117,7 @@ pub struct ClickJob {
 /// and its partner's live status), then every click in one multi-row insert.
 pub fn write_clicks<'a>(
     pool: &'a Pool,
-    schema: &'a str,
+    schema: &'a Schema,
     jobs: &'a [ClickJob],
     _independent: &'a Turn<()>,
 ) -> BoxFuture<'a, BatchResult<Option<Recorded>>> {

@@ -2,16 +2,16 @@
 //! row shape, the ledger transitions (the state machine itself is enforced by the database,
 //! see migrations/tenant/0004) and the commission API.
 
+use crate::sql::Tx;
 use crate::{
     access::Principal,
     context::{parse_id, ts, ts_opt, Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     money::{parse_decimal, Currency},
     outbox,
     pagination::{page_body, PageRequest},
 };
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio_postgres::Row;
@@ -72,7 +72,7 @@ impl CommissionRule {
                 if pct.is_sign_negative() || pct > Decimal::ONE_HUNDRED || pct.scale() > 4 {
                     return Err(ApiError::new(
                         400,
-                        "invalid_amount",
+                        ErrorCode::InvalidAmount,
                         "a percent rule's value must be 0 to 100 with at most 4 decimals",
                     )
                     .with("field", "commissionRule.value"));
@@ -158,7 +158,7 @@ pub fn to_json(row: &Row) -> Value {
 /// `commission_ledger_allowed` CHECK), so a bug here cannot corrupt the state machine;
 /// callers check first only to answer with the right error code. Returns the updated row.
 pub async fn transition(
-    tx: &Transaction<'_>,
+    tx: &Tx,
     id: &str,
     to: &str,
     who: &Principal,
@@ -232,7 +232,7 @@ pub async fn transition(
 /// Inserts a new commission (refund adjustments, clawbacks) with its first ledger entry.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_adjustment(
-    tx: &Transaction<'_>,
+    tx: &Tx,
     adjusts: &str,
     amount: Decimal,
     status: &str,
@@ -299,14 +299,14 @@ fn refusal(row: &Row, to: &str, now: DateTime<Utc>) -> Option<ApiError> {
     let status: String = row.get("status");
     match to {
         "approved" if status != "accrued" => Some(ApiError::conflict(
-            "not_approvable",
+            ErrorCode::NotApprovable,
             format!("only accrued commissions can be approved; this one is {status}"),
         )),
         "approved" => {
             let mature: DateTime<Utc> = row.get("mature_at");
             (now < mature).then(|| {
                 ApiError::conflict(
-                    "holdback_active",
+                    ErrorCode::HoldbackActive,
                     "the commission is still in its holdback period",
                 )
                 .with("matureAt", ts(mature))
@@ -314,7 +314,7 @@ fn refusal(row: &Row, to: &str, now: DateTime<Utc>) -> Option<ApiError> {
             })
         }
         "reversed" if status != "accrued" && status != "approved" => Some(ApiError::conflict(
-            "not_reversible",
+            ErrorCode::NotReversible,
             format!("only accrued or approved commissions can be reversed; this one is {status}"),
         )),
         _ => None,
@@ -324,7 +324,7 @@ fn refusal(row: &Row, to: &str, now: DateTime<Utc>) -> Option<ApiError> {
 /// Applies `to` to one locked commission and to its still-open adjustments (a refund's
 /// negative adjustment follows the commission it adjusts).
 async fn apply(
-    tx: &Transaction<'_>,
+    tx: &Tx,
     id: &str,
     to: &str,
     who: &Principal,
@@ -366,14 +366,13 @@ async fn apply(
 }
 
 async fn single(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "commission")?;
+    let id = ctx.id("commission")?;
     let reason = if to == "reversed" {
         reason_of(&ctx)?
     } else {
         None
     };
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let row = apply(&tx, &id, to, &ctx.principal, reason.as_deref()).await??;
     tx.commit().await?;
     Ok(Reply::ok(json!({ "commission": to_json(&row) })))
@@ -430,8 +429,7 @@ async fn bulk(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
     let mut ids = body.ids.clone();
     ids.sort();
     ids.dedup();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let (mut done, mut errors) = (Vec::new(), Vec::new());
     // Sorted ids: concurrent bulk calls lock in the same order (no deadlock).
     for raw in &ids {
@@ -447,7 +445,7 @@ async fn bulk(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
     if !errors.is_empty() {
         // All or nothing: dropping the transaction rolls every change back.
         return Err(ApiError::conflict(
-            "bulk_failed",
+            ErrorCode::BulkFailed,
             format!(
                 "{} of {} commissions could not change; none did",
                 errors.len(),
@@ -472,16 +470,16 @@ pub async fn bulk_reverse(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /commissions/:id`, with its ledger history.
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "commission")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let id = ctx.id("commission")?;
+    let tx = ctx.tx().await?;
     let row = tx
-        .query_opt(
+        .one_or_404(
             &format!("SELECT {COLUMNS} FROM commissions WHERE id = $1"),
             &[&id],
+            "commission",
+            &id,
         )
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no commission with id `{id}`")))?;
+        .await?;
     let history: Vec<Value> = tx
         .query(
             "SELECT from_status, to_status, principal_kind, principal_id, reason, at FROM commission_ledger

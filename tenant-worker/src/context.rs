@@ -1,13 +1,13 @@
 //! What a handler gets ([`Ctx`]: the request, its tenant, its principal) and what it
 //! returns ([`Reply`]). Handlers stay thin: parse, call, map errors.
 
+use crate::sql::{Schema, Tx};
 use crate::{access::Principal, error::ApiError, App};
 use chrono::{DateTime, SecondsFormat, Utc};
-use deadpool_postgres::{Object, Transaction};
-use op_control::schema::Schema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
+use tokio_postgres::{types::ToSql, Row};
 
 /// The tenant a request belongs to, taken from the envelope the gateway filled.
 #[derive(Debug, Clone)]
@@ -81,19 +81,30 @@ impl Ctx {
             .map(|(_, v)| v)
     }
 
-    /// A pooled connection. Pair it with [`Ctx::begin`].
-    pub async fn conn(&self) -> Result<Object, ApiError> {
+    /// The `:id` path parameter, which names a `what` (a ULID, or `404 no <what> with id …`).
+    pub fn id(&self, what: &str) -> Result<String, ApiError> {
+        parse_id(self.param("id"), what)
+    }
+
+    /// A pooled connection, for statements that do not touch a tenant's tables (the
+    /// control plane). Tenant tables are reached through [`Ctx::tx`].
+    pub async fn conn(&self) -> Result<deadpool_postgres::Object, ApiError> {
         Ok(self.app.pool.get().await?)
+    }
+
+    /// A transaction in this tenant's schema ([`Tx`]: it owns its connection and rolls
+    /// back unless committed).
+    pub async fn tx(&self) -> Result<Tx, ApiError> {
+        Tx::begin(&self.app.pool, &self.tenant()?.schema).await
     }
 
     /// Runs one read-only statement in this tenant's schema (its own short transaction).
     pub async fn read(
         &self,
         sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<tokio_postgres::Row>, ApiError> {
-        let mut conn = self.conn().await?;
-        let tx = self.begin(&mut conn).await?;
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, ApiError> {
+        let tx = self.tx().await?;
         let rows = tx.query(sql, params).await?;
         tx.commit().await?;
         Ok(rows)
@@ -103,37 +114,21 @@ impl Ctx {
     pub async fn read_one(
         &self,
         sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Option<tokio_postgres::Row>, ApiError> {
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, ApiError> {
         Ok(self.read(sql, params).await?.into_iter().next())
     }
 
     /// The row of `table` whose id is the `:id` path parameter (`what` names it in the `404`:
     /// "no campaign with id …"). `table` and `columns` are static names of the caller.
-    pub async fn by_id(
-        &self,
-        table: &str,
-        columns: &str,
-        what: &str,
-    ) -> Result<tokio_postgres::Row, ApiError> {
-        let id = parse_id(self.param("id"), what)?;
+    pub async fn by_id(&self, table: &str, columns: &str, what: &str) -> Result<Row, ApiError> {
+        let id = self.id(what)?;
         self.read_one(
             &format!("SELECT {columns} FROM {table} WHERE id = $1"),
             &[&id],
         )
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no {what} with id `{id}`")))
-    }
-
-    /// Opens a transaction whose unqualified table names resolve to this tenant's schema
-    /// only (`SET LOCAL`, so the setting dies with the transaction and a pooled
-    /// connection never carries one tenant's search_path into another's request).
-    pub async fn begin<'a>(&self, conn: &'a mut Object) -> Result<Transaction<'a>, ApiError> {
-        let schema = &self.tenant()?.schema;
-        let tx = conn.transaction().await?;
-        tx.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
-            .await?;
-        Ok(tx)
+        .ok_or_else(|| ApiError::no_such(what, &id))
     }
 }
 

@@ -1,18 +1,19 @@
 //! The worker's one error type, mapped once to `{"error": code, "detail": ...}` + status.
 
+pub use op_control::ErrorCode;
 use serde_json::{json, Map, Value};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     /// Extra top-level fields some errors carry (e.g. `required` on `forbidden_scope`).
     pub extra: Map<String, Value>,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn new(status: u16, code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -27,44 +28,53 @@ impl ApiError {
     }
 
     pub fn invalid_body(detail: impl Into<String>) -> ApiError {
-        ApiError::new(400, "invalid_body", detail)
+        ApiError::new(400, ErrorCode::InvalidBody, detail)
     }
 
     pub fn invalid_query(detail: impl Into<String>) -> ApiError {
-        ApiError::new(400, "invalid_query", detail)
+        ApiError::new(400, ErrorCode::InvalidQuery, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError::new(404, "not_found", detail)
+        ApiError::new(404, ErrorCode::NotFound, detail)
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
+    /// `404`: "no partner with id `…`".
+    pub fn no_such(what: &str, id: &str) -> ApiError {
+        ApiError::not_found(format!("no {what} with id `{id}`"))
+    }
+
+    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError::new(409, code, detail)
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(401, "unauthorized", "missing or invalid credentials")
+        ApiError::new(
+            401,
+            ErrorCode::Unauthorized,
+            "missing or invalid credentials",
+        )
     }
 
     pub fn forbidden(detail: impl Into<String>) -> ApiError {
-        ApiError::new(403, "forbidden", detail)
+        ApiError::new(403, ErrorCode::Forbidden, detail)
     }
 
     pub fn internal() -> ApiError {
         ApiError::new(
             500,
-            "internal",
+            ErrorCode::Internal,
             "internal error; quote the X-Request-Id when reporting it",
         )
     }
 
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
-        ApiError::new(503, "unavailable", detail)
+        ApiError::new(503, ErrorCode::Unavailable, detail)
     }
 
     pub fn body(&self) -> Value {
         let mut m = Map::new();
-        m.insert("error".into(), json!(self.code));
+        m.insert("error".into(), json!(self.code.as_str()));
         m.insert("detail".into(), json!(self.detail));
         for (k, v) in &self.extra {
             m.insert(k.clone(), v.clone());
@@ -81,7 +91,7 @@ impl From<tokio_postgres::Error> for ApiError {
         use tokio_postgres::error::SqlState;
         match e.code() {
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
-                ApiError::conflict("conflict", "the resource already exists")
+                ApiError::conflict(ErrorCode::Conflict, "the resource already exists")
             }
             Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
                 ApiError::not_found("a referenced resource does not exist")
@@ -94,7 +104,7 @@ impl From<tokio_postgres::Error> for ApiError {
                     .with("retryable", true)
             }
             Some(c) if *c == SqlState::QUERY_CANCELED => {
-                ApiError::new(504, "timeout", "the request took too long")
+                ApiError::new(504, ErrorCode::Timeout, "the request took too long")
             }
             _ => {
                 // The server's message names the failing statement's problem, never a value.

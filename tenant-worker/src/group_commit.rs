@@ -19,18 +19,13 @@
 //! writes. When a batch fails as a whole (nothing of it committed), each of its jobs is
 //! retried alone, so one poisonous job fails only its own request.
 //!
-//! [`Rows`] builds the multi-row inserts, in statements of power-of-two row counts: a
-//! connection then prepares at most seven shapes per table (1, 2, 4 … 64 rows) instead of
-//! one per batch size, and plain multi-row `VALUES` is what Citus routes straight to the
-//! tenant's node (CITUS rule 13).
+//! How a batch travels to the database (pipelines, multi-row inserts) is [`crate::sql`]'s.
 
-use crate::error::ApiError;
-use bytes::{BufMut, BytesMut};
-use deadpool_postgres::{Object, Pool};
+use crate::{error::ApiError, sql::Schema};
+use deadpool_postgres::Pool;
 use futures::future::BoxFuture;
 use std::{
     collections::HashMap,
-    fmt::Write,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -38,10 +33,6 @@ use std::{
     time::Duration,
 };
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use tokio_postgres::{
-    types::{accepts, to_sql_checked, IsNull, ToSql, Type},
-    Row,
-};
 
 /// Most jobs in one batch.
 pub const MAX_BATCH: usize = 128;
@@ -54,10 +45,10 @@ const IDLE: Duration = Duration::from_secs(30);
 /// failed as a whole and nothing of it was committed.
 pub type BatchResult<O> = Result<Vec<Result<O, ApiError>>, ApiError>;
 
-/// Writes one batch of jobs of one tenant (`schema` is the quoted tenant schema). Returns
-/// only after the batch committed or was rolled back.
+/// Writes one batch of jobs of one tenant. Returns only after the batch committed or was
+/// rolled back.
 pub type WriteFn<J, O, C> =
-    for<'a> fn(&'a Pool, &'a str, &'a [J], &'a Turn<C>) -> BoxFuture<'a, BatchResult<O>>;
+    for<'a> fn(&'a Pool, &'a Schema, &'a [J], &'a Turn<C>) -> BoxFuture<'a, BatchResult<O>>;
 
 type Pending<J, O> = (J, oneshot::Sender<Result<O, ApiError>>);
 
@@ -73,7 +64,7 @@ struct Inner<J, O, C> {
     idle: Duration,
     pool: Pool,
     write: WriteFn<J, O, C>,
-    lanes: Mutex<HashMap<String, mpsc::Sender<Pending<J, O>>>>,
+    lanes: Mutex<HashMap<Schema, mpsc::Sender<Pending<J, O>>>>,
 }
 
 /// A batch's place in its lane's order, for lanes whose jobs can depend on jobs written
@@ -218,7 +209,7 @@ impl<J: Send + Sync + 'static, O: Send + 'static, C: Send + Sync + 'static> Lane
     }
 
     /// Writes `job` in the next batch of `schema`'s lane; returns once that batch committed.
-    pub async fn submit(&self, schema: &str, job: J) -> Result<O, ApiError> {
+    pub async fn submit(&self, schema: &Schema, job: J) -> Result<O, ApiError> {
         let (tx, rx) = oneshot::channel();
         let mut pending = (job, tx);
         loop {
@@ -241,21 +232,21 @@ impl<J: Send + Sync + 'static, O: Send + 'static, C: Send + Sync + 'static> Lane
         })?
     }
 
-    fn lane(&self, schema: &str) -> mpsc::Sender<Pending<J, O>> {
+    fn lane(&self, schema: &Schema) -> mpsc::Sender<Pending<J, O>> {
         let mut lanes = self.inner.lanes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = lanes.get(schema) {
             return l.clone();
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        lanes.insert(schema.to_string(), tx.clone());
-        tokio::spawn(run_lane(self.inner.clone(), schema.to_string(), rx));
+        lanes.insert(schema.clone(), tx.clone());
+        tokio::spawn(run_lane(self.inner.clone(), schema.clone(), rx));
         tx
     }
 }
 
 async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + Sync + 'static>(
     inner: Arc<Inner<J, O, C>>,
-    schema: String,
+    schema: Schema,
     mut rx: mpsc::Receiver<Pending<J, O>>,
 ) {
     let slots = Arc::new(Semaphore::new(inner.in_flight));
@@ -312,7 +303,7 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + Sync + 
 /// by job before its turn ends (the next batch, if it depends on it, reads again).
 async fn write_batch<J, O, C>(
     inner: &Inner<J, O, C>,
-    schema: &str,
+    schema: &Schema,
     batch: Vec<Pending<J, O>>,
     turn: Turn<C>,
 ) {
@@ -351,205 +342,14 @@ async fn write_batch<J, O, C>(
     turn.end().await;
 }
 
-/// One statement of a pipeline: SQL and its parameters.
-pub type Statement<'a> = (String, Vec<&'a (dyn ToSql + Sync)>);
-
-/// What came back from a [`send`]: each message's own result.
-pub struct Pipelined {
-    pub began: Result<(), tokio_postgres::Error>,
-    pub results: Vec<Result<Vec<Row>, tokio_postgres::Error>>,
-    pub committed: Result<(), tokio_postgres::Error>,
-}
-
-impl Pipelined {
-    /// Every statement's rows, or the first error.
-    pub fn into_rows(self) -> Result<Vec<Vec<Row>>, ApiError> {
-        self.began?;
-        let mut out = Vec::with_capacity(self.results.len());
-        for r in self.results {
-            out.push(r?);
-        }
-        self.committed?;
-        Ok(out)
-    }
-}
-
-/// Sends (optionally) `BEGIN`, every statement and (optionally) `COMMIT` on `conn` in one
-/// round trip. Statements are prepared once per connection and shape. If a statement fails,
-/// the ones after it fail too (the transaction is aborted) and a pipelined `COMMIT` rolls
-/// back; the caller must end a transaction it left open ([`rollback`]).
-pub async fn send(
-    conn: &Object,
-    stmts: &[Statement<'_>],
-    begin: bool,
-    commit: bool,
-) -> Result<Pipelined, ApiError> {
-    let mut prepared = Vec::with_capacity(stmts.len());
-    for (sql, _) in stmts {
-        prepared.push(conn.prepare_cached(sql).await?);
-    }
-    // Each future queues its message on its first poll and `join!` polls in order, so the
-    // messages leave in this order, together.
-    let (began, results, committed) = futures::join!(
-        async {
-            match begin {
-                true => conn.batch_execute("BEGIN").await,
-                false => Ok(()),
-            }
-        },
-        futures::future::join_all(
-            prepared
-                .iter()
-                .zip(stmts)
-                .map(|(s, (_, p))| conn.query(s, p))
-        ),
-        async {
-            match commit {
-                true => conn.batch_execute("COMMIT").await,
-                false => Ok(()),
-            }
-        },
-    );
-    Ok(Pipelined {
-        began,
-        results,
-        committed,
-    })
-}
-
-/// [`send`], then every statement's rows or the first error.
-pub async fn pipeline(
-    conn: &Object,
-    stmts: &[Statement<'_>],
-    begin: bool,
-    commit: bool,
-) -> Result<Vec<Vec<Row>>, ApiError> {
-    send(conn, stmts, begin, commit).await?.into_rows()
-}
-
-/// Ends whatever transaction a failed [`pipeline`] left open, so the connection goes back
-/// to the pool clean. (`ROLLBACK` outside a transaction is only a warning.)
-pub async fn rollback(conn: &Object) {
-    if let Err(e) = conn.batch_execute("ROLLBACK").await {
-        tracing::warn!(error = %e, "rollback after a failed batch");
-    }
-}
-
-type Value = Box<dyn ToSql + Sync + Send>;
-
-/// Rows for one table, written as multi-row `INSERT … VALUES` statements of power-of-two
-/// row counts.
-pub struct Rows {
-    head: String,
-    casts: &'static [&'static str],
-    tail: &'static str,
-    values: Vec<Value>,
-}
-
-impl Rows {
-    /// Largest rows per statement.
-    const MAX_ROWS: usize = 64;
-
-    /// `INSERT INTO {schema}.{table} ({columns}) VALUES … {tail}`; `casts` gives each
-    /// column's parameter type (`text`, `numeric`, …).
-    pub fn new(
-        schema: &str,
-        table: &str,
-        columns: &str,
-        casts: &'static [&'static str],
-        tail: &'static str,
-    ) -> Rows {
-        Rows {
-            head: format!("INSERT INTO {schema}.{table} ({columns}) VALUES "),
-            casts,
-            tail,
-            values: Vec::new(),
-        }
-    }
-
-    /// Adds one row; `row` has one value per column.
-    pub fn push(&mut self, row: Vec<Value>) {
-        debug_assert_eq!(row.len(), self.casts.len());
-        self.values.extend(row);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
-    /// `(sql, parameters)` per statement, rows in the order they were pushed.
-    pub fn statements(&self) -> Vec<(String, Vec<&(dyn ToSql + Sync)>)> {
-        let width = self.casts.len();
-        let mut rows_left = self.values.len() / width;
-        let mut values = self.values.iter();
-        let mut out = Vec::new();
-        while rows_left > 0 {
-            let n = chunk(rows_left);
-            rows_left -= n;
-            let mut sql = String::with_capacity(self.head.len() + n * width * 16 + 64);
-            sql.push_str(&self.head);
-            let mut i = 0;
-            for r in 0..n {
-                sql.push_str(if r == 0 { "(" } else { ", (" });
-                for (c, cast) in self.casts.iter().enumerate() {
-                    i += 1;
-                    if c > 0 {
-                        sql.push_str(", ");
-                    }
-                    let _ = write!(sql, "${i}::{cast}"); // writing to a String cannot fail
-                }
-                sql.push(')');
-            }
-            sql.push(' ');
-            sql.push_str(self.tail);
-            let params = values
-                .by_ref()
-                .take(n * width)
-                .map(|v| v.as_ref() as &(dyn ToSql + Sync))
-                .collect();
-            out.push((sql, params));
-        }
-        out
-    }
-}
-
-/// The largest power of two not above `rows` (capped at [`Rows::MAX_ROWS`]).
-fn chunk(rows: usize) -> usize {
-    let p = 1usize << (usize::BITS - 1 - rows.leading_zeros());
-    p.min(Rows::MAX_ROWS)
-}
-
-/// Boxes a statement parameter for [`Rows::push`].
-pub fn val(v: impl ToSql + Sync + Send + 'static) -> Value {
-    Box::new(v)
-}
-
-/// A `json`/`jsonb` parameter that is already JSON text (serialized once, e.g. a reply that
-/// is both stored and sent).
-#[derive(Debug)]
-pub struct JsonText(pub Vec<u8>);
-
-impl ToSql for JsonText {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty == Type::JSONB {
-            out.put_u8(1); // jsonb's binary format: a version byte, then the text
-        }
-        out.put_slice(&self.0);
-        Ok(IsNull::No)
-    }
-
-    accepts!(JSON, JSONB);
-    to_sql_checked!();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn tenant() -> Schema {
+        Schema::of_tenant(&ulid::Ulid::new().to_string()).unwrap()
+    }
 
     static LARGEST_BATCH: AtomicUsize = AtomicUsize::new(0);
     static BATCHES: AtomicUsize = AtomicUsize::new(0);
@@ -558,7 +358,7 @@ mod tests {
     /// enough that submitters pile up behind a batch.
     fn double<'a>(
         _: &'a Pool,
-        _: &'a str,
+        _: &'a Schema,
         jobs: &'a [i64],
         _: &'a Turn<()>,
     ) -> BoxFuture<'a, BatchResult<i64>> {
@@ -578,15 +378,16 @@ mod tests {
         // The pool is never used by `double` (nor connected: deadpool connects lazily).
         let pool = op_control::db::pool("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
         let lanes = Arc::new(Lanes::new("test", 1, pool, double));
+        let (t1, t2) = (tenant(), tenant());
         let results = futures::future::join_all((0..200i64).map(|i| {
-            let lanes = lanes.clone();
+            let (lanes, t1) = (lanes.clone(), t1.clone());
             let job = if i == 150 { -1 } else { i };
-            async move { (job, lanes.submit("\"t1\"", job).await) }
+            async move { (job, lanes.submit(&t1, job).await) }
         }))
         .await;
         for (job, r) in results {
             match job {
-                -1 => assert_eq!(r.unwrap_err().code, "invalid_body"),
+                -1 => assert_eq!(r.unwrap_err().code, crate::error::ErrorCode::InvalidBody),
                 j => assert_eq!(r.unwrap(), j * 2, "every job gets its own answer"),
             }
         }
@@ -599,7 +400,7 @@ mod tests {
             "fewer writes than jobs, retries included"
         );
         // Another tenant has its own lane.
-        assert_eq!(lanes.submit("\"t2\"", 21).await.unwrap(), 42);
+        assert_eq!(lanes.submit(&t2, 21).await.unwrap(), 42);
     }
 
     #[tokio::test]
@@ -607,7 +408,8 @@ mod tests {
         let pool = op_control::db::pool("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
         let mut lanes = Lanes::new("test", 2, pool, double);
         Arc::get_mut(&mut lanes.inner).unwrap().idle = Duration::from_millis(50);
-        assert_eq!(lanes.submit("\"t\"", 1).await.unwrap(), 2);
+        let t = tenant();
+        assert_eq!(lanes.submit(&t, 1).await.unwrap(), 2);
         assert_eq!(lanes.inner.lanes.lock().unwrap().len(), 1);
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
@@ -616,7 +418,7 @@ mod tests {
             "the idle lane retired"
         );
         assert_eq!(
-            lanes.submit("\"t\"", 2).await.unwrap(),
+            lanes.submit(&t, 2).await.unwrap(),
             4,
             "and a new one serves"
         );
@@ -698,34 +500,5 @@ mod tests {
             Turn::<Vec<u32>>::solo().wait(|_| true).await,
             Before::Nothing
         ));
-    }
-
-    #[test]
-    fn batches_split_into_power_of_two_statements() {
-        let mut rows = Rows::new("\"s\"", "t", "a, b", &["text", "int"], "RETURNING a");
-        for i in 0..45 {
-            rows.push(vec![val(format!("r{i}")), val(i)]);
-        }
-        let stmts = rows.statements();
-        let sizes: Vec<usize> = stmts.iter().map(|(_, p)| p.len() / 2).collect();
-        assert_eq!(sizes, [32, 8, 4, 1]);
-        assert_eq!(
-            stmts[3].0,
-            "INSERT INTO \"s\".t (a, b) VALUES ($1::text, $2::int) RETURNING a"
-        );
-        assert!(stmts[2].0.contains("($7::text, $8::int) RETURNING a"));
-        assert_eq!(chunk(1), 1);
-        assert_eq!(chunk(3), 2);
-        assert_eq!(chunk(64), 64);
-        assert_eq!(chunk(1000), 64);
-        let mut big = Rows::new("s", "t", "a", &["int"], "");
-        for i in 0..130 {
-            big.push(vec![val(i)]);
-        }
-        let sizes: Vec<usize> = big.statements().iter().map(|(_, p)| p.len()).collect();
-        assert_eq!(sizes, [64, 64, 2]);
-        assert!(Rows::new("s", "t", "a", &["int"], "")
-            .statements()
-            .is_empty());
     }
 }

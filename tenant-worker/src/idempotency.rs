@@ -31,7 +31,7 @@
 use crate::{
     access::Principal,
     context::{Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     routes::Handler,
     App,
 };
@@ -86,7 +86,7 @@ pub fn validate_key(raw: &str) -> Result<&str, ApiError> {
     } else {
         Err(ApiError::new(
             400,
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
         ))
     }
@@ -236,7 +236,7 @@ enum Claimed {
 
 fn in_progress() -> ApiError {
     ApiError::conflict(
-        "idempotency_key_in_progress",
+        ErrorCode::IdempotencyKeyInProgress,
         "a request with this Idempotency-Key is still in progress; retry later",
     )
     .with("retryable", true)
@@ -302,7 +302,7 @@ impl Store {
             }
             let outcome = match status {
                 _ if !same => Err(ApiError::conflict(
-                    "idempotency_key_reused",
+                    ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used for a different request (method, path, query, \
                      body or caller) in the last 24 hours; use a new key",
                 )),
@@ -470,7 +470,7 @@ mod tests {
             "del\x7f".into(),
         ] {
             let e = validate_key(&bad).unwrap_err();
-            assert_eq!((e.status, e.code), (400, "invalid_idempotency_key"));
+            assert_eq!((e.status, e.code), (400, ErrorCode::InvalidIdempotencyKey));
         }
     }
 

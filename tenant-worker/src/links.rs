@@ -8,7 +8,7 @@
 use crate::{
     campaigns::{host_allowed, parse_http_url},
     context::{parse_id, truncate, ts, Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     pagination::{rows_body, PageRequest},
 };
 use serde::Deserialize;
@@ -48,7 +48,7 @@ struct CreateLink {
 
 /// `POST /partners/:id/links {linkKey, campaignId|programId, destinationUrl?}`
 pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
-    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let partner_id = ctx.id("partner")?;
     let body: CreateLink = ctx.json()?;
     if !valid_link_key(&body.link_key) {
         return Err(ApiError::invalid_body(
@@ -81,8 +81,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         })?),
     };
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     // FOR SHARE: a concurrent revoke or allowlist change waits for this link (or we for it).
     let row = tx
         .query_one(
@@ -101,14 +100,13 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         }
         Some("revoked") => {
             return Err(ApiError::conflict(
-                "partner_revoked",
+                ErrorCode::PartnerRevoked,
                 "the partner is revoked; reinstate them first",
             ))
         }
         Some(_) => {}
     }
-    let domains = domains
-        .ok_or_else(|| ApiError::not_found(format!("no campaign with id `{campaign_id}`")))?;
+    let domains = domains.ok_or_else(|| ApiError::no_such("campaign", &campaign_id))?;
     let destination = destination
         .map(|url| check_override(url, &domains))
         .transpose()?;
@@ -126,7 +124,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         .await?;
     let Some(row) = row else {
         return Err(ApiError::conflict(
-            "linkKey_taken",
+            ErrorCode::LinkKeyTaken,
             format!(
                 "the link key `{}` is already in use in this tenant",
                 truncate(&body.link_key, 64)
@@ -144,7 +142,7 @@ fn check_override(url: url::Url, domains: &[String]) -> Result<String, ApiError>
     let refuse = || {
         ApiError::new(
             400,
-            "destination_override_not_allowed",
+            ErrorCode::DestinationOverrideNotAllowed,
             "destinationUrl must be an http(s) URL on one of the campaign's deepLinkAllowedDomains",
         )
         .with("field", "destinationUrl")
@@ -164,7 +162,7 @@ fn check_override(url: url::Url, domains: &[String]) -> Result<String, ApiError>
 /// `GET /partners/:id/links?campaignId=&limit=&cursor=`: newest first, list keys `data`
 /// and `links`.
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
-    let partner_id = parse_id(ctx.param("id"), "partner")?;
+    let partner_id = ctx.id("partner")?;
     let page = PageRequest::from_ctx(&ctx)?;
     let campaign = ctx
         .query_value("campaignId")
@@ -177,8 +175,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let (after_t, after_id) = page.after.clone().unzip();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let rows = tx
         .query(
             &format!(
@@ -244,7 +241,7 @@ mod tests {
         ] {
             assert_eq!(
                 check_override(url(bad), &d).unwrap_err().code,
-                "destination_override_not_allowed",
+                ErrorCode::DestinationOverrideNotAllowed,
                 "{bad}"
             );
         }
@@ -252,7 +249,7 @@ mod tests {
             check_override(url("https://u:p@shop.example/"), &d)
                 .unwrap_err()
                 .code,
-            "invalid_body"
+            ErrorCode::InvalidBody
         );
         assert!(check_override(url("https://shop.example/"), &[]).is_err());
     }

@@ -7,13 +7,13 @@
 //! - in dev mode without SMTP, the stored row *is* the delivery: `GET /dev/mailbox` shows it
 //!   with the working link, for humans and tests.
 
+use crate::sql::Tx;
 use crate::{
     context::{ts, Ctx, Reply},
     error::ApiError,
     pagination::{page_body, PageRequest},
     App,
 };
-use deadpool_postgres::Transaction;
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use op_control::schema::Schema;
 use serde_json::json;
@@ -64,7 +64,7 @@ pub struct Outgoing {
 /// Records a message in the caller's transaction. `secrets` are replaced by `[redacted]`
 /// in the stored copy unless this is the dev mailbox.
 pub async fn queue(
-    tx: &Transaction<'_>,
+    tx: &Tx,
     mailer: &Mailer,
     to: &str,
     subject: &str,

@@ -5,7 +5,7 @@
 //! and dropped (`"1000.00"` JPY → `1000`); real extra precision is refused
 //! (`invalid_amount`). Amounts the API computes are rounded half-even.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
@@ -21,7 +21,7 @@ impl Currency {
         let bad = || {
             ApiError::new(
                 400,
-                "invalid_currency",
+                ErrorCode::InvalidCurrency,
                 format!(
                     "`{}` is not an ISO 4217 currency code",
                     crate::context::truncate(raw, 16)
@@ -65,7 +65,7 @@ impl Currency {
         if n.scale() > self.exponent {
             return Err(ApiError::new(
                 400,
-                "invalid_amount",
+                ErrorCode::InvalidAmount,
                 format!(
                     "{field} has more decimals than {} allows ({})",
                     self.code(),
@@ -83,7 +83,7 @@ impl Currency {
 /// Parses a JSON number or decimal string into an exact decimal (no currency scaling yet).
 pub fn parse_decimal(v: &Value, field: &str) -> Result<Decimal, ApiError> {
     let bad = |why: &str| {
-        ApiError::new(400, "invalid_amount", format!("{field} {why}")).with("field", field)
+        ApiError::new(400, ErrorCode::InvalidAmount, format!("{field} {why}")).with("field", field)
     };
     let text = match v {
         Value::Number(n) => n.to_string(),
@@ -111,7 +111,7 @@ pub fn parse_amount(v: &Value, currency: &Currency, field: &str) -> Result<Decim
     if d.abs() > MAX_AMOUNT {
         return Err(ApiError::new(
             400,
-            "invalid_amount",
+            ErrorCode::InvalidAmount,
             format!("{field} is larger than 10^15"),
         )
         .with("field", field));
@@ -119,7 +119,7 @@ pub fn parse_amount(v: &Value, currency: &Currency, field: &str) -> Result<Decim
     if d.is_sign_negative() && !d.is_zero() {
         return Err(ApiError::new(
             400,
-            "invalid_amount",
+            ErrorCode::InvalidAmount,
             format!("{field} must not be negative"),
         )
         .with("field", field));
@@ -145,7 +145,7 @@ mod tests {
         for bad in ["usd", "US", "USDX", "ZZZ", "", "XAU"] {
             assert_eq!(
                 Currency::parse(bad).unwrap_err().code,
-                "invalid_currency",
+                ErrorCode::InvalidCurrency,
                 "{bad}"
             );
         }
@@ -160,21 +160,21 @@ mod tests {
         assert_eq!(ok(json!("1.5"), "KWD"), "1.500");
         assert_eq!(ok(json!(1e2), "USD"), "100.00");
         let err = |v: Value, c: &str| parse_amount(&v, &cur(c), "value").unwrap_err().code;
-        assert_eq!(err(json!("1000.5"), "JPY"), "invalid_amount");
-        assert_eq!(err(json!("1.005"), "USD"), "invalid_amount");
+        assert_eq!(err(json!("1000.5"), "JPY"), ErrorCode::InvalidAmount);
+        assert_eq!(err(json!("1.005"), "USD"), ErrorCode::InvalidAmount);
         assert_eq!(
             err(json!(1.005), "USD"),
-            "invalid_amount",
+            ErrorCode::InvalidAmount,
             "JSON numbers keep their exact text"
         );
-        assert_eq!(err(json!("-1"), "USD"), "invalid_amount");
-        assert_eq!(err(json!("abc"), "USD"), "invalid_amount");
-        assert_eq!(err(json!(true), "USD"), "invalid_amount");
-        assert_eq!(err(json!("NaN"), "USD"), "invalid_amount");
-        assert_eq!(err(json!("1e30"), "USD"), "invalid_amount");
+        assert_eq!(err(json!("-1"), "USD"), ErrorCode::InvalidAmount);
+        assert_eq!(err(json!("abc"), "USD"), ErrorCode::InvalidAmount);
+        assert_eq!(err(json!(true), "USD"), ErrorCode::InvalidAmount);
+        assert_eq!(err(json!("NaN"), "USD"), ErrorCode::InvalidAmount);
+        assert_eq!(err(json!("1e30"), "USD"), ErrorCode::InvalidAmount);
         assert_eq!(
             err(json!("99999999999999999999999999"), "USD"),
-            "invalid_amount"
+            ErrorCode::InvalidAmount
         );
         assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000_000i64));
         assert_eq!(ok(json!("1000000000000000"), "USD"), "1000000000000000.00");

@@ -4,7 +4,10 @@
 //! encoded. Keyset (not offset) paging means rows inserted while a client pages through a
 //! list never cause duplicates or gaps among the rows that existed when it started.
 
-use crate::{context::Ctx, error::ApiError};
+use crate::{
+    context::Ctx,
+    error::{ApiError, ErrorCode},
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -35,7 +38,11 @@ impl PageRequest {
             None => None,
             Some(c) if c.is_empty() => None,
             Some(c) => Some(decode_cursor(&c).ok_or_else(|| {
-                ApiError::new(400, "invalid_cursor", "cursor is not one this API issued")
+                ApiError::new(
+                    400,
+                    ErrorCode::InvalidCursor,
+                    "cursor is not one this API issued",
+                )
             })?),
         };
         Ok(PageRequest { limit, after })

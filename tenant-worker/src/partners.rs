@@ -6,8 +6,8 @@
 
 use crate::{
     auth,
-    context::{parse_id, ts, ts_opt, Ctx, Reply},
-    error::ApiError,
+    context::{ts, ts_opt, Ctx, Reply},
+    error::{ApiError, ErrorCode},
     mail, outbox,
     pagination::{rows_body, PageRequest},
 };
@@ -101,8 +101,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let status = if invite { "invited" } else { "active" };
     let id = ulid::Ulid::new().to_string();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let row = tx
         .query_opt(
             &format!(
@@ -115,7 +114,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         .await?;
     let Some(row) = row else {
         return Err(ApiError::conflict(
-            "email_taken",
+            ErrorCode::EmailTaken,
             "a partner with this email already exists",
         ));
     };
@@ -196,7 +195,7 @@ struct RevokeBody {
 
 /// `POST /partners/:id/revoke {reason?, notify?=true}`
 pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "partner")?;
+    let id = ctx.id("partner")?;
     let body: RevokeBody = ctx.json()?;
     let reason = body
         .reason
@@ -210,18 +209,18 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     let notify = body.notify.unwrap_or(true);
     let tenant = ctx.tenant()?.clone();
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     let current = tx
-        .query_opt(
+        .one_or_404(
             "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
             &[&id],
+            "partner",
+            &id,
         )
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+        .await?;
     if current.get::<_, &str>(0) == "revoked" {
         return Err(ApiError::conflict(
-            "already_revoked",
+            ErrorCode::AlreadyRevoked,
             "the partner is already revoked",
         ));
     }
@@ -291,27 +290,27 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /partners/:id/invite`: re-sends the invite link while the partner has not signed in.
 pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "partner")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let id = ctx.id("partner")?;
+    let tx = ctx.tx().await?;
     let row = tx
-        .query_opt(
+        .one_or_404(
             "SELECT status, email FROM partners WHERE id = $1 FOR UPDATE",
             &[&id],
+            "partner",
+            &id,
         )
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+        .await?;
     let (status, email): (String, String) = (row.get(0), row.get(1));
     match status.as_str() {
         "active" => {
             return Err(ApiError::conflict(
-                "already_activated",
+                ErrorCode::AlreadyActivated,
                 "the partner has already activated their account",
             ))
         }
         "revoked" => {
             return Err(ApiError::conflict(
-                "partner_revoked",
+                ErrorCode::PartnerRevoked,
                 "the partner is revoked; reinstate them first",
             ))
         }
@@ -325,19 +324,19 @@ pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /partners/:id/reinstate`
 pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "partner")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let id = ctx.id("partner")?;
+    let tx = ctx.tx().await?;
     let current = tx
-        .query_opt(
+        .one_or_404(
             "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
             &[&id],
+            "partner",
+            &id,
         )
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no partner with id `{id}`")))?;
+        .await?;
     if current.get::<_, &str>(0) != "revoked" {
         return Err(ApiError::conflict(
-            "not_revoked",
+            ErrorCode::NotRevoked,
             "the partner is not revoked",
         ));
     }

@@ -10,7 +10,7 @@
 use crate::{
     commissions,
     context::{parse_id, ts, ts_opt, Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     money::{parse_amount, Currency},
     outbox,
     pagination::{rows_body, PageRequest},
@@ -75,8 +75,7 @@ pub async fn run(ctx: Ctx) -> Result<Reply, ApiError> {
         .transpose()?;
     let tenant = ctx.tenant()?.clone();
     let run_id = format!("run_{}", ulid::Ulid::new());
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&run_lock(&tenant.id)])
         .await?;
     let rows = tx
@@ -143,16 +142,16 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /payouts/:id`: the payout and its commissions.
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "payout")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let id = ctx.id("payout")?;
+    let tx = ctx.tx().await?;
     let row = tx
-        .query_opt(
+        .one_or_404(
             &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
             &[&id],
+            "payout",
+            &id,
         )
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no payout with id `{id}`")))?;
+        .await?;
     let comms: Vec<Value> = tx
         .query(
             &format!(
@@ -173,22 +172,22 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /payouts/:id/mark-paid` (manual mode).
 pub async fn mark_paid(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "payout")?;
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let id = ctx.id("payout")?;
+    let tx = ctx.tx().await?;
     let updated = tx
         .execute("UPDATE payouts SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'", &[&id])
         .await?;
     let row = tx
-        .query_opt(
+        .one_or_404(
             &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
             &[&id],
+            "payout",
+            &id,
         )
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no payout with id `{id}`")))?;
+        .await?;
     if updated == 0 {
         return Err(ApiError::conflict(
-            "not_pending",
+            ErrorCode::NotPending,
             format!("the payout is {}", row.get::<_, String>("status")),
         ));
     }

@@ -3,7 +3,7 @@
 
 use crate::{
     context::{ts, Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     pagination::{page_body, PageRequest},
     partners::normalize_email,
 };
@@ -36,14 +36,14 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
     if tenants::RESERVED_SLUGS.contains(&slug.as_str()) {
         return Err(ApiError::new(
             400,
-            "slug_reserved",
+            ErrorCode::SlugReserved,
             format!("`{slug}` is reserved"),
         ));
     }
     if !tenants::valid_slug(&slug) {
         return Err(ApiError::new(
             400,
-            "invalid_slug",
+            ErrorCode::InvalidSlug,
             "slug must match ^[a-z0-9][a-z0-9-]{1,39}$",
         ));
     }
@@ -68,7 +68,7 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
             Ok(p) => p,
             Err(ControlError::SlugTaken) => {
                 return Err(ApiError::conflict(
-                    "slug_taken",
+                    ErrorCode::SlugTaken,
                     format!("`{slug}` is taken"),
                 ))
             }
@@ -99,7 +99,7 @@ async fn set_status(ctx: Ctx, status: &str) -> Result<Reply, ApiError> {
     let mut conn = ctx.conn().await?;
     let tenant = tenants::set_status(&mut conn, &slug, status)
         .await?
-        .ok_or_else(|| ApiError::new(404, "tenant_not_found", "no tenant with this slug"))?;
+        .ok_or_else(|| ApiError::new(404, ErrorCode::TenantNotFound, "no tenant with this slug"))?;
     Ok(Reply::ok(json!({ "ok": true, "tenant": to_json(&tenant) })).invalidate_tenant(&slug))
 }
 

@@ -8,7 +8,7 @@ use crate::{
     attribution::{events, identify, rederive},
     auth, campaigns, clicks, commissions,
     context::{Ctx, Reply, TenantRef},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     idempotency, links, mail, partners, payouts, platform, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
@@ -196,14 +196,14 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         if path_matched {
             let mut reply: Reply = ApiError::new(
                 405,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{} is not allowed here", env.method),
             )
             .into();
             reply.headers.push(("allow".into(), allowed.join(", ")));
             return reply;
         }
-        return ApiError::new(404, "not_found", "no such route").into();
+        return ApiError::new(404, ErrorCode::NotFound, "no such route").into();
     };
     let route = &app.routes[i];
     let principal = Principal::from_proto(env.principal.as_ref());

@@ -1,6 +1,11 @@
 //! The gRPC face of the worker: `Handle` runs one request, `Health` answers the gateways.
 
-use crate::{config::Listen, context::Reply, error::ApiError, routes, App};
+use crate::{
+    config::Listen,
+    context::Reply,
+    error::{ApiError, ErrorCode},
+    routes, App,
+};
 use op_proto::v1::{
     tenant_worker_server::{TenantWorker, TenantWorkerServer},
     Envelope, Header, HealthReply, HealthRequest, Reply as ProtoReply,
@@ -48,7 +53,7 @@ impl TenantWorker for WorkerService {
                 span.in_scope(|| tracing::error!(error = %join, "handler panicked"));
                 ApiError::internal().into()
             }
-            Err(_) => ApiError::new(504, "timeout", "the request took too long").into(),
+            Err(_) => ApiError::new(504, ErrorCode::Timeout, "the request took too long").into(),
         };
         if reply.status >= 500 {
             span.in_scope(|| tracing::warn!(status = reply.status, "server error"));

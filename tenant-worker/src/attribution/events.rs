@@ -10,9 +10,10 @@
 use super::{attribute, refunds, store, store::EventFacts, Candidate, Outcome};
 use crate::{
     context::{Ctx, Reply},
-    error::ApiError,
-    group_commit::{pipeline, rollback, send, BatchResult, Before, Rows, Statement, Turn},
+    error::{ApiError, ErrorCode},
+    group_commit::{BatchResult, Before, Turn},
     money::{parse_amount, Currency},
+    sql::{pipeline, rollback, send, Rows, Schema, Statement},
     webhooks::subscriptions,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -103,7 +104,7 @@ pub fn parse(ctx: &Ctx) -> Result<EventInput, ApiError> {
         Some(_) => {
             return Err(ApiError::new(
                 400,
-                "invalid_currency",
+                ErrorCode::InvalidCurrency,
                 "currency must be an ISO 4217 code string",
             ))
         }
@@ -168,7 +169,7 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
     if input.is_refund() {
         return refunds::handle(ctx, input).await;
     }
-    let schema = ctx.tenant()?.schema.to_string();
+    let schema = ctx.tenant()?.schema.clone();
     let written = ctx.app.event_lane.submit(&schema, input).await?;
     Ok(match written {
         Written::Created(body) => Reply::json_text(201, body),
@@ -202,7 +203,7 @@ pub enum Written {
 /// recurring rule, exactly as if they had come one after the other.
 pub fn write_events<'a>(
     pool: &'a Pool,
-    schema: &'a str,
+    schema: &'a Schema,
     jobs: &'a [EventInput],
     turn: &'a Turn<Paid>,
 ) -> BoxFuture<'a, BatchResult<Written>> {
@@ -323,7 +324,7 @@ type Planned = (Outcome, store::Plan, Vec<u8>);
 
 /// A batch of events, attributed and priced, ready to write.
 struct Batch<'a> {
-    schema: &'a str,
+    schema: &'a Schema,
     jobs: &'a [EventInput],
     /// Per job: its outcome, rows and reply — or the index of the earlier job with the same
     /// `eventId`.
@@ -341,7 +342,7 @@ struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// Attributes and prices every job, given each user's candidates.
     fn plan(
-        schema: &'a str,
+        schema: &'a Schema,
         jobs: &'a [EventInput],
         mut candidates: HashMap<String, (bool, Vec<Candidate>)>,
         outbox: bool,

@@ -7,9 +7,10 @@
 //! domains — and the gateway rate-limits it per client IP. `ts` is accepted and ignored.
 
 use super::{attribute, store, store::EventFacts};
+use crate::sql::{Schema, Tx};
 use crate::{
     context::{Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     money::Currency,
 };
 use chrono::Utc;
@@ -26,7 +27,7 @@ struct IdentifyBody {
 }
 
 fn click_not_found() -> ApiError {
-    ApiError::new(404, "click_not_found", "no click with this cref")
+    ApiError::new(404, ErrorCode::ClickNotFound, "no click with this cref")
 }
 
 /// `POST /attribution/identify`
@@ -63,9 +64,8 @@ async fn stitch(ctx: &Ctx) -> Result<Reply, ApiError> {
     if cref.len() != 26 || ulid::Ulid::from_string(&cref).is_err() {
         return Err(click_not_found());
     }
-    let schema = ctx.tenant()?.schema.to_string();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let schema = ctx.tenant()?.schema.clone();
+    let tx = ctx.tx().await?;
     if tx
         .query_opt("SELECT 1 FROM clicks WHERE id = $1", &[&cref])
         .await?
@@ -119,11 +119,7 @@ const BACKLOG_LIMIT: i64 = 500;
 
 /// Attributes the user's events that found no credit when they arrived. Returns how many
 /// events are attributed now.
-async fn backfill(
-    tx: &deadpool_postgres::Transaction<'_>,
-    schema: &str,
-    user_id: &str,
-) -> Result<u64, ApiError> {
+async fn backfill(tx: &Tx, schema: &Schema, user_id: &str) -> Result<u64, ApiError> {
     let rows = tx
         .query(
             "SELECT id, event_id, type, value, currency, ts FROM events
@@ -134,7 +130,7 @@ async fn backfill(
         )
         .await?;
     // The candidates are read once: the new identity is visible inside this transaction.
-    let (has_identity, mut candidates) = store::candidates(tx, schema, user_id, None).await?;
+    let (has_identity, mut candidates) = store::candidates(&**tx, schema, user_id, None).await?;
     let mut count = 0;
     for r in rows {
         let event = EventFacts {

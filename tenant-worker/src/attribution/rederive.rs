@@ -7,6 +7,7 @@
 //! its attributions superseded, and the new ones written.
 
 use super::{attribute, events::parse_ts, store, store::EventFacts, Outcome};
+use crate::sql::{Schema, Tx};
 use crate::{
     commissions,
     context::{Ctx, Reply},
@@ -40,15 +41,12 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
     let campaign = body.campaign_id.or(body.program_id);
     let from: Option<DateTime<Utc>> = parse_ts(body.from.as_ref(), "from")?;
     let to: Option<DateTime<Utc>> = parse_ts(body.to.as_ref(), "to")?;
-    let schema = ctx.tenant()?.schema.to_string();
-    let mut conn = ctx.conn().await?;
+    let schema = ctx.tenant()?.schema.clone();
     if let Some(c) = &campaign {
-        let tx = ctx.begin(&mut conn).await?;
-        let exists = tx
-            .query_opt("SELECT 1 FROM campaigns WHERE id = $1", &[c])
+        let exists = ctx
+            .read_one("SELECT 1 FROM campaigns WHERE id = $1", &[c])
             .await?
             .is_some();
-        tx.commit().await?;
         if !exists {
             return Err(ApiError::not_found(format!(
                 "no campaign with id `{}`",
@@ -56,11 +54,9 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
             )));
         }
     }
-    let ids: Vec<String> = {
-        let tx = ctx.begin(&mut conn).await?;
-        let rows = tx
-            .query(
-                "SELECT e.id FROM events e
+    let ids: Vec<String> = ctx
+        .read(
+            "SELECT e.id FROM events e
                   WHERE e.refund_of IS NULL
                     AND ($1::timestamptz IS NULL OR e.ts >= $1)
                     AND ($2::timestamptz IS NULL OR e.ts < $2)
@@ -68,15 +64,15 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
                           SELECT 1 FROM identities i JOIN clicks c ON c.id = i.click_id
                            WHERE i.user_id = e.user_id AND c.campaign_id = $3))
                   ORDER BY e.ts, e.id",
-                &[&from, &to, &campaign],
-            )
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(|r| r.get(0)).collect()
-    };
+            &[&from, &to, &campaign],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mut counts = Counts::default();
     for id in ids {
-        let tx = ctx.begin(&mut conn).await?;
+        let tx = ctx.tx().await?;
         one_event(&tx, &ctx.principal, &schema, &id, &mut counts).await?;
         tx.commit().await?;
     }
@@ -90,9 +86,9 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 async fn one_event(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &Tx,
     who: &crate::access::Principal,
-    schema: &str,
+    schema: &Schema,
     id: &str,
     counts: &mut Counts,
 ) -> Result<(), ApiError> {
@@ -113,7 +109,7 @@ async fn one_event(
         user_id: r.get(6),
     };
     let (has_identity, candidates) =
-        store::candidates(tx, schema, &event.user_id, Some(&event.id)).await?;
+        store::candidates(&**tx, schema, &event.user_id, Some(&event.id)).await?;
     let outcome = attribute(has_identity, &candidates, event.ts);
     let plan = store::plan(&event, &outcome, Utc::now());
 

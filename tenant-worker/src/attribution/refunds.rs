@@ -13,7 +13,7 @@ use super::{events::EventInput, store};
 use crate::{
     commissions,
     context::{Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     money::Currency,
 };
 use rust_decimal::Decimal;
@@ -22,9 +22,8 @@ use serde_json::json;
 pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     let refund_of = input.refund_of.clone().unwrap_or_default();
     let event = &input.facts;
-    let schema = ctx.tenant()?.schema.to_string();
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let schema = ctx.tenant()?.schema.clone();
+    let tx = ctx.tx().await?;
     let original = tx
         .query_opt(
             "SELECT id, value, currency, type FROM events WHERE event_id = $1 AND refund_of IS NULL FOR UPDATE",
@@ -42,7 +41,7 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     if event.value.is_some() && event.currency != original_currency {
         return Err(ApiError::new(
             400,
-            "invalid_currency",
+            ErrorCode::InvalidCurrency,
             "a refund's currency must be the refunded event's currency",
         ));
     }
@@ -74,7 +73,7 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     };
     if remaining <= Decimal::ZERO || this > remaining || this <= Decimal::ZERO {
         return Err(ApiError::conflict(
-            "over_refund",
+            ErrorCode::OverRefund,
             "this refund is larger than what remains of the event",
         )
         .with(

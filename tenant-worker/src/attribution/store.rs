@@ -8,9 +8,10 @@
 //! transaction.
 
 use super::{Candidate, Model, Outcome};
-use crate::group_commit::{val, JsonText, Rows};
+use crate::sql::{val, JsonText, Rows, Schema};
 use crate::{commissions::CommissionRule, context::ts, error::ApiError, money::Currency};
 use chrono::{DateTime, Duration, Utc};
+use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Number, Value};
@@ -18,7 +19,6 @@ use std::{
     collections::{HashMap, HashSet},
     str::FromStr,
 };
-use tokio_postgres::GenericClient;
 
 /// The facts of one conversion event that attribution needs.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub struct EventFacts {
 /// replaces them).
 pub async fn candidates_for(
     client: &impl deadpool_postgres::GenericClient,
-    schema: &str,
+    schema: &Schema,
     users: &[&str],
     exclude_event: Option<&str>,
 ) -> Result<HashMap<String, (bool, Vec<Candidate>)>, ApiError> {
@@ -96,7 +96,7 @@ pub async fn candidates_for(
 /// [`candidates_for`] one user.
 pub async fn candidates(
     client: &impl deadpool_postgres::GenericClient,
-    schema: &str,
+    schema: &Schema,
     user_id: &str,
     exclude_event: Option<&str>,
 ) -> Result<(bool, Vec<Candidate>), ApiError> {
@@ -292,7 +292,7 @@ struct TouchReply<'a> {
 }
 
 /// The rows of new events.
-pub fn event_rows(schema: &str) -> Rows {
+pub fn event_rows(schema: &Schema) -> Rows {
     Rows::new(
         schema,
         "events",
@@ -333,7 +333,7 @@ pub fn push_event(
 /// (`new → accrued`) and points at that entry. Without `with_outbox` the outbox rows are
 /// left out: for a writer that proves nobody subscribes ([`crate::webhooks::subscriptions`]).
 pub fn derived_rows(
-    schema: &str,
+    schema: &Schema,
     items: &[(&EventFacts, &Plan)],
     with_attributions: bool,
     with_outbox: bool,
@@ -436,7 +436,7 @@ pub fn derived_rows(
 /// The stored reply of an event, for idempotent replays.
 pub async fn stored_response(
     client: &impl GenericClient,
-    schema: &str,
+    schema: &Schema,
     event_id: &str,
 ) -> Result<Option<Value>, ApiError> {
     let row = client
@@ -453,7 +453,7 @@ pub async fn stored_response(
 /// — superseded by an earlier rederive — is revived rather than duplicated.
 pub async fn attach(
     client: &impl GenericClient,
-    schema: &str,
+    schema: &Schema,
     event: &EventFacts,
     plan: &mut Plan,
 ) -> Result<(), ApiError> {

@@ -18,7 +18,7 @@
 use super::{signing, ssrf};
 use crate::{
     error::ApiError,
-    group_commit::{val, Rows},
+    sql::{val, Rows, Schema},
     App,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -130,8 +130,8 @@ async fn busy_tenants(app: &App, tenants: &[String]) -> Result<Vec<String>, ApiE
     for chunk in tenants.chunks(200) {
         let parts: Vec<String> = chunk
             .iter()
-            .map(|id| {
-                let s = op_control::schema::Schema::of_tenant(id).expect("tenant id").to_string();
+            .filter_map(|id| Some((id, Schema::of_tenant(id)?)))
+            .map(|(id, s)| {
                 format!(
                     "SELECT '{id}'::text WHERE EXISTS (SELECT 1 FROM {s}.outbox WHERE dispatched_at IS NULL)
                         OR EXISTS (SELECT 1 FROM {s}.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
@@ -156,9 +156,9 @@ async fn busy_tenants(app: &App, tenants: &[String]) -> Result<Vec<String>, ApiE
 const VACUUM_AFTER: u64 = 5_000;
 
 async fn vacuum_outbox(app: &App, tenant_id: &str) {
-    let schema = op_control::schema::Schema::of_tenant(tenant_id)
-        .expect("tenant id")
-        .to_string();
+    let Some(schema) = Schema::of_tenant(tenant_id) else {
+        return;
+    };
     let done = async {
         let conn = app.pool.get().await?;
         // SKIP_LOCKED: another worker vacuuming the same outbox is as good. TRUNCATE false:
@@ -182,9 +182,7 @@ async fn run_tenant(
     tenant_id: &str,
     inflight: &Arc<Semaphore>,
 ) -> Result<u64, ApiError> {
-    let schema = op_control::schema::Schema::of_tenant(tenant_id)
-        .expect("tenant id")
-        .to_string();
+    let schema = Schema::of_tenant(tenant_id).ok_or_else(ApiError::internal)?;
     let mut conn = app.pool.get().await?;
     // Drain: a pass per tick of at most one fan-out batch would cap the pipeline at
     // FAN_OUT rows per tick while ingest can outrun it.
@@ -230,7 +228,7 @@ async fn run_tenant(
 /// path writes no rows nobody subscribes to: `super::subscriptions`.) Deliveries are
 /// computed here and written with multi-row `VALUES` (CITUS rule 13: `INSERT … SELECT`
 /// goes through the coordinator, and Citus 13 mis-deparses it with `ON CONFLICT` here).
-async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &str) -> Result<u64, ApiError> {
+async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &Schema) -> Result<u64, ApiError> {
     let tx = conn.transaction().await?;
     // The rows first, then the endpoints: every endpoint created before a row committed is
     // then in the list (reading the endpoints first could miss one created in between).
@@ -328,7 +326,7 @@ struct Sent {
 
 /// Makes one attempt of a delivery now and records it. Used by the pipeline and by the
 /// synchronous retry / test endpoints. `schema` is the quoted tenant schema.
-pub async fn attempt(app: &App, schema: &str, delivery_id: &str) -> Result<(), ApiError> {
+pub async fn attempt(app: &App, schema: &Schema, delivery_id: &str) -> Result<(), ApiError> {
     let conn = app.pool.get().await?;
     let Some(d) = conn
         .query_opt(

@@ -8,8 +8,8 @@
 
 use super::{signing, ssrf, subscriptions, EVENT_TYPES};
 use crate::{
-    context::{parse_id, truncate, ts, ts_opt, Ctx, Reply},
-    error::ApiError,
+    context::{truncate, ts, ts_opt, Ctx, Reply},
+    error::{ApiError, ErrorCode},
     pagination::newest_first,
     secrets::SecretsKey,
 };
@@ -41,14 +41,14 @@ pub fn to_json(row: &Row) -> Value {
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("no webhook endpoint with id `{id}`"))
+    ApiError::no_such("webhook endpoint", id)
 }
 
 fn secrets_key(ctx: &Ctx) -> Result<&SecretsKey, ApiError> {
     ctx.app.secrets.as_ref().ok_or_else(|| {
         ApiError::new(
             503,
-            "secrets_key_missing",
+            ErrorCode::SecretsKeyMissing,
             "OP_SECRETS_KEY is not configured, so webhook secrets cannot be stored",
         )
     })
@@ -126,9 +126,8 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let secret = signing::new_secret();
     let sealed = key.seal(&secret, &id);
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    subscriptions::lock_for_change(&tx, &ctx.tenant()?.schema.to_string()).await?;
+    let tx = ctx.tx().await?;
+    subscriptions::lock_for_change(&tx, &ctx.tenant()?.schema).await?;
     let row = tx
         .query_one(
             &format!(
@@ -180,7 +179,7 @@ struct UpdateEndpoint {
 /// `PATCH /webhooks/:id {url?, events?, label?, active?}`; `active: true` also clears the
 /// failure state (`failingSince`, `disabledReason`).
 pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "webhook endpoint")?;
+    let id = ctx.id("webhook endpoint")?;
     let body: UpdateEndpoint = ctx.json()?;
     let events = body.events.as_deref().map(validate_events).transpose()?;
     let label = body.label.map(validate_label).transpose()?;
@@ -227,9 +226,8 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
 
     // A change may subscribe the endpoint to more (events, reactivation): it waits for the
     // writers that proved nobody listens (webhooks::subscriptions).
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    subscriptions::lock_for_change(&tx, &ctx.tenant()?.schema.to_string()).await?;
+    let tx = ctx.tx().await?;
+    subscriptions::lock_for_change(&tx, &ctx.tenant()?.schema).await?;
     let row = tx.query_opt(sql.as_str(), &refs).await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| not_found(&id))?;
@@ -239,7 +237,7 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `DELETE /webhooks/:id`: deactivates (the endpoint stays readable and receives nothing);
 /// `?hard=1` removes it with its delivery log.
 pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "webhook endpoint")?;
+    let id = ctx.id("webhook endpoint")?;
     let hard = match ctx.query_value("hard").as_deref() {
         None | Some("" | "0" | "false") => false,
         Some("1" | "true") => true,
@@ -249,8 +247,7 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         // Deliveries first, then the endpoint: the order in which the delivery pipeline
         // locks them when it records an attempt. (Letting the cascade delete them would lock
         // the endpoint first, and a concurrent attempt could deadlock with this.)
-        let mut conn = ctx.conn().await?;
-        let tx = ctx.begin(&mut conn).await?;
+        let tx = ctx.tx().await?;
         tx.execute(
             "DELETE FROM webhook_deliveries WHERE endpoint_id = $1",
             &[&id],
@@ -280,13 +277,12 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `POST /webhooks/:id/rotate-secret` → `{"secret", "previousSecretExpiresAt"}`: the current
 /// secret becomes the previous one, which keeps signing for [`PREVIOUS_SECRET_HOURS`].
 pub async fn rotate_secret(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "webhook endpoint")?;
+    let id = ctx.id("webhook endpoint")?;
     let key = secrets_key(&ctx)?;
     let secret = signing::new_secret();
     let sealed = key.seal(&secret, &id);
 
-    let mut conn = ctx.conn().await?;
-    let tx = ctx.begin(&mut conn).await?;
+    let tx = ctx.tx().await?;
     // SET expressions see the row as it was: the old secret moves to previous.
     let row = tx
         .query_opt(
@@ -332,7 +328,7 @@ mod tests {
             &["partner.created", "Partner.Created"][..],
         ] {
             let e = validate_events(&s(bad)).unwrap_err();
-            assert_eq!((e.status, e.code), (400, "invalid_body"), "{bad:?}");
+            assert_eq!((e.status, e.code), (400, ErrorCode::InvalidBody), "{bad:?}");
         }
     }
 

@@ -3,9 +3,10 @@
 //! fires make one synchronous attempt through the same code as the pipeline.
 
 use super::delivery;
+use crate::sql::Schema;
 use crate::{
-    context::{parse_id, ts, ts_opt, Ctx, Reply},
-    error::ApiError,
+    context::{ts, ts_opt, Ctx, Reply},
+    error::{ApiError, ErrorCode},
     pagination::{page_body, PageRequest},
 };
 use chrono::Utc;
@@ -36,8 +37,8 @@ fn to_json(row: &Row, attempts: Vec<Value>) -> Value {
 }
 
 async fn attempt_log(
-    client: &impl tokio_postgres::GenericClient,
-    schema: &str,
+    client: &impl deadpool_postgres::GenericClient,
+    schema: &Schema,
     ids: &[String],
 ) -> Result<Vec<(String, Value)>, ApiError> {
     let rows = client
@@ -68,7 +69,7 @@ async fn attempt_log(
         .collect())
 }
 
-async fn load(ctx: &Ctx, schema: &str, delivery_id: &str) -> Result<Value, ApiError> {
+async fn load(ctx: &Ctx, schema: &Schema, delivery_id: &str) -> Result<Value, ApiError> {
     let conn = ctx.conn().await?;
     let row = conn
         .query_one(
@@ -76,11 +77,11 @@ async fn load(ctx: &Ctx, schema: &str, delivery_id: &str) -> Result<Value, ApiEr
             &[&delivery_id],
         )
         .await?;
-    let log = attempt_log(&**conn, schema, &[delivery_id.to_string()]).await?;
+    let log = attempt_log(&conn, schema, &[delivery_id.to_string()]).await?;
     Ok(to_json(&row, log.into_iter().map(|(_, v)| v).collect()))
 }
 
-async fn endpoint_active(ctx: &Ctx, schema: &str, id: &str) -> Result<bool, ApiError> {
+async fn endpoint_active(ctx: &Ctx, schema: &Schema, id: &str) -> Result<bool, ApiError> {
     let conn = ctx.conn().await?;
     conn.query_opt(
         format!("SELECT active FROM {schema}.webhook_endpoints WHERE id = $1").as_str(),
@@ -88,14 +89,14 @@ async fn endpoint_active(ctx: &Ctx, schema: &str, id: &str) -> Result<bool, ApiE
     )
     .await?
     .map(|r| r.get(0))
-    .ok_or_else(|| ApiError::not_found(format!("no webhook endpoint with id `{id}`")))
+    .ok_or_else(|| ApiError::no_such("webhook endpoint", id))
 }
 
 /// `GET /webhooks/:id/deliveries`
 pub async fn deliveries(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "webhook endpoint")?;
+    let id = ctx.id("webhook endpoint")?;
     let page = PageRequest::from_ctx(&ctx)?;
-    let schema = ctx.tenant()?.schema.to_string();
+    let schema = ctx.tenant()?.schema.clone();
     endpoint_active(&ctx, &schema, &id).await?;
     let (after_t, after_id) = page.after.clone().unzip();
     let conn = ctx.conn().await?;
@@ -111,7 +112,7 @@ pub async fn deliveries(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?;
     let ids: Vec<String> = rows.iter().map(|r| r.get("id")).collect();
-    let mut logs = attempt_log(&**conn, &schema, &ids).await?;
+    let mut logs = attempt_log(&conn, &schema, &ids).await?;
     let items = rows
         .iter()
         .map(|r| {
@@ -130,9 +131,9 @@ pub async fn deliveries(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /webhooks/:id/deliveries/:deliveryId/retry`: one attempt now.
 pub async fn retry(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "webhook endpoint")?;
+    let id = ctx.id("webhook endpoint")?;
     let delivery_id = ctx.param("deliveryId").to_string();
-    let schema = ctx.tenant()?.schema.to_string();
+    let schema = ctx.tenant()?.schema.clone();
     endpoint_active(&ctx, &schema, &id).await?;
     let owner: String = {
         let conn = ctx.conn().await?;
@@ -147,7 +148,7 @@ pub async fn retry(ctx: Ctx) -> Result<Reply, ApiError> {
     if owner != id {
         return Err(ApiError::new(
             400,
-            "endpoint_mismatch",
+            ErrorCode::EndpointMismatch,
             "this delivery belongs to another endpoint",
         ));
     }
@@ -159,7 +160,7 @@ pub async fn retry(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /webhooks/:id/test?event=`: sends an envelope of that type with sample data.
 pub async fn test_fire(ctx: Ctx) -> Result<Reply, ApiError> {
-    let id = parse_id(ctx.param("id"), "webhook endpoint")?;
+    let id = ctx.id("webhook endpoint")?;
     let event_type = ctx
         .query_value("event")
         .unwrap_or_else(|| "webhook.test".into());
@@ -169,11 +170,11 @@ pub async fn test_fire(ctx: Ctx) -> Result<Reply, ApiError> {
             crate::context::truncate(&event_type, 64)
         )));
     }
-    let schema = ctx.tenant()?.schema.to_string();
+    let schema = ctx.tenant()?.schema.clone();
     if !endpoint_active(&ctx, &schema, &id).await? {
         return Err(ApiError::new(
             400,
-            "endpoint_inactive",
+            ErrorCode::EndpointInactive,
             "the endpoint is inactive; activate it first",
         ));
     }

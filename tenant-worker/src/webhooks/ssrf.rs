@@ -6,13 +6,13 @@
 //! disallowed addresses, so a DNS answer that changed since (rebinding) cannot reach inside.
 //! `OP_WEBHOOK_ALLOW_PRIVATE=1` turns the address checks off (tests, local development).
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use url::Url;
 
 fn refused(why: impl Into<String>) -> ApiError {
-    ApiError::new(400, "url_not_allowed", why).with("field", "url")
+    ApiError::new(400, ErrorCode::UrlNotAllowed, why).with("field", "url")
 }
 
 pub fn v4_allowed(ip: Ipv4Addr) -> bool {
@@ -184,7 +184,11 @@ mod tests {
             "file:///etc/passwd",
             "javascript:alert(1)",
         ] {
-            assert_eq!(parse_url(bad).unwrap_err().code, "url_not_allowed", "{bad}");
+            assert_eq!(
+                parse_url(bad).unwrap_err().code,
+                ErrorCode::UrlNotAllowed,
+                "{bad}"
+            );
         }
     }
 

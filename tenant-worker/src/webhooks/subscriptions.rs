@@ -15,6 +15,7 @@
 //! it is taken on the coordinator, by both sides alike).
 
 use crate::error::ApiError;
+use crate::sql::{Schema, Tx};
 use sha2::{Digest, Sha256};
 use std::{
     collections::HashMap,
@@ -28,21 +29,18 @@ const TTL: Duration = Duration::from_secs(5);
 
 /// Per tenant schema: whether an active endpoint subscribed to the event lane's types, and
 /// when that was read. One per process: the event lane's writers have no `App`.
-static CACHE: LazyLock<Mutex<HashMap<String, (bool, Instant)>>> =
+static CACHE: LazyLock<Mutex<HashMap<Schema, (bool, Instant)>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// The advisory lock key of `schema`'s (the quoted tenant schema) subscriptions.
-pub fn lock_key(schema: &str) -> i64 {
+/// The advisory lock key of `schema`'s subscriptions (from the quoted name, as ever).
+pub fn lock_key(schema: &Schema) -> i64 {
     let d = Sha256::digest(format!("webhook-subscriptions:{schema}").as_bytes());
     i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 /// Takes the subscription lock exclusively, in `tx`: before a change that can subscribe an
 /// endpoint (create, update).
-pub async fn lock_for_change(
-    tx: &impl deadpool_postgres::GenericClient,
-    schema: &str,
-) -> Result<(), ApiError> {
+pub async fn lock_for_change(tx: &Tx, schema: &Schema) -> Result<(), ApiError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(schema)])
         .await?;
     Ok(())
@@ -50,7 +48,7 @@ pub async fn lock_for_change(
 
 /// SQL: whether an active endpoint of `schema` subscribes to any of `$1` (which lists `*`
 /// too, the subscription to everything).
-fn exists_sql(schema: &str) -> String {
+fn exists_sql(schema: &Schema) -> String {
     format!(
         "EXISTS (SELECT 1 FROM {schema}.webhook_endpoints WHERE active AND events && $1::text[])"
     )
@@ -59,7 +57,7 @@ fn exists_sql(schema: &str) -> String {
 /// Whether an active endpoint of `schema` may want events of `types` (cached for [`TTL`]).
 pub async fn anyone_listens(
     client: &impl deadpool_postgres::GenericClient,
-    schema: &str,
+    schema: &Schema,
     types: &[&str],
 ) -> Result<bool, ApiError> {
     if let Some((listens, at)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(schema) {
@@ -75,11 +73,11 @@ pub async fn anyone_listens(
 }
 
 /// A writer learned that someone listens (its [`fence`] failed).
-pub fn remember(schema: &str, listens: bool) {
+pub fn remember(schema: &Schema, listens: bool) {
     CACHE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(schema.to_string(), (listens, Instant::now()));
+        .insert(schema.clone(), (listens, Instant::now()));
 }
 
 /// The two statements a writer that skips the outbox rows of `types` puts at the start of
@@ -87,7 +85,7 @@ pub fn remember(schema: &str, listens: bool) {
 /// ([`is_fence_error`]) if an active endpoint subscribes now.
 /// `key` is [`lock_key`] of `schema`, `types` a `text[]` of the event types and `*`.
 pub fn fence<'a>(
-    schema: &str,
+    schema: &Schema,
     key: &'a i64,
     types: &'a (dyn ToSql + Sync),
 ) -> [(String, Vec<&'a (dyn ToSql + Sync)>); 2] {

@@ -1,0 +1,108 @@
+//! Everything that talks to PostgreSQL in the same way for every domain module: the
+//! tenant transaction ([`Tx`]), pipelines of statements sent in one round trip
+//! ([`pipeline`]), multi-row inserts ([`Rows`]) and parameters that are already encoded
+//! ([`JsonText`]). Domain modules own their statements; this module owns how they travel.
+//!
+//! Tenant isolation: a statement reaches a tenant's tables either inside a [`Tx`] (whose
+//! `search_path` is that tenant's schema only) or through a table name qualified with the
+//! tenant's [`Schema`] — and a `Schema` can only be built from a tenant id.
+
+mod pipeline;
+mod rows;
+
+pub use op_control::schema::Schema;
+pub use pipeline::{pipeline, rollback, send, Pipelined, Statement};
+pub use rows::{val, JsonText, Rows};
+
+use crate::error::ApiError;
+use deadpool_postgres::{Object, Pool};
+use std::ops::Deref;
+use tokio_postgres::{types::ToSql, Row};
+
+/// A transaction in one tenant's schema that owns its pooled connection.
+///
+/// Opened with `BEGIN; SET LOCAL search_path TO <schema>` in one round trip; `SET LOCAL`
+/// dies with the transaction, so a pooled connection never carries one tenant's
+/// search_path into another tenant's request. Statements run on it through `Deref` (the
+/// pooled connection). Dropped without [`Tx::commit`] — an error
+/// returned with `?`, a deadline, a panic — it rolls back before the connection goes back
+/// to the pool.
+pub struct Tx {
+    conn: Option<Object>,
+    open: bool,
+}
+
+impl Tx {
+    /// Opens a transaction whose unqualified table names resolve to `schema` only.
+    pub async fn begin(pool: &Pool, schema: &Schema) -> Result<Tx, ApiError> {
+        let conn = pool.get().await?;
+        let tx = Tx {
+            conn: Some(conn),
+            open: true,
+        };
+        tx.batch_execute(&format!("BEGIN; SET LOCAL search_path TO {schema}"))
+            .await?;
+        Ok(tx)
+    }
+
+    /// The plain client, for functions written against `tokio_postgres::GenericClient`.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        self
+    }
+
+    /// The one row `sql` finds, or `404 no <what> with id <id>` — the opening of most
+    /// handlers that change a resource (`SELECT … WHERE id = $1 FOR UPDATE`).
+    pub async fn one_or_404(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        what: &str,
+        id: &str,
+    ) -> Result<Row, ApiError> {
+        self.query_opt(sql, params)
+            .await?
+            .ok_or_else(|| ApiError::no_such(what, id))
+    }
+
+    pub async fn commit(mut self) -> Result<(), ApiError> {
+        let result = self.batch_execute("COMMIT").await;
+        // A failed COMMIT has ended the transaction all the same (PostgreSQL rolled it back).
+        self.open = false;
+        Ok(result?)
+    }
+}
+
+/// To the pooled connection: the statement cache, and `deadpool_postgres::GenericClient`
+/// for functions that run either inside a `Tx` or on a bare connection (`&*tx`).
+impl Deref for Tx {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        self.conn
+            .as_ref()
+            .expect("the connection is held until drop")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if !self.open {
+            return;
+        }
+        // Dropping cannot wait: a task rolls back, then returns the connection to the pool.
+        // Without a runtime (never in the worker) the connection is discarded instead.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = conn.batch_execute("ROLLBACK").await {
+                        tracing::warn!(error = %e, "rollback of an abandoned transaction");
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(conn)),
+        }
+    }
+}
