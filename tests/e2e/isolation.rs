@@ -197,7 +197,7 @@ async fn every_credential_against_every_route_of_both_tenants() {
             match route.access.check(&cred.principal, Some(&id)) {
                 Err(e) => assert_eq!(
                     (r.code(), r.error()),
-                    (e.status, e.code),
+                    (e.status, e.code.as_str()),
                     "{} {} as {}: {}",
                     route.method,
                     path,
