@@ -2,12 +2,11 @@
 //! The provisioning `adminEmail` becomes the first one; admins invite the others.
 
 use crate::{
-    auth,
     context::{ts, ts_opt, Ctx, Reply},
     error::{ApiError, ErrorCode},
     mail,
     pagination::newest_first,
-    partners::normalize_email,
+    sessions,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -40,7 +39,7 @@ struct CreateAdmin {
 /// `POST /admins {email, name?, sendInvite?=true}`: invites another admin.
 pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CreateAdmin = ctx.json()?;
-    let email = normalize_email(&body.email)?;
+    let email = sessions::normalize_email(&body.email)?;
     let name = body
         .name
         .map(|n| n.trim().to_string())
@@ -70,7 +69,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut mails = Vec::new();
     let invite = body.send_invite.unwrap_or(true);
     if invite {
-        mails.push(auth::send_invite(&ctx, &tx, "admin", &id, &email).await?);
+        mails.push(sessions::send_invite(&ctx, &tx, "admin", &id, &email).await?);
     }
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, mails);
@@ -113,7 +112,7 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
             &[&id],
         )
         .await?;
-    auth::revoke_sessions(&tx, "admin", &id).await?;
+    sessions::revoke_sessions(&tx, "admin", &id).await?;
     tx.commit().await?;
     let admin = to_json(&row);
     Ok(Reply::ok(

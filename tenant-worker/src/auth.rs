@@ -5,97 +5,21 @@
 //! used_at IS NULL RETURNING`: of two concurrent verifies one wins), activates an invited
 //! principal, opens a 30-day session row and sets the `op_session` cookie, a JWT the gateway
 //! can check without the database. The worker still checks the row on every request
-//! ([`check_session`]) so sign-out and revocation take effect at once.
+//! ([`sessions::check_session`]) so sign-out and revocation take effect at once.
 
-use crate::sql::Tx;
 use crate::{
     access::Principal,
     admins,
     context::{Ctx, Reply},
     error::{ApiError, ErrorCode},
-    mail, outbox, partners, App,
+    mail, outbox, partners, sessions,
+    sql::Tx,
+    App,
 };
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{Duration, Utc};
-use op_control::{schema::Schema, sessions};
-use rand::RngCore;
+use op_control::sessions as cookie;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-
-pub const LOGIN_TTL: Duration = Duration::minutes(15);
-pub const INVITE_TTL: Duration = Duration::days(7);
-const TOKEN_LEN: usize = 43; // 32 bytes, base64url without padding
-
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// Stores a new single-use token for `(kind, id)` and returns its plaintext (for the mail only).
-pub async fn issue_token(
-    tx: &Tx,
-    kind: &str,
-    principal_id: &str,
-    purpose: &str,
-    ttl: Duration,
-) -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
-    tx.execute(
-        "INSERT INTO magic_tokens (id, token_hash, principal_kind, principal_id, purpose, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &ulid::Ulid::new().to_string(),
-            &token_hash(&token),
-            &kind,
-            &principal_id,
-            &purpose,
-            &(Utc::now() + ttl),
-        ],
-    )
-    .await?;
-    Ok(token)
-}
-
-/// The portal URL that signs the holder of `token` in.
-pub fn link(ctx: &Ctx, token: &str) -> String {
-    let slug = ctx.tenant.as_ref().map_or("", |t| t.slug.as_str());
-    format!(
-        "{}/login?token={token}&tenant={slug}",
-        ctx.app.config.portal_url
-    )
-}
-
-/// Issues an invite token for a partner or admin and queues the mail carrying it.
-pub async fn send_invite(
-    ctx: &Ctx,
-    tx: &Tx,
-    kind: &str,
-    principal_id: &str,
-    email: &str,
-) -> Result<mail::Outgoing, ApiError> {
-    let token = issue_token(tx, kind, principal_id, "invite", INVITE_TTL).await?;
-    let slug = &ctx.tenant()?.slug;
-    let role = if kind == "admin" {
-        "an admin"
-    } else {
-        "a partner"
-    };
-    mail::queue(
-        tx,
-        &ctx.app.mailer,
-        email,
-        &format!("You're invited to {slug} on OpenPartner"),
-        &format!(
-            "You have been invited to the {slug} partner program as {role}.\n\nAccept the invitation: {}\n\nThe link works once and expires in 7 days.\n",
-            link(ctx, &token)
-        ),
-        &format!("{kind}_invite"),
-        &[&token],
-    )
-    .await
-}
 
 #[derive(Deserialize)]
 struct MagicRequest {
@@ -105,7 +29,7 @@ struct MagicRequest {
 /// `POST /auth/magic/request {email}` (alias `/auth/signin`): always `200 {"ok":true}`.
 pub async fn magic_request(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: MagicRequest = ctx.json()?;
-    let email = partners::normalize_email(&body.email)?;
+    let email = sessions::normalize_email(&body.email)?;
     let tx = ctx.tx().await?;
     let admin = tx
         .query_opt(
@@ -125,7 +49,7 @@ pub async fn magic_request(ctx: Ctx) -> Result<Reply, ApiError> {
     };
     let mut mails = Vec::new();
     if let Some((kind, id)) = found {
-        let token = issue_token(&tx, kind, &id, "login", LOGIN_TTL).await?;
+        let token = sessions::issue_token(&tx, kind, &id, "login", sessions::LOGIN_TTL).await?;
         let slug = &ctx.tenant()?.slug;
         mails.push(
             mail::queue(
@@ -135,7 +59,7 @@ pub async fn magic_request(ctx: Ctx) -> Result<Reply, ApiError> {
                 &format!("Your sign-in link for {slug}"),
                 &format!(
                     "Sign in to {slug}: {}\n\nThe link works once and expires in 15 minutes. If you did not ask for it, ignore this mail.\n",
-                    link(&ctx, &token)
+                    sessions::link(&ctx, &token)
                 ),
                 "magic_link",
                 &[&token],
@@ -167,7 +91,7 @@ pub async fn magic_verify(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: MagicVerify = ctx.json()?;
     let keys = session_keys(&ctx.app)?;
     let token = body.token.trim();
-    if token.len() != TOKEN_LEN
+    if token.len() != sessions::TOKEN_LEN
         || !token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -181,7 +105,7 @@ pub async fn magic_verify(ctx: Ctx) -> Result<Reply, ApiError> {
             "UPDATE magic_tokens SET used_at = now()
               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
               RETURNING principal_kind, principal_id",
-            &[&token_hash(token)],
+            &[&sessions::token_hash(token)],
         )
         .await?
     else {
@@ -201,14 +125,14 @@ pub async fn magic_verify(ctx: Ctx) -> Result<Reply, ApiError> {
         outbox::emit(&tx, "partner.activated", json!({ "partner": principal })).await?;
     }
     let session_id = ulid::Ulid::new().to_string();
-    let expires = Utc::now() + Duration::days(sessions::SESSION_DAYS);
+    let expires = Utc::now() + Duration::days(cookie::SESSION_DAYS);
     tx.execute(
         "INSERT INTO sessions (id, principal_kind, principal_id, expires_at) VALUES ($1, $2, $3, $4)",
         &[&session_id, &kind, &id, &expires],
     )
     .await?;
     tx.commit().await?;
-    let jwt = keys.sign(&sessions::Claims {
+    let jwt = keys.sign(&cookie::Claims {
         sid: session_id,
         tid: tenant.id,
         kind: kind.clone(),
@@ -221,7 +145,7 @@ pub async fn magic_verify(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut reply = Reply::ok(body);
     reply.headers.push((
         "set-cookie".into(),
-        sessions::set_cookie(&jwt, ctx.app.config.cookie_secure),
+        cookie::set_cookie(&jwt, ctx.app.config.cookie_secure),
     ));
     Ok(reply)
 }
@@ -260,7 +184,7 @@ async fn activate(
     Ok(Some((to_json(&row), activated)))
 }
 
-fn session_keys(app: &App) -> Result<sessions::SessionKeys, ApiError> {
+fn session_keys(app: &App) -> Result<cookie::SessionKeys, ApiError> {
     let (current, previous) = app.config.session_secret.as_ref().ok_or_else(|| {
         ApiError::new(
             503,
@@ -268,28 +192,7 @@ fn session_keys(app: &App) -> Result<sessions::SessionKeys, ApiError> {
             "sign-in is not configured on this server (OP_SESSION_SECRET)",
         )
     })?;
-    Ok(sessions::SessionKeys::new(current, previous.as_deref()))
-}
-
-/// Refuses a request riding on a session that was signed out, revoked or expired.
-pub async fn check_session(
-    app: &App,
-    schema: &Schema,
-    principal: &Principal,
-) -> Result<(), ApiError> {
-    let Some(session_id) = principal.session_id() else {
-        return Ok(());
-    };
-    let conn = app.pool.get().await?;
-    let live = conn
-        .query_opt(
-            &format!(
-                "SELECT 1 FROM {schema}.sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
-            ),
-            &[&session_id],
-        )
-        .await?;
-    live.map(|_| ()).ok_or_else(ApiError::unauthorized)
+    Ok(cookie::SessionKeys::new(current, previous.as_deref()))
 }
 
 /// `GET /auth/me` (alias `/auth/whoami`): who this session or key is.
@@ -367,7 +270,7 @@ pub async fn signout(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut reply = Reply::ok(json!({ "ok": true, "revoked": revoked }));
     reply.headers.push((
         "set-cookie".into(),
-        sessions::clear_cookie(ctx.app.config.cookie_secure),
+        cookie::clear_cookie(ctx.app.config.cookie_secure),
     ));
     Ok(reply)
 }
@@ -383,15 +286,4 @@ pub async fn introspect(ctx: Ctx) -> Result<Reply, ApiError> {
         Principal::Anonymous | Principal::Platform => return Err(ApiError::unauthorized()),
     };
     Ok(Reply::ok(body))
-}
-
-/// Revokes every live session of a principal, in the caller's transaction.
-pub async fn revoke_sessions(tx: &Tx, kind: &str, id: &str) -> Result<u64, ApiError> {
-    Ok(tx
-        .execute(
-            "UPDATE sessions SET revoked_at = now()
-              WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL",
-            &[&kind, &id],
-        )
-        .await?)
 }

@@ -6,8 +6,13 @@ use crate::{access::Principal, error::ApiError, App};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 use tokio_postgres::{types::ToSql, Row};
+
+/// What every route's handler is: the request in, the answer (or error) out. Boxed so the
+/// route table can hold handlers of different futures in one list.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;
+pub type Handler = fn(Ctx) -> HandlerFuture;
 
 /// The tenant a request belongs to, taken from the envelope the gateway filled.
 #[derive(Debug, Clone)]

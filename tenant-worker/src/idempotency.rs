@@ -1,5 +1,5 @@
 //! Stripe-style `Idempotency-Key` for every POST of the tenant API, applied once, around the
-//! handler, by [`crate::routes::dispatch`] (after routing and authorization, so 401/403/404
+//! handler, by `routes::dispatch` (after routing and authorization, so 401/403/404
 //! are never stored).
 //!
 //! - The key (1–255 printable ASCII characters, else `400 invalid_idempotency_key`) is
@@ -30,9 +30,8 @@
 
 use crate::{
     access::Principal,
-    context::{Ctx, Reply},
+    context::{Ctx, Handler, Reply},
     error::{ApiError, ErrorCode},
-    routes::Handler,
     App,
 };
 use chrono::{DateTime, Utc};

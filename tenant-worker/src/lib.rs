@@ -33,6 +33,7 @@ pub mod platform;
 pub mod routes;
 pub mod secrets;
 pub mod server;
+pub mod sessions;
 pub mod sql;
 pub mod webhooks;
 

@@ -5,11 +5,11 @@
 //! Revoking also revokes the partner's keys in the same transaction.
 
 use crate::{
-    auth,
     context::{ts, ts_opt, Ctx, Reply},
     error::{ApiError, ErrorCode},
     mail, outbox,
     pagination::{rows_body, PageRequest},
+    sessions,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -31,28 +31,6 @@ pub fn to_json(row: &Row) -> Value {
         "createdAt": ts(row.get("created_at")),
         "updatedAt": ts(row.get("updated_at")),
     })
-}
-
-/// Lower-cased, trimmed, and plausibly an address (one `@`, no spaces, a dot in the domain).
-pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
-    let e = raw.trim().to_lowercase();
-    let valid = e.len() <= 254
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        && match e.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            }
-            None => false,
-        };
-    if valid {
-        Ok(e)
-    } else {
-        Err(ApiError::invalid_body("email is not a valid address").with("field", "email"))
-    }
 }
 
 fn validate_name(raw: &str) -> Result<String, ApiError> {
@@ -94,7 +72,7 @@ struct CreatePartner {
 /// `POST /partners`
 pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CreatePartner = ctx.json()?;
-    let email = normalize_email(&body.email)?;
+    let email = sessions::normalize_email(&body.email)?;
     let name = validate_name(&body.name)?;
     let metadata = validate_metadata(body.metadata)?;
     let invite = body.send_invite.unwrap_or(true);
@@ -122,7 +100,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     outbox::emit(&tx, "partner.created", json!({ "partner": partner })).await?;
     let mut mails = Vec::new();
     if invite {
-        mails.push(auth::send_invite(&ctx, &tx, "partner", &id, &email).await?);
+        mails.push(sessions::send_invite(&ctx, &tx, "partner", &id, &email).await?);
     }
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, mails);
@@ -247,7 +225,7 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     for key_id in &revoked_keys {
         crate::api_keys::notify_key(&*tx, key_id).await?;
     }
-    auth::revoke_sessions(&tx, "partner", &id).await?;
+    sessions::revoke_sessions(&tx, "partner", &id).await?;
     let partner = to_json(&row);
     outbox::emit(
         &tx,
@@ -316,7 +294,7 @@ pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
         }
         _ => {}
     }
-    let mail = auth::send_invite(&ctx, &tx, "partner", &id, &email).await?;
+    let mail = sessions::send_invite(&ctx, &tx, "partner", &id, &email).await?;
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, vec![mail]);
     Ok(Reply::ok(json!({ "ok": true })))
@@ -358,26 +336,6 @@ pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails_are_normalized_and_checked() {
-        assert_eq!(
-            normalize_email("  Ann@Example.COM ").unwrap(),
-            "ann@example.com"
-        );
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@example.com",
-            "a b@example.com",
-            "ann@example",
-            "a@b@c.com",
-            "ann@.com",
-        ] {
-            assert!(normalize_email(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn metadata_must_be_a_small_object() {

@@ -5,7 +5,7 @@ use crate::{
     context::{ts, Ctx, Reply},
     error::{ApiError, ErrorCode},
     pagination::{page_body, PageRequest},
-    partners::normalize_email,
+    sessions,
 };
 use op_control::{tenants, ControlError};
 use serde::Deserialize;
@@ -60,7 +60,7 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
     let admin_email = body
         .admin_email
         .as_deref()
-        .map(normalize_email)
+        .map(sessions::normalize_email)
         .transpose()?;
     let mut conn = ctx.conn().await?;
     let provisioned =

@@ -7,15 +7,12 @@ use crate::{
     admins, api_keys,
     attribution::{events, identify, rederive},
     auth, campaigns, clicks, commissions,
-    context::{Ctx, Reply, TenantRef},
+    context::{Ctx, Handler, Reply, TenantRef},
     error::{ApiError, ErrorCode},
-    idempotency, links, mail, partners, payouts, platform, webhooks, App,
+    idempotency, links, mail, partners, payouts, platform, sessions, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
-use std::{future::Future, pin::Pin, sync::Arc};
-
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send>>;
-pub type Handler = fn(Ctx) -> HandlerFuture;
+use std::sync::Arc;
 
 pub struct Route {
     pub surface: Surface,
@@ -213,7 +210,7 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         return ApiError::internal().into();
     }
     if let Some(t) = &tenant {
-        if let Err(e) = auth::check_session(&app, &t.schema, &principal).await {
+        if let Err(e) = sessions::check_session(&app, &t.schema, &principal).await {
             return e.into();
         }
     }

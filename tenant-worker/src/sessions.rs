@@ -1,0 +1,174 @@
+//! The people side of sign-in that other modules build on: single-use tokens and the
+//! invite mail that carries one, the session rows behind `op_session` cookies, and the
+//! e-mail address rules. Handlers (`auth`, `partners`, `admins`) call down into this
+//! module; it calls nothing above it.
+//!
+//! Tokens are 32 random bytes; only their SHA-256 is stored, the plaintext exists only in
+//! the mail. The worker checks the session row on every request that rides on a session
+//! ([`check_session`]), so sign-out and revocation act on the very next request.
+
+use crate::{
+    access::Principal,
+    context::Ctx,
+    error::ApiError,
+    mail,
+    sql::{Schema, Tx},
+    App,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{Duration, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const LOGIN_TTL: Duration = Duration::minutes(15);
+pub const INVITE_TTL: Duration = Duration::days(7);
+pub const TOKEN_LEN: usize = 43; // 32 bytes, base64url without padding
+
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Stores a new single-use token for `(kind, id)` and returns its plaintext (for the mail only).
+pub async fn issue_token(
+    tx: &Tx,
+    kind: &str,
+    principal_id: &str,
+    purpose: &str,
+    ttl: Duration,
+) -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    tx.execute(
+        "INSERT INTO magic_tokens (id, token_hash, principal_kind, principal_id, purpose, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &ulid::Ulid::new().to_string(),
+            &token_hash(&token),
+            &kind,
+            &principal_id,
+            &purpose,
+            &(Utc::now() + ttl),
+        ],
+    )
+    .await?;
+    Ok(token)
+}
+
+/// The portal URL that signs the holder of `token` in.
+pub fn link(ctx: &Ctx, token: &str) -> String {
+    let slug = ctx.tenant.as_ref().map_or("", |t| t.slug.as_str());
+    format!(
+        "{}/login?token={token}&tenant={slug}",
+        ctx.app.config.portal_url
+    )
+}
+
+/// Issues an invite token for a partner or admin and queues the mail carrying it.
+pub async fn send_invite(
+    ctx: &Ctx,
+    tx: &Tx,
+    kind: &str,
+    principal_id: &str,
+    email: &str,
+) -> Result<mail::Outgoing, ApiError> {
+    let token = issue_token(tx, kind, principal_id, "invite", INVITE_TTL).await?;
+    let slug = &ctx.tenant()?.slug;
+    let role = if kind == "admin" {
+        "an admin"
+    } else {
+        "a partner"
+    };
+    mail::queue(
+        tx,
+        &ctx.app.mailer,
+        email,
+        &format!("You're invited to {slug} on OpenPartner"),
+        &format!(
+            "You have been invited to the {slug} partner program as {role}.\n\nAccept the invitation: {}\n\nThe link works once and expires in 7 days.\n",
+            link(ctx, &token)
+        ),
+        &format!("{kind}_invite"),
+        &[&token],
+    )
+    .await
+}
+
+/// Refuses a request riding on a session that was signed out, revoked or expired.
+pub async fn check_session(
+    app: &App,
+    schema: &Schema,
+    principal: &Principal,
+) -> Result<(), ApiError> {
+    let Some(session_id) = principal.session_id() else {
+        return Ok(());
+    };
+    let conn = app.pool.get().await?;
+    let live = conn
+        .query_opt(
+            &format!(
+                "SELECT 1 FROM {schema}.sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
+            ),
+            &[&session_id],
+        )
+        .await?;
+    live.map(|_| ()).ok_or_else(ApiError::unauthorized)
+}
+
+/// Revokes every live session of a principal, in the caller's transaction.
+pub async fn revoke_sessions(tx: &Tx, kind: &str, id: &str) -> Result<u64, ApiError> {
+    Ok(tx
+        .execute(
+            "UPDATE sessions SET revoked_at = now()
+              WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL",
+            &[&kind, &id],
+        )
+        .await?)
+}
+
+/// Lower-cased, trimmed, and plausibly an address (one `@`, no spaces, a dot in the domain).
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let e = raw.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match e.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(e)
+    } else {
+        Err(ApiError::invalid_body("email is not a valid address").with("field", "email"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_email("  Ann@Example.COM ").unwrap(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "a b@example.com",
+            "ann@example",
+            "a@b@c.com",
+            "ann@.com",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+}
