@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod edge_error;
 pub mod invalidation;
 pub mod limits;
 pub mod metrics;
