@@ -7,12 +7,13 @@
 //! Every failed attempt counts against the client's address ([`refuse`]), so guessing
 //! credentials from one address turns into `429` quickly.
 
-use crate::{config::Mode, edge_error::EdgeError, State};
+use crate::{edge_error::EdgeError, State};
 use http::{header, HeaderMap};
 use op_control::{
     keys::{self, secrets_equal, KeyKind, KeyRecord},
     sessions::{cookie_value, COOKIE_NAME},
     tenants::Tenant,
+    Mode,
 };
 use op_proto::v1::{Principal, PrincipalKind};
 use std::{

@@ -3,8 +3,11 @@
 //! The cache is dropped entry by entry when a tenant changes: synchronously from a worker's
 //! reply on this gateway, and via `LISTEN op_cache` for every other gateway.
 
-use crate::{config::Mode, edge_error::EdgeError, State};
-use op_control::tenants::{self, Tenant};
+use crate::{edge_error::EdgeError, State};
+use op_control::{
+    tenants::{self, Tenant},
+    Mode,
+};
 use std::{
     collections::HashMap,
     sync::RwLock,
