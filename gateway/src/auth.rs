@@ -4,7 +4,7 @@
 //! looked up by prefix and compared by hash in constant time (op_control::keys) and then
 //! cached by hash. A key of another tenant is refused exactly like an unknown key.
 //!
-//! Every failed attempt counts against the client's address ([`refuse`]), so guessing
+//! Every failed attempt counts against the client's address (`refuse`), so guessing
 //! credentials from one address turns into `429` quickly.
 
 use crate::{edge_error::EdgeError, State};
