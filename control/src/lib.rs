@@ -4,7 +4,7 @@
 //! migration runner (control schema and every tenant schema), the tenant registry and the
 //! API key store. The gateway reads it to resolve and authenticate; the workers write it
 //! (provisioning, key minting and revocation) and announce changes on [`CACHE_CHANNEL`].
-//! It also holds the configuration rules every binary shares: [`env`] and the [`Mode`].
+//! It also holds the configuration rules every binary shares: [`env`](mod@env) and the [`Mode`].
 
 pub mod db;
 pub mod env;
