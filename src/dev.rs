@@ -40,11 +40,7 @@ const DEV_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 pub async fn run(args: DevArgs) -> Result<()> {
-    let mode = match std::env::var("OP_MODE").ok().as_deref().map(str::trim) {
-        Some("single") => Mode::Single,
-        None | Some("") | Some("multi") => Mode::Multi,
-        Some(other) => anyhow::bail!("OP_MODE must be `multi` or `single`, not `{other}`"),
-    };
+    let mode = Mode::from_env().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
@@ -273,7 +269,7 @@ fn write_state_file(
     let body = serde_json::json!({
         "gateway": gateway,
         "baseUrl": base,
-        "mode": match mode { Mode::Multi => "multi", Mode::Single => "single" },
+        "mode": mode.as_str(),
         "tenant": if mode == Mode::Multi { DEMO_SLUG } else { tenants::SINGLE_TENANT_SLUG },
         "adminKey": admin_key,
         "platformKey": platform_key,

@@ -55,7 +55,8 @@ async fn migrate() -> anyhow::Result<()> {
         std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is required"))?;
     let mut client = openpartner::connect(&url).await?;
     let report = op_control::migrations::migrate_all(&mut client).await?;
-    if std::env::var("OP_MODE").is_ok_and(|m| m.trim() == "single") {
+    // An unknown OP_MODE is the gateway's to refuse; migrating only asks "single or not".
+    if op_control::Mode::from_env() == Ok(op_control::Mode::Single) {
         op_control::tenants::ensure_single_tenant(&mut client).await?;
     }
     println!(

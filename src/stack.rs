@@ -10,11 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Multi,
-    Single,
-}
+/// Re-exported so the stack's callers (dev, bench, the e2e harness) name the one `Mode`.
+pub use op_control::Mode;
 
 pub struct StackOptions {
     /// The `openpartner` executable whose `worker` and `gateway` subcommands are started.
@@ -100,13 +97,7 @@ impl Stack {
         let mut cmd = Command::new(&opts.exe);
         cmd.arg("gateway")
             .env("DATABASE_URL", &opts.database_url)
-            .env(
-                "OP_MODE",
-                match opts.mode {
-                    Mode::Multi => "multi",
-                    Mode::Single => "single",
-                },
-            )
+            .env("OP_MODE", opts.mode.as_str())
             .env("OP_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
             .env(
                 "OP_WORKERS",

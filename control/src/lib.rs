@@ -4,17 +4,21 @@
 //! migration runner (control schema and every tenant schema), the tenant registry and the
 //! API key store. The gateway reads it to resolve and authenticate; the workers write it
 //! (provisioning, key minting and revocation) and announce changes on [`CACHE_CHANNEL`].
+//! It also holds the configuration rules every binary shares: [`env`](mod@env) and the [`Mode`].
 
 pub mod db;
+pub mod env;
 pub mod error_code;
 pub mod keys;
 pub mod migrations;
+pub mod mode;
 pub mod process;
 pub mod schema;
 pub mod sessions;
 pub mod tenants;
 
 pub use error_code::ErrorCode;
+pub use mode::Mode;
 
 /// `LISTEN`/`NOTIFY` channel on which writers announce stale gateway cache entries.
 /// Payloads are `tenant:<slug>` or `key:<key id>`.

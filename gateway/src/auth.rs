@@ -3,11 +3,22 @@
 //! Malformed credentials are refused without touching the database; well-formed keys are
 //! looked up by prefix and compared by hash in constant time (op_control::keys) and then
 //! cached by hash. A key of another tenant is refused exactly like an unknown key.
+//!
+//! Every failed attempt counts against the client's address (`refuse`), so guessing
+//! credentials from one address turns into `429` quickly.
 
-use op_control::keys::{self, KeyKind, KeyRecord};
+use crate::{edge_error::EdgeError, State};
+use http::{header, HeaderMap};
+use op_control::{
+    keys::{self, secrets_equal, KeyKind, KeyRecord},
+    sessions::{cookie_value, COOKIE_NAME},
+    tenants::Tenant,
+    Mode,
+};
 use op_proto::v1::{Principal, PrincipalKind};
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::RwLock,
     time::{Duration, Instant},
 };
@@ -142,6 +153,100 @@ pub fn platform_principal() -> Principal {
     let mut p = Principal::default();
     p.set_kind(PrincipalKind::PrincipalPlatform);
     p
+}
+
+/// Who is calling: `(principal, credential id for rate limiting)`. Bearer wins over cookie.
+/// Malformed, forged, expired and foreign-tenant credentials are refused here, without a
+/// worker call and (except for well-formed unknown keys) without a database hit.
+pub async fn authenticate(
+    state: &State,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+    ip: IpAddr,
+) -> Result<(Principal, Option<String>), EdgeError> {
+    let bearer = bearer(authorization(headers));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| cookie_value(h, COOKIE_NAME).map(str::to_string));
+    if bearer.is_none() && cookie.is_none() {
+        return Ok((Principal::default(), None));
+    }
+    if let Some(retry_after_secs) = state.limits.blocked_for(ip) {
+        return Err(EdgeError::Blocked { retry_after_secs });
+    }
+    let token = match bearer {
+        Some(Ok(t)) => t,
+        Some(Err(_)) => return Err(refuse(state, ip)),
+        None => {
+            let claims = state
+                .sessions
+                .as_ref()
+                .and_then(|k| k.verify(cookie.as_deref().unwrap_or_default()))
+                .filter(|c| c.tid == tenant.id);
+            return match claims {
+                Some(c) => Ok((session_principal(&c), Some(format!("session:{}", c.sid)))),
+                None => Err(refuse(state, ip)),
+            };
+        }
+    };
+    if state.config.mode == Mode::Single {
+        if let Some(admin) = &state.config.admin_api_key {
+            if secrets_equal(admin, token) {
+                return Ok((admin_principal(), Some("admin-api-key".to_string())));
+            }
+        }
+    }
+    match state.keys.find(&state.pool, token).await {
+        Ok(Some(rec)) => match principal_for(&rec, &tenant.id) {
+            Ok(p) => Ok((p, Some(format!("key:{}", rec.id)))),
+            Err(_) => Err(refuse(state, ip)),
+        },
+        Ok(None) => Err(refuse(state, ip)),
+        Err(e) => {
+            tracing::error!(error = %e, "key lookup failed");
+            Err(EdgeError::ControlPlaneUnavailable)
+        }
+    }
+}
+
+/// The platform operator (`/platform/*`): bearer `OP_PLATFORM_KEY`; unset, nobody.
+pub fn authenticate_platform(
+    state: &State,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> Result<Principal, EdgeError> {
+    let ok = match (&state.config.platform_key, bearer(authorization(headers))) {
+        (Some(want), Some(Ok(got))) => secrets_equal(want, got),
+        _ => false,
+    };
+    if !ok {
+        return Err(refuse(state, ip));
+    }
+    Ok(platform_principal())
+}
+
+/// `GET /metrics` is open unless `METRICS_TOKEN` is set; then it takes that bearer.
+pub fn may_scrape(state: &State, headers: &HeaderMap) -> bool {
+    match &state.config.metrics_token {
+        None => true,
+        Some(want) => {
+            matches!(bearer(authorization(headers)), Some(Ok(got)) if secrets_equal(want, got))
+        }
+    }
+}
+
+/// A failed authentication: `401`, or `429` once this address has failed too often.
+fn refuse(state: &State, ip: IpAddr) -> EdgeError {
+    match state.limits.check_ip(ip) {
+        Some(d) if !d.allowed => EdgeError::RateLimited(d),
+        _ => EdgeError::Unauthorized,
+    }
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
+    headers.get(header::AUTHORIZATION).map(|v| v.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,23 +1,8 @@
 //! Gateway configuration, from environment variables (names in shared API.md and deploy/CONFIG.md).
 
+use op_control::env::{parse, var};
+pub use op_control::Mode;
 use std::{net::SocketAddr, time::Duration};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Hosted: `/api/t/<slug>/...`
-    Multi,
-    /// Self-host: `/api/...`, one tenant.
-    Single,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Multi => "multi",
-            Mode::Single => "single",
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Config {
@@ -64,31 +49,9 @@ impl std::fmt::Debug for Config {
     }
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}: cannot parse `{v}`")),
-    }
-}
-
 impl Config {
     pub fn from_env() -> Result<Config, String> {
-        let mode = match var("OP_MODE").as_deref().map(str::trim) {
-            None | Some("multi") => Mode::Multi,
-            Some("single") => Mode::Single,
-            Some(other) => {
-                return Err(format!(
-                    "OP_MODE must be `multi` or `single`, not `{other}`"
-                ))
-            }
-        };
+        let mode = Mode::from_env()?;
         let workers: Vec<String> = var("OP_WORKERS")
             .ok_or(
                 "OP_WORKERS is required: comma-separated worker URLs, e.g. http://127.0.0.1:7001",

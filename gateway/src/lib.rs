@@ -3,10 +3,13 @@
 //! For each request it assigns a request id ([`request_id`]), classifies the path and
 //! resolves the tenant ([`tenancy`]), authenticates the caller ([`auth`]), enforces the body
 //! limit, and forwards an envelope over gRPC to a worker ([`workers`]). It owns no business
-//! logic and no per-endpoint code: [`server`] composes these concerns in one place.
+//! logic and no per-endpoint code: [`server`] composes these concerns in one place, one
+//! function per surface, and every answer it gives without a worker is an
+//! [`edge_error::EdgeError`].
 
 pub mod auth;
 pub mod config;
+pub mod edge_error;
 pub mod invalidation;
 pub mod limits;
 pub mod metrics;

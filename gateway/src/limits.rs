@@ -20,6 +20,7 @@ use governor::{
     middleware::StateInformationMiddleware,
     Quota, RateLimiter,
 };
+use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
 use std::{
     collections::HashMap,
@@ -54,6 +55,7 @@ fn bucket<K: Clone + std::hash::Hash + Eq>(per_min: u32) -> Option<(Keyed<K>, u3
 }
 
 /// The verdict for one request, with what to tell the client.
+#[derive(Debug)]
 pub struct Decision {
     pub allowed: bool,
     /// The bucket's name in the headers: `per-key`, `per-ip` or `per-ip-click`.
@@ -61,6 +63,24 @@ pub struct Decision {
     pub policy: String,
     pub remaining: u32,
     pub retry_after_secs: u64,
+}
+
+impl Decision {
+    /// Writes `RateLimit-Policy` and `RateLimit` (`t` is at least 1 s once refused, so a
+    /// client never retries at once).
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        let name = self.name;
+        if let Ok(v) = HeaderValue::from_str(&self.policy) {
+            headers.insert("ratelimit-policy", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "\"{name}\";r={};t={}",
+            self.remaining,
+            self.retry_after_secs.max(if self.allowed { 0 } else { 1 })
+        )) {
+            headers.insert("ratelimit", v);
+        }
+    }
 }
 
 impl Limits {

@@ -7,7 +7,7 @@
 //!   dashboards keep working), summed over every tenant schema at scrape time (one
 //!   `UNION ALL` query per 100 tenants) and cached for 10 s so scrapes stay cheap.
 
-use crate::State;
+use crate::{tenancy::Target, State};
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
     metrics::{
@@ -76,8 +76,20 @@ impl Default for Metrics {
     }
 }
 
+/// The `surface` label, from the path's classification, so that a request is counted
+/// under the surface that actually served it. Unroutable paths count as `service`.
+fn surface_label(target: &Target) -> &'static str {
+    match target {
+        Target::Api { .. } | Target::SlugMissing => "api",
+        Target::Router { .. } => "router",
+        Target::Platform(_) => "platform",
+        Target::Health | Target::Ready | Target::Metrics | Target::NotFound => "service",
+    }
+}
+
 impl Metrics {
-    pub fn observe(&self, surface: &str, status: u16, elapsed: Duration) {
+    pub fn observe(&self, target: &Target, status: u16, elapsed: Duration) {
+        let surface = surface_label(target);
         let class = format!("{}xx", status / 100);
         self.requests
             .get_or_create(&RequestLabels {

@@ -1,14 +1,13 @@
 //! The request pipeline, composed in one place:
-//! request id → classify path → resolve tenant → authenticate → read body (limited) →
-//! forward to a worker → apply cache invalidations → answer.
+//! request id → classify path → one function per surface (resolve tenant → authenticate →
+//! limit) → read body (limited) → forward to a worker → apply cache invalidations → answer.
 
-use crate::limits::Decision;
 use crate::{
     auth,
-    config::Mode,
-    request_id,
+    edge_error::{json_response, Body, EdgeError},
+    limits::Decision,
+    request_id, tenancy,
     tenancy::{classify, Target},
-    workers::ForwardError,
     State,
 };
 use bytes::Bytes;
@@ -16,16 +15,15 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use op_control::{
-    keys::secrets_equal,
-    sessions::{cookie_value, COOKIE_NAME},
-    tenants::Tenant,
-};
+use op_control::tenants::Tenant;
 use op_proto::v1::{Envelope, Header, Principal, Surface};
 use serde_json::json;
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
-
-type Body = Full<Bytes>;
+use std::{
+    convert::Infallible,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 /// Request headers a worker may need; everything else (credentials included) stays here.
 const FORWARDED_HEADERS: &[&str] = &[
@@ -81,28 +79,6 @@ pub async fn serve(
     Ok(())
 }
 
-pub fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn error(status: StatusCode, code: &str, detail: &str) -> Response<Body> {
-    json_response(status, json!({ "error": code, "detail": detail }))
-}
-
-fn unauthorized() -> Response<Body> {
-    error(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "missing or invalid credentials",
-    )
-}
-
 async fn handle(
     state: Arc<State>,
     peer: SocketAddr,
@@ -110,20 +86,13 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let rid = request_id::choose(req.headers().get("x-request-id").map(|v| v.as_bytes()));
     let started = std::time::Instant::now();
-    let path = req.uri().path();
-    let surface = if path.starts_with("/api") {
-        "api"
-    } else if path.starts_with("/r/") {
-        "router"
-    } else if path.starts_with("/platform") {
-        "platform"
-    } else {
-        "service"
-    };
-    let mut resp = route(&state, peer, req, &rid).await;
+    // Owned: the target borrows the path while the surface consumes the request.
+    let path = req.uri().path().to_string();
+    let target = classify(state.config.mode, &path);
+    let mut resp = route(&state, peer, req, &rid, &target).await;
     state
         .metrics
-        .observe(surface, resp.status().as_u16(), started.elapsed());
+        .observe(&target, resp.status().as_u16(), started.elapsed());
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -135,367 +104,34 @@ async fn route(
     peer: SocketAddr,
     req: Request<Incoming>,
     rid: &str,
+    target: &Target<'_>,
 ) -> Response<Body> {
-    let path = req.uri().path().to_string();
     let client_ip = state.limits.client_ip(
         peer.ip(),
         req.headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok()),
     );
-    let (surface, slug, route_path) = match classify(state.config.mode, &path) {
-        Target::Health => {
-            return json_response(
-                StatusCode::OK,
-                json!({"ok": true, "service": "gateway", "mode": state.config.mode.as_str()}),
-            )
-        }
-        Target::Ready => return ready(state).await,
-        Target::Metrics => {
-            let allowed = match &state.config.metrics_token {
-                None => true,
-                Some(want) => matches!(auth::bearer(header_bytes(&req, header::AUTHORIZATION)), Some(Ok(got)) if secrets_equal(want, got)),
-            };
-            if !allowed {
-                return unauthorized();
-            }
-            let mut r = Response::new(Full::new(Bytes::from(crate::metrics::render(state).await)));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-            );
-            return r;
-        }
-        Target::NotFound => return error(StatusCode::NOT_FOUND, "not_found", "no such route"),
-        Target::SlugMissing => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "tenant_slug_missing",
-                "this is a multi-tenant install: put /t/<your-slug> after /api, e.g. /api/t/acme/partners",
-            )
-        }
-        Target::Platform(p) => (Surface::Platform, None, p.to_string()),
-        Target::Api { slug, route } => (Surface::Api, slug.map(str::to_string), route.to_string()),
-        Target::Router { slug, route } => (Surface::Router, slug.map(str::to_string), route.to_string()),
-    };
-
-    // The click router's per-IP cap, before the tenant lookup: a flood costs nothing further.
-    let mut rate = None;
-    if surface == Surface::Router {
-        rate = state.limits.check_click_ip(client_ip);
-        if let Some(d) = rate.as_ref().filter(|d| !d.allowed) {
-            return too_many(d);
-        }
-    }
-
-    // Tenant and principal.
-    let (tenant, principal) = if surface == Surface::Platform {
-        let ok = match (
-            &state.config.platform_key,
-            auth::bearer(header_bytes(&req, header::AUTHORIZATION)),
-        ) {
-            (Some(want), Some(Ok(got))) => secrets_equal(want, got),
-            _ => false,
-        };
-        if !ok {
-            return refuse(state, client_ip);
-        }
-        (None, auth::platform_principal())
-    } else {
-        let tenant = match resolve_tenant(state, slug.as_deref()).await {
-            Ok(t) => t,
-            Err(resp) => return resp,
-        };
-        let principal = if surface == Surface::Router {
-            // Clicks are anonymous and have a limit of their own (the cap above).
-            Principal::default()
-        } else {
-            let (principal, credential) = match authenticate(state, &req, &tenant, client_ip).await
-            {
-                Ok(p) => p,
-                Err(resp) => return resp,
-            };
-            let decision = match &credential {
-                Some(c) => state.limits.check_credential(c),
-                None => state.limits.check_ip(client_ip),
-            };
-            if let Some(d) = &decision {
-                if !d.allowed {
-                    return too_many(d);
-                }
-            }
-            rate = decision;
-            principal
-        };
-        (Some(tenant), principal)
-    };
-
-    let method = req.method().as_str().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let headers: Vec<Header> = FORWARDED_HEADERS
-        .iter()
-        .filter_map(|name| {
-            // Lossy rather than dropped: a non-ASCII `Idempotency-Key` must reach the
-            // worker (and be refused), not silently turn the request non-idempotent.
-            let v = req.headers().get(*name)?.as_bytes();
-            Some(Header {
-                name: (*name).to_string(),
-                value: String::from_utf8_lossy(v).into_owned(),
-            })
-        })
-        .collect();
-    let body = match read_body(req, state.config.max_body_bytes).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-
-    let timeout = state.config.request_timeout;
-    let deadline = std::time::SystemTime::now() + timeout;
-    let affinity = tenant
-        .as_ref()
-        .map_or("platform".to_string(), |t| t.id.clone());
-    let env = Envelope {
-        request_id: rid.to_string(),
-        surface: surface as i32,
-        tenant: tenant.as_ref().map(|t| op_proto::v1::Tenant {
-            id: t.id.clone(),
-            slug: t.slug.clone(),
-        }),
-        principal: Some(principal),
-        method,
-        path: route_path,
-        query,
-        headers,
-        body: body.to_vec(),
-        deadline_unix_ms: deadline
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        client_ip: client_ip.to_string(),
-    };
-    let mut resp = match state.workers.forward(&affinity, env, timeout).await {
-        Ok(reply) => {
-            for slug in &reply.invalidate_tenant_slugs {
-                state.tenants.invalidate(slug);
-            }
-            for id in &reply.invalidate_key_ids {
-                state.keys.invalidate(id);
-            }
-            let status =
-                StatusCode::from_u16(reply.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
-            *resp.status_mut() = status;
-            for h in reply.headers {
-                if let (Ok(n), Ok(v)) = (
-                    header::HeaderName::from_bytes(h.name.as_bytes()),
-                    HeaderValue::from_str(&h.value),
-                ) {
-                    resp.headers_mut().append(n, v);
-                }
-            }
-            resp
-        }
-        Err(ForwardError::Timeout) => error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
-            "the request took too long",
-        ),
-        Err(ForwardError::NoWorker) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "no worker is available; retry shortly",
-        ),
-        Err(ForwardError::Failed(status)) => {
-            tracing::error!(request_id = rid, error = %status, "worker call failed");
-            error(StatusCode::BAD_GATEWAY, "bad_gateway", "the worker failed while serving this request; retry it (with an Idempotency-Key for writes)")
+    let answer = match *target {
+        Target::Health => Ok(health(state)),
+        Target::Ready => Ok(ready(state).await),
+        Target::Metrics => metrics(state, &req).await,
+        Target::NotFound => Err(EdgeError::NotFound),
+        Target::SlugMissing => Err(EdgeError::TenantSlugMissing),
+        Target::Platform(path) => platform(state, req, rid, client_ip, path).await,
+        Target::Api { slug, route } => tenant_api(state, req, rid, client_ip, slug, route).await,
+        Target::Router { slug, route } => {
+            click_router(state, req, rid, client_ip, slug, route).await
         }
     };
-    if let Some(d) = &rate {
-        rate_headers(&mut resp, d);
-    }
-    resp
+    answer.unwrap_or_else(EdgeError::into_response)
 }
 
-fn rate_headers(resp: &mut Response<Body>, d: &Decision) {
-    let name = d.name;
-    if let Ok(v) = HeaderValue::from_str(&d.policy) {
-        resp.headers_mut().insert("ratelimit-policy", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "\"{name}\";r={};t={}",
-        d.remaining,
-        d.retry_after_secs.max(if d.allowed { 0 } else { 1 })
-    )) {
-        resp.headers_mut().insert("ratelimit", v);
-    }
-}
-
-fn too_many(d: &Decision) -> Response<Body> {
-    let mut r = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "too many requests; slow down and retry after the Retry-After delay",
-    );
-    rate_headers(&mut r, d);
-    if let Ok(v) = HeaderValue::from_str(&d.retry_after_secs.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
-
-/// A failed authentication: `401`, or `429` once this address has failed too often.
-fn refuse(state: &State, ip: std::net::IpAddr) -> Response<Body> {
-    match state.limits.check_ip(ip) {
-        Some(d) if !d.allowed => too_many(&d),
-        _ => unauthorized(),
-    }
-}
-
-fn blocked(secs: u64) -> Response<Body> {
-    let mut r = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "too many failed attempts from this address; retry after the Retry-After delay",
-    );
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
-
-fn header_bytes<B>(req: &Request<B>, name: header::HeaderName) -> Option<&[u8]> {
-    req.headers().get(name).map(|v| v.as_bytes())
-}
-
-async fn resolve_tenant(state: &State, slug: Option<&str>) -> Result<Tenant, Response<Body>> {
-    let tenant = match (state.config.mode, slug) {
-        (Mode::Single, _) => state.single_tenant.clone(),
-        (Mode::Multi, Some(slug)) => {
-            state
-                .tenants
-                .resolve(&state.pool, slug)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "tenant lookup failed");
-                    error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "control plane unavailable; retry shortly",
-                    )
-                })?
-        }
-        (Mode::Multi, None) => None,
-    };
-    let tenant = tenant.ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "tenant_not_found",
-            "no tenant with this slug",
-        )
-    })?;
-    if !tenant.is_active() {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "tenant_suspended",
-            "this tenant is suspended",
-        ));
-    }
-    Ok(tenant)
-}
-
-/// Who is calling: `(principal, credential id for rate limiting)`. Bearer wins over cookie.
-/// Malformed, forged, expired and foreign-tenant credentials are refused here, without a
-/// worker call and (except for well-formed unknown keys) without a database hit.
-async fn authenticate(
-    state: &State,
-    req: &Request<Incoming>,
-    tenant: &Tenant,
-    ip: std::net::IpAddr,
-) -> Result<(Principal, Option<String>), Response<Body>> {
-    let bearer = auth::bearer(header_bytes(req, header::AUTHORIZATION));
-    let cookie = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| cookie_value(h, COOKIE_NAME).map(str::to_string));
-    if bearer.is_none() && cookie.is_none() {
-        return Ok((Principal::default(), None));
-    }
-    if let Some(secs) = state.limits.blocked_for(ip) {
-        return Err(blocked(secs));
-    }
-    let token = match bearer {
-        Some(Ok(t)) => t,
-        Some(Err(_)) => return Err(refuse(state, ip)),
-        None => {
-            let claims = state
-                .sessions
-                .as_ref()
-                .and_then(|k| k.verify(cookie.as_deref().unwrap_or_default()))
-                .filter(|c| c.tid == tenant.id);
-            return match claims {
-                Some(c) => Ok((
-                    auth::session_principal(&c),
-                    Some(format!("session:{}", c.sid)),
-                )),
-                None => Err(refuse(state, ip)),
-            };
-        }
-    };
-    if state.config.mode == Mode::Single {
-        if let Some(admin) = &state.config.admin_api_key {
-            if secrets_equal(admin, token) {
-                return Ok((auth::admin_principal(), Some("admin-api-key".to_string())));
-            }
-        }
-    }
-    match state.keys.find(&state.pool, token).await {
-        Ok(Some(rec)) => match auth::principal_for(&rec, &tenant.id) {
-            Ok(p) => Ok((p, Some(format!("key:{}", rec.id)))),
-            Err(_) => Err(refuse(state, ip)),
-        },
-        Ok(None) => Err(refuse(state, ip)),
-        Err(e) => {
-            tracing::error!(error = %e, "key lookup failed");
-            Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "control plane unavailable; retry shortly",
-            ))
-        }
-    }
-}
-
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Response<Body>> {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            &format!("the body is larger than {max} bytes"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(req.into_body(), max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "the request body could not be read",
-        )),
-    }
+fn health(state: &State) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        json!({"ok": true, "service": "gateway", "mode": state.config.mode.as_str()}),
+    )
 }
 
 async fn ready(state: &State) -> Response<Body> {
@@ -513,4 +149,212 @@ async fn ready(state: &State) -> Response<Body> {
         },
         json!({"ok": ok, "database": db_ok, "workers": workers}),
     )
+}
+
+async fn metrics(state: &State, req: &Request<Incoming>) -> Result<Response<Body>, EdgeError> {
+    if !auth::may_scrape(state, req.headers()) {
+        return Err(EdgeError::Unauthorized);
+    }
+    let mut r = Response::new(Full::new(Bytes::from(crate::metrics::render(state).await)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+/// `/platform/*`: the operator's API, not about any one tenant; the full path is the route.
+async fn platform(
+    state: &State,
+    req: Request<Incoming>,
+    rid: &str,
+    client_ip: IpAddr,
+    path: &str,
+) -> Result<Response<Body>, EdgeError> {
+    let principal = auth::authenticate_platform(state, req.headers(), client_ip)?;
+    let call = Call {
+        surface: Surface::Platform,
+        tenant: None,
+        principal,
+        route: path,
+        client_ip,
+    };
+    Ok(forward(state, req, rid, call, None).await)
+}
+
+/// `/api/...`: one tenant's API, as whoever the credentials say (anonymous without any).
+async fn tenant_api(
+    state: &State,
+    req: Request<Incoming>,
+    rid: &str,
+    client_ip: IpAddr,
+    slug: Option<&str>,
+    route: &str,
+) -> Result<Response<Body>, EdgeError> {
+    let tenant = tenancy::resolve_tenant(state, slug).await?;
+    let (principal, credential) =
+        auth::authenticate(state, req.headers(), &tenant, client_ip).await?;
+    let rate = match &credential {
+        Some(c) => state.limits.check_credential(c),
+        None => state.limits.check_ip(client_ip),
+    };
+    let rate = allow(rate)?;
+    let call = Call {
+        surface: Surface::Api,
+        tenant: Some(tenant),
+        principal,
+        route,
+        client_ip,
+    };
+    Ok(forward(state, req, rid, call, rate).await)
+}
+
+/// `/r/...`: a click. Anonymous, with a per-IP cap of its own checked before the tenant
+/// lookup, so a flood costs nothing further.
+async fn click_router(
+    state: &State,
+    req: Request<Incoming>,
+    rid: &str,
+    client_ip: IpAddr,
+    slug: Option<&str>,
+    route: &str,
+) -> Result<Response<Body>, EdgeError> {
+    let rate = allow(state.limits.check_click_ip(client_ip))?;
+    let tenant = tenancy::resolve_tenant(state, slug).await?;
+    let call = Call {
+        surface: Surface::Router,
+        tenant: Some(tenant),
+        principal: Principal::default(),
+        route,
+        client_ip,
+    };
+    Ok(forward(state, req, rid, call, rate).await)
+}
+
+/// Passes an allowed (or absent) rate decision on, refuses an exhausted one.
+fn allow(decision: Option<Decision>) -> Result<Option<Decision>, EdgeError> {
+    match decision {
+        Some(d) if !d.allowed => Err(EdgeError::RateLimited(d)),
+        d => Ok(d),
+    }
+}
+
+/// What the surface decided about a request, for the envelope.
+struct Call<'a> {
+    surface: Surface,
+    tenant: Option<Tenant>,
+    principal: Principal,
+    /// Tenant-relative for tenant surfaces, the full path for the platform.
+    route: &'a str,
+    client_ip: IpAddr,
+}
+
+/// Reads the body, hands the envelope to a worker and relays its reply. `rate`, when a
+/// bucket was consulted, is advertised on the answer (worker reply or forwarding error).
+async fn forward(
+    state: &State,
+    req: Request<Incoming>,
+    rid: &str,
+    call: Call<'_>,
+    rate: Option<Decision>,
+) -> Response<Body> {
+    let method = req.method().as_str().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let headers: Vec<Header> = FORWARDED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            // Lossy rather than dropped: a non-ASCII `Idempotency-Key` must reach the
+            // worker (and be refused), not silently turn the request non-idempotent.
+            let v = req.headers().get(*name)?.as_bytes();
+            Some(Header {
+                name: (*name).to_string(),
+                value: String::from_utf8_lossy(v).into_owned(),
+            })
+        })
+        .collect();
+    let body = match read_body(req, state.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+
+    let timeout = state.config.request_timeout;
+    let deadline = std::time::SystemTime::now() + timeout;
+    let affinity = call
+        .tenant
+        .as_ref()
+        .map_or("platform".to_string(), |t| t.id.clone());
+    let env = Envelope {
+        request_id: rid.to_string(),
+        surface: call.surface as i32,
+        tenant: call.tenant.as_ref().map(|t| op_proto::v1::Tenant {
+            id: t.id.clone(),
+            slug: t.slug.clone(),
+        }),
+        principal: Some(call.principal),
+        method,
+        path: call.route.to_string(),
+        query,
+        headers,
+        body: body.to_vec(),
+        deadline_unix_ms: deadline
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        client_ip: call.client_ip.to_string(),
+    };
+    let mut resp = match state.workers.forward(&affinity, env, timeout).await {
+        Ok(reply) => relay(state, reply),
+        Err(e) => {
+            if let crate::workers::ForwardError::Failed(status) = &e {
+                tracing::error!(request_id = rid, error = %status, "worker call failed");
+            }
+            EdgeError::from(e).into_response()
+        }
+    };
+    if let Some(d) = &rate {
+        d.write_headers(resp.headers_mut());
+    }
+    resp
+}
+
+/// The worker's reply as the HTTP answer, after dropping the cache entries it made stale.
+fn relay(state: &State, reply: op_proto::v1::Reply) -> Response<Body> {
+    for slug in &reply.invalidate_tenant_slugs {
+        state.tenants.invalidate(slug);
+    }
+    for id in &reply.invalidate_key_ids {
+        state.keys.invalidate(id);
+    }
+    let status = StatusCode::from_u16(reply.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+    *resp.status_mut() = status;
+    for h in reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_str(&h.value),
+        ) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    resp
+}
+
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, EdgeError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(EdgeError::PayloadTooLarge { max });
+    }
+    match Limited::new(req.into_body(), max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(EdgeError::PayloadTooLarge { max })
+        }
+        Err(_) => Err(EdgeError::InvalidBody),
+    }
 }

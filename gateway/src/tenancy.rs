@@ -3,8 +3,11 @@
 //! The cache is dropped entry by entry when a tenant changes: synchronously from a worker's
 //! reply on this gateway, and via `LISTEN op_cache` for every other gateway.
 
-use crate::config::Mode;
-use op_control::tenants::{self, Tenant};
+use crate::{edge_error::EdgeError, State};
+use op_control::{
+    tenants::{self, Tenant},
+    Mode,
+};
 use std::{
     collections::HashMap,
     sync::RwLock,
@@ -88,6 +91,31 @@ pub fn classify(mode: Mode, path: &str) -> Target<'_> {
         };
     }
     Target::NotFound
+}
+
+/// The active tenant a tenant-surface request is for: the one tenant in single mode, the
+/// slug's in multi mode. Unknown and suspended tenants are refused here, before any
+/// credential is looked at.
+pub async fn resolve_tenant(state: &State, slug: Option<&str>) -> Result<Tenant, EdgeError> {
+    let tenant = match (state.config.mode, slug) {
+        (Mode::Single, _) => state.single_tenant.clone(),
+        (Mode::Multi, Some(slug)) => {
+            state
+                .tenants
+                .resolve(&state.pool, slug)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "tenant lookup failed");
+                    EdgeError::ControlPlaneUnavailable
+                })?
+        }
+        (Mode::Multi, None) => None,
+    };
+    let tenant = tenant.ok_or(EdgeError::TenantNotFound)?;
+    if !tenant.is_active() {
+        return Err(EdgeError::TenantSuspended);
+    }
+    Ok(tenant)
 }
 
 const POSITIVE_TTL: Duration = Duration::from_secs(60);

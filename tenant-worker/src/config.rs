@@ -1,5 +1,6 @@
 //! Worker configuration, from environment variables (see deploy/CONFIG.md).
 
+use op_control::env;
 use std::net::SocketAddr;
 
 #[derive(Clone)]
@@ -61,19 +62,18 @@ impl std::fmt::Debug for Config {
 
 impl Config {
     pub fn from_env() -> Result<Config, String> {
-        let database_url = std::env::var("DATABASE_URL")
-            .map_err(|_| "DATABASE_URL is required (postgres://user@host:port/db)".to_string())?;
-        let listen = Listen::parse(&env_or("OP_WORKER_LISTEN", "127.0.0.1:7001"))?;
-        let pool_size = env_or("OP_DB_POOL_SIZE", "16")
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or("OP_DB_POOL_SIZE must be a positive integer")?;
-        let smtp_url = var("SMTP_URL");
-        let click_velocity_per_min = env_or("OP_CLICK_VELOCITY_PER_MIN", "20")
-            .parse()
-            .map_err(|_| "OP_CLICK_VELOCITY_PER_MIN must be a non-negative integer")?;
-        let click_cookie_domain = var("OP_CLICK_COOKIE_DOMAIN");
+        let database_url = env::var("DATABASE_URL")
+            .ok_or("DATABASE_URL is required (postgres://user@host:port/db)")?;
+        let listen = Listen::parse(&env::or("OP_WORKER_LISTEN", "127.0.0.1:7001"))?;
+        let pool_size = env::parse_valid("OP_DB_POOL_SIZE", 16, "a positive integer", |n| *n > 0)?;
+        let smtp_url = env::trimmed("SMTP_URL");
+        let click_velocity_per_min = env::parse_valid(
+            "OP_CLICK_VELOCITY_PER_MIN",
+            20,
+            "a non-negative integer",
+            |_| true,
+        )?;
+        let click_cookie_domain = env::trimmed("OP_CLICK_COOKIE_DOMAIN");
         if let Some(d) = &click_cookie_domain {
             // It is spliced into a Set-Cookie header: host-name characters only.
             let ok = d.len() <= 253
@@ -88,44 +88,36 @@ impl Config {
         Ok(Config {
             database_url,
             listen,
-            worker_id: env_or("OP_WORKER_ID", &format!("worker-{}", std::process::id())),
+            worker_id: env::trimmed("OP_WORKER_ID")
+                .unwrap_or_else(|| format!("worker-{}", std::process::id())),
             pool_size,
-            session_secret: var("OP_SESSION_SECRET")
-                .map(|s| (s, var("OP_SESSION_SECRET_PREVIOUS"))),
-            cookie_secure: var("OP_COOKIE_SECURE").as_deref() != Some("0"),
-            portal_url: env_or("OP_PORTAL_URL", "http://127.0.0.1:8080/portal")
+            session_secret: env::trimmed("OP_SESSION_SECRET")
+                .map(|s| (s, env::trimmed("OP_SESSION_SECRET_PREVIOUS"))),
+            cookie_secure: !env::disabled("OP_COOKIE_SECURE"),
+            portal_url: env::or("OP_PORTAL_URL", "http://127.0.0.1:8080/portal")
                 .trim_end_matches('/')
                 .to_string(),
-            dev_mailbox: smtp_url.is_none() && var("OP_DEV_MAILBOX").as_deref() == Some("1"),
+            dev_mailbox: smtp_url.is_none() && env::enabled("OP_DEV_MAILBOX"),
             smtp_url,
-            mail_from: env_or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),
-            secrets_key: var("OP_SECRETS_KEY"),
-            webhook_allow_private: var("OP_WEBHOOK_ALLOW_PRIVATE").as_deref() == Some("1"),
-            webhook_concurrency: env_or("OP_WEBHOOK_CONCURRENCY", "8")
-                .parse()
-                .ok()
-                .filter(|n: &usize| *n > 0)
-                .ok_or("OP_WEBHOOK_CONCURRENCY must be a positive integer")?,
-            webhook_retry_scale: env_or("OP_WEBHOOK_RETRY_SCALE", "1")
-                .parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                .ok_or("OP_WEBHOOK_RETRY_SCALE must be a non-negative number")?,
+            mail_from: env::or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),
+            secrets_key: env::trimmed("OP_SECRETS_KEY"),
+            webhook_allow_private: env::enabled("OP_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_concurrency: env::parse_valid(
+                "OP_WEBHOOK_CONCURRENCY",
+                8,
+                "a positive integer",
+                |n| *n > 0,
+            )?,
+            webhook_retry_scale: env::parse_valid(
+                "OP_WEBHOOK_RETRY_SCALE",
+                1.0,
+                "a non-negative number",
+                |s: &f64| s.is_finite() && *s >= 0.0,
+            )?,
             click_velocity_per_min,
             click_cookie_domain,
         })
     }
-}
-
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    var(name).unwrap_or_else(|| default.to_string())
 }
 
 /// Where the worker serves gRPC (`OP_WORKER_LISTEN`).

@@ -1,0 +1,125 @@
+//! Reading configuration from environment variables: the small rules every binary's
+//! `Config::from_env` shares, so that "unset", "blank" and "cannot parse" mean the same
+//! thing in the gateway and the workers, and every error names its variable.
+//!
+//! Two readings of a value exist because the binaries have always differed and a
+//! deployment must not change meaning: [`var`] keeps the value as set (the gateway's keys
+//! and URLs), [`trimmed`] drops surrounding whitespace (the worker's settings).
+
+use std::str::FromStr;
+
+/// `name` if it is set and not blank, exactly as set.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `name` if it is set and not blank, without surrounding whitespace.
+pub fn trimmed(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// [`trimmed`] `name`, or `default` when unset or blank.
+pub fn or(name: &str, default: &str) -> String {
+    trimmed(name).unwrap_or_else(|| default.to_string())
+}
+
+/// `name` parsed as a `T`, or `default` when unset or blank.
+/// The error names the variable and quotes the value: ``NAME: cannot parse `value` ``.
+pub fn parse<T: FromStr>(name: &str, default: T) -> Result<T, String> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}: cannot parse `{v}`")),
+    }
+}
+
+/// `name` parsed as a `T` that passes `valid`, or `default` when unset or blank.
+/// The error says what was expected: `NAME must be <expected>`.
+pub fn parse_valid<T: FromStr>(
+    name: &str,
+    default: T,
+    expected: &str,
+    valid: impl Fn(&T) -> bool,
+) -> Result<T, String> {
+    match trimmed(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|t| valid(t))
+            .ok_or_else(|| format!("{name} must be {expected}")),
+    }
+}
+
+/// An opt-in switch: on only when `name` is `1`.
+pub fn enabled(name: &str) -> bool {
+    trimmed(name).as_deref() == Some("1")
+}
+
+/// An opt-out switch (safe default on): off only when `name` is `0`.
+pub fn disabled(name: &str) -> bool {
+    trimmed(name).as_deref() == Some("0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Each test uses variables of its own: the environment is shared by the test threads.
+
+    #[test]
+    fn blank_is_unset() {
+        std::env::set_var("OP_TEST_ENV_BLANK", "  ");
+        assert_eq!(var("OP_TEST_ENV_BLANK"), None);
+        assert_eq!(trimmed("OP_TEST_ENV_BLANK"), None);
+        assert_eq!(or("OP_TEST_ENV_BLANK", "d"), "d");
+        assert_eq!(parse("OP_TEST_ENV_BLANK", 7u32), Ok(7));
+        assert_eq!(var("OP_TEST_ENV_NEVER_SET"), None);
+    }
+
+    #[test]
+    fn values_are_kept_or_trimmed() {
+        std::env::set_var("OP_TEST_ENV_PADDED", " 42 ");
+        assert_eq!(var("OP_TEST_ENV_PADDED").as_deref(), Some(" 42 "));
+        assert_eq!(trimmed("OP_TEST_ENV_PADDED").as_deref(), Some("42"));
+        assert_eq!(parse("OP_TEST_ENV_PADDED", 0u32), Ok(42));
+        assert_eq!(
+            parse_valid("OP_TEST_ENV_PADDED", 1u32, "a positive integer", |n| *n > 0),
+            Ok(42)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        std::env::set_var("OP_TEST_ENV_BAD", "x1");
+        assert_eq!(
+            parse::<u32>("OP_TEST_ENV_BAD", 0),
+            Err("OP_TEST_ENV_BAD: cannot parse `x1`".to_string())
+        );
+        assert_eq!(
+            parse_valid::<u32>("OP_TEST_ENV_BAD", 1, "a positive integer", |_| true),
+            Err("OP_TEST_ENV_BAD must be a positive integer".to_string())
+        );
+        std::env::set_var("OP_TEST_ENV_ZERO", "0");
+        assert!(
+            parse_valid::<u32>("OP_TEST_ENV_ZERO", 1, "a positive integer", |n| *n > 0).is_err()
+        );
+    }
+
+    #[test]
+    fn switches() {
+        std::env::set_var("OP_TEST_ENV_ONE", " 1");
+        std::env::set_var("OP_TEST_ENV_ZERO_FLAG", "0");
+        assert!(enabled("OP_TEST_ENV_ONE"));
+        assert!(!disabled("OP_TEST_ENV_ONE"));
+        assert!(disabled("OP_TEST_ENV_ZERO_FLAG"));
+        assert!(!enabled("OP_TEST_ENV_ZERO_FLAG"));
+        assert!(!enabled("OP_TEST_ENV_NEVER_SET"));
+        assert!(!disabled("OP_TEST_ENV_NEVER_SET"));
+    }
+}

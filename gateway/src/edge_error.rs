@@ -1,0 +1,173 @@
+//! Every answer the gateway gives on its own, without a worker: one variant per refusal,
+//! mapped once to status + `{error, detail}` (+ the headers that go with it) in
+//! [`EdgeError::into_response`]. The codes are the shared [`ErrorCode`] list, so the edge
+//! and the workers speak the same closed vocabulary.
+
+use crate::limits::Decision;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use op_control::ErrorCode;
+use serde_json::json;
+
+pub type Body = Full<Bytes>;
+
+/// A JSON answer written by the gateway itself (errors, health, readiness).
+pub fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Why the gateway answered instead of a worker. The `Display` text is the `detail`.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("no such route")]
+    NotFound,
+    #[error(
+        "this is a multi-tenant install: put /t/<your-slug> after /api, e.g. /api/t/acme/partners"
+    )]
+    TenantSlugMissing,
+    #[error("no tenant with this slug")]
+    TenantNotFound,
+    #[error("this tenant is suspended")]
+    TenantSuspended,
+    /// Missing, malformed, forged, expired or foreign-tenant credentials: all look alike.
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    /// A bucket is empty; the decision carries the `RateLimit` headers and `Retry-After`.
+    #[error("too many requests; slow down and retry after the Retry-After delay")]
+    RateLimited(Decision),
+    /// This address failed authentication too often and is refused before any lookup.
+    #[error("too many failed attempts from this address; retry after the Retry-After delay")]
+    Blocked { retry_after_secs: u64 },
+    #[error("the body is larger than {max} bytes")]
+    PayloadTooLarge { max: usize },
+    #[error("the request body could not be read")]
+    InvalidBody,
+    /// The tenant or key lookup failed (the database is down or the pool exhausted).
+    #[error("control plane unavailable; retry shortly")]
+    ControlPlaneUnavailable,
+    #[error("the request took too long")]
+    Timeout,
+    #[error("no worker is available; retry shortly")]
+    NoWorker,
+    /// The worker's transport failed mid-request; the request may or may not have run.
+    #[error("the worker failed while serving this request; retry it (with an Idempotency-Key for writes)")]
+    WorkerFailed,
+}
+
+impl EdgeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            EdgeError::NotFound | EdgeError::TenantNotFound => StatusCode::NOT_FOUND,
+            EdgeError::TenantSlugMissing | EdgeError::InvalidBody => StatusCode::BAD_REQUEST,
+            EdgeError::TenantSuspended => StatusCode::FORBIDDEN,
+            EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
+            EdgeError::RateLimited(_) | EdgeError::Blocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            EdgeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            EdgeError::ControlPlaneUnavailable | EdgeError::NoWorker => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            EdgeError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            EdgeError::WorkerFailed => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EdgeError::NotFound => ErrorCode::NotFound,
+            EdgeError::TenantSlugMissing => ErrorCode::TenantSlugMissing,
+            EdgeError::TenantNotFound => ErrorCode::TenantNotFound,
+            EdgeError::TenantSuspended => ErrorCode::TenantSuspended,
+            EdgeError::Unauthorized => ErrorCode::Unauthorized,
+            EdgeError::RateLimited(_) | EdgeError::Blocked { .. } => ErrorCode::RateLimited,
+            EdgeError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            EdgeError::InvalidBody => ErrorCode::InvalidBody,
+            EdgeError::ControlPlaneUnavailable | EdgeError::NoWorker => ErrorCode::Unavailable,
+            EdgeError::Timeout => ErrorCode::Timeout,
+            EdgeError::WorkerFailed => ErrorCode::BadGateway,
+        }
+    }
+
+    /// The one place a refusal becomes an HTTP answer.
+    pub fn into_response(self) -> Response<Body> {
+        let mut r = json_response(
+            self.status(),
+            json!({ "error": self.code().as_str(), "detail": self.to_string() }),
+        );
+        let retry_after = match &self {
+            EdgeError::RateLimited(d) => {
+                d.write_headers(r.headers_mut());
+                Some(d.retry_after_secs)
+            }
+            EdgeError::Blocked { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        r
+    }
+}
+
+impl From<crate::workers::ForwardError> for EdgeError {
+    fn from(e: crate::workers::ForwardError) -> EdgeError {
+        use crate::workers::ForwardError;
+        match e {
+            ForwardError::Timeout => EdgeError::Timeout,
+            ForwardError::NoWorker => EdgeError::NoWorker,
+            ForwardError::Failed(_) => EdgeError::WorkerFailed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(r: Response<Body>) -> String {
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_body_is_error_and_detail() {
+        let r = EdgeError::PayloadTooLarge { max: 10 }.into_response();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            body(r).await,
+            r#"{"detail":"the body is larger than 10 bytes","error":"payload_too_large"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_by_rate_say_when_to_retry() {
+        let d = Decision {
+            allowed: false,
+            name: "per-ip",
+            policy: "\"per-ip\";q=600;w=60".into(),
+            remaining: 0,
+            retry_after_secs: 7,
+        };
+        let r = EdgeError::RateLimited(d).into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["ratelimit-policy"], "\"per-ip\";q=600;w=60");
+        assert_eq!(r.headers()["ratelimit"], "\"per-ip\";r=0;t=7");
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+
+        let r = EdgeError::Blocked {
+            retry_after_secs: 3,
+        }
+        .into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        assert!(r.headers().get("ratelimit").is_none());
+    }
+}
