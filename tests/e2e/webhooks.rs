@@ -5,8 +5,8 @@
 //! nothing, and the delivery log, manual retry and test fires work.
 
 use crate::attribution::{click, identify, setup};
+use crate::harness::receiver::{Received, Receiver};
 use crate::harness::*;
-use crate::receiver::{Received, Receiver};
 use openpartner::stack::{Mode, Stack};
 use reqwest::Method;
 use serde_json::json;

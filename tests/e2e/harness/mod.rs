@@ -2,6 +2,10 @@
 //! workers + gateway, real processes, real gRPC, real HTTP) per test binary, and a fresh
 //! tenant per test (tenants are schemas, so they are cheap). Tests that kill processes
 //! start a private stack on the same cluster.
+//!
+//! `receiver` is a local webhook receiver.
+
+pub mod receiver;
 
 use openpartner::{
     embedded_pg::{EmbeddedPg, FAST_SETTINGS},
