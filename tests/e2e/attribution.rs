@@ -89,7 +89,7 @@ pub async fn identify(t: &Tenant, cref: &str, user: &str) -> Resp {
 }
 
 async fn commissions_of(t: &Tenant, event_server_id: &str) -> Vec<(String, String, String)> {
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.query(
         &format!("SELECT partner_id, amount::text, status FROM \"{schema}\".commissions WHERE event_id = $1 ORDER BY amount, id"),
@@ -252,15 +252,9 @@ async fn multi_touch_models_split_exactly() {
     );
     // Switch to position: 3 touches = 0.4 / 0.2 / 0.4.
     t.api
-        .raw(
-            Method::PATCH,
+        .patch(
             &format!("/campaigns/{campaign}"),
-            Some(
-                json!({"attributionModel": "position"})
-                    .to_string()
-                    .into_bytes(),
-            ),
-            &[],
+            json!({"attributionModel": "position"}),
         )
         .await
         .expect(200);
@@ -414,7 +408,7 @@ async fn windows_flags_and_revoked_partners_are_respected() {
     .await;
     let cref = click(&t, &key, "198.51.100.30").await;
     identify(&t, &cref, "u-win").await.expect(200);
-    let later = (chrono_like_now_ms() + 2 * 86_400_000) as u64;
+    let later = (now_ms() + 2 * 86_400_000) as u64;
     let r = t
         .api
         .post(
@@ -450,13 +444,6 @@ async fn windows_flags_and_revoked_partners_are_respected() {
         .await
         .expect(201);
     assert_eq!(r.body["attribution"]["status"], "no_click");
-}
-
-fn chrono_like_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test]
@@ -499,15 +486,9 @@ async fn rederive_after_a_model_change_without_double_paying() {
         .expect(200);
 
     t.api
-        .raw(
-            Method::PATCH,
+        .patch(
             &format!("/campaigns/{campaign}"),
-            Some(
-                json!({"attributionModel": "first_click"})
-                    .to_string()
-                    .into_bytes(),
-            ),
-            &[],
+            json!({"attributionModel": "first_click"}),
         )
         .await
         .expect(200);
@@ -758,7 +739,7 @@ async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
             )]
         );
     }
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let counts: (i64, i64) = db
         .query_one(

@@ -207,7 +207,7 @@ async fn expired_links_are_refused() {
     let t = Tenant::new().await;
     t.partner("old@example.com").await;
     let token = requested_token(&t, "old@example.com").await;
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.execute(
         &format!("UPDATE \"{schema}\".magic_tokens SET expires_at = now() - interval '1 second' WHERE used_at IS NULL"),
@@ -345,7 +345,7 @@ async fn forged_expired_and_foreign_cookies_are_401() {
             kind: "admin".into(),
             pid: ulid::Ulid::new().to_string(),
             iat: 0,
-            exp: chrono_now() + 3600,
+            exp: now_ms() / 1000 + 3600,
         },
     );
     for c in [
@@ -366,7 +366,7 @@ async fn forged_expired_and_foreign_cookies_are_401() {
         kind: "admin".into(),
         pid: ulid::Ulid::new().to_string(),
         iat: 0,
-        exp: chrono_now() + 3600,
+        exp: now_ms() / 1000 + 3600,
     });
     a.api
         .with_cookie(
@@ -377,13 +377,6 @@ async fn forged_expired_and_foreign_cookies_are_401() {
         )
         .await
         .expect_error(401, "unauthorized");
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[tokio::test]

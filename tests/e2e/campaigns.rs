@@ -14,16 +14,6 @@ fn campaign_body() -> Value {
     })
 }
 
-async fn patch(api: &Api, path: &str, body: Value) -> Resp {
-    api.raw(
-        Method::PATCH,
-        path,
-        Some(body.to_string().into_bytes()),
-        &[],
-    )
-    .await
-}
-
 async fn campaign(t: &Tenant, body: Value) -> Value {
     t.api.post("/campaigns", body).await.expect(201).body
 }
@@ -145,14 +135,15 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
         .expect_error(400, "invalid_cursor");
 
     // Patch changes only what it is given.
-    let p = patch(
-        &t.api,
-        &format!("/campaigns/{id}"),
-        json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]}),
-    )
-    .await
-    .expect(200)
-    .body;
+    let p = t
+        .api
+        .patch(
+            &format!("/campaigns/{id}"),
+            json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]}),
+        )
+        .await
+        .expect(200)
+        .body;
     assert_eq!(p["name"], "Summer sale");
     assert_eq!(p["holdbackDays"], 0);
     assert_eq!(p["deepLinkAllowedDomains"], json!(["new.example"]));
@@ -166,14 +157,15 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
         assert_eq!(p[unchanged], c[unchanged], "{unchanged}");
     }
     assert_ne!(p["updatedAt"], c["updatedAt"]);
-    let p = patch(
-        &t.api,
-        &format!("/programs/{id}"),
-        json!({"commissionRule": {"type": "percent", "value": "7.5"}, "attributionModel": "position"}),
-    )
-    .await
-    .expect(200)
-    .body;
+    let p = t
+        .api
+        .patch(
+            &format!("/programs/{id}"),
+            json!({"commissionRule": {"type": "percent", "value": "7.5"}, "attributionModel": "position"}),
+        )
+        .await
+        .expect(200)
+        .body;
     assert_eq!(
         p["commissionRule"],
         json!({"type": "percent", "value": "7.5", "recurring": true})
@@ -183,19 +175,20 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     assert_eq!(t.api.get(&format!("/campaigns/{id}")).await.body, p);
     // An empty patch changes nothing.
     assert_eq!(
-        patch(&t.api, &format!("/campaigns/{id}"), json!({}))
+        t.api
+            .patch(&format!("/campaigns/{id}"), json!({}))
             .await
             .expect(200)
             .body,
         p
     );
-    patch(
-        &t.api,
-        &format!("/campaigns/{}", ulid::Ulid::new()),
-        json!({"name": "x"}),
-    )
-    .await
-    .expect_error(404, "not_found");
+    t.api
+        .patch(
+            &format!("/campaigns/{}", ulid::Ulid::new()),
+            json!({"name": "x"}),
+        )
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test]
@@ -373,20 +366,22 @@ async fn invalid_campaigns_are_4xx_and_write_nothing() {
         ),
         (json!({"name": "ok", "bogus": true}), "invalid_body"),
     ] {
-        patch(&t.api, &format!("/campaigns/{id}"), body)
+        t.api
+            .patch(&format!("/campaigns/{id}"), body)
             .await
             .expect_error(400, code);
     }
     assert_eq!(t.api.get(&format!("/campaigns/{id}")).await.body, c);
     // Null resets an optional field to its default.
-    let p = patch(
-        &t.api,
-        &format!("/campaigns/{id}"),
-        json!({"attributionWindowDays": null, "deepLinkAllowedDomains": null}),
-    )
-    .await
-    .expect(200)
-    .body;
+    let p = t
+        .api
+        .patch(
+            &format!("/campaigns/{id}"),
+            json!({"attributionWindowDays": null, "deepLinkAllowedDomains": null}),
+        )
+        .await
+        .expect(200)
+        .body;
     assert_eq!(p["attributionWindowDays"], 60);
     assert_eq!(p["deepLinkAllowedDomains"], json!([]));
 }

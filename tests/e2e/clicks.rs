@@ -105,7 +105,7 @@ fn ip() -> String {
 
 /// The stored click row, read straight from the tenant's schema.
 async fn click_row(t: &Tenant, id: &str) -> Option<tokio_postgres::Row> {
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.query_opt(
         &format!(
@@ -124,7 +124,7 @@ async fn flag_of(t: &Tenant, id: &str) -> Option<String> {
 }
 
 async fn click_count(t: &Tenant, link_id: &str) -> i64 {
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.query_one(
         &format!("SELECT count(*) FROM {schema}.clicks WHERE link_id = $1"),
@@ -209,16 +209,7 @@ async fn overridden_links_redirect_to_their_own_destination_while_allowed() {
     let patch = |body: Value| {
         let api = t.api.clone();
         let path = format!("/campaigns/{}", f.campaign);
-        async move {
-            api.raw(
-                reqwest::Method::PATCH,
-                &path,
-                Some(body.to_string().into_bytes()),
-                &[],
-            )
-            .await
-            .expect(200)
-        }
+        async move { api.patch(&path, body).await.expect(200) }
     };
     patch(json!({"destinationUrl": "https://shop.example/new"})).await;
     let plain = click(&gw(), &t.slug, &f.key, &ip()).await;
@@ -564,7 +555,7 @@ async fn concurrent_clicks_are_group_committed_and_each_is_recorded() {
     assert_eq!(click_count(&t, &revoked.link_id).await, 50);
     // Rows written in one transaction share its start time: fewer distinct times than
     // clicks means clicks really shared commits.
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let commits: i64 = db
         .query_one(

@@ -39,12 +39,6 @@ async fn keys_labelled(t: &Tenant, label: &str) -> usize {
         .count()
 }
 
-async fn db() -> tokio_postgres::Client {
-    openpartner::connect(&shared().database_url)
-        .await
-        .expect("connect")
-}
-
 /// `"t_…".idempotency_keys` of this tenant.
 fn table(t: &Tenant) -> String {
     format!(
@@ -447,7 +441,7 @@ async fn a_server_error_is_not_stored_and_frees_the_key() {
 #[tokio::test]
 async fn stored_replies_are_swept_after_24_hours() {
     let t = Tenant::new().await;
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.batch_execute(&format!(
         "INSERT INTO \"{schema}\".idempotency_keys (key, request_hash, created_at) VALUES

@@ -19,11 +19,9 @@ impl Shop {
         let (campaign, partner, key) = setup(&t, rule, "last_click", 30).await;
         if holdback > 0 {
             t.api
-                .raw(
-                    reqwest::Method::PATCH,
+                .patch(
                     &format!("/campaigns/{campaign}"),
-                    Some(json!({"holdbackDays": holdback}).to_string().into_bytes()),
-                    &[],
+                    json!({"holdbackDays": holdback}),
                 )
                 .await
                 .expect(200);
@@ -149,7 +147,7 @@ async fn the_database_refuses_illegal_transitions_by_itself() {
     let (c, _) = s.earn("100.00", "USD").await;
     s.approve(&c).await.expect(200);
     s.t.api.post("/payouts/run", json!({})).await.expect(200);
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&s.t.id);
     let q = |sql: String| {
         let db = &db;
@@ -193,7 +191,7 @@ async fn holdback_blocks_approval_until_maturity() {
     assert_eq!(got["matureAt"], mature.as_str());
     assert_eq!(got["holdbackDays"], 10);
     // Time passes (maturity is data, not state: moving it is not a transition).
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&s.t.id);
     db.execute(&format!("UPDATE \"{schema}\".commissions SET mature_at = now() - interval '1 second' WHERE id = $1"), &[&c])
         .await

@@ -125,7 +125,7 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
         .get("/dev/mailbox")
         .await
         .expect_error(404, "not_found");
-    let client = openpartner::connect(&db).await.unwrap();
+    let client = crate::harness::db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let rows = client
         .query(

@@ -62,10 +62,7 @@ fn verify(secret: &str, r: &Received) {
         r.header("x-openpartner-signature"),
         hex::encode(ring::hmac::sign(&key, &msg).as_ref())
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = now_ms() / 1000;
     assert!((now - ts.parse::<i64>().unwrap()).abs() < 300);
     assert_eq!(r.header("user-agent"), "OpenPartner-Webhooks/1");
     let env = r.json();
@@ -414,7 +411,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
     let t = Tenant::new().await;
     let (ep, _) = endpoint(&t, &rx.url("/down"), json!(["partner.created"])).await;
     // Five days × OP_WEBHOOK_RETRY_SCALE (0.001) = 7.2 minutes: pretend it started failing 10 minutes ago.
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.execute(
         &format!("UPDATE \"{schema}\".webhook_endpoints SET failing_since = now() - interval '10 minutes' WHERE id = $1"),
@@ -451,7 +448,7 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
             .expect(201);
     }
     // No endpoint: the pipeline consumes the outbox rows and delivers nothing.
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let count = |table: &'static str| {
         let (db, sql) = (&db, format!("SELECT count(*) FROM \"{schema}\".{table}"));

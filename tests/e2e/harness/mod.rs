@@ -81,6 +81,22 @@ async fn start_shared() -> Shared {
     }
 }
 
+/// A connection to the shared cluster, for what the API does not show (stored rows, clocks
+/// moved back).
+pub async fn db() -> tokio_postgres::Client {
+    openpartner::connect(&shared().database_url)
+        .await
+        .expect("connect")
+}
+
+/// Now, in milliseconds since the Unix epoch (the unit of the API's `ts` fields).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
 pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
     StackOptions {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_openpartner")),
@@ -233,6 +249,16 @@ impl Api {
     pub async fn post(&self, path: &str, body: Value) -> Resp {
         self.raw(Method::POST, path, Some(body.to_string().into_bytes()), &[])
             .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.raw(
+            Method::PATCH,
+            path,
+            Some(body.to_string().into_bytes()),
+            &[],
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
