@@ -20,9 +20,7 @@ async fn partner_invite_link_signs_in_once_and_activates() {
         .expect(201)
         .body;
     assert_eq!(p["status"], "invited");
-    let mail = last_mail(&t, "inv@example.com")
-        .await
-        .expect("invite mailed");
+    let mail = t.last_mail("inv@example.com").await.expect("invite mailed");
     assert_eq!(mail["metadata"]["purpose"], "partner_invite");
     let body = mail["body"].as_str().unwrap();
     assert!(body.contains("http://portal.test/login?token="), "{body}");
@@ -117,7 +115,7 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
         .await
         .expect(200);
     assert_eq!(r.body, json!({"ok": true}));
-    assert!(last_mail(&t, "nobody@example.com").await.is_none());
+    assert!(t.last_mail("nobody@example.com").await.is_none());
 
     let p = t.partner("known@example.com").await;
     let r2 = anon
@@ -128,9 +126,9 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
         r.body, r2.body,
         "same answer for known and unknown addresses"
     );
-    let mail = last_mail(&t, "known@example.com").await.expect("link sent");
+    let mail = t.last_mail("known@example.com").await.expect("link sent");
     assert_eq!(mail["metadata"]["purpose"], "magic_link");
-    let (cookie, v) = sign_in(&t, "known@example.com").await;
+    let (cookie, v) = t.follow_mailed_link("known@example.com").await;
     assert_eq!(v.body["role"], "partner");
 
     // Revoking the partner kills its session and stops new links.
@@ -143,12 +141,12 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
         .with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
         .expect_error(401, "unauthorized");
-    let before = last_mail(&t, "known@example.com").await.unwrap()["id"].clone();
+    let before = t.last_mail("known@example.com").await.unwrap()["id"].clone();
     anon.post("/auth/magic/request", json!({"email": "known@example.com"}))
         .await
         .expect(200);
     assert_eq!(
-        last_mail(&t, "known@example.com").await.unwrap()["id"],
+        t.last_mail("known@example.com").await.unwrap()["id"],
         before,
         "no link for a revoked partner"
     );
@@ -168,7 +166,7 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
 async fn a_link_issued_before_revocation_does_not_work_after_it() {
     let t = Tenant::new().await;
     let p = t.partner("late@example.com").await;
-    let token = requested_token(&t, "late@example.com").await;
+    let token = t.magic_link_token("late@example.com").await;
     t.api
         .post(
             &format!("/partners/{}/revoke", p["id"].as_str().unwrap()),
@@ -187,7 +185,7 @@ async fn a_link_issued_before_revocation_does_not_work_after_it() {
 async fn concurrent_verifies_of_one_token_give_one_session() {
     let t = Tenant::new().await;
     t.partner("twice@example.com").await;
-    let token = requested_token(&t, "twice@example.com").await;
+    let token = t.magic_link_token("twice@example.com").await;
     let tries = (0..8).map(|_| {
         let api = t.api.with_key(None);
         let token = token.clone();
@@ -206,7 +204,7 @@ async fn concurrent_verifies_of_one_token_give_one_session() {
 async fn expired_links_are_refused() {
     let t = Tenant::new().await;
     t.partner("old@example.com").await;
-    let token = requested_token(&t, "old@example.com").await;
+    let token = t.magic_link_token("old@example.com").await;
     let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.execute(
@@ -224,31 +222,11 @@ async fn expired_links_are_refused() {
 
 #[tokio::test]
 async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
-    let slug = unique_slug("adm");
-    let gw = shared().stack.base_url.clone();
-    let created = platform(&gw)
-        .post(
-            "/platform/tenants",
-            json!({"slug": slug, "name": "A", "adminEmail": "Boss@Example.com"}),
-        )
-        .await
-        .expect(201);
-    let key = created.body["adminKey"].as_str().unwrap().to_string();
-    let t = Tenant {
-        api: Api::new(format!("{gw}/api/t/{slug}"), Some(&key)),
-        id: created.body["tenant"]["id"].as_str().unwrap().to_string(),
-        slug,
-        admin_key: key,
-    };
+    let t = Tenant::with_admin("Boss@Example.com").await;
     let admins = t.api.get("/admins").await.expect(200);
     assert_eq!(admins.body["admins"][0]["email"], "boss@example.com");
 
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "boss@example.com"}))
-        .await
-        .expect(200);
-    let (boss, v) = sign_in(&t, "boss@example.com").await;
+    let (boss, v) = t.sign_in("boss@example.com").await;
     assert_eq!(v.body["role"], "admin");
     assert_eq!(v.body["admin"]["status"], "active");
     t.api
@@ -274,7 +252,7 @@ async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
         .await
         .expect(201);
     assert_eq!(new.body["status"], "invited");
-    let (ops, v) = sign_in(&t, "ops@example.com").await;
+    let (ops, v) = t.follow_mailed_link("ops@example.com").await;
     assert_eq!(v.body["admin"]["email"], "ops@example.com");
     t.api
         .with_cookie(Method::GET, "/auth/me", &ops, None)
@@ -305,12 +283,7 @@ async fn forged_expired_and_foreign_cookies_are_401() {
     let a = Tenant::new().await;
     let b = Tenant::new().await;
     a.partner("x@example.com").await;
-    a.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "x@example.com"}))
-        .await
-        .expect(200);
-    let (cookie, _) = sign_in(&a, "x@example.com").await;
+    let (cookie, _) = a.sign_in("x@example.com").await;
     a.api
         .with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
@@ -554,12 +527,7 @@ async fn failed_credentials_are_rate_limited_per_ip() {
 async fn session_secret_rotation_accepts_the_previous_secret_only_while_configured() {
     let t = Tenant::new().await;
     t.partner("rot@example.com").await;
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "rot@example.com"}))
-        .await
-        .expect(200);
-    let (cookie, _) = sign_in(&t, "rot@example.com").await;
+    let (cookie, _) = t.sign_in("rot@example.com").await;
     let old_secret = TEST_ENV[0].1;
     let db = shared().database_url.clone();
     let start = |previous: Option<&str>| {

@@ -3,9 +3,13 @@
 //! tenant per test (tenants are schemas, so they are cheap). Tests that kill processes
 //! start a private stack on the same cluster.
 //!
-//! `receiver` is a local webhook receiver.
+//! `fixtures` holds the set-up steps the tests share (campaigns, links, clicks, identities,
+//! events, sign-in); `receiver` is a local webhook receiver.
 
+pub mod fixtures;
 pub mod receiver;
+
+pub use fixtures::*;
 
 use openpartner::{
     embedded_pg::{EmbeddedPg, FAST_SETTINGS},
@@ -280,12 +284,27 @@ impl Tenant {
     }
 
     pub async fn on(gateway: &str) -> Tenant {
+        Tenant::provision(gateway, serde_json::json!({})).await
+    }
+
+    /// A fresh tenant whose first admin is `email` (invited by the provisioning call).
+    pub async fn with_admin(email: &str) -> Tenant {
+        Tenant::provision(
+            &shared().stack.base_url,
+            serde_json::json!({ "adminEmail": email }),
+        )
+        .await
+    }
+
+    /// `POST /platform/tenants` under a fresh slug, with `fields` added to the body.
+    async fn provision(gateway: &str, fields: Value) -> Tenant {
         let slug = unique_slug("t");
+        let mut body = serde_json::json!({"slug": slug, "name": "Test tenant"});
+        for (k, v) in fields.as_object().expect("tenant fields are an object") {
+            body[k] = v.clone();
+        }
         let r = platform(gateway)
-            .post(
-                "/platform/tenants",
-                serde_json::json!({"slug": slug, "name": "Test tenant"}),
-            )
+            .post("/platform/tenants", body)
             .await
             .expect(201);
         let admin_key = r.body["adminKey"].as_str().expect("adminKey").to_string();
@@ -296,17 +315,6 @@ impl Tenant {
             admin_key,
         }
     }
-
-    pub async fn partner(&self, email: &str) -> Value {
-        self.api
-            .post(
-                "/partners",
-                serde_json::json!({"email": email, "name": "P", "sendInvite": false}),
-            )
-            .await
-            .expect(201)
-            .body
-    }
 }
 
 pub fn platform(gateway: &str) -> Api {
@@ -315,50 +323,6 @@ pub fn platform(gateway: &str) -> Api {
 
 pub fn gateway() -> Api {
     Api::new(shared().stack.base_url.clone(), None)
-}
-
-/// The newest mail to `to` in the tenant's dev mailbox.
-pub async fn last_mail(t: &Tenant, to: &str) -> Option<Value> {
-    let r = t
-        .api
-        .get(&format!("/dev/mailbox?to={}", to.replace('@', "%40")))
-        .await
-        .expect(200);
-    r.body["data"].as_array().and_then(|d| d.first().cloned())
-}
-
-/// The magic-link token inside a mail body (`...?token=<43 chars>&tenant=...`).
-pub fn token_in(body: &str) -> String {
-    let i = body.find("token=").expect("mail carries a token") + "token=".len();
-    body[i..i + 43].to_string()
-}
-
-/// Asks for a magic link for `email` (as the portal does) and returns its token from the
-/// dev mailbox.
-pub async fn requested_token(t: &Tenant, email: &str) -> String {
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", serde_json::json!({ "email": email }))
-        .await
-        .expect(200);
-    let mail = last_mail(t, email).await.expect("a mail was sent");
-    token_in(mail["body"].as_str().unwrap())
-}
-
-/// Signs `email` in through the magic link the mailbox received; returns the cookie pair
-/// (`op_session=...`) and the verify response.
-pub async fn sign_in(t: &Tenant, email: &str) -> (String, Resp) {
-    let mail = last_mail(t, email).await.expect("a mail was sent");
-    let token = token_in(mail["body"].as_str().unwrap());
-    let r = t
-        .api
-        .with_key(None)
-        .post("/auth/magic/verify", serde_json::json!({"token": token}))
-        .await
-        .expect(200);
-    let set_cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
-    let pair = set_cookie.split(';').next().unwrap().to_string();
-    (pair, r)
 }
 
 impl Api {
