@@ -2,7 +2,6 @@
 //! keys, introspection, brute-force limits, and SMTP delivery.
 
 use crate::harness::*;
-use openpartner::stack::{Mode, Stack};
 use reqwest::Method;
 use serde_json::json;
 
@@ -480,12 +479,7 @@ async fn introspection_and_the_originals_scoped_route() {
 
 #[tokio::test]
 async fn failed_credentials_are_rate_limited_per_ip() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env.retain(|(k, _)| k != "OP_RATE_LIMIT_PER_MIN");
-    opts.env
-        .push(("OP_RATE_LIMIT_PER_MIN".into(), "100".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_RATE_LIMIT_PER_MIN", "100")]).await;
     let t = Tenant::on(&stack.base_url).await;
     // Authenticated calls carry the rate-limit headers of their key's bucket.
     let ok = t.api.get("/partners").await.expect(200);
@@ -529,28 +523,15 @@ async fn session_secret_rotation_accepts_the_previous_secret_only_while_configur
     t.partner("rot@example.com").await;
     let (cookie, _) = t.sign_in("rot@example.com").await;
     let old_secret = TEST_ENV[0].1;
-    let db = shared().database_url.clone();
-    let start = |previous: Option<&str>| {
-        let mut opts = options(&db, Mode::Multi, 1);
-        opts.env.retain(|(k, _)| k != "OP_SESSION_SECRET");
-        opts.env.push((
-            "OP_SESSION_SECRET".into(),
-            "the-new-session-secret-0123456789".into(),
-        ));
-        if let Some(p) = previous {
-            opts.env
-                .push(("OP_SESSION_SECRET_PREVIOUS".into(), p.into()));
-        }
-        Stack::start(opts, None)
-    };
-    let rotating = start(Some(old_secret)).await.unwrap();
-    let api = Api::new(format!("{}/api/t/{}", rotating.base_url, t.slug), None);
+    let new_secret = ("OP_SESSION_SECRET", "the-new-session-secret-0123456789");
+    let rotating = private_stack(&[new_secret, ("OP_SESSION_SECRET_PREVIOUS", old_secret)]).await;
+    let api = t.api_via(&rotating.base_url);
     api.with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
         .expect(200);
     drop(rotating);
-    let rotated = start(None).await.unwrap();
-    let api = Api::new(format!("{}/api/t/{}", rotated.base_url, t.slug), None);
+    let rotated = private_stack(&[new_secret]).await;
+    let api = t.api_via(&rotated.base_url);
     api.with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
         .expect_error(401, "unauthorized");

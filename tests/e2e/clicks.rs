@@ -3,7 +3,6 @@
 //! the per-IP cap, unknown links and tenant isolation.
 
 use crate::harness::*;
-use openpartner::stack::{Mode, Stack};
 use serde_json::{json, Value};
 
 fn gw() -> String {
@@ -285,13 +284,11 @@ async fn server_side_click_ingest_records_the_same_click() {
 
 #[tokio::test]
 async fn one_ip_clicking_one_link_too_fast_is_flagged_velocity_and_the_cookie_domain_applies() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env
-        .push(("OP_CLICK_VELOCITY_PER_MIN".into(), "3".into()));
-    opts.env
-        .push(("OP_CLICK_COOKIE_DOMAIN".into(), ".shop.example".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[
+        ("OP_CLICK_VELOCITY_PER_MIN", "3"),
+        ("OP_CLICK_COOKIE_DOMAIN", ".shop.example"),
+    ])
+    .await;
     let t = Tenant::on(&stack.base_url).await;
     let f = t
         .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
@@ -332,11 +329,7 @@ async fn one_ip_clicking_one_link_too_fast_is_flagged_velocity_and_the_cookie_do
 
 #[tokio::test]
 async fn an_ip_over_the_click_cap_gets_429() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env
-        .push(("OP_CLICK_IP_CAP_PER_MIN".into(), "5".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_CLICK_IP_CAP_PER_MIN", "5")]).await;
     let t = Tenant::on(&stack.base_url).await;
     let f = t
         .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
@@ -383,11 +376,8 @@ async fn an_ip_over_the_click_cap_gets_429() {
 
 #[tokio::test]
 async fn single_tenant_router_has_no_slug() {
-    let db = shared().database_url.clone();
     let admin = "single-click-admin-key-0123456789";
-    let mut opts = options(&db, Mode::Single, 1);
-    opts.admin_api_key = Some(admin.to_string());
-    let stack = Stack::start(opts, None).await.expect("single-mode stack");
+    let stack = single_tenant_stack(admin).await;
     let api = Api::new(format!("{}/api", stack.base_url), Some(admin));
     let c = api
         .post(

@@ -443,12 +443,7 @@ async fn stored_replies_are_swept_after_24_hours() {
     .await
     .unwrap();
     // A worker sweeps when it starts (and every 10 minutes after).
-    let stack = openpartner::stack::Stack::start(
-        options(&shared().database_url, openpartner::stack::Mode::Multi, 1),
-        None,
-    )
-    .await
-    .unwrap();
+    let stack = private_stack(&[]).await;
     let start = std::time::Instant::now();
     loop {
         let keys: Vec<String> = db

@@ -4,7 +4,6 @@
 
 use crate::harness::*;
 use op_worker::secrets::SecretsKey;
-use openpartner::stack::{Mode, Stack};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -254,12 +253,7 @@ async fn urls_without_a_scheme_we_send_to_or_with_credentials_are_refused() {
 
 #[tokio::test]
 async fn private_addresses_are_refused_on_create_and_change_unless_allowed() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env.retain(|(k, _)| k != "OP_WEBHOOK_ALLOW_PRIVATE");
-    opts.env
-        .push(("OP_WEBHOOK_ALLOW_PRIVATE".into(), "0".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_WEBHOOK_ALLOW_PRIVATE", "0")]).await;
     let t = Tenant::on(&stack.base_url).await;
 
     // A public address literal passes (no DNS needed).
@@ -289,10 +283,7 @@ async fn private_addresses_are_refused_on_create_and_change_unless_allowed() {
     );
 
     // The same URLs are accepted where private addresses are allowed (the shared stack).
-    let shared_api = Api::new(
-        format!("{}/api/t/{}", shared().stack.base_url, t.slug),
-        Some(&t.admin_key),
-    );
+    let shared_api = t.api_via(&shared().stack.base_url);
     shared_api
         .patch(&format!("/webhooks/{id}"), json!({"url": PRIVATE[0]}))
         .await
@@ -301,11 +292,7 @@ async fn private_addresses_are_refused_on_create_and_change_unless_allowed() {
 
 #[tokio::test]
 async fn without_a_secrets_key_endpoints_cannot_be_created_or_rotated() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env.retain(|(k, _)| k != "OP_SECRETS_KEY");
-    opts.env.push(("OP_SECRETS_KEY".into(), String::new()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_SECRETS_KEY", "")]).await;
     let t = Tenant::on(&stack.base_url).await;
     t.api
         .post("/webhooks", json!({"url": URL, "events": ["*"]}))
@@ -318,10 +305,7 @@ async fn without_a_secrets_key_endpoints_cannot_be_created_or_rotated() {
 
     // An endpoint made where the key is configured stays readable and manageable here, but
     // its secret cannot be rotated.
-    let keyed = Api::new(
-        format!("{}/api/t/{}", shared().stack.base_url, t.slug),
-        Some(&t.admin_key),
-    );
+    let keyed = t.api_via(&shared().stack.base_url);
     let (id, _, _) = create(&keyed, json!({"url": URL, "events": ["*"]})).await;
     let before = sealed(&t, &id).await;
     t.api.get(&format!("/webhooks/{id}")).await.expect(200);

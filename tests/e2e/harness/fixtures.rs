@@ -10,7 +10,7 @@
 //! let r = t.event(json!({"userId": "user-1", "type": "invoice.paid", "value": "100.00"})).await;
 //! ```
 
-use super::{unique_slug, Resp, Tenant};
+use super::{unique_slug, Api, Resp, Tenant};
 use reqwest::{header::HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
@@ -95,6 +95,14 @@ impl Tenant {
     /// The gateway this tenant is reached through (`http://127.0.0.1:<port>`).
     pub fn gateway_url(&self) -> &str {
         self.api.base.split("/api/").next().expect("an API base")
+    }
+
+    /// This tenant's API through another gateway on the same cluster, with the admin key.
+    pub fn api_via(&self, gateway: &str) -> Api {
+        Api::new(
+            format!("{gateway}/api/t/{}", self.slug),
+            Some(&self.admin_key),
+        )
     }
 
     /// An active partner (no invite mail) with `email`.

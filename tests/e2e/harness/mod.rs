@@ -119,6 +119,25 @@ pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
     }
 }
 
+/// A private stack (one worker + gateway) on the shared cluster with `env` set over
+/// [`TEST_ENV`], for a test of settings the shared stack does not have.
+pub async fn private_stack(env: &[(&str, &str)]) -> Stack {
+    let mut opts = options(&shared().database_url, Mode::Multi, 1);
+    for (k, v) in env {
+        opts.env.retain(|(key, _)| key != k);
+        opts.env.push((k.to_string(), v.to_string()));
+    }
+    Stack::start(opts, None).await.expect("private stack")
+}
+
+/// A private single-tenant (self-host) stack on the shared cluster, administered by
+/// `admin_key`; its API is at `<base_url>/api`.
+pub async fn single_tenant_stack(admin_key: &str) -> Stack {
+    let mut opts = options(&shared().database_url, Mode::Single, 1);
+    opts.admin_api_key = Some(admin_key.to_string());
+    Stack::start(opts, None).await.expect("single-mode stack")
+}
+
 /// Settings every test stack runs with (tests that need others start their own stack).
 pub const TEST_ENV: &[(&str, &str)] = &[
     ("OP_SESSION_SECRET", "test-session-secret-0123456789abcdef"),
