@@ -270,13 +270,7 @@ async fn windows_flags_and_revoked_partners_are_respected() {
         .expect(201);
     assert_eq!(r.body["attribution"]["status"], "no_identity");
     // Revoked partner: new clicks are flagged, old clicks stop earning.
-    t.api
-        .post(
-            &format!("/partners/{}/revoke", link.partner),
-            json!({"notify": false}),
-        )
-        .await
-        .expect(200);
+    t.revoke_partner(&link.partner).await;
     let r = t
         .event(json!({"userId": "u-win", "type": "x", "value": 10}))
         .await

@@ -132,10 +132,7 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
 
     // Revoking the partner kills its session and stops new links.
     let id = p["id"].as_str().unwrap();
-    t.api
-        .post(&format!("/partners/{id}/revoke"), json!({"notify": false}))
-        .await
-        .expect(200);
+    t.revoke_partner(id).await;
     t.api
         .with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await

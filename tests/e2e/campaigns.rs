@@ -615,10 +615,7 @@ async fn invalid_links_are_refused() {
         .await
         .expect_error(404, "not_found");
     // A revoked partner gets no new links.
-    t.api
-        .post(&format!("/partners/{pid}/revoke"), json!({"notify": false}))
-        .await
-        .expect(200);
+    t.revoke_partner(pid).await;
     t.api
         .post(&path, json!({"linkKey": "abc", "campaignId": cid}))
         .await

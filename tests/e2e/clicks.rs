@@ -136,13 +136,7 @@ async fn revoked_partners_clicks_still_redirect_but_are_flagged() {
     let f = t
         .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
         .await;
-    t.api
-        .post(
-            &format!("/partners/{}/revoke", f.partner),
-            json!({"notify": false}),
-        )
-        .await
-        .expect(200);
+    t.revoke_partner(&f.partner).await;
     let c = visit(&t.link_url(&f.key), &ip()).await;
     assert_eq!(c.status, 302);
     assert!(c.headers.contains_key("set-cookie"));
@@ -425,13 +419,7 @@ async fn concurrent_clicks_are_group_committed_and_each_is_recorded() {
     let revoked = t
         .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
         .await;
-    t.api
-        .post(
-            &format!("/partners/{}/revoke", revoked.partner),
-            json!({"notify": false}),
-        )
-        .await
-        .expect(200);
+    t.revoke_partner(&revoked.partner).await;
     let keys = [open.key.as_str(), revoked.key.as_str(), "no-such-link-here"];
     let clicks = futures::future::join_all((0..150).map(|i| {
         let (url, ip) = (t.link_url(keys[i % 3]), ip());

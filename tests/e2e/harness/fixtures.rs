@@ -117,6 +117,17 @@ impl Tenant {
             .body
     }
 
+    /// Revokes `partner` without mailing it (`notify: false`).
+    pub async fn revoke_partner(&self, partner: &str) {
+        self.api
+            .post(
+                &format!("/partners/{partner}/revoke"),
+                json!({"notify": false}),
+            )
+            .await
+            .expect(200);
+    }
+
     /// `POST /campaigns` with `fields` over a name, a `shop.example` destination and a
     /// 10 % rule; what `fields` leaves out keeps the API's own default.
     pub async fn campaign(&self, fields: Value) -> Campaign {
