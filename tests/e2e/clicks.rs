@@ -9,6 +9,12 @@ fn gw() -> String {
     shared().stack.base_url.clone()
 }
 
+/// A partner's link on a campaign that sends clicks to `https://shop.example/`.
+async fn shop_link(t: &Tenant) -> Link {
+    t.campaign_link(json!({"destinationUrl": "https://shop.example/"}))
+        .await
+}
+
 /// The stored click row, read straight from the tenant's schema.
 async fn click_row(t: &Tenant, id: &str) -> Option<tokio_postgres::Row> {
     let db = db().await;
@@ -133,9 +139,7 @@ async fn overridden_links_redirect_to_their_own_destination_while_allowed() {
 #[tokio::test]
 async fn revoked_partners_clicks_still_redirect_but_are_flagged() {
     let t = Tenant::new().await;
-    let f = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
+    let f = shop_link(&t).await;
     t.revoke_partner(&f.partner).await;
     let c = visit(&t.link_url(&f.key), &ip()).await;
     assert_eq!(c.status, 302);
@@ -153,9 +157,7 @@ async fn revoked_partners_clicks_still_redirect_but_are_flagged() {
 async fn unknown_links_and_other_tenants_links_are_a_404_page() {
     let a = Tenant::new().await;
     let b = Tenant::new().await;
-    let f = a
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
+    let f = shop_link(&a).await;
     for (slug, key, what) in [
         (a.slug.as_str(), "no-such-link", "unknown key"),
         (a.slug.as_str(), "ab", "malformed key"),
@@ -196,9 +198,7 @@ async fn unknown_links_and_other_tenants_links_are_a_404_page() {
 #[tokio::test]
 async fn server_side_click_ingest_records_the_same_click() {
     let t = Tenant::new().await;
-    let f = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
+    let f = shop_link(&t).await;
     let r = t
         .api
         .post(
@@ -284,12 +284,8 @@ async fn one_ip_clicking_one_link_too_fast_is_flagged_velocity_and_the_cookie_do
     ])
     .await;
     let t = Tenant::on(&stack.base_url).await;
-    let f = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
-    let g = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
+    let f = shop_link(&t).await;
+    let g = shop_link(&t).await;
     let fast = ip();
     let mut flags = Vec::new();
     for _ in 0..5 {
@@ -325,12 +321,8 @@ async fn one_ip_clicking_one_link_too_fast_is_flagged_velocity_and_the_cookie_do
 async fn an_ip_over_the_click_cap_gets_429() {
     let stack = private_stack(&[("OP_CLICK_IP_CAP_PER_MIN", "5")]).await;
     let t = Tenant::on(&stack.base_url).await;
-    let f = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
-    let g = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
+    let f = shop_link(&t).await;
+    let g = shop_link(&t).await;
     let hot = ip();
     let mut codes = Vec::new();
     for i in 0..7 {
@@ -413,12 +405,8 @@ async fn single_tenant_router_has_no_slug() {
 #[tokio::test]
 async fn concurrent_clicks_are_group_committed_and_each_is_recorded() {
     let t = Tenant::new().await;
-    let open = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
-    let revoked = t
-        .campaign_link(json!({"destinationUrl": "https://shop.example/"}))
-        .await;
+    let open = shop_link(&t).await;
+    let revoked = shop_link(&t).await;
     t.revoke_partner(&revoked.partner).await;
     let keys = [open.key.as_str(), revoked.key.as_str(), "no-such-link-here"];
     let clicks = futures::future::join_all((0..150).map(|i| {
