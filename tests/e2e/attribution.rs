@@ -4,92 +4,18 @@
 
 use crate::harness::*;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
-/// A campaign with `rule`/`model`/`window`, and a partner with a link on it.
-pub async fn setup(t: &Tenant, rule: Value, model: &str, window: i64) -> (String, String, String) {
-    let c = t
-        .api
-        .post(
-            "/campaigns",
-            json!({"name": "C", "destinationUrl": "https://shop.example/landing?src=op#top", "commissionRule": rule,
-                   "attributionModel": model, "attributionWindowDays": window}),
-        )
-        .await
-        .expect(201)
-        .body;
-    let campaign = c["id"].as_str().unwrap().to_string();
-    let (partner, key) = partner_link(t, &campaign).await;
-    (campaign, partner, key)
-}
-
-/// [`setup`] with the common terms: `percent`% of the value, last click, 30-day window.
-pub async fn percent_last_click(t: &Tenant, percent: &str) -> (String, String, String) {
-    setup(
-        t,
-        json!({"type": "percent", "value": percent}),
-        "last_click",
-        30,
-    )
+/// A link on a campaign paying 5.00 USD on a user's first payment only.
+async fn first_payment_link(t: &Tenant) -> Link {
+    t.campaign_link(json!({
+        "commissionRule": {"type": "fixed", "value": "5.00", "currency": "USD", "recurring": false},
+    }))
     .await
 }
 
-/// A link on a last-click campaign paying 5.00 USD on a user's first payment only.
-async fn first_payment_link(t: &Tenant) -> String {
-    let rule = json!({"type": "fixed", "value": "5.00", "currency": "USD", "recurring": false});
-    setup(t, rule, "last_click", 30).await.2
-}
-
-pub async fn partner_link(t: &Tenant, campaign: &str) -> (String, String) {
-    let p = t
-        .partner(&format!("{}@example.com", unique_slug("p")))
-        .await;
-    let partner = p["id"].as_str().unwrap().to_string();
-    let key = unique_slug("lk");
-    t.api
-        .post(
-            &format!("/partners/{partner}/links"),
-            json!({"linkKey": key, "campaignId": campaign}),
-        )
-        .await
-        .expect(201);
-    (partner, key)
-}
-
-/// Follows nothing: returns the click id from the 302's `cref`.
-pub async fn click(t: &Tenant, key: &str, ip: &str) -> String {
-    let gw = t.api.base.split("/api/").next().unwrap().to_string();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client
-        .get(format!("{gw}/r/{}/{key}", t.slug))
-        .header("x-forwarded-for", ip)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 302);
-    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    loc.query_pairs()
-        .find(|(k, _)| k == "cref")
-        .unwrap()
-        .1
-        .to_string()
-}
-
-pub async fn identify(t: &Tenant, cref: &str, user: &str) -> Resp {
-    t.api
-        .with_key(None)
-        .post(
-            "/attribution/identify",
-            json!({"cref": cref, "userId": user, "ts": 1764000000000u64}),
-        )
-        .await
-}
-
 async fn commissions_of(t: &Tenant, event_server_id: &str) -> Vec<(String, String, String)> {
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.query(
         &format!("SELECT partner_id, amount::text, status FROM \"{schema}\".commissions WHERE event_id = $1 ORDER BY amount, id"),
@@ -105,18 +31,16 @@ async fn commissions_of(t: &Tenant, event_server_id: &str) -> Vec<(String, Strin
 #[tokio::test]
 async fn click_identify_event_commission_and_idempotent_replay() {
     let t = Tenant::new().await;
-    let (_, partner, key) = percent_last_click(&t, "20").await;
-    let cref = click(&t, &key, "198.51.100.1").await;
-    let id = identify(&t, &cref, "user-1").await.expect(200);
+    let link = t
+        .campaign_link(json!({"commissionRule": percent("20")}))
+        .await;
+    let cref = t.click(&link).await;
+    let id = t.identify(&cref, "user-1").await.expect(200);
     assert_eq!(id.body["firstStitch"], true);
     assert_eq!(id.body["backfilledAttributions"], 0);
 
     let body = json!({"userId": "user-1", "type": "invoice.paid", "value": "100.00", "currency": "USD", "eventId": "inv_1"});
-    let r = t
-        .api
-        .post("/attribution/events", body.clone())
-        .await
-        .expect(201);
+    let r = t.event(body.clone()).await.expect(201);
     assert_eq!(r.body["ok"], true);
     assert_eq!(r.body["eventId"], "inv_1");
     assert!(r.body["id"].as_str().unwrap().starts_with("evt_"));
@@ -127,26 +51,22 @@ async fn click_identify_event_commission_and_idempotent_replay() {
     );
     assert_eq!(a["touches"].as_array().unwrap().len(), 1);
     assert_eq!(a["touches"][0]["clickId"], cref.as_str());
-    assert_eq!(a["touches"][0]["partnerId"], partner.as_str());
+    assert_eq!(a["touches"][0]["partnerId"], link.partner.as_str());
     assert_eq!(a["touches"][0]["weight"], json!(1));
     assert!(a["touches"][0]["commissionId"].is_string());
     let server_id = r.body["id"].as_str().unwrap();
     assert_eq!(
         commissions_of(&t, server_id).await,
-        vec![(partner.clone(), "20.00".into(), "accrued".into())]
+        vec![(link.partner.clone(), "20.00".into(), "accrued".into())]
     );
 
     // The same eventId again: the first result, nothing new.
-    let again = t.api.post("/attribution/events", body).await.expect(200);
+    let again = t.event(body).await.expect(200);
     assert_eq!(again.body, r.body);
     assert_eq!(commissions_of(&t, server_id).await.len(), 1);
     // The alias.
     let alias = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "user-1", "type": "x", "externalEventId": "inv_1"}),
-        )
+        .event(json!({"userId": "user-1", "type": "x", "externalEventId": "inv_1"}))
         .await
         .expect(200);
     assert_eq!(alias.body["id"], r.body["id"]);
@@ -155,32 +75,26 @@ async fn click_identify_event_commission_and_idempotent_replay() {
 #[tokio::test]
 async fn events_before_identify_are_attributed_by_the_backlog() {
     let t = Tenant::new().await;
-    let (_, partner, key) = setup(
-        &t,
-        json!({"type": "fixed", "value": "50", "currency": "USD"}),
-        "last_click",
-        30,
-    )
-    .await;
-    let cref = click(&t, &key, "198.51.100.2").await;
+    let link = t
+        .campaign_link(json!({
+            "commissionRule": {"type": "fixed", "value": "50", "currency": "USD"},
+        }))
+        .await;
+    let cref = t.click(&link).await;
     let r = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-late", "type": "signup", "eventId": "su-1"}),
-        )
+        .event(json!({"userId": "u-late", "type": "signup", "eventId": "su-1"}))
         .await
         .expect(201);
     assert_eq!(r.body["attribution"]["status"], "no_identity");
-    let id = identify(&t, &cref, "u-late").await.expect(200);
+    let id = t.identify(&cref, "u-late").await.expect(200);
     assert_eq!(id.body["backfilledAttributions"], 1);
     assert_eq!(id.body["firstStitch"], true);
     assert_eq!(
         commissions_of(&t, r.body["id"].as_str().unwrap()).await,
-        vec![(partner, "50.00".into(), "accrued".into())]
+        vec![(link.partner, "50.00".into(), "accrued".into())]
     );
     // The same pair again: same identity, nothing new.
-    let again = identify(&t, &cref, "u-late").await.expect(200);
+    let again = t.identify(&cref, "u-late").await.expect(200);
     assert_eq!(again.body["identityId"], id.body["identityId"]);
     assert_eq!(
         (
@@ -189,10 +103,10 @@ async fn events_before_identify_are_attributed_by_the_backlog() {
         ),
         (Some(false), Some(0))
     );
-    identify(&t, &ulid::Ulid::new().to_string(), "u-late")
+    t.identify(&ulid::Ulid::new().to_string(), "u-late")
         .await
         .expect_error(404, "click_not_found");
-    identify(&t, "nonsense", "u-late")
+    t.identify("nonsense", "u-late")
         .await
         .expect_error(404, "click_not_found");
 }
@@ -200,9 +114,8 @@ async fn events_before_identify_are_attributed_by_the_backlog() {
 #[tokio::test]
 async fn concurrent_duplicate_events_make_one_commission() {
     let t = Tenant::new().await;
-    let (_, _, key) = percent_last_click(&t, "10").await;
-    let cref = click(&t, &key, "198.51.100.3").await;
-    identify(&t, &cref, "u-dup").await.expect(200);
+    let link = t.campaign_link(json!({})).await;
+    t.identified_click(&link, "u-dup").await;
     let body = json!({"userId": "u-dup", "type": "invoice.paid", "value": 42.5, "eventId": "same-invoice"});
     let calls = (0..10).map(|_| {
         let api = t.api.clone();
@@ -223,22 +136,13 @@ async fn concurrent_duplicate_events_make_one_commission() {
 #[tokio::test]
 async fn multi_touch_models_split_exactly() {
     let t = Tenant::new().await;
-    let (campaign, _, k1) =
-        setup(&t, json!({"type": "percent", "value": "10"}), "linear", 30).await;
-    let (_, k2) = partner_link(&t, &campaign).await;
-    let (_, k3) = partner_link(&t, &campaign).await;
-    for (i, k) in [k1, k2, k3].iter().enumerate() {
-        let cref = click(&t, k, &format!("198.51.100.{}", 10 + i)).await;
-        identify(&t, &cref, "u-multi").await.expect(200);
+    let campaign = t.campaign(json!({"attributionModel": "linear"})).await.id;
+    for _ in 0..3 {
+        let link = t.partner_link(&campaign).await;
+        t.identified_click(&link, "u-multi").await;
     }
-    let r = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-multi", "type": "invoice.paid", "value": "100.00"}),
-        )
-        .await
-        .expect(201);
+    let buy = json!({"userId": "u-multi", "type": "invoice.paid", "value": "100.00"});
+    let r = t.event(buy.clone()).await.expect(201);
     let touches = r.body["attribution"]["touches"].as_array().unwrap();
     assert_eq!(touches.len(), 3);
     let amounts: Vec<&str> = touches
@@ -252,26 +156,13 @@ async fn multi_touch_models_split_exactly() {
     );
     // Switch to position: 3 touches = 0.4 / 0.2 / 0.4.
     t.api
-        .raw(
-            Method::PATCH,
+        .patch(
             &format!("/campaigns/{campaign}"),
-            Some(
-                json!({"attributionModel": "position"})
-                    .to_string()
-                    .into_bytes(),
-            ),
-            &[],
+            json!({"attributionModel": "position"}),
         )
         .await
         .expect(200);
-    let r = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-multi", "type": "invoice.paid", "value": "100.00"}),
-        )
-        .await
-        .expect(201);
+    let r = t.event(buy).await.expect(201);
     let weights: Vec<String> = r.body["attribution"]["touches"]
         .as_array()
         .unwrap()
@@ -285,15 +176,12 @@ async fn multi_touch_models_split_exactly() {
 #[tokio::test]
 async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
     let t = Tenant::new().await;
-    let (_, _, key) = percent_last_click(&t, "20").await;
-    let cref = click(&t, &key, "198.51.100.20").await;
-    identify(&t, &cref, "u-ref").await.expect(200);
+    let link = t
+        .campaign_link(json!({"commissionRule": percent("20")}))
+        .await;
+    t.identified_click(&link, "u-ref").await;
     let buy = |id: &'static str| json!({"userId": "u-ref", "type": "invoice.paid", "value": "100.00", "eventId": id});
-    let e1 = t
-        .api
-        .post("/attribution/events", buy("inv-a"))
-        .await
-        .expect(201);
+    let e1 = t.event(buy("inv-a")).await.expect(201);
     let refund = |of: &str, value: Option<&str>, id: &str| {
         let mut b = json!({"userId": "u-ref", "type": "refund", "eventId": id, "metadata": {"refundOf": of}});
         if let Some(v) = value {
@@ -303,65 +191,37 @@ async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
     };
     // Partial: half of it.
     let r = t
-        .api
-        .post(
-            "/attribution/events",
-            refund("inv-a", Some("50.00"), "ref-a1"),
-        )
+        .event(refund("inv-a", Some("50.00"), "ref-a1"))
         .await
         .expect(201);
     assert_eq!(r.body["attribution"]["status"], "refund");
     assert_eq!(r.body["refund"]["adjustments"][0]["amount"], "-10.00");
-    t.api
-        .post(
-            "/attribution/events",
-            refund("inv-a", Some("60.00"), "ref-a2"),
-        )
+    t.event(refund("inv-a", Some("60.00"), "ref-a2"))
         .await
         .expect_error(409, "over_refund");
     // The rest: nets to exactly zero.
-    t.api
-        .post("/attribution/events", refund("inv-a", None, "ref-a3"))
-        .await
-        .expect(201);
+    t.event(refund("inv-a", None, "ref-a3")).await.expect(201);
     let rows = commissions_of(&t, e1.body["id"].as_str().unwrap()).await;
     let net: f64 = rows.iter().map(|(_, a, _)| a.parse::<f64>().unwrap()).sum();
     assert_eq!(net, 0.0, "{rows:?}");
-    t.api
-        .post("/attribution/events", refund("inv-a", None, "ref-a4"))
+    t.event(refund("inv-a", None, "ref-a4"))
         .await
         .expect_error(409, "over_refund");
 
     // Full refund of an unpaid event: its commission is reversed.
-    let e2 = t
-        .api
-        .post("/attribution/events", buy("inv-b"))
-        .await
-        .expect(201);
-    let r = t
-        .api
-        .post("/attribution/events", refund("inv-b", None, "ref-b"))
-        .await
-        .expect(201);
+    let e2 = t.event(buy("inv-b")).await.expect(201);
+    let r = t.event(refund("inv-b", None, "ref-b")).await.expect(201);
     assert_eq!(r.body["refund"]["reversed"][0]["status"], "reversed");
     assert_eq!(
         commissions_of(&t, e2.body["id"].as_str().unwrap()).await[0].2,
         "reversed"
     );
     // Retrying the refund replays it.
-    let again = t
-        .api
-        .post("/attribution/events", refund("inv-b", None, "ref-b"))
-        .await
-        .expect(200);
+    let again = t.event(refund("inv-b", None, "ref-b")).await.expect(200);
     assert_eq!(again.body, r.body);
 
     // A paid commission is never mutated: the refund claws it back.
-    let e3 = t
-        .api
-        .post("/attribution/events", buy("inv-c"))
-        .await
-        .expect(201);
+    let e3 = t.event(buy("inv-c")).await.expect(201);
     let cid = e3.body["attribution"]["touches"][0]["commissionId"]
         .as_str()
         .unwrap()
@@ -376,11 +236,7 @@ async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
         .unwrap()
         .iter()
         .any(|c| c == cid.as_str()));
-    let r = t
-        .api
-        .post("/attribution/events", refund("inv-c", None, "ref-c"))
-        .await
-        .expect(201);
+    let r = t.event(refund("inv-c", None, "ref-c")).await.expect(201);
     assert_eq!(r.body["refund"]["adjustments"][0]["amount"], "-20.00");
     assert_eq!(r.body["refund"]["adjustments"][0]["refundOf"], "inv-c");
     let rows = commissions_of(&t, e3.body["id"].as_str().unwrap()).await;
@@ -389,15 +245,10 @@ async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
         vec!["approved", "paid"]
     );
 
-    t.api
-        .post("/attribution/events", refund("nope", None, "ref-x"))
+    t.event(refund("nope", None, "ref-x"))
         .await
         .expect_error(404, "not_found");
-    t.api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-ref", "type": "refund"}),
-        )
+    t.event(json!({"userId": "u-ref", "type": "refund"}))
         .await
         .expect_error(400, "invalid_body");
 }
@@ -405,88 +256,48 @@ async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
 #[tokio::test]
 async fn windows_flags_and_revoked_partners_are_respected() {
     let t = Tenant::new().await;
-    let (_, partner, key) = setup(
-        &t,
-        json!({"type": "percent", "value": "10"}),
-        "last_click",
-        1,
-    )
-    .await;
-    let cref = click(&t, &key, "198.51.100.30").await;
-    identify(&t, &cref, "u-win").await.expect(200);
-    let later = (chrono_like_now_ms() + 2 * 86_400_000) as u64;
+    let link = t.campaign_link(json!({"attributionWindowDays": 1})).await;
+    t.identified_click(&link, "u-win").await;
+    let later = (now_ms() + 2 * 86_400_000) as u64;
     let r = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-win", "type": "x", "value": 10, "ts": later}),
-        )
+        .event(json!({"userId": "u-win", "type": "x", "value": 10, "ts": later}))
         .await
         .expect(201);
     assert_eq!(r.body["attribution"]["status"], "outside_window");
     let r = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "nobody-knows", "type": "x", "value": 10}),
-        )
+        .event(json!({"userId": "nobody-knows", "type": "x", "value": 10}))
         .await
         .expect(201);
     assert_eq!(r.body["attribution"]["status"], "no_identity");
     // Revoked partner: new clicks are flagged, old clicks stop earning.
-    t.api
-        .post(
-            &format!("/partners/{partner}/revoke"),
-            json!({"notify": false}),
-        )
-        .await
-        .expect(200);
+    t.revoke_partner(&link.partner).await;
     let r = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-win", "type": "x", "value": 10}),
-        )
+        .event(json!({"userId": "u-win", "type": "x", "value": 10}))
         .await
         .expect(201);
     assert_eq!(r.body["attribution"]["status"], "no_click");
 }
 
-fn chrono_like_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 #[tokio::test]
 async fn rederive_after_a_model_change_without_double_paying() {
     let t = Tenant::new().await;
-    let (campaign, first_partner, k1) = percent_last_click(&t, "10").await;
-    let (last_partner, k2) = partner_link(&t, &campaign).await;
-    for (i, k) in [&k1, &k2].iter().enumerate() {
-        let cref = click(&t, k, &format!("198.51.100.{}", 40 + i)).await;
-        identify(&t, &cref, "u-re").await.expect(200);
+    let first = t.campaign_link(json!({})).await;
+    let last = t.partner_link(&first.campaign).await;
+    for link in [&first, &last] {
+        t.identified_click(link, "u-re").await;
     }
+    let campaign = &first.campaign;
     let e1 = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-re", "type": "x", "value": "50.00"}),
-        )
+        .event(json!({"userId": "u-re", "type": "x", "value": "50.00"}))
         .await
         .expect(201);
     let e2 = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u-re", "type": "x", "value": "70.00"}),
-        )
+        .event(json!({"userId": "u-re", "type": "x", "value": "70.00"}))
         .await
         .expect(201);
     assert_eq!(
         e1.body["attribution"]["touches"][0]["partnerId"],
-        last_partner.as_str()
+        last.partner.as_str()
     );
     // e2's commission is approved: rederive must leave it alone.
     let c2 = e2.body["attribution"]["touches"][0]["commissionId"]
@@ -499,15 +310,9 @@ async fn rederive_after_a_model_change_without_double_paying() {
         .expect(200);
 
     t.api
-        .raw(
-            Method::PATCH,
+        .patch(
             &format!("/campaigns/{campaign}"),
-            Some(
-                json!({"attributionModel": "first_click"})
-                    .to_string()
-                    .into_bytes(),
-            ),
-            &[],
+            json!({"attributionModel": "first_click"}),
         )
         .await
         .expect(200);
@@ -523,7 +328,7 @@ async fn rederive_after_a_model_change_without_double_paying() {
     let rows = commissions_of(&t, e1.body["id"].as_str().unwrap()).await;
     let live: Vec<_> = rows.iter().filter(|r| r.2 == "accrued").collect();
     assert_eq!(live.len(), 1);
-    assert_eq!(live[0].0, first_partner);
+    assert_eq!(live[0].0, first.partner);
     // Twice: nothing changes.
     let r = t
         .api
@@ -587,15 +392,11 @@ async fn event_input_is_validated() {
         ),
     ];
     for (body, code) in bad {
-        let r = t.api.post("/attribution/events", body.clone()).await;
+        let r = t.event(body.clone()).await;
         assert_eq!((r.code(), r.error()), (400, code), "{body}: {}", r.body);
     }
     let ok = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "u", "type": "x", "value": "1000.00", "currency": "JPY"}),
-        )
+        .event(json!({"userId": "u", "type": "x", "value": "1000.00", "currency": "JPY"}))
         .await
         .expect(201);
     assert_eq!(ok.body["attribution"]["status"], "no_identity");
@@ -604,8 +405,8 @@ async fn event_input_is_validated() {
 #[tokio::test]
 async fn identify_answers_cors_for_the_tenants_own_origins() {
     let t = Tenant::new().await;
-    let (_, _, key) = percent_last_click(&t, "10").await;
-    let cref = click(&t, &key, "198.51.100.50").await;
+    let link = t.campaign_link(json!({})).await;
+    let cref = t.click(&link).await;
     let anon = t.api.with_key(None);
     let pre = anon
         .raw(
@@ -676,17 +477,12 @@ async fn identify_answers_cors_for_the_tenants_own_origins() {
 #[tokio::test]
 async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
     let t = Tenant::new().await;
-    let (_, _, key) = percent_last_click(&t, "10").await;
+    let link = t.campaign_link(json!({})).await;
     for u in 0..10 {
-        let cref = click(&t, &key, &format!("198.51.100.{}", 40 + u)).await;
-        identify(&t, &cref, &format!("gc-u{u}")).await.expect(200);
+        t.identified_click(&link, &format!("gc-u{u}")).await;
     }
     let stored = t
-        .api
-        .post(
-            "/attribution/events",
-            json!({"userId": "gc-u0", "type": "invoice.paid", "value": "10.00", "eventId": "gc-stored"}),
-        )
+        .event(json!({"userId": "gc-u0", "type": "invoice.paid", "value": "10.00", "eventId": "gc-stored"}))
         .await
         .expect(201)
         .body;
@@ -758,7 +554,7 @@ async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
             )]
         );
     }
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let counts: (i64, i64) = db
         .query_one(
@@ -780,9 +576,8 @@ async fn batched_events_with_duplicates_and_stored_copies_stay_exact() {
 #[tokio::test]
 async fn concurrent_events_of_one_user_pay_a_first_payment_rule_once() {
     let t = Tenant::new().await;
-    let key = first_payment_link(&t).await;
-    let cref = click(&t, &key, "198.51.100.60").await;
-    identify(&t, &cref, "gc-first").await.expect(200);
+    let link = first_payment_link(&t).await;
+    t.identified_click(&link, "gc-first").await;
     let results = futures::future::join_all((0..12).map(|i| {
         let api = t.api.clone();
         async move {
@@ -810,11 +605,10 @@ async fn concurrent_events_of_one_user_pay_a_first_payment_rule_once() {
 #[tokio::test]
 async fn overlapping_batches_of_many_users_pay_each_first_payment_once() {
     let t = Tenant::new().await;
-    let key = first_payment_link(&t).await;
+    let link = first_payment_link(&t).await;
     let users = 6;
     for u in 0..users {
-        let cref = click(&t, &key, &format!("198.51.100.{}", 70 + u)).await;
-        identify(&t, &cref, &format!("ob-{u}")).await.expect(200);
+        t.identified_click(&link, &format!("ob-{u}")).await;
     }
     // Rounds of concurrent events, so later batches plan while earlier ones still write.
     let mut paid = vec![0; users];

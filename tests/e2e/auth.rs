@@ -2,7 +2,6 @@
 //! keys, introspection, brute-force limits, and SMTP delivery.
 
 use crate::harness::*;
-use openpartner::stack::{Mode, Stack};
 use reqwest::Method;
 use serde_json::json;
 
@@ -20,9 +19,7 @@ async fn partner_invite_link_signs_in_once_and_activates() {
         .expect(201)
         .body;
     assert_eq!(p["status"], "invited");
-    let mail = last_mail(&t, "inv@example.com")
-        .await
-        .expect("invite mailed");
+    let mail = t.last_mail("inv@example.com").await.expect("invite mailed");
     assert_eq!(mail["metadata"]["purpose"], "partner_invite");
     let body = mail["body"].as_str().unwrap();
     assert!(body.contains("http://portal.test/login?token="), "{body}");
@@ -117,7 +114,7 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
         .await
         .expect(200);
     assert_eq!(r.body, json!({"ok": true}));
-    assert!(last_mail(&t, "nobody@example.com").await.is_none());
+    assert!(t.last_mail("nobody@example.com").await.is_none());
 
     let p = t.partner("known@example.com").await;
     let r2 = anon
@@ -128,27 +125,24 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
         r.body, r2.body,
         "same answer for known and unknown addresses"
     );
-    let mail = last_mail(&t, "known@example.com").await.expect("link sent");
+    let mail = t.last_mail("known@example.com").await.expect("link sent");
     assert_eq!(mail["metadata"]["purpose"], "magic_link");
-    let (cookie, v) = sign_in(&t, "known@example.com").await;
+    let (cookie, v) = t.follow_mailed_link("known@example.com").await;
     assert_eq!(v.body["role"], "partner");
 
     // Revoking the partner kills its session and stops new links.
     let id = p["id"].as_str().unwrap();
-    t.api
-        .post(&format!("/partners/{id}/revoke"), json!({"notify": false}))
-        .await
-        .expect(200);
+    t.revoke_partner(id).await;
     t.api
         .with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
         .expect_error(401, "unauthorized");
-    let before = last_mail(&t, "known@example.com").await.unwrap()["id"].clone();
+    let before = t.last_mail("known@example.com").await.unwrap()["id"].clone();
     anon.post("/auth/magic/request", json!({"email": "known@example.com"}))
         .await
         .expect(200);
     assert_eq!(
-        last_mail(&t, "known@example.com").await.unwrap()["id"],
+        t.last_mail("known@example.com").await.unwrap()["id"],
         before,
         "no link for a revoked partner"
     );
@@ -168,7 +162,7 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
 async fn a_link_issued_before_revocation_does_not_work_after_it() {
     let t = Tenant::new().await;
     let p = t.partner("late@example.com").await;
-    let token = requested_token(&t, "late@example.com").await;
+    let token = t.magic_link_token("late@example.com").await;
     t.api
         .post(
             &format!("/partners/{}/revoke", p["id"].as_str().unwrap()),
@@ -187,7 +181,7 @@ async fn a_link_issued_before_revocation_does_not_work_after_it() {
 async fn concurrent_verifies_of_one_token_give_one_session() {
     let t = Tenant::new().await;
     t.partner("twice@example.com").await;
-    let token = requested_token(&t, "twice@example.com").await;
+    let token = t.magic_link_token("twice@example.com").await;
     let tries = (0..8).map(|_| {
         let api = t.api.with_key(None);
         let token = token.clone();
@@ -206,8 +200,8 @@ async fn concurrent_verifies_of_one_token_give_one_session() {
 async fn expired_links_are_refused() {
     let t = Tenant::new().await;
     t.partner("old@example.com").await;
-    let token = requested_token(&t, "old@example.com").await;
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let token = t.magic_link_token("old@example.com").await;
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.execute(
         &format!("UPDATE \"{schema}\".magic_tokens SET expires_at = now() - interval '1 second' WHERE used_at IS NULL"),
@@ -224,31 +218,11 @@ async fn expired_links_are_refused() {
 
 #[tokio::test]
 async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
-    let slug = unique_slug("adm");
-    let gw = shared().stack.base_url.clone();
-    let created = platform(&gw)
-        .post(
-            "/platform/tenants",
-            json!({"slug": slug, "name": "A", "adminEmail": "Boss@Example.com"}),
-        )
-        .await
-        .expect(201);
-    let key = created.body["adminKey"].as_str().unwrap().to_string();
-    let t = Tenant {
-        api: Api::new(format!("{gw}/api/t/{slug}"), Some(&key)),
-        id: created.body["tenant"]["id"].as_str().unwrap().to_string(),
-        slug,
-        admin_key: key,
-    };
+    let t = Tenant::with_admin("Boss@Example.com").await;
     let admins = t.api.get("/admins").await.expect(200);
     assert_eq!(admins.body["admins"][0]["email"], "boss@example.com");
 
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "boss@example.com"}))
-        .await
-        .expect(200);
-    let (boss, v) = sign_in(&t, "boss@example.com").await;
+    let (boss, v) = t.sign_in("boss@example.com").await;
     assert_eq!(v.body["role"], "admin");
     assert_eq!(v.body["admin"]["status"], "active");
     t.api
@@ -274,7 +248,7 @@ async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
         .await
         .expect(201);
     assert_eq!(new.body["status"], "invited");
-    let (ops, v) = sign_in(&t, "ops@example.com").await;
+    let (ops, v) = t.follow_mailed_link("ops@example.com").await;
     assert_eq!(v.body["admin"]["email"], "ops@example.com");
     t.api
         .with_cookie(Method::GET, "/auth/me", &ops, None)
@@ -305,12 +279,7 @@ async fn forged_expired_and_foreign_cookies_are_401() {
     let a = Tenant::new().await;
     let b = Tenant::new().await;
     a.partner("x@example.com").await;
-    a.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "x@example.com"}))
-        .await
-        .expect(200);
-    let (cookie, _) = sign_in(&a, "x@example.com").await;
+    let (cookie, _) = a.sign_in("x@example.com").await;
     a.api
         .with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
@@ -345,7 +314,7 @@ async fn forged_expired_and_foreign_cookies_are_401() {
             kind: "admin".into(),
             pid: ulid::Ulid::new().to_string(),
             iat: 0,
-            exp: chrono_now() + 3600,
+            exp: now_ms() / 1000 + 3600,
         },
     );
     for c in [
@@ -366,7 +335,7 @@ async fn forged_expired_and_foreign_cookies_are_401() {
         kind: "admin".into(),
         pid: ulid::Ulid::new().to_string(),
         iat: 0,
-        exp: chrono_now() + 3600,
+        exp: now_ms() / 1000 + 3600,
     });
     a.api
         .with_cookie(
@@ -377,13 +346,6 @@ async fn forged_expired_and_foreign_cookies_are_401() {
         )
         .await
         .expect_error(401, "unauthorized");
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[tokio::test]
@@ -514,12 +476,7 @@ async fn introspection_and_the_originals_scoped_route() {
 
 #[tokio::test]
 async fn failed_credentials_are_rate_limited_per_ip() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env.retain(|(k, _)| k != "OP_RATE_LIMIT_PER_MIN");
-    opts.env
-        .push(("OP_RATE_LIMIT_PER_MIN".into(), "100".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_RATE_LIMIT_PER_MIN", "100")]).await;
     let t = Tenant::on(&stack.base_url).await;
     // Authenticated calls carry the rate-limit headers of their key's bucket.
     let ok = t.api.get("/partners").await.expect(200);
@@ -561,35 +518,17 @@ async fn failed_credentials_are_rate_limited_per_ip() {
 async fn session_secret_rotation_accepts_the_previous_secret_only_while_configured() {
     let t = Tenant::new().await;
     t.partner("rot@example.com").await;
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": "rot@example.com"}))
-        .await
-        .expect(200);
-    let (cookie, _) = sign_in(&t, "rot@example.com").await;
+    let (cookie, _) = t.sign_in("rot@example.com").await;
     let old_secret = TEST_ENV[0].1;
-    let db = shared().database_url.clone();
-    let start = |previous: Option<&str>| {
-        let mut opts = options(&db, Mode::Multi, 1);
-        opts.env.retain(|(k, _)| k != "OP_SESSION_SECRET");
-        opts.env.push((
-            "OP_SESSION_SECRET".into(),
-            "the-new-session-secret-0123456789".into(),
-        ));
-        if let Some(p) = previous {
-            opts.env
-                .push(("OP_SESSION_SECRET_PREVIOUS".into(), p.into()));
-        }
-        Stack::start(opts, None)
-    };
-    let rotating = start(Some(old_secret)).await.unwrap();
-    let api = Api::new(format!("{}/api/t/{}", rotating.base_url, t.slug), None);
+    let new_secret = ("OP_SESSION_SECRET", "the-new-session-secret-0123456789");
+    let rotating = private_stack(&[new_secret, ("OP_SESSION_SECRET_PREVIOUS", old_secret)]).await;
+    let api = t.api_via(&rotating.base_url);
     api.with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
         .expect(200);
     drop(rotating);
-    let rotated = start(None).await.unwrap();
-    let api = Api::new(format!("{}/api/t/{}", rotated.base_url, t.slug), None);
+    let rotated = private_stack(&[new_secret]).await;
+    let api = t.api_via(&rotated.base_url);
     api.with_cookie(Method::GET, "/auth/me", &cookie, None)
         .await
         .expect_error(401, "unauthorized");

@@ -14,20 +14,6 @@ fn campaign_body() -> Value {
     })
 }
 
-async fn patch(api: &Api, path: &str, body: Value) -> Resp {
-    api.raw(
-        Method::PATCH,
-        path,
-        Some(body.to_string().into_bytes()),
-        &[],
-    )
-    .await
-}
-
-async fn campaign(t: &Tenant, body: Value) -> Value {
-    t.api.post("/campaigns", body).await.expect(201).body
-}
-
 #[tokio::test]
 async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     let t = Tenant::new().await;
@@ -72,7 +58,7 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     assert_eq!(c["createdAt"], c["updatedAt"]);
 
     // Defaults.
-    let d = campaign(&t, campaign_body()).await;
+    let d = t.campaign(campaign_body()).await.body;
     assert_eq!(d["attributionModel"], "last_click");
     assert_eq!(d["attributionWindowDays"], 60);
     assert_eq!(d["holdbackDays"], 0);
@@ -105,7 +91,7 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
         .expect_error(404, "not_found");
 
     // List: newest first, three keys for one list, cursor pages.
-    let third = campaign(&t, campaign_body()).await;
+    let third = t.campaign(campaign_body()).await.body;
     let all = t.api.get("/programs").await.expect(200).body;
     let ids: Vec<&str> = all["data"]
         .as_array()
@@ -145,14 +131,15 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
         .expect_error(400, "invalid_cursor");
 
     // Patch changes only what it is given.
-    let p = patch(
-        &t.api,
-        &format!("/campaigns/{id}"),
-        json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]}),
-    )
-    .await
-    .expect(200)
-    .body;
+    let p = t
+        .api
+        .patch(
+            &format!("/campaigns/{id}"),
+            json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]}),
+        )
+        .await
+        .expect(200)
+        .body;
     assert_eq!(p["name"], "Summer sale");
     assert_eq!(p["holdbackDays"], 0);
     assert_eq!(p["deepLinkAllowedDomains"], json!(["new.example"]));
@@ -166,14 +153,15 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
         assert_eq!(p[unchanged], c[unchanged], "{unchanged}");
     }
     assert_ne!(p["updatedAt"], c["updatedAt"]);
-    let p = patch(
-        &t.api,
-        &format!("/programs/{id}"),
-        json!({"commissionRule": {"type": "percent", "value": "7.5"}, "attributionModel": "position"}),
-    )
-    .await
-    .expect(200)
-    .body;
+    let p = t
+        .api
+        .patch(
+            &format!("/programs/{id}"),
+            json!({"commissionRule": {"type": "percent", "value": "7.5"}, "attributionModel": "position"}),
+        )
+        .await
+        .expect(200)
+        .body;
     assert_eq!(
         p["commissionRule"],
         json!({"type": "percent", "value": "7.5", "recurring": true})
@@ -183,19 +171,20 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     assert_eq!(t.api.get(&format!("/campaigns/{id}")).await.body, p);
     // An empty patch changes nothing.
     assert_eq!(
-        patch(&t.api, &format!("/campaigns/{id}"), json!({}))
+        t.api
+            .patch(&format!("/campaigns/{id}"), json!({}))
             .await
             .expect(200)
             .body,
         p
     );
-    patch(
-        &t.api,
-        &format!("/campaigns/{}", ulid::Ulid::new()),
-        json!({"name": "x"}),
-    )
-    .await
-    .expect_error(404, "not_found");
+    t.api
+        .patch(
+            &format!("/campaigns/{}", ulid::Ulid::new()),
+            json!({"name": "x"}),
+        )
+        .await
+        .expect_error(404, "not_found");
 }
 
 #[tokio::test]
@@ -351,14 +340,13 @@ async fn invalid_campaigns_are_4xx_and_write_nothing() {
     assert_eq!(listed.body["data"], json!([]), "nothing was written");
 
     // Money in a rule is exact, never floating point: trailing zeros normalise.
-    let c = campaign(
-        &t,
-        with(
+    let c = t
+        .campaign(with(
             "commissionRule",
             json!({"type": "fixed", "value": "1000.00", "currency": "JPY"}),
-        ),
-    )
-    .await;
+        ))
+        .await
+        .body;
     assert_eq!(c["commissionRule"]["value"], "1000");
 
     // A bad patch changes nothing.
@@ -373,20 +361,22 @@ async fn invalid_campaigns_are_4xx_and_write_nothing() {
         ),
         (json!({"name": "ok", "bogus": true}), "invalid_body"),
     ] {
-        patch(&t.api, &format!("/campaigns/{id}"), body)
+        t.api
+            .patch(&format!("/campaigns/{id}"), body)
             .await
             .expect_error(400, code);
     }
     assert_eq!(t.api.get(&format!("/campaigns/{id}")).await.body, c);
     // Null resets an optional field to its default.
-    let p = patch(
-        &t.api,
-        &format!("/campaigns/{id}"),
-        json!({"attributionWindowDays": null, "deepLinkAllowedDomains": null}),
-    )
-    .await
-    .expect(200)
-    .body;
+    let p = t
+        .api
+        .patch(
+            &format!("/campaigns/{id}"),
+            json!({"attributionWindowDays": null, "deepLinkAllowedDomains": null}),
+        )
+        .await
+        .expect(200)
+        .body;
     assert_eq!(p["attributionWindowDays"], 60);
     assert_eq!(p["deepLinkAllowedDomains"], json!([]));
 }
@@ -423,7 +413,7 @@ async fn campaigns_are_admin_only() {
 #[tokio::test]
 async fn links_are_created_listed_and_unique_per_tenant() {
     let t = Tenant::new().await;
-    let c = campaign(&t, campaign_body()).await;
+    let c = t.campaign(campaign_body()).await.body;
     let cid = c["id"].as_str().unwrap();
     let p = t.partner("linker@example.com").await;
     let pid = p["id"].as_str().unwrap();
@@ -480,7 +470,7 @@ async fn links_are_created_listed_and_unique_per_tenant() {
     assert_eq!((created, taken), (1, 7));
     // Keys are per tenant: another tenant may use the same one.
     let t2 = Tenant::new().await;
-    let c2 = campaign(&t2, campaign_body()).await;
+    let c2 = t2.campaign(campaign_body()).await.body;
     let p2 = t2.partner("linker@example.com").await;
     t2.api
         .post(
@@ -546,7 +536,7 @@ async fn links_are_created_listed_and_unique_per_tenant() {
 #[tokio::test]
 async fn invalid_links_are_refused() {
     let t = Tenant::new().await;
-    let c = campaign(&t, campaign_body()).await;
+    let c = t.campaign(campaign_body()).await.body;
     let cid = c["id"].as_str().unwrap();
     let p = t.partner("badlinks@example.com").await;
     let pid = p["id"].as_str().unwrap();
@@ -625,10 +615,7 @@ async fn invalid_links_are_refused() {
         .await
         .expect_error(404, "not_found");
     // A revoked partner gets no new links.
-    t.api
-        .post(&format!("/partners/{pid}/revoke"), json!({"notify": false}))
-        .await
-        .expect(200);
+    t.revoke_partner(pid).await;
     t.api
         .post(&path, json!({"linkKey": "abc", "campaignId": cid}))
         .await
@@ -640,13 +627,9 @@ async fn invalid_links_are_refused() {
 #[tokio::test]
 async fn destination_overrides_must_stay_on_the_allowlist() {
     let t = Tenant::new().await;
-    let open = campaign(
-        &t,
-        json!({"name": "Deep", "destinationUrl": "https://shop.example/", "commissionRule": {"type": "percent", "value": 10},
-               "deepLinkAllowedDomains": ["shop.example", "Blog.Example.org"]}),
-    )
-    .await;
-    let closed = campaign(&t, campaign_body()).await;
+    let open = t.campaign(json!({"name": "Deep", "destinationUrl": "https://shop.example/", "commissionRule": {"type": "percent", "value": 10},
+               "deepLinkAllowedDomains": ["shop.example", "Blog.Example.org"]})).await.body;
+    let closed = t.campaign(campaign_body()).await.body;
     let p = t.partner("deep@example.com").await;
     let path = format!("/partners/{}/links", p["id"].as_str().unwrap());
     let mut n = 0;
@@ -691,7 +674,7 @@ async fn destination_overrides_must_stay_on_the_allowlist() {
 #[tokio::test]
 async fn partners_manage_their_own_links_only() {
     let t = Tenant::new().await;
-    let c = campaign(&t, campaign_body()).await;
+    let c = t.campaign(campaign_body()).await.body;
     let me = t.partner("self@example.com").await;
     let other = t.partner("notme@example.com").await;
     let (mid, oid) = (me["id"].as_str().unwrap(), other["id"].as_str().unwrap());

@@ -3,109 +3,21 @@
 //! the per-IP cap, unknown links and tenant isolation.
 
 use crate::harness::*;
-use openpartner::stack::{Mode, Stack};
-use reqwest::{header::HeaderMap, StatusCode};
 use serde_json::{json, Value};
-
-/// A campaign, a partner and a link on it.
-struct Fixture {
-    campaign: String,
-    partner: String,
-    link_id: String,
-    key: String,
-}
-
-async fn fixture(t: &Tenant, destination: &str, domains: Value) -> Fixture {
-    let c = t
-        .api
-        .post(
-            "/campaigns",
-            json!({"name": "C", "destinationUrl": destination,
-                   "commissionRule": {"type": "percent", "value": 10},
-                   "deepLinkAllowedDomains": domains}),
-        )
-        .await
-        .expect(201)
-        .body;
-    let p = t
-        .partner(&format!("{}@example.com", unique_slug("clk")))
-        .await;
-    let key = unique_slug("lk");
-    let l = t
-        .api
-        .post(
-            &format!("/partners/{}/links", p["id"].as_str().unwrap()),
-            json!({"linkKey": key, "campaignId": c["id"]}),
-        )
-        .await
-        .expect(201)
-        .body;
-    Fixture {
-        campaign: c["id"].as_str().unwrap().to_string(),
-        partner: p["id"].as_str().unwrap().to_string(),
-        link_id: l["id"].as_str().unwrap().to_string(),
-        key,
-    }
-}
-
-struct Click {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Click {
-    fn location(&self) -> &str {
-        self.headers["location"].to_str().unwrap()
-    }
-
-    /// The click id, from the `cref` the redirect carries.
-    fn cref(&self) -> String {
-        let url = url::Url::parse(self.location()).unwrap();
-        url.query_pairs()
-            .find(|(k, _)| k == "cref")
-            .map(|(_, v)| v.into_owned())
-            .expect("cref in Location")
-    }
-}
-
-/// `GET <gateway>/r/<slug>/<key>` as a browser behind a trusted proxy at `ip`, not following
-/// the redirect.
-async fn click(gateway: &str, slug: &str, key: &str, ip: &str) -> Click {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client
-        .get(format!("{gateway}/r/{slug}/{key}"))
-        .header("x-forwarded-for", ip)
-        .header("user-agent", "Mozilla/5.0 (e2e)")
-        .header("referer", "https://blog.example/post")
-        .send()
-        .await
-        .expect("the router answers");
-    Click {
-        status: r.status(),
-        headers: r.headers().clone(),
-        body: r.text().await.unwrap(),
-    }
-}
 
 fn gw() -> String {
     shared().stack.base_url.clone()
 }
 
-/// A unique documentation-range address per call, so tests never share an IP's budget.
-fn ip() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(1);
-    let n = N.fetch_add(1, Ordering::Relaxed) + std::process::id() % 1000 * 50;
-    format!("198.18.{}.{}", n / 250 % 256, n % 250 + 1)
+/// A partner's link on a campaign that sends clicks to `https://shop.example/`.
+async fn shop_link(t: &Tenant) -> Link {
+    t.campaign_link(json!({"destinationUrl": "https://shop.example/"}))
+        .await
 }
 
 /// The stored click row, read straight from the tenant's schema.
 async fn click_row(t: &Tenant, id: &str) -> Option<tokio_postgres::Row> {
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.query_opt(
         &format!(
@@ -124,7 +36,7 @@ async fn flag_of(t: &Tenant, id: &str) -> Option<String> {
 }
 
 async fn click_count(t: &Tenant, link_id: &str) -> i64 {
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.query_one(
         &format!("SELECT count(*) FROM {schema}.clicks WHERE link_id = $1"),
@@ -138,13 +50,12 @@ async fn click_count(t: &Tenant, link_id: &str) -> i64 {
 #[tokio::test]
 async fn a_click_redirects_with_cref_sets_the_cookie_and_is_durable() {
     let t = Tenant::new().await;
-    let f = fixture(
-        &t,
-        "https://shop.example/landing?utm=op&q=a%20b#hero",
-        json!([]),
-    )
-    .await;
-    let c = click(&gw(), &t.slug, &f.key, "203.0.113.7").await;
+    let f = t
+        .campaign_link(
+            json!({"destinationUrl": "https://shop.example/landing?utm=op&q=a%20b#hero"}),
+        )
+        .await;
+    let c = visit(&t.link_url(&f.key), "203.0.113.7").await;
     assert_eq!(c.status, 302, "{}", c.body);
     let id = c.cref();
     assert!(ulid::Ulid::from_string(&id).is_ok(), "click ids are ULIDs");
@@ -162,7 +73,7 @@ async fn a_click_redirects_with_cref_sets_the_cookie_and_is_durable() {
 
     // Committed before the 302 left: readable at once, no waiting.
     let row = click_row(&t, &id).await.expect("the click row exists");
-    assert_eq!(row.get::<_, String>("link_id"), f.link_id);
+    assert_eq!(row.get::<_, String>("link_id"), f.id);
     assert_eq!(row.get::<_, String>("partner_id"), f.partner);
     assert_eq!(row.get::<_, String>("campaign_id"), f.campaign);
     assert!(
@@ -180,15 +91,15 @@ async fn a_click_redirects_with_cref_sets_the_cookie_and_is_durable() {
     assert_eq!(row.get::<_, Option<String>>("fraud_flag"), None);
 
     // Every click is its own row, with its own id.
-    let again = click(&gw(), &t.slug, &f.key, "203.0.113.7").await;
+    let again = visit(&t.link_url(&f.key), "203.0.113.7").await;
     assert_ne!(again.cref(), id);
-    assert_eq!(click_count(&t, &f.link_id).await, 2);
+    assert_eq!(click_count(&t, &f.id).await, 2);
 }
 
 #[tokio::test]
 async fn overridden_links_redirect_to_their_own_destination_while_allowed() {
     let t = Tenant::new().await;
-    let f = fixture(&t, "https://shop.example/", json!(["shop.example"])).await;
+    let f = t.campaign_link(json!({"destinationUrl": "https://shop.example/", "deepLinkAllowedDomains": ["shop.example"]})).await;
     let key = unique_slug("deep");
     t.api
         .post(
@@ -198,7 +109,7 @@ async fn overridden_links_redirect_to_their_own_destination_while_allowed() {
         )
         .await
         .expect(201);
-    let c = click(&gw(), &t.slug, &key, &ip()).await;
+    let c = visit(&t.link_url(&key), &ip()).await;
     assert_eq!(c.status, 302);
     assert_eq!(
         c.location(),
@@ -209,25 +120,16 @@ async fn overridden_links_redirect_to_their_own_destination_while_allowed() {
     let patch = |body: Value| {
         let api = t.api.clone();
         let path = format!("/campaigns/{}", f.campaign);
-        async move {
-            api.raw(
-                reqwest::Method::PATCH,
-                &path,
-                Some(body.to_string().into_bytes()),
-                &[],
-            )
-            .await
-            .expect(200)
-        }
+        async move { api.patch(&path, body).await.expect(200) }
     };
     patch(json!({"destinationUrl": "https://shop.example/new"})).await;
-    let plain = click(&gw(), &t.slug, &f.key, &ip()).await;
+    let plain = visit(&t.link_url(&f.key), &ip()).await;
     assert!(plain
         .location()
         .starts_with("https://shop.example/new?cref="));
     // The merchant narrows the allowlist: the override is no longer followed.
     patch(json!({"deepLinkAllowedDomains": ["other.example"]})).await;
-    let c = click(&gw(), &t.slug, &key, &ip()).await;
+    let c = visit(&t.link_url(&key), &ip()).await;
     assert_eq!(
         c.location(),
         format!("https://shop.example/new?cref={}", c.cref())
@@ -237,15 +139,9 @@ async fn overridden_links_redirect_to_their_own_destination_while_allowed() {
 #[tokio::test]
 async fn revoked_partners_clicks_still_redirect_but_are_flagged() {
     let t = Tenant::new().await;
-    let f = fixture(&t, "https://shop.example/", json!([])).await;
-    t.api
-        .post(
-            &format!("/partners/{}/revoke", f.partner),
-            json!({"notify": false}),
-        )
-        .await
-        .expect(200);
-    let c = click(&gw(), &t.slug, &f.key, &ip()).await;
+    let f = shop_link(&t).await;
+    t.revoke_partner(&f.partner).await;
+    let c = visit(&t.link_url(&f.key), &ip()).await;
     assert_eq!(c.status, 302);
     assert!(c.headers.contains_key("set-cookie"));
     assert_eq!(flag_of(&t, &c.cref()).await.as_deref(), Some("revoked"));
@@ -253,7 +149,7 @@ async fn revoked_partners_clicks_still_redirect_but_are_flagged() {
         .post(&format!("/partners/{}/reinstate", f.partner), json!({}))
         .await
         .expect(200);
-    let c = click(&gw(), &t.slug, &f.key, &ip()).await;
+    let c = visit(&t.link_url(&f.key), &ip()).await;
     assert_eq!(flag_of(&t, &c.cref()).await, None, "decided per click");
 }
 
@@ -261,14 +157,14 @@ async fn revoked_partners_clicks_still_redirect_but_are_flagged() {
 async fn unknown_links_and_other_tenants_links_are_a_404_page() {
     let a = Tenant::new().await;
     let b = Tenant::new().await;
-    let f = fixture(&a, "https://shop.example/", json!([])).await;
+    let f = shop_link(&a).await;
     for (slug, key, what) in [
         (a.slug.as_str(), "no-such-link", "unknown key"),
         (a.slug.as_str(), "ab", "malformed key"),
         (a.slug.as_str(), "%3Cscript%3E", "markup"),
         (b.slug.as_str(), f.key.as_str(), "A's key under B's slug"),
     ] {
-        let c = click(&gw(), slug, key, &ip()).await;
+        let c = visit(&format!("{}/r/{slug}/{key}", gw()), &ip()).await;
         assert_eq!(c.status, 404, "{what}");
         assert!(
             c.headers["content-type"]
@@ -282,16 +178,16 @@ async fn unknown_links_and_other_tenants_links_are_a_404_page() {
         assert!(!c.headers.contains_key("set-cookie"), "{what}");
         assert!(!c.headers.contains_key("location"), "{what}");
     }
-    assert_eq!(click_count(&a, &f.link_id).await, 0, "nothing recorded");
+    assert_eq!(click_count(&a, &f.id).await, 0, "nothing recorded");
     // Unknown tenant: the gateway's own JSON 404.
-    let c = click(&gw(), "no-such-tenant-x", &f.key, &ip()).await;
+    let c = visit(&format!("{}/r/no-such-tenant-x/{}", gw(), f.key), &ip()).await;
     assert_eq!(c.status, 404);
     assert_eq!(
         serde_json::from_str::<Value>(&c.body).unwrap()["error"],
         "tenant_not_found"
     );
     // The link still works under its own tenant.
-    assert_eq!(click(&gw(), &a.slug, &f.key, &ip()).await.status, 302);
+    assert_eq!(visit(&a.link_url(&f.key), &ip()).await.status, 302);
     // And B's key ingest cannot reach A's link either.
     b.api
         .post("/clicks", json!({"linkKey": f.key}))
@@ -302,7 +198,7 @@ async fn unknown_links_and_other_tenants_links_are_a_404_page() {
 #[tokio::test]
 async fn server_side_click_ingest_records_the_same_click() {
     let t = Tenant::new().await;
-    let f = fixture(&t, "https://shop.example/", json!([])).await;
+    let f = shop_link(&t).await;
     let r = t
         .api
         .post(
@@ -314,7 +210,7 @@ async fn server_side_click_ingest_records_the_same_click() {
         .body;
     let id = r["clickId"].as_str().unwrap();
     assert_eq!(r["id"], id);
-    assert_eq!(r["linkId"], f.link_id);
+    assert_eq!(r["linkId"], f.id);
     assert_eq!(r["partnerId"], f.partner);
     assert_eq!(r["campaignId"], f.campaign);
     assert_eq!(r["programId"], f.campaign);
@@ -377,25 +273,23 @@ async fn server_side_click_ingest_records_the_same_click() {
             .await
             .expect_error(400, "invalid_body");
     }
-    assert_eq!(click_count(&t, &f.link_id).await, 3);
+    assert_eq!(click_count(&t, &f.id).await, 3);
 }
 
 #[tokio::test]
 async fn one_ip_clicking_one_link_too_fast_is_flagged_velocity_and_the_cookie_domain_applies() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env
-        .push(("OP_CLICK_VELOCITY_PER_MIN".into(), "3".into()));
-    opts.env
-        .push(("OP_CLICK_COOKIE_DOMAIN".into(), ".shop.example".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[
+        ("OP_CLICK_VELOCITY_PER_MIN", "3"),
+        ("OP_CLICK_COOKIE_DOMAIN", ".shop.example"),
+    ])
+    .await;
     let t = Tenant::on(&stack.base_url).await;
-    let f = fixture(&t, "https://shop.example/", json!([])).await;
-    let g = fixture(&t, "https://shop.example/", json!([])).await;
+    let f = shop_link(&t).await;
+    let g = shop_link(&t).await;
     let fast = ip();
     let mut flags = Vec::new();
     for _ in 0..5 {
-        let c = click(&stack.base_url, &t.slug, &f.key, &fast).await;
+        let c = visit(&t.link_url(&f.key), &fast).await;
         assert_eq!(c.status, 302, "flagged clicks still redirect");
         assert_eq!(
             c.headers["set-cookie"].to_str().unwrap(),
@@ -410,9 +304,9 @@ async fn one_ip_clicking_one_link_too_fast_is_flagged_velocity_and_the_cookie_do
     let v = Some("velocity".to_string());
     assert_eq!(flags, vec![None, None, None, v.clone(), v.clone()]);
     // Another address on the same link, and the same address on another link, are fine.
-    let c = click(&stack.base_url, &t.slug, &f.key, &ip()).await;
+    let c = visit(&t.link_url(&f.key), &ip()).await;
     assert_eq!(flag_of(&t, &c.cref()).await, None);
-    let c = click(&stack.base_url, &t.slug, &g.key, &fast).await;
+    let c = visit(&t.link_url(&g.key), &fast).await;
     assert_eq!(flag_of(&t, &c.cref()).await, None);
     // Server-side ingest with the visitor's IP counts the same way.
     let r = t
@@ -425,26 +319,22 @@ async fn one_ip_clicking_one_link_too_fast_is_flagged_velocity_and_the_cookie_do
 
 #[tokio::test]
 async fn an_ip_over_the_click_cap_gets_429() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env
-        .push(("OP_CLICK_IP_CAP_PER_MIN".into(), "5".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_CLICK_IP_CAP_PER_MIN", "5")]).await;
     let t = Tenant::on(&stack.base_url).await;
-    let f = fixture(&t, "https://shop.example/", json!([])).await;
-    let g = fixture(&t, "https://shop.example/", json!([])).await;
+    let f = shop_link(&t).await;
+    let g = shop_link(&t).await;
     let hot = ip();
     let mut codes = Vec::new();
     for i in 0..7 {
         let key = if i % 2 == 0 { &f.key } else { &g.key };
-        codes.push(click(&stack.base_url, &t.slug, key, &hot).await.status);
+        codes.push(visit(&t.link_url(key), &hot).await.status);
     }
     assert_eq!(
         codes,
         [302, 302, 302, 302, 302, 429, 429],
         "the cap counts all links"
     );
-    let c = click(&stack.base_url, &t.slug, &f.key, &hot).await;
+    let c = visit(&t.link_url(&f.key), &hot).await;
     assert_eq!(c.status, 429);
     let body: Value = serde_json::from_str(&c.body).unwrap();
     assert_eq!(body["error"], "rate_limited");
@@ -454,14 +344,11 @@ async fn an_ip_over_the_click_cap_gets_429() {
     assert!(!c.headers.contains_key("set-cookie"));
     // Refused clicks were never recorded.
     assert_eq!(
-        click_count(&t, &f.link_id).await + click_count(&t, &g.link_id).await,
+        click_count(&t, &f.id).await + click_count(&t, &g.id).await,
         5
     );
     // Other addresses, and the API for the same address, are unaffected.
-    assert_eq!(
-        click(&stack.base_url, &t.slug, &f.key, &ip()).await.status,
-        302
-    );
+    assert_eq!(visit(&t.link_url(&f.key), &ip()).await.status, 302);
     t.api
         .raw(
             reqwest::Method::GET,
@@ -475,11 +362,8 @@ async fn an_ip_over_the_click_cap_gets_429() {
 
 #[tokio::test]
 async fn single_tenant_router_has_no_slug() {
-    let db = shared().database_url.clone();
     let admin = "single-click-admin-key-0123456789";
-    let mut opts = options(&db, Mode::Single, 1);
-    opts.admin_api_key = Some(admin.to_string());
-    let stack = Stack::start(opts, None).await.expect("single-mode stack");
+    let stack = single_tenant_stack(admin).await;
     let api = Api::new(format!("{}/api", stack.base_url), Some(admin));
     let c = api
         .post(
@@ -505,27 +389,15 @@ async fn single_tenant_router_has_no_slug() {
     )
     .await
     .expect(201);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client
-        .get(format!("{}/r/{key}", stack.base_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 302);
-    let location = r.headers()["location"].to_str().unwrap();
+    let c = visit(&format!("{}/r/{key}", stack.base_url), &ip()).await;
+    assert_eq!(c.status, 302);
+    let location = c.location();
     assert!(
         location.starts_with("https://solo.example/?a=1&cref="),
         "{location}"
     );
-    let r = client
-        .get(format!("{}/r/no-such-link", stack.base_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let c = visit(&format!("{}/r/no-such-link", stack.base_url), &ip()).await;
+    assert_eq!(c.status, 404);
 }
 
 /// Concurrent clicks of one tenant are group-committed (one lookup, one multi-row insert,
@@ -533,19 +405,13 @@ async fn single_tenant_router_has_no_slug() {
 #[tokio::test]
 async fn concurrent_clicks_are_group_committed_and_each_is_recorded() {
     let t = Tenant::new().await;
-    let open = fixture(&t, "https://shop.example/", json!([])).await;
-    let revoked = fixture(&t, "https://shop.example/", json!([])).await;
-    t.api
-        .post(
-            &format!("/partners/{}/revoke", revoked.partner),
-            json!({"notify": false}),
-        )
-        .await
-        .expect(200);
+    let open = shop_link(&t).await;
+    let revoked = shop_link(&t).await;
+    t.revoke_partner(&revoked.partner).await;
     let keys = [open.key.as_str(), revoked.key.as_str(), "no-such-link-here"];
     let clicks = futures::future::join_all((0..150).map(|i| {
-        let (slug, key, ip) = (t.slug.clone(), keys[i % 3].to_string(), ip());
-        async move { (i % 3, click(&gw(), &slug, &key, &ip).await) }
+        let (url, ip) = (t.link_url(keys[i % 3]), ip());
+        async move { (i % 3, visit(&url, &ip).await) }
     }))
     .await;
     let mut crefs = std::collections::HashSet::new();
@@ -560,11 +426,11 @@ async fn concurrent_clicks_are_group_committed_and_each_is_recorded() {
         let expected = if *kind == 1 { Some("revoked") } else { None };
         assert_eq!(flag_of(&t, &cref).await.as_deref(), expected);
     }
-    assert_eq!(click_count(&t, &open.link_id).await, 50);
-    assert_eq!(click_count(&t, &revoked.link_id).await, 50);
+    assert_eq!(click_count(&t, &open.id).await, 50);
+    assert_eq!(click_count(&t, &revoked.id).await, 50);
     // Rows written in one transaction share its start time: fewer distinct times than
     // clicks means clicks really shared commits.
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let commits: i64 = db
         .query_one(

@@ -39,12 +39,6 @@ async fn keys_labelled(t: &Tenant, label: &str) -> usize {
         .count()
 }
 
-async fn db() -> tokio_postgres::Client {
-    openpartner::connect(&shared().database_url)
-        .await
-        .expect("connect")
-}
-
 /// `"t_…".idempotency_keys` of this tenant.
 fn table(t: &Tenant) -> String {
     format!(
@@ -395,14 +389,7 @@ async fn a_replay_repeats_the_headers_of_the_first_reply() {
     let t = Tenant::new().await;
     t.partner("cookie@example.com").await;
     let anon = t.api.with_key(None);
-    anon.post(
-        "/auth/magic/request",
-        json!({"email": "cookie@example.com"}),
-    )
-    .await
-    .expect(200);
-    let mail = last_mail(&t, "cookie@example.com").await.expect("mail");
-    let token = token_in(mail["body"].as_str().unwrap());
+    let token = t.magic_link_token("cookie@example.com").await;
     let body = json!({ "token": token });
     let first = post(&anon, "/auth/magic/verify", &body, "k-cookie")
         .await
@@ -447,7 +434,7 @@ async fn a_server_error_is_not_stored_and_frees_the_key() {
 #[tokio::test]
 async fn stored_replies_are_swept_after_24_hours() {
     let t = Tenant::new().await;
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.batch_execute(&format!(
         "INSERT INTO \"{schema}\".idempotency_keys (key, request_hash, created_at) VALUES
@@ -456,12 +443,7 @@ async fn stored_replies_are_swept_after_24_hours() {
     .await
     .unwrap();
     // A worker sweeps when it starts (and every 10 minutes after).
-    let stack = openpartner::stack::Stack::start(
-        options(&shared().database_url, openpartner::stack::Mode::Multi, 1),
-        None,
-    )
-    .await
-    .unwrap();
+    let stack = private_stack(&[]).await;
     let start = std::time::Instant::now();
     loop {
         let keys: Vec<String> = db

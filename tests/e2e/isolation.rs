@@ -24,24 +24,11 @@ struct World {
 }
 
 async fn world(tag: &str) -> World {
-    let gw = shared().stack.base_url.clone();
-    let slug = unique_slug(tag);
-    let admin_email = format!("boss-{slug}@example.com");
-    let r = platform(&gw)
-        .post(
-            "/platform/tenants",
-            json!({"slug": slug, "name": tag, "adminEmail": admin_email}),
-        )
-        .await
-        .expect(201);
-    let admin_key = r.body["adminKey"].as_str().unwrap().to_string();
-    let tenant = Tenant {
-        api: Api::new(format!("{gw}/api/t/{slug}"), Some(&admin_key)),
-        id: r.body["tenant"]["id"].as_str().unwrap().to_string(),
-        slug: slug.clone(),
-        admin_key: admin_key.clone(),
-    };
-    let partner_email = format!("partner-{slug}@example.com");
+    let unique = unique_slug(tag);
+    let admin_email = format!("boss-{unique}@example.com");
+    let tenant = Tenant::with_admin(&admin_email).await;
+    let admin_key = tenant.admin_key.clone();
+    let partner_email = format!("partner-{unique}@example.com");
     let p = tenant
         .api
         .post("/partners", json!({"email": partner_email, "name": "P"}))
@@ -49,14 +36,8 @@ async fn world(tag: &str) -> World {
         .expect(201)
         .body;
     let partner_id = p["id"].as_str().unwrap().to_string();
-    let (partner_cookie, _) = sign_in(&tenant, &partner_email).await;
-    tenant
-        .api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": admin_email}))
-        .await
-        .expect(200);
-    let (admin_cookie, v) = sign_in(&tenant, &admin_email).await;
+    let (partner_cookie, _) = tenant.follow_mailed_link(&partner_email).await;
+    let (admin_cookie, v) = tenant.sign_in(&admin_email).await;
     let admin_id = v.body["admin"]["id"].as_str().unwrap().to_string();
     let read = tenant
         .api

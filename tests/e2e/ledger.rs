@@ -2,7 +2,6 @@
 //! refusing illegal ones on its own, holdback, clawbacks netted across payout runs,
 //! carry-forward, minimums, currencies, concurrency and who may see what.
 
-use crate::attribution::{click, identify, setup};
 use crate::harness::*;
 use serde_json::{json, Value};
 
@@ -16,33 +15,23 @@ struct Shop {
 impl Shop {
     async fn new(rule: Value, holdback: i64) -> Shop {
         let t = Tenant::new().await;
-        let (campaign, partner, key) = setup(&t, rule, "last_click", 30).await;
-        if holdback > 0 {
-            t.api
-                .raw(
-                    reqwest::Method::PATCH,
-                    &format!("/campaigns/{campaign}"),
-                    Some(json!({"holdbackDays": holdback}).to_string().into_bytes()),
-                    &[],
-                )
-                .await
-                .expect(200);
-        }
+        let link = t
+            .campaign_link(json!({"commissionRule": rule, "holdbackDays": holdback}))
+            .await;
         let user = unique_slug("u");
-        let cref = click(&t, &key, "198.51.100.99").await;
-        identify(&t, &cref, &user).await.expect(200);
-        Shop { t, partner, user }
+        t.identified_click(&link, &user).await;
+        Shop {
+            t,
+            partner: link.partner,
+            user,
+        }
     }
 
     async fn earn(&self, value: &str, currency: &str) -> (String, String) {
         let event_id = unique_slug("inv");
         let r = self
             .t
-            .api
-            .post(
-                "/attribution/events",
-                json!({"userId": self.user, "type": "invoice.paid", "value": value, "currency": currency, "eventId": event_id}),
-            )
+            .event(json!({"userId": self.user, "type": "invoice.paid", "value": value, "currency": currency, "eventId": event_id}))
             .await
             .expect(201);
         let id = r.body["attribution"]["touches"][0]["commissionId"]
@@ -82,13 +71,9 @@ impl Shop {
     }
 }
 
-fn pct(v: &str) -> Value {
-    json!({"type": "percent", "value": v})
-}
-
 #[tokio::test]
 async fn every_transition_allowed_and_refused() {
-    let s = Shop::new(pct("10"), 0).await;
+    let s = Shop::new(percent("10"), 0).await;
     // accrued -> reversed; then nothing leaves reversed.
     let (a, _) = s.earn("100.00", "USD").await;
     let r = s.reverse(&a).await.expect(200);
@@ -145,11 +130,11 @@ async fn every_transition_allowed_and_refused() {
 
 #[tokio::test]
 async fn the_database_refuses_illegal_transitions_by_itself() {
-    let s = Shop::new(pct("10"), 0).await;
+    let s = Shop::new(percent("10"), 0).await;
     let (c, _) = s.earn("100.00", "USD").await;
     s.approve(&c).await.expect(200);
     s.t.api.post("/payouts/run", json!({})).await.expect(200);
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&s.t.id);
     let q = |sql: String| {
         let db = &db;
@@ -184,7 +169,7 @@ async fn the_database_refuses_illegal_transitions_by_itself() {
 
 #[tokio::test]
 async fn holdback_blocks_approval_until_maturity() {
-    let s = Shop::new(pct("10"), 10).await;
+    let s = Shop::new(percent("10"), 10).await;
     let (c, _) = s.earn("100.00", "USD").await;
     let e = s.approve(&c).await.expect_error(409, "holdback_active");
     assert_eq!(e.body["holdbackDays"], 10);
@@ -193,7 +178,7 @@ async fn holdback_blocks_approval_until_maturity() {
     assert_eq!(got["matureAt"], mature.as_str());
     assert_eq!(got["holdbackDays"], 10);
     // Time passes (maturity is data, not state: moving it is not a transition).
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&s.t.id);
     db.execute(&format!("UPDATE \"{schema}\".commissions SET mature_at = now() - interval '1 second' WHERE id = $1"), &[&c])
         .await
@@ -203,7 +188,7 @@ async fn holdback_blocks_approval_until_maturity() {
 
 #[tokio::test]
 async fn clawbacks_are_netted_across_payout_runs_and_negative_balances_carry_forward() {
-    let s = Shop::new(pct("20"), 0).await;
+    let s = Shop::new(percent("20"), 0).await;
     let (c1, inv1) = s.earn("100.00", "USD").await; // 20.00
     s.approve(&c1).await.expect(200);
     let run1 = s.t.api.post("/payouts/run", json!({})).await.expect(200);
@@ -211,11 +196,7 @@ async fn clawbacks_are_netted_across_payout_runs_and_negative_balances_carry_for
     assert_eq!(run1.body["payouts"][0]["amount"], "20.00");
     // The customer is refunded after the partner was paid: a -20.00 clawback.
     let refund = json!({"userId": s.user, "type": "refund", "eventId": unique_slug("rf"), "metadata": {"refundOf": inv1}});
-    let r =
-        s.t.api
-            .post("/attribution/events", refund)
-            .await
-            .expect(201);
+    let r = s.t.event(refund).await.expect(201);
     assert_eq!(r.body["refund"]["adjustments"][0]["amount"], "-20.00");
     assert_eq!(r.body["refund"]["adjustments"][0]["status"], "approved");
     let (c2, _) = s.earn("75.00", "USD").await; // 15.00
@@ -259,7 +240,7 @@ async fn clawbacks_are_netted_across_payout_runs_and_negative_balances_carry_for
 
 #[tokio::test]
 async fn currencies_minimums_and_mark_paid() {
-    let s = Shop::new(pct("10"), 0).await;
+    let s = Shop::new(percent("10"), 0).await;
     let (u, _) = s.earn("100.00", "USD").await;
     let (e, _) = s.earn("80.00", "EUR").await;
     let (j, _) = s.earn("1000", "JPY").await;
@@ -327,7 +308,7 @@ async fn currencies_minimums_and_mark_paid() {
 
 #[tokio::test]
 async fn concurrent_payout_runs_never_pay_a_commission_twice() {
-    let s = Shop::new(pct("10"), 0).await;
+    let s = Shop::new(percent("10"), 0).await;
     let mut ids = Vec::new();
     for i in 0..8 {
         let (c, _) = s.earn(&format!("{}.00", 10 + i), "USD").await;
@@ -366,7 +347,7 @@ async fn concurrent_payout_runs_never_pay_a_commission_twice() {
 
 #[tokio::test]
 async fn bulk_changes_are_all_or_nothing() {
-    let s = Shop::new(pct("10"), 0).await;
+    let s = Shop::new(percent("10"), 0).await;
     let (a, _) = s.earn("10.00", "USD").await;
     let (b, _) = s.earn("20.00", "USD").await;
     let (c, _) = s.earn("30.00", "USD").await;
@@ -412,7 +393,7 @@ async fn bulk_changes_are_all_or_nothing() {
 
 #[tokio::test]
 async fn partners_see_only_their_own_commissions() {
-    let s = Shop::new(pct("10"), 0).await;
+    let s = Shop::new(percent("10"), 0).await;
     let (mine, _) = s.earn("10.00", "USD").await;
     let other =
         s.t.partner(&format!("{}@example.com", unique_slug("o")))

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real stack (PostgreSQL, worker processes, gateway) spoken to over
-//! HTTP exactly as customers do. See `harness.rs` for how it is started.
+//! HTTP exactly as customers do. See `harness/` for how it is started and for the fixtures
+//! the tests build on.
 
 mod api_keys;
 mod attribution;
@@ -15,7 +16,6 @@ mod migrations;
 mod modes;
 mod partners;
 mod platform;
-mod receiver;
 mod smtp;
 mod tenancy;
 mod webhook_endpoints;

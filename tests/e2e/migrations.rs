@@ -6,7 +6,7 @@ use std::process::Command;
 #[tokio::test]
 async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrently() {
     let db = shared().database_url.clone();
-    let client = openpartner::connect(&db).await.unwrap();
+    let client = crate::harness::db().await;
     // Three tenants whose schemas predate every tenant migration.
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -80,7 +80,7 @@ async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrentl
 #[tokio::test]
 async fn provisioned_tenants_start_at_the_latest_version() {
     let t = Tenant::new().await;
-    let client = openpartner::connect(&shared().database_url).await.unwrap();
+    let client = db().await;
     let row = client
         .query_one(
             "SELECT schema_version, schema_name FROM control.tenants WHERE id = $1 AND slug = $2",

@@ -2,17 +2,13 @@
 //! through LISTEN/NOTIFY.
 
 use crate::harness::*;
-use openpartner::stack::{Mode, Stack};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn single_tenant_mode_serves_api_without_slug() {
-    let db = shared().database_url.clone();
     let admin = "single-mode-admin-key-0123456789";
-    let mut opts = options(&db, Mode::Single, 1);
-    opts.admin_api_key = Some(admin.to_string());
-    let stack = Stack::start(opts, None).await.expect("single-mode stack");
+    let stack = single_tenant_stack(admin).await;
     let gw = Api::new(stack.base_url.clone(), None);
     assert_eq!(gw.get("/health").await.expect(200).body["mode"], "single");
 
@@ -69,16 +65,10 @@ async fn the_gateway_speaks_http2() {
 
 #[tokio::test]
 async fn another_gateway_sees_revocations_and_suspensions_via_notify() {
-    let db = shared().database_url.clone();
-    let other = Stack::start(options(&db, Mode::Multi, 1), None)
-        .await
-        .expect("second stack");
+    let other = private_stack(&[]).await;
     let t = Tenant::new().await;
     let key = t.api.post("/api-keys", json!({})).await.expect(201).body;
-    let via_other = Api::new(
-        format!("{}/api/t/{}", other.base_url, t.slug),
-        key["key"].as_str(),
-    );
+    let via_other = t.api_via(&other.base_url).with_key(key["key"].as_str());
     // Warm the other gateway's caches.
     via_other.get("/partners").await.expect(200);
 
@@ -139,11 +129,7 @@ async fn metrics_keep_the_originals_names_and_honour_the_token() {
         "never labelled by tenant"
     );
 
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env
-        .push(("METRICS_TOKEN".into(), "scrape-token-123".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("METRICS_TOKEN", "scrape-token-123")]).await;
     let url = format!("{}/metrics", stack.base_url);
     let http = reqwest::Client::new();
     assert_eq!(http.get(&url).send().await.unwrap().status(), 401);

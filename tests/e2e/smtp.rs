@@ -1,7 +1,6 @@
 //! Real mail delivery over SMTP to a local receiver, and no usable token left at rest.
 
 use crate::harness::*;
-use openpartner::stack::{Mode, Stack};
 use serde_json::json;
 use std::{
     sync::{Arc, Mutex},
@@ -70,15 +69,12 @@ async fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored() {
     let (port, inbox) = smtp_receiver().await;
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env
-        .push(("SMTP_URL".into(), format!("smtp://127.0.0.1:{port}")));
-    opts.env.push((
-        "MAIL_FROM".into(),
-        "Partners <partners@merchant.test>".into(),
-    ));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let stack = private_stack(&[
+        ("SMTP_URL", &smtp_url),
+        ("MAIL_FROM", "Partners <partners@merchant.test>"),
+    ])
+    .await;
     let t = Tenant::on(&stack.base_url).await;
 
     t.api
@@ -125,7 +121,7 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
         .get("/dev/mailbox")
         .await
         .expect_error(404, "not_found");
-    let client = openpartner::connect(&db).await.unwrap();
+    let client = crate::harness::db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let rows = client
         .query(

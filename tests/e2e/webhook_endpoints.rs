@@ -4,21 +4,10 @@
 
 use crate::harness::*;
 use op_worker::secrets::SecretsKey;
-use openpartner::stack::{Mode, Stack};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const URL: &str = "http://127.0.0.1:9/hook";
-
-async fn patch(api: &Api, path: &str, body: Value) -> Resp {
-    api.raw(
-        Method::PATCH,
-        path,
-        Some(body.to_string().into_bytes()),
-        &[],
-    )
-    .await
-}
 
 async fn create(api: &Api, body: Value) -> (String, String, Value) {
     let r = api.post("/webhooks", body).await.expect(201);
@@ -40,10 +29,6 @@ fn assert_secret_shape(s: &str) {
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
         "{s}"
     );
-}
-
-async fn db() -> tokio_postgres::Client {
-    openpartner::connect(&shared().database_url).await.unwrap()
 }
 
 /// `(secret_sealed, previous_secret_sealed, seconds until previous_secret_until)`.
@@ -250,7 +235,8 @@ async fn urls_without_a_scheme_we_send_to_or_with_credentials_are_refused() {
             .post("/webhooks", json!({"url": url, "events": ["*"]}))
             .await
             .expect_error(400, "url_not_allowed");
-        patch(&t.api, &format!("/webhooks/{id}"), json!({"url": url}))
+        t.api
+            .patch(&format!("/webhooks/{id}"), json!({"url": url}))
             .await
             .expect_error(400, "url_not_allowed");
     }
@@ -267,12 +253,7 @@ async fn urls_without_a_scheme_we_send_to_or_with_credentials_are_refused() {
 
 #[tokio::test]
 async fn private_addresses_are_refused_on_create_and_change_unless_allowed() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env.retain(|(k, _)| k != "OP_WEBHOOK_ALLOW_PRIVATE");
-    opts.env
-        .push(("OP_WEBHOOK_ALLOW_PRIVATE".into(), "0".into()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_WEBHOOK_ALLOW_PRIVATE", "0")]).await;
     let t = Tenant::on(&stack.base_url).await;
 
     // A public address literal passes (no DNS needed).
@@ -287,7 +268,8 @@ async fn private_addresses_are_refused_on_create_and_change_unless_allowed() {
             .await
             .expect_error(400, "url_not_allowed");
         assert_eq!(r.body["field"], "url", "{url}");
-        patch(&t.api, &format!("/webhooks/{id}"), json!({"url": url}))
+        t.api
+            .patch(&format!("/webhooks/{id}"), json!({"url": url}))
             .await
             .expect_error(400, "url_not_allowed");
     }
@@ -301,26 +283,16 @@ async fn private_addresses_are_refused_on_create_and_change_unless_allowed() {
     );
 
     // The same URLs are accepted where private addresses are allowed (the shared stack).
-    let shared_api = Api::new(
-        format!("{}/api/t/{}", shared().stack.base_url, t.slug),
-        Some(&t.admin_key),
-    );
-    patch(
-        &shared_api,
-        &format!("/webhooks/{id}"),
-        json!({"url": PRIVATE[0]}),
-    )
-    .await
-    .expect(200);
+    let shared_api = t.api_via(&shared().stack.base_url);
+    shared_api
+        .patch(&format!("/webhooks/{id}"), json!({"url": PRIVATE[0]}))
+        .await
+        .expect(200);
 }
 
 #[tokio::test]
 async fn without_a_secrets_key_endpoints_cannot_be_created_or_rotated() {
-    let db = shared().database_url.clone();
-    let mut opts = options(&db, Mode::Multi, 1);
-    opts.env.retain(|(k, _)| k != "OP_SECRETS_KEY");
-    opts.env.push(("OP_SECRETS_KEY".into(), String::new()));
-    let stack = Stack::start(opts, None).await.unwrap();
+    let stack = private_stack(&[("OP_SECRETS_KEY", "")]).await;
     let t = Tenant::on(&stack.base_url).await;
     t.api
         .post("/webhooks", json!({"url": URL, "events": ["*"]}))
@@ -333,10 +305,7 @@ async fn without_a_secrets_key_endpoints_cannot_be_created_or_rotated() {
 
     // An endpoint made where the key is configured stays readable and manageable here, but
     // its secret cannot be rotated.
-    let keyed = Api::new(
-        format!("{}/api/t/{}", shared().stack.base_url, t.slug),
-        Some(&t.admin_key),
-    );
+    let keyed = t.api_via(&shared().stack.base_url);
     let (id, _, _) = create(&keyed, json!({"url": URL, "events": ["*"]})).await;
     let before = sealed(&t, &id).await;
     t.api.get(&format!("/webhooks/{id}")).await.expect(200);
@@ -345,7 +314,8 @@ async fn without_a_secrets_key_endpoints_cannot_be_created_or_rotated() {
         .await
         .expect_error(503, "secrets_key_missing");
     assert_eq!(sealed(&t, &id).await, before, "the secret is unchanged");
-    patch(&t.api, &format!("/webhooks/{id}"), json!({"label": "x"}))
+    t.api
+        .patch(&format!("/webhooks/{id}"), json!({"label": "x"}))
         .await
         .expect(200);
 }
@@ -361,16 +331,17 @@ async fn patch_changes_only_the_given_fields() {
     let path = format!("/webhooks/{id}");
 
     // Nothing to change: the endpoint as it is, updatedAt untouched.
-    let same = patch(&t.api, &path, json!({})).await.expect(200);
+    let same = t.api.patch(&path, json!({})).await.expect(200);
     assert_eq!(same.body["endpoint"], ep);
 
-    let r = patch(
-        &t.api,
-        &path,
-        json!({"url": "http://127.0.0.1:10/other", "events": ["payout.created", "*", "*"]}),
-    )
-    .await
-    .expect(200);
+    let r = t
+        .api
+        .patch(
+            &path,
+            json!({"url": "http://127.0.0.1:10/other", "events": ["payout.created", "*", "*"]}),
+        )
+        .await
+        .expect(200);
     let e = &r.body["endpoint"];
     assert_eq!(e["url"], "http://127.0.0.1:10/other");
     assert_eq!(e["events"], json!(["payout.created", "*"]));
@@ -379,14 +350,14 @@ async fn patch_changes_only_the_given_fields() {
     assert_eq!(e["createdAt"], ep["createdAt"]);
     assert!(e["updatedAt"].as_str().unwrap() > ep["updatedAt"].as_str().unwrap());
 
-    let r = patch(&t.api, &path, json!({"label": "second"}))
+    let r = t
+        .api
+        .patch(&path, json!({"label": "second"}))
         .await
         .expect(200);
     assert_eq!(r.body["endpoint"]["label"], "second");
     assert_eq!(r.body["endpoint"]["url"], "http://127.0.0.1:10/other");
-    let r = patch(&t.api, &path, json!({"label": null}))
-        .await
-        .expect(200);
+    let r = t.api.patch(&path, json!({"label": null})).await.expect(200);
     assert_eq!(r.body["endpoint"]["label"], Value::Null);
 
     for (body, why) in [
@@ -402,7 +373,7 @@ async fn patch_changes_only_the_given_fields() {
             "id is not writable",
         ),
     ] {
-        let r = patch(&t.api, &path, body).await;
+        let r = t.api.patch(&path, body).await;
         assert_eq!(
             (r.code(), r.error()),
             (400, "invalid_body"),
@@ -419,7 +390,9 @@ async fn patch_changes_only_the_given_fields() {
 
     // Deactivate, then let the delivery side mark it failing and disabled (as a 410 would);
     // reactivating clears both.
-    let r = patch(&t.api, &path, json!({"active": false}))
+    let r = t
+        .api
+        .patch(&path, json!({"active": false}))
         .await
         .expect(200);
     assert_eq!(r.body["endpoint"]["active"], false);
@@ -438,7 +411,9 @@ async fn patch_changes_only_the_given_fields() {
     let got = t.api.get(&path).await.expect(200);
     assert_eq!(got.body["disabledReason"], "gone (410)");
     assert!(got.body["failingSince"].is_string());
-    let r = patch(&t.api, &path, json!({"active": true}))
+    let r = t
+        .api
+        .patch(&path, json!({"active": true}))
         .await
         .expect(200);
     let e = &r.body["endpoint"];
@@ -446,14 +421,15 @@ async fn patch_changes_only_the_given_fields() {
     assert_eq!(e["disabledReason"], Value::Null);
     assert_eq!(e["failingSince"], Value::Null);
 
-    patch(
-        &t.api,
-        "/webhooks/01ARZ3NDEKTSV4RRFFQ69G5FAV",
-        json!({"label": "x"}),
-    )
-    .await
-    .expect_error(404, "not_found");
-    patch(&t.api, "/webhooks/not-an-id", json!({"label": "x"}))
+    t.api
+        .patch(
+            "/webhooks/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            json!({"label": "x"}),
+        )
+        .await
+        .expect_error(404, "not_found");
+    t.api
+        .patch("/webhooks/not-an-id", json!({"label": "x"}))
         .await
         .expect_error(404, "not_found");
 }
@@ -590,7 +566,8 @@ async fn a_scoped_key_manages_endpoints_but_cannot_read_them() {
     let (id, secret, _) = create(&scoped, json!({"url": URL, "events": ["*"]})).await;
     assert_secret_shape(&secret);
     let path = format!("/webhooks/{id}");
-    let r = patch(&scoped, &path, json!({"label": "by ci"}))
+    let r = scoped
+        .patch(&path, json!({"label": "by ci"}))
         .await
         .expect(200);
     assert_eq!(r.body["endpoint"]["label"], "by ci");
@@ -631,7 +608,8 @@ async fn endpoints_of_one_tenant_are_invisible_to_another() {
     let (id, _, ep) = create(&a.api, json!({"url": URL, "events": ["*"]})).await;
     let path = format!("/webhooks/{id}");
     b.api.get(&path).await.expect_error(404, "not_found");
-    patch(&b.api, &path, json!({"active": false}))
+    b.api
+        .patch(&path, json!({"active": false}))
         .await
         .expect_error(404, "not_found");
     b.api.delete(&path).await.expect_error(404, "not_found");

@@ -4,9 +4,8 @@
 //! Retry-After is honoured, a slow receiver blocks nobody else, a killed worker loses
 //! nothing, and the delivery log, manual retry and test fires work.
 
-use crate::attribution::{click, identify, setup};
+use crate::harness::receiver::{Received, Receiver};
 use crate::harness::*;
-use crate::receiver::{Received, Receiver};
 use openpartner::stack::{Mode, Stack};
 use reqwest::Method;
 use serde_json::json;
@@ -62,10 +61,7 @@ fn verify(secret: &str, r: &Received) {
         r.header("x-openpartner-signature"),
         hex::encode(ring::hmac::sign(&key, &msg).as_ref())
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = now_ms() / 1000;
     assert!((now - ts.parse::<i64>().unwrap()).abs() < 300);
     assert_eq!(r.header("user-agent"), "OpenPartner-Webhooks/1");
     let env = r.json();
@@ -98,28 +94,13 @@ async fn every_event_type_arrives_signed() {
         .await
         .expect(201)
         .body;
-    sign_in(&t, "hook@example.com").await;
+    t.follow_mailed_link("hook@example.com").await;
     // attribution.created, commission.accrued, .approved, .paid, payout.created, .reversed
-    let (_, _, key) = setup(
-        &t,
-        json!({"type": "percent", "value": "10"}),
-        "last_click",
-        30,
-    )
-    .await;
-    let cref = click(&t, &key, "198.51.100.77").await;
-    identify(&t, &cref, "hook-user").await.expect(200);
+    let link = t.campaign_link(json!({})).await;
+    t.identified_click(&link, "hook-user").await;
     let ev = |v: &str| json!({"userId": "hook-user", "type": "invoice.paid", "value": v});
-    let e1 = t
-        .api
-        .post("/attribution/events", ev("100.00"))
-        .await
-        .expect(201);
-    let e2 = t
-        .api
-        .post("/attribution/events", ev("50.00"))
-        .await
-        .expect(201);
+    let e1 = t.event(ev("100.00")).await.expect(201);
+    let e2 = t.event(ev("50.00")).await.expect(201);
     let c1 = e1.body["attribution"]["touches"][0]["commissionId"]
         .as_str()
         .unwrap();
@@ -414,7 +395,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
     let t = Tenant::new().await;
     let (ep, _) = endpoint(&t, &rx.url("/down"), json!(["partner.created"])).await;
     // Five days × OP_WEBHOOK_RETRY_SCALE (0.001) = 7.2 minutes: pretend it started failing 10 minutes ago.
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     db.execute(
         &format!("UPDATE \"{schema}\".webhook_endpoints SET failing_since = now() - interval '10 minutes' WHERE id = $1"),
@@ -451,7 +432,7 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
             .expect(201);
     }
     // No endpoint: the pipeline consumes the outbox rows and delivers nothing.
-    let db = openpartner::connect(&shared().database_url).await.unwrap();
+    let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
     let count = |table: &'static str| {
         let (db, sql) = (&db, format!("SELECT count(*) FROM \"{schema}\".{table}"));
@@ -487,21 +468,14 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
 #[tokio::test]
 async fn an_endpoint_gets_the_next_event_even_while_writers_believe_nobody_listens() {
     let t = Tenant::new().await;
-    let (_, _, key) = crate::attribution::percent_last_click(&t, "10").await;
-    let cref = click(&t, &key, "198.51.100.90").await;
-    identify(&t, &cref, "fence-user").await.expect(200);
+    let link = t.campaign_link(json!({})).await;
+    t.identified_click(&link, "fence-user").await;
     let ev = |id: &str| json!({"userId": "fence-user", "type": "invoice.paid", "value": "10.00", "eventId": id});
     // Nobody listens: the worker learns so and writes without outbox rows.
-    t.api
-        .post("/attribution/events", ev("before"))
-        .await
-        .expect(201);
+    t.event(ev("before")).await.expect(201);
     let rx = Receiver::start().await;
     endpoint(&t, &rx.url("/fence"), json!(["commission.accrued"])).await;
-    t.api
-        .post("/attribution/events", ev("after"))
-        .await
-        .expect(201);
+    t.event(ev("after")).await.expect(201);
     let events = settled(&rx, "/fence", "/data/commission/eventId").await;
     assert_eq!(events, vec!["after"]);
 }

@@ -2,6 +2,14 @@
 //! workers + gateway, real processes, real gRPC, real HTTP) per test binary, and a fresh
 //! tenant per test (tenants are schemas, so they are cheap). Tests that kill processes
 //! start a private stack on the same cluster.
+//!
+//! `fixtures` holds the set-up steps the tests share (campaigns, links, clicks, identities,
+//! events, sign-in); `receiver` is a local webhook receiver.
+
+pub mod fixtures;
+pub mod receiver;
+
+pub use fixtures::*;
 
 use openpartner::{
     embedded_pg::{EmbeddedPg, FAST_SETTINGS},
@@ -77,6 +85,22 @@ async fn start_shared() -> Shared {
     }
 }
 
+/// A connection to the shared cluster, for what the API does not show (stored rows, clocks
+/// moved back).
+pub async fn db() -> tokio_postgres::Client {
+    openpartner::connect(&shared().database_url)
+        .await
+        .expect("connect")
+}
+
+/// Now, in milliseconds since the Unix epoch (the unit of the API's `ts` fields).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
 pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
     StackOptions {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_openpartner")),
@@ -93,6 +117,25 @@ pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
         quiet: true,
         worker_transport: Default::default(),
     }
+}
+
+/// A private stack (one worker + gateway) on the shared cluster with `env` set over
+/// [`TEST_ENV`], for a test of settings the shared stack does not have.
+pub async fn private_stack(env: &[(&str, &str)]) -> Stack {
+    let mut opts = options(&shared().database_url, Mode::Multi, 1);
+    for (k, v) in env {
+        opts.env.retain(|(key, _)| key != k);
+        opts.env.push((k.to_string(), v.to_string()));
+    }
+    Stack::start(opts, None).await.expect("private stack")
+}
+
+/// A private single-tenant (self-host) stack on the shared cluster, administered by
+/// `admin_key`; its API is at `<base_url>/api`.
+pub async fn single_tenant_stack(admin_key: &str) -> Stack {
+    let mut opts = options(&shared().database_url, Mode::Single, 1);
+    opts.admin_api_key = Some(admin_key.to_string());
+    Stack::start(opts, None).await.expect("single-mode stack")
 }
 
 /// Settings every test stack runs with (tests that need others start their own stack).
@@ -231,6 +274,16 @@ impl Api {
             .await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.raw(
+            Method::PATCH,
+            path,
+            Some(body.to_string().into_bytes()),
+            &[],
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str) -> Resp {
         self.raw(Method::DELETE, path, None, &[]).await
     }
@@ -250,12 +303,27 @@ impl Tenant {
     }
 
     pub async fn on(gateway: &str) -> Tenant {
+        Tenant::provision(gateway, serde_json::json!({})).await
+    }
+
+    /// A fresh tenant whose first admin is `email` (invited by the provisioning call).
+    pub async fn with_admin(email: &str) -> Tenant {
+        Tenant::provision(
+            &shared().stack.base_url,
+            serde_json::json!({ "adminEmail": email }),
+        )
+        .await
+    }
+
+    /// `POST /platform/tenants` under a fresh slug, with `fields` added to the body.
+    async fn provision(gateway: &str, fields: Value) -> Tenant {
         let slug = unique_slug("t");
+        let mut body = serde_json::json!({"slug": slug, "name": "Test tenant"});
+        for (k, v) in fields.as_object().expect("tenant fields are an object") {
+            body[k] = v.clone();
+        }
         let r = platform(gateway)
-            .post(
-                "/platform/tenants",
-                serde_json::json!({"slug": slug, "name": "Test tenant"}),
-            )
+            .post("/platform/tenants", body)
             .await
             .expect(201);
         let admin_key = r.body["adminKey"].as_str().expect("adminKey").to_string();
@@ -266,17 +334,6 @@ impl Tenant {
             admin_key,
         }
     }
-
-    pub async fn partner(&self, email: &str) -> Value {
-        self.api
-            .post(
-                "/partners",
-                serde_json::json!({"email": email, "name": "P", "sendInvite": false}),
-            )
-            .await
-            .expect(201)
-            .body
-    }
 }
 
 pub fn platform(gateway: &str) -> Api {
@@ -285,50 +342,6 @@ pub fn platform(gateway: &str) -> Api {
 
 pub fn gateway() -> Api {
     Api::new(shared().stack.base_url.clone(), None)
-}
-
-/// The newest mail to `to` in the tenant's dev mailbox.
-pub async fn last_mail(t: &Tenant, to: &str) -> Option<Value> {
-    let r = t
-        .api
-        .get(&format!("/dev/mailbox?to={}", to.replace('@', "%40")))
-        .await
-        .expect(200);
-    r.body["data"].as_array().and_then(|d| d.first().cloned())
-}
-
-/// The magic-link token inside a mail body (`...?token=<43 chars>&tenant=...`).
-pub fn token_in(body: &str) -> String {
-    let i = body.find("token=").expect("mail carries a token") + "token=".len();
-    body[i..i + 43].to_string()
-}
-
-/// Asks for a magic link for `email` (as the portal does) and returns its token from the
-/// dev mailbox.
-pub async fn requested_token(t: &Tenant, email: &str) -> String {
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", serde_json::json!({ "email": email }))
-        .await
-        .expect(200);
-    let mail = last_mail(t, email).await.expect("a mail was sent");
-    token_in(mail["body"].as_str().unwrap())
-}
-
-/// Signs `email` in through the magic link the mailbox received; returns the cookie pair
-/// (`op_session=...`) and the verify response.
-pub async fn sign_in(t: &Tenant, email: &str) -> (String, Resp) {
-    let mail = last_mail(t, email).await.expect("a mail was sent");
-    let token = token_in(mail["body"].as_str().unwrap());
-    let r = t
-        .api
-        .with_key(None)
-        .post("/auth/magic/verify", serde_json::json!({"token": token}))
-        .await
-        .expect(200);
-    let set_cookie = r.headers["set-cookie"].to_str().unwrap().to_string();
-    let pair = set_cookie.split(';').next().unwrap().to_string();
-    (pair, r)
 }
 
 impl Api {
