@@ -4,19 +4,46 @@
 use crate::error::{ApiError, ErrorCode};
 use op_proto::v1::{self, PrincipalKind};
 
-/// The scopes a scoped key can carry. Each route that admits scoped keys names one.
-pub const SCOPES: &[&str] = &[
-    "events:write",
-    "partners:write",
-    "partners:read",
-    "commissions:read",
-    "links:write",
-    "webhooks:write",
-    "clicks:write",
-];
+/// The scopes a scoped key can carry. Each route that admits scoped keys names one, so the
+/// route table cannot name a scope that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    EventsWrite,
+    PartnersWrite,
+    PartnersRead,
+    CommissionsRead,
+    LinksWrite,
+    WebhooksWrite,
+    ClicksWrite,
+}
 
-pub fn is_known_scope(s: &str) -> bool {
-    SCOPES.contains(&s)
+impl Scope {
+    pub const ALL: &'static [Scope] = &[
+        Scope::EventsWrite,
+        Scope::PartnersWrite,
+        Scope::PartnersRead,
+        Scope::CommissionsRead,
+        Scope::LinksWrite,
+        Scope::WebhooksWrite,
+        Scope::ClicksWrite,
+    ];
+
+    /// The scope as keys carry it and the API spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::EventsWrite => "events:write",
+            Scope::PartnersWrite => "partners:write",
+            Scope::PartnersRead => "partners:read",
+            Scope::CommissionsRead => "commissions:read",
+            Scope::LinksWrite => "links:write",
+            Scope::WebhooksWrite => "webhooks:write",
+            Scope::ClicksWrite => "clicks:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,10 +152,10 @@ pub enum Access {
     /// Admins only; scoped and partner principals get `403 forbidden`.
     Admin,
     /// Admins, or scoped keys holding the scope.
-    AdminOrScope(&'static str),
+    AdminOrScope(Scope),
     /// Admins, scoped keys holding the scope (if any), or the partner named by the route's
     /// `:id` parameter acting on itself.
-    AdminScopeOrSelf(Option<&'static str>),
+    AdminScopeOrSelf(Option<Scope>),
     /// Admins and partners; the handler restricts a partner to what it owns.
     AdminOrPartner,
     /// Any authenticated principal of the tenant (`/auth/me`, `/auth/introspect`).
@@ -137,7 +164,7 @@ pub enum Access {
 
 impl Access {
     /// The scope a scoped key would need, for the `forbidden_scope` error and the docs.
-    pub fn scope(self) -> Option<&'static str> {
+    pub fn scope(self) -> Option<Scope> {
         match self {
             Access::AdminOrScope(s) => Some(s),
             Access::AdminScopeOrSelf(s) => s,
@@ -161,13 +188,13 @@ impl Access {
                 Ok(())
             }
             (_, Principal::Scoped { scopes, .. }) => match self.scope() {
-                Some(s) if scopes.iter().any(|have| have == s) => Ok(()),
+                Some(s) if scopes.iter().any(|have| have == s.as_str()) => Ok(()),
                 Some(s) => Err(ApiError::new(
                     403,
                     ErrorCode::ForbiddenScope,
-                    format!("this key lacks the `{s}` scope"),
+                    format!("this key lacks the `{}` scope", s.as_str()),
                 )
-                .with("required", s)),
+                .with("required", s.as_str())),
                 None => Err(ApiError::forbidden("this route needs an admin key")),
             },
             (_, Principal::Partner { .. }) => Err(ApiError::forbidden(
@@ -208,7 +235,7 @@ mod tests {
         };
         assert_eq!(status(Access::Admin.check(&admin, None)), 200);
         assert_eq!(
-            status(Access::AdminOrScope("partners:read").check(&admin, None)),
+            status(Access::AdminOrScope(Scope::PartnersRead).check(&admin, None)),
             200
         );
         assert_eq!(status(Access::Platform.check(&admin, None)), 401);
@@ -218,10 +245,10 @@ mod tests {
     fn scoped_keys_reach_only_their_scopes() {
         let k = scoped(&["partners:read"]);
         assert_eq!(
-            status(Access::AdminOrScope("partners:read").check(&k, None)),
+            status(Access::AdminOrScope(Scope::PartnersRead).check(&k, None)),
             200
         );
-        let e = Access::AdminOrScope("partners:write")
+        let e = Access::AdminOrScope(Scope::PartnersWrite)
             .check(&k, None)
             .unwrap_err();
         assert_eq!((e.status, e.code), (403, ErrorCode::ForbiddenScope));
@@ -231,7 +258,7 @@ mod tests {
             ErrorCode::Forbidden
         );
         assert_eq!(
-            status(Access::AdminScopeOrSelf(Some("partners:read")).check(&k, Some("p1"))),
+            status(Access::AdminScopeOrSelf(Some(Scope::PartnersRead)).check(&k, Some("p1"))),
             200
         );
     }
@@ -249,7 +276,7 @@ mod tests {
         );
         assert_eq!(status(Access::Admin.check(&p, None)), 403);
         assert_eq!(
-            status(Access::AdminOrScope("partners:read").check(&p, None)),
+            status(Access::AdminOrScope(Scope::PartnersRead).check(&p, None)),
             403
         );
     }

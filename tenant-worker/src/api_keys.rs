@@ -3,7 +3,7 @@
 //! revocation happen here, and revocation reaches the gateway's cache before the reply does.
 
 use crate::{
-    access::{is_known_scope, Principal},
+    access::{Principal, Scope},
     context::{ts, ts_opt, Ctx, Reply},
     error::{ApiError, ErrorCode},
     pagination::{rows_body, PageRequest},
@@ -73,7 +73,7 @@ fn parse_scopes(raw: ScopeList) -> Result<Vec<String>, ApiError> {
     }
     let mut out: Vec<String> = Vec::new();
     for s in list {
-        if !is_known_scope(&s) {
+        if Scope::parse(&s).is_none() {
             return Err(ApiError::new(
                 400,
                 ErrorCode::InvalidScope,
@@ -139,7 +139,7 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
     let scope = ctx.query_value("scope");
     if let Some(s) = &scope {
-        if !is_known_scope(s) {
+        if Scope::parse(s).is_none() {
             return Err(ApiError::invalid_query(format!(
                 "unknown scope `{}`",
                 crate::context::truncate(s, 64)

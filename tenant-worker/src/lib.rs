@@ -2,40 +2,52 @@
 //!
 //! A worker is stateless and serves any tenant. It receives envelopes over gRPC
 //! ([`server`]), routes them through the one route table ([`routes`]), checks the
-//! principal against the route ([`access`]) and runs the domain module's handler, whose SQL
-//! runs inside the tenant's own schema ([`context::Ctx::begin`]).
+//! principal against the route ([`access`]) and runs the domain module's handler with a
+//! [`context::Ctx`]; the handler's SQL runs in the tenant's own schema ([`sql::Tx`], or
+//! statements qualified with the tenant's [`sql::Schema`]).
 //!
-//! Domain modules: [`partners`], [`api_keys`], [`admins`], [`auth`] (magic links, sessions),
-//! [`platform`] (tenants), [`campaigns`], [`links`], [`clicks`] (the click router); shared
-//! plumbing: [`pagination`], [`outbox`], [`mail`], [`error`].
+//! - Request plumbing: [`server`], [`routes`], [`access`], [`context`], [`error`],
+//!   [`idempotency`], [`pagination`].
+//! - Database plumbing: [`sql`] (transactions, pipelines, multi-row inserts) and
+//!   [`group_commit`] (per-tenant lanes for the hot writes).
+//! - People and keys: [`partners`], [`admins`], [`api_keys`], [`auth`] (sign-in handlers)
+//!   on top of [`sessions`] (tokens, invites, session rows), [`platform`] (tenants).
+//! - The money path: [`campaigns`], [`links`], [`clicks`] (the click router),
+//!   [`attribution`] (events, refunds, identify, rederive), [`commissions`] (rules and the
+//!   ledger), [`money`], [`payouts`].
+//! - Outbound: [`outbox`] and [`webhooks`] (endpoints, delivery, signatures, SSRF),
+//!   [`mail`], [`secrets`] (sealing at rest).
+//!
+//! Only what other crates use is `pub` (the route table and access rules for the e2e
+//! authorization matrix, the secrets key, the config and the entry point).
 
 pub mod access;
-pub mod admins;
-pub mod api_keys;
-pub mod attribution;
-pub mod auth;
-pub mod campaigns;
-pub mod clicks;
-pub mod commissions;
+pub(crate) mod admins;
+pub(crate) mod api_keys;
+pub(crate) mod attribution;
+pub(crate) mod auth;
+pub(crate) mod campaigns;
+pub(crate) mod clicks;
+pub(crate) mod commissions;
 pub mod config;
-pub mod context;
-pub mod error;
-pub mod group_commit;
-pub mod idempotency;
-pub mod links;
-pub mod mail;
-pub mod money;
-pub mod outbox;
-pub mod pagination;
-pub mod partners;
-pub mod payouts;
-pub mod platform;
+pub(crate) mod context;
+pub(crate) mod error;
+pub(crate) mod group_commit;
+pub(crate) mod idempotency;
+pub(crate) mod links;
+pub(crate) mod mail;
+pub(crate) mod money;
+pub(crate) mod outbox;
+pub(crate) mod pagination;
+pub(crate) mod partners;
+pub(crate) mod payouts;
+pub(crate) mod platform;
 pub mod routes;
 pub mod secrets;
-pub mod server;
-pub mod sessions;
-pub mod sql;
-pub mod webhooks;
+pub(crate) mod server;
+pub(crate) mod sessions;
+pub(crate) mod sql;
+pub(crate) mod webhooks;
 
 pub use config::Config;
 

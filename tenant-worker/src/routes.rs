@@ -3,7 +3,7 @@
 //! special cases elsewhere. Tests walk this table to build the authorization matrix.
 
 use crate::{
-    access::{Access, Principal},
+    access::{Access, Principal, Scope},
     admins, api_keys,
     attribution::{events, identify, rederive},
     auth, campaigns, clicks, commissions,
@@ -41,11 +41,11 @@ pub fn table() -> Vec<Route> {
     use Access::*;
     vec![
         // Partners
-        route!(Api, "POST", "/partners", AdminOrScope("partners:write"), partners::create),
-        route!(Api, "GET", "/partners", AdminOrScope("partners:read"), partners::list),
-        route!(Api, "GET", "/partners/:id", AdminScopeOrSelf(Some("partners:read")), partners::get),
+        route!(Api, "POST", "/partners", AdminOrScope(Scope::PartnersWrite), partners::create),
+        route!(Api, "GET", "/partners", AdminOrScope(Scope::PartnersRead), partners::list),
+        route!(Api, "GET", "/partners/:id", AdminScopeOrSelf(Some(Scope::PartnersRead)), partners::get),
         route!(Api, "POST", "/partners/:id/invite", Admin, partners::invite),
-        route!(Api, "POST", "/partners/:id/revoke", AdminOrScope("partners:write"), partners::revoke),
+        route!(Api, "POST", "/partners/:id/revoke", AdminOrScope(Scope::PartnersWrite), partners::revoke),
         route!(Api, "POST", "/partners/:id/reinstate", Admin, partners::reinstate),
         route!(Api, "POST", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::create_for_partner),
         route!(Api, "GET", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::list_for_partner),
@@ -75,33 +75,33 @@ pub fn table() -> Vec<Route> {
         route!(Api, "GET", "/programs/:id", Admin, campaigns::get),
         route!(Api, "PATCH", "/programs/:id", Admin, campaigns::update),
         // Links and clicks
-        route!(Api, "POST", "/partners/:id/links", AdminScopeOrSelf(Some("links:write")), links::create),
+        route!(Api, "POST", "/partners/:id/links", AdminScopeOrSelf(Some(Scope::LinksWrite)), links::create),
         route!(Api, "GET", "/partners/:id/links", AdminScopeOrSelf(None), links::list),
-        route!(Api, "POST", "/clicks", AdminOrScope("clicks:write"), clicks::record),
+        route!(Api, "POST", "/clicks", AdminOrScope(Scope::ClicksWrite), clicks::record),
         route!(Router, "GET", "/:linkKey", Public, clicks::redirect),
         // Attribution
         route!(Api, "POST", "/attribution/identify", Public, identify::identify),
         route!(Api, "OPTIONS", "/attribution/identify", Public, identify::preflight),
-        route!(Api, "POST", "/attribution/events", AdminOrScope("events:write"), events::ingest),
+        route!(Api, "POST", "/attribution/events", AdminOrScope(Scope::EventsWrite), events::ingest),
         route!(Api, "POST", "/attribution/rederive", Admin, rederive::rederive),
         // Commissions and payouts
-        route!(Api, "GET", "/commissions", AdminOrScope("commissions:read"), commissions::list),
+        route!(Api, "GET", "/commissions", AdminOrScope(Scope::CommissionsRead), commissions::list),
         route!(Api, "POST", "/commissions/approve", Admin, commissions::bulk_approve),
         route!(Api, "POST", "/commissions/reverse", Admin, commissions::bulk_reverse),
-        route!(Api, "GET", "/commissions/:id", AdminOrScope("commissions:read"), commissions::get),
+        route!(Api, "GET", "/commissions/:id", AdminOrScope(Scope::CommissionsRead), commissions::get),
         route!(Api, "POST", "/commissions/:id/approve", Admin, commissions::approve),
         route!(Api, "POST", "/commissions/:id/reverse", Admin, commissions::reverse),
-        route!(Api, "GET", "/partners/:id/commissions", AdminScopeOrSelf(Some("commissions:read")), commissions::list),
+        route!(Api, "GET", "/partners/:id/commissions", AdminScopeOrSelf(Some(Scope::CommissionsRead)), commissions::list),
         route!(Api, "POST", "/payouts/run", Admin, payouts::run),
         route!(Api, "GET", "/payouts", Admin, payouts::list),
         route!(Api, "GET", "/payouts/:id", Admin, payouts::get),
         route!(Api, "POST", "/payouts/:id/mark-paid", Admin, payouts::mark_paid),
         // Webhooks
-        route!(Api, "POST", "/webhooks", AdminOrScope("webhooks:write"), webhooks::endpoints::create),
+        route!(Api, "POST", "/webhooks", AdminOrScope(Scope::WebhooksWrite), webhooks::endpoints::create),
         route!(Api, "GET", "/webhooks", Admin, webhooks::endpoints::list),
         route!(Api, "GET", "/webhooks/:id", Admin, webhooks::endpoints::get),
-        route!(Api, "PATCH", "/webhooks/:id", AdminOrScope("webhooks:write"), webhooks::endpoints::update),
-        route!(Api, "DELETE", "/webhooks/:id", AdminOrScope("webhooks:write"), webhooks::endpoints::delete),
+        route!(Api, "PATCH", "/webhooks/:id", AdminOrScope(Scope::WebhooksWrite), webhooks::endpoints::update),
+        route!(Api, "DELETE", "/webhooks/:id", AdminOrScope(Scope::WebhooksWrite), webhooks::endpoints::delete),
         route!(Api, "POST", "/webhooks/:id/rotate-secret", Admin, webhooks::endpoints::rotate_secret),
         route!(Api, "GET", "/webhooks/:id/deliveries", Admin, webhooks::log::deliveries),
         route!(Api, "POST", "/webhooks/:id/deliveries/:deliveryId/retry", Admin, webhooks::log::retry),

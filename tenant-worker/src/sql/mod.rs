@@ -11,7 +11,7 @@ mod pipeline;
 mod rows;
 
 pub use op_control::schema::Schema;
-pub use pipeline::{pipeline, rollback, send, Pipelined, Statement};
+pub use pipeline::{pipeline, rollback, send, Statement};
 pub use rows::{val, JsonText, Rows};
 
 use crate::error::ApiError;

@@ -46,10 +46,6 @@ impl Rows {
         self.values.extend(row);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// `(sql, parameters)` per statement, rows in the order they were pushed.
     pub fn statements(&self) -> Vec<(String, Vec<&(dyn ToSql + Sync)>)> {
         let width = self.casts.len();

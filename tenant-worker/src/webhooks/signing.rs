@@ -19,11 +19,6 @@ pub fn new_secret() -> String {
     format!("whsec_{}", STANDARD.encode(b))
 }
 
-/// Accepts a secret of our shape (or the original's base64url one).
-pub fn valid_secret(s: &str) -> bool {
-    standard_key(s).is_some_and(|k| k.len() >= 16)
-}
-
 fn standard_key(secret: &str) -> Option<Vec<u8>> {
     let b64 = secret.strip_prefix("whsec_")?;
     STANDARD
@@ -98,6 +93,11 @@ pub fn headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A secret of our shape (or the original's base64url one).
+    fn valid_secret(s: &str) -> bool {
+        standard_key(s).is_some_and(|k| k.len() >= 16)
+    }
 
     #[test]
     fn secrets_have_the_documented_shape() {
