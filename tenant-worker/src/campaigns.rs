@@ -354,12 +354,8 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
         .collect();
 
     let row = ctx.read_one(&sql, &refs).await?;
-    let row = row.ok_or_else(|| not_found(&id))?;
+    let row = row.ok_or_else(|| ApiError::no_such("campaign", &id))?;
     Ok(Reply::ok(to_json(&row)))
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::no_such("campaign", id)
 }
 
 #[cfg(test)]

@@ -40,10 +40,6 @@ pub fn to_json(row: &Row) -> Value {
     })
 }
 
-fn not_found(id: &str) -> ApiError {
-    ApiError::no_such("webhook endpoint", id)
-}
-
 fn secrets_key(ctx: &Ctx) -> Result<&SecretsKey, ApiError> {
     ctx.app.secrets.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -230,7 +226,7 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     subscriptions::lock_for_change(&tx, &ctx.tenant()?.schema).await?;
     let row = tx.query_opt(sql.as_str(), &refs).await?;
     tx.commit().await?;
-    let row = row.ok_or_else(|| not_found(&id))?;
+    let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
     Ok(Reply::ok(json!({ "endpoint": to_json(&row) })))
 }
 
@@ -266,7 +262,7 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         );
         ctx.read_one(&sql, &[&id]).await?
     };
-    let row = row.ok_or_else(|| not_found(&id))?;
+    let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
     Ok(Reply::ok(json!({
         "ok": true,
         "deleted": hard,
@@ -298,7 +294,7 @@ pub async fn rotate_secret(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?;
     tx.commit().await?;
-    let row = row.ok_or_else(|| not_found(&id))?;
+    let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
     Ok(Reply::ok(json!({
         "secret": secret,
         "previousSecretExpiresAt": ts(row.get("previous_secret_until")),
