@@ -90,10 +90,9 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let status: String = tx
         .one_or_404(
-            "SELECT status FROM admins WHERE id = $1 FOR UPDATE",
-            &[&id],
             "admin",
             &id,
+            "SELECT status FROM admins WHERE id = $1 FOR UPDATE",
         )
         .await?
         .get(0);

@@ -223,10 +223,9 @@ pub async fn create_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
     // Lock the partner so a concurrent revoke cannot miss this key.
     let status: String = tx
         .one_or_404(
-            "SELECT status FROM partners WHERE id = $1 FOR SHARE",
-            &[&partner_id],
             "partner",
             &partner_id,
+            "SELECT status FROM partners WHERE id = $1 FOR SHARE",
         )
         .await?
         .get(0);

@@ -474,10 +474,9 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let row = tx
         .one_or_404(
-            &format!("SELECT {COLUMNS} FROM commissions WHERE id = $1"),
-            &[&id],
             "commission",
             &id,
+            &format!("SELECT {COLUMNS} FROM commissions WHERE id = $1"),
         )
         .await?;
     let history: Vec<Value> = tx

@@ -190,10 +190,9 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let current = tx
         .one_or_404(
-            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
-            &[&id],
             "partner",
             &id,
+            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
         )
         .await?;
     if current.get::<_, &str>(0) == "revoked" {
@@ -272,10 +271,9 @@ pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let row = tx
         .one_or_404(
-            "SELECT status, email FROM partners WHERE id = $1 FOR UPDATE",
-            &[&id],
             "partner",
             &id,
+            "SELECT status, email FROM partners WHERE id = $1 FOR UPDATE",
         )
         .await?;
     let (status, email): (String, String) = (row.get(0), row.get(1));
@@ -306,10 +304,9 @@ pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let current = tx
         .one_or_404(
-            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
-            &[&id],
             "partner",
             &id,
+            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
         )
         .await?;
     if current.get::<_, &str>(0) != "revoked" {

@@ -146,10 +146,9 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let row = tx
         .one_or_404(
-            &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
-            &[&id],
             "payout",
             &id,
+            &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
         )
         .await?;
     let comms: Vec<Value> = tx
@@ -179,10 +178,9 @@ pub async fn mark_paid(ctx: Ctx) -> Result<Reply, ApiError> {
         .await?;
     let row = tx
         .one_or_404(
-            &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
-            &[&id],
             "payout",
             &id,
+            &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
         )
         .await?;
     if updated == 0 {

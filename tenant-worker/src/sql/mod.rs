@@ -17,7 +17,7 @@ pub use rows::{val, JsonText, Rows};
 use crate::error::ApiError;
 use deadpool_postgres::{Object, Pool};
 use std::ops::Deref;
-use tokio_postgres::{types::ToSql, Row};
+use tokio_postgres::Row;
 
 /// A transaction in one tenant's schema that owns its pooled connection.
 ///
@@ -50,16 +50,11 @@ impl Tx {
         self
     }
 
-    /// The one row `sql` finds, or `404 no <what> with id <id>` — the opening of most
-    /// handlers that change a resource (`SELECT … WHERE id = $1 FOR UPDATE`).
-    pub async fn one_or_404(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-        what: &str,
-        id: &str,
-    ) -> Result<Row, ApiError> {
-        self.query_opt(sql, params)
+    /// The row that `sql` (whose one parameter, `$1`, is `id`) finds, or `404 no <what>
+    /// with id <id>` — the opening of most handlers that read or change one resource
+    /// (`SELECT … WHERE id = $1 FOR UPDATE`).
+    pub async fn one_or_404(&self, what: &str, id: &str, sql: &str) -> Result<Row, ApiError> {
+        self.query_opt(sql, &[&id])
             .await?
             .ok_or_else(|| ApiError::no_such(what, id))
     }
