@@ -54,7 +54,7 @@ pub struct App {
     pub click_lane: group_commit::Lanes<clicks::ClickJob, Option<clicks::Recorded>>,
     /// Group commit of conversion events (not refunds), one lane per tenant.
     pub event_lane: group_commit::Lanes<
-        attribution::events::EventInput,
+        attribution::input::EventInput,
         attribution::events::Written,
         attribution::events::Paid,
     >,

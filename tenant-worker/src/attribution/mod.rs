@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod identify;
+pub mod input;
 pub mod rederive;
 pub mod refunds;
 pub mod store;

@@ -6,7 +6,7 @@
 //! approved or paid, the event is skipped; otherwise its accrued commissions are reversed,
 //! its attributions superseded, and the new ones written.
 
-use super::{attribute, events::parse_ts, store, store::EventFacts, Outcome};
+use super::{attribute, input::parse_ts, store, store::EventFacts, Outcome};
 use crate::sql::{Schema, Tx};
 use crate::{
     commissions,

@@ -9,7 +9,7 @@
 //! event's row is locked, so concurrent refunds cannot together take more than there is
 //! (`409 over_refund`).
 
-use super::{events::EventInput, store};
+use super::{input::EventInput, store};
 use crate::{
     commissions,
     context::{Ctx, Reply},
