@@ -10,9 +10,8 @@
 use super::{
     attribute,
     input::{parse, EventInput},
-    refunds, store,
-    store::EventFacts,
-    Candidate, Outcome,
+    plan::{mark_paid, EventFacts, Plan},
+    refunds, store, Candidate, Outcome,
 };
 use crate::{
     context::{Ctx, Reply},
@@ -186,7 +185,7 @@ impl Paid {
 }
 
 /// An event's outcome, rows and reply (JSON text).
-type Planned = (Outcome, store::Plan, Vec<u8>);
+type Planned = (Outcome, Plan, Vec<u8>);
 
 /// A batch of events, attributed and priced, ready to write.
 struct Batch<'a> {
@@ -227,9 +226,9 @@ impl<'a> Batch<'a> {
                 .entry(event.user_id.clone())
                 .or_insert((false, Vec::new()));
             let outcome = attribute(*has_identity, cands, event.ts);
-            let plan = store::plan(event, &outcome, now);
-            store::mark_paid(cands, &plan);
-            let response = store::response(event, &outcome, &plan);
+            let plan = Plan::new(event, &outcome, now);
+            mark_paid(cands, &plan);
+            let response = plan.reply(event, &outcome);
             plans.push(Ok((outcome, plan, response)));
         }
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
@@ -347,7 +346,7 @@ impl<'a> Batch<'a> {
 
     /// The derived rows of the events whose `eventId` is `wanted`.
     fn derived_rows(&self, wanted: impl Fn(&str) -> bool) -> Vec<Rows> {
-        let items: Vec<(&EventFacts, &store::Plan)> = self
+        let items: Vec<(&EventFacts, &Plan)> = self
             .order
             .iter()
             .filter(|&&i| wanted(self.event_id(i)))

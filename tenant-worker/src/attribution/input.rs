@@ -4,7 +4,7 @@
 //! ([`super::events`]) and refunds ([`super::refunds`]), which `events` hands refunds to —
 //! and `rederive` reads times the same way ([`parse_ts`]). Parsing only: no I/O.
 
-use super::store::EventFacts;
+use super::plan::EventFacts;
 use crate::{
     context::Ctx,
     error::{ApiError, ErrorCode},
