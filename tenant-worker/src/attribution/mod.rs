@@ -12,6 +12,7 @@ pub mod identify;
 pub mod input;
 pub mod plan;
 pub mod rederive;
+pub mod refund_math;
 pub mod refunds;
 pub mod store;
 
