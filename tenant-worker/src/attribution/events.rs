@@ -3,6 +3,12 @@
 //! The hot path is group-committed ([`crate::group_commit`]): concurrent events of a tenant
 //! are attributed and written together by [`write_events`] — one candidate read, one
 //! multi-row insert per table, one commit — and each caller is answered after that commit.
+//!
+//! In reading order: [`ingest`] parses the body ([`super::input`]) and submits the event to
+//! its tenant's [`lane`]; [`write_events`] reads the batch's candidate clicks
+//! ([`super::store`]), attributes and plans every event ([`super::attribute`],
+//! [`super::plan`]) and writes the rows `store` builds for the plans.
+//!
 //! A client `eventId` (alias `externalEventId`) makes the call idempotent: a repeat — even a
 //! concurrent one, which waits on the unique index — writes nothing and gets the first reply
 //! back. Refunds and chargebacks take the slower, locked path in [`super::refunds`].
@@ -16,7 +22,7 @@ use super::{
 use crate::{
     context::{Ctx, Reply},
     error::ApiError,
-    group_commit::{BatchResult, Before, Turn},
+    group_commit::{BatchResult, Before, Lanes, Turn},
     sql::{pipeline, rollback, send, Rows, Schema, Statement},
     webhooks::subscriptions,
 };
@@ -40,6 +46,18 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
         Written::Created(body) => Reply::json_text(201, body),
         Written::Replayed(body) => Reply::json_text(200, body),
     })
+}
+
+/// The event lanes of a worker, one per tenant: batches of conversion events (not
+/// refunds) written by [`write_events`], in turns that carry what each batch pays ([`Paid`]).
+pub type Lane = Lanes<EventInput, Written, Paid>;
+
+/// Builds the event lanes.
+pub fn lane(pool: Pool) -> Lane {
+    // Two batches at a time, in turn order (group_commit::Turn): a batch that would pay a
+    // first payment the batch ahead also pays waits for that batch's commit. Not more: a
+    // batch's reads may miss only the one batch ahead of it.
+    Lanes::new("events", 2, pool, write_events)
 }
 
 /// What became of one event.
