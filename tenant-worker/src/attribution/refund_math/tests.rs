@@ -6,8 +6,24 @@ fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
-fn usd() -> Currency {
-    Currency::parse("USD").unwrap()
+/// A USD event of `value` with commissions of `(status, amount)`, not refunded yet.
+fn usd_event(value: &str, commissions: &[(&'static str, &str)]) -> Event {
+    Event {
+        value: Some(d(value)),
+        currency: Currency::parse("USD").unwrap(),
+        commissions: commissions
+            .iter()
+            .map(|&(status, amount)| Commission::new(status, d(amount)))
+            .collect(),
+        refunds: vec![],
+    }
+}
+
+fn adjust(amount: &str, status: &'static str) -> Take {
+    Take::Adjust {
+        amount: d(amount),
+        status,
+    }
 }
 
 /// One commission of the refunded event, as the database would hold it.
@@ -89,21 +105,14 @@ impl Event {
 
 #[test]
 fn three_partial_refunds_take_the_commission_to_exactly_zero() {
-    let mut e = Event {
-        value: Some(d("100.00")),
-        currency: usd(),
-        commissions: vec![Commission::new("accrued", d("10.00"))],
-        refunds: vec![],
-    };
-    let adjust = |amount: &str| Take::Adjust {
-        amount: d(amount),
-        status: "accrued",
-    };
-    assert_eq!(e.refund(Some(d("33.33"))).unwrap().1, vec![adjust("3.33")]);
-    assert_eq!(e.refund(Some(d("33.33"))).unwrap().1, vec![adjust("3.33")]);
+    let mut e = usd_event("100.00", &[("accrued", "10.00")]);
+    for _ in 0..2 {
+        let (_, takes) = e.refund(Some(d("33.33"))).unwrap();
+        assert_eq!(takes, vec![adjust("3.33", "accrued")]);
+    }
     let (last, takes) = e.refund(Some(d("33.34"))).unwrap();
     assert!(last.completes);
-    assert_eq!(takes, vec![adjust("3.34")]);
+    assert_eq!(takes, vec![adjust("3.34", "accrued")]);
     assert_eq!(e.commissions[0].left(), Decimal::ZERO);
     assert_eq!(
         e.refund(Some(d("0.01"))),
@@ -116,18 +125,10 @@ fn three_partial_refunds_take_the_commission_to_exactly_zero() {
 #[test]
 fn a_partial_take_is_capped_by_what_is_left() {
     // 30% of 0.05 is 0.015, half-even 0.02: twice, and then only 0.01 is left.
-    let mut e = Event {
-        value: Some(d("10.00")),
-        currency: usd(),
-        commissions: vec![Commission::new("paid", d("0.05"))],
-        refunds: vec![],
-    };
-    let adjust = |amount: &str| Take::Adjust {
-        amount: d(amount),
-        status: "approved",
-    };
+    let mut e = usd_event("10.00", &[("paid", "0.05")]);
     for want in ["0.02", "0.02", "0.01"] {
-        assert_eq!(e.refund(Some(d("3.00"))).unwrap().1, vec![adjust(want)]);
+        let (_, takes) = e.refund(Some(d("3.00"))).unwrap();
+        assert_eq!(takes, vec![adjust(want, "approved")]);
     }
     let (last, takes) = e.refund(None).unwrap();
     assert!(last.completes);
@@ -136,23 +137,14 @@ fn a_partial_take_is_capped_by_what_is_left() {
 
 #[test]
 fn a_whole_first_refund_reverses_unpaid_commissions_and_claws_back_paid_ones() {
-    let mut e = Event {
-        value: Some(d("80.00")),
-        currency: usd(),
-        commissions: vec![
-            Commission::new("accrued", d("8.00")),
-            Commission::new("approved", d("4.00")),
-            Commission::new("paid", d("2.00")),
-        ],
-        refunds: vec![],
-    };
+    let mut e = usd_event(
+        "80.00",
+        &[("accrued", "8.00"), ("approved", "4.00"), ("paid", "2.00")],
+    );
     let (share, takes) = e.refund(None).unwrap();
     assert!(share.completes && share.first);
     assert_eq!(share.this, d("80.00"));
-    let clawback = Take::Adjust {
-        amount: d("2.00"),
-        status: "approved",
-    };
+    let clawback = adjust("2.00", "approved");
     assert_eq!(takes, vec![Take::Reverse, Take::Reverse, clawback]);
 }
 
