@@ -25,7 +25,7 @@ use crate::{
     campaigns::host_allowed,
     context::{truncate, ts, Ctx, Reply},
     error::ApiError,
-    group_commit::{BatchResult, Turn},
+    group_commit::{BatchResult, Lanes, Turn},
     links::valid_link_key,
     sql::{pipeline, rollback, val, Rows, Schema},
 };
@@ -111,6 +111,14 @@ pub struct ClickJob {
     referer: Option<String>,
     /// Over the per-IP velocity allowance (decided in memory before queueing).
     velocity: bool,
+}
+
+/// The click lanes of a worker, one per tenant: batches written by [`write_clicks`].
+pub type Lane = Lanes<ClickJob, Option<Recorded>>;
+
+/// Builds the click lanes (batches of clicks are independent: no turn to wait for).
+pub fn lane(pool: Pool) -> Lane {
+    Lanes::new("clicks", 2, pool, write_clicks)
 }
 
 /// Writes a batch of clicks: one lookup of every link the batch names (with its campaign

@@ -64,13 +64,9 @@ pub struct App {
     /// Per-IP, per-link click counts for the `velocity` flag (`OP_CLICK_VELOCITY_PER_MIN`).
     pub velocity: clicks::Velocity,
     /// Group commit of clicks, one lane per tenant.
-    pub click_lane: group_commit::Lanes<clicks::ClickJob, Option<clicks::Recorded>>,
+    pub click_lane: clicks::Lane,
     /// Group commit of conversion events (not refunds), one lane per tenant.
-    pub event_lane: group_commit::Lanes<
-        attribution::events::EventInput,
-        attribution::events::Written,
-        attribution::events::Paid,
-    >,
+    pub event_lane: attribution::events::Lane,
 }
 
 impl App {
@@ -103,16 +99,8 @@ impl App {
             secrets,
             webhook_http,
             velocity: clicks::Velocity::new(config.click_velocity_per_min),
-            click_lane: group_commit::Lanes::new("clicks", 2, pool.clone(), clicks::write_clicks),
-            // Two batches at a time, in turn order (group_commit::Turn): a batch that would
-            // pay a first payment the batch ahead also pays waits for that batch's commit.
-            // Not more: a batch's reads may miss only the one batch ahead of it.
-            event_lane: group_commit::Lanes::new(
-                "events",
-                2,
-                pool.clone(),
-                attribution::events::write_events,
-            ),
+            click_lane: clicks::lane(pool.clone()),
+            event_lane: attribution::events::lane(pool.clone()),
             config,
             pool,
             routes: routes::table(),

@@ -3,165 +3,36 @@
 //! The hot path is group-committed ([`crate::group_commit`]): concurrent events of a tenant
 //! are attributed and written together by [`write_events`] — one candidate read, one
 //! multi-row insert per table, one commit — and each caller is answered after that commit.
+//!
+//! In reading order: [`ingest`] parses the body ([`super::input`]) and submits the event to
+//! its tenant's [`lane`]; [`write_events`] reads the batch's candidate clicks
+//! ([`super::store`]), attributes and plans every event ([`super::attribute`],
+//! [`super::plan`]) and writes the rows `store` builds for the plans.
+//!
 //! A client `eventId` (alias `externalEventId`) makes the call idempotent: a repeat — even a
 //! concurrent one, which waits on the unique index — writes nothing and gets the first reply
 //! back. Refunds and chargebacks take the slower, locked path in [`super::refunds`].
 
-use super::{attribute, refunds, store, store::EventFacts, Candidate, Outcome};
+use super::{
+    attribute,
+    input::{parse, EventInput},
+    plan::{mark_paid, EventFacts, Plan},
+    refunds, store, Candidate, Outcome,
+};
 use crate::{
     context::{Ctx, Reply},
-    error::{ApiError, ErrorCode},
-    group_commit::{BatchResult, Before, Turn},
-    money::{parse_amount, Currency},
+    error::ApiError,
+    group_commit::{BatchResult, Before, Lanes, Turn},
     sql::{pipeline, rollback, send, Rows, Schema, Statement},
     webhooks::subscriptions,
 };
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::{error::SqlState, types::ToSql, Row};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct EventBody {
-    user_id: Value,
-    #[serde(rename = "type")]
-    kind: Value,
-    value: Option<Value>,
-    currency: Option<Value>,
-    metadata: Option<Value>,
-    ts: Option<Value>,
-    event_id: Option<Value>,
-    external_event_id: Option<Value>,
-}
-
-/// A validated event.
-pub struct EventInput {
-    pub facts: EventFacts,
-    pub metadata: Value,
-    /// `metadata.refundOf` of a refund/chargeback.
-    pub refund_of: Option<String>,
-}
-
-impl EventInput {
-    pub fn is_refund(&self) -> bool {
-        matches!(self.facts.kind.as_str(), "refund" | "chargeback")
-    }
-}
-
-fn text(v: &Value, field: &str, max: usize) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::invalid_body(format!(
-            "{field} must be a non-empty string of at most {max} characters"
-        ))
-        .with("field", field)
-    };
-    let s = match v {
-        Value::String(s) => s.trim().to_string(),
-        // Integer ids are common in merchants' systems; take them as their decimal text.
-        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-        _ => return Err(bad()),
-    };
-    if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
-        return Err(bad());
-    }
-    Ok(s)
-}
-
-/// An event time: RFC 3339 string or epoch milliseconds.
-pub fn parse_ts(v: Option<&Value>, field: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let bad = || {
-        ApiError::invalid_body(format!(
-            "{field} must be an ISO 8601 time or epoch milliseconds"
-        ))
-        .with("field", field)
-    };
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| bad()),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-            .map(Some)
-            .ok_or_else(bad),
-        Some(_) => Err(bad()),
-    }
-}
-
-pub fn parse(ctx: &Ctx) -> Result<EventInput, ApiError> {
-    let body: EventBody = ctx.json()?;
-    let user_id = text(&body.user_id, "userId", 256)?;
-    let kind = text(&body.kind, "type", 64)?;
-    let currency = match &body.currency {
-        None | Some(Value::Null) => Currency::parse("USD")?,
-        Some(Value::String(c)) => Currency::parse(c.trim())?,
-        Some(_) => {
-            return Err(ApiError::new(
-                400,
-                ErrorCode::InvalidCurrency,
-                "currency must be an ISO 4217 code string",
-            ))
-        }
-    };
-    let value: Option<Decimal> = match &body.value {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(parse_amount(v, &currency, "value")?),
-    };
-    let metadata = match body.metadata {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(v @ Value::Object(_)) => {
-            if serde_json::to_vec(&v).map_or(0, |b| b.len()) > 16 * 1024 {
-                return Err(ApiError::invalid_body("metadata is larger than 16 KiB")
-                    .with("field", "metadata"));
-            }
-            v
-        }
-        Some(_) => {
-            return Err(
-                ApiError::invalid_body("metadata must be a JSON object").with("field", "metadata")
-            )
-        }
-    };
-    let client_id = match (&body.event_id, &body.external_event_id) {
-        (Some(v), _) if !v.is_null() => Some(text(v, "eventId", 256)?),
-        (_, Some(v)) if !v.is_null() => Some(text(v, "externalEventId", 256)?),
-        _ => None,
-    };
-    let ts = parse_ts(body.ts.as_ref(), "ts")?.unwrap_or_else(Utc::now);
-    let id = format!("evt_{}", ulid::Ulid::new());
-    let refund_of = if matches!(kind.as_str(), "refund" | "chargeback") {
-        match metadata.get("refundOf") {
-            Some(v) => Some(text(v, "metadata.refundOf", 256)?),
-            None => {
-                return Err(ApiError::invalid_body(format!(
-                    "a {kind} needs metadata.refundOf (the refunded event's eventId)"
-                ))
-                .with("field", "metadata.refundOf"))
-            }
-        }
-    } else {
-        None
-    };
-    Ok(EventInput {
-        facts: EventFacts {
-            event_id: client_id.unwrap_or_else(|| id.clone()),
-            id,
-            user_id,
-            kind,
-            value,
-            currency,
-            ts,
-        },
-        metadata,
-        refund_of,
-    })
-}
 
 /// `POST /attribution/events`
 pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
@@ -175,6 +46,18 @@ pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {
         Written::Created(body) => Reply::json_text(201, body),
         Written::Replayed(body) => Reply::json_text(200, body),
     })
+}
+
+/// The event lanes of a worker, one per tenant: batches of conversion events (not
+/// refunds) written by [`write_events`], in turns that carry what each batch pays ([`Paid`]).
+pub type Lane = Lanes<EventInput, Written, Paid>;
+
+/// Builds the event lanes.
+pub fn lane(pool: Pool) -> Lane {
+    // Two batches at a time, in turn order (group_commit::Turn): a batch that would pay a
+    // first payment the batch ahead also pays waits for that batch's commit. Not more: a
+    // batch's reads may miss only the one batch ahead of it.
+    Lanes::new("events", 2, pool, write_events)
 }
 
 /// What became of one event.
@@ -320,7 +203,7 @@ impl Paid {
 }
 
 /// An event's outcome, rows and reply (JSON text).
-type Planned = (Outcome, store::Plan, Vec<u8>);
+type Planned = (Outcome, Plan, Vec<u8>);
 
 /// A batch of events, attributed and priced, ready to write.
 struct Batch<'a> {
@@ -361,9 +244,9 @@ impl<'a> Batch<'a> {
                 .entry(event.user_id.clone())
                 .or_insert((false, Vec::new()));
             let outcome = attribute(*has_identity, cands, event.ts);
-            let plan = store::plan(event, &outcome, now);
-            store::mark_paid(cands, &plan);
-            let response = store::response(event, &outcome, &plan);
+            let plan = Plan::new(event, &outcome, now);
+            mark_paid(cands, &plan);
+            let response = plan.reply(event, &outcome);
             plans.push(Ok((outcome, plan, response)));
         }
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
@@ -481,7 +364,7 @@ impl<'a> Batch<'a> {
 
     /// The derived rows of the events whose `eventId` is `wanted`.
     fn derived_rows(&self, wanted: impl Fn(&str) -> bool) -> Vec<Rows> {
-        let items: Vec<(&EventFacts, &store::Plan)> = self
+        let items: Vec<(&EventFacts, &Plan)> = self
             .order
             .iter()
             .filter(|&&i| wanted(self.event_id(i)))

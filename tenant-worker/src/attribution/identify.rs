@@ -6,7 +6,11 @@
 //! own origins — the origins of its campaigns' destination URLs and their deep-link
 //! domains — and the gateway rate-limits it per client IP. `ts` is accepted and ignored.
 
-use super::{attribute, store, store::EventFacts};
+use super::{
+    attribute,
+    plan::{mark_paid, EventFacts, Plan},
+    store,
+};
 use crate::sql::{Schema, Tx};
 use crate::{
     context::{Ctx, Reply},
@@ -151,19 +155,10 @@ async fn backfill(tx: &Tx, schema: &Schema, user_id: &str) -> Result<u64, ApiErr
             .await?;
             continue;
         }
-        let mut plan = store::plan(&event, &outcome, Utc::now());
+        let mut plan = Plan::new(&event, &outcome, Utc::now());
         store::attach(&**tx, schema, &event, &mut plan).await?;
         // A campaign that just paid is no longer "first" for the user's later events.
-        for c in &plan.commissions {
-            if c.amount > rust_decimal::Decimal::ZERO {
-                for cand in candidates
-                    .iter_mut()
-                    .filter(|x| x.campaign_id == c.campaign_id)
-                {
-                    cand.paid_before = true;
-                }
-            }
-        }
+        mark_paid(&mut candidates, &plan);
         count += 1;
     }
     Ok(count)

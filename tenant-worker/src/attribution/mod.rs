@@ -4,11 +4,15 @@
 //! flagged clicks and revoked partners) and the event time, it decides the outcome, the model
 //! (the most recent eligible click's campaign's), the touches and their weights, and splits
 //! the commission exactly. The handlers around it live in [`events`], [`identify`],
-//! [`refunds`] and [`rederive`].
+//! [`refunds`] and [`rederive`]; they read their input with [`input`], turn an outcome into
+//! rows and a reply with [`plan`] (pure too) and read and write with [`store`] (SQL only).
 
 pub mod events;
 pub mod identify;
+pub mod input;
+pub mod plan;
 pub mod rederive;
+pub mod refund_math;
 pub mod refunds;
 pub mod store;
 

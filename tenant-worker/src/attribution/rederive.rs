@@ -6,7 +6,12 @@
 //! approved or paid, the event is skipped; otherwise its accrued commissions are reversed,
 //! its attributions superseded, and the new ones written.
 
-use super::{attribute, events::parse_ts, store, store::EventFacts, Outcome};
+use super::{
+    attribute,
+    input::parse_ts,
+    plan::{EventFacts, Plan},
+    store, Outcome,
+};
 use crate::sql::{Schema, Tx};
 use crate::{
     commissions,
@@ -111,7 +116,7 @@ async fn one_event(
     let (has_identity, candidates) =
         store::candidates(&**tx, schema, &event.user_id, Some(&event.id)).await?;
     let outcome = attribute(has_identity, &candidates, event.ts);
-    let plan = store::plan(&event, &outcome, Utc::now());
+    let plan = Plan::new(&event, &outcome, Utc::now());
 
     // What stands now: live attributions and the commissions priced from them.
     let current: Vec<(String, String, Decimal)> = tx

@@ -5,11 +5,16 @@
 //! unpaid commissions are reversed, paid ones get a negative compensating commission
 //! (clawback) that the next payout nets. With a smaller value it takes the same fraction of
 //! each commission as negative adjustments (exact decimal, half-even), the last refund
-//! taking the rounding remainder so a fully refunded event nets exactly zero. The refunded
-//! event's row is locked, so concurrent refunds cannot together take more than there is
-//! (`409 over_refund`).
+//! taking the rounding remainder so a fully refunded event nets exactly zero — the
+//! arithmetic is [`super::refund_math`]'s, pure and property-tested; this module reads,
+//! locks and writes. The refunded event's row is locked, so concurrent refunds cannot
+//! together take more than there is (`409 over_refund`).
 
-use super::{events::EventInput, store};
+use super::{
+    input::EventInput,
+    refund_math::{self, Earlier, Standing, Take},
+    store,
+};
 use crate::{
     commissions,
     context::{Ctx, Reply},
@@ -60,29 +65,17 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         )
         .await?
         .get(0);
-    let total = original_value.unwrap_or(Decimal::ONE);
-    let before = if fully_refunded_before {
-        total
-    } else {
-        refunded_before.unwrap_or_default()
+    let earlier = Earlier {
+        value_sum: refunded_before,
+        whole: fully_refunded_before,
     };
-    let remaining = total - before;
-    let this = match (event.value, original_value) {
-        (Some(v), Some(_)) => v,
-        _ => remaining,
-    };
-    if remaining <= Decimal::ZERO || this > remaining || this <= Decimal::ZERO {
-        return Err(ApiError::conflict(
+    let share = refund_math::share(original_value, earlier, event.value).map_err(|over| {
+        ApiError::conflict(
             ErrorCode::OverRefund,
             "this refund is larger than what remains of the event",
         )
-        .with(
-            "remaining",
-            original_currency.format(remaining.max(Decimal::ZERO)),
-        ));
-    }
-    let completes = this == remaining;
-    let fraction = this / total;
+        .with("remaining", original_currency.format(over.remaining))
+    })?;
 
     let rows = tx
         .query(
@@ -97,7 +90,7 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         let status: String = row.get("status");
         let amount: Decimal = row.get("amount");
         let currency = Currency::parse(row.get::<_, &str>("currency"))?;
-        if status == "reversed" {
+        if !refund_math::refundable(&status) {
             continue;
         }
         let adjusted: Decimal = tx
@@ -107,33 +100,29 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
             )
             .await?
             .get(0);
-        let left = amount + adjusted;
-        if left <= Decimal::ZERO {
-            continue;
-        }
-        let reason = format!("{} {}", event.kind, event.event_id);
-        if completes && before.is_zero() && status != "paid" {
-            // Untouched and unpaid: the whole commission is simply reversed.
-            let r =
-                commissions::transition(&tx, &id, "reversed", &ctx.principal, Some(&reason), None)
-                    .await?;
-            reversed.push(commissions::to_json(&r));
-            continue;
-        }
-        let take = if completes {
-            left
-        } else {
-            currency.round(amount * fraction).min(left)
+        let standing = Standing {
+            status: &status,
+            amount,
+            adjusted,
+            currency,
         };
-        if take.is_zero() {
-            continue;
-        }
-        // A clawback of money already paid (or approved for payment) is netted by the next
-        // payout; an adjustment of an accrued commission is approved together with it.
-        let adj_status = if status == "accrued" {
-            "accrued"
-        } else {
-            "approved"
+        let reason = format!("{} {}", event.kind, event.event_id);
+        let (take, adj_status) = match share.take(&standing) {
+            Take::Nothing => continue,
+            Take::Reverse => {
+                let r = commissions::transition(
+                    &tx,
+                    &id,
+                    "reversed",
+                    &ctx.principal,
+                    Some(&reason),
+                    None,
+                )
+                .await?;
+                reversed.push(commissions::to_json(&r));
+                continue;
+            }
+            Take::Adjust { amount, status } => (amount, status),
         };
         let r = commissions::insert_adjustment(
             &tx,
@@ -154,12 +143,12 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         "attribution": { "status": "refund", "model": null, "touches": [] },
         "refund": {
             "refundOf": refund_of,
-            "amount": original_value.map(|_| original_currency.format(this)),
+            "amount": original_value.map(|_| original_currency.format(share.this)),
             "reversed": reversed,
             "adjustments": adjustments,
         },
     });
-    let stored_value: Option<Decimal> = original_value.map(|_| this);
+    let stored_value: Option<Decimal> = original_value.map(|_| share.this);
     tx.execute(
         "INSERT INTO events (id, event_id, user_id, type, value, currency, metadata, ts, refund_of, attribution_status, response)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'refund', $10)",

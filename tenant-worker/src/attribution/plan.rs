@@ -1,0 +1,215 @@
+//! Planning an event's rows: from an attribution [`Outcome`] to the attribution and
+//! commission rows to write ([`Plan`]), and the reply built from them.
+//!
+//! No I/O (the row ids are generated here, the time is passed in), kept apart from the SQL
+//! in [`super::store`], so that a batch can be planned — and each caller's reply serialized —
+//! before its turn to write, and the reply stored with the event is exactly the one sent.
+
+use super::{Candidate, Model, Outcome};
+use crate::{context::ts, money::Currency};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{json, Number, Value};
+use std::str::FromStr;
+
+/// The facts of one conversion event that attribution needs.
+#[derive(Debug, Clone)]
+pub struct EventFacts {
+    /// Server id, `evt_<ulid>`.
+    pub id: String,
+    /// The client's id (or `id` when none was given).
+    pub event_id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub value: Option<Decimal>,
+    pub currency: Currency,
+    pub ts: DateTime<Utc>,
+}
+
+/// After `plan` is written, a campaign it paid is no longer "first" for the user's later
+/// events (the recurring rule applies to them).
+pub fn mark_paid(candidates: &mut [Candidate], plan: &Plan) {
+    for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
+        for cand in candidates
+            .iter_mut()
+            .filter(|x| x.campaign_id == c.campaign_id)
+        {
+            cand.paid_before = true;
+        }
+    }
+}
+
+/// One attribution row to write.
+#[derive(Debug, Clone)]
+pub struct PlannedAttribution {
+    pub id: String,
+    pub model: Model,
+    pub click_id: String,
+    pub partner_id: String,
+    pub campaign_id: String,
+    pub weight: Decimal,
+}
+
+/// One commission row to write (always `accrued` when planned).
+#[derive(Debug, Clone)]
+pub struct PlannedCommission {
+    pub id: String,
+    pub attribution: usize,
+    pub partner_id: String,
+    pub campaign_id: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub holdback_days: i32,
+    pub accrued_at: DateTime<Utc>,
+    pub mature_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub attributions: Vec<PlannedAttribution>,
+    pub commissions: Vec<PlannedCommission>,
+}
+
+impl Plan {
+    /// Turns an outcome into rows (ids generated here, so the reply can be built before writing).
+    pub fn new(event: &EventFacts, outcome: &Outcome, now: DateTime<Utc>) -> Plan {
+        let Outcome::Attributed { model, touches } = outcome else {
+            return Plan::default();
+        };
+        let amounts = super::split(touches, event.value, event.currency);
+        let mut plan = Plan::default();
+        for (i, (t, amount)) in touches.iter().zip(amounts).enumerate() {
+            plan.attributions.push(PlannedAttribution {
+                id: ulid::Ulid::new().to_string(),
+                model: *model,
+                click_id: t.candidate.click_id.clone(),
+                partner_id: t.candidate.partner_id.clone(),
+                campaign_id: t.candidate.campaign_id.clone(),
+                weight: t.weight,
+            });
+            if let Some((amount, currency)) = amount {
+                plan.commissions.push(PlannedCommission {
+                    id: ulid::Ulid::new().to_string(),
+                    attribution: i,
+                    partner_id: t.candidate.partner_id.clone(),
+                    campaign_id: t.candidate.campaign_id.clone(),
+                    amount,
+                    currency,
+                    holdback_days: t.candidate.holdback_days,
+                    accrued_at: now,
+                    mature_at: now + Duration::days(i64::from(t.candidate.holdback_days)),
+                });
+            }
+        }
+        plan
+    }
+
+    /// The reply of `POST /attribution/events` (stored with the event for idempotent replays).
+    pub fn reply(&self, event: &EventFacts, outcome: &Outcome) -> Vec<u8> {
+        let touches = self
+            .attributions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let commission = self.commissions.iter().find(|c| c.attribution == i);
+                TouchReply {
+                    amount: commission.map(|c| c.currency.format(c.amount)),
+                    attribution_id: &a.id,
+                    campaign_id: &a.campaign_id,
+                    click_id: &a.click_id,
+                    commission_id: commission.map(|c| c.id.as_str()),
+                    currency: commission.map(|c| c.currency.code()),
+                    partner_id: &a.partner_id,
+                    weight: weight_json(a.weight),
+                }
+            })
+            .collect();
+        let model = match outcome {
+            Outcome::Attributed { model, .. } => Some(model.as_str()),
+            _ => None,
+        };
+        let reply = EventReply {
+            attribution: AttributionReply {
+                model,
+                status: outcome.status(),
+                touches,
+            },
+            event_id: &event.event_id,
+            id: &event.id,
+            ok: true,
+        };
+        serde_json::to_vec(&reply).unwrap_or_default()
+    }
+}
+
+fn weight_json(w: Decimal) -> Value {
+    Number::from_str(&w.normalize().to_string()).map_or(Value::Null, Value::Number)
+}
+
+pub fn attribution_json(event: &EventFacts, a: &PlannedAttribution) -> Value {
+    json!({
+        "id": a.id,
+        "eventId": event.event_id,
+        "model": a.model.as_str(),
+        "clickId": a.click_id,
+        "partnerId": a.partner_id,
+        "campaignId": a.campaign_id,
+        "programId": a.campaign_id,
+        "weight": weight_json(a.weight),
+    })
+}
+
+pub fn commission_json(event: &EventFacts, plan: &Plan, c: &PlannedCommission) -> Value {
+    json!({
+        "id": c.id,
+        "attributionId": plan.attributions[c.attribution].id,
+        "eventId": event.event_id,
+        "partnerId": c.partner_id,
+        "campaignId": c.campaign_id,
+        "programId": c.campaign_id,
+        "amount": c.currency.format(c.amount),
+        "currency": c.currency.code(),
+        "status": "accrued",
+        "holdbackDays": c.holdback_days,
+        "accruedAt": ts(c.accrued_at),
+        "matureAt": ts(c.mature_at),
+        "approvedAt": null,
+        "paidAt": null,
+        "reversedAt": null,
+        "payoutId": null,
+        "refundOf": null,
+    })
+}
+
+// The reply to a new event, serialized once: stored with the event (replays read it back)
+// and sent. Fields in alphabetical order, the order of a reply read back from the database.
+
+#[derive(Serialize)]
+struct EventReply<'a> {
+    attribution: AttributionReply<'a>,
+    #[serde(rename = "eventId")]
+    event_id: &'a str,
+    id: &'a str,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct AttributionReply<'a> {
+    model: Option<&'static str>,
+    status: &'static str,
+    touches: Vec<TouchReply<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TouchReply<'a> {
+    amount: Option<String>,
+    attribution_id: &'a str,
+    campaign_id: &'a str,
+    click_id: &'a str,
+    commission_id: Option<&'a str>,
+    currency: Option<&'a str>,
+    partner_id: &'a str,
+    weight: Value,
+}
