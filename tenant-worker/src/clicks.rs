@@ -9,9 +9,9 @@
 //! is sent only after that commit, so it is never sent for a click that could still be lost.
 //! Plain `VALUES` (no writable CTE, no `INSERT … SELECT`) keeps it plannable by Citus.
 //!
-//! The statements name their tables schema-qualified instead of going through
-//! [`Ctx::begin`]'s `SET LOCAL search_path` transaction (BEGIN, SET, statements, COMMIT would
-//! be two more round trips). The schema name is still derived only from the envelope's
+//! The statements name their tables schema-qualified instead of going through a
+//! `Ctx::tx` transaction (its `BEGIN; SET LOCAL search_path` and `COMMIT` would be round
+//! trips of their own). The schema name is still derived only from the envelope's
 //! tenant id and quoted; nothing of the request reaches the SQL text.
 //!
 //! Flags: `revoked` when the partner is revoked (from the live partner row read with the

@@ -1,22 +1,22 @@
 //! The tenant worker: the application behind the gateway.
 //!
 //! A worker is stateless and serves any tenant. It receives envelopes over gRPC
-//! ([`server`]), routes them through the one route table ([`routes`]), checks the
+//! (`server`), routes them through the one route table ([`routes`]), checks the
 //! principal against the route ([`access`]) and runs the domain module's handler with a
-//! [`context::Ctx`]; the handler's SQL runs in the tenant's own schema ([`sql::Tx`], or
-//! statements qualified with the tenant's [`sql::Schema`]).
+//! `context::Ctx`; the handler's SQL runs in the tenant's own schema (`sql::Tx`, or
+//! statements qualified with the tenant's `sql::Schema`).
 //!
-//! - Request plumbing: [`server`], [`routes`], [`access`], [`context`], [`error`],
-//!   [`idempotency`], [`pagination`].
-//! - Database plumbing: [`sql`] (transactions, pipelines, multi-row inserts) and
-//!   [`group_commit`] (per-tenant lanes for the hot writes).
-//! - People and keys: [`partners`], [`admins`], [`api_keys`], [`auth`] (sign-in handlers)
-//!   on top of [`sessions`] (tokens, invites, session rows), [`platform`] (tenants).
-//! - The money path: [`campaigns`], [`links`], [`clicks`] (the click router),
-//!   [`attribution`] (events, refunds, identify, rederive), [`commissions`] (rules and the
-//!   ledger), [`money`], [`payouts`].
-//! - Outbound: [`outbox`] and [`webhooks`] (endpoints, delivery, signatures, SSRF),
-//!   [`mail`], [`secrets`] (sealing at rest).
+//! - Request plumbing: `server`, [`routes`], [`access`], `context`, `error`,
+//!   `idempotency`, `pagination`.
+//! - Database plumbing: `sql` (transactions, pipelines, multi-row inserts) and
+//!   `group_commit` (per-tenant lanes for the hot writes).
+//! - People and keys: `partners`, `admins`, `api_keys`, `auth` (sign-in handlers)
+//!   on top of `sessions` (tokens, invites, session rows), `platform` (tenants).
+//! - The money path: `campaigns`, `links`, `clicks` (the click router),
+//!   `attribution` (events, refunds, identify, rederive), `commissions` (rules and the
+//!   ledger), `money`, `payouts`.
+//! - Outbound: `outbox` and `webhooks` (endpoints, delivery, signatures, SSRF),
+//!   `mail`, [`secrets`] (sealing at rest).
 //!
 //! Only what other crates use is `pub` (the route table and access rules for the e2e
 //! authorization matrix, the secrets key, the config and the entry point).

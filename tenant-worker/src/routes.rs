@@ -168,7 +168,7 @@ fn leak_name(name: &str) -> &'static str {
 }
 
 /// Routes one envelope: 404/405, authorization, then the handler (under the
-/// `Idempotency-Key` rules, [`idempotency::run`]).
+/// `Idempotency-Key` rules, `idempotency::run`).
 pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
     let surface = env.surface();
     let path = env.path.clone();
