@@ -1,0 +1,105 @@
+//! `openpartner bench`: the load tool. Measures the same operations three ways in one run,
+//! so every number has a baseline from the same machine and moment:
+//!
+//! 1. through the gateway over HTTP (what customers see),
+//! 2. straight to a worker over gRPC (the gateway hop removed),
+//! 3. raw SQL against the tenant schema (the database floor; writes only).
+//!
+//! It starts its own stack (embedded Postgres with durable settings, workers, gateway,
+//! a fresh tenant) unless pointed at a running one. It reports throughput and latency
+//! percentiles; it asserts nothing.
+//!
+//! This module holds the command line and the run; the parts:
+//! - `target`: the system under test (stack, tenant) and the handles the scenarios use;
+//! - `measure`: the load loop, and one operation via the gateway and direct to a worker;
+//! - `baselines`: the database floor (raw SQL, pgbench);
+//! - `scenarios`: set-up data and what each scenario measures;
+//! - `receiver`: the local webhook receiver of the webhooks scenario;
+//! - `report`: latency percentiles, throughput and CPU per request, as printed lines;
+//! - `cpu`: CPU time per part of the system, from `/proc`;
+//! - `http_load`: the lean HTTP client of the load.
+
+use crate::stack::WorkerTransport;
+use anyhow::{Context, Result};
+
+mod baselines;
+mod cpu;
+mod http_load;
+mod measure;
+mod receiver;
+mod report;
+mod scenarios;
+mod target;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Concurrent clients per scenario.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Worker processes in the stack the tool starts.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Use this Postgres instead of a fresh embedded one (the bench creates its own tenant).
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Scenarios to run (comma-separated): partners-get, partners-create, events, clicks, webhooks.
+    #[arg(
+        long,
+        default_value = "partners-get,partners-create,events,clicks,webhooks"
+    )]
+    scenarios: String,
+    /// Extra alternating runs of event ingest through the gateway and pgbench (events
+    /// scenario): a shared machine's speed drifts over minutes, and the ratio of two
+    /// adjacent runs cancels the drift better than one run of each.
+    #[arg(long, default_value_t = 3)]
+    pairs: usize,
+    /// How the gateway reaches the workers (both on this machine).
+    #[arg(long, value_enum, default_value_t = WorkerTransport::Unix)]
+    worker_transport: WorkerTransport,
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let target = target::Target::start(&args)
+        .await
+        .context("starting the bench stack")?;
+    let b = target::Bench::new(&args, target).await?;
+    println!(
+        "openpartner bench: {} clients, {} s per scenario, {} workers, {} cores",
+        args.concurrency,
+        args.seconds,
+        args.workers,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut sections: Vec<Vec<String>> = Vec::new();
+    for scenario in args.scenarios.split(',').map(str::trim) {
+        let section = match scenario {
+            "partners-get" => scenarios::partners_get(&b).await?.lines(),
+            "partners-create" => scenarios::partners_create(&b).await?.lines(),
+            "events" => {
+                let mut lines = scenarios::events(&b).await?.lines();
+                lines.extend(scenarios::event_pairs(&b).await?);
+                lines
+            }
+            "clicks" => scenarios::clicks(&b).await?.lines(),
+            "webhooks" => scenarios::webhooks(&b).await?,
+            other => anyhow::bail!("unknown scenario `{other}`"),
+        };
+        sections.push(section);
+    }
+    println!();
+    for lines in &sections {
+        for l in lines {
+            println!("{l}");
+        }
+        println!();
+    }
+    let dir = b.target.dir.clone();
+    drop(b);
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(())
+}
