@@ -146,21 +146,40 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
             )));
         }
     }
+    live_keys(
+        &ctx,
+        &page,
+        "kind IN ('admin', 'scoped') AND ($2::text IS NULL OR (kind = 'scoped' AND $2 = ANY (scopes)))",
+        scope.as_deref(),
+    )
+    .await
+}
+
+/// One page of the tenant's live keys, newest first. `which` is the caller's fixed
+/// condition on the kind of key, with `arg` as its `$2`.
+async fn live_keys(
+    ctx: &Ctx,
+    page: &PageRequest,
+    which: &'static str,
+    arg: Option<&str>,
+) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant()?;
     let (after_t, after_id) = page.after.clone().unzip();
-    let conn = ctx.conn().await?;
-    let rows = conn
+    let rows = ctx
+        .conn()
+        .await?
         .query(
-            "SELECT id, prefix, label, kind, scopes, partner_id, created_at, revoked_at
-               FROM control.api_keys
-              WHERE tenant_id = $1 AND revoked_at IS NULL AND kind IN ('admin', 'scoped')
-                AND ($2::text IS NULL OR (kind = 'scoped' AND $2 = ANY (scopes)))
-                AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::text))
-              ORDER BY created_at DESC, id DESC LIMIT $5",
-            &[&tenant.id, &scope, &after_t, &after_id, &page.fetch()],
+            &format!(
+                "SELECT id, prefix, label, kind, scopes, partner_id, created_at, revoked_at
+                   FROM control.api_keys
+                  WHERE tenant_id = $1 AND revoked_at IS NULL AND {which}
+                    AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::text))
+                  ORDER BY created_at DESC, id DESC LIMIT $5"
+            ),
+            &[&tenant.id, &arg, &after_t, &after_id, &page.fetch()],
         )
         .await?;
-    Ok(Reply::ok(rows_body(&page, "apiKeys", &rows, to_json)))
+    Ok(Reply::ok(rows_body(page, "apiKeys", &rows, to_json)))
 }
 
 /// `DELETE /api-keys/:id` (admin: any key of the tenant; partner: its own partner keys):
@@ -254,20 +273,13 @@ pub async fn create_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn list_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
     let partner_id = ctx.id("partner")?;
     let page = PageRequest::from_ctx(&ctx)?;
-    let tenant = ctx.tenant()?;
-    let (after_t, after_id) = page.after.clone().unzip();
-    let conn = ctx.conn().await?;
-    let rows = conn
-        .query(
-            "SELECT id, prefix, label, kind, scopes, partner_id, created_at, revoked_at
-               FROM control.api_keys
-              WHERE tenant_id = $1 AND revoked_at IS NULL AND kind = 'partner' AND partner_id = $2
-                AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::text))
-              ORDER BY created_at DESC, id DESC LIMIT $5",
-            &[&tenant.id, &partner_id, &after_t, &after_id, &page.fetch()],
-        )
-        .await?;
-    Ok(Reply::ok(rows_body(&page, "apiKeys", &rows, to_json)))
+    live_keys(
+        &ctx,
+        &page,
+        "kind = 'partner' AND partner_id = $2",
+        Some(&partner_id),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::{
     mail, outbox,
     pagination::{rows_body, PageRequest},
     sessions,
+    sql::Tx,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -58,6 +59,26 @@ fn validate_metadata(m: Option<Value>) -> Result<Value, ApiError> {
             Err(ApiError::invalid_body("metadata must be a JSON object").with("field", "metadata"))
         }
     }
+}
+
+/// What a change of a partner's status starts from: the row, locked until commit.
+struct Locked {
+    status: String,
+    email: String,
+}
+
+async fn lock(tx: &Tx, id: &str) -> Result<Locked, ApiError> {
+    let row = tx
+        .one_or_404(
+            "partner",
+            id,
+            "SELECT status, email FROM partners WHERE id = $1 FOR UPDATE",
+        )
+        .await?;
+    Ok(Locked {
+        status: row.get(0),
+        email: row.get(1),
+    })
 }
 
 #[derive(Deserialize)]
@@ -188,14 +209,7 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant()?.clone();
 
     let tx = ctx.tx().await?;
-    let current = tx
-        .one_or_404(
-            "partner",
-            &id,
-            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
-        )
-        .await?;
-    if current.get::<_, &str>(0) == "revoked" {
+    if lock(&tx, &id).await?.status == "revoked" {
         return Err(ApiError::conflict(
             ErrorCode::AlreadyRevoked,
             "the partner is already revoked",
@@ -269,14 +283,7 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = ctx.id("partner")?;
     let tx = ctx.tx().await?;
-    let row = tx
-        .one_or_404(
-            "partner",
-            &id,
-            "SELECT status, email FROM partners WHERE id = $1 FOR UPDATE",
-        )
-        .await?;
-    let (status, email): (String, String) = (row.get(0), row.get(1));
+    let Locked { status, email } = lock(&tx, &id).await?;
     match status.as_str() {
         "active" => {
             return Err(ApiError::conflict(
@@ -302,14 +309,7 @@ pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = ctx.id("partner")?;
     let tx = ctx.tx().await?;
-    let current = tx
-        .one_or_404(
-            "partner",
-            &id,
-            "SELECT status FROM partners WHERE id = $1 FOR UPDATE",
-        )
-        .await?;
-    if current.get::<_, &str>(0) != "revoked" {
+    if lock(&tx, &id).await?.status != "revoked" {
         return Err(ApiError::conflict(
             ErrorCode::NotRevoked,
             "the partner is not revoked",

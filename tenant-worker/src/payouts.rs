@@ -14,6 +14,7 @@ use crate::{
     money::{parse_amount, Currency},
     outbox,
     pagination::{rows_body, PageRequest},
+    sql::Tx,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -140,17 +141,17 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::ok(rows_body(&page, "payouts", &rows, to_json)))
 }
 
+/// The payout `id`, or `404`.
+async fn load(tx: &Tx, id: &str) -> Result<Row, ApiError> {
+    let sql = format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1");
+    tx.one_or_404("payout", id, &sql).await
+}
+
 /// `GET /payouts/:id`: the payout and its commissions.
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = ctx.id("payout")?;
     let tx = ctx.tx().await?;
-    let row = tx
-        .one_or_404(
-            "payout",
-            &id,
-            &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
-        )
-        .await?;
+    let row = load(&tx, &id).await?;
     let comms: Vec<Value> = tx
         .query(
             &format!(
@@ -176,13 +177,7 @@ pub async fn mark_paid(ctx: Ctx) -> Result<Reply, ApiError> {
     let updated = tx
         .execute("UPDATE payouts SET status = 'paid', paid_at = now() WHERE id = $1 AND status = 'pending'", &[&id])
         .await?;
-    let row = tx
-        .one_or_404(
-            "payout",
-            &id,
-            &format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1"),
-        )
-        .await?;
+    let row = load(&tx, &id).await?;
     if updated == 0 {
         return Err(ApiError::conflict(
             ErrorCode::NotPending,
