@@ -60,9 +60,8 @@ impl fmt::Debug for Schema {
     }
 }
 
-/// Quotes an identifier that we generated ourselves. Never called on user input; tenant
-/// schemas go through [`Schema`].
-pub fn quote_ident(ident: &str) -> String {
+/// Quotes an identifier that we generated ourselves (never user input).
+fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
