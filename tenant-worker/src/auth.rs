@@ -246,7 +246,10 @@ async fn load(
 ) -> Result<Value, ApiError> {
     let row = ctx
         .read_one(
-            &format!("SELECT {columns} FROM {table} WHERE id = $1"),
+            &format!(
+                "SELECT {columns} FROM {}.{table} WHERE id = $1",
+                ctx.schema()?
+            ),
             &[&id],
         )
         .await?;

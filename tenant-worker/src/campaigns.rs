@@ -353,8 +353,10 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
 
-    let row = ctx.read_one(&sql, &refs).await?;
+    let tx = ctx.tx().await?;
+    let row = tx.query_opt(&sql, &refs).await?;
     let row = row.ok_or_else(|| ApiError::no_such("campaign", &id))?;
+    tx.commit().await?;
     Ok(Reply::ok(to_json(&row)))
 }
 

@@ -538,14 +538,15 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let rows = ctx
         .read(
             &format!(
-                "SELECT {COLUMNS} FROM commissions
+                "SELECT {COLUMNS} FROM {}.commissions
                   WHERE ($1::text IS NULL OR status = $1)
                     AND ($2::text IS NULL OR partner_id = $2)
                     AND ($3::text IS NULL OR campaign_id = $3)
                     AND ($4::timestamptz IS NULL OR accrued_at >= $4)
                     AND ($5::timestamptz IS NULL OR accrued_at < $5)
                     AND ($6::timestamptz IS NULL OR (accrued_at, id) < ($6, $7::text))
-                  ORDER BY accrued_at DESC, id DESC LIMIT $8"
+                  ORDER BY accrued_at DESC, id DESC LIMIT $8",
+                ctx.schema()?
             ),
             &[
                 &status,

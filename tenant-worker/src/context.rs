@@ -103,16 +103,19 @@ impl Ctx {
         Tx::begin(&self.app.pool, &self.tenant()?.schema).await
     }
 
-    /// Runs one read-only statement in this tenant's schema (its own short transaction).
+    /// This tenant's schema, for statements that name their tables in full.
+    pub fn schema(&self) -> Result<&Schema, ApiError> {
+        Ok(&self.tenant()?.schema)
+    }
+
+    /// One read-only statement in one round trip (prepared, no transaction): its tables
+    /// are named with [`Ctx::schema`] (`FROM {schema}.partners`).
     pub async fn read(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, ApiError> {
-        let tx = self.tx().await?;
-        let rows = tx.query(sql, params).await?;
-        tx.commit().await?;
-        Ok(rows)
+        crate::sql::read(&self.app.pool, sql, params).await
     }
 
     /// [`Ctx::read`] for at most one row.
@@ -128,12 +131,13 @@ impl Ctx {
     /// "no campaign with id …"). `table` and `columns` are static names of the caller.
     pub async fn by_id(&self, table: &str, columns: &str, what: &str) -> Result<Row, ApiError> {
         let id = self.id(what)?;
-        self.read_one(
-            &format!("SELECT {columns} FROM {table} WHERE id = $1"),
-            &[&id],
-        )
-        .await?
-        .ok_or_else(|| ApiError::no_such(what, &id))
+        let sql = format!(
+            "SELECT {columns} FROM {}.{table} WHERE id = $1",
+            self.schema()?
+        );
+        self.read_one(&sql, &[&id])
+            .await?
+            .ok_or_else(|| ApiError::no_such(what, &id))
     }
 }
 

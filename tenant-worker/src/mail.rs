@@ -146,10 +146,13 @@ pub async fn mailbox(ctx: Ctx) -> Result<Reply, ApiError> {
     let (after_t, after_id) = page.after.clone().unzip();
     let rows = ctx
         .read(
-            "SELECT id, to_email, subject, body, purpose, created_at FROM mail_outbox
-              WHERE ($1::text IS NULL OR to_email = $1)
-                AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::text))
-              ORDER BY created_at DESC, id DESC LIMIT $4",
+            &format!(
+                "SELECT id, to_email, subject, body, purpose, created_at FROM {}.mail_outbox
+                  WHERE ($1::text IS NULL OR to_email = $1)
+                    AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::text))
+                  ORDER BY created_at DESC, id DESC LIMIT $4",
+                ctx.schema()?
+            ),
             &[&to, &after_t, &after_id, &page.fetch()],
         )
         .await?;

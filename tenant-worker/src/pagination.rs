@@ -89,9 +89,10 @@ pub async fn newest_first(
     let rows = ctx
         .read(
             &format!(
-                "SELECT {columns} FROM {table}
+                "SELECT {columns} FROM {}.{table}
                   WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
-                  ORDER BY created_at DESC, id DESC LIMIT $3"
+                  ORDER BY created_at DESC, id DESC LIMIT $3",
+                ctx.schema()?
             ),
             &[&after_t, &after_id, &page.fetch()],
         )

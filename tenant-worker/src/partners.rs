@@ -164,7 +164,8 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         format!("WHERE {}", filters.join(" AND "))
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM partners {where_clause} ORDER BY created_at DESC, id DESC LIMIT ${}",
+        "SELECT {COLUMNS} FROM {}.partners {where_clause} ORDER BY created_at DESC, id DESC LIMIT ${}",
+        ctx.schema()?,
         params.len()
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params

@@ -131,13 +131,16 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let status = ctx.query_value("status");
     let partner = ctx.query_value("partnerId");
     let (after_t, after_id) = page.after.clone().unzip();
-    let rows = ctx.read(&format!(
+    // COLUMNS reads the payout's commissions too, by unqualified name: in a transaction.
+    let tx = ctx.tx().await?;
+    let rows = tx.query(&format!(
                 "SELECT {COLUMNS} FROM payouts p
                   WHERE ($1::text IS NULL OR p.status = $1) AND ($2::text IS NULL OR p.partner_id = $2)
                     AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3, $4::text))
                   ORDER BY p.created_at DESC, p.id DESC LIMIT $5"
             ),
             &[&status, &partner, &after_t, &after_id, &page.fetch()]).await?;
+    tx.commit().await?;
     Ok(Reply::ok(rows_body(&page, "payouts", &rows, to_json)))
 }
 

@@ -176,7 +176,10 @@ async fn allowed(ctx: &Ctx, origin: &str) -> Result<bool, ApiError> {
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
     let rows = ctx
         .read(
-            "SELECT destination_url, deep_link_allowed_domains FROM campaigns",
+            &format!(
+                "SELECT destination_url, deep_link_allowed_domains FROM {}.campaigns",
+                ctx.schema()?
+            ),
             &[],
         )
         .await?;

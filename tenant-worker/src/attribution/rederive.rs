@@ -49,7 +49,10 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
     let schema = ctx.tenant()?.schema.clone();
     if let Some(c) = &campaign {
         let exists = ctx
-            .read_one("SELECT 1 FROM campaigns WHERE id = $1", &[c])
+            .read_one(
+                &format!("SELECT 1 FROM {schema}.campaigns WHERE id = $1"),
+                &[c],
+            )
             .await?
             .is_some();
         if !exists {
@@ -61,14 +64,16 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let ids: Vec<String> = ctx
         .read(
-            "SELECT e.id FROM events e
+            &format!(
+                "SELECT e.id FROM {schema}.events e
                   WHERE e.refund_of IS NULL
                     AND ($1::timestamptz IS NULL OR e.ts >= $1)
                     AND ($2::timestamptz IS NULL OR e.ts < $2)
                     AND ($3::text IS NULL OR EXISTS (
-                          SELECT 1 FROM identities i JOIN clicks c ON c.id = i.click_id
+                          SELECT 1 FROM {schema}.identities i JOIN {schema}.clicks c ON c.id = i.click_id
                            WHERE i.user_id = e.user_id AND c.campaign_id = $3))
-                  ORDER BY e.ts, e.id",
+                  ORDER BY e.ts, e.id"
+            ),
             &[&from, &to, &campaign],
         )
         .await?

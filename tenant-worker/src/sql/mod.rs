@@ -17,7 +17,38 @@ pub use rows::{val, JsonText, Rows};
 use crate::error::ApiError;
 use deadpool_postgres::{Object, Pool};
 use std::ops::Deref;
-use tokio_postgres::Row;
+use tokio_postgres::{types::ToSql, Row};
+
+/// Most prepared statements one pooled connection keeps. Statements qualified with a
+/// tenant's schema are one per tenant and shape, so across thousands of tenants the cache
+/// (and the server backend's memory) would grow without end; past this many, it starts
+/// over (dropping a statement closes it on the server).
+const STATEMENTS_PER_CONNECTION: usize = 512;
+
+/// `sql`, prepared once per connection: later uses skip the parse and plan, and a statement
+/// already prepared costs no round trip of its own.
+pub async fn prepare(
+    conn: &Object,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+    if conn.statement_cache.size() >= STATEMENTS_PER_CONNECTION {
+        conn.statement_cache.clear();
+    }
+    conn.prepare_cached(sql).await
+}
+
+/// One read-only statement, in one round trip: prepared, no transaction around it. Its
+/// tables must be qualified with the tenant's [`Schema`] (there is no `search_path` here,
+/// so an unqualified tenant table is an error, never another tenant's rows).
+pub async fn read(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, ApiError> {
+    let conn = pool.get().await?;
+    let stmt = prepare(&conn, sql).await?;
+    Ok(conn.query(&stmt, params).await?)
+}
 
 /// A transaction in one tenant's schema that owns its pooled connection.
 ///
@@ -43,6 +74,46 @@ impl Tx {
         tx.batch_execute(&format!("BEGIN; SET LOCAL search_path TO {schema}"))
             .await?;
         Ok(tx)
+    }
+
+    // Statements on a `Tx` are prepared once per connection (their text names no schema, so
+    // one statement serves every tenant; PostgreSQL plans it again when the search_path
+    // differs from the one it was planned under).
+
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let stmt = prepare(self, sql).await?;
+        self.client().query(&stmt, params).await
+    }
+
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let stmt = prepare(self, sql).await?;
+        self.client().query_opt(&stmt, params).await
+    }
+
+    pub async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        let stmt = prepare(self, sql).await?;
+        self.client().query_one(&stmt, params).await
+    }
+
+    pub async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let stmt = prepare(self, sql).await?;
+        self.client().execute(&stmt, params).await
     }
 
     /// The plain client, for functions written against `tokio_postgres::GenericClient`.

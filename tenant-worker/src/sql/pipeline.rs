@@ -42,7 +42,7 @@ pub async fn send(
 ) -> Result<Pipelined, ApiError> {
     let mut prepared = Vec::with_capacity(stmts.len());
     for (sql, _) in stmts {
-        prepared.push(conn.prepare_cached(sql).await?);
+        prepared.push(super::prepare(conn, sql).await?);
     }
     // Each future queues its message on its first poll and `join!` polls in order, so the
     // messages leave in this order, together.

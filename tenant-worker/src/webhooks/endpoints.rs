@@ -260,7 +260,10 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
                     updated_at = CASE WHEN active THEN now() ELSE updated_at END
               WHERE id = $1 RETURNING {COLUMNS}"
         );
-        ctx.read_one(&sql, &[&id]).await?
+        let tx = ctx.tx().await?;
+        let row = tx.query_opt(&sql, &[&id]).await?;
+        tx.commit().await?;
+        row
     };
     let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
     Ok(Reply::ok(json!({
