@@ -1,7 +1,9 @@
 //! The `op_session` cookie: an HS256 JWT naming a server-side session row.
 //!
 //! The gateway verifies signature, expiry and tenant without a database hit (so forged or
-//! foreign-tenant cookies cost nothing); the worker still checks the row is not revoked.
+//! foreign-tenant cookies cost nothing), then that the row is live ([`is_live`], cached by
+//! the gateway until the session is signed out or revoked: whoever ends a session announces
+//! it, [`notify_ended`], and names it in its reply so the answering gateway drops it first).
 //! Rotation: tokens are signed with `OP_SESSION_SECRET` and accepted if they verify with it
 //! or with `OP_SESSION_SECRET_PREVIOUS`.
 
@@ -9,6 +11,33 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 pub const COOKIE_NAME: &str = "op_session";
+
+/// Whether the session row `sid` of the tenant `schema` is neither revoked nor expired.
+pub async fn is_live(
+    conn: &deadpool_postgres::Object,
+    schema: &crate::schema::Schema,
+    sid: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT 1 FROM {schema}.sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
+    );
+    let stmt = crate::db::prepare(conn, &sql).await?;
+    Ok(conn.query_opt(&stmt, &[&sid]).await?.is_some())
+}
+
+/// Tells every gateway, on commit of `client`'s transaction, that session `sid` ended.
+pub async fn notify_ended(
+    client: &impl tokio_postgres::GenericClient,
+    sid: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT pg_notify($1, $2)",
+            &[&crate::CACHE_CHANNEL, &format!("session:{sid}")],
+        )
+        .await?;
+    Ok(())
+}
 /// Sessions live 30 days.
 pub const SESSION_DAYS: i64 = 30;
 

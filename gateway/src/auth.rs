@@ -89,6 +89,63 @@ impl KeyCache {
     }
 }
 
+/// Whether session rows are live, by session id: a signed cookie still needs its row (a
+/// signed-out or revoked session keeps a valid signature until it expires). Entries are
+/// dropped when a session ends (`session:<id>` on [`op_control::CACHE_CHANNEL`], and the
+/// ending request's reply, before it is answered) and expire after [`KEY_TTL`] at most.
+#[derive(Default)]
+pub struct SessionCache {
+    live: RwLock<HashMap<String, Instant>>,
+}
+
+impl SessionCache {
+    fn hit(&self, sid: &str) -> bool {
+        let map = self.live.read().expect("session cache lock");
+        map.get(sid).is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn put(&self, sid: &str, until: Instant) {
+        let mut map = self.live.write().expect("session cache lock");
+        if map.len() >= MAX_KEYS {
+            map.clear();
+        }
+        map.insert(sid.to_string(), until);
+    }
+
+    pub fn invalidate(&self, sid: &str) {
+        self.live.write().expect("session cache lock").remove(sid);
+    }
+
+    pub fn clear(&self) {
+        self.live.write().expect("session cache lock").clear();
+    }
+
+    /// Whether the row of the (signature-checked) session `claims` is live. Only live
+    /// answers are cached: an ended session never comes back.
+    pub async fn is_live(
+        &self,
+        pool: &deadpool_postgres::Pool,
+        tenant: &Tenant,
+        claims: &op_control::sessions::Claims,
+    ) -> Result<bool, crate::GatewayError> {
+        if self.hit(&claims.sid) {
+            return Ok(true);
+        }
+        let Some(schema) = op_control::schema::Schema::of_tenant(&tenant.id) else {
+            return Ok(false);
+        };
+        let conn = pool.get().await?;
+        let live = op_control::sessions::is_live(&conn, &schema, &claims.sid).await?;
+        if live {
+            // Never past the cookie's own expiry (the row expires with it).
+            let left = u64::try_from(claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0);
+            let until = Instant::now() + KEY_TTL.min(Duration::from_secs(left));
+            self.put(&claims.sid, until);
+        }
+        Ok(live)
+    }
+}
+
 /// Extracts the token of `Authorization: Bearer <token>`. `Some(Err)` = present but malformed.
 pub fn bearer(header: Option<&[u8]>) -> Option<Result<&str, Refused>> {
     let raw = header?;
@@ -185,9 +242,16 @@ pub async fn authenticate(
                 .as_ref()
                 .and_then(|k| k.verify(cookie.as_deref().unwrap_or_default()))
                 .filter(|c| c.tid == tenant.id);
-            return match claims {
-                Some(c) => Ok((session_principal(&c), Some(format!("session:{}", c.sid)))),
-                None => Err(refuse(state, ip)),
+            let Some(c) = claims else {
+                return Err(refuse(state, ip));
+            };
+            return match state.session_rows.is_live(&state.pool, tenant, &c).await {
+                Ok(true) => Ok((session_principal(&c), Some(format!("session:{}", c.sid)))),
+                Ok(false) => Err(refuse(state, ip)),
+                Err(e) => {
+                    tracing::error!(error = %e, "session lookup failed");
+                    Err(EdgeError::ControlPlaneUnavailable)
+                }
             };
         }
     };

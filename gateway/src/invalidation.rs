@@ -16,6 +16,7 @@ pub fn spawn(state: Arc<State>) {
             }
             state.tenants.clear();
             state.keys.clear();
+            state.session_rows.clear();
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
@@ -41,6 +42,7 @@ async fn listen(state: &State) -> Result<(), tokio_postgres::Error> {
     // Anything cached before LISTEN took effect may be stale.
     state.tenants.clear();
     state.keys.clear();
+    state.session_rows.clear();
     while let Some(payload) = rx.recv().await {
         apply(state, &payload);
     }
@@ -52,6 +54,7 @@ fn apply(state: &State, payload: &str) {
     match payload.split_once(':') {
         Some(("tenant", slug)) => state.tenants.invalidate(slug),
         Some(("key", id)) => state.keys.invalidate(id),
+        Some(("session", id)) => state.session_rows.invalidate(id),
         _ => tracing::debug!(payload, "unknown cache notification"),
     }
 }

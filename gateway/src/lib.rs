@@ -35,6 +35,8 @@ pub struct State {
     pub pool: deadpool_postgres::Pool,
     pub tenants: tenancy::TenantCache,
     pub keys: auth::KeyCache,
+    /// Session rows known to be live (a cookie's signature says who, its row says still).
+    pub session_rows: auth::SessionCache,
     pub workers: Arc<workers::WorkerPool>,
     /// Single-tenant mode: the one tenant, resolved at start-up.
     pub single_tenant: Option<op_control::tenants::Tenant>,
@@ -74,6 +76,7 @@ impl State {
             pool,
             tenants: Default::default(),
             keys: Default::default(),
+            session_rows: Default::default(),
             workers,
             single_tenant,
         })

@@ -324,6 +324,9 @@ fn relay(state: &State, reply: op_proto::v1::Reply) -> Response<Body> {
     for id in &reply.invalidate_key_ids {
         state.keys.invalidate(id);
     }
+    for id in &reply.invalidate_session_ids {
+        state.session_rows.invalidate(id);
+    }
     let status = StatusCode::from_u16(reply.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
     *resp.status_mut() = status;

@@ -111,10 +111,11 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
             &[&id],
         )
         .await?;
-    sessions::revoke_sessions(&tx, "admin", &id).await?;
+    let ended = sessions::revoke_sessions(&tx, "admin", &id).await?;
     tx.commit().await?;
     let admin = to_json(&row);
-    Ok(Reply::ok(
-        json!({ "ok": true, "revokedAt": admin["revokedAt"], "admin": admin }),
-    ))
+    Ok(
+        Reply::ok(json!({ "ok": true, "revokedAt": admin["revokedAt"], "admin": admin }))
+            .invalidate_sessions(ended),
+    )
 }

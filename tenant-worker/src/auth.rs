@@ -261,16 +261,11 @@ pub async fn signout(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut revoked = false;
     if let Some(sid) = ctx.principal.session_id() {
         let tx = ctx.tx().await?;
-        revoked = tx
-            .execute(
-                "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-                &[&sid],
-            )
-            .await?
-            > 0;
+        revoked = sessions::sign_out(&tx, sid).await?;
         tx.commit().await?;
     }
-    let mut reply = Reply::ok(json!({ "ok": true, "revoked": revoked }));
+    let mut reply = Reply::ok(json!({ "ok": true, "revoked": revoked }))
+        .invalidate_sessions(ctx.principal.session_id().map(str::to_string));
     reply.headers.push((
         "set-cookie".into(),
         cookie::clear_cookie(ctx.app.config.cookie_secure),

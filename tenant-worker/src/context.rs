@@ -159,6 +159,7 @@ pub struct Reply {
     pub body: Vec<u8>,
     pub invalidate_tenant_slugs: Vec<String>,
     pub invalidate_key_ids: Vec<String>,
+    pub invalidate_session_ids: Vec<String>,
 }
 
 impl Reply {
@@ -186,6 +187,11 @@ impl Reply {
 
     pub fn invalidate_keys(mut self, ids: impl IntoIterator<Item = String>) -> Reply {
         self.invalidate_key_ids.extend(ids);
+        self
+    }
+
+    pub fn invalidate_sessions(mut self, ids: impl IntoIterator<Item = String>) -> Reply {
+        self.invalidate_session_ids.extend(ids);
         self
     }
 

@@ -239,7 +239,7 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     for key_id in &revoked_keys {
         crate::api_keys::notify_key(&*tx, key_id).await?;
     }
-    sessions::revoke_sessions(&tx, "partner", &id).await?;
+    let ended = sessions::revoke_sessions(&tx, "partner", &id).await?;
     let partner = to_json(&row);
     outbox::emit(
         &tx,
@@ -277,7 +277,8 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         "notified": notify,
         "partner": partner,
     }))
-    .invalidate_keys(revoked_keys))
+    .invalidate_keys(revoked_keys)
+    .invalidate_sessions(ended))
 }
 
 /// `POST /partners/:id/invite`: re-sends the invite link while the partner has not signed in.

@@ -9,7 +9,7 @@ use crate::{
     auth, campaigns, clicks, commissions,
     context::{Ctx, Handler, Reply, TenantRef},
     error::{ApiError, ErrorCode},
-    idempotency, links, mail, partners, payouts, platform, sessions, webhooks, App,
+    idempotency, links, mail, partners, payouts, platform, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::sync::Arc;
@@ -208,11 +208,6 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
     if surface != Surface::Platform && tenant.is_none() {
         tracing::error!("envelope without a valid tenant on a tenant surface");
         return ApiError::internal().into();
-    }
-    if let Some(t) = &tenant {
-        if let Err(e) = sessions::check_session(&app, &t.schema, &principal).await {
-            return e.into();
-        }
     }
     let self_id = params
         .iter()

@@ -85,6 +85,7 @@ fn to_proto(r: Reply) -> ProtoReply {
         body: r.body,
         invalidate_tenant_slugs: r.invalidate_tenant_slugs,
         invalidate_key_ids: r.invalidate_key_ids,
+        invalidate_session_ids: r.invalidate_session_ids,
     }
 }
 

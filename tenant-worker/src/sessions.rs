@@ -7,16 +7,10 @@
 //! the mail. The worker checks the session row on every request that rides on a session
 //! ([`check_session`]), so sign-out and revocation act on the very next request.
 
-use crate::{
-    access::Principal,
-    context::Ctx,
-    error::ApiError,
-    mail,
-    sql::{Schema, Tx},
-    App,
-};
+use crate::{context::Ctx, error::ApiError, mail, sql::Tx};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{Duration, Utc};
+use op_control::sessions as cookie;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -94,36 +88,41 @@ pub async fn send_invite(
     .await
 }
 
-/// Refuses a request riding on a session that was signed out, revoked or expired.
-pub async fn check_session(
-    app: &App,
-    schema: &Schema,
-    principal: &Principal,
-) -> Result<(), ApiError> {
-    let Some(session_id) = principal.session_id() else {
-        return Ok(());
-    };
-    let conn = app.pool.get().await?;
-    let live = conn
-        .query_opt(
-            &format!(
-                "SELECT 1 FROM {schema}.sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
-            ),
-            &[&session_id],
-        )
-        .await?;
-    live.map(|_| ()).ok_or_else(ApiError::unauthorized)
-}
-
-/// Revokes every live session of a principal, in the caller's transaction.
-pub async fn revoke_sessions(tx: &Tx, kind: &str, id: &str) -> Result<u64, ApiError> {
-    Ok(tx
-        .execute(
+/// Revokes every live session of a principal, in the caller's transaction, and announces
+/// each to the gateways (on commit). Returns their ids, for the reply to name
+/// ([`crate::context::Reply::invalidate_sessions`]).
+pub async fn revoke_sessions(tx: &Tx, kind: &str, id: &str) -> Result<Vec<String>, ApiError> {
+    let ids: Vec<String> = tx
+        .query(
             "UPDATE sessions SET revoked_at = now()
-              WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL",
+              WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL
+          RETURNING id",
             &[&kind, &id],
         )
-        .await?)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for sid in &ids {
+        cookie::notify_ended(tx.client(), sid).await?;
+    }
+    Ok(ids)
+}
+
+/// Signs session `sid` out, in the caller's transaction, announcing it to the gateways.
+/// False if it had already ended.
+pub async fn sign_out(tx: &Tx, sid: &str) -> Result<bool, ApiError> {
+    let ended = tx
+        .execute(
+            "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            &[&sid],
+        )
+        .await?
+        > 0;
+    if ended {
+        cookie::notify_ended(tx.client(), sid).await?;
+    }
+    Ok(ended)
 }
 
 /// Lower-cased, trimmed, and plausibly an address (one `@`, no spaces, a dot in the domain).

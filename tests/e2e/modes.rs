@@ -2,6 +2,7 @@
 //! through LISTEN/NOTIFY.
 
 use crate::harness::*;
+use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,46 @@ async fn another_gateway_sees_revocations_and_suspensions_via_notify() {
         .await
         .expect(200);
     eventually(|| async { admin_other.get("/partners").await.error() == "tenant_suspended" }).await;
+}
+
+#[tokio::test]
+async fn sessions_end_on_every_gateway_signed_out_or_revoked() {
+    let other = private_stack(&[]).await;
+    let t = Tenant::new().await;
+    let p = t.partner("two-gateways@example.com").await;
+    let pid = p["id"].as_str().unwrap();
+    let me = |api: &Api, cookie: &str| {
+        let (api, cookie) = (api.clone(), cookie.to_string());
+        async move {
+            api.with_cookie(Method::GET, "/auth/me", &cookie, None)
+                .await
+                .code()
+        }
+    };
+    let here = t.api.clone();
+    let there = t.api_via(&other.base_url);
+
+    // Sign-out through this gateway: refused here on the very next request, and on the
+    // other gateway (which had the session cached as live) once the NOTIFY arrives.
+    let (cookie, _) = t.sign_in("two-gateways@example.com").await;
+    assert_eq!(me(&here, &cookie).await, 200);
+    assert_eq!(me(&there, &cookie).await, 200);
+    here.with_cookie(Method::POST, "/auth/signout", &cookie, None)
+        .await
+        .expect(200);
+    assert_eq!(me(&here, &cookie).await, 401);
+    eventually(|| async { me(&there, &cookie).await == 401 }).await;
+
+    // Revoking the partner ends its other sessions the same way.
+    let (cookie, _) = t.sign_in("two-gateways@example.com").await;
+    assert_eq!(me(&here, &cookie).await, 200);
+    assert_eq!(me(&there, &cookie).await, 200);
+    t.api
+        .post(&format!("/partners/{pid}/revoke"), json!({"notify": false}))
+        .await
+        .expect(200);
+    assert_eq!(me(&here, &cookie).await, 401);
+    eventually(|| async { me(&there, &cookie).await == 401 }).await;
 }
 
 /// Polls `check` for up to 3 s: cross-process notification is asynchronous by nature.

@@ -19,23 +19,7 @@ use deadpool_postgres::{Object, Pool};
 use std::ops::Deref;
 use tokio_postgres::{types::ToSql, Row};
 
-/// Most prepared statements one pooled connection keeps. Statements qualified with a
-/// tenant's schema are one per tenant and shape, so across thousands of tenants the cache
-/// (and the server backend's memory) would grow without end; past this many, it starts
-/// over (dropping a statement closes it on the server).
-const STATEMENTS_PER_CONNECTION: usize = 512;
-
-/// `sql`, prepared once per connection: later uses skip the parse and plan, and a statement
-/// already prepared costs no round trip of its own.
-pub async fn prepare(
-    conn: &Object,
-    sql: &str,
-) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
-    if conn.statement_cache.size() >= STATEMENTS_PER_CONNECTION {
-        conn.statement_cache.clear();
-    }
-    conn.prepare_cached(sql).await
-}
+pub use op_control::db::prepare;
 
 /// One read-only statement, in one round trip: prepared, no transaction around it. Its
 /// tables must be qualified with the tenant's [`Schema`] (there is no `search_path` here,
