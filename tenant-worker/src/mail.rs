@@ -7,7 +7,8 @@
 //! - in dev mode without SMTP, the stored row *is* the delivery: `GET /dev/mailbox` shows it
 //!   with the working link, for humans and tests.
 
-use crate::sql::Tx;
+use crate::sql::Schema;
+use crate::sql::{val, Stmt, Writer};
 use crate::{
     context::{ts, Ctx, Reply},
     error::ApiError,
@@ -15,7 +16,6 @@ use crate::{
     App,
 };
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use op_control::schema::Schema;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -61,10 +61,10 @@ pub struct Outgoing {
     pub body: String,
 }
 
-/// Records a message in the caller's transaction. `secrets` are replaced by `[redacted]`
-/// in the stored copy unless this is the dev mailbox.
+/// Records a message in the change `w` writes. `secrets` are replaced by `[redacted]` in
+/// the stored copy unless this is the dev mailbox.
 pub async fn queue(
-    tx: &Tx,
+    w: &impl Writer,
     mailer: &Mailer,
     to: &str,
     subject: &str,
@@ -79,10 +79,20 @@ pub async fn queue(
             stored = stored.replace(s, "[redacted]");
         }
     }
-    tx.execute(
-        "INSERT INTO mail_outbox (id, to_email, subject, body, purpose) VALUES ($1, $2, $3, $4, $5)",
-        &[&id, &to, &subject, &stored, &purpose],
-    )
+    let sql = format!(
+        "INSERT INTO {}.mail_outbox (id, to_email, subject, body, purpose) VALUES ($1, $2, $3, $4, $5)",
+        w.schema()
+    );
+    w.write(Stmt::new(
+        sql,
+        vec![
+            val(id.clone()),
+            val(to.to_string()),
+            val(subject.to_string()),
+            val(stored),
+            val(purpose.to_string()),
+        ],
+    ))
     .await?;
     Ok(Outgoing {
         id,

@@ -10,28 +10,66 @@ use crate::{
     mail, outbox,
     pagination::{rows_body, PageRequest},
     sessions,
-    sql::Tx,
+    sql::{val, Stmt, Tx, Writes},
 };
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{types::ToSql, Row};
 
 pub const COLUMNS: &str = "id, email, name, metadata, status, activated_at, revoked_at, revoke_reason, created_at, updated_at";
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
+/// A partner row ([`COLUMNS`]).
+struct Partner {
+    id: String,
+    email: String,
+    name: String,
+    metadata: Value,
+    status: String,
+    activated_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    revoke_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Partner {
+    fn from_row(row: &Row) -> Partner {
+        Partner {
+            id: row.get("id"),
+            email: row.get("email"),
+            name: row.get("name"),
+            metadata: row.get("metadata"),
+            status: row.get("status"),
+            activated_at: row.get("activated_at"),
+            revoked_at: row.get("revoked_at"),
+            revoke_reason: row.get("revoke_reason"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+        }
+    }
+
+    /// The API shape.
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "metadata": self.metadata,
+            "status": self.status,
+            "activatedAt": ts_opt(self.activated_at),
+            "revokedAt": ts_opt(self.revoked_at),
+            "revokeReason": self.revoke_reason,
+            "createdAt": ts(self.created_at),
+            "updatedAt": ts(self.updated_at),
+        })
+    }
+}
+
 pub fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.get::<_, String>("id"),
-        "email": row.get::<_, String>("email"),
-        "name": row.get::<_, String>("name"),
-        "metadata": row.get::<_, Value>("metadata"),
-        "status": row.get::<_, String>("status"),
-        "activatedAt": ts_opt(row.get("activated_at")),
-        "revokedAt": ts_opt(row.get("revoked_at")),
-        "revokeReason": row.get::<_, Option<String>>("revoke_reason"),
-        "createdAt": ts(row.get("created_at")),
-        "updatedAt": ts(row.get("updated_at")),
-    })
+    Partner::from_row(row).to_json()
 }
 
 fn validate_name(raw: &str) -> Result<String, ApiError> {
@@ -98,34 +136,59 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let metadata = validate_metadata(body.metadata)?;
     let invite = body.send_invite.unwrap_or(true);
     let status = if invite { "invited" } else { "active" };
-    let id = ulid::Ulid::new().to_string();
-
-    let tx = ctx.tx().await?;
-    let row = tx
-        .query_opt(
-            &format!(
-                "INSERT INTO partners (id, email, name, metadata, status, activated_at)
-                 VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 = 'active' THEN now() END)
-                 ON CONFLICT (email) DO NOTHING RETURNING {COLUMNS}"
-            ),
-            &[&id, &email, &name, &metadata, &status],
-        )
-        .await?;
-    let Some(row) = row else {
-        return Err(ApiError::conflict(
-            ErrorCode::EmailTaken,
-            "a partner with this email already exists",
-        ));
+    // The row is known before it is written (the time is the worker's, as for clicks and
+    // events), so the partner, its `partner.created` event and the invite travel together:
+    // BEGIN, the inserts and COMMIT in one round trip.
+    let now = Utc::now();
+    let partner = Partner {
+        id: ulid::Ulid::new().to_string(),
+        email,
+        name,
+        metadata,
+        status: status.to_string(),
+        activated_at: (!invite).then_some(now),
+        revoked_at: None,
+        revoke_reason: None,
+        created_at: now,
+        updated_at: now,
     };
-    let partner = to_json(&row);
-    outbox::emit(&tx, "partner.created", json!({ "partner": partner })).await?;
+    let schema = ctx.schema()?;
+    let w = Writes::new(schema);
+    let insert = w.push(Stmt::new(
+        format!(
+            "INSERT INTO {schema}.partners (id, email, name, metadata, status, activated_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+        ),
+        vec![
+            val(partner.id.clone()),
+            val(partner.email.clone()),
+            val(partner.name.clone()),
+            val(partner.metadata.clone()),
+            val(partner.status.clone()),
+            val(partner.activated_at),
+            val(now),
+        ],
+    ));
+    let body = partner.to_json();
+    outbox::emit(&w, "partner.created", json!({ "partner": body })).await?;
     let mut mails = Vec::new();
     if invite {
-        mails.push(sessions::send_invite(&ctx, &tx, "partner", &id, &email).await?);
+        mails.push(sessions::send_invite(&ctx, &w, "partner", &partner.id, &partner.email).await?);
     }
-    tx.commit().await?;
-    mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, mails);
-    let mut out = partner;
+    match w.commit(&ctx.app.pool).await {
+        Ok(_) => {}
+        // The id is new: a unique violation of the partner row is its e-mail address.
+        Err(Ok(f)) if f.index == insert && f.error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return Err(ApiError::conflict(
+                ErrorCode::EmailTaken,
+                "a partner with this email already exists",
+            ))
+        }
+        Err(Ok(f)) => return Err(f.error.into()),
+        Err(Err(e)) => return Err(e),
+    }
+    mail::send_after_commit(&ctx.app, schema, mails);
+    let mut out = body;
     out["invited"] = json!(invite);
     Ok(Reply::created(out))
 }

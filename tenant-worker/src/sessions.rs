@@ -7,7 +7,12 @@
 //! the mail. The worker checks the session row on every request that rides on a session
 //! ([`check_session`]), so sign-out and revocation act on the very next request.
 
-use crate::{context::Ctx, error::ApiError, mail, sql::Tx};
+use crate::{
+    context::Ctx,
+    error::ApiError,
+    mail,
+    sql::{val, Stmt, Tx, Writer},
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{Duration, Utc};
 use op_control::sessions as cookie;
@@ -24,7 +29,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 
 /// Stores a new single-use token for `(kind, id)` and returns its plaintext (for the mail only).
 pub async fn issue_token(
-    tx: &Tx,
+    w: &impl Writer,
     kind: &str,
     principal_id: &str,
     purpose: &str,
@@ -33,18 +38,22 @@ pub async fn issue_token(
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
-    tx.execute(
-        "INSERT INTO magic_tokens (id, token_hash, principal_kind, principal_id, purpose, expires_at)
+    let sql = format!(
+        "INSERT INTO {}.magic_tokens (id, token_hash, principal_kind, principal_id, purpose, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &ulid::Ulid::new().to_string(),
-            &token_hash(&token),
-            &kind,
-            &principal_id,
-            &purpose,
-            &(Utc::now() + ttl),
+        w.schema()
+    );
+    w.write(Stmt::new(
+        sql,
+        vec![
+            val(ulid::Ulid::new().to_string()),
+            val(token_hash(&token)),
+            val(kind.to_string()),
+            val(principal_id.to_string()),
+            val(purpose.to_string()),
+            val(Utc::now() + ttl),
         ],
-    )
+    ))
     .await?;
     Ok(token)
 }
@@ -61,12 +70,12 @@ pub fn link(ctx: &Ctx, token: &str) -> String {
 /// Issues an invite token for a partner or admin and queues the mail carrying it.
 pub async fn send_invite(
     ctx: &Ctx,
-    tx: &Tx,
+    w: &impl Writer,
     kind: &str,
     principal_id: &str,
     email: &str,
 ) -> Result<mail::Outgoing, ApiError> {
-    let token = issue_token(tx, kind, principal_id, "invite", INVITE_TTL).await?;
+    let token = issue_token(w, kind, principal_id, "invite", INVITE_TTL).await?;
     let slug = &ctx.tenant()?.slug;
     let role = if kind == "admin" {
         "an admin"
@@ -74,7 +83,7 @@ pub async fn send_invite(
         "a partner"
     };
     mail::queue(
-        tx,
+        w,
         &ctx.app.mailer,
         email,
         &format!("You're invited to {slug} on OpenPartner"),

@@ -9,10 +9,12 @@
 
 mod pipeline;
 mod rows;
+mod writes;
 
 pub use op_control::schema::Schema;
 pub use pipeline::{pipeline, rollback, send, Statement};
 pub use rows::{val, JsonText, Rows};
+pub use writes::{Stmt, Writer, Writes};
 
 use crate::error::ApiError;
 use deadpool_postgres::{Object, Pool};
@@ -44,6 +46,7 @@ pub async fn read(
 /// to the pool.
 pub struct Tx {
     conn: Option<Object>,
+    schema: Schema,
     open: bool,
 }
 
@@ -53,6 +56,7 @@ impl Tx {
         let conn = pool.get().await?;
         let tx = Tx {
             conn: Some(conn),
+            schema: schema.clone(),
             open: true,
         };
         tx.batch_execute(&format!("BEGIN; SET LOCAL search_path TO {schema}"))
@@ -98,6 +102,11 @@ impl Tx {
     ) -> Result<u64, tokio_postgres::Error> {
         let stmt = prepare(self, sql).await?;
         self.client().execute(&stmt, params).await
+    }
+
+    /// The tenant schema this transaction is in.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
     }
 
     /// The plain client, for functions written against `tokio_postgres::GenericClient`.

@@ -8,7 +8,7 @@ use op_control::schema::Schema;
 use std::fmt::Write;
 use tokio_postgres::types::{accepts, to_sql_checked, IsNull, ToSql, Type};
 
-type Value = Box<dyn ToSql + Sync + Send>;
+pub type Value = Box<dyn ToSql + Sync + Send>;
 
 /// Rows for one table, written as multi-row `INSERT … VALUES` statements of power-of-two
 /// row counts.
