@@ -13,6 +13,7 @@ use crate::{
     context::{truncate, ts, Ctx, Reply},
     error::ApiError,
     pagination::newest_first,
+    sql::{val, Stmt, Writes},
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -269,28 +270,31 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let domains = c.deep_link_allowed_domains.unwrap_or_default();
     let id = ulid::Ulid::new().to_string();
 
-    let tx = ctx.tx().await?;
-    let row = tx
-        .query_one(
-            &format!(
-                "INSERT INTO campaigns (id, name, destination_url, commission_rule, attribution_model,
-                                        attribution_window_days, holdback_days, deep_link_allowed_domains)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
-            ),
-            &[
-                &id,
-                &name,
-                &destination,
-                &rule,
-                &model,
-                &window,
-                &holdback,
-                &domains,
-            ],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(Reply::created(to_json(&row)))
+    let schema = ctx.schema()?;
+    let w = Writes::new(schema);
+    w.push(Stmt::new(
+        format!(
+            "INSERT INTO {schema}.campaigns (id, name, destination_url, commission_rule, attribution_model,
+                                             attribution_window_days, holdback_days, deep_link_allowed_domains)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        ),
+        vec![
+            val(id),
+            val(name),
+            val(destination),
+            val(rule),
+            val(model),
+            val(window),
+            val(holdback),
+            val(domains),
+        ],
+    ));
+    let rows = w.commit(&ctx.app.pool).await?;
+    let row = rows
+        .first()
+        .and_then(|r| r.first())
+        .ok_or_else(ApiError::internal)?;
+    Ok(Reply::created(to_json(row)))
 }
 
 /// `GET /campaigns` (alias `GET /programs`): newest first, list keys `data`, `campaigns`

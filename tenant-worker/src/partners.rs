@@ -175,7 +175,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     if invite {
         mails.push(sessions::send_invite(&ctx, &w, "partner", &partner.id, &partner.email).await?);
     }
-    match w.commit(&ctx.app.pool).await {
+    match w.try_commit(&ctx.app.pool).await {
         Ok(_) => {}
         // The id is new: a unique violation of the partner row is its e-mail address.
         Err(Ok(f)) if f.index == insert && f.error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {

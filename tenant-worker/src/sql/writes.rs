@@ -81,10 +81,17 @@ impl Writes {
         stmts.len() - 1
     }
 
-    /// Sends `BEGIN`, the statements and `COMMIT` in one round trip. `Ok`: committed, with
-    /// every statement's rows in order. `Err(Ok(failed))`: a statement failed and the
-    /// transaction rolled back; `Err(Err(e))`: the connection or pool failed.
-    pub async fn commit(self, pool: &Pool) -> Result<Vec<Vec<Row>>, Result<Failed, ApiError>> {
+    /// Sends `BEGIN`, the statements and `COMMIT` in one round trip: committed, with every
+    /// statement's rows in order, or nothing of it.
+    pub async fn commit(self, pool: &Pool) -> Result<Vec<Vec<Row>>, ApiError> {
+        self.try_commit(pool)
+            .await
+            .map_err(|e| e.map_or_else(|e| e, |failed| failed.error.into()))
+    }
+
+    /// [`Writes::commit`], telling a failed statement apart: `Err(Ok(failed))` a statement
+    /// failed and the transaction rolled back; `Err(Err(e))` the connection or pool failed.
+    pub async fn try_commit(self, pool: &Pool) -> Result<Vec<Vec<Row>>, Result<Failed, ApiError>> {
         let stmts = self.stmts.into_inner().unwrap_or_else(|e| e.into_inner());
         let conn = pool.get().await.map_err(|e| Err(e.into()))?;
         let list: Vec<(String, Vec<&(dyn ToSql + Sync)>)> =
