@@ -272,9 +272,22 @@ async fn forward(
             })
         })
         .collect();
-    let body = match read_body(req, state.config.max_body_bytes).await {
+    let http1 = req.version() < http::Version::HTTP_2;
+    let max = state.config.max_body_bytes;
+    let body = match read_body(req, max).await {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
+        Err(BodyRefusal::Unreadable) => return EdgeError::InvalidBody.into_response(),
+        Err(BodyRefusal::TooLarge { drained }) => {
+            let mut r = EdgeError::PayloadTooLarge { max }.into_response();
+            // HTTP/1.1: the connection ends with the 413 (one whose body was not read to
+            // its end cannot go on), and the answer says so. HTTP/2 ends just the stream.
+            if http1 {
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            tracing::debug!(request_id = rid, drained, "body over the limit refused");
+            return r;
+        }
     };
 
     let timeout = state.config.request_timeout;
@@ -341,23 +354,75 @@ fn relay(state: &State, reply: op_proto::v1::Reply) -> Response<Body> {
     resp
 }
 
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, EdgeError> {
+/// An oversized body is still read, and thrown away, for up to this many bytes past the
+/// limit (and [`DRAIN_FOR`]) before the `413`: clients that send the whole body before
+/// reading the answer (Python's urllib and requests, Node's fetch) otherwise meet a closed
+/// socket (a broken pipe or a reset) instead of the `413`. Beyond it the gateway answers
+/// and closes at once.
+const DRAIN_PAST_LIMIT: u64 = 8 * 1024 * 1024;
+/// How long an oversized body is read and thrown away, at most, before the `413`.
+const DRAIN_FOR: Duration = Duration::from_secs(1);
+
+/// Why a body was not read.
+enum BodyRefusal {
+    /// Over the limit. `drained`: the body was read to its end, so the answer reaches a
+    /// client still sending; otherwise the connection is closed under it.
+    TooLarge {
+        drained: bool,
+    },
+    Unreadable,
+}
+
+/// The body, whole, if it is at most `max` bytes. A larger one (declared by
+/// `Content-Length` or found while reading, chunked included) is read to its end and
+/// thrown away when that end is near ([`DRAIN_PAST_LIMIT`], [`DRAIN_FOR`]), so the `413`
+/// can be read by a client that sends everything first. A client that sent `Expect:
+/// 100-continue` has not sent the body yet: it gets the `413` at once, and never sends it.
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, BodyRefusal> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(EdgeError::PayloadTooLarge { max });
+    let waits_for_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut body = req.into_body();
+    let bound = (max as u64).saturating_add(DRAIN_PAST_LIMIT);
+    if let Some(n) = declared.filter(|&n| n > max as u64) {
+        let drained = !waits_for_continue && n <= bound && drain(&mut body, n).await;
+        return Err(BodyRefusal::TooLarge { drained });
     }
-    match Limited::new(req.into_body(), max).collect().await {
+    match Limited::new(&mut body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(EdgeError::PayloadTooLarge { max })
+            // More than `max` bytes are read already.
+            let drained = drain(&mut body, bound - max as u64).await;
+            Err(BodyRefusal::TooLarge { drained })
         }
-        Err(_) => Err(EdgeError::InvalidBody),
+        Err(_) => Err(BodyRefusal::Unreadable),
+    }
+}
+
+/// Reads what is left of `body` and drops it, up to `budget` bytes and [`DRAIN_FOR`].
+/// True when the body ended within both.
+async fn drain(body: &mut Incoming, mut budget: u64) -> bool {
+    let deadline = tokio::time::Instant::now() + DRAIN_FOR;
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(None) => return true,
+            Ok(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if n > budget {
+                    return false;
+                }
+                budget -= n;
+            }
+            Ok(Some(Err(_))) | Err(_) => return false,
+        }
     }
 }

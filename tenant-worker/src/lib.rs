@@ -59,7 +59,8 @@ pub struct App {
     pub mailer: mail::Mailer,
     /// Seals webhook secrets (`OP_SECRETS_KEY`); None: webhook endpoints cannot be created.
     pub secrets: Option<secrets::SecretsKey>,
-    /// The outbound webhook client: SSRF-guarded resolver, no redirects, 15 s timeout.
+    /// The outbound webhook client: SSRF-guarded resolver, no redirects, the 15 s
+    /// `webhooks::delivery::SEND_TIMEOUT` (which the delivery lease outlasts).
     pub webhook_http: reqwest::Client,
     /// Per-IP, per-link click counts for the `velocity` flag (`OP_CLICK_VELOCITY_PER_MIN`).
     pub velocity: clicks::Velocity,
@@ -84,7 +85,7 @@ impl App {
                 allow_private: config.webhook_allow_private,
             }))
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(15))
+            .timeout(webhooks::delivery::SEND_TIMEOUT)
             .connect_timeout(std::time::Duration::from_secs(5))
             .pool_max_idle_per_host(4)
             .build()?;

@@ -5,6 +5,7 @@
 mod api_keys;
 mod attribution;
 mod auth;
+mod body_limit;
 mod campaigns;
 mod clicks;
 mod failover;

@@ -277,6 +277,41 @@ async fn a_slow_receiver_does_not_block_other_endpoints() {
     );
 }
 
+/// The claim on a delivery outlasts the send timeout whatever `OP_WEBHOOK_RETRY_SCALE` is
+/// (0.001 here): a receiver slower than the lease used to be at this scale (2 s) gets the
+/// delivery once, not a second copy while the first is still in flight.
+#[tokio::test]
+async fn a_delivery_in_flight_is_not_sent_again() {
+    let rx = Receiver::start().await;
+    rx.behave(|_, _| (200, vec![], Duration::from_secs(3)));
+    let t = Tenant::new().await;
+    let (ep, _) = endpoint(&t, &rx.url("/slow-once"), json!(["partner.created"])).await;
+    t.partner("once@example.com").await;
+    rx.wait_for("/slow-once", 20, |got| !got.is_empty()).await;
+    // The receiver holds the first attempt for 3 s; meanwhile both workers keep polling.
+    let start = std::time::Instant::now();
+    loop {
+        let log = t
+            .api
+            .get(&format!("/webhooks/{ep}/deliveries"))
+            .await
+            .expect(200);
+        let d = &log.body["data"][0];
+        if d["status"] == "delivered" {
+            assert_eq!(d["attempts"], 1, "{}", log.body);
+            assert_eq!(d["attemptLog"].as_array().map(Vec::len), Some(1));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{}", log.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        rx.count("/slow-once"),
+        1,
+        "the delivery was sent again while the first attempt was in flight"
+    );
+}
+
 #[tokio::test]
 async fn a_worker_killed_with_deliveries_pending_loses_nothing() {
     let rx = Receiver::start().await;
@@ -295,7 +330,8 @@ async fn a_worker_killed_with_deliveries_pending_loses_nothing() {
     rx.wait_for("/k", 20, |got| got.len() >= 5).await;
     stack.kill_worker(0);
     rx.behave(|_, _| (200, vec![], Duration::ZERO));
-    rx.wait_for("/k", 30, |got| {
+    // A delivery the killed worker had claimed waits out its lease (45 s, unscaled) first.
+    rx.wait_for("/k", 60, |got| {
         emails.iter().all(|e| {
             got.iter()
                 .any(|r| r.json()["data"]["partner"]["email"] == e.as_str())

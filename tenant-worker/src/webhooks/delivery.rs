@@ -5,7 +5,8 @@
 //! 2. **Fan out** a tenant's outbox rows into one delivery per subscribed active endpoint
 //!    (`ON CONFLICT (endpoint_id, event_id) DO NOTHING`: idempotent) and delete them, in one
 //!    transaction.
-//! 3. **Claim** due deliveries with `FOR UPDATE SKIP LOCKED` and a lease (`locked_until`):
+//! 3. **Claim** due deliveries with `FOR UPDATE SKIP LOCKED` and a lease (`locked_until`,
+//!    [`LEASE`]: the send timeout + 30 s, whatever the retry scale):
 //!    two workers never send the same attempt, and a worker killed mid-send leaves the
 //!    delivery to be claimed again when its lease runs out — at least once, never lost.
 //! 4. **Send** each claimed delivery in a task of its own (a slow receiver only holds its own
@@ -42,10 +43,18 @@ fn scaled(app: &App, secs: f64) -> Duration {
     Duration::milliseconds((secs * app.config.webhook_retry_scale * 1000.0) as i64)
 }
 
-/// How long a claim is held: longer than the 15 s send timeout, so an attempt still in
-/// flight is never claimed twice (scaled down in tests, never below 2 s).
-fn lease(app: &App) -> Duration {
-    scaled(app, 16.0).max(Duration::seconds(2))
+/// The whole time one webhook request may take (connect, send, answer): the timeout of the
+/// outbound client (`App::webhook_http`), and what [`LEASE`] is derived from.
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long a claim is held: the send timeout and a generous margin (a busy database, a
+/// slow commit of the attempt), so an attempt still in flight is never claimed again and
+/// sent a second time at once. Never scaled by `OP_WEBHOOK_RETRY_SCALE`: that scales the
+/// retry schedule, while a receiver takes as long as it takes.
+const LEASE: std::time::Duration = SEND_TIMEOUT.saturating_add(std::time::Duration::from_secs(30));
+
+fn lease() -> Duration {
+    Duration::from_std(LEASE).expect("the lease fits a chrono duration")
 }
 
 /// When attempt `attempts + 1` is due, after `attempts` failed ones.
@@ -194,7 +203,7 @@ async fn run_tenant(
             break;
         }
     }
-    let lease_until = Utc::now() + lease(app);
+    let lease_until = Utc::now() + lease();
     let claimed = conn
         .query(
             format!(
@@ -499,7 +508,7 @@ async fn send(
         Err(e) => Sent {
             http_status: None,
             error: Some(if e.is_timeout() {
-                "timed out after 15 s".to_string()
+                format!("timed out after {} s", SEND_TIMEOUT.as_secs())
             } else {
                 format!("{e}")
             }),
