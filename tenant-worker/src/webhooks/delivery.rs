@@ -203,31 +203,57 @@ async fn run_tenant(
             break;
         }
     }
-    let lease_until = Utc::now() + lease();
-    let claimed = conn
-        .query(
-            format!(
-                "UPDATE {schema}.webhook_deliveries d SET locked_until = $1
-                  WHERE d.id = ANY (ARRAY (SELECT id FROM {schema}.webhook_deliveries
-                                  WHERE status = 'pending' AND next_attempt_at <= now()
-                                    AND (locked_until IS NULL OR locked_until < now())
-                                  ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED))
-                  RETURNING d.id"
-            )
-            .as_str(),
-            &[&lease_until, &BATCH],
-        )
-        .await?;
-    drop(conn);
-    for row in claimed {
-        let delivery_id: String = row.get(0);
-        let (app, schema, inflight) = (app.clone(), schema.clone(), inflight.clone());
-        tokio::spawn(async move {
-            let _permit = inflight.acquire_owned().await;
-            if let Err(e) = attempt(&app, &schema, &delivery_id).await {
-                tracing::warn!(delivery_id = %delivery_id, error = %e.detail, "webhook attempt could not be recorded");
+    // Claim only what can be sent now: a claimed delivery waiting for a send slot would
+    // spend its lease waiting and could be claimed (and sent) again by another worker. So
+    // wait for a free slot, claim as many deliveries as there are free slots, send them,
+    // and go on until nothing is due (or this tenant had its share of the pass).
+    drop(conn); // not held while waiting for a send slot
+    let mut claimed_in_pass = 0;
+    while claimed_in_pass < BATCH as usize {
+        let Ok(first) = inflight.clone().acquire_owned().await else {
+            break;
+        };
+        let mut slots = vec![first];
+        while claimed_in_pass + slots.len() < BATCH as usize {
+            match inflight.clone().try_acquire_owned() {
+                Ok(slot) => slots.push(slot),
+                Err(_) => break,
             }
-        });
+        }
+        let lease_until = Utc::now() + lease();
+        let claimed = app
+            .pool
+            .get()
+            .await?
+            .query(
+                format!(
+                    "UPDATE {schema}.webhook_deliveries d SET locked_until = $1
+                      WHERE d.id = ANY (ARRAY (SELECT id FROM {schema}.webhook_deliveries
+                                      WHERE status = 'pending' AND next_attempt_at <= now()
+                                        AND (locked_until IS NULL OR locked_until < now())
+                                      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED))
+                      RETURNING d.id"
+                )
+                .as_str(),
+                &[&lease_until, &(slots.len() as i64)],
+            )
+            .await?;
+        let (wanted, got) = (slots.len(), claimed.len());
+        claimed_in_pass += got;
+        // Unused slots go back with the rest of `slots`.
+        for (row, slot) in claimed.into_iter().zip(slots) {
+            let delivery_id: String = row.get(0);
+            let (app, schema) = (app.clone(), schema.clone());
+            tokio::spawn(async move {
+                let _slot = slot;
+                if let Err(e) = attempt(&app, &schema, &delivery_id).await {
+                    tracing::warn!(delivery_id = %delivery_id, error = %e.detail, "webhook attempt could not be recorded");
+                }
+            });
+        }
+        if got < wanted {
+            break;
+        }
     }
     Ok(consumed)
 }
