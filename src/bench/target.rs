@@ -49,6 +49,12 @@ impl Target {
                     ("checkpoint_timeout", "15min"),
                 ];
                 let pg = EmbeddedPg::start(&dir.join("pg"), &settings).await?;
+                if let Some(pid) = std::fs::read_to_string(dir.join("pg").join("postmaster.pid"))
+                    .ok()
+                    .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+                {
+                    super::cpu::own_postgres(pid);
+                }
                 (pg.database_url(), Some(pg), Some(dir))
             }
         };
