@@ -1,7 +1,16 @@
 //! CPU time per part of the system (PostgreSQL, workers, gateway, this load generator),
 //! from `/proc`: with everything on one machine, the split says where a request's cost is.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::OnceLock};
+
+/// The postmaster of the PostgreSQL the tool started: only it and its children count as
+/// `postgres`; other servers on the machine (other users' runs) count as `other`.
+static POSTMASTER: OnceLock<u32> = OnceLock::new();
+
+/// Counts only the server whose postmaster is `pid` as `postgres`.
+pub(super) fn own_postgres(pid: u32) {
+    let _ = POSTMASTER.set(pid);
+}
 
 /// CPU seconds per process id, with the part each process belongs to.
 type Snapshot = HashMap<u32, (&'static str, f64)>;
@@ -43,10 +52,20 @@ pub(super) fn snapshot() -> Snapshot {
         if comm == "postgres" {
             secs += (fields[13] + fields[14]) / ticks;
         }
+        // `state ppid …`: the parent is field 4.
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|f| f.parse::<u32>().ok());
+        let ours = |pm: &u32| pid == *pm || ppid == Some(*pm);
         let part = if pid == me {
             "load generator"
         } else if comm == "postgres" {
-            "postgres"
+            if POSTMASTER.get().is_none_or(ours) {
+                "postgres"
+            } else {
+                "other"
+            }
         } else {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let mut args = cmdline.split(|b| *b == 0).skip(1);

@@ -33,9 +33,10 @@ mod target;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Concurrent clients per scenario.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    /// Concurrent clients per scenario; several (comma-separated, e.g. `8,64`) run every
+    /// scenario at each (webhooks at the last only).
+    #[arg(long, value_delimiter = ',', default_value = "32")]
+    concurrency: Vec<usize>,
     /// Seconds per scenario.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
@@ -51,9 +52,10 @@ pub struct BenchArgs {
         default_value = "partners-get,partners-create,events,clicks,webhooks"
     )]
     scenarios: String,
-    /// Extra alternating runs of event ingest through the gateway and pgbench (events
-    /// scenario): a shared machine's speed drifts over minutes, and the ratio of two
-    /// adjacent runs cancels the drift better than one run of each.
+    /// Extra alternating runs of each scenario through the gateway and its pgbench anchor
+    /// (partners-get, partners-create, events, clicks), per concurrency: a shared machine's
+    /// speed drifts over minutes, and the ratio of two adjacent runs cancels the drift better
+    /// than one run of each. The targets use the median of these pairs.
     #[arg(long, default_value_t = 3)]
     pairs: usize,
     /// How the gateway reaches the workers (both on this machine).
@@ -61,36 +63,65 @@ pub struct BenchArgs {
     worker_transport: WorkerTransport,
 }
 
+const SCENARIOS: [&str; 5] = [
+    "partners-get",
+    "partners-create",
+    "events",
+    "clicks",
+    "webhooks",
+];
+
 pub async fn run(args: BenchArgs) -> Result<()> {
+    let scenarios: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
+    if let Some(other) = scenarios.iter().find(|s| !SCENARIOS.contains(s)) {
+        anyhow::bail!("unknown scenario `{other}`");
+    }
+    anyhow::ensure!(
+        !args.concurrency.is_empty() && !args.concurrency.contains(&0),
+        "--concurrency: one or more client counts, e.g. 64 or 8,64"
+    );
     let target = target::Target::start(&args)
         .await
         .context("starting the bench stack")?;
-    let b = target::Bench::new(&args, target).await?;
+    let mut b = target::Bench::new(&args, target).await?;
+    let levels: Vec<String> = args.concurrency.iter().map(usize::to_string).collect();
     println!(
         "openpartner bench: {} clients, {} s per scenario, {} workers, {} cores",
-        args.concurrency,
+        levels.join(", "),
         args.seconds,
         args.workers,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let several = args.concurrency.len() > 1;
     let mut sections: Vec<Vec<String>> = Vec::new();
-    for scenario in args.scenarios.split(',').map(str::trim) {
-        let section = match scenario {
-            "partners-get" => scenarios::partners_get(&b).await?.lines(),
-            "partners-create" => scenarios::partners_create(&b).await?.lines(),
-            "events" => {
-                let mut lines = scenarios::events(&b).await?.lines();
-                lines.extend(scenarios::event_pairs(&b).await?);
-                lines
-            }
-            "clicks" => scenarios::clicks(&b).await?.lines(),
-            "webhooks" => scenarios::webhooks(&b).await?,
-            other => anyhow::bail!("unknown scenario `{other}`"),
+    let mut measured = Vec::new();
+    for &scenario in &scenarios {
+        // The webhooks scenario leaves its endpoints behind: it runs once, at the last level.
+        let levels = match scenario {
+            "webhooks" => &args.concurrency[args.concurrency.len() - 1..],
+            _ => &args.concurrency[..],
         };
-        sections.push(section);
+        for &clients in levels {
+            b.concurrency = clients;
+            let mut section = match scenario {
+                "partners-get" => scenarios::partners_get(&b).await?,
+                "partners-create" => scenarios::partners_create(&b).await?,
+                "events" => scenarios::events(&b).await?,
+                "clicks" => scenarios::clicks(&b).await?,
+                _ => report::Section::plain(scenarios::webhooks(&b).await?),
+            };
+            if several {
+                section
+                    .lines
+                    .insert(0, format!("[{scenario}, {clients} clients]"));
+            }
+            measured.extend(section.versus);
+            sections.push(section.lines);
+        }
     }
+    sections.push(report::targets(&measured));
     println!();
-    for lines in &sections {
+    for lines in sections.iter().filter(|l| !l.is_empty()) {
         for l in lines {
             println!("{l}");
         }

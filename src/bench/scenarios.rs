@@ -3,48 +3,156 @@
 //! section of the report.
 
 use super::{
-    baselines,
+    baselines::{self, Pgbench},
     receiver::Receiver,
-    report::{Report, Trio},
+    report::{Report, Section, Trio, Versus},
     target::Bench,
 };
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http::Method;
 use http_body_util::Full;
-use op_proto::v1::Surface;
+use op_proto::v1::{Envelope, Surface};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// `GET /partners/:id`.
-pub(super) async fn partners_get(b: &Bench) -> Result<Trio> {
-    let seed = b
-        .partner(format!("seed-{}@bench.example", b.run_id), "Seed")
+/// Partners the read scenario reads, at random: the table a prepared primary-key select
+/// is anchored on has as many rows.
+const READ_PARTNERS: u64 = 10_000;
+/// The read scenario's partner ids are `READ_ID_PREFIX` and `READ_ID_BASE + i` in decimal:
+/// 26 digits, a valid ULID as the API requires, that pgbench can build from a random integer
+/// (`\set`) as the prepared statement's parameter.
+const READ_ID_BASE: u64 = 1_000_000_000_000_000_000;
+const READ_ID_PREFIX: &str = "0000000";
+
+/// A well-mixed function of `n` (splitmix64): the n-th read's partner.
+fn read_id(n: u64) -> String {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    format!("{READ_ID_PREFIX}{}", READ_ID_BASE + z % READ_PARTNERS)
+}
+
+/// `READ_PARTNERS` active partners of the bench tenant, written once straight to its
+/// table (the rows `POST /partners` writes, without the API's per-row cost).
+async fn read_partners(b: &Bench) -> Result<()> {
+    let schema = b.target.schema();
+    let c = crate::connect(&b.target.stack.database_url).await?;
+    c.batch_execute(&format!(
+        "INSERT INTO {schema}.partners (id, email, name, metadata, status, activated_at)
+         SELECT '{READ_ID_PREFIX}' || ({READ_ID_BASE} + n), 'read-' || n || '@bench.example', 'Reader ' || n,
+                '{{}}'::jsonb, 'active', now()
+         FROM generate_series(0, {READ_PARTNERS} - 1) n
+         ON CONFLICT DO NOTHING"
+    ))
+    .await?;
+    c.batch_execute(&format!("VACUUM ANALYZE {schema}.partners"))
         .await?;
-    let path = format!("/partners/{}", seed["id"].as_str().context("seed partner")?);
-    let req = b.admin.request(Method::GET, &path, &Value::Null);
-    let env = b.target.envelope("GET", &path);
+    Ok(())
+}
+
+/// `GET /partners/:id` of a random one of `READ_PARTNERS` partners; anchor: pgbench
+/// `-M prepared` selecting a random one of the same rows by primary key from a copy of the
+/// table.
+pub(super) async fn partners_get(b: &Bench) -> Result<Section> {
+    read_partners(b).await?;
+    let admin = b.admin.clone();
+    let req = move |n: u64| {
+        admin.request(
+            Method::GET,
+            &format!("/partners/{}", read_id(n)),
+            &Value::Null,
+        )
+    };
+    let tmpl = b.target.envelope("GET", "/partners/:id");
     let (via_gateway, direct) = b
         .both(
             "GET /partners/:id",
-            move |_| req.clone(),
+            req.clone(),
             200,
-            move |_| env.clone(),
+            move |n| Envelope {
+                path: format!("/partners/{}", read_id(n)),
+                ..tmpl.clone()
+            },
             200,
         )
         .await;
-    Ok(Trio {
+    let schema = b.target.schema();
+    let raw = baselines::raw_sql_with(
+        b,
+        "SELECT partner by id",
+        &format!(
+            "SELECT {} FROM {schema}.partners WHERE id = $1",
+            baselines::PARTNER_COLUMNS
+        ),
+        read_id,
+    )
+    .await?;
+    let anchor =
+        Pgbench::partner_select(b, &schema, READ_ID_PREFIX, READ_ID_BASE, READ_PARTNERS).await?;
+    let pg = anchor.run(b).await?;
+    let mut lines = Trio {
         via_gateway,
         direct,
-        baselines: vec![],
+        baselines: vec![raw, pg],
+    }
+    .lines();
+    let mut versus = Versus::new("partners-get", b.concurrency, "pgbench PK select");
+    pairs(b, &mut versus, &mut lines, &anchor, |i| {
+        let req = req.clone();
+        async move {
+            Ok(b.via_gateway(
+                &format!("GET /partners/:id via gateway, pair {i}"),
+                req,
+                200,
+            )
+            .await)
+        }
+    })
+    .await?;
+    Ok(Section {
+        lines,
+        versus: Some(versus),
     })
 }
 
-/// `POST /partners`, a new e-mail each time.
-pub(super) async fn partners_create(b: &Bench) -> Result<Trio> {
-    let rid = b.run_id.clone();
+/// `--pairs` alternating runs of `gateway(i)` and `anchor` into `versus`, their lines and
+/// summary into `lines`.
+async fn pairs<F, Fut>(
+    b: &Bench,
+    versus: &mut Versus,
+    lines: &mut Vec<String>,
+    anchor: &Pgbench,
+    gateway: F,
+) -> Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Report>>,
+{
+    if b.pairs == 0 {
+        return Ok(());
+    }
+    lines.push(format!(
+        "  {} alternating runs, gateway then {}:",
+        b.pairs, versus.anchor
+    ));
+    for i in 1..=b.pairs {
+        let gw = gateway(i).await?;
+        let pg = anchor.run(b).await?;
+        lines.push(versus.add(i, &gw, &pg));
+    }
+    lines.push(versus.summary());
+    Ok(())
+}
+
+/// `POST /partners`, a new e-mail each time; anchor: pgbench inserting a partner row.
+pub(super) async fn partners_create(b: &Bench) -> Result<Section> {
+    let rid = format!("{}-{}", b.run_id, b.concurrency);
     let body = move |side: &str, n: u64| json!({"email": format!("{side}-{rid}-{n}@bench.example"), "name": "B", "sendInvite": false});
-    let (via_gateway, direct) = b.both_json(Method::POST, "/partners", body, 201).await;
+    let (via_gateway, direct) = b
+        .both_json(Method::POST, "/partners", body.clone(), 201)
+        .await;
     let schema = b.target.schema();
     let raw = baselines::raw_sql(
         b,
@@ -55,10 +163,32 @@ pub(super) async fn partners_create(b: &Bench) -> Result<Trio> {
         ),
     )
     .await?;
-    Ok(Trio {
+    let anchor = Pgbench::partner_insert(&schema)?;
+    let pg = anchor.run(b).await?;
+    let mut lines = Trio {
         via_gateway,
         direct,
-        baselines: vec![raw],
+        baselines: vec![raw, pg],
+    }
+    .lines();
+    let mut versus = Versus::new("partners-create", b.concurrency, "pgbench insert");
+    let admin = b.admin.clone();
+    pairs(b, &mut versus, &mut lines, &anchor, |i| {
+        let (admin, body) = (admin.clone(), body.clone());
+        let side = format!("gwp{i}");
+        async move {
+            Ok(b.via_gateway(
+                &format!("POST /partners via gateway, pair {i}"),
+                move |n| admin.request(Method::POST, "/partners", &body(&side, n)),
+                201,
+            )
+            .await)
+        }
+    })
+    .await?;
+    Ok(Section {
+        lines,
+        versus: Some(versus),
     })
 }
 
@@ -130,11 +260,11 @@ fn event_body(prefix: &str, rid: &str, key: &str, n: u64) -> Value {
 const EVENTS: &str = "/attribution/events";
 
 /// Event ingest through the gateway only (for before/after comparisons).
-async fn events_via_gateway(b: &Bench, label: &str) -> Result<Report> {
+async fn events_via_gateway(b: &Bench, label: impl AsRef<str>) -> Result<Report> {
     let key = identified_users(b).await?;
     let (admin, rid) = (b.admin.clone(), b.run_id.clone());
     Ok(b.via_gateway(
-        label,
+        label.as_ref(),
         move |n| {
             let body = event_body("gwo", &rid, &key, n);
             admin.request(Method::POST, EVENTS, &body)
@@ -145,8 +275,9 @@ async fn events_via_gateway(b: &Bench, label: &str) -> Result<Report> {
 }
 
 /// `POST /attribution/events`: half the users are identified (clicked and stitched), so half
-/// the events are attributed and priced, half are `no_identity`.
-pub(super) async fn events(b: &Bench) -> Result<Trio> {
+/// the events are attributed and priced, half are `no_identity`. Anchor: pgbench inserting an
+/// equivalent event row.
+pub(super) async fn events(b: &Bench) -> Result<Section> {
     let key = identified_users(b).await?;
     // Users are per link (per run of this scenario), so runs do not share histories.
     let rid = b.run_id.clone();
@@ -160,58 +291,45 @@ pub(super) async fn events(b: &Bench) -> Result<Trio> {
     );
     let raw = baselines::raw_sql(b, "INSERT event row", &row).await?;
     let mut all = vec![raw];
-    match baselines::pgbench(b, &schema).await {
+    let anchor = Pgbench::event_insert(&schema)?;
+    match anchor.run(b).await {
         Ok(r) => all.push(r),
         Err(e) => eprintln!("pgbench baseline skipped: {e}"),
     }
-    Ok(Trio {
+    let mut lines = Trio {
         via_gateway,
         direct,
         baselines: all,
+    }
+    .lines();
+    let mut versus = Versus::new("events", b.concurrency, "pgbench");
+    pairs(b, &mut versus, &mut lines, &anchor, |i| {
+        events_via_gateway(
+            b,
+            format!("POST /attribution/events   via gateway, pair {i}"),
+        )
+    })
+    .await?;
+    Ok(Section {
+        lines,
+        versus: Some(versus),
     })
 }
 
-/// `pairs` × (event ingest through the gateway, then pgbench), each pair's ratio and the
-/// median ratio.
-pub(super) async fn event_pairs(b: &Bench) -> Result<Vec<String>> {
-    if b.pairs == 0 {
-        return Ok(vec![]);
-    }
-    let schema = b.target.schema();
-    let mut lines = vec![format!(
-        "  {} alternating runs, gateway then pgbench:",
-        b.pairs
-    )];
-    let mut ratios = Vec::new();
-    for i in 1..=b.pairs {
-        let label = format!("POST /attribution/events   via gateway, pair {i}");
-        let gw = events_via_gateway(b, &label).await?;
-        let pg = baselines::pgbench(b, &schema).await?;
-        ratios.push(gw.rps() / pg.rps());
-        lines.push(format!(
-            "  pair {i}: gateway {:>6.0}/s (p50 {:.2} ms, p99 {:.2} ms), pgbench {:>6.0}/s: {:.2}x",
-            gw.rps(),
-            gw.quantile_ms(0.5),
-            gw.quantile_ms(0.99),
-            pg.rps(),
-            gw.rps() / pg.rps()
-        ));
-    }
-    ratios.sort_by(f64::total_cmp);
-    lines.push(format!(
-        "  gateway/pgbench, median of {} pairs: {:.2}x (range {:.2}–{:.2})",
-        ratios.len(),
-        ratios[ratios.len() / 2],
-        ratios[0],
-        ratios[ratios.len() - 1]
-    ));
-    Ok(lines)
-}
-
-/// `GET /r/<slug>/<linkKey>`: every click durable before the 302.
-pub(super) async fn clicks(b: &Bench) -> Result<Trio> {
+/// `GET /r/<slug>/<linkKey>`: every click durable before the 302. Anchor: pgbench inserting
+/// a click row after its link's lookup.
+pub(super) async fn clicks(b: &Bench) -> Result<Section> {
     let key = link(b).await?;
     let (load, path) = (b.admin.load.clone(), format!("/r/{}/{key}", b.target.slug));
+    let req = move |n: u64| {
+        load.request(Method::GET, &path)
+            .header(
+                "x-forwarded-for",
+                format!("10.9.{}.{}", (n / 250) % 250, n % 250),
+            )
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request")
+    };
     let mut tmpl = b.target.envelope("GET", &format!("/{key}"));
     tmpl.surface = Surface::Router as i32;
     tmpl.principal = None;
@@ -219,15 +337,7 @@ pub(super) async fn clicks(b: &Bench) -> Result<Trio> {
     let (via_gateway, direct) = b
         .both(
             "GET /r/<slug>/<linkKey>",
-            move |n| {
-                load.request(Method::GET, &path)
-                    .header(
-                        "x-forwarded-for",
-                        format!("10.9.{}.{}", (n / 250) % 250, n % 250),
-                    )
-                    .body(Full::new(Bytes::new()))
-                    .expect("a valid request")
-            },
+            req.clone(),
             302,
             move |_| tmpl.clone(),
             302,
@@ -252,10 +362,30 @@ pub(super) async fn clicks(b: &Bench) -> Result<Trio> {
         ),
     )
     .await?;
-    Ok(Trio {
+    let anchor = Pgbench::click_insert(&schema, &link_id)?;
+    let pg = anchor.run(b).await?;
+    let mut lines = Trio {
         via_gateway,
         direct,
-        baselines: vec![raw],
+        baselines: vec![raw, pg],
+    }
+    .lines();
+    let mut versus = Versus::new("clicks", b.concurrency, "pgbench click insert");
+    pairs(b, &mut versus, &mut lines, &anchor, |i| {
+        let req = req.clone();
+        async move {
+            Ok(b.via_gateway(
+                &format!("GET /r/<slug>/<linkKey> via gateway, pair {i}"),
+                req,
+                302,
+            )
+            .await)
+        }
+    })
+    .await?;
+    Ok(Section {
+        lines,
+        versus: Some(versus),
     })
 }
 

@@ -49,6 +49,12 @@ impl Target {
                     ("checkpoint_timeout", "15min"),
                 ];
                 let pg = EmbeddedPg::start(&dir.join("pg"), &settings).await?;
+                if let Some(pid) = std::fs::read_to_string(dir.join("pg").join("postmaster.pid"))
+                    .ok()
+                    .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+                {
+                    super::cpu::own_postgres(pid);
+                }
                 (pg.database_url(), Some(pg), Some(dir))
             }
         };
@@ -156,30 +162,33 @@ pub(super) struct Bench {
     pub(super) worker: TenantWorkerClient<tonic::transport::Channel>,
     pub(super) run_id: String,
     pub(super) pairs: usize,
+    /// Clients of the current runs (one of `--concurrency`, set by the run).
     pub(super) concurrency: usize,
     pub(super) duration: Duration,
 }
 
 impl Bench {
+    /// Sized for the largest of `--concurrency`; `concurrency` starts at the first.
     pub(super) async fn new(args: &BenchArgs, target: Target) -> Result<Bench> {
+        let most = args.concurrency.iter().copied().max().unwrap_or(1);
         Ok(Bench {
             http: reqwest::Client::builder()
-                .pool_max_idle_per_host(args.concurrency)
+                .pool_max_idle_per_host(most)
                 .build()?,
             http_noredirect: reqwest::Client::builder()
-                .pool_max_idle_per_host(args.concurrency)
+                .pool_max_idle_per_host(most)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             base: format!("{}/api/t/{}", target.stack.base_url, target.slug),
             admin: AdminRequests {
-                load: Arc::new(Clients::new(&target.stack.base_url, args.concurrency)?),
+                load: Arc::new(Clients::new(&target.stack.base_url, most)?),
                 prefix: format!("/api/t/{}", target.slug),
                 auth: format!("Bearer {}", target.admin_key),
             },
             worker: TenantWorkerClient::connect(target.stack.workers[0].url.clone()).await?,
             run_id: ulid::Ulid::new().to_string().to_lowercase(),
             pairs: args.pairs,
-            concurrency: args.concurrency,
+            concurrency: args.concurrency.first().copied().unwrap_or(1),
             duration: Duration::from_secs(args.seconds),
             target,
         })
