@@ -120,17 +120,17 @@ impl Pgbench {
         })
     }
 
-    /// pgbench inserting a click row on `link_id` (one link lookup and an insert, as the
-    /// raw SQL click baseline) into a copy of the tenant's `clicks`.
-    pub(super) fn click_insert(tenant_schema: &Schema, link_id: &str) -> Result<Pgbench> {
+    /// pgbench inserting a click row into a copy of the tenant's `clicks`: the one-row
+    /// durable insert the click router is held to (`link` = its id, partner and campaign).
+    pub(super) fn click_insert(tenant_schema: &Schema, link: [&str; 3]) -> Result<Pgbench> {
+        let [link_id, partner_id, campaign_id] = link;
         Ok(Pgbench {
             label: format!("{:<26} pgbench (baseline)", "INSERT click row"),
             script: script_file(
                 "clicks",
                 &format!(
                     "INSERT INTO bench_baseline.clicks (id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, ts) \
-                     SELECT md5(random()::text), id, partner_id, campaign_id, md5(random()::text), 'bench', NULL, now() \
-                     FROM {tenant_schema}.links WHERE id = '{link_id}';\n"
+                     VALUES (md5(random()::text), '{link_id}', '{partner_id}', '{campaign_id}', md5(random()::text), 'bench', NULL, now());\n"
                 ),
             )?,
             reset: Some(fresh_copy(tenant_schema, "clicks")),

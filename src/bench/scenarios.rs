@@ -344,14 +344,17 @@ pub(super) async fn clicks(b: &Bench) -> Result<Section> {
         )
         .await;
     let schema = b.target.schema();
-    let link_id: String = {
+    let (link_id, partner_id, campaign_id): (String, String, String) = {
         let c = crate::connect(&b.target.stack.database_url).await?;
-        c.query_one(
-            &format!("SELECT id FROM {schema}.links WHERE link_key = $1"),
-            &[&key],
-        )
-        .await?
-        .get(0)
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT id, partner_id, campaign_id FROM {schema}.links WHERE link_key = $1"
+                ),
+                &[&key],
+            )
+            .await?;
+        (row.get(0), row.get(1), row.get(2))
     };
     let raw = baselines::raw_sql(
         b,
@@ -362,7 +365,7 @@ pub(super) async fn clicks(b: &Bench) -> Result<Section> {
         ),
     )
     .await?;
-    let anchor = Pgbench::click_insert(&schema, &link_id)?;
+    let anchor = Pgbench::click_insert(&schema, [&link_id, &partner_id, &campaign_id])?;
     let pg = anchor.run(b).await?;
     let mut lines = Trio {
         via_gateway,
