@@ -254,13 +254,14 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         tx.commit().await?;
         row
     } else {
+        // The time is bound, not `now()` inside the CASE (CITUS.md rule 16).
         let sql = format!(
             "UPDATE webhook_endpoints
                 SET active = false,
-                    updated_at = CASE WHEN active THEN now() ELSE updated_at END
+                    updated_at = CASE WHEN active THEN $2 ELSE updated_at END
               WHERE id = $1 RETURNING {COLUMNS}"
         );
-        ctx.read_one(&sql, &[&id]).await?
+        ctx.read_one(&sql, &[&id, &chrono::Utc::now()]).await?
     };
     let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
     Ok(Reply::ok(json!({
