@@ -172,13 +172,16 @@ async fn activate(
         return Ok(None);
     }
     let activated = status == "invited";
+    // The time is bound, not `now()`: Citus refuses (or crashes on) a non-immutable
+    // function inside COALESCE in an UPDATE (CITUS.md rule 16).
+    let now = Utc::now();
     let row = tx
         .query_one(
             &format!(
-                "UPDATE {table} SET status = 'active', activated_at = COALESCE(activated_at, now()), updated_at = now()
+                "UPDATE {table} SET status = 'active', activated_at = COALESCE(activated_at, $2), updated_at = $2
                   WHERE id = $1 RETURNING {columns}"
             ),
-            &[&id],
+            &[&id, &now],
         )
         .await?;
     Ok(Some((to_json(&row), activated)))

@@ -6,23 +6,27 @@ use std::process::Command;
 #[tokio::test]
 async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrently() {
     let db = shared().database_url.clone();
-    let client = crate::harness::db().await;
-    // Three tenants whose schemas predate every tenant migration.
+    let mut client = crate::harness::db().await;
+    // Three tenants whose schemas predate every tenant migration, created as provisioning
+    // creates them (on Citus: distributed schemas; one statement per query, CITUS.md rule 7).
     let mut ids = Vec::new();
     for i in 0..3 {
         let id = ulid::Ulid::new().to_string();
         let schema = op_control::schema::schema_name(&id);
-        client
-            .execute(
-                "INSERT INTO control.tenants (id, slug, name, schema_name) VALUES ($1, $2, 'old', $3)",
-                &[&id, &unique_slug(&format!("old{i}")), &schema],
-            )
+        let tx = client.transaction().await.unwrap();
+        tx.execute("SET LOCAL citus.enable_schema_based_sharding = on", &[])
             .await
             .unwrap();
-        client
-            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+        tx.execute(
+            "INSERT INTO control.tenants (id, slug, name, schema_name) VALUES ($1, $2, 'old', $3)",
+            &[&id, &unique_slug(&format!("old{i}")), &schema],
+        )
+        .await
+        .unwrap();
+        tx.execute(&format!("CREATE SCHEMA \"{schema}\""), &[])
             .await
             .unwrap();
+        tx.commit().await.unwrap();
         ids.push(id);
     }
     let run = || {
@@ -70,6 +74,7 @@ async fn migrate_brings_every_tenant_schema_up_to_date_even_when_run_concurrentl
             .unwrap()
             .get(0);
         assert_eq!(v, latest);
+        assert!(distributed_if_citus(&client, &schema).await);
     }
     // A third run has nothing to do.
     let c = run();
@@ -95,4 +100,24 @@ async fn provisioned_tenants_start_at_the_latest_version() {
     let schema: String = row.get(1);
     assert_ne!(schema, t.slug, "schema names are generated, not the slug");
     assert!(schema.starts_with("t_"));
+    assert!(distributed_if_citus(&client, &schema).await);
+}
+
+/// On Citus (`OP_E2E_DATABASE_URL` at a coordinator), whether `schema` is a distributed
+/// schema; on plain PostgreSQL, true.
+async fn distributed_if_citus(client: &tokio_postgres::Client, schema: &str) -> bool {
+    let citus = client
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'citus'", &[])
+        .await
+        .unwrap()
+        .is_some();
+    !citus
+        || client
+            .query_opt(
+                "SELECT 1 FROM citus_schemas WHERE schema_name::text = $1",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .is_some()
 }

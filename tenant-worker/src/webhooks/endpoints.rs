@@ -254,14 +254,15 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         tx.commit().await?;
         row
     } else {
+        // The time is bound, not `now()` inside the CASE (CITUS.md rule 16).
         let sql = format!(
             "UPDATE webhook_endpoints
                 SET active = false,
-                    updated_at = CASE WHEN active THEN now() ELSE updated_at END
+                    updated_at = CASE WHEN active THEN $2 ELSE updated_at END
               WHERE id = $1 RETURNING {COLUMNS}"
         );
         let tx = ctx.tx().await?;
-        let row = tx.query_opt(&sql, &[&id]).await?;
+        let row = tx.query_opt(&sql, &[&id, &chrono::Utc::now()]).await?;
         tx.commit().await?;
         row
     };

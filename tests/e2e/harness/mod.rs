@@ -3,6 +3,10 @@
 //! tenant per test (tenants are schemas, so they are cheap). Tests that kill processes
 //! start a private stack on the same cluster.
 //!
+//! With `OP_E2E_DATABASE_URL` set, the tests run against that database instead of a
+//! throwaway cluster (`scripts/citus-smoke` points it at a Citus coordinator). It is
+//! migrated first; every test works in tenants of its own, so the database may be reused.
+//!
 //! `fixtures` holds the set-up steps the tests share (campaigns, links, clicks, identities,
 //! events, sign-in); `receiver` is a local webhook receiver.
 
@@ -66,17 +70,25 @@ fn test_root() -> PathBuf {
     root.join(format!("{}-{}", std::process::id(), ulid::Ulid::new()))
 }
 
+/// The environment variable naming an external database for the tests.
+pub const EXTERNAL_DATABASE: &str = "OP_E2E_DATABASE_URL";
+
 async fn start_shared() -> Shared {
-    let dir = test_root();
-    let pg = EmbeddedPg::start(&dir.join("pg"), FAST_SETTINGS)
-        .await
-        .expect("start the throwaway postgres");
-    let database_url = pg.database_url();
+    let (pg, database_url) = match std::env::var(EXTERNAL_DATABASE) {
+        Ok(url) if !url.is_empty() => (None, url),
+        _ => {
+            let pg = EmbeddedPg::start(&test_root().join("pg"), FAST_SETTINGS)
+                .await
+                .expect("start the throwaway postgres");
+            let url = pg.database_url();
+            (Some(pg), url)
+        }
+    };
     let mut client = openpartner::connect(&database_url).await.expect("connect");
     op_control::migrations::migrate_all(&mut client)
         .await
         .expect("migrate");
-    let stack = Stack::start(options(&database_url, Mode::Multi, 2), Some(pg))
+    let stack = Stack::start(options(&database_url, Mode::Multi, 2), pg)
         .await
         .expect("start the stack");
     Shared {
