@@ -66,6 +66,32 @@ async fn duplicate_email_is_409_even_under_concurrency() {
         .filter(|r| r.code() == 409 && r.error() == "email_taken")
         .count();
     assert_eq!((created, conflicts), (1, 11));
+    // The refused ones wrote nothing: one partner, one invite mail, one invite token (the
+    // partner, its event and its invite commit together or not at all). The outbox is a
+    // queue the webhook pipeline drains, so it is not counted here.
+    let schema = op_control::schema::Schema::of_tenant(&t.id).unwrap();
+    let db = db().await;
+    for (table, filter) in [
+        ("partners", "email = 'race@example.com'"),
+        ("mail_outbox", "to_email = 'race@example.com'"),
+        ("magic_tokens", "purpose = 'invite'"),
+    ] {
+        let n: i64 = db
+            .query_one(
+                &format!("SELECT count(*) FROM {schema}.{table} WHERE {filter}"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "{table}");
+    }
+    let mails = t
+        .api
+        .get("/dev/mailbox?to=race%40example.com")
+        .await
+        .expect(200);
+    assert_eq!(mails.body["data"].as_array().unwrap().len(), 1);
     // Case-insensitively the same address.
     t.api
         .post(
