@@ -1,5 +1,6 @@
 //! Everything that talks to PostgreSQL in the same way for every domain module: the
-//! tenant transaction ([`Tx`]), pipelines of statements sent in one round trip
+//! tenant transaction ([`Tx`]), single-statement reads in one round trip ([`read`]),
+//! changes sent whole in one round trip ([`Writes`]), pipelines of statements
 //! ([`pipeline`]), multi-row inserts ([`Rows`]) and parameters that are already encoded
 //! ([`JsonText`]). Domain modules own their statements; this module owns how they travel.
 //!
@@ -40,10 +41,10 @@ pub async fn read(
 ///
 /// Opened with `BEGIN; SET LOCAL search_path TO <schema>` in one round trip; `SET LOCAL`
 /// dies with the transaction, so a pooled connection never carries one tenant's
-/// search_path into another tenant's request. Statements run on it through `Deref` (the
-/// pooled connection). Dropped without [`Tx::commit`] — an error
-/// returned with `?`, a deadline, a panic — it rolls back before the connection goes back
-/// to the pool.
+/// search_path into another tenant's request. Its `query`/`execute` methods prepare each
+/// statement once per connection; anything else of the pooled connection is reached through
+/// `Deref`. Dropped without [`Tx::commit`] — an error returned with `?`, a deadline, a
+/// panic — it rolls back before the connection goes back to the pool.
 pub struct Tx {
     conn: Option<Object>,
     schema: Schema,
