@@ -21,7 +21,7 @@ pub use error_code::ErrorCode;
 pub use mode::Mode;
 
 /// `LISTEN`/`NOTIFY` channel on which writers announce stale gateway cache entries.
-/// Payloads are `tenant:<slug>` or `key:<key id>`.
+/// Payloads are `tenant:<slug>`, `key:<key id>` or `session:<session id>`.
 pub const CACHE_CHANNEL: &str = "op_cache";
 
 #[derive(Debug, thiserror::Error)]

@@ -95,29 +95,51 @@ impl KeyCache {
 /// ending request's reply, before it is answered) and expire after [`KEY_TTL`] at most.
 #[derive(Default)]
 pub struct SessionCache {
-    live: RwLock<HashMap<String, Instant>>,
+    rows: RwLock<SessionRows>,
+}
+
+#[derive(Default)]
+struct SessionRows {
+    /// Live sessions and until when that answer may be reused.
+    live: HashMap<String, Instant>,
+    /// Sessions announced as ended, and when. A lookup that read the row just before the
+    /// session ended may finish after the announcement: it must not cache it as live.
+    ended: HashMap<String, Instant>,
 }
 
 impl SessionCache {
     fn hit(&self, sid: &str) -> bool {
-        let map = self.live.read().expect("session cache lock");
-        map.get(sid).is_some_and(|until| Instant::now() < *until)
+        let rows = self.rows.read().expect("session cache lock");
+        rows.live
+            .get(sid)
+            .is_some_and(|until| Instant::now() < *until)
     }
 
     fn put(&self, sid: &str, until: Instant) {
-        let mut map = self.live.write().expect("session cache lock");
-        if map.len() >= MAX_KEYS {
-            map.clear();
+        let mut rows = self.rows.write().expect("session cache lock");
+        if rows.ended.contains_key(sid) {
+            return;
         }
-        map.insert(sid.to_string(), until);
+        if rows.live.len() >= MAX_KEYS {
+            rows.live.clear();
+        }
+        rows.live.insert(sid.to_string(), until);
     }
 
     pub fn invalidate(&self, sid: &str) {
-        self.live.write().expect("session cache lock").remove(sid);
+        let mut rows = self.rows.write().expect("session cache lock");
+        rows.live.remove(sid);
+        // A lookup in flight finishes within the lookup's own time, far less than this.
+        if rows.ended.len() >= MAX_KEYS {
+            rows.ended.retain(|_, at| at.elapsed() < KEY_TTL);
+        }
+        rows.ended.insert(sid.to_string(), Instant::now());
     }
 
+    /// Forgets every live answer (the notifications may have been missed). What is known
+    /// to have ended stays known.
     pub fn clear(&self) {
-        self.live.write().expect("session cache lock").clear();
+        self.rows.write().expect("session cache lock").live.clear();
     }
 
     /// Whether the row of the (signature-checked) session `claims` is live. Only live
@@ -132,13 +154,15 @@ impl SessionCache {
             return Ok(true);
         }
         let Some(schema) = op_control::schema::Schema::of_tenant(&tenant.id) else {
+            tracing::error!(tenant_id = %tenant.id, "a tenant id that names no schema");
             return Ok(false);
         };
         let conn = pool.get().await?;
         let live = op_control::sessions::is_live(&conn, &schema, &claims.sid).await?;
         if live {
             // Never past the cookie's own expiry (the row expires with it).
-            let left = u64::try_from(claims.exp - chrono::Utc::now().timestamp()).unwrap_or(0);
+            let left = u64::try_from(claims.exp.saturating_sub(chrono::Utc::now().timestamp()))
+                .unwrap_or(0);
             let until = Instant::now() + KEY_TTL.min(Duration::from_secs(left));
             self.put(&claims.sid, until);
         }
@@ -214,7 +238,8 @@ pub fn platform_principal() -> Principal {
 
 /// Who is calling: `(principal, credential id for rate limiting)`. Bearer wins over cookie.
 /// Malformed, forged, expired and foreign-tenant credentials are refused here, without a
-/// worker call and (except for well-formed unknown keys) without a database hit.
+/// worker call and (except for well-formed unknown keys) without a database hit; a
+/// well-signed cookie also needs its session row live (cached, [`SessionCache`]).
 pub async fn authenticate(
     state: &State,
     headers: &HeaderMap,
@@ -247,7 +272,9 @@ pub async fn authenticate(
             };
             return match state.session_rows.is_live(&state.pool, tenant, &c).await {
                 Ok(true) => Ok((session_principal(&c), Some(format!("session:{}", c.sid)))),
-                Ok(false) => Err(refuse(state, ip)),
+                // A signed cookie whose session ended is not a guess at a credential: a
+                // plain 401, not counted against the address (as before the cache).
+                Ok(false) => Err(EdgeError::Unauthorized),
                 Err(e) => {
                     tracing::error!(error = %e, "session lookup failed");
                     Err(EdgeError::ControlPlaneUnavailable)
@@ -316,6 +343,27 @@ fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_announced_as_ended_is_never_cached_as_live() {
+        let cache = SessionCache::default();
+        let later = Instant::now() + Duration::from_secs(30);
+        cache.put("s1", later);
+        assert!(cache.hit("s1"));
+        cache.invalidate("s1");
+        assert!(!cache.hit("s1"));
+        // A lookup that read the row before the session ended finishes afterwards.
+        cache.put("s1", later);
+        assert!(!cache.hit("s1"), "an ended session came back");
+        cache.clear();
+        cache.put("s1", later);
+        assert!(
+            !cache.hit("s1"),
+            "clearing forgets live answers, not ended sessions"
+        );
+        cache.put("s2", later);
+        assert!(cache.hit("s2"));
+    }
 
     #[test]
     fn bearer_parsing() {

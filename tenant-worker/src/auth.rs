@@ -3,9 +3,9 @@
 //! A magic link carries a single-use random token (only its SHA-256 is stored) that expires
 //! in 15 minutes (invites: 7 days). Verifying it consumes it atomically (`UPDATE ... WHERE
 //! used_at IS NULL RETURNING`: of two concurrent verifies one wins), activates an invited
-//! principal, opens a 30-day session row and sets the `op_session` cookie, a JWT the gateway
-//! can check without the database. The worker still checks the row on every request
-//! ([`sessions::check_session`]) so sign-out and revocation take effect at once.
+//! principal, opens a 30-day session row and sets the `op_session` cookie, a JWT whose
+//! signature the gateway checks without the database; the gateway also checks the row is
+//! live (cached until sign-out or revocation announce its end, see `sessions`).
 
 use crate::{
     access::Principal,

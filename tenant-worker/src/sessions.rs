@@ -4,8 +4,10 @@
 //! module; it calls nothing above it.
 //!
 //! Tokens are 32 random bytes; only their SHA-256 is stored, the plaintext exists only in
-//! the mail. The worker checks the session row on every request that rides on a session
-//! ([`check_session`]), so sign-out and revocation act on the very next request.
+//! the mail. Ending a session ([`sign_out`], [`revoke_sessions`]) announces it to the
+//! gateways, which check the row of every cookie (caching a live answer until such an
+//! announcement), and the reply names it, so the gateway that answers drops it before the
+//! caller's next request.
 
 use crate::{
     context::Ctx,
