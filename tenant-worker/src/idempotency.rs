@@ -438,9 +438,9 @@ async fn sweep(app: &crate::App) -> Result<(), ApiError> {
         .map(|r| r.get(0))
         .collect();
     for id in tenants {
-        let schema = op_control::schema::Schema::of_tenant(&id)
-            .expect("tenant id")
-            .to_string();
+        let Some(schema) = op_control::schema::Schema::of_tenant(&id) else {
+            continue;
+        };
         let sql = format!(
             "DELETE FROM {schema}.idempotency_keys WHERE key IN (
                  SELECT key FROM {schema}.idempotency_keys

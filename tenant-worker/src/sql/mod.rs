@@ -67,7 +67,8 @@ impl Tx {
 
     // Statements on a `Tx` are prepared once per connection (their text names no schema, so
     // one statement serves every tenant; PostgreSQL plans it again when the search_path
-    // differs from the one it was planned under).
+    // differs from the one it was planned under). Hence no `SELECT *` / `RETURNING *`: two
+    // tenants at different migration versions would give one statement two result types.
 
     pub async fn query(
         &self,

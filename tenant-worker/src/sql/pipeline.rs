@@ -44,6 +44,27 @@ pub async fn send(
     for (sql, _) in stmts {
         prepared.push(super::prepare(conn, sql).await?);
     }
+    // A parameter the client cannot encode fails its statement before it is sent, while
+    // the pipelined BEGIN and COMMIT still go: the others would commit without it. So
+    // every parameter is encoded once here, and nothing is sent if one cannot be.
+    let mut scratch = bytes::BytesMut::new();
+    for (stmt, (_, params)) in prepared.iter().zip(stmts) {
+        if stmt.params().len() != params.len() {
+            tracing::error!(
+                want = stmt.params().len(),
+                got = params.len(),
+                "a pipelined statement with the wrong number of parameters"
+            );
+            return Err(ApiError::internal());
+        }
+        for (ty, p) in stmt.params().iter().zip(params) {
+            scratch.clear();
+            if let Err(e) = p.to_sql_checked(ty, &mut scratch) {
+                tracing::error!(error = %e, %ty, "a pipelined parameter cannot be encoded");
+                return Err(ApiError::internal());
+            }
+        }
+    }
     // Each future queues its message on its first poll and `join!` polls in order, so the
     // messages leave in this order, together.
     let (began, results, committed) = futures::join!(

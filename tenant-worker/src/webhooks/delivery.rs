@@ -33,6 +33,8 @@ pub const SCHEDULE_SECS: [f64; 7] = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.
 pub const MAX_ATTEMPTS: i32 = 8;
 const DISABLE_AFTER_SECS: f64 = 5.0 * 86_400.0;
 const BATCH: i64 = 100;
+/// How long a tenant's pass waits for a free send slot before moving on.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// Outbox rows per fan-out transaction, and fan-outs per tenant pass.
 const FAN_OUT: usize = 500;
 const MAX_FAN_OUTS_PER_PASS: usize = 20;
@@ -205,12 +207,16 @@ async fn run_tenant(
     }
     // Claim only what can be sent now: a claimed delivery waiting for a send slot would
     // spend its lease waiting and could be claimed (and sent) again by another worker. So
-    // wait for a free slot, claim as many deliveries as there are free slots, send them,
-    // and go on until nothing is due (or this tenant had its share of the pass).
+    // take the free slots, claim as many deliveries, send them, and go on until nothing is
+    // due, no slot frees up soon, or this tenant had its share of the pass.
     drop(conn); // not held while waiting for a send slot
     let mut claimed_in_pass = 0;
     while claimed_in_pass < BATCH as usize {
-        let Ok(first) = inflight.clone().acquire_owned().await else {
+        // Busy slots free within milliseconds for fast receivers; slow ones must not hold
+        // up the other tenants' fan-out and claims: wait briefly, then move on (the next
+        // pass comes back).
+        let Ok(Ok(first)) = tokio::time::timeout(SLOT_WAIT, inflight.clone().acquire_owned()).await
+        else {
             break;
         };
         let mut slots = vec![first];
