@@ -15,7 +15,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use op_control::tenants::Tenant;
+use op_control::{tenants::Tenant, Mode};
 use op_proto::v1::{Envelope, Header, Principal, Surface};
 use serde_json::json;
 use std::{
@@ -118,6 +118,7 @@ async fn route(
         Target::Metrics => metrics(state, &req).await,
         Target::NotFound => Err(EdgeError::NotFound),
         Target::SlugMissing => Err(EdgeError::TenantSlugMissing),
+        Target::OpenApi => openapi(state, req, rid, client_ip).await,
         Target::Platform(path) => platform(state, req, rid, client_ip, path).await,
         Target::Api { slug, route } => tenant_api(state, req, rid, client_ip, slug, route).await,
         Target::Router { slug, route } => {
@@ -163,6 +164,60 @@ async fn metrics(state: &State, req: &Request<Incoming>) -> Result<Response<Body
     Ok(r)
 }
 
+/// `/openapi.json`: the API's description, public (any worker writes it from its route
+/// table); rate-limited per address like any anonymous call.
+async fn openapi(
+    state: &State,
+    req: Request<Incoming>,
+    rid: &str,
+    client_ip: IpAddr,
+) -> Result<Response<Body>, EdgeError> {
+    let rate = allow(state.limits.check_ip(client_ip))?;
+    let server = servers(state, &req, None);
+    let call = Call {
+        surface: Surface::Platform,
+        tenant: None,
+        principal: Principal::default(),
+        route: "/openapi.json",
+        client_ip,
+        server: Some(server),
+    };
+    Ok(forward(state, req, rid, call, rate).await)
+}
+
+/// Where the API lives, for an OpenAPI document's `servers`: `<origin>|<api base>|<router
+/// base>`, the origin from the request's `Host` (left out when it is not a plain host name)
+/// and `X-Forwarded-Proto`; the bases with the tenant's slug, or `{slug}` for the whole API.
+fn servers(state: &State, req: &Request<Incoming>, slug: Option<&str>) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+    let scheme = match req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    let origin = host.map_or(String::new(), |h| format!("{scheme}://{h}"));
+    match state.config.mode {
+        Mode::Single => format!("{origin}|/api|/r"),
+        Mode::Multi => {
+            let slug = slug.unwrap_or("{slug}");
+            format!("{origin}|/api/t/{slug}|/r/{slug}")
+        }
+    }
+}
+
 /// `/platform/*`: the operator's API, not about any one tenant; the full path is the route.
 async fn platform(
     state: &State,
@@ -178,6 +233,7 @@ async fn platform(
         principal,
         route: path,
         client_ip,
+        server: None,
     };
     Ok(forward(state, req, rid, call, None).await)
 }
@@ -199,12 +255,14 @@ async fn tenant_api(
         None => state.limits.check_ip(client_ip),
     };
     let rate = allow(rate)?;
+    let server = (route == "/openapi.json").then(|| servers(state, &req, Some(&tenant.slug)));
     let call = Call {
         surface: Surface::Api,
         tenant: Some(tenant),
         principal,
         route,
         client_ip,
+        server,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -227,6 +285,7 @@ async fn click_router(
         principal: Principal::default(),
         route,
         client_ip,
+        server: None,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -247,6 +306,8 @@ struct Call<'a> {
     /// Tenant-relative for tenant surfaces, the full path for the platform.
     route: &'a str,
     client_ip: IpAddr,
+    /// For the OpenAPI document: where the API lives ([`servers`]).
+    server: Option<String>,
 }
 
 /// Reads the body, hands the envelope to a worker and relays its reply. `rate`, when a
@@ -260,7 +321,7 @@ async fn forward(
 ) -> Response<Body> {
     let method = req.method().as_str().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let headers: Vec<Header> = FORWARDED_HEADERS
+    let mut headers: Vec<Header> = FORWARDED_HEADERS
         .iter()
         .filter_map(|name| {
             // Lossy rather than dropped: a non-ASCII `Idempotency-Key` must reach the
@@ -272,6 +333,12 @@ async fn forward(
             })
         })
         .collect();
+    if let Some(server) = call.server {
+        headers.push(Header {
+            name: "x-op-server".into(),
+            value: server,
+        });
+    }
     let http1 = req.version() < http::Version::HTTP_2;
     let max = state.config.max_body_bytes;
     let body = match read_body(req, max).await {

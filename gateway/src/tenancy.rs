@@ -20,6 +20,8 @@ pub enum Target<'a> {
     Health,
     Ready,
     Metrics,
+    /// `/openapi.json`: the whole API's description.
+    OpenApi,
     /// `/platform/...`: the full path is the route.
     Platform(&'a str),
     /// An API call for tenant `slug` (None in single mode) with the tenant-relative route.
@@ -43,6 +45,7 @@ pub fn classify(mode: Mode, path: &str) -> Target<'_> {
         "/health" => return Target::Health,
         "/ready" => return Target::Ready,
         "/metrics" => return Target::Metrics,
+        "/openapi.json" => return Target::OpenApi,
         _ => {}
     }
     if path == "/platform" || path.starts_with("/platform/") {

@@ -185,6 +185,12 @@ impl Reply {
         Reply::json(201, &body)
     }
 
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Reply {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
     pub fn invalidate_keys(mut self, ids: impl IntoIterator<Item = String>) -> Reply {
         self.invalidate_key_ids.extend(ids);
         self
@@ -204,6 +210,37 @@ impl Reply {
 impl From<ApiError> for Reply {
     fn from(e: ApiError) -> Reply {
         Reply::json(e.status, &e.body())
+    }
+}
+
+/// A time as the API writes it, `2026-11-24T10:00:00.000Z` (RFC 3339, milliseconds, UTC):
+/// the field type of the typed response structs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(t: DateTime<Utc>) -> Timestamp {
+        Timestamp(t)
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "date-time"})
     }
 }
 

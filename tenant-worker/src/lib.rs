@@ -37,6 +37,7 @@ pub(crate) mod idempotency;
 pub(crate) mod links;
 pub(crate) mod mail;
 pub(crate) mod money;
+pub mod openapi;
 pub(crate) mod outbox;
 pub(crate) mod pagination;
 pub(crate) mod partners;

@@ -5,15 +5,18 @@
 //! Revoking also revokes the partner's keys in the same transaction.
 
 use crate::{
-    context::{ts, ts_opt, Ctx, Reply},
+    context::{Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
-    mail, outbox,
+    mail,
+    openapi::Op,
+    outbox,
     pagination::{rows_body, PageRequest},
     sessions,
     sql::{val, Stmt, Tx, Writes},
 };
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{types::ToSql, Row};
@@ -52,24 +55,145 @@ impl Partner {
     }
 
     /// The API shape.
-    fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "email": self.email,
-            "name": self.name,
-            "metadata": self.metadata,
-            "status": self.status,
-            "activatedAt": ts_opt(self.activated_at),
-            "revokedAt": ts_opt(self.revoked_at),
-            "revokeReason": self.revoke_reason,
-            "createdAt": ts(self.created_at),
-            "updatedAt": ts(self.updated_at),
-        })
+    fn view(&self) -> PartnerView {
+        PartnerView {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            metadata: self.metadata.clone(),
+            status: self.status.clone(),
+            activated_at: self.activated_at.map(Timestamp),
+            revoked_at: self.revoked_at.map(Timestamp),
+            revoke_reason: self.revoke_reason.clone(),
+            created_at: Timestamp(self.created_at),
+            updated_at: Timestamp(self.updated_at),
+        }
     }
+
+    fn to_json(&self) -> Value {
+        json(&self.view())
+    }
+}
+
+/// A partner, as the API shows it.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerView {
+    id: String,
+    email: String,
+    name: String,
+    /// Free-form data of the merchant's (a JSON object of at most 16 KiB).
+    #[schemars(with = "Map<String, Value>")]
+    metadata: Value,
+    /// `invited` (invite mailed, not signed in yet), `active` or `revoked`.
+    #[schemars(regex(pattern = "^(invited|active|revoked)$"))]
+    status: String,
+    activated_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+    revoke_reason: Option<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+/// `POST /partners` answers the partner and whether an invite went out.
+#[derive(Serialize, JsonSchema)]
+struct CreatedPartner {
+    #[serde(flatten)]
+    partner: PartnerView,
+    invited: bool,
+}
+
+/// `GET /partners/:id` answers the partner at the top level and under `partner` (as the
+/// original did).
+#[derive(Serialize, JsonSchema)]
+struct GotPartner {
+    #[serde(flatten)]
+    top: PartnerView,
+    partner: PartnerView,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Revoked {
+    ok: bool,
+    revoked_at: Option<Timestamp>,
+    notified: bool,
+    partner: PartnerView,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Reinstated {
+    ok: bool,
+    partner: PartnerView,
+}
+
+/// `{"ok": true}`.
+#[derive(Serialize, JsonSchema)]
+pub struct Ok {
+    pub ok: bool,
+}
+
+fn json(v: &impl Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 pub fn to_json(row: &Row) -> Value {
     Partner::from_row(row).to_json()
+}
+
+pub fn create_doc() -> Op {
+    Op::new("Create a partner")
+        .describe("Mails an invite link unless `sendInvite` is false (then the partner is `active` at once).")
+        .body::<CreatePartner>()
+        .ok::<CreatedPartner>(201, "The new partner.")
+        .errors(409, &[ErrorCode::EmailTaken])
+}
+
+pub fn list_doc() -> Op {
+    Op::new("List partners")
+        .query(
+            "status",
+            "Only partners in this status.",
+            json!({"type": "string", "enum": ["invited", "active", "revoked"]}),
+        )
+        .query(
+            "email",
+            "Only the partner with this e-mail address.",
+            json!({"type": "string"}),
+        )
+        .page::<PartnerView>("partners")
+}
+
+pub fn get_doc() -> Op {
+    Op::new("Get a partner")
+        .ok::<GotPartner>(200, "The partner.")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn invite_doc() -> Op {
+    Op::new("Re-send a partner's invite")
+        .ok::<Ok>(200, "The invite was mailed again.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(
+            409,
+            &[ErrorCode::AlreadyActivated, ErrorCode::PartnerRevoked],
+        )
+}
+
+pub fn revoke_doc() -> Op {
+    Op::new("Revoke a partner")
+        .describe("Ends the partnership: the partner's keys and sessions end with it; clicks still redirect but are flagged.")
+        .optional_body::<RevokeBody>()
+        .ok::<Revoked>(200, "The revoked partner.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::AlreadyRevoked])
+}
+
+pub fn reinstate_doc() -> Op {
+    Op::new("Reinstate a revoked partner")
+        .ok::<Reinstated>(200, "The partner, back to `invited` or `active`.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::NotRevoked])
 }
 
 fn validate_name(raw: &str) -> Result<String, ApiError> {
@@ -119,12 +243,19 @@ async fn lock(tx: &Tx, id: &str) -> Result<Locked, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreatePartner {
+    /// Unique per tenant (compared case-insensitively).
+    #[schemars(email)]
     email: String,
+    /// 1 to 200 printable characters.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    /// A JSON object of at most 16 KiB.
+    #[schemars(with = "Option<Map<String, Value>>")]
     metadata: Option<Value>,
+    /// Mail an invite link (default true).
     send_invite: Option<bool>,
 }
 
@@ -188,9 +319,10 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         Err(Err(e)) => return Err(e),
     }
     mail::send_after_commit(&ctx.app, schema, mails);
-    let mut out = body;
-    out["invited"] = json!(invite);
-    Ok(Reply::created(out))
+    Ok(Reply::created(json(&CreatedPartner {
+        partner: partner.view(),
+        invited: invite,
+    })))
 }
 
 /// `GET /partners?status=&email=&limit=&cursor=`
@@ -243,16 +375,20 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /partners/:id`
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let row = ctx.by_id("partners", COLUMNS, "partner").await?;
-    let mut body = to_json(&row);
-    // The original returns the record at the top level and under `partner`.
-    body["partner"] = body.clone();
-    Ok(Reply::ok(body))
+    let partner = Partner::from_row(&row);
+    Ok(Reply::ok(json(&GotPartner {
+        top: partner.view(),
+        partner: partner.view(),
+    })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeBody {
+    /// Shown to the partner if notified; at most 1,000 characters.
+    #[schemars(length(max = 1000))]
     reason: Option<String>,
+    /// Mail the partner (default true).
     notify: Option<bool>,
 }
 
@@ -303,7 +439,7 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         crate::api_keys::notify_key(&*tx, key_id).await?;
     }
     let ended = sessions::revoke_sessions(&tx, "partner", &id).await?;
-    let partner = to_json(&row);
+    let partner = Partner::from_row(&row).view();
     outbox::emit(
         &tx,
         "partner.revoked",
@@ -334,11 +470,11 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &tenant.schema, mails);
-    Ok(Reply::ok(json!({
-        "ok": true,
-        "revokedAt": partner["revokedAt"],
-        "notified": notify,
-        "partner": partner,
+    Ok(Reply::ok(json(&Revoked {
+        ok: true,
+        revoked_at: partner.revoked_at,
+        notified: notify,
+        partner,
     }))
     .invalidate_keys(revoked_keys)
     .invalidate_sessions(ended))
@@ -367,7 +503,7 @@ pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
     let mail = sessions::send_invite(&ctx, &tx, "partner", &id, &email).await?;
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, vec![mail]);
-    Ok(Reply::ok(json!({ "ok": true })))
+    Ok(Reply::ok(json(&Ok { ok: true })))
 }
 
 /// `POST /partners/:id/reinstate`
@@ -392,7 +528,10 @@ pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?;
     tx.commit().await?;
-    Ok(Reply::ok(json!({ "ok": true, "partner": to_json(&row) })))
+    Ok(Reply::ok(json(&Reinstated {
+        ok: true,
+        partner: Partner::from_row(&row).view(),
+    })))
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use crate::{
     auth, campaigns, clicks, commissions,
     context::{Ctx, Handler, Reply, TenantRef},
     error::{ApiError, ErrorCode},
-    idempotency, links, mail, partners, payouts, platform, webhooks, App,
+    idempotency, links, mail,
+    openapi::{self, Op},
+    partners, payouts, platform, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub struct Route {
     pub pattern: &'static str,
     pub access: Access,
     pub handler: Handler,
+    /// Its documentation ([`openapi`]): typed request and response structs, its errors.
+    pub doc: fn() -> Op,
 }
 
 macro_rules! route {
@@ -31,6 +35,17 @@ macro_rules! route {
             pattern: $pattern,
             access: $access,
             handler: |ctx| Box::pin($handler(ctx)),
+            doc: openapi::undocumented,
+        }
+    };
+    ($surface:ident, $method:literal, $pattern:literal, $access:expr, $handler:path, $doc:path) => {
+        Route {
+            surface: Surface::$surface,
+            method: $method,
+            pattern: $pattern,
+            access: $access,
+            handler: |ctx| Box::pin($handler(ctx)),
+            doc: $doc,
         }
     };
 }
@@ -41,12 +56,12 @@ pub fn table() -> Vec<Route> {
     use Access::*;
     vec![
         // Partners
-        route!(Api, "POST", "/partners", AdminOrScope(Scope::PartnersWrite), partners::create),
-        route!(Api, "GET", "/partners", AdminOrScope(Scope::PartnersRead), partners::list),
-        route!(Api, "GET", "/partners/:id", AdminScopeOrSelf(Some(Scope::PartnersRead)), partners::get),
-        route!(Api, "POST", "/partners/:id/invite", Admin, partners::invite),
-        route!(Api, "POST", "/partners/:id/revoke", AdminOrScope(Scope::PartnersWrite), partners::revoke),
-        route!(Api, "POST", "/partners/:id/reinstate", Admin, partners::reinstate),
+        route!(Api, "POST", "/partners", AdminOrScope(Scope::PartnersWrite), partners::create, partners::create_doc),
+        route!(Api, "GET", "/partners", AdminOrScope(Scope::PartnersRead), partners::list, partners::list_doc),
+        route!(Api, "GET", "/partners/:id", AdminScopeOrSelf(Some(Scope::PartnersRead)), partners::get, partners::get_doc),
+        route!(Api, "POST", "/partners/:id/invite", Admin, partners::invite, partners::invite_doc),
+        route!(Api, "POST", "/partners/:id/revoke", AdminOrScope(Scope::PartnersWrite), partners::revoke, partners::revoke_doc),
+        route!(Api, "POST", "/partners/:id/reinstate", Admin, partners::reinstate, partners::reinstate_doc),
         route!(Api, "POST", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::create_for_partner),
         route!(Api, "GET", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::list_for_partner),
         // API keys
@@ -108,6 +123,9 @@ pub fn table() -> Vec<Route> {
         route!(Api, "POST", "/webhooks/:id/test", Admin, webhooks::log::test_fire),
         // Development
         route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox),
+        // The API's description
+        route!(Api, "GET", "/openapi.json", Public, openapi::tenant_document, openapi::doc),
+        route!(Platform, "GET", "/openapi.json", Public, openapi::document, openapi::doc),
         // Operator endpoints (multi-tenant mode)
         route!(Platform, "POST", "/platform/tenants", Platform, platform::create_tenant),
         route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants),
