@@ -181,6 +181,11 @@ impl Reply {
         Reply::json(200, &body)
     }
 
+    /// A JSON answer from a typed response struct (the one its route's documentation names).
+    pub fn typed(status: u16, body: &impl serde::Serialize) -> Reply {
+        Reply::json_text(status, serde_json::to_vec(body).unwrap_or_default())
+    }
+
     pub fn created(body: Value) -> Reply {
         Reply::json(201, &body)
     }
@@ -211,6 +216,12 @@ impl From<ApiError> for Reply {
     fn from(e: ApiError) -> Reply {
         Reply::json(e.status, &e.body())
     }
+}
+
+/// `{"ok": true}`: the answer of an action that has nothing else to say.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Acknowledged {
+    pub ok: bool,
 }
 
 /// A time as the API writes it, `2026-11-24T10:00:00.000Z` (RFC 3339, milliseconds, UTC):

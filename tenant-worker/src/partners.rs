@@ -5,7 +5,7 @@
 //! Revoking also revokes the partner's keys in the same transaction.
 
 use crate::{
-    context::{Ctx, Reply, Timestamp},
+    context::{Acknowledged, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
     mail,
     openapi::Op,
@@ -127,12 +127,6 @@ struct Reinstated {
     partner: PartnerView,
 }
 
-/// `{"ok": true}`.
-#[derive(Serialize, JsonSchema)]
-pub struct Ok {
-    pub ok: bool,
-}
-
 fn json(v: &impl Serialize) -> Value {
     serde_json::to_value(v).unwrap_or_default()
 }
@@ -172,7 +166,7 @@ pub fn get_doc() -> Op {
 
 pub fn invite_doc() -> Op {
     Op::new("Re-send a partner's invite")
-        .ok::<Ok>(200, "The invite was mailed again.")
+        .ok::<Acknowledged>(200, "The invite was mailed again.")
         .errors(404, &[ErrorCode::NotFound])
         .errors(
             409,
@@ -319,10 +313,13 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         Err(Err(e)) => return Err(e),
     }
     mail::send_after_commit(&ctx.app, schema, mails);
-    Ok(Reply::created(json(&CreatedPartner {
-        partner: partner.view(),
-        invited: invite,
-    })))
+    Ok(Reply::typed(
+        201,
+        &CreatedPartner {
+            partner: partner.view(),
+            invited: invite,
+        },
+    ))
 }
 
 /// `GET /partners?status=&email=&limit=&cursor=`
@@ -376,10 +373,13 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let row = ctx.by_id("partners", COLUMNS, "partner").await?;
     let partner = Partner::from_row(&row);
-    Ok(Reply::ok(json(&GotPartner {
-        top: partner.view(),
-        partner: partner.view(),
-    })))
+    Ok(Reply::typed(
+        200,
+        &GotPartner {
+            top: partner.view(),
+            partner: partner.view(),
+        },
+    ))
 }
 
 #[derive(Deserialize, Default, JsonSchema)]
@@ -470,12 +470,15 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &tenant.schema, mails);
-    Ok(Reply::ok(json(&Revoked {
-        ok: true,
-        revoked_at: partner.revoked_at,
-        notified: notify,
-        partner,
-    }))
+    Ok(Reply::typed(
+        200,
+        &Revoked {
+            ok: true,
+            revoked_at: partner.revoked_at,
+            notified: notify,
+            partner,
+        },
+    )
     .invalidate_keys(revoked_keys)
     .invalidate_sessions(ended))
 }
@@ -503,7 +506,7 @@ pub async fn invite(ctx: Ctx) -> Result<Reply, ApiError> {
     let mail = sessions::send_invite(&ctx, &tx, "partner", &id, &email).await?;
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, vec![mail]);
-    Ok(Reply::ok(json(&Ok { ok: true })))
+    Ok(Reply::typed(200, &Acknowledged { ok: true }))
 }
 
 /// `POST /partners/:id/reinstate`
@@ -528,10 +531,13 @@ pub async fn reinstate(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?;
     tx.commit().await?;
-    Ok(Reply::ok(json(&Reinstated {
-        ok: true,
-        partner: Partner::from_row(&row).view(),
-    })))
+    Ok(Reply::typed(
+        200,
+        &Reinstated {
+            ok: true,
+            partner: Partner::from_row(&row).view(),
+        },
+    ))
 }
 
 #[cfg(test)]
