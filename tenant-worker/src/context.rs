@@ -69,6 +69,11 @@ impl Ctx {
         if std::str::from_utf8(body).is_err() {
             return Err(ApiError::invalid_body("body is not valid UTF-8"));
         }
+        if has_nul_escape(body) {
+            return Err(ApiError::invalid_body(
+                "strings may not contain the NUL character (\\u0000)",
+            ));
+        }
         serde_json::from_slice(body).map_err(|e| ApiError::invalid_body(e.to_string()))
     }
 
@@ -218,6 +223,25 @@ impl From<ApiError> for Reply {
     }
 }
 
+/// Whether a JSON text holds a `\u0000` escape. PostgreSQL's `text` and `jsonb` cannot hold
+/// NUL, so a body carrying one is refused once, here, instead of failing as a database error
+/// in whichever statement stores it. (A raw NUL byte is not valid JSON to begin with.)
+fn has_nul_escape(body: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            b'\\' => {
+                backslashes += 1;
+                continue;
+            }
+            b'u' if backslashes % 2 == 1 && body[i + 1..].starts_with(b"0000") => return true,
+            _ => {}
+        }
+        backslashes = 0;
+    }
+    false
+}
+
 /// `{"ok": true}`: the answer of an action that has nothing else to say.
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct Acknowledged {
@@ -278,4 +302,19 @@ pub fn parse_id(raw: &str, what: &str) -> Result<String, ApiError> {
 /// Shortens user input before echoing it in an error detail.
 pub fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(br#"{"name":"a\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"a\u0000":1}"#));
+        assert!(has_nul_escape(br#"{"name":"\\\u0000"}"#));
+        // `\\` is a backslash: what follows is plain text.
+        assert!(!has_nul_escape(br#"{"name":"\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"name":"\u0001 u0000"}"#));
+    }
 }

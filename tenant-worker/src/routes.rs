@@ -234,6 +234,10 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
     if let Err(e) = route.access.check(&principal, self_id) {
         return e.into();
     }
+    // PostgreSQL's text cannot hold NUL: refused here for every query parameter at once.
+    if env.query.to_ascii_lowercase().contains("%00") {
+        return ApiError::invalid_query("query values may not contain the NUL character").into();
+    }
     let ctx = Ctx {
         app: app.clone(),
         request_id: env.request_id,

@@ -84,13 +84,14 @@ impl Op {
     }
 
     /// A query parameter (always optional here: required inputs travel in bodies or paths).
+    /// Its values are checked: a bad one is `400 invalid_query`.
     pub fn query(mut self, name: &'static str, description: &'static str, schema: Value) -> Op {
         self.query.push(QueryParam {
             name,
             description,
             schema,
         });
-        self
+        self.errors(400, &[ErrorCode::InvalidQuery])
     }
 
     /// A cursor-paginated list answering `200` with a page of `T` under `data` and `alias`.
@@ -106,7 +107,7 @@ impl Op {
                 "The `nextCursor` of the previous page.",
                 json!({"type": "string"}),
             )
-            .errors(400, &[ErrorCode::InvalidQuery, ErrorCode::InvalidCursor]);
+            .errors(400, &[ErrorCode::InvalidCursor]);
         op.answers.push(Answer {
             status: 200,
             description: "A page, newest first.",
