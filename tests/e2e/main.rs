@@ -14,6 +14,7 @@ mod idempotency;
 mod isolation;
 mod ledger;
 mod migrations;
+mod openapi;
 mod modes;
 mod partners;
 mod platform;
