@@ -2,9 +2,11 @@
 //!
 //! `dev` runs the whole stack locally; `migrate` brings the control schema and every tenant
 //! schema up to date; `gateway` and `worker` run one process of each kind (the same code as
-//! the `op-gateway` and `op-worker` binaries); `bench` is the load tool.
+//! the `op-gateway` and `op-worker` binaries); `bench` is the load tool; `openapi` prints
+//! the API's description.
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 
 // The gateway and the workers allocate per request (HTTP and gRPC frames, JSON values);
 // glibc's malloc was a quarter of a worker's CPU under load, mimalloc a fraction of that.
@@ -32,6 +34,13 @@ enum Command {
     Gateway,
     /// Run a tenant-worker process (configured by environment, see deploy/CONFIG.md).
     Worker,
+    /// Print the API's OpenAPI 3.1 document (as the gateway serves at /openapi.json, with
+    /// relative server URLs).
+    Openapi {
+        /// The self-hosted API (`/api`, no operator routes) instead of the hosted one.
+        #[arg(long)]
+        single_tenant: bool,
+    },
     /// Load tool: throughput and latency through the gateway and straight to a worker.
     Bench(openpartner::bench::BenchArgs),
 }
@@ -47,6 +56,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Gateway => op_gateway::run_from_env().await,
         Command::Worker => op_worker::run_from_env().await,
         Command::Bench(args) => openpartner::bench::run(args).await,
+        Command::Openapi { single_tenant } => {
+            let doc = op_worker::routes::document(single_tenant);
+            // A closed pipe (`| head`) ends the output, not in a panic.
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&doc)?
+            );
+            Ok(())
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::{
     context::{Ctx, Handler, Reply, TenantRef},
     error::{ApiError, ErrorCode},
     idempotency, links, mail,
-    openapi::{self, Op},
+    openapi::{self, Op, RouteDoc},
     partners, payouts, platform, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
@@ -132,6 +132,32 @@ pub fn table() -> Vec<Route> {
         route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend),
         route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume),
     ]
+}
+
+impl Route {
+    /// This row as the OpenAPI document describes it.
+    pub fn describe(&self) -> RouteDoc {
+        RouteDoc {
+            surface: self.surface,
+            method: self.method,
+            pattern: self.pattern,
+            access: self.access,
+            op: (self.doc)(),
+        }
+    }
+}
+
+/// The whole API's OpenAPI document with relative server URLs (`openpartner openapi`).
+pub fn document(single_tenant: bool) -> serde_json::Value {
+    let servers = match single_tenant {
+        true => "|/api|/r",
+        false => "|/api/t/{slug}|/r/{slug}",
+    };
+    openapi::document_for(
+        table().iter().map(Route::describe),
+        openapi::Scope::All,
+        &openapi::servers(Some(servers)),
+    )
 }
 
 /// Matches `path` against `pattern`, returning the named parameters.

@@ -63,14 +63,27 @@ async fn the_documents_are_public_and_name_where_the_api_lives() {
         json!([{"platformKey": []}])
     );
 
-    let mine = t.api.with_key(None).get("/openapi.json").await.expect(200).body;
+    let mine = t
+        .api
+        .with_key(None)
+        .get("/openapi.json")
+        .await
+        .expect(200)
+        .body;
     assert_eq!(mine["servers"][0]["url"], t.api.base.as_str());
-    assert!(mine["paths"].as_object().unwrap().keys().all(|p| !p.starts_with("/platform")));
+    assert!(mine["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|p| !p.starts_with("/platform")));
     assert_eq!(
         mine["paths"]["/{linkKey}"]["servers"][0]["url"],
         format!("{gw}/r/{}", t.slug)
     );
-    assert_eq!(operation(&mine, "POST", "/attribution/identify")["security"], json!([]));
+    assert_eq!(
+        operation(&mine, "POST", "/attribution/identify")["security"],
+        json!([])
+    );
     assert_eq!(
         operation(&mine, "POST", "/attribution/events")["security"],
         json!([{"bearerKey": ["events:write"]}, {"session": []}])
@@ -112,18 +125,63 @@ async fn real_answers_conform_to_the_document() {
     let api = &t.api;
 
     let r = api
-        .post("/partners", json!({"email": "doc@example.com", "name": "Doc", "metadata": {"tier": 1}}))
+        .post(
+            "/partners",
+            json!({"email": "doc@example.com", "name": "Doc", "metadata": {"tier": 1}}),
+        )
         .await
         .expect(201);
     conforms(&doc, "POST", "/partners", &r);
     let partner = r.body["id"].as_str().unwrap().to_string();
-    conforms(&doc, "GET", "/partners/{id}", &api.get(&format!("/partners/{partner}")).await.expect(200));
-    conforms(&doc, "GET", "/partners", &api.get("/partners?limit=1").await.expect(200));
-    conforms(&doc, "GET", "/partners", &api.get("/partners?limit=0").await.expect(400));
-    conforms(&doc, "GET", "/partners/{id}", &api.get("/partners/01ARZ3NDEKTSV4RRFFQ69G5FAV").await.expect(404));
-    conforms(&doc, "POST", "/partners", &api.post("/partners", json!({"email": "doc@example.com", "name": "Again"})).await.expect(409));
-    conforms(&doc, "POST", "/partners", &api.post("/partners", json!({"email": 5})).await.expect(400));
-    conforms(&doc, "GET", "/partners", &api.with_key(None).get("/partners").await.expect(401));
+    conforms(
+        &doc,
+        "GET",
+        "/partners/{id}",
+        &api.get(&format!("/partners/{partner}")).await.expect(200),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/partners",
+        &api.get("/partners?limit=1").await.expect(200),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/partners",
+        &api.get("/partners?limit=0").await.expect(400),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/partners/{id}",
+        &api.get("/partners/01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            .await
+            .expect(404),
+    );
+    conforms(
+        &doc,
+        "POST",
+        "/partners",
+        &api.post(
+            "/partners",
+            json!({"email": "doc@example.com", "name": "Again"}),
+        )
+        .await
+        .expect(409),
+    );
+    conforms(
+        &doc,
+        "POST",
+        "/partners",
+        &api.post("/partners", json!({"email": 5})).await.expect(400),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/partners",
+        &api.with_key(None).get("/partners").await.expect(401),
+    );
 
     let r = api
         .post("/campaigns", json!({"name": "Doc", "destinationUrl": "https://shop.example/", "commissionRule": percent("20")}))
@@ -131,16 +189,42 @@ async fn real_answers_conform_to_the_document() {
         .expect(201);
     conforms(&doc, "POST", "/campaigns", &r);
     let campaign = r.body["id"].as_str().unwrap().to_string();
-    conforms(&doc, "GET", "/campaigns/{id}", &api.get(&format!("/campaigns/{campaign}")).await.expect(200));
-    conforms(&doc, "GET", "/campaigns", &api.get("/campaigns").await.expect(200));
+    conforms(
+        &doc,
+        "GET",
+        "/campaigns/{id}",
+        &api.get(&format!("/campaigns/{campaign}")).await.expect(200),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/campaigns",
+        &api.get("/campaigns").await.expect(200),
+    );
     let r = api
-        .post(&format!("/partners/{partner}/links"), json!({"campaignId": campaign, "linkKey": "doc-link"}))
+        .post(
+            &format!("/partners/{partner}/links"),
+            json!({"campaignId": campaign, "linkKey": "doc-link"}),
+        )
         .await
         .expect(201);
     conforms(&doc, "POST", "/partners/{id}/links", &r);
-    conforms(&doc, "GET", "/partners/{id}/links", &api.get(&format!("/partners/{partner}/links")).await.expect(200));
+    conforms(
+        &doc,
+        "GET",
+        "/partners/{id}/links",
+        &api.get(&format!("/partners/{partner}/links"))
+            .await
+            .expect(200),
+    );
 
-    let r = api.post("/clicks", json!({"linkKey": "doc-link", "ip": "198.51.100.7"})).await.expect(201);
+    let r = api
+        .post(
+            "/clicks",
+            json!({"linkKey": "doc-link", "ip": "198.51.100.7"}),
+        )
+        .await
+        .expect(201);
     conforms(&doc, "POST", "/clicks", &r);
     let click = r.body["clickId"].as_str().unwrap().to_string();
     let r = t.identify(&click, "doc-user").await.expect(200);
@@ -155,22 +239,81 @@ async fn real_answers_conform_to_the_document() {
         .await
         .expect(200);
     conforms(&doc, "POST", "/attribution/events", &r);
-    let commission = r.body["attribution"]["touches"][0]["commissionId"].as_str().unwrap().to_string();
+    let commission = r.body["attribution"]["touches"][0]["commissionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
-    conforms(&doc, "GET", "/commissions", &api.get("/commissions").await.expect(200));
-    conforms(&doc, "GET", "/commissions/{id}", &api.get(&format!("/commissions/{commission}")).await.expect(200));
-    conforms(&doc, "GET", "/partners/{id}/commissions", &api.get(&format!("/partners/{partner}/commissions")).await.expect(200));
-    let r = api.post(&format!("/commissions/{commission}/approve"), json!({"force": true})).await;
+    conforms(
+        &doc,
+        "GET",
+        "/commissions",
+        &api.get("/commissions").await.expect(200),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/commissions/{id}",
+        &api.get(&format!("/commissions/{commission}"))
+            .await
+            .expect(200),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/partners/{id}/commissions",
+        &api.get(&format!("/partners/{partner}/commissions"))
+            .await
+            .expect(200),
+    );
+    let r = api
+        .post(
+            &format!("/commissions/{commission}/approve"),
+            json!({"force": true}),
+        )
+        .await;
     conforms(&doc, "POST", "/commissions/{id}/approve", &r);
     let r = t
         .event(json!({"userId": "doc-user", "type": "refund", "value": "10.00", "metadata": {"refundOf": "inv-doc"}}))
         .await;
     conforms(&doc, "POST", "/attribution/events", &r);
-    conforms(&doc, "POST", "/payouts/run", &api.post("/payouts/run", json!({})).await);
-    conforms(&doc, "GET", "/payouts", &api.get("/payouts").await.expect(200));
+    conforms(
+        &doc,
+        "POST",
+        "/payouts/run",
+        &api.post("/payouts/run", json!({})).await,
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/payouts",
+        &api.get("/payouts").await.expect(200),
+    );
 
-    conforms(&doc, "GET", "/api-keys", &api.get("/api-keys").await.expect(200));
-    conforms(&doc, "GET", "/auth/introspect", &api.get("/auth/introspect").await.expect(200));
-    conforms(&doc, "GET", "/webhooks", &api.get("/webhooks").await.expect(200));
-    conforms(&doc, "POST", "/attribution/rederive", &api.post("/attribution/rederive", json!({})).await.expect(200));
+    conforms(
+        &doc,
+        "GET",
+        "/api-keys",
+        &api.get("/api-keys").await.expect(200),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/auth/introspect",
+        &api.get("/auth/introspect").await.expect(200),
+    );
+    conforms(
+        &doc,
+        "GET",
+        "/webhooks",
+        &api.get("/webhooks").await.expect(200),
+    );
+    conforms(
+        &doc,
+        "POST",
+        "/attribution/rederive",
+        &api.post("/attribution/rederive", json!({}))
+            .await
+            .expect(200),
+    );
 }

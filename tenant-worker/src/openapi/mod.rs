@@ -71,20 +71,13 @@ pub async fn tenant_document(ctx: Ctx) -> Result<Reply, ApiError> {
 
 fn serve(ctx: &Ctx, scope: Scope) -> Result<Reply, ApiError> {
     let servers = servers(ctx.header("x-op-server"));
-    let routes = ctx.app.routes.iter().map(|r| RouteDoc {
-        surface: r.surface,
-        method: r.method,
-        pattern: r.pattern,
-        access: r.access,
-        op: (r.doc)(),
-    });
-    let doc = document_for(routes, scope, &servers);
+    let doc = document_for(ctx.app.routes.iter().map(|r| r.describe()), scope, &servers);
     Ok(Reply::ok(doc).with_header("cache-control", "public, max-age=60"))
 }
 
 /// The servers from the gateway's `x-op-server` (`<origin>|<api base>|<router base>`, the
 /// origin empty when unknown), or relative ones.
-fn servers(header: Option<&str>) -> Servers {
+pub fn servers(header: Option<&str>) -> Servers {
     let mut parts = header.unwrap_or("").splitn(3, '|');
     let origin = parts.next().unwrap_or("").to_string();
     let api = parts

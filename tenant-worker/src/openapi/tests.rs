@@ -7,14 +7,11 @@ fn hosted() -> Servers {
 }
 
 fn doc(scope: Scope) -> Value {
-    let rows = routes::table().into_iter().map(|r| RouteDoc {
-        surface: r.surface,
-        method: r.method,
-        pattern: r.pattern,
-        access: r.access,
-        op: (r.doc)(),
-    });
-    document_for(rows, scope, &hosted())
+    document_for(
+        routes::table().iter().map(|r| r.describe()),
+        scope,
+        &hosted(),
+    )
 }
 
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
