@@ -9,6 +9,7 @@ mod body_limit;
 mod campaigns;
 mod clicks;
 mod failover;
+mod fuzz_regressions;
 mod harness;
 mod idempotency;
 mod isolation;
