@@ -346,6 +346,27 @@ async fn rederive_after_a_model_change_without_double_paying() {
         )
         .await
         .expect_error(404, "not_found");
+    // An id that is no ULID names no campaign (and never reaches the database: NUL was a 500).
+    for bad in ["nope", "a\u{0}b", ""] {
+        t.api
+            .post("/attribution/rederive", json!({"campaignId": bad}))
+            .await
+            .expect_error(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn identify_refuses_user_ids_no_event_could_name() {
+    let t = Tenant::new().await;
+    let link = t.campaign_link(json!({})).await;
+    let cref = t.click(&link).await;
+    // Events refuse control characters in `userId`, so identify does too (NUL was a 500).
+    for bad in ["a\u{0}b", "a\u{1b}b", " ", ""] {
+        let r = t.identify(&cref, bad).await;
+        assert_eq!((r.code(), r.error()), (400, "invalid_body"), "{bad:?}");
+    }
+    let r = t.identify(&cref, " u-trimmed\n").await.expect(200);
+    assert_eq!(r.body["firstStitch"], true);
 }
 
 #[tokio::test]
@@ -390,10 +411,34 @@ async fn event_input_is_validated() {
             json!({"userId": "u", "type": "x", "metadata": "m"}),
             "invalid_body",
         ),
+        // What the database cannot store is refused up front (these were 500s, and failed
+        // the other events of their batch with them).
+        (
+            json!({"userId": "u", "type": "x", "metadata": {"note": "a\u{0}b"}}),
+            "invalid_body",
+        ),
+        (
+            json!({"userId": "u", "type": "x", "metadata": {"a\u{0}": [1]}}),
+            "invalid_body",
+        ),
+        (
+            json!({"userId": "u", "type": "x", "ts": -8_000_000_000_000_000i64}),
+            "invalid_body",
+        ),
+        (
+            json!({"userId": "u", "type": "x", "ts": 253_402_300_800_000i64}),
+            "invalid_body",
+        ),
     ];
     for (body, code) in bad {
         let r = t.event(body.clone()).await;
         assert_eq!((r.code(), r.error()), (400, code), "{body}: {}", r.body);
+    }
+    // The years an RFC 3339 time can name are accepted in epoch milliseconds too.
+    for ms in [-62_167_219_200_000i64, 253_402_300_799_999] {
+        t.event(json!({"userId": "u", "type": "x", "ts": ms}))
+            .await
+            .expect(201);
     }
     let ok = t
         .event(json!({"userId": "u", "type": "x", "value": "1000.00", "currency": "JPY"}))

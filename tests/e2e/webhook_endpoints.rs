@@ -207,6 +207,9 @@ const BAD_SHAPES: &[&str] = &[
     "not a url",
     "/relative/hook",
     "",
+    // Control characters would be stored as sent (the database refuses NUL: this was a 500).
+    "http://example.com/a\u{0}b",
+    "http://example.com/a\u{7}b",
 ];
 
 /// Refused unless `OP_WEBHOOK_ALLOW_PRIVATE=1`: loopback, private, link-local, metadata.

@@ -15,14 +15,16 @@
 
 use super::{
     attribute,
-    input::{parse, EventInput},
-    plan::{mark_paid, EventFacts, Plan},
-    refunds, store, Candidate, Outcome,
+    input::{parse, EventBody, EventInput},
+    plan::{mark_paid, EventFacts, EventReply, Plan},
+    refunds::{self, RefundReply},
+    store, Candidate, Outcome,
 };
 use crate::{
     context::{Ctx, Reply},
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     group_commit::{BatchResult, Before, Lanes, Turn},
+    openapi::Op,
     sql::{pipeline, rollback, send, Rows, Schema, Statement},
     webhooks::subscriptions,
 };
@@ -30,9 +32,32 @@ use chrono::Utc;
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
+use schemars::JsonSchema;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::{error::SqlState, types::ToSql, Row};
+
+/// What `POST /attribution/events` answers: a conversion event's attribution, or what a
+/// refund took back. A repeated `eventId` answers the stored reply of the first event with
+/// that id, whichever kind it was.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+enum EventAnswer {
+    Event(EventReply<'static>),
+    Refund(RefundReply),
+}
+
+pub fn ingest_doc() -> Op {
+    Op::new("Record a conversion event, refund or chargeback")
+        .describe("Attributes the event to the partners whose clicks the user made (the model of the most recent eligible click's campaign) and accrues their commissions. `type: refund` or `chargeback` with `metadata.refundOf` (the refunded event's `eventId`) takes back that event's commissions instead: without `value`, or with all that remains, everything left; with a smaller `value` the same fraction of each. A client `eventId` (alias `externalEventId`) makes the call idempotent: the same `eventId` again answers the first reply with `200` and creates nothing.")
+        .body::<EventBody>()
+        .ok::<EventAnswer>(201, "A new event: its attribution, or what the refund took back.")
+        .ok::<EventAnswer>(200, "The `eventId` was taken: the first event's reply, nothing created.")
+        .errors(400, &[ErrorCode::InvalidCurrency, ErrorCode::InvalidAmount])
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::OverRefund, ErrorCode::Conflict])
+}
 
 /// `POST /attribution/events`
 pub async fn ingest(ctx: Ctx) -> Result<Reply, ApiError> {

@@ -7,7 +7,7 @@
 //! domains — and the gateway rate-limits it per client IP. `ts` is accepted and ignored.
 
 use super::{
-    attribute,
+    attribute, input,
     plan::{mark_paid, EventFacts, Plan},
     store,
 };
@@ -16,18 +16,76 @@ use crate::{
     context::{Ctx, Reply},
     error::{ApiError, ErrorCode},
     money::Currency,
+    openapi::Op,
 };
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = input::no_null_defaults)]
 struct IdentifyBody {
+    /// The click id: the `_cref` cookie the click router set, or the `cref` query parameter
+    /// of the landing URL (a ULID; any other text is an unknown click).
+    #[schemars(with = "String")]
     cref: Value,
+    /// The merchant's id of the user: a string of 1 to 256 characters without control
+    /// characters (trimmed), or an integer. Events name the user by the same id.
+    #[schemars(schema_with = "input::text_256")]
     user_id: Value,
+    /// Accepted and ignored (the SDK sends the time in epoch milliseconds).
     #[allow(dead_code)]
+    #[serde(default)]
     ts: Option<Value>,
+}
+
+/// What `POST /attribution/identify` answers.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Identified {
+    ok: bool,
+    /// The `(cref, userId)` pair's identity; a repeat of the pair answers the same id.
+    identity_id: String,
+    /// This is the user's first identity.
+    first_stitch: bool,
+    /// How many of the user's earlier, unattributed events this call attributed (at most
+    /// 500 per call).
+    backfilled_attributions: u64,
+}
+
+const VARY: &str = "`Origin`, when the request carries an `Origin` header.";
+const ALLOW_ORIGIN: &str = "The request's `Origin`, when it is one of the tenant's own origins (a campaign destination's origin, or an http(s) origin on a campaign's deep-link domains or their subdomains); absent otherwise, which is how browsers are told no.";
+
+pub fn identify_doc() -> Op {
+    Op::new("Stitch a click to a user")
+        .describe("Ties a click (the `cref`) to the merchant's user id, then attributes the user's earlier events that found no credit when they arrived (the backlog). Public: the SDK calls it from the merchant's site, with CORS for the tenant's own origins; rate-limited per client address. Errors carry the CORS headers too.")
+        .body::<IdentifyBody>()
+        .ok::<Identified>(200, "The identity.")
+        .errors(404, &[ErrorCode::ClickNotFound])
+        .header("Vary", VARY)
+        .header("Access-Control-Allow-Origin", ALLOW_ORIGIN)
+}
+
+pub fn preflight_doc() -> Op {
+    Op::new("CORS preflight of identify")
+        .describe("Always `204`. For one of the tenant's own origins the answer allows `POST` with the `Content-Type`, `Idempotency-Key` and `X-Request-Id` headers for 10 minutes; for any other origin it carries no `Access-Control-Allow-Origin`, which is how browsers are told no.")
+        .empty(204, "The preflight answer (see its headers).")
+        .header("Vary", VARY)
+        .header("Access-Control-Allow-Origin", ALLOW_ORIGIN)
+        .header(
+            "Access-Control-Allow-Methods",
+            "`POST, OPTIONS`, for an allowed origin.",
+        )
+        .header(
+            "Access-Control-Allow-Headers",
+            "`content-type, idempotency-key, x-request-id`, for an allowed origin.",
+        )
+        .header(
+            "Access-Control-Max-Age",
+            "`600` (seconds), for an allowed origin.",
+        )
 }
 
 fn click_not_found() -> ApiError {
@@ -55,7 +113,13 @@ async fn stitch(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
     };
     let user_id = match &body.user_id {
-        Value::String(s) if !s.trim().is_empty() && s.trim().chars().count() <= 256 => {
+        // Control characters are refused as events refuse them (`input::text`): no event
+        // could name such a user.
+        Value::String(s)
+            if !s.trim().is_empty()
+                && s.trim().chars().count() <= 256
+                && !s.trim().chars().any(char::is_control) =>
+        {
             s.trim().to_string()
         }
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
@@ -109,12 +173,15 @@ async fn stitch(ctx: &Ctx) -> Result<Reply, ApiError> {
         0
     };
     tx.commit().await?;
-    Ok(Reply::ok(json!({
-        "ok": true,
-        "identityId": identity_id,
-        "firstStitch": new && !had_identity,
-        "backfilledAttributions": backfilled,
-    })))
+    Ok(Reply::typed(
+        200,
+        &Identified {
+            ok: true,
+            identity_id,
+            first_stitch: new && !had_identity,
+            backfilled_attributions: backfilled,
+        },
+    ))
 }
 
 /// At most this many backlog events are attributed by one identify (oldest first); the

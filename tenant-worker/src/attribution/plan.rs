@@ -9,6 +9,7 @@ use super::{Candidate, Model, Outcome};
 use crate::{context::ts, money::Currency};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde_json::{json, Number, Value};
 use std::str::FromStr;
@@ -185,31 +186,67 @@ pub fn commission_json(event: &EventFacts, plan: &Plan, c: &PlannedCommission) -
 // The reply to a new event, serialized once: stored with the event (replays read it back)
 // and sent. Fields in alphabetical order, the order of a reply read back from the database.
 
-#[derive(Serialize)]
-struct EventReply<'a> {
+/// The answer to a conversion event (not a refund).
+#[derive(Serialize, JsonSchema)]
+pub struct EventReply<'a> {
     attribution: AttributionReply<'a>,
+    /// The client's `eventId`, or `id` when none was given.
     #[serde(rename = "eventId")]
     event_id: &'a str,
+    /// The server's id of the event (`evt_<ulid>`).
     id: &'a str,
     ok: bool,
 }
 
-#[derive(Serialize)]
+/// Who the event is credited to.
+#[derive(Serialize, JsonSchema)]
 struct AttributionReply<'a> {
+    /// The attribution model (that of the most recent eligible click's campaign); null
+    /// unless `attributed`.
+    #[schemars(schema_with = "model_or_null")]
     model: Option<&'static str>,
+    /// `attributed`; else why not: `no_identity` (the user was never identified),
+    /// `no_click` (none of the user's clicks can earn credit) or `outside_window` (none falls
+    /// within its campaign's attribution window before the event).
+    #[schemars(schema_with = "outcome")]
     status: &'static str,
+    /// One per credited click, in time order; empty unless `attributed`.
     touches: Vec<TouchReply<'a>>,
 }
 
-#[derive(Serialize)]
+/// One credited click.
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct TouchReply<'a> {
+    /// The touch's commission (exact decimal string); null when the touch earns none.
+    #[schemars(schema_with = "decimal_or_null")]
     amount: Option<String>,
     attribution_id: &'a str,
     campaign_id: &'a str,
     click_id: &'a str,
+    /// Null when the touch earns no commission.
     commission_id: Option<&'a str>,
+    /// ISO 4217 code of `amount`; null when the touch earns no commission.
     currency: Option<&'a str>,
     partner_id: &'a str,
+    /// The touch's share of the credit; the weights of an event sum to 1.
+    #[schemars(schema_with = "weight")]
     weight: Value,
+}
+
+fn model_or_null(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["string", "null"], "enum": ["last_click", "first_click", "linear", "position", null]})
+}
+
+fn outcome(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "enum": ["attributed", "no_identity", "no_click", "outside_window"]})
+}
+
+/// An exact decimal amount as the API writes it (`"12.50"`, `"-3.00"`, `"1000"`), or null.
+pub fn decimal_or_null(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["string", "null"], "pattern": "^-?[0-9]+(\\.[0-9]+)?$"})
+}
+
+fn weight(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "number", "minimum": 0, "maximum": 1})
 }

@@ -8,37 +8,62 @@
 
 use super::{
     attribute,
-    input::parse_ts,
+    input::{no_null_defaults, optional_time, parse_ts},
     plan::{EventFacts, Plan},
     store, Outcome,
 };
 use crate::sql::{Schema, Tx};
 use crate::{
     commissions,
-    context::{Ctx, Reply},
-    error::ApiError,
+    context::{parse_id, Ctx, Reply},
+    error::{ApiError, ErrorCode},
     money::Currency,
+    openapi::Op,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(transform = no_null_defaults)]
 struct RederiveBody {
+    /// Only the events of users who clicked a link of this campaign.
     campaign_id: Option<String>,
+    /// The original API's name of `campaignId` (used when `campaignId` is absent or null).
     program_id: Option<String>,
+    /// Only events at or after this time (RFC 3339 or epoch milliseconds).
+    #[serde(default)]
+    #[schemars(schema_with = "optional_time")]
     from: Option<Value>,
+    /// Only events before this time (RFC 3339 or epoch milliseconds).
+    #[serde(default)]
+    #[schemars(schema_with = "optional_time")]
     to: Option<Value>,
 }
 
-#[derive(Default)]
-struct Counts {
+/// What a rederive did (also its answer).
+#[derive(Default, Serialize, JsonSchema)]
+struct Rederived {
+    ok: bool,
+    /// Events looked at (refunds are never attributed, so never counted).
     events: u64,
+    /// Commissions reversed (replaced by the new attribution's).
     reversed: u64,
+    /// Commissions created.
     created: u64,
+    /// Events left as they were because one of their commissions is approved or paid.
     skipped: u64,
+}
+
+pub fn rederive_doc() -> Op {
+    Op::new("Re-run attribution over past events")
+        .describe("Synchronous. Per event: when the engine now gives what stands, nothing changes (so a second run changes nothing); when any of its commissions is approved or paid, it is skipped; otherwise its accrued commissions are reversed and replaced by the new attribution's.")
+        .optional_body::<RederiveBody>()
+        .ok::<Rederived>(200, "What changed.")
+        .errors(404, &[ErrorCode::NotFound])
 }
 
 pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
@@ -48,6 +73,9 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
     let to: Option<DateTime<Utc>> = parse_ts(body.to.as_ref(), "to")?;
     let schema = ctx.tenant()?.schema.clone();
     if let Some(c) = &campaign {
+        // Campaign ids are ULIDs: anything else names none (and is never sent to the
+        // database, which refuses some text, NUL for one).
+        parse_id(c, "campaign")?;
         let exists = ctx
             .read_one(
                 &format!("SELECT 1 FROM {schema}.campaigns WHERE id = $1"),
@@ -80,19 +108,16 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut counts = Counts::default();
+    let mut counts = Rederived {
+        ok: true,
+        ..Rederived::default()
+    };
     for id in ids {
         let tx = ctx.tx().await?;
         one_event(&tx, &ctx.principal, &schema, &id, &mut counts).await?;
         tx.commit().await?;
     }
-    Ok(Reply::ok(json!({
-        "ok": true,
-        "events": counts.events,
-        "reversed": counts.reversed,
-        "created": counts.created,
-        "skipped": counts.skipped,
-    })))
+    Ok(Reply::typed(200, &counts))
 }
 
 async fn one_event(
@@ -100,7 +125,7 @@ async fn one_event(
     who: &crate::access::Principal,
     schema: &Schema,
     id: &str,
-    counts: &mut Counts,
+    counts: &mut Rederived,
 ) -> Result<(), ApiError> {
     let Some(r) = tx
         .query_opt("SELECT id, event_id, type, value, currency, ts, user_id FROM events WHERE id = $1 FOR UPDATE", &[&id])

@@ -12,6 +12,7 @@
 
 use super::{
     input::EventInput,
+    plan::decimal_or_null,
     refund_math::{self, Earlier, Standing, Take},
     store,
 };
@@ -22,7 +23,66 @@ use crate::{
     money::Currency,
 };
 use rust_decimal::Decimal;
-use serde_json::json;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The answer to a refund or chargeback (stored with it: a repeat of its `eventId` answers
+/// it again). Fields in alphabetical order, the order of a reply read back from the database.
+#[derive(Serialize, JsonSchema)]
+pub struct RefundReply {
+    attribution: RefundAttribution,
+    /// The client's `eventId` of the refund, or `id` when none was given.
+    #[serde(rename = "eventId")]
+    event_id: String,
+    /// The server's id of the refund event (`evt_<ulid>`).
+    id: String,
+    ok: bool,
+    refund: RefundDone,
+}
+
+/// A refund is never attributed: `{"status": "refund", "model": null, "touches": []}`.
+#[derive(Serialize, JsonSchema)]
+struct RefundAttribution {
+    #[schemars(schema_with = "null")]
+    model: Option<String>,
+    #[schemars(schema_with = "refund_status")]
+    status: &'static str,
+    #[schemars(schema_with = "no_touches")]
+    touches: [Value; 0],
+}
+
+/// What the refund took back.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct RefundDone {
+    /// Negative commissions taking back a share of each commission (clawbacks of paid ones),
+    /// as `GET /commissions/:id` shows commissions.
+    #[schemars(with = "Vec<Map<String, Value>>")]
+    adjustments: Vec<Value>,
+    /// The part of the refunded event's value this refund takes (exact decimal string); null
+    /// when the refunded event has no value.
+    #[schemars(schema_with = "decimal_or_null")]
+    amount: Option<String>,
+    /// The refunded event's `eventId`.
+    refund_of: String,
+    /// Commissions reversed whole (unpaid, untouched, and the refund takes everything), as
+    /// `GET /commissions/:id` shows commissions.
+    #[schemars(with = "Vec<Map<String, Value>>")]
+    reversed: Vec<Value>,
+}
+
+fn null(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "null"})
+}
+
+fn refund_status(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "const": "refund"})
+}
+
+fn no_touches(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "array", "maxItems": 0})
+}
 
 pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     let refund_of = input.refund_of.clone().unwrap_or_default();
@@ -136,18 +196,23 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         .await?;
         adjustments.push(commissions::to_json(&r));
     }
-    let response = json!({
-        "ok": true,
-        "id": event.id,
-        "eventId": event.event_id,
-        "attribution": { "status": "refund", "model": null, "touches": [] },
-        "refund": {
-            "refundOf": refund_of,
-            "amount": original_value.map(|_| original_currency.format(share.this)),
-            "reversed": reversed,
-            "adjustments": adjustments,
+    let reply = RefundReply {
+        attribution: RefundAttribution {
+            model: None,
+            status: "refund",
+            touches: [],
         },
-    });
+        event_id: event.event_id.clone(),
+        id: event.id.clone(),
+        ok: true,
+        refund: RefundDone {
+            adjustments,
+            amount: original_value.map(|_| original_currency.format(share.this)),
+            refund_of: refund_of.clone(),
+            reversed,
+        },
+    };
+    let response = serde_json::to_value(&reply).unwrap_or_default();
     let stored_value: Option<Decimal> = original_value.map(|_| share.this);
     tx.execute(
         "INSERT INTO events (id, event_id, user_id, type, value, currency, metadata, ts, refund_of, attribution_status, response)
@@ -167,5 +232,5 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     )
     .await?;
     tx.commit().await?;
-    Ok(Reply::json(201, &response))
+    Ok(Reply::typed(201, &reply))
 }

@@ -8,12 +8,16 @@
 
 use super::{signing, ssrf, subscriptions, EVENT_TYPES};
 use crate::{
-    context::{truncate, ts, ts_opt, Ctx, Reply},
+    attribution::input::no_null_defaults,
+    context::{truncate, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
-    pagination::newest_first,
+    openapi::Op,
+    pagination::{newest_first, MAX_LIMIT},
     secrets::SecretsKey,
 };
-use serde::{Deserialize, Deserializer};
+use chrono::{DateTime, Utc};
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 use tokio_postgres::{types::ToSql, Row};
 
@@ -26,18 +30,197 @@ pub const PREVIOUS_SECRET_HOURS: i64 = 24;
 
 const MAX_LABEL_CHARS: usize = 200;
 
+/// A webhook endpoint, as the API shows it (never its secret).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointView {
+    id: String,
+    /// Where deliveries are POSTed.
+    url: String,
+    /// The event types it receives (`*`: all of them).
+    #[schemars(schema_with = "subscriptions_schema")]
+    events: Vec<String>,
+    label: Option<String>,
+    /// Inactive endpoints receive nothing: deactivated (`DELETE`, `PATCH active:false`) or
+    /// disabled by the delivery pipeline (see `disabledReason`).
+    active: bool,
+    /// Why the delivery pipeline disabled the endpoint (the receiver answered `410`, or it
+    /// failed for 5 days); cleared by `PATCH {"active": true}`.
+    disabled_reason: Option<String>,
+    /// Since when deliveries fail without a success in between; null while healthy.
+    failing_since: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl EndpointView {
+    /// The view of a row with [`COLUMNS`].
+    pub fn from_row(row: &Row) -> EndpointView {
+        EndpointView {
+            id: row.get("id"),
+            url: row.get("url"),
+            events: row.get("events"),
+            label: row.get("label"),
+            active: row.get("active"),
+            disabled_reason: row.get("disabled_reason"),
+            failing_since: row
+                .get::<_, Option<DateTime<Utc>>>("failing_since")
+                .map(Timestamp),
+            created_at: Timestamp(row.get("created_at")),
+            updated_at: Timestamp(row.get("updated_at")),
+        }
+    }
+}
+
 pub fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.get::<_, String>("id"),
-        "url": row.get::<_, String>("url"),
-        "events": row.get::<_, Vec<String>>("events"),
-        "label": row.get::<_, Option<String>>("label"),
-        "active": row.get::<_, bool>("active"),
-        "disabledReason": row.get::<_, Option<String>>("disabled_reason"),
-        "failingSince": ts_opt(row.get("failing_since")),
-        "createdAt": ts(row.get("created_at")),
-        "updatedAt": ts(row.get("updated_at")),
+    serde_json::to_value(EndpointView::from_row(row)).unwrap_or_default()
+}
+
+/// The event types an endpoint may subscribe to: [`EVENT_TYPES`] and `*`, at least one.
+fn subscriptions_schema(_: &mut SchemaGenerator) -> Schema {
+    let mut types: Vec<&str> = vec!["*"];
+    types.extend(EVENT_TYPES);
+    json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "enum": types},
     })
+}
+
+/// The label rule of [`validate_label`]: at most 200 characters, no control characters.
+fn label_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": ["string", "null"],
+        "maxLength": MAX_LABEL_CHARS,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+    })
+}
+
+/// The URL rule of [`ssrf::check`] that a schema can say: an absolute http(s) URL of at
+/// most 2048 characters, without credentials or control characters.
+fn url_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "format": "uri",
+        "maxLength": 2048,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+    })
+}
+
+/// `POST /webhooks` answers the endpoint and its signing secret, shown this once.
+#[derive(Serialize, JsonSchema)]
+struct CreatedEndpoint {
+    endpoint: EndpointView,
+    /// `whsec_` + standard base64 of 24 random bytes (Standard Webhooks): deliveries are
+    /// signed with it. Shown only here (and by `rotate-secret`).
+    #[schemars(regex(pattern = r"^whsec_[A-Za-z0-9+/]{32}$"))]
+    secret: String,
+}
+
+/// A page of endpoints: the list under `data`, `webhooks` and `endpoints` (the original's
+/// names). What [`list`] builds from [`newest_first`]'s page (its items are [`EndpointView`]s).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct EndpointPage {
+    data: Vec<EndpointView>,
+    webhooks: Vec<EndpointView>,
+    endpoints: Vec<EndpointView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// `GET /webhooks/:id` answers the endpoint at the top level and under `endpoint`.
+#[derive(Serialize, JsonSchema)]
+struct GotEndpoint {
+    #[serde(flatten)]
+    top: EndpointView,
+    endpoint: EndpointView,
+}
+
+/// `PATCH /webhooks/:id` answers the endpoint as it is now.
+#[derive(Serialize, JsonSchema)]
+struct UpdatedEndpoint {
+    endpoint: EndpointView,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct DeletedEndpoint {
+    ok: bool,
+    /// `true` for `?hard=1` (the endpoint and its delivery log are gone); `false`: deactivated.
+    deleted: bool,
+    /// The endpoint as it was deleted, or as it is now (inactive).
+    endpoint: EndpointView,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct RotatedSecret {
+    /// The new signing secret, shown this once.
+    #[schemars(regex(pattern = r"^whsec_[A-Za-z0-9+/]{32}$"))]
+    secret: String,
+    /// Until then deliveries are signed with the previous secret too (24 hours).
+    previous_secret_expires_at: Timestamp,
+    endpoint: EndpointView,
+}
+
+pub fn create_doc() -> Op {
+    Op::new("Create a webhook endpoint")
+        .describe("The URL must be http(s), without credentials, and (unless `OP_WEBHOOK_ALLOW_PRIVATE=1`) resolve only to public addresses. The signing secret is in this answer only.")
+        .body::<CreateEndpoint>()
+        .ok::<CreatedEndpoint>(201, "The endpoint and its signing secret.")
+        .errors(400, &[ErrorCode::UrlNotAllowed])
+}
+
+pub fn list_doc() -> Op {
+    Op::new("List webhook endpoints")
+        .query(
+            "limit",
+            "Items per page (default 50).",
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        )
+        .query(
+            "cursor",
+            "The `nextCursor` of the previous page.",
+            json!({"type": "string"}),
+        )
+        .ok::<EndpointPage>(200, "A page, newest first.")
+        .errors(400, &[ErrorCode::InvalidQuery, ErrorCode::InvalidCursor])
+}
+
+pub fn get_doc() -> Op {
+    Op::new("Get a webhook endpoint")
+        .ok::<GotEndpoint>(200, "The endpoint.")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn update_doc() -> Op {
+    Op::new("Change a webhook endpoint")
+        .describe("Absent fields stay as they are. `active: true` also clears the failure state (`failingSince`, `disabledReason`).")
+        .optional_body::<UpdateEndpoint>()
+        .ok::<UpdatedEndpoint>(200, "The endpoint.")
+        .errors(400, &[ErrorCode::UrlNotAllowed])
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn delete_doc() -> Op {
+    Op::new("Deactivate or delete a webhook endpoint")
+        .describe("Deactivates: the endpoint stays readable with `active: false` and receives nothing. `?hard=1` deletes it with its delivery log.")
+        .query(
+            "hard",
+            "`1` (or `true`) deletes for good; `0`, `false` or empty deactivates.",
+            json!({"type": "string", "enum": ["1", "true", "0", "false", ""]}),
+        )
+        .ok::<DeletedEndpoint>(200, "The endpoint, deactivated or deleted.")
+        .errors(400, &[ErrorCode::InvalidQuery])
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn rotate_secret_doc() -> Op {
+    Op::new("Rotate a webhook endpoint's signing secret")
+        .describe("The current secret becomes the previous one, which keeps signing deliveries alongside the new one for 24 hours.")
+        .ok::<RotatedSecret>(200, "The new secret, shown this once.")
+        .errors(404, &[ErrorCode::NotFound])
 }
 
 fn secrets_key(ctx: &Ctx) -> Result<&SecretsKey, ApiError> {
@@ -103,11 +286,19 @@ where
     T::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = no_null_defaults)]
 struct CreateEndpoint {
+    /// Where to POST deliveries: an absolute http(s) URL without credentials.
+    #[schemars(schema_with = "url_schema")]
     url: String,
+    /// The event types to receive (`*`: all); duplicates are dropped.
+    #[schemars(schema_with = "subscriptions_schema")]
     events: Vec<String>,
+    /// At most 200 characters (trimmed; empty means none).
+    #[serde(default)]
+    #[schemars(schema_with = "label_schema")]
     label: Option<String>,
 }
 
@@ -134,10 +325,13 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?;
     tx.commit().await?;
-    Ok(Reply::created(json!({
-        "endpoint": to_json(&row),
-        "secret": secret,
-    })))
+    Ok(Reply::typed(
+        201,
+        &CreatedEndpoint {
+            endpoint: EndpointView::from_row(&row),
+            secret,
+        },
+    ))
 }
 
 /// `GET /webhooks?limit=&cursor=`
@@ -152,23 +346,35 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let row = ctx
         .by_id("webhook_endpoints", COLUMNS, "webhook endpoint")
         .await?;
-    let mut body = to_json(&row);
-    body["endpoint"] = body.clone();
-    Ok(Reply::ok(body))
+    Ok(Reply::typed(
+        200,
+        &GotEndpoint {
+            top: EndpointView::from_row(&row),
+            endpoint: EndpointView::from_row(&row),
+        },
+    ))
 }
 
-#[derive(Deserialize)]
+/// Absent leaves a field as it is; `null` is refused where the field cannot be empty.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = no_null_defaults)]
 struct UpdateEndpoint {
-    /// Absent leaves a field as it is; `null` is refused where the field cannot be empty.
+    /// A new URL (checked as on create).
     #[serde(default, deserialize_with = "present")]
+    #[schemars(schema_with = "url_schema")]
     url: Option<String>,
+    /// The new subscriptions (replacing the old).
     #[serde(default, deserialize_with = "present")]
+    #[schemars(schema_with = "subscriptions_schema")]
     events: Option<Vec<String>>,
-    /// `null` clears the label.
+    /// `null` (or empty) clears the label.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(schema_with = "label_schema")]
     label: Option<Option<String>>,
+    /// `false` deactivates; `true` reactivates and clears the failure state.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "bool")]
     active: Option<bool>,
 }
 
@@ -227,7 +433,12 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     let row = tx.query_opt(sql.as_str(), &refs).await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
-    Ok(Reply::ok(json!({ "endpoint": to_json(&row) })))
+    Ok(Reply::typed(
+        200,
+        &UpdatedEndpoint {
+            endpoint: EndpointView::from_row(&row),
+        },
+    ))
 }
 
 /// `DELETE /webhooks/:id`: deactivates (the endpoint stays readable and receives nothing);
@@ -267,11 +478,14 @@ pub async fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         row
     };
     let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
-    Ok(Reply::ok(json!({
-        "ok": true,
-        "deleted": hard,
-        "endpoint": to_json(&row),
-    })))
+    Ok(Reply::typed(
+        200,
+        &DeletedEndpoint {
+            ok: true,
+            deleted: hard,
+            endpoint: EndpointView::from_row(&row),
+        },
+    ))
 }
 
 /// `POST /webhooks/:id/rotate-secret` → `{"secret", "previousSecretExpiresAt"}`: the current
@@ -299,11 +513,14 @@ pub async fn rotate_secret(ctx: Ctx) -> Result<Reply, ApiError> {
         .await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::no_such("webhook endpoint", &id))?;
-    Ok(Reply::ok(json!({
-        "secret": secret,
-        "previousSecretExpiresAt": ts(row.get("previous_secret_until")),
-        "endpoint": to_json(&row),
-    })))
+    Ok(Reply::typed(
+        200,
+        &RotatedSecret {
+            secret,
+            previous_secret_expires_at: Timestamp(row.get("previous_secret_until")),
+            endpoint: EndpointView::from_row(&row),
+        },
+    ))
 }
 
 #[cfg(test)]

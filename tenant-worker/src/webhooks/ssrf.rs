@@ -52,6 +52,11 @@ pub fn parse_url(raw: &str) -> Result<Url, ApiError> {
     if raw.len() > 2048 {
         return Err(refused("url is longer than 2048 characters"));
     }
+    // The URL is stored as sent (trimmed): a control character would reach the database
+    // (which refuses NUL) and the receiver's logs.
+    if raw.trim().chars().any(char::is_control) {
+        return Err(refused("url must not contain control characters"));
+    }
     let url = Url::parse(raw.trim()).map_err(|_| refused("url is not an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(refused("only http and https URLs are allowed"));
@@ -183,6 +188,8 @@ mod tests {
             "not a url",
             "file:///etc/passwd",
             "javascript:alert(1)",
+            "https://x.example.com/a\u{0}b",
+            "https://x.example.com/a\tb",
         ] {
             assert_eq!(
                 parse_url(bad).unwrap_err().code,
