@@ -53,6 +53,7 @@ await build({
   target: 'es2018',
   platform: 'browser',
   minify: true,
+  keepNames: true,
   define: { ...common.define, __CJS__: 'false' },
 });
 

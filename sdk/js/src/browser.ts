@@ -105,13 +105,7 @@ export class OpenPartner {
   capture(): string | null {
     const fromUrl = validToken(this.readQuery());
     const fromCookie = validToken(this.readCookie());
-    const store = storage();
-    let fromStorage: string | null = null;
-    try {
-      fromStorage = validToken(store?.getItem(this.storageKey));
-    } catch {
-      /* storage blocked */
-    }
+    const fromStorage = validToken(this.readStorage());
     const found = fromUrl || fromCookie || fromStorage;
     if (found) this.remember(found, fromCookie, fromStorage);
     this.cref = found;
@@ -120,9 +114,12 @@ export class OpenPartner {
 
   /** The click id held for this visitor, or null. */
   getCref(): string | null {
-    if (this.cref) return this.cref;
-    // Another tab (or the router) may have stored one since init.
-    return this.capture();
+    if (!this.cref) {
+      // Another tab (or the router's cookie) may have stored one since; the URL is only
+      // read by capture(), so clear() sticks on a page whose URL still carries a cref.
+      this.cref = validToken(this.readCookie()) || validToken(this.readStorage());
+    }
+    return this.cref;
   }
 
   /**
@@ -196,6 +193,14 @@ export class OpenPartner {
     if (typeof location === 'undefined') return null;
     try {
       return new URLSearchParams(location.search).get(this.queryParam);
+    } catch {
+      return null;
+    }
+  }
+
+  private readStorage(): string | null {
+    try {
+      return storage()?.getItem(this.storageKey) ?? null;
     } catch {
       return null;
     }
