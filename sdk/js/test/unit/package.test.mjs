@@ -116,3 +116,27 @@ test('OpenPartnerServer (the original SDK class) keeps its constructor, methods 
   await op.refund({ userId: 'u1', refundOf: 'inv_1' });
   assert.deepEqual(JSON.parse(sent[2].init.body), { userId: 'u1', type: 'refund', metadata: { refundOf: 'inv_1' } });
 });
+
+test('npm pack: the tarball installs and both entry points load from it', async () => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(`${tmpdir()}/openpartner-sdk-pack-`);
+  try {
+    // dist/ is already built (prepack would rebuild it under the other test files' feet).
+    const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' });
+    const [info] = JSON.parse(out);
+    const files = info.files.map((f) => f.path);
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/browser.js', 'dist/browser.cjs', 'dist/server.js', 'dist/server.cjs', 'dist/openpartner.global.js', 'dist/types/browser.d.ts', 'dist/types/browser.d.cts', 'dist/types/server/index.d.ts', 'dist/types/server/index.d.cts']) {
+      assert.ok(files.includes(f), `${f} in the tarball`);
+    }
+    assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('node_modules/')), files.join(' '));
+    await writeFile(`${dir}/package.json`, JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', `./${info.filename}`], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+    await writeFile(`${dir}/esm.mjs`, "import { OpenPartner } from '@openpartner/sdk'; import { createClient, verifyWebhook } from '@openpartner/sdk/server'; console.log(typeof OpenPartner.init, typeof createClient, typeof verifyWebhook);");
+    await writeFile(`${dir}/cjs.cjs`, "const { OpenPartner } = require('@openpartner/sdk'); const { OpenPartnerServer } = require('@openpartner/sdk/server'); console.log(typeof OpenPartner.init, typeof OpenPartnerServer);");
+    assert.equal(execFileSync(process.execPath, ['esm.mjs'], { cwd: dir, encoding: 'utf8' }).trim(), 'function function function');
+    assert.equal(execFileSync(process.execPath, ['cjs.cjs'], { cwd: dir, encoding: 'utf8' }).trim(), 'function function');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
