@@ -137,7 +137,9 @@ function plan(body: WebhookBody, headers: WebhookHeaders, secret: string | reado
   const stdId = header(headers, 'webhook-id');
   const stdTs = header(headers, 'webhook-timestamp');
   const stdSigs = (header(headers, 'webhook-signature') ?? '')
-    .split(' ')
+    .split(/\s+/)
+    // Repeated header lines arrive joined with ", " by fetch's Headers.
+    .map((p) => p.replace(/,$/, ''))
     .filter((p) => p.startsWith('v1,'))
     .map((p) => base64ToBytes(p.slice(3)))
     .filter((b): b is Uint8Array => b !== null && b.length === 32);

@@ -107,6 +107,14 @@ for (const [name, verify] of [
     test('headers as a fetch Headers object or with any case; bodies as Buffer, Uint8Array or ArrayBuffer', async () => {
       const h = sign([secret], body);
       assert.equal(await verify(body, new Headers(h), secret), true);
+      // The signatures as two header lines (fetch joins them with ", ").
+      const next = newSecret();
+      const two = sign([next, secret], body);
+      const lines = new Headers(Object.entries(two).filter(([k]) => k !== 'webhook-signature'));
+      for (const sig of two['webhook-signature'].split(' ')) lines.append('webhook-signature', sig);
+      assert.match(lines.get('webhook-signature'), /^v1,\S+, v1,\S+$/);
+      assert.equal(await verify(body, lines, secret, { scheme: 'standard' }), true);
+      assert.equal(await verify(body, lines, next, { scheme: 'standard' }), true);
       const upper = Object.fromEntries(Object.entries(h).map(([k, v]) => [k.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase()), v]));
       assert.equal(await verify(body, upper, secret), true);
       const buf = Buffer.from(body);
