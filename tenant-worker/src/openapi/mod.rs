@@ -13,6 +13,7 @@ mod op;
 
 pub use op::{schema, Op, SchemaFn};
 
+use crate::idempotency::MAX_KEY_LEN;
 use crate::{
     access::Access,
     context::{Ctx, Reply},
@@ -257,8 +258,8 @@ fn operation(r: &RouteDoc, gen: &mut SchemaGenerator) -> Value {
     if idempotent_post {
         parameters.push(json!({
             "name": "Idempotency-Key", "in": "header", "required": false,
-            "description": "Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+            "description": "Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LEN, "pattern": "^[\\x20-\\x7e]+$"},
         }));
     }
 

@@ -3,6 +3,7 @@
 //! the errors its access rule and method imply) are added by the document
 //! ([`super::document_for`]); an `Op` says only what is particular to the operation.
 
+use crate::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 use op_control::error_code::ErrorCode;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Value};
@@ -99,8 +100,8 @@ impl Op {
         let mut op = self
             .query(
                 "limit",
-                "Items per page, 1 to 100 (default 50).",
-                json!({"type": "integer", "minimum": 1, "maximum": 100}),
+                "Items per page (default 50).",
+                json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
             )
             .query(
                 "cursor",
