@@ -112,8 +112,36 @@ impl EdgeError {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        r.extensions_mut().insert(EdgeAnswer);
         r
     }
+}
+
+/// Marks an answer the gateway gave itself (no worker wrote it): such an answer carries no
+/// CORS headers of a tenant, see [`readable_cross_origin`].
+#[derive(Clone, Copy)]
+pub struct EdgeAnswer;
+
+/// Lets a browser page read the gateway's own error answer to its cross-origin request (a
+/// `429` from a merchant's page calling the public identify route, say) instead of seeing a
+/// CORS failure: the requesting origin, without credentials, and the rate headers exposed.
+/// Only error bodies are concerned; what a tenant's routes allow is the worker's to say.
+pub fn readable_cross_origin(resp: &mut Response<Body>, origin: Option<HeaderValue>) {
+    let Some(origin) = origin else { return };
+    if resp.extensions().get::<EdgeAnswer>().is_none()
+        || resp
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
+        return;
+    }
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("retry-after, ratelimit, ratelimit-policy, x-request-id"),
+    );
+    h.append(header::VARY, HeaderValue::from_static("origin"));
 }
 
 impl From<crate::workers::ForwardError> for EdgeError {

@@ -89,7 +89,9 @@ async fn handle(
     // Owned: the target borrows the path while the surface consumes the request.
     let path = req.uri().path().to_string();
     let target = classify(state.config.mode, &path);
+    let origin = req.headers().get(header::ORIGIN).cloned();
     let mut resp = route(&state, peer, req, &rid, &target).await;
+    crate::edge_error::readable_cross_origin(&mut resp, origin);
     state
         .metrics
         .observe(&target, resp.status().as_u16(), started.elapsed());

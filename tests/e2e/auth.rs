@@ -512,6 +512,42 @@ async fn failed_credentials_are_rate_limited_per_ip() {
         )
         .await;
     r.expect_error(401, "unauthorized");
+
+    // A merchant's page calling the public identify route from its own origin can read the
+    // gateway's 429 (and when to retry), instead of seeing a CORS failure.
+    let page = t.api.with_key(None);
+    let mut last = None;
+    for _ in 0..120 {
+        let r = page
+            .raw(
+                Method::POST,
+                "/attribution/identify",
+                Some(br#"{"cref":"01ARZ3NDEKTSV4RRFFQ69G5FAV","userId":"u"}"#.to_vec()),
+                &[
+                    ("origin", "https://shop.example"),
+                    ("x-forwarded-for", "198.51.100.24"),
+                ],
+            )
+            .await;
+        let limited = r.code() == 429;
+        last = Some(r);
+        if limited {
+            break;
+        }
+    }
+    let last = last.unwrap();
+    let limited = last.expect_error(429, "rate_limited");
+    assert_eq!(
+        limited.headers["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert!(limited.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("retry-after"));
+    assert!(!limited
+        .headers
+        .contains_key("access-control-allow-credentials"));
 }
 
 #[tokio::test]
