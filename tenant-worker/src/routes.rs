@@ -90,10 +90,10 @@ pub fn table() -> Vec<Route> {
         route!(Api, "GET", "/programs/:id", Admin, campaigns::get),
         route!(Api, "PATCH", "/programs/:id", Admin, campaigns::update),
         // Links and clicks
-        route!(Api, "POST", "/partners/:id/links", AdminScopeOrSelf(Some(Scope::LinksWrite)), links::create),
-        route!(Api, "GET", "/partners/:id/links", AdminScopeOrSelf(None), links::list),
-        route!(Api, "POST", "/clicks", AdminOrScope(Scope::ClicksWrite), clicks::record),
-        route!(Router, "GET", "/:linkKey", Public, clicks::redirect),
+        route!(Api, "POST", "/partners/:id/links", AdminScopeOrSelf(Some(Scope::LinksWrite)), links::create, links::create_doc),
+        route!(Api, "GET", "/partners/:id/links", AdminScopeOrSelf(None), links::list, links::list_doc),
+        route!(Api, "POST", "/clicks", AdminOrScope(Scope::ClicksWrite), clicks::record, clicks::record_doc),
+        route!(Router, "GET", "/:linkKey", Public, clicks::redirect, clicks::redirect_doc),
         // Attribution
         route!(Api, "POST", "/attribution/identify", Public, identify::identify),
         route!(Api, "OPTIONS", "/attribution/identify", Public, identify::preflight),
