@@ -233,6 +233,8 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     {
         return Err(ApiError::invalid_query("campaignId must be a campaign id"));
     }
+    // Ids are stored upper case; a ULID may be written in either (as in a body's campaignId).
+    let campaign = campaign.map(|c| c.to_ascii_uppercase());
     let (after_t, after_id) = page.after.clone().unzip();
 
     let tx = ctx.tx().await?;
