@@ -122,15 +122,15 @@ pub fn table() -> Vec<Route> {
         route!(Api, "POST", "/webhooks/:id/deliveries/:deliveryId/retry", Admin, webhooks::log::retry),
         route!(Api, "POST", "/webhooks/:id/test", Admin, webhooks::log::test_fire),
         // Development
-        route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox),
+        route!(Api, "GET", "/dev/mailbox", Admin, mail::mailbox, mail::mailbox_doc),
         // The API's description
         route!(Api, "GET", "/openapi.json", Public, openapi::tenant_document, openapi::doc),
         route!(Platform, "GET", "/openapi.json", Public, openapi::document, openapi::doc),
         // Operator endpoints (multi-tenant mode)
-        route!(Platform, "POST", "/platform/tenants", Platform, platform::create_tenant),
-        route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants),
-        route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend),
-        route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume),
+        route!(Platform, "POST", "/platform/tenants", Platform, platform::create_tenant, platform::create_tenant_doc),
+        route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants, platform::list_tenants_doc),
+        route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend, platform::suspend_doc),
+        route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume, platform::resume_doc),
     ]
 }
 
