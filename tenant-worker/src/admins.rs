@@ -2,38 +2,104 @@
 //! The provisioning `adminEmail` becomes the first one; admins invite the others.
 
 use crate::{
-    context::{ts, ts_opt, Ctx, Reply},
+    context::{Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
     mail,
+    openapi::Op,
     pagination::newest_first,
     sessions,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio_postgres::Row;
 
 pub const COLUMNS: &str =
     "id, email, name, status, activated_at, revoked_at, created_at, updated_at";
 
-pub fn to_json(row: &Row) -> Value {
-    json!({
-        "id": row.get::<_, String>("id"),
-        "email": row.get::<_, String>("email"),
-        "name": row.get::<_, Option<String>>("name"),
-        "status": row.get::<_, String>("status"),
-        "activatedAt": ts_opt(row.get("activated_at")),
-        "revokedAt": ts_opt(row.get("revoked_at")),
-        "createdAt": ts(row.get("created_at")),
-        "updatedAt": ts(row.get("updated_at")),
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateAdmin {
+/// An admin (a person; headless admins are API keys), as the API shows it.
+#[derive(Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminView {
+    id: String,
     email: String,
     name: Option<String>,
+    /// `invited` (invite mailed, not signed in yet), `active` or `revoked`.
+    #[schemars(extend("enum" = ["invited", "active", "revoked"]))]
+    status: String,
+    activated_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl AdminView {
+    /// A row of [`COLUMNS`].
+    pub fn from_row(row: &Row) -> AdminView {
+        AdminView {
+            id: row.get("id"),
+            email: row.get("email"),
+            name: row.get("name"),
+            status: row.get("status"),
+            activated_at: row.get::<_, Option<_>>("activated_at").map(Timestamp),
+            revoked_at: row.get::<_, Option<_>>("revoked_at").map(Timestamp),
+            created_at: Timestamp(row.get("created_at")),
+            updated_at: Timestamp(row.get("updated_at")),
+        }
+    }
+}
+
+fn to_json(row: &Row) -> Value {
+    serde_json::to_value(AdminView::from_row(row)).unwrap_or_default()
+}
+
+/// `POST /admins` answers the admin and whether an invite went out.
+#[derive(Serialize, JsonSchema)]
+struct CreatedAdmin {
+    #[serde(flatten)]
+    admin: AdminView,
+    invited: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct RevokedAdmin {
+    ok: bool,
+    revoked_at: Option<Timestamp>,
+    admin: AdminView,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateAdmin {
+    /// Unique per tenant (compared case-insensitively).
+    #[schemars(email, length(max = 254))]
+    email: String,
+    /// At most 200 characters (trimmed; blank is none).
+    #[schemars(length(max = 200))]
+    name: Option<String>,
+    /// Mail an invite link (default true).
     send_invite: Option<bool>,
+}
+
+pub fn create_doc() -> Op {
+    Op::new("Invite an admin")
+        .describe("Another person who administers the tenant; signs in with magic links. Starts `invited`, and `active` from the first sign-in.")
+        .body::<CreateAdmin>()
+        .ok::<CreatedAdmin>(201, "The new admin.")
+        .errors(409, &[ErrorCode::EmailTaken])
+}
+
+pub fn list_doc() -> Op {
+    Op::new("List admins").page::<AdminView>("admins")
+}
+
+pub fn revoke_doc() -> Op {
+    Op::new("Revoke an admin")
+        .describe("Ends the admin's sessions at once; their magic links stop working.")
+        .ok::<RevokedAdmin>(200, "The revoked admin.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::AlreadyRevoked])
 }
 
 /// `POST /admins {email, name?, sendInvite?=true}`: invites another admin.
@@ -73,9 +139,13 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     tx.commit().await?;
     mail::send_after_commit(&ctx.app, &ctx.tenant()?.schema, mails);
-    let mut out = to_json(&row);
-    out["invited"] = json!(invite);
-    Ok(Reply::created(out))
+    Ok(Reply::typed(
+        201,
+        &CreatedAdmin {
+            admin: AdminView::from_row(&row),
+            invited: invite,
+        },
+    ))
 }
 
 /// `GET /admins`
@@ -113,9 +183,11 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         .await?;
     let ended = sessions::revoke_sessions(&tx, "admin", &id).await?;
     tx.commit().await?;
-    let admin = to_json(&row);
-    Ok(
-        Reply::ok(json!({ "ok": true, "revokedAt": admin["revokedAt"], "admin": admin }))
-            .invalidate_sessions(ended),
-    )
+    let admin = AdminView::from_row(&row);
+    let reply = RevokedAdmin {
+        ok: true,
+        revoked_at: admin.revoked_at,
+        admin,
+    };
+    Ok(Reply::typed(200, &reply).invalidate_sessions(ended))
 }

@@ -4,14 +4,17 @@
 
 use crate::{
     access::{Principal, Scope},
-    context::{ts, ts_opt, Ctx, Reply},
+    context::{Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
+    openapi::Op,
     pagination::{rows_body, PageRequest},
 };
 use deadpool_postgres::GenericClient;
 use op_control::{keys, CACHE_CHANNEL};
-use serde::Deserialize;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use tokio_postgres::Row;
 
 /// Tells every gateway (LISTEN op_cache) to forget `key_id`; sent at commit.
@@ -25,20 +28,99 @@ pub async fn notify_key(client: &impl GenericClient, key_id: &str) -> Result<(),
     Ok(())
 }
 
-fn to_json(row: &Row) -> Value {
-    let kind: String = row.get("kind");
-    json!({
-        "id": row.get::<_, String>("id"),
-        "prefix": row.get::<_, String>("prefix"),
-        "label": row.get::<_, Option<String>>("label"),
-        "role": kind,
-        "scopes": row.get::<_, Vec<String>>("scopes"),
-        "partnerId": row.get::<_, Option<String>>("partner_id"),
-        "createdAt": ts(row.get("created_at")),
-        "revokedAt": ts_opt(row.get("revoked_at")),
-    })
+/// An API key as listed to its owners: never the plaintext nor its hash.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    id: String,
+    /// The 8 characters after `op_`, to recognise the key by.
+    prefix: String,
+    label: Option<String>,
+    /// `admin` (acts as an admin), `scoped` (only its `scopes`) or `partner` (acts as the
+    /// partner `partnerId`).
+    #[schemars(extend("enum" = ["admin", "scoped", "partner"]))]
+    role: String,
+    /// A scoped key's scopes, in minting order; empty for the other kinds.
+    scopes: Vec<String>,
+    /// The partner a partner key acts as; null for the other kinds.
+    partner_id: Option<String>,
+    created_at: Timestamp,
+    /// Null while the key is live.
+    revoked_at: Option<Timestamp>,
 }
 
+impl ApiKeyView {
+    fn from_row(row: &Row) -> ApiKeyView {
+        ApiKeyView {
+            id: row.get("id"),
+            prefix: row.get("prefix"),
+            label: row.get("label"),
+            role: row.get("kind"),
+            scopes: row.get("scopes"),
+            partner_id: row.get("partner_id"),
+            created_at: Timestamp(row.get("created_at")),
+            revoked_at: row.get::<_, Option<_>>("revoked_at").map(Timestamp),
+        }
+    }
+}
+
+fn to_json(row: &Row) -> Value {
+    serde_json::to_value(ApiKeyView::from_row(row)).unwrap_or_default()
+}
+
+/// A new admin or scoped key: the only time its plaintext is shown.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreatedApiKey {
+    id: String,
+    /// The key itself (`op_` + 48 hex characters): shown this once, store it now.
+    key: String,
+    /// The same as `key` (the original's name).
+    plaintext: String,
+    /// The 8 characters after `op_`.
+    prefix: String,
+    label: Option<String>,
+    /// `admin` without scopes, else `scoped`.
+    #[schemars(extend("enum" = ["admin", "scoped"]))]
+    role: &'static str,
+    /// The scopes, de-duplicated in the order given; empty for an admin key.
+    scopes: Vec<String>,
+    created_at: Timestamp,
+}
+
+/// A new partner key: the only time its plaintext is shown.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreatedPartnerKey {
+    id: String,
+    /// The key itself (`op_` + 48 hex characters): shown this once, store it now.
+    key: String,
+    /// The same as `key` (the original's name).
+    plaintext: String,
+    /// The 8 characters after `op_`.
+    prefix: String,
+    label: Option<String>,
+    /// Always `partner`.
+    #[schemars(extend("enum" = ["partner"]))]
+    role: &'static str,
+    partner_id: String,
+    /// Always empty: a partner key acts as its partner.
+    #[schemars(length(max = 0))]
+    scopes: Vec<String>,
+    created_at: Timestamp,
+}
+
+/// `DELETE /api-keys/:id` answers the revoked key.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct RevokedApiKey {
+    ok: bool,
+    id: String,
+    revoked_at: Option<Timestamp>,
+    api_key: ApiKeyView,
+}
+
+/// Scopes: a list, or (the original's form) a comma-separated string.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum ScopeList {
@@ -47,11 +129,100 @@ enum ScopeList {
     Csv(String),
 }
 
-#[derive(Deserialize)]
+impl JsonSchema for ScopeList {
+    fn schema_name() -> Cow<'static, str> {
+        "ScopeList".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        let one = names.join("|");
+        json_schema!({
+            "description": "At least one scope (duplicates are dropped), as a list or as a comma-separated string.",
+            "anyOf": [
+                {"type": "array", "minItems": 1, "items": {"type": "string", "enum": names}},
+                {"type": "string", "pattern": format!("^ *({one})( *, *({one}))* *$")},
+            ],
+        })
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateKey {
+struct CreateApiKey {
+    /// A name for people, at most 100 characters (trimmed; blank is none).
+    #[schemars(length(max = 100))]
     label: Option<String>,
+    /// The scopes of a scoped key; without them (or null) the key is an admin key.
     scopes: Option<ScopeList>,
+}
+
+/// The body of `POST /api-keys/scoped`: `scopes` are required.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateScopedApiKey {
+    /// A name for people, at most 100 characters (trimmed; blank is none).
+    #[schemars(length(max = 100))]
+    label: Option<String>,
+    /// Required here (missing or null is `400 invalid_scope`).
+    #[schemars(required, with = "ScopeList")]
+    scopes: Option<ScopeList>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CreatePartnerApiKey {
+    /// A name for people, at most 100 characters (trimmed; blank is none).
+    #[schemars(length(max = 100))]
+    label: Option<String>,
+}
+
+pub fn create_doc() -> Op {
+    Op::new("Create an admin or scoped API key")
+        .describe("Without `scopes` the key is an admin key; with them, a scoped key that may call only the routes of its scopes. The plaintext is in this answer only.")
+        .optional_body::<CreateApiKey>()
+        .ok::<CreatedApiKey>(201, "The new key, with its plaintext.")
+        .errors(400, &[ErrorCode::InvalidScope])
+}
+
+pub fn create_scoped_doc() -> Op {
+    Op::new("Create a scoped API key")
+        .describe("The original's route: `POST /api-keys` with `scopes` required (a comma-separated string is accepted too).")
+        .body::<CreateScopedApiKey>()
+        .ok::<CreatedApiKey>(201, "The new key, with its plaintext.")
+        .errors(400, &[ErrorCode::InvalidScope])
+}
+
+pub fn list_doc() -> Op {
+    Op::new("List the live admin and scoped API keys")
+        .query(
+            "scope",
+            "Only the scoped keys that hold this scope.",
+            json!({"type": "string", "enum": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
+        )
+        .page::<ApiKeyView>("apiKeys")
+}
+
+pub fn revoke_doc() -> Op {
+    Op::new("Revoke an API key")
+        .describe("Effective on the very next request. An admin may revoke any key of the tenant; a partner only its own partner keys (any other key is `404`).")
+        .ok::<RevokedApiKey>(200, "The revoked key.")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn create_for_partner_doc() -> Op {
+    Op::new("Create a partner API key")
+        .describe("A key that acts as the partner (admin, or that partner itself). The plaintext is in this answer only.")
+        .optional_body::<CreatePartnerApiKey>()
+        .ok::<CreatedPartnerKey>(201, "The new key, with its plaintext.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::PartnerRevoked])
+}
+
+pub fn list_for_partner_doc() -> Op {
+    Op::new("List a partner's live API keys")
+        .page::<ApiKeyView>("apiKeys")
+        .errors(404, &[ErrorCode::NotFound])
 }
 
 /// Validates and de-duplicates scopes, keeping the minting order.
@@ -90,14 +261,14 @@ fn parse_scopes(raw: ScopeList) -> Result<Vec<String>, ApiError> {
 
 /// `POST /api-keys {label?, scopes?}`: no scopes mints an admin key.
 pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
-    let body: CreateKey = ctx.json()?;
+    let body: CreateApiKey = ctx.json()?;
     mint(ctx, body).await
 }
 
 /// `POST /api-keys/scoped {label?, scopes}` (the original's route): scopes are required and
 /// may be a comma-separated string.
 pub async fn create_scoped(ctx: Ctx) -> Result<Reply, ApiError> {
-    let body: CreateKey = ctx.json()?;
+    let body: CreateScopedApiKey = ctx.json()?;
     if body.scopes.is_none() {
         return Err(ApiError::new(
             400,
@@ -105,10 +276,14 @@ pub async fn create_scoped(ctx: Ctx) -> Result<Reply, ApiError> {
             "scopes are required on this route",
         ));
     }
+    let body = CreateApiKey {
+        label: body.label,
+        scopes: body.scopes,
+    };
     mint(ctx, body).await
 }
 
-async fn mint(ctx: Ctx, body: CreateKey) -> Result<Reply, ApiError> {
+async fn mint(ctx: Ctx, body: CreateApiKey) -> Result<Reply, ApiError> {
     let label = validate_label(body.label)?;
     let kind = match body.scopes {
         None => keys::KeyKind::Admin,
@@ -122,16 +297,19 @@ async fn mint(ctx: Ctx, body: CreateKey) -> Result<Reply, ApiError> {
         keys::KeyKind::Scoped(s) => s.clone(),
         _ => vec![],
     };
-    Ok(Reply::created(json!({
-        "id": info.id,
-        "key": key.plaintext,
-        "plaintext": key.plaintext,
-        "prefix": info.prefix,
-        "label": info.label,
-        "role": kind.as_str(),
-        "scopes": scopes,
-        "createdAt": ts(info.created_at),
-    })))
+    Ok(Reply::typed(
+        201,
+        &CreatedApiKey {
+            id: info.id,
+            key: key.plaintext.clone(),
+            plaintext: key.plaintext,
+            prefix: info.prefix,
+            label: info.label,
+            role: kind.as_str(),
+            scopes,
+            created_at: Timestamp(info.created_at),
+        },
+    ))
 }
 
 /// `GET /api-keys?scope=` lists the tenant's live admin and scoped keys.
@@ -205,17 +383,14 @@ pub async fn revoke(ctx: Ctx) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::no_such("live api key", &id))?;
     notify_key(&tx, &id).await?;
     tx.commit().await?;
-    let key = to_json(&row);
-    Ok(
-        Reply::ok(json!({ "ok": true, "id": id, "revokedAt": key["revokedAt"], "apiKey": key }))
-            .invalidate_keys([id]),
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreatePartnerKey {
-    label: Option<String>,
+    let key = ApiKeyView::from_row(&row);
+    let reply = RevokedApiKey {
+        ok: true,
+        id: id.clone(),
+        revoked_at: key.revoked_at,
+        api_key: key,
+    };
+    Ok(Reply::typed(200, &reply).invalidate_keys([id]))
 }
 
 fn validate_label(label: Option<String>) -> Result<Option<String>, ApiError> {
@@ -233,7 +408,7 @@ fn validate_label(label: Option<String>) -> Result<Option<String>, ApiError> {
 /// `POST /partners/:id/api-keys {label?}` (admin or that partner): a key that acts as the partner.
 pub async fn create_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
     let partner_id = ctx.id("partner")?;
-    let body: CreatePartnerKey = ctx.json()?;
+    let body: CreatePartnerApiKey = ctx.json()?;
     let label = validate_label(body.label)?;
     let tenant = ctx.tenant()?;
     let key = keys::NewKey::generate();
@@ -256,17 +431,20 @@ pub async fn create_for_partner(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let info = keys::insert(tx.client(), &tenant.id, &key, &kind, label.as_deref()).await?;
     tx.commit().await?;
-    Ok(Reply::created(json!({
-        "id": info.id,
-        "key": key.plaintext,
-        "plaintext": key.plaintext,
-        "prefix": info.prefix,
-        "label": info.label,
-        "role": "partner",
-        "partnerId": partner_id,
-        "scopes": [],
-        "createdAt": ts(info.created_at),
-    })))
+    Ok(Reply::typed(
+        201,
+        &CreatedPartnerKey {
+            id: info.id,
+            key: key.plaintext.clone(),
+            plaintext: key.plaintext,
+            prefix: info.prefix,
+            label: info.label,
+            role: "partner",
+            partner_id,
+            scopes: vec![],
+            created_at: Timestamp(info.created_at),
+        },
+    ))
 }
 
 /// `GET /partners/:id/api-keys` (admin or that partner): the partner's live keys.

@@ -23,17 +23,18 @@
 
 use crate::{
     campaigns::host_allowed,
-    context::{truncate, ts, Ctx, Reply},
-    error::ApiError,
+    context::{truncate, Ctx, Reply, Timestamp},
+    error::{ApiError, ErrorCode},
     group_commit::{BatchResult, Lanes, Turn},
     links::valid_link_key,
+    openapi::Op,
     sql::{pipeline, rollback, val, Rows, Schema},
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use futures::future::BoxFuture;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::{
     collections::HashMap,
@@ -59,9 +60,62 @@ pub struct ClickInput<'a> {
 
 /// A recorded click, plus where its link sends the browser.
 pub struct Recorded {
-    pub click: Value,
+    pub click: ClickView,
     pub click_id: String,
     pub destination: String,
+}
+
+/// A click, as the API shows it.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClickView {
+    /// The click id: the `cref` the destination receives and the `_cref` cookie.
+    id: String,
+    link_id: String,
+    partner_id: String,
+    /// The same as `campaignId` (the original's later name).
+    program_id: String,
+    campaign_id: String,
+    /// The first 32 hex characters of SHA-256 of the visitor's IP address (never stored
+    /// raw); null when the address is unknown.
+    #[schemars(regex(pattern = "^[0-9a-f]{32}$"))]
+    ip_hash: Option<String>,
+    user_agent: Option<String>,
+    referer: Option<String>,
+    /// Why the click is never attributed: `revoked` (the partner is revoked) or `velocity`
+    /// (too many clicks of one address on this link within a minute); null for a good click.
+    #[schemars(extend("enum" = ["revoked", "velocity", null]))]
+    fraud_flag: Option<&'static str>,
+    /// When the click was recorded.
+    ts: Timestamp,
+}
+
+/// `POST /clicks` answers the click with its id once more as `clickId`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct RecordedClick {
+    #[serde(flatten)]
+    click: ClickView,
+    click_id: String,
+}
+
+pub fn record_doc() -> Op {
+    Op::new("Record a click (server-side)")
+        .describe("For merchants that track clicks on their own servers: records the click the click router would, flagged the same way. `ip` is the visitor's address (not the caller's); without it the click has no `ipHash` and no velocity check.")
+        .body::<RecordClick>()
+        .ok::<RecordedClick>(201, "The recorded click.")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn redirect_doc() -> Op {
+    Op::new("Follow a partner link (the click router)")
+        .describe("Records a click, sets the `_cref` cookie and redirects to the link's destination (its deep link while the campaign still allows its host, else the campaign's destination) with `cref=<click id>` added to the query. A revoked partner's link still redirects (the click is flagged). Public; the router's own per-address cap answers `429`.")
+        .empty(302, "To the destination.")
+        .text(404, "text/html", "No link with this key in this tenant: a small page for people.")
+        .header("Location", "On a `302`: the destination, with `cref=<click id>` added to its query.")
+        .header("Set-Cookie", "On a `302`: `_cref=<click id>; Path=/; Max-Age=7776000; SameSite=Lax` (plus `Domain` when configured).")
+        .header("Cache-Control", "`no-store`: every click must reach the router.")
+        .errors(403, &[ErrorCode::TenantSuspended])
 }
 
 /// `hex(SHA-256(ip))`, first 32 characters. IPv4-mapped IPv6 addresses hash as their IPv4
@@ -215,18 +269,18 @@ fn recorded(job: &ClickJob, link: &Row, at: DateTime<Utc>) -> Recorded {
     let campaign: String = link.get("campaign_id");
     Recorded {
         destination: destination(link),
-        click: json!({
-            "id": job.id,
-            "linkId": link.get::<_, String>("id"),
-            "partnerId": link.get::<_, String>("partner_id"),
-            "programId": campaign,
-            "campaignId": campaign,
-            "ipHash": job.ip_hash,
-            "userAgent": job.user_agent,
-            "referer": job.referer,
-            "fraudFlag": fraud_flag(job, link),
-            "ts": ts(at),
-        }),
+        click: ClickView {
+            id: job.id.clone(),
+            link_id: link.get("id"),
+            partner_id: link.get("partner_id"),
+            program_id: campaign.clone(),
+            campaign_id: campaign,
+            ip_hash: job.ip_hash.clone(),
+            user_agent: job.user_agent.clone(),
+            referer: job.referer.clone(),
+            fraud_flag: fraud_flag(job, link),
+            ts: Timestamp(at),
+        },
         click_id: job.id.clone(),
     }
 }
@@ -330,12 +384,16 @@ fn not_found_page() -> Reply {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RecordBody {
+struct RecordClick {
+    /// The link clicked (an unknown key is `404`).
     link_key: String,
+    /// The visitor's IPv4 or IPv6 address (blank is none).
     ip: Option<String>,
+    /// The visitor's `User-Agent` (kept to 512 characters).
     user_agent: Option<String>,
+    /// The visitor's `Referer` (kept to 2,048 characters).
     referer: Option<String>,
 }
 
@@ -343,7 +401,7 @@ struct RecordBody {
 /// own servers reports one. `ip` is the visitor's address (not the caller's), hashed like
 /// the router does; without it the click has no `ipHash` and no velocity check.
 pub async fn record(ctx: Ctx) -> Result<Reply, ApiError> {
-    let body: RecordBody = ctx.json()?;
+    let body: RecordClick = ctx.json()?;
     let ip = match body.ip.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(raw) if raw.parse::<IpAddr>().is_ok() => Some(raw),
@@ -365,9 +423,13 @@ pub async fn record(ctx: Ctx) -> Result<Reply, ApiError> {
             truncate(&body.link_key, 64)
         ))
     })?;
-    let mut out = rec.click;
-    out["clickId"] = json!(rec.click_id);
-    Ok(Reply::created(out))
+    Ok(Reply::typed(
+        201,
+        &RecordedClick {
+            click: rec.click,
+            click_id: rec.click_id,
+        },
+    ))
 }
 
 /// Per `(tenant, link, IP hash)` click counts over a minute, in this worker's memory.

@@ -7,28 +7,82 @@
 
 use crate::{
     campaigns::{host_allowed, parse_http_url},
-    context::{parse_id, truncate, ts, Ctx, Reply},
+    context::{parse_id, truncate, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
+    openapi::Op,
     pagination::{rows_body, PageRequest},
 };
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_postgres::Row;
 
 pub const COLUMNS: &str = "id, link_key, partner_id, campaign_id, destination_url, created_at";
 
-pub fn to_json(row: &Row) -> Value {
-    let campaign: String = row.get("campaign_id");
-    json!({
-        "id": row.get::<_, String>("id"),
-        "linkKey": row.get::<_, String>("link_key"),
-        "partnerId": row.get::<_, String>("partner_id"),
-        "campaignId": campaign,
-        "programId": campaign,
-        "destinationUrl": row.get::<_, Option<String>>("destination_url"),
-        "createdAt": ts(row.get("created_at")),
-    })
+/// A link, as the API shows it.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkView {
+    id: String,
+    /// The key in the link's URL (`/r/<slug>/<linkKey>`), unique per tenant.
+    link_key: String,
+    partner_id: String,
+    campaign_id: String,
+    /// The same as `campaignId` (the original's later name).
+    program_id: String,
+    /// The deep link that overrides the campaign's destination, or null.
+    destination_url: Option<String>,
+    created_at: Timestamp,
 }
+
+impl LinkView {
+    /// A row of [`COLUMNS`].
+    pub fn from_row(row: &Row) -> LinkView {
+        let campaign: String = row.get("campaign_id");
+        LinkView {
+            id: row.get("id"),
+            link_key: row.get("link_key"),
+            partner_id: row.get("partner_id"),
+            campaign_id: campaign.clone(),
+            program_id: campaign,
+            destination_url: row.get("destination_url"),
+            created_at: Timestamp(row.get("created_at")),
+        }
+    }
+}
+
+pub fn to_json(row: &Row) -> Value {
+    serde_json::to_value(LinkView::from_row(row)).unwrap_or_default()
+}
+
+pub fn create_doc() -> Op {
+    Op::new("Create a link")
+        .describe("A partner's tracking link for one campaign; immutable once made. A `destinationUrl` override must be an http(s) URL on one of the campaign's `deepLinkAllowedDomains`.")
+        .body::<CreateLink>()
+        .ok::<LinkView>(201, "The new link.")
+        .errors(400, &[ErrorCode::DestinationOverrideNotAllowed])
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::PartnerRevoked, ErrorCode::LinkKeyTaken])
+}
+
+pub fn list_doc() -> Op {
+    Op::new("List a partner's links")
+        .query(
+            "campaignId",
+            "Only the links of this campaign.",
+            json!({"type": "string", "pattern": ULID_PATTERN}),
+        )
+        .query(
+            "programId",
+            "The same as `campaignId` (the original's later name); `campaignId` wins if both are given.",
+            json!({"type": "string", "pattern": ULID_PATTERN}),
+        )
+        .page::<LinkView>("links")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+/// A ULID: 26 characters of Crockford's base32 (what `ulid::Ulid::from_string` accepts).
+const ULID_PATTERN: &str = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$";
 
 /// `^[A-Za-z0-9_-]{3,64}$`: safe in a URL path segment as is.
 pub fn valid_link_key(k: &str) -> bool {
@@ -37,12 +91,18 @@ pub fn valid_link_key(k: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateLink {
+    /// The key in the link's URL, unique per tenant.
+    #[schemars(regex(pattern = "^[A-Za-z0-9_-]{3,64}$"))]
     link_key: String,
+    /// The campaign (`campaignId` or `programId` is required; both must agree).
     campaign_id: Option<String>,
+    /// The same as `campaignId` (the original's later name).
     program_id: Option<String>,
+    /// A deep link instead of the campaign's destination: an http(s) URL on one of the
+    /// campaign's `deepLinkAllowedDomains` (blank is none).
     destination_url: Option<String>,
 }
 
@@ -133,7 +193,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         .with("field", "linkKey"));
     };
     tx.commit().await?;
-    Ok(Reply::created(to_json(&row)))
+    Ok(Reply::typed(201, &LinkView::from_row(&row)))
 }
 
 /// A deep link must stay on the campaign's allow-listed hosts, so a partner cannot turn the
@@ -173,6 +233,8 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     {
         return Err(ApiError::invalid_query("campaignId must be a campaign id"));
     }
+    // Ids are stored upper case; a ULID may be written in either (as in a body's campaignId).
+    let campaign = campaign.map(|c| c.to_ascii_uppercase());
     let (after_t, after_id) = page.after.clone().unzip();
 
     let tx = ctx.tx().await?;

@@ -10,12 +10,15 @@
 use crate::sql::Schema;
 use crate::sql::{val, Stmt, Writer};
 use crate::{
-    context::{ts, Ctx, Reply},
-    error::ApiError,
+    context::{Ctx, Reply, Timestamp},
+    error::{ApiError, ErrorCode},
+    openapi::Op,
     pagination::{page_body, PageRequest},
     App,
 };
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -144,6 +147,38 @@ async fn deliver(mailer: &Mailer, m: &Outgoing) -> Result<(), String> {
     Ok(())
 }
 
+/// A message of the dev mailbox.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct MailView {
+    id: String,
+    /// The recipient's address.
+    to: String,
+    subject: String,
+    /// The text, with its working links (dev mode keeps them).
+    body: String,
+    metadata: MailMetadata,
+    created_at: Timestamp,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct MailMetadata {
+    /// What the mail is: `magic_link`, `partner_invite`, `admin_invite`, `partner_revoked`.
+    purpose: String,
+}
+
+pub fn mailbox_doc() -> Op {
+    Op::new("Read the dev mailbox")
+        .describe("Development only (`openpartner dev`, no `SMTP_URL`): the mail the server would have sent, newest first; `404` elsewhere.")
+        .query(
+            "to",
+            "Only the mail to this address (compared case-insensitively).",
+            json!({"type": "string"}),
+        )
+        .page::<MailView>("mails")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
 /// `GET /dev/mailbox?to=` (admin, dev mode only): the mail outbox, newest first.
 pub async fn mailbox(ctx: Ctx) -> Result<Reply, ApiError> {
     if !ctx.app.mailer.keeps_plaintext() {
@@ -169,14 +204,17 @@ pub async fn mailbox(ctx: Ctx) -> Result<Reply, ApiError> {
     let items = rows
         .iter()
         .map(|r| {
-            let v = json!({
-                "id": r.get::<_, String>("id"),
-                "to": r.get::<_, String>("to_email"),
-                "subject": r.get::<_, String>("subject"),
-                "body": r.get::<_, String>("body"),
-                "metadata": {"purpose": r.get::<_, String>("purpose")},
-                "createdAt": ts(r.get("created_at")),
-            });
+            let mail = MailView {
+                id: r.get("id"),
+                to: r.get("to_email"),
+                subject: r.get("subject"),
+                body: r.get("body"),
+                metadata: MailMetadata {
+                    purpose: r.get("purpose"),
+                },
+                created_at: Timestamp(r.get("created_at")),
+            };
+            let v = serde_json::to_value(mail).unwrap_or_default();
             (r.get("created_at"), r.get("id"), v)
         })
         .collect();

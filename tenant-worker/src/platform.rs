@@ -2,31 +2,99 @@
 //! provisioning, listing, suspending and resuming tenants.
 
 use crate::{
-    context::{ts, Ctx, Reply},
+    context::{Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
+    openapi::Op,
     pagination::{page_body, PageRequest},
     sessions,
 };
 use op_control::{tenants, ControlError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-fn to_json(t: &tenants::Tenant) -> Value {
-    json!({
-        "id": t.id,
-        "slug": t.slug,
-        "name": t.name,
-        "status": t.status,
-        "createdAt": ts(t.created_at),
-    })
+/// A tenant, as the operator sees it.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct TenantView {
+    id: String,
+    /// In the tenant's URLs: `/api/t/<slug>/...`, `/r/<slug>/<linkKey>`.
+    slug: String,
+    name: String,
+    /// `active`, or `suspended` (its API and click router answer `403 tenant_suspended`).
+    #[schemars(extend("enum" = ["active", "suspended"]))]
+    status: String,
+    created_at: Timestamp,
 }
 
-#[derive(Deserialize)]
+impl TenantView {
+    fn of(t: &tenants::Tenant) -> TenantView {
+        TenantView {
+            id: t.id.clone(),
+            slug: t.slug.clone(),
+            name: t.name.clone(),
+            status: t.status.clone(),
+            created_at: Timestamp(t.created_at),
+        }
+    }
+}
+
+/// `POST /platform/tenants` answers the tenant and its first admin key.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreatedTenant {
+    tenant: TenantView,
+    /// The tenant's first admin key (`op_` + 48 hex characters): shown this once.
+    admin_key: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct TenantChanged {
+    ok: bool,
+    tenant: TenantView,
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateTenant {
+    /// Lower-case letters, digits and `-`, 2 to 40 characters, not one of the reserved
+    /// slugs (`default`, `api`, `admin`, `auth`, `platform`, `network`, `www`, `app`,
+    /// `static`, `health`, `ready`, `metrics`).
+    #[schemars(regex(pattern = "^[a-z0-9][a-z0-9-]{1,39}$"))]
     slug: String,
+    /// At most 200 characters (trimmed; blank or missing is the slug).
+    #[schemars(length(max = 200))]
     name: Option<String>,
+    /// The first human admin, who signs in with a magic link (no mail is sent: they ask
+    /// for a sign-in link).
+    #[schemars(email, length(max = 254))]
     admin_email: Option<String>,
+}
+
+pub fn create_tenant_doc() -> Op {
+    Op::new("Provision a tenant")
+        .describe("Creates the tenant's schema with every migration and mints its first admin key, in one transaction.")
+        .body::<CreateTenant>()
+        .ok::<CreatedTenant>(201, "The new tenant and its first admin key.")
+        .errors(400, &[ErrorCode::InvalidSlug, ErrorCode::SlugReserved])
+        .errors(409, &[ErrorCode::SlugTaken])
+}
+
+pub fn list_tenants_doc() -> Op {
+    Op::new("List tenants").page::<TenantView>("tenants")
+}
+
+pub fn suspend_doc() -> Op {
+    Op::new("Suspend a tenant")
+        .describe("Its API and click router answer `403 tenant_suspended` until it is resumed (at once on every gateway). Suspending a suspended tenant is no error.")
+        .ok::<TenantChanged>(200, "The tenant, `suspended`.")
+        .errors(404, &[ErrorCode::TenantNotFound])
+}
+
+pub fn resume_doc() -> Op {
+    Op::new("Resume a suspended tenant")
+        .describe("Resuming an active tenant is no error.")
+        .ok::<TenantChanged>(200, "The tenant, `active`.")
+        .errors(404, &[ErrorCode::TenantNotFound])
 }
 
 /// `POST /platform/tenants {slug, name, adminEmail?}`
@@ -75,11 +143,11 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
             Err(e) => return Err(e.into()),
         };
     tracing::info!(tenant_id = %provisioned.tenant.id, slug = %slug, "tenant provisioned");
-    Ok(Reply::created(json!({
-        "tenant": to_json(&provisioned.tenant),
-        "adminKey": provisioned.admin_key,
-    }))
-    .invalidate_tenant(&slug))
+    let created = CreatedTenant {
+        tenant: TenantView::of(&provisioned.tenant),
+        admin_key: provisioned.admin_key,
+    };
+    Ok(Reply::typed(201, &created).invalidate_tenant(&slug))
 }
 
 /// `GET /platform/tenants`
@@ -89,7 +157,10 @@ pub async fn list_tenants(ctx: Ctx) -> Result<Reply, ApiError> {
     let list = tenants::list(&**conn, page.after.clone(), page.fetch()).await?;
     let items = list
         .iter()
-        .map(|t| (t.created_at, t.id.clone(), to_json(t)))
+        .map(|t| {
+            let v = serde_json::to_value(TenantView::of(t)).unwrap_or_default();
+            (t.created_at, t.id.clone(), v)
+        })
         .collect();
     Ok(Reply::ok(page_body(&page, "tenants", items)))
 }
@@ -100,7 +171,11 @@ async fn set_status(ctx: Ctx, status: &str) -> Result<Reply, ApiError> {
     let tenant = tenants::set_status(&mut conn, &slug, status)
         .await?
         .ok_or_else(|| ApiError::new(404, ErrorCode::TenantNotFound, "no tenant with this slug"))?;
-    Ok(Reply::ok(json!({ "ok": true, "tenant": to_json(&tenant) })).invalidate_tenant(&slug))
+    let changed = TenantChanged {
+        ok: true,
+        tenant: TenantView::of(&tenant),
+    };
+    Ok(Reply::typed(200, &changed).invalidate_tenant(&slug))
 }
 
 /// `POST /platform/tenants/:slug/suspend`

@@ -442,3 +442,21 @@ async fn concurrent_clicks_are_group_committed_and_each_is_recorded() {
         .get(0);
     assert!(commits < 100, "{commits} commits for 100 clicks");
 }
+
+/// The campaign filter of a partner's links reads a campaign id as a body's `campaignId`
+/// does: a ULID in either case (and `programId` is its alias).
+#[tokio::test]
+async fn the_links_campaign_filter_takes_an_id_in_either_case() {
+    let t = Tenant::new().await;
+    let link = shop_link(&t).await;
+    let path = format!("/partners/{}/links", link.partner);
+    for query in [
+        format!("campaignId={}", link.campaign),
+        format!("campaignId={}", link.campaign.to_lowercase()),
+        format!("programId={}", link.campaign.to_lowercase()),
+    ] {
+        let page = t.api.get(&format!("{path}?{query}")).await.expect(200).body;
+        assert_eq!(page["data"].as_array().unwrap().len(), 1, "{query}");
+        assert_eq!(page["data"][0]["id"], link.id.as_str(), "{query}");
+    }
+}
