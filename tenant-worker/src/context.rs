@@ -290,8 +290,10 @@ pub fn ts_opt(t: Option<DateTime<Utc>>) -> Value {
 
 /// Path ids are ULIDs; anything else cannot name a resource, so it is a plain 404.
 pub fn parse_id(raw: &str, what: &str) -> Result<String, ApiError> {
+    // A ULID's first character is at most `7` (128 bits); the ulid crate would wrap a larger
+    // one onto another id, so that two spellings would name one resource.
     match ulid::Ulid::from_string(raw) {
-        Ok(u) if raw.len() == 26 => Ok(u.to_string()),
+        Ok(u) if raw.len() == 26 && raw.as_bytes()[0] <= b'7' => Ok(u.to_string()),
         _ => Err(ApiError::not_found(format!(
             "no {what} with id `{}`",
             truncate(raw, 64)
@@ -307,6 +309,16 @@ pub fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::has_nul_escape;
+
+    #[test]
+    fn ids_are_ulids_in_either_case_and_never_wrap() {
+        let id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        assert_eq!(super::parse_id(id, "x").unwrap(), id);
+        assert_eq!(super::parse_id(&id.to_lowercase(), "x").unwrap(), id);
+        assert!(super::parse_id("Z1ARZ3NDEKTSV4RRFFQ69G5FAV", "x").is_err());
+        assert!(super::parse_id("81ARZ3NDEKTSV4RRFFQ69G5FAV", "x").is_err());
+        assert!(super::parse_id("01ARZ3NDEKTSV4RRFFQ69G5FA", "x").is_err());
+    }
 
     #[test]
     fn nul_escapes_are_found_and_escaped_backslashes_are_not() {

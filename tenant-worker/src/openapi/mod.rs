@@ -214,6 +214,7 @@ fn operation(r: &RouteDoc, gen: &mut SchemaGenerator) -> Value {
     match r.access {
         Access::Public => {}
         Access::Platform => add(401, ErrorCode::Unauthorized),
+        Access::Authenticated => add(401, ErrorCode::Unauthorized),
         access => {
             add(401, ErrorCode::Unauthorized);
             add(403, ErrorCode::Forbidden);
@@ -222,7 +223,8 @@ fn operation(r: &RouteDoc, gen: &mut SchemaGenerator) -> Value {
             }
         }
     }
-    if r.surface != Surface::Platform && !matches!(r.access, Access::Public) {
+    // The gateway refuses every route of a suspended tenant, public ones too.
+    if r.surface != Surface::Platform {
         add(403, ErrorCode::TenantSuspended);
     }
     add(429, ErrorCode::RateLimited);
@@ -231,7 +233,9 @@ fn operation(r: &RouteDoc, gen: &mut SchemaGenerator) -> Value {
         add(400, ErrorCode::InvalidBody);
         add(413, ErrorCode::PayloadTooLarge);
     }
-    let idempotent_post = r.method == "POST" && r.surface != Surface::Router;
+    // `Idempotency-Key` is a tenant API feature (idempotency::run); the operator's routes
+    // and the click router ignore the header.
+    let idempotent_post = r.method == "POST" && r.surface == Surface::Api;
     if idempotent_post {
         add(400, ErrorCode::InvalidIdempotencyKey);
         add(409, ErrorCode::IdempotencyKeyInProgress);
