@@ -544,12 +544,13 @@ async fn single(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReverseBody {
-    /// Why (kept in the history and on the commission); at most 1,000 characters.
-    #[schemars(length(max = 1000))]
+    /// Why (kept in the history and on the commission); at most 1,000 characters, no NUL.
+    #[schemars(length(max = 1000), regex(pattern = "^[^\\u0000]*$"))]
     reason: Option<String>,
 }
 
-/// A reversal's reason: trimmed, empty as none, at most 1,000 characters.
+/// A reversal's reason: trimmed, empty as none, at most 1,000 characters, without NUL
+/// (which PostgreSQL text cannot hold).
 fn clean_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
     let r = reason
         .map(|r| r.trim().to_string())
@@ -559,7 +560,29 @@ fn clean_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
             ApiError::invalid_body("reason is longer than 1000 characters").with("field", "reason"),
         );
     }
+    if r.as_ref().is_some_and(|r| r.contains('\0')) {
+        return Err(
+            ApiError::invalid_body("reason must not contain NUL characters")
+                .with("field", "reason"),
+        );
+    }
     Ok(r)
+}
+
+/// The schema of a text filter of a list ([`text_filter`]).
+pub(crate) fn text_filter_schema() -> Value {
+    json!({"type": "string", "pattern": "^[^\\u0000]*$"})
+}
+
+/// A text filter of a list's query string (an id to match). PostgreSQL text cannot hold NUL,
+/// so a value with one is refused here rather than failing in the database.
+pub(crate) fn text_filter(ctx: &Ctx, name: &str) -> Result<Option<String>, ApiError> {
+    match ctx.query_value(name) {
+        Some(v) if v.contains('\0') => Err(ApiError::invalid_query(format!(
+            "{name} must not contain NUL characters"
+        ))),
+        v => Ok(v),
+    }
 }
 
 fn reason_of(ctx: &Ctx) -> Result<Option<String>, ApiError> {
@@ -612,7 +635,8 @@ struct BulkReverseBody {
     /// 1 to 100 commission ids.
     #[schemars(length(min = 1, max = 100))]
     ids: Vec<String>,
-    /// Why (kept in the history and on each commission).
+    /// Why (kept in the history and on each commission); at most 1,000 characters, no NUL.
+    #[schemars(length(max = 1000), regex(pattern = "^[^\\u0000]*$"))]
     reason: Option<String>,
 }
 
@@ -707,7 +731,8 @@ pub async fn bulk_approve(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn bulk_reverse(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: BulkReverseBody = ctx.json()?;
     check_ids(&body.ids)?;
-    bulk(ctx, body.ids, "reversed", body.reason).await
+    let reason = clean_reason(body.reason)?;
+    bulk(ctx, body.ids, "reversed", reason).await
 }
 
 /// A commission with its ledger history.
@@ -806,19 +831,19 @@ fn list_op(summary: &'static str, partner_filter: bool) -> Op {
         true => op.query(
             "partnerId",
             "Only this partner's commissions.",
-            json!({"type": "string"}),
+            text_filter_schema(),
         ),
         false => op,
     };
     op.query(
         "campaignId",
         "Only this campaign's commissions.",
-        json!({"type": "string"}),
+        text_filter_schema(),
     )
     .query(
         "programId",
         "The same as `campaignId` (the original's name); `campaignId` wins when both are given.",
-        json!({"type": "string"}),
+        text_filter_schema(),
     )
     .query(
         "from",
@@ -857,11 +882,12 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let partner = match ctx.params.iter().find(|(n, _)| *n == "id") {
         Some((_, v)) => Some(parse_id(v, "partner")?),
-        None => ctx.query_value("partnerId"),
+        None => text_filter(&ctx, "partnerId")?,
     };
-    let campaign = ctx
-        .query_value("campaignId")
-        .or_else(|| ctx.query_value("programId"));
+    let campaign = match text_filter(&ctx, "campaignId")? {
+        Some(c) => Some(c),
+        None => text_filter(&ctx, "programId")?,
+    };
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
         ctx.query_value(name)
             .map(|v| {

@@ -179,7 +179,7 @@ pub fn list_doc() -> Op {
         .query(
             "partnerId",
             "Only this partner's payouts.",
-            json!({"type": "string"}),
+            commissions::text_filter_schema(),
         )
         .page::<PayoutView>("payouts")
 }
@@ -281,7 +281,12 @@ pub async fn run(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
     let status = ctx.query_value("status");
-    let partner = ctx.query_value("partnerId");
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return Err(ApiError::invalid_query(
+            "status must be pending, paid or failed",
+        ));
+    }
+    let partner = commissions::text_filter(&ctx, "partnerId")?;
     let (after_t, after_id) = page.after.clone().unzip();
     // COLUMNS reads the payout's commissions too, by unqualified name: in a transaction.
     let tx = ctx.tx().await?;
