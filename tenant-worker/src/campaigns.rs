@@ -9,14 +9,18 @@
 
 use crate::{
     attribution::Model,
-    commissions::CommissionRule,
-    context::{truncate, ts, Ctx, Reply},
-    error::ApiError,
-    pagination::newest_first,
+    commissions::{CommissionRule, CommissionRuleInput, CommissionRuleView},
+    context::{truncate, Ctx, Reply, Timestamp},
+    error::{ApiError, ErrorCode},
+    openapi::Op,
+    pagination::{encode_cursor, PageRequest},
     sql::{val, Stmt, Writes},
 };
-use serde::{Deserialize, Deserializer};
+use chrono::{DateTime, Utc};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use tokio_postgres::{types::ToSql, Row};
 
 pub const COLUMNS: &str = "id, name, destination_url, commission_rule, attribution_model, attribution_window_days, holdback_days, deep_link_allowed_domains, created_at, updated_at";
@@ -25,21 +29,125 @@ pub const DEFAULT_WINDOW_DAYS: i32 = 60;
 const MAX_URL_LEN: usize = 2048;
 const MAX_DOMAINS: usize = 100;
 
-pub fn to_json(row: &Row) -> Value {
+/// A campaign, as the API shows it.
+#[derive(Serialize, JsonSchema, Clone)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Campaign")]
+pub struct CampaignView {
+    id: String,
+    /// The same as `id` (the original's name for a campaign is a program).
+    program_id: String,
+    name: String,
+    /// Where a partner's link sends people (an absolute http or https URL).
+    destination_url: String,
+    commission_rule: CommissionRuleView,
+    #[schemars(with = "AttributionModel")]
+    attribution_model: String,
+    /// 1 to 365.
+    #[schemars(range(min = 1, max = 365))]
+    attribution_window_days: i32,
+    /// Days a commission is held back before it can be approved, 0 to 365.
+    #[schemars(range(min = 0, max = 365))]
+    holdback_days: i32,
+    /// Host names (lower case, IDNs in ASCII) a link may deep-link to; each also admits its
+    /// subdomains.
+    deep_link_allowed_domains: Vec<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+/// How an event's credit is split among the user's clicks.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum AttributionModel {
+    LastClick,
+    FirstClick,
+    Linear,
+    Position,
+}
+
+/// The API shape of a campaign row ([`COLUMNS`]). The stored rule is canonical (written by
+/// [`CommissionRule::to_json`]); one that does not parse is a server fault.
+fn view(row: &Row) -> Result<CampaignView, ApiError> {
     let id: String = row.get("id");
-    json!({
-        "id": id,
-        "programId": id,
-        "name": row.get::<_, String>("name"),
-        "destinationUrl": row.get::<_, String>("destination_url"),
-        "commissionRule": row.get::<_, Value>("commission_rule"),
-        "attributionModel": row.get::<_, String>("attribution_model"),
-        "attributionWindowDays": row.get::<_, i32>("attribution_window_days"),
-        "holdbackDays": row.get::<_, i32>("holdback_days"),
-        "deepLinkAllowedDomains": row.get::<_, Vec<String>>("deep_link_allowed_domains"),
-        "createdAt": ts(row.get("created_at")),
-        "updatedAt": ts(row.get("updated_at")),
+    let rule = CommissionRule::parse(&row.get::<_, Value>("commission_rule")).map_err(|e| {
+        tracing::error!(campaign = %id, detail = %e.detail, "stored commission rule does not parse");
+        ApiError::internal()
+    })?;
+    Ok(CampaignView {
+        program_id: id.clone(),
+        id,
+        name: row.get("name"),
+        destination_url: row.get("destination_url"),
+        commission_rule: rule.view(),
+        attribution_model: row.get("attribution_model"),
+        attribution_window_days: row.get("attribution_window_days"),
+        holdback_days: row.get("holdback_days"),
+        deep_link_allowed_domains: row.get("deep_link_allowed_domains"),
+        created_at: Timestamp(row.get("created_at")),
+        updated_at: Timestamp(row.get("updated_at")),
     })
+}
+
+/// A page of campaigns: `data`, with the original's list keys `campaigns` and `programs`.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct CampaignPage {
+    data: Vec<CampaignView>,
+    /// The same as `data`.
+    campaigns: Vec<CampaignView>,
+    /// The same as `data`.
+    programs: Vec<CampaignView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+pub fn create_doc() -> Op {
+    Op::new("Create a campaign")
+        .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.")
+        .body::<CreateCampaign>()
+        .ok::<CampaignView>(201, "The new campaign.")
+        .errors(
+            400,
+            &[ErrorCode::InvalidAmount, ErrorCode::InvalidCurrency],
+        )
+}
+
+pub fn list_doc() -> Op {
+    Op::new("List campaigns")
+        .describe("Newest first. Also `GET /programs`.")
+        .query(
+            "limit",
+            "Items per page, 1 to 500 (default 50).",
+            json!({"type": "integer", "minimum": 1, "maximum": crate::pagination::MAX_LIMIT}),
+        )
+        .query(
+            "cursor",
+            "The `nextCursor` of the previous page.",
+            json!({"type": "string"}),
+        )
+        .ok::<CampaignPage>(200, "A page, newest first.")
+        .errors(400, &[ErrorCode::InvalidQuery, ErrorCode::InvalidCursor])
+}
+
+pub fn get_doc() -> Op {
+    Op::new("Get a campaign")
+        .describe("Also `GET /programs/{id}`.")
+        .ok::<CampaignView>(200, "The campaign.")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn update_doc() -> Op {
+    Op::new("Change a campaign")
+        .describe("Changes only the fields given (an empty body changes nothing); `null` resets an optional field to its default. Existing links keep pointing at the campaign; a new destination applies from the next click. Also `PATCH /programs/{id}`.")
+        .optional_body::<Fields>()
+        .ok::<CampaignView>(200, "The campaign, as changed.")
+        .errors(
+            400,
+            &[ErrorCode::InvalidAmount, ErrorCode::InvalidCurrency],
+        )
+        .errors(404, &[ErrorCode::NotFound])
 }
 
 /// An absolute `http(s)` URL without credentials: where a click may send a browser.
@@ -166,24 +274,98 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
 
-/// The writable fields, for create and patch alike. Unknown fields are refused.
-#[derive(Deserialize)]
+// The writable fields, for create and patch alike. Unknown fields are refused. Its schema is
+// the `PATCH` body's (every field optional); [`CreateCampaign`] is the `POST` body's.
+/// The fields to change; the others stay as they are. Unknown fields are refused.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "CampaignChanges", transform = no_defaults)]
 struct Fields {
+    /// 1 to 200 printable characters (trimmed).
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "String", length(min = 1, max = 200))]
     name: Option<Value>,
+    /// Where links send people: an absolute http or https URL without credentials, at most
+    /// 2,048 characters.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "String", url, length(min = 1, max = 2048))]
     destination_url: Option<Value>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "CommissionRuleInput")]
     commission_rule: Option<Value>,
+    /// Default `last_click` (also when null).
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<AttributionModel>")]
     attribution_model: Option<Value>,
+    /// 1 to 365, default 60 (also when null): how long after a click an event is credited.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 365))]
     attribution_window_days: Option<Value>,
+    /// 0 to 365, default 0 (also when null): days before a commission can be approved.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<u16>", range(min = 0, max = 365))]
     holdback_days: Option<Value>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "DomainsInput")]
     deep_link_allowed_domains: Option<Value>,
+}
+
+/// The `POST` body: [`Fields`] with `name`, `destinationUrl` and `commissionRule` required.
+struct CreateCampaign;
+
+/// Drops the `default: null` schemars derives from `#[serde(default)]`: "absent" is what
+/// a field defaults to here, and `null` is no valid value of the required fields.
+fn no_defaults(s: &mut Schema) {
+    if let Some(Value::Object(props)) = s.get_mut("properties") {
+        for p in props.values_mut() {
+            if let Value::Object(p) = p {
+                p.remove("default");
+            }
+        }
+    }
+}
+
+impl JsonSchema for CreateCampaign {
+    fn schema_name() -> Cow<'static, str> {
+        "CampaignCreate".into()
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let mut s = Fields::json_schema(g);
+        s.insert(
+            "required".into(),
+            json!(["name", "destinationUrl", "commissionRule"]),
+        );
+        s.insert(
+            "description".into(),
+            json!("A new campaign. Unknown fields are refused."),
+        );
+        s
+    }
+}
+
+/// `deepLinkAllowedDomains` on input ([`parse_domains`]).
+struct DomainsInput;
+
+impl JsonSchema for DomainsInput {
+    fn schema_name() -> Cow<'static, str> {
+        "DeepLinkDomainsInput".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "Host names a link may deep-link to (each also admits its subdomains; a leading `*.` is dropped; no IP addresses), at most 100: an array, or one comma-separated string. Null: none.",
+            "anyOf": [
+                {"type": "array", "maxItems": MAX_DOMAINS, "items": {"type": "string", "format": "hostname"}},
+                {"type": "string"},
+                {"type": "null"},
+            ],
+        })
+    }
 }
 
 /// The validated fields that were given. `null` means "the default" for the optional
@@ -294,21 +476,50 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         .first()
         .and_then(|r| r.first())
         .ok_or_else(ApiError::internal)?;
-    Ok(Reply::created(to_json(row)))
+    Ok(Reply::typed(201, &view(row)?))
 }
 
 /// `GET /campaigns` (alias `GET /programs`): newest first, list keys `data`, `campaigns`
 /// and `programs`.
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
-    let mut body = newest_first(&ctx, "campaigns", COLUMNS, "campaigns", to_json).await?;
-    body["programs"] = body["data"].clone();
-    Ok(Reply::ok(body))
+    let page = PageRequest::from_ctx(&ctx)?;
+    let (after_t, after_id) = page.after.clone().unzip();
+    let mut rows = ctx
+        .read(
+            &format!(
+                "SELECT {COLUMNS} FROM {}.campaigns
+                  WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2::text))
+                  ORDER BY created_at DESC, id DESC LIMIT $3",
+                ctx.schema()?
+            ),
+            &[&after_t, &after_id, &page.fetch()],
+        )
+        .await?;
+    let more = rows.len() as i64 > page.limit;
+    rows.truncate(page.limit as usize);
+    let next_cursor = match (more, rows.last()) {
+        (true, Some(last)) => Some(encode_cursor(
+            last.get::<_, DateTime<Utc>>("created_at"),
+            last.get::<_, &str>("id"),
+        )),
+        _ => None,
+    };
+    let data = rows.iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    Ok(Reply::typed(
+        200,
+        &CampaignPage {
+            campaigns: data.clone(),
+            programs: data.clone(),
+            data,
+            next_cursor,
+        },
+    ))
 }
 
 /// `GET /campaigns/:id` (alias `GET /programs/:id`)
 pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let row = ctx.by_id("campaigns", COLUMNS, "campaign").await?;
-    Ok(Reply::ok(to_json(&row)))
+    Ok(Reply::typed(200, &view(&row)?))
 }
 
 /// `PATCH /campaigns/:id` (alias `PATCH /programs/:id`): changes only the fields given.
@@ -361,7 +572,7 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     let row = tx.query_opt(&sql, &refs).await?;
     let row = row.ok_or_else(|| ApiError::no_such("campaign", &id))?;
     tx.commit().await?;
-    Ok(Reply::ok(to_json(&row)))
+    Ok(Reply::typed(200, &view(&row)?))
 }
 
 #[cfg(test)]

@@ -5,14 +5,17 @@
 use crate::sql::Tx;
 use crate::{
     access::Principal,
-    context::{parse_id, ts, ts_opt, Ctx, Reply},
+    context::{parse_id, ts, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
-    money::{parse_decimal, Currency},
+    money::{parse_decimal, AmountInput, Currency, CurrencyCode, DecimalString},
+    openapi::Op,
     outbox,
     pagination::{page_body, PageRequest},
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_postgres::Row;
 
@@ -93,18 +96,23 @@ impl CommissionRule {
         Ok(CommissionRule { pricing, recurring })
     }
 
-    pub fn to_json(&self) -> Value {
+    /// The canonical form, as stored and as the API shows it.
+    pub fn view(&self) -> CommissionRuleView {
         match &self.pricing {
-            Pricing::Percent(p) => {
-                json!({"type": "percent", "value": p.normalize().to_string(), "recurring": self.recurring})
-            }
-            Pricing::Fixed { amount, currency } => json!({
-                "type": "fixed",
-                "value": currency.format(*amount),
-                "currency": currency.code(),
-                "recurring": self.recurring,
-            }),
+            Pricing::Percent(p) => CommissionRuleView::Percent {
+                value: DecimalString(p.normalize().to_string()),
+                recurring: self.recurring,
+            },
+            Pricing::Fixed { amount, currency } => CommissionRuleView::Fixed {
+                value: DecimalString(currency.format(*amount)),
+                currency: currency.code().to_string(),
+                recurring: self.recurring,
+            },
         }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).unwrap_or_default()
     }
 
     /// The undivided, unrounded commission for an event, in the commission's currency.
@@ -119,34 +127,178 @@ impl CommissionRule {
     }
 }
 
+/// A commission rule as stored and shown: canonical (`value` a decimal string, a fixed
+/// amount scaled to its currency, `recurring` always present).
+#[derive(Serialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[schemars(rename = "CommissionRule")]
+pub enum CommissionRuleView {
+    /// A percent of the event's value.
+    Percent {
+        /// 0 to 100, at most 4 decimals (`"12.5"`).
+        value: DecimalString,
+        /// False: pays only on a user's first paying event for the campaign.
+        recurring: bool,
+    },
+    /// A fixed amount per event.
+    Fixed {
+        /// In `currency`, with its minor-unit decimals (`"50.00"`).
+        value: DecimalString,
+        #[schemars(with = "CurrencyCode")]
+        currency: String,
+        /// False: pays only on a user's first paying event for the campaign.
+        recurring: bool,
+    },
+}
+
+/// A commission rule on input: one rule object, or a one-element array of one (the
+/// original's wire form). (The schema of what [`CommissionRule::parse`] accepts.)
+#[derive(JsonSchema)]
+#[schemars(rename = "CommissionRuleInput")]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum CommissionRuleInput {
+    Rule(RuleInput),
+    /// The original's wire form: an array of exactly one rule.
+    Wrapped([RuleInput; 1]),
+}
+
+/// One rule object on input. Numbers or strings; an unknown field is refused.
+#[derive(JsonSchema)]
+#[schemars(rename = "CommissionRuleObject")]
+#[allow(dead_code)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RuleInput {
+    /// A percent of the event's value.
+    Percent {
+        /// 0 to 100, at most 4 decimals (else `invalid_amount`).
+        #[schemars(with = "PercentInput")]
+        value: Value,
+        /// Default true. False: pays only on a user's first paying event for the campaign.
+        recurring: Option<bool>,
+        /// Ignored for a percent rule.
+        #[schemars(with = "Option<Value>")]
+        currency: Option<Value>,
+    },
+    /// A fixed amount per event, in its own currency.
+    Fixed {
+        #[schemars(with = "AmountInput")]
+        value: Value,
+        /// Validated (`invalid_currency`).
+        #[schemars(with = "CurrencyCode")]
+        currency: String,
+        /// Default true. False: pays only on a user's first paying event for the campaign.
+        recurring: Option<bool>,
+    },
+}
+
+/// A percent on input: a JSON number or decimal string from 0 to 100, at most 4 decimals.
+pub struct PercentInput;
+
+impl JsonSchema for PercentInput {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PercentInput".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A percent from 0 to 100 with at most 4 decimals: a JSON number or a decimal string (else `invalid_amount`).",
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 100},
+                {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,4})?$"},
+            ],
+        })
+    }
+}
+
 pub const COLUMNS: &str = "id, attribution_id, event_id, client_event_id, partner_id, campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, paid_at, reversed_at, reverse_reason, payout_id, refund_of, adjusts_commission_id";
 
-/// The API shape of a commission row.
-pub fn to_json(row: &Row) -> Value {
+/// A commission, as the API (and its webhook events) shows it.
+#[derive(Serialize, JsonSchema, Clone)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Commission")]
+pub struct CommissionView {
+    id: String,
+    /// The attribution that earned it.
+    attribution_id: Option<String>,
+    /// The event's id as the event response gave it (the client's `eventId`, or the server's).
+    event_id: String,
+    partner_id: String,
+    campaign_id: String,
+    /// The same as `campaignId` (the original's name).
+    program_id: String,
+    /// Negative for a refund adjustment (a clawback).
+    amount: DecimalString,
+    #[schemars(with = "CurrencyCode")]
+    currency: String,
+    #[schemars(with = "CommissionStatus")]
+    status: String,
+    holdback_days: i32,
+    accrued_at: Timestamp,
+    /// When it may be approved: `accruedAt` + `holdbackDays`.
+    mature_at: Timestamp,
+    approved_at: Option<Timestamp>,
+    paid_at: Option<Timestamp>,
+    reversed_at: Option<Timestamp>,
+    reverse_reason: Option<String>,
+    payout_id: Option<String>,
+    /// A refund adjustment: the `eventId` of the refunded event.
+    refund_of: Option<String>,
+    /// A refund adjustment: the commission it adjusts.
+    adjusts_commission_id: Option<String>,
+}
+
+/// A commission's status.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum CommissionStatus {
+    Accrued,
+    Approved,
+    Paid,
+    Reversed,
+}
+
+/// The API shape of a commission row ([`COLUMNS`]).
+pub fn view(row: &Row) -> CommissionView {
     let currency: String = row.get("currency");
-    let amount: Decimal = row.get("amount");
-    let amount = Currency::parse(&currency).map_or(amount.to_string(), |c| c.format(amount));
-    json!({
-        "id": row.get::<_, String>("id"),
-        "attributionId": row.get::<_, Option<String>>("attribution_id"),
-        "eventId": row.get::<_, String>("client_event_id"),
-        "partnerId": row.get::<_, String>("partner_id"),
-        "campaignId": row.get::<_, String>("campaign_id"),
-        "programId": row.get::<_, String>("campaign_id"),
-        "amount": amount,
-        "currency": currency,
-        "status": row.get::<_, String>("status"),
-        "holdbackDays": row.get::<_, i32>("holdback_days"),
-        "accruedAt": ts(row.get("accrued_at")),
-        "matureAt": ts(row.get("mature_at")),
-        "approvedAt": ts_opt(row.get("approved_at")),
-        "paidAt": ts_opt(row.get("paid_at")),
-        "reversedAt": ts_opt(row.get("reversed_at")),
-        "reverseReason": row.get::<_, Option<String>>("reverse_reason"),
-        "payoutId": row.get::<_, Option<String>>("payout_id"),
-        "refundOf": row.get::<_, Option<String>>("refund_of"),
-        "adjustsCommissionId": row.get::<_, Option<String>>("adjusts_commission_id"),
-    })
+    let campaign: String = row.get("campaign_id");
+    CommissionView {
+        id: row.get("id"),
+        attribution_id: row.get("attribution_id"),
+        event_id: row.get("client_event_id"),
+        partner_id: row.get("partner_id"),
+        program_id: campaign.clone(),
+        campaign_id: campaign,
+        amount: DecimalString::amount(row.get("amount"), &currency),
+        currency,
+        status: row.get("status"),
+        holdback_days: row.get("holdback_days"),
+        accrued_at: Timestamp(row.get("accrued_at")),
+        mature_at: Timestamp(row.get("mature_at")),
+        approved_at: row
+            .get::<_, Option<DateTime<Utc>>>("approved_at")
+            .map(Timestamp),
+        paid_at: row
+            .get::<_, Option<DateTime<Utc>>>("paid_at")
+            .map(Timestamp),
+        reversed_at: row
+            .get::<_, Option<DateTime<Utc>>>("reversed_at")
+            .map(Timestamp),
+        reverse_reason: row.get("reverse_reason"),
+        payout_id: row.get("payout_id"),
+        refund_of: row.get("refund_of"),
+        adjusts_commission_id: row.get("adjusts_commission_id"),
+    }
+}
+
+/// [`view`] as JSON (webhook payloads, other modules' answers).
+pub fn to_json(row: &Row) -> Value {
+    serde_json::to_value(view(row)).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -365,6 +517,12 @@ async fn apply(
     Ok(Ok(updated))
 }
 
+/// `{"commission": {...}}`: the answer of a change to one commission.
+#[derive(Serialize, JsonSchema)]
+struct OneCommission {
+    commission: CommissionView,
+}
+
 async fn single(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
     let id = ctx.id("commission")?;
     let reason = if to == "reversed" {
@@ -375,18 +533,26 @@ async fn single(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let row = apply(&tx, &id, to, &ctx.principal, reason.as_deref()).await??;
     tx.commit().await?;
-    Ok(Reply::ok(json!({ "commission": to_json(&row) })))
+    Ok(Reply::typed(
+        200,
+        &OneCommission {
+            commission: view(&row),
+        },
+    ))
 }
 
-fn reason_of(ctx: &Ctx) -> Result<Option<String>, ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        reason: Option<String>,
-    }
-    let b: Body = ctx.json()?;
-    let r = b
-        .reason
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReverseBody {
+    /// Why (kept in the history and on the commission); at most 1,000 characters, no NUL.
+    #[schemars(length(max = 1000), regex(pattern = "^[^\\u0000]*$"))]
+    reason: Option<String>,
+}
+
+/// A reversal's reason: trimmed, empty as none, at most 1,000 characters, without NUL
+/// (which PostgreSQL text cannot hold).
+fn clean_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
+    let r = reason
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     if r.as_ref().is_some_and(|r| r.chars().count() > 1000) {
@@ -394,7 +560,51 @@ fn reason_of(ctx: &Ctx) -> Result<Option<String>, ApiError> {
             ApiError::invalid_body("reason is longer than 1000 characters").with("field", "reason"),
         );
     }
+    if r.as_ref().is_some_and(|r| r.contains('\0')) {
+        return Err(
+            ApiError::invalid_body("reason must not contain NUL characters")
+                .with("field", "reason"),
+        );
+    }
     Ok(r)
+}
+
+/// The schema of a text filter of a list ([`text_filter`]).
+pub(crate) fn text_filter_schema() -> Value {
+    json!({"type": "string", "pattern": "^[^\\u0000]*$"})
+}
+
+/// A text filter of a list's query string (an id to match). PostgreSQL text cannot hold NUL,
+/// so a value with one is refused here rather than failing in the database.
+pub(crate) fn text_filter(ctx: &Ctx, name: &str) -> Result<Option<String>, ApiError> {
+    match ctx.query_value(name) {
+        Some(v) if v.contains('\0') => Err(ApiError::invalid_query(format!(
+            "{name} must not contain NUL characters"
+        ))),
+        v => Ok(v),
+    }
+}
+
+fn reason_of(ctx: &Ctx) -> Result<Option<String>, ApiError> {
+    let b: ReverseBody = ctx.json()?;
+    clean_reason(b.reason)
+}
+
+pub fn approve_doc() -> Op {
+    Op::new("Approve a commission")
+        .describe("Only an `accrued` commission whose holdback has ended (`matureAt`) can be approved; its open refund adjustments follow it.")
+        .ok::<OneCommission>(200, "The approved commission.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::NotApprovable, ErrorCode::HoldbackActive])
+}
+
+pub fn reverse_doc() -> Op {
+    Op::new("Reverse a commission")
+        .describe("An `accrued` or `approved` commission becomes `reversed` (a paid one never changes: refund it through an event instead); its open refund adjustments follow it.")
+        .optional_body::<ReverseBody>()
+        .ok::<OneCommission>(200, "The reversed commission.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::NotReversible])
 }
 
 /// `POST /commissions/:id/approve`
@@ -407,26 +617,67 @@ pub async fn reverse(ctx: Ctx) -> Result<Reply, ApiError> {
     single(ctx, "reversed").await
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BulkBody {
+struct BulkApproveBody {
+    /// 1 to 100 commission ids.
+    #[schemars(length(min = 1, max = 100))]
     ids: Vec<String>,
+    /// Only `null`: a reason applies to reversals only.
+    #[serde(default)]
+    #[schemars(with = "Option<()>")]
+    reason: Option<Value>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BulkReverseBody {
+    /// 1 to 100 commission ids.
+    #[schemars(length(min = 1, max = 100))]
+    ids: Vec<String>,
+    /// Why (kept in the history and on each commission); at most 1,000 characters, no NUL.
+    #[schemars(length(max = 1000), regex(pattern = "^[^\\u0000]*$"))]
     reason: Option<String>,
 }
 
-async fn bulk(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
-    let body: BulkBody = ctx.json()?;
-    if body.ids.is_empty() || body.ids.len() > 100 {
+/// The answer of a bulk change: every commission changed.
+#[derive(Serialize, JsonSchema)]
+struct BulkDone {
+    ok: bool,
+    commissions: Vec<CommissionView>,
+}
+
+pub fn bulk_approve_doc() -> Op {
+    Op::new("Approve commissions in bulk")
+        .describe("All or nothing: if any id cannot be approved (unknown, not `accrued`, still in holdback) none is, and the `409 bulk_failed` answer lists each failure under `errors` (`[{id, error, detail}]`).")
+        .body::<BulkApproveBody>()
+        .ok::<BulkDone>(200, "Every commission, approved.")
+        .errors(409, &[ErrorCode::BulkFailed])
+}
+
+pub fn bulk_reverse_doc() -> Op {
+    Op::new("Reverse commissions in bulk")
+        .describe("All or nothing: if any id cannot be reversed (unknown, not `accrued` or `approved`) none is, and the `409 bulk_failed` answer lists each failure under `errors` (`[{id, error, detail}]`).")
+        .body::<BulkReverseBody>()
+        .ok::<BulkDone>(200, "Every commission, reversed.")
+        .errors(409, &[ErrorCode::BulkFailed])
+}
+
+fn check_ids(ids: &[String]) -> Result<(), ApiError> {
+    if ids.is_empty() || ids.len() > 100 {
         return Err(
             ApiError::invalid_body("ids must list 1 to 100 commission ids").with("field", "ids"),
         );
     }
-    if to == "approved" && body.reason.is_some() {
-        return Err(
-            ApiError::invalid_body("reason applies to reverse only").with("field", "reason")
-        );
-    }
-    let mut ids = body.ids.clone();
+    Ok(())
+}
+
+async fn bulk(
+    ctx: Ctx,
+    mut ids: Vec<String>,
+    to: &str,
+    reason: Option<String>,
+) -> Result<Reply, ApiError> {
     ids.sort();
     ids.dedup();
     let tx = ctx.tx().await?;
@@ -434,11 +685,11 @@ async fn bulk(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
     // Sorted ids: concurrent bulk calls lock in the same order (no deadlock).
     for raw in &ids {
         let outcome = match parse_id(raw, "commission") {
-            Ok(id) => apply(&tx, &id, to, &ctx.principal, body.reason.as_deref()).await?,
+            Ok(id) => apply(&tx, &id, to, &ctx.principal, reason.as_deref()).await?,
             Err(e) => Err(e),
         };
         match outcome {
-            Ok(row) => done.push(to_json(&row)),
+            Ok(row) => done.push(view(&row)),
             Err(e) => errors.push(json!({ "id": raw, "error": e.code, "detail": e.detail })),
         }
     }
@@ -455,17 +706,76 @@ async fn bulk(ctx: Ctx, to: &str) -> Result<Reply, ApiError> {
         .with("errors", errors));
     }
     tx.commit().await?;
-    Ok(Reply::ok(json!({ "ok": true, "commissions": done })))
+    Ok(Reply::typed(
+        200,
+        &BulkDone {
+            ok: true,
+            commissions: done,
+        },
+    ))
 }
 
 /// `POST /commissions/approve {ids}`: up to 100, all or nothing.
 pub async fn bulk_approve(ctx: Ctx) -> Result<Reply, ApiError> {
-    bulk(ctx, "approved").await
+    let body: BulkApproveBody = ctx.json()?;
+    check_ids(&body.ids)?;
+    if body.reason.is_some() {
+        return Err(
+            ApiError::invalid_body("reason applies to reverse only").with("field", "reason")
+        );
+    }
+    bulk(ctx, body.ids, "approved", None).await
 }
 
 /// `POST /commissions/reverse {ids, reason?}`: up to 100, all or nothing.
 pub async fn bulk_reverse(ctx: Ctx) -> Result<Reply, ApiError> {
-    bulk(ctx, "reversed").await
+    let body: BulkReverseBody = ctx.json()?;
+    check_ids(&body.ids)?;
+    let reason = clean_reason(body.reason)?;
+    bulk(ctx, body.ids, "reversed", reason).await
+}
+
+/// A commission with its ledger history.
+#[derive(Serialize, JsonSchema)]
+struct CommissionWithHistory {
+    #[serde(flatten)]
+    commission: CommissionView,
+    /// Every status change, oldest first.
+    history: Vec<LedgerEntry>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct GotCommission {
+    commission: CommissionWithHistory,
+}
+
+/// One entry of a commission's append-only ledger.
+#[derive(Serialize, JsonSchema)]
+struct LedgerEntry {
+    /// `new` for the entry that created the commission.
+    #[schemars(regex(pattern = "^(new|accrued|approved)$"))]
+    from: String,
+    #[schemars(with = "CommissionStatus")]
+    to: String,
+    by: Actor,
+    reason: Option<String>,
+    at: Timestamp,
+}
+
+/// Who made a ledger entry.
+#[derive(Serialize, JsonSchema)]
+struct Actor {
+    /// `system` (the attribution engine), `admin`, `scoped` (a scoped key), `partner`.
+    kind: String,
+    /// The admin, key or partner id; null for the system.
+    id: Option<String>,
+}
+
+pub fn get_doc() -> Op {
+    Op::new("Get a commission")
+        .describe("The commission with its ledger history.")
+        .ok::<GotCommission>(200, "The commission.")
+        .errors(404, &[ErrorCode::NotFound])
 }
 
 /// `GET /commissions/:id`, with its ledger history.
@@ -479,7 +789,7 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
             &format!("SELECT {COLUMNS} FROM commissions WHERE id = $1"),
         )
         .await?;
-    let history: Vec<Value> = tx
+    let history: Vec<LedgerEntry> = tx
         .query(
             "SELECT from_status, to_status, principal_kind, principal_id, reason, at FROM commission_ledger
               WHERE commission_id = $1 ORDER BY at, id",
@@ -487,20 +797,75 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?
         .iter()
-        .map(|r| {
-            json!({
-                "from": r.get::<_, String>(0),
-                "to": r.get::<_, String>(1),
-                "by": { "kind": r.get::<_, String>(2), "id": r.get::<_, Option<String>>(3) },
-                "reason": r.get::<_, Option<String>>(4),
-                "at": ts(r.get(5)),
-            })
+        .map(|r| LedgerEntry {
+            from: r.get(0),
+            to: r.get(1),
+            by: Actor {
+                kind: r.get(2),
+                id: r.get(3),
+            },
+            reason: r.get(4),
+            at: Timestamp(r.get(5)),
         })
         .collect();
     tx.commit().await?;
-    let mut c = to_json(&row);
-    c["history"] = Value::Array(history);
-    Ok(Reply::ok(json!({ "commission": c })))
+    Ok(Reply::typed(
+        200,
+        &GotCommission {
+            commission: CommissionWithHistory {
+                commission: view(&row),
+                history,
+            },
+        },
+    ))
+}
+
+/// The filters of a commission list ([`list`]); `partnerId` only on `GET /commissions`.
+fn list_op(summary: &'static str, partner_filter: bool) -> Op {
+    let op = Op::new(summary).query(
+        "status",
+        "Only commissions in this status.",
+        json!({"type": "string", "enum": ["accrued", "approved", "paid", "reversed"]}),
+    );
+    let op = match partner_filter {
+        true => op.query(
+            "partnerId",
+            "Only this partner's commissions.",
+            text_filter_schema(),
+        ),
+        false => op,
+    };
+    op.query(
+        "campaignId",
+        "Only this campaign's commissions.",
+        text_filter_schema(),
+    )
+    .query(
+        "programId",
+        "The same as `campaignId` (the original's name); `campaignId` wins when both are given.",
+        text_filter_schema(),
+    )
+    .query(
+        "from",
+        "Only commissions accrued at or after this time (RFC 3339).",
+        json!({"type": "string", "format": "date-time"}),
+    )
+    .query(
+        "to",
+        "Only commissions accrued before this time (RFC 3339).",
+        json!({"type": "string", "format": "date-time"}),
+    )
+    .page::<CommissionView>("commissions")
+}
+
+pub fn list_doc() -> Op {
+    list_op("List commissions", true).describe("Newest accrued first.")
+}
+
+pub fn partner_list_doc() -> Op {
+    list_op("List a partner's commissions", false)
+        .describe("Newest accrued first. A partner may list their own.")
+        .errors(404, &[ErrorCode::NotFound])
 }
 
 /// `GET /commissions?status=&partnerId=&campaignId=&from=&to=` and
@@ -517,11 +882,12 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let partner = match ctx.params.iter().find(|(n, _)| *n == "id") {
         Some((_, v)) => Some(parse_id(v, "partner")?),
-        None => ctx.query_value("partnerId"),
+        None => text_filter(&ctx, "partnerId")?,
     };
-    let campaign = ctx
-        .query_value("campaignId")
-        .or_else(|| ctx.query_value("programId"));
+    let campaign = match text_filter(&ctx, "campaignId")? {
+        Some(c) => Some(c),
+        None => text_filter(&ctx, "programId")?,
+    };
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, ApiError> {
         ctx.query_value(name)
             .map(|v| {

@@ -7,7 +7,9 @@
 
 use crate::error::{ApiError, ErrorCode};
 use rust_decimal::{Decimal, RoundingStrategy};
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// An upper-case ISO 4217 code with its minor-unit exponent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +127,78 @@ pub fn parse_amount(v: &Value, currency: &Currency, field: &str) -> Result<Decim
         .with("field", field));
     }
     currency.exact(d.abs(), field)
+}
+
+/// An exact decimal as the API writes it: a string, never a JSON number (`"12.00"`, `"1200"`,
+/// `"-5.00"` for a clawback, `"12.5"` for a percent). Amounts carry exactly their currency's
+/// minor-unit decimals ([`DecimalString::amount`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct DecimalString(pub String);
+
+impl DecimalString {
+    /// `d` in the currency `code` (as stored), scaled to its minor unit.
+    pub fn amount(d: Decimal, code: &str) -> DecimalString {
+        DecimalString(Currency::parse(code).map_or(d.to_string(), |c| c.format(d)))
+    }
+}
+
+impl JsonSchema for DecimalString {
+    fn schema_name() -> Cow<'static, str> {
+        "DecimalString".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^-?[0-9]+(\\.[0-9]+)?$",
+            "description": "An exact decimal number as a string; an amount has exactly its currency's minor-unit decimals (`\"12.00\"` USD, `\"1200\"` JPY, `\"1.500\"` KWD).",
+            "examples": ["12.00"],
+        })
+    }
+}
+
+/// An input amount ([`parse_amount`]): a JSON number or a decimal string, not negative, at
+/// most 10^15, with no more decimals than the currency's minor unit (else `invalid_amount`).
+/// For request schemas (`#[schemars(with = "AmountInput")]` on a `Value` field).
+pub struct AmountInput;
+
+impl JsonSchema for AmountInput {
+    fn schema_name() -> Cow<'static, str> {
+        "AmountInput".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An amount: a JSON number or a decimal string, exact to the currency's minor unit (`\"12.50\"` USD; trailing zeros past it are dropped, more decimals are refused with `invalid_amount`), from 0 to 10^15.",
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1_000_000_000_000_000i64},
+                {"type": "string", "pattern": "^[0-9]{1,16}(\\.[0-9]{1,20})?$"},
+            ],
+            "examples": ["12.50"],
+        })
+    }
+}
+
+/// An ISO 4217 currency code with a minor unit ([`Currency::parse`]: else `invalid_currency`).
+pub struct CurrencyCode;
+
+impl JsonSchema for CurrencyCode {
+    fn schema_name() -> Cow<'static, str> {
+        "CurrencyCode".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[A-Z]{3}$",
+            "description": "An ISO 4217 currency code, upper case (`USD`).",
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,49 +8,195 @@
 //! amount is the exact sum of its commissions.
 
 use crate::{
-    commissions,
-    context::{parse_id, ts, ts_opt, Ctx, Reply},
+    commissions::{self, CommissionView},
+    context::{parse_id, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
-    money::{parse_amount, Currency},
+    money::{parse_amount, AmountInput, Currency, CurrencyCode, DecimalString},
+    openapi::Op,
     outbox,
     pagination::{rows_body, PageRequest},
     sql::Tx,
 };
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use tokio_postgres::Row;
 
 const COLUMNS: &str = "p.id, p.run_id, p.partner_id, p.amount, p.currency, p.method, p.status, p.created_at, p.paid_at,
     COALESCE((SELECT array_agg(c.id ORDER BY c.id) FROM commissions c WHERE c.payout_id = p.id), '{}') AS commission_ids";
 
-fn to_json(row: &Row) -> Value {
-    let currency: String = row.get("currency");
-    let amount: Decimal = row.get("amount");
-    let id: String = row.get("id");
-    json!({
-        "id": id,
-        "payoutId": id,
-        "runId": row.get::<_, String>("run_id"),
-        "partnerId": row.get::<_, String>("partner_id"),
-        "amount": Currency::parse(&currency).map_or(amount.to_string(), |c| c.format(amount)),
-        "currency": currency,
-        "method": row.get::<_, String>("method"),
-        "status": row.get::<_, String>("status"),
-        "commissionIds": row.get::<_, Vec<String>>("commission_ids"),
-        "createdAt": ts(row.get("created_at")),
-        "paidAt": ts_opt(row.get("paid_at")),
-    })
+/// A payout, as the API shows it.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Payout")]
+pub struct PayoutView {
+    id: String,
+    /// The same as `id` (the original's name).
+    payout_id: String,
+    /// The run that made it (`run_` + a ULID).
+    run_id: String,
+    partner_id: String,
+    /// The exact sum of its commissions (clawbacks netted), always positive.
+    amount: DecimalString,
+    #[schemars(with = "CurrencyCode")]
+    currency: String,
+    /// `manual`: the merchant pays and then marks the payout paid.
+    method: String,
+    #[schemars(with = "PayoutStatus")]
+    status: String,
+    /// The commissions it pays, by id.
+    commission_ids: Vec<String>,
+    created_at: Timestamp,
+    paid_at: Option<Timestamp>,
 }
 
-#[derive(Deserialize, Default)]
+/// A payout's status.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum PayoutStatus {
+    Pending,
+    Paid,
+    Failed,
+}
+
+const STATUSES: [&str; 3] = ["pending", "paid", "failed"];
+
+fn view(row: &Row) -> PayoutView {
+    let currency: String = row.get("currency");
+    let id: String = row.get("id");
+    PayoutView {
+        payout_id: id.clone(),
+        id,
+        run_id: row.get("run_id"),
+        partner_id: row.get("partner_id"),
+        amount: DecimalString::amount(row.get("amount"), &currency),
+        currency,
+        method: row.get("method"),
+        status: row.get("status"),
+        commission_ids: row.get("commission_ids"),
+        created_at: Timestamp(row.get("created_at")),
+        paid_at: row
+            .get::<_, Option<DateTime<Utc>>>("paid_at")
+            .map(Timestamp),
+    }
+}
+
+fn to_json(row: &Row) -> Value {
+    serde_json::to_value(view(row)).unwrap_or_default()
+}
+
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RunBody {
-    /// Minimum payout per currency, e.g. `{"USD": "50.00"}`.
+    /// Minimum payout per currency, e.g. `{"USD": "50.00"}`: a smaller balance is carried
+    /// forward.
+    #[schemars(with = "Option<Minimums>")]
     minimums: Option<Map<String, Value>>,
+    /// Pay only this partner.
     partner_id: Option<String>,
+}
+
+/// `minimums`: ISO 4217 codes to amounts.
+struct Minimums;
+
+impl JsonSchema for Minimums {
+    fn schema_name() -> Cow<'static, str> {
+        "PayoutMinimums".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "propertyNames": g.subschema_for::<CurrencyCode>(),
+            "additionalProperties": g.subschema_for::<AmountInput>(),
+        })
+    }
+}
+
+/// `POST /payouts/run` answers the payouts it made.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct RunResult {
+    ok: bool,
+    /// `run_` + a ULID.
+    run_id: String,
+    /// `manual`.
+    mode: &'static str,
+    /// One per (partner, currency) whose balance was paid; empty when nothing was due.
+    payouts: Vec<PayoutView>,
+}
+
+/// A payout with its commissions.
+#[derive(Serialize, JsonSchema)]
+struct PayoutWithCommissions {
+    #[serde(flatten)]
+    payout: PayoutView,
+    commissions: Vec<CommissionView>,
+}
+
+/// `GET /payouts/:id`: the payout (with its commissions) and, as the original had it, the
+/// commissions at the top level too.
+#[derive(Serialize, JsonSchema)]
+struct GotPayout {
+    payout: PayoutWithCommissions,
+    commissions: Vec<CommissionView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct OnePayout {
+    payout: PayoutView,
+}
+
+pub fn run_doc() -> Op {
+    Op::new("Run payouts")
+        .describe("Groups approved, unpaid commissions by (partner, currency) into `pending` payouts and marks them `paid`, atomically; a balance that is not positive or below its currency's minimum is carried forward. Running it again (or twice at once) never pays a commission twice.")
+        .optional_body::<RunBody>()
+        .ok::<RunResult>(200, "The payouts this run made.")
+        .errors(
+            400,
+            &[ErrorCode::InvalidCurrency, ErrorCode::InvalidAmount],
+        )
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn list_doc() -> Op {
+    Op::new("List payouts")
+        .query(
+            "status",
+            "Only payouts in this status.",
+            json!({"type": "string", "enum": STATUSES}),
+        )
+        .query(
+            "partnerId",
+            "Only this partner's payouts.",
+            commissions::text_filter_schema(),
+        )
+        .page::<PayoutView>("payouts")
+}
+
+pub fn get_doc() -> Op {
+    Op::new("Get a payout")
+        .describe("The payout and the commissions it pays.")
+        .ok::<GotPayout>(200, "The payout.")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+pub fn mark_paid_doc() -> Op {
+    Op::new("Mark a payout paid")
+        .describe("Manual mode: the merchant has paid the partner.")
+        .ok::<OnePayout>(200, "The paid payout.")
+        .errors(404, &[ErrorCode::NotFound])
+        .errors(409, &[ErrorCode::NotPending])
 }
 
 fn run_lock(tenant_id: &str) -> i64 {
@@ -115,13 +261,19 @@ pub async fn run(ctx: Ctx) -> Result<Reply, ApiError> {
                 &[&payout_id],
             )
             .await?;
-        let payout = to_json(&row);
+        let payout = view(&row);
         outbox::emit(&tx, "payout.created", json!({ "payout": payout })).await?;
         payouts.push(payout);
     }
     tx.commit().await?;
-    Ok(Reply::ok(
-        json!({ "ok": true, "runId": run_id, "mode": "manual", "payouts": payouts }),
+    Ok(Reply::typed(
+        200,
+        &RunResult {
+            ok: true,
+            run_id,
+            mode: "manual",
+            payouts,
+        },
     ))
 }
 
@@ -129,7 +281,12 @@ pub async fn run(ctx: Ctx) -> Result<Reply, ApiError> {
 pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
     let status = ctx.query_value("status");
-    let partner = ctx.query_value("partnerId");
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return Err(ApiError::invalid_query(
+            "status must be pending, paid or failed",
+        ));
+    }
+    let partner = commissions::text_filter(&ctx, "partnerId")?;
     let (after_t, after_id) = page.after.clone().unzip();
     // COLUMNS reads the payout's commissions too, by unqualified name: in a transaction.
     let tx = ctx.tx().await?;
@@ -155,7 +312,7 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = ctx.id("payout")?;
     let tx = ctx.tx().await?;
     let row = load(&tx, &id).await?;
-    let comms: Vec<Value> = tx
+    let comms: Vec<CommissionView> = tx
         .query(
             &format!(
                 "SELECT {} FROM commissions WHERE payout_id = $1 ORDER BY id",
@@ -165,12 +322,19 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?
         .iter()
-        .map(commissions::to_json)
+        .map(commissions::view)
         .collect();
     tx.commit().await?;
-    let mut payout = to_json(&row);
-    payout["commissions"] = Value::Array(comms.clone());
-    Ok(Reply::ok(json!({ "payout": payout, "commissions": comms })))
+    Ok(Reply::typed(
+        200,
+        &GotPayout {
+            payout: PayoutWithCommissions {
+                payout: view(&row),
+                commissions: comms.clone(),
+            },
+            commissions: comms,
+        },
+    ))
 }
 
 /// `POST /payouts/:id/mark-paid` (manual mode).
@@ -188,5 +352,5 @@ pub async fn mark_paid(ctx: Ctx) -> Result<Reply, ApiError> {
         ));
     }
     tx.commit().await?;
-    Ok(Reply::ok(json!({ "payout": to_json(&row) })))
+    Ok(Reply::typed(200, &OnePayout { payout: view(&row) }))
 }

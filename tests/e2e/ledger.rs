@@ -468,3 +468,58 @@ async fn partners_see_only_their_own_commissions() {
         .await
         .expect_error(403, "forbidden");
 }
+
+#[tokio::test]
+async fn reasons_and_list_filters_are_validated_before_the_database() {
+    let s = Shop::new(percent("10"), 0).await;
+    let (a, _) = s.earn("10.00", "USD").await;
+    let (b, _) = s.earn("20.00", "USD").await;
+    // PostgreSQL text cannot hold NUL: refused as input, not a 500.
+    s.t.api
+        .post(
+            &format!("/commissions/{a}/reverse"),
+            json!({"reason": "a\u{0}b"}),
+        )
+        .await
+        .expect_error(400, "invalid_body");
+    s.t.api
+        .post(
+            "/commissions/reverse",
+            json!({"ids": [a], "reason": "a\u{0}b"}),
+        )
+        .await
+        .expect_error(400, "invalid_body");
+    for path in [
+        "/commissions?partnerId=%00",
+        "/commissions?campaignId=x%00",
+        "/commissions?programId=%00",
+        "/payouts?partnerId=%00",
+        "/payouts?status=bogus",
+    ] {
+        s.t.api.get(path).await.expect_error(400, "invalid_query");
+    }
+    // A bulk reversal's reason follows the single one's rules: at most 1,000 characters,
+    // trimmed.
+    s.t.api
+        .post(
+            "/commissions/reverse",
+            json!({"ids": [a], "reason": "x".repeat(1001)}),
+        )
+        .await
+        .expect_error(400, "invalid_body");
+    let r =
+        s.t.api
+            .post(
+                "/commissions/reverse",
+                json!({"ids": [a, b], "reason": "  fraud  "}),
+            )
+            .await
+            .expect(200);
+    for c in r.body["commissions"].as_array().unwrap() {
+        assert_eq!(c["reverseReason"], "fraud");
+    }
+    let got = s.t.api.get(&format!("/commissions/{a}")).await.expect(200);
+    assert_eq!(got.body["commission"]["history"][1]["reason"], "fraud");
+    let paid = s.t.api.get("/payouts?status=paid").await.expect(200);
+    assert_eq!(paid.body["data"], json!([]));
+}
