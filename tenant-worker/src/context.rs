@@ -284,10 +284,6 @@ pub fn ts(t: DateTime<Utc>) -> Value {
     Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-pub fn ts_opt(t: Option<DateTime<Utc>>) -> Value {
-    t.map_or(Value::Null, ts)
-}
-
 /// Path ids are ULIDs; anything else cannot name a resource, so it is a plain 404.
 pub fn parse_id(raw: &str, what: &str) -> Result<String, ApiError> {
     // A ULID's first character is at most `7` (128 bits); the ulid crate would wrap a larger

@@ -28,16 +28,6 @@ pub struct Route {
 }
 
 macro_rules! route {
-    ($surface:ident, $method:literal, $pattern:literal, $access:expr, $handler:path) => {
-        Route {
-            surface: Surface::$surface,
-            method: $method,
-            pattern: $pattern,
-            access: $access,
-            handler: |ctx| Box::pin($handler(ctx)),
-            doc: openapi::undocumented,
-        }
-    };
     ($surface:ident, $method:literal, $pattern:literal, $access:expr, $handler:path, $doc:path) => {
         Route {
             surface: Surface::$surface,

@@ -47,11 +47,6 @@ pub fn doc() -> Op {
     Op::new("This API's OpenAPI 3.1 description").ok::<Value>(200, "The OpenAPI document.")
 }
 
-/// A route whose documentation is still to be written: fails the document's tests.
-pub fn undocumented() -> Op {
-    Op::new("(undocumented)")
-}
-
 /// The server URLs of a document: the tenant API's and the click router's.
 pub struct Servers {
     pub api: String,
