@@ -10,7 +10,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Follow a partner link (the click router)
+         * @description Records a click, sets the `_cref` cookie and redirects to the link's destination (its deep link while the campaign still allows its host, else the campaign's destination) with `cref=<click id>` added to the query. A revoked partner's link still redirects (the click is flagged). Public; the router's own per-address cap answers `429`.
+         */
         get: operations["getLinkKey"];
         put?: never;
         post?: never;
@@ -27,10 +30,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** List admins */
         get: operations["getAdmins"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Invite an admin
+         * @description Another person who administers the tenant; signs in with magic links. Starts `invited`, and `active` from the first sign-in.
+         */
         post: operations["postAdmins"];
         delete?: never;
         options?: never;
@@ -47,7 +53,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Revoke an admin
+         * @description Ends the admin's sessions at once; their magic links stop working.
+         */
         post: operations["postAdminsIdRevoke"];
         delete?: never;
         options?: never;
@@ -62,10 +71,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** List the live admin and scoped API keys */
         get: operations["getApiKeys"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Create an admin or scoped API key
+         * @description Without `scopes` the key is an admin key; with them, a scoped key that may call only the routes of its scopes. The plaintext is in this answer only.
+         */
         post: operations["postApiKeys"];
         delete?: never;
         options?: never;
@@ -83,7 +95,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** (undocumented) */
+        /**
+         * Revoke an API key
+         * @description Effective on the very next request. An admin may revoke any key of the tenant; a partner only its own partner keys (any other key is `404`).
+         */
         delete: operations["deleteApiKeysId"];
         options?: never;
         head?: never;
@@ -99,7 +114,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Create a scoped API key
+         * @description The original's route: `POST /api-keys` with `scopes` required (a comma-separated string is accepted too).
+         */
         post: operations["postApiKeysScoped"];
         delete?: never;
         options?: never;
@@ -116,7 +134,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Record a conversion event, refund or chargeback
+         * @description Attributes the event to the partners whose clicks the user made (the model of the most recent eligible click's campaign) and accrues their commissions. `type: refund` or `chargeback` with `metadata.refundOf` (the refunded event's `eventId`) takes back that event's commissions instead: without `value`, or with all that remains, everything left; with a smaller `value` the same fraction of each. A client `eventId` (alias `externalEventId`) makes the call idempotent: the same `eventId` again answers the first reply with `200` and creates nothing.
+         */
         post: operations["postAttributionEvents"];
         delete?: never;
         options?: never;
@@ -133,10 +154,16 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Stitch a click to a user
+         * @description Ties a click (the `cref`) to the merchant's user id, then attributes the user's earlier events that found no credit when they arrived (the backlog). Public: the SDK calls it from the merchant's site, with CORS for the tenant's own origins; rate-limited per client address. Errors carry the CORS headers too.
+         */
         post: operations["postAttributionIdentify"];
         delete?: never;
-        /** (undocumented) */
+        /**
+         * CORS preflight of identify
+         * @description Always `204`. For one of the tenant's own origins the answer allows `POST` with the `Content-Type`, `Idempotency-Key` and `X-Request-Id` headers for 10 minutes; for any other origin it carries no `Access-Control-Allow-Origin`, which is how browsers are told no.
+         */
         options: operations["optionsAttributionIdentify"];
         head?: never;
         patch?: never;
@@ -151,7 +178,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Re-run attribution over past events
+         * @description Synchronous. Per event: when the engine now gives what stands, nothing changes (so a second run changes nothing); when any of its commissions is approved or paid, it is skipped; otherwise its accrued commissions are reversed and replaced by the new attribution's.
+         */
         post: operations["postAttributionRederive"];
         delete?: never;
         options?: never;
@@ -166,7 +196,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * What this credential may do
+         * @description Integrations check a key with it before storing it.
+         */
         get: operations["getAuthIntrospect"];
         put?: never;
         post?: never;
@@ -185,7 +218,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Ask for a sign-in link
+         * @description Mails a single-use sign-in link (valid 15 minutes) if the address is an admin or a non-revoked partner of this tenant. The answer is the same either way (no account enumeration).
+         */
         post: operations["postAuthMagicRequest"];
         delete?: never;
         options?: never;
@@ -202,7 +238,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Sign in with a magic link
+         * @description Consumes the link's token (once; an invite activates its admin or partner) and opens a 30-day session: the `op_session` cookie.
+         */
         post: operations["postAuthMagicVerify"];
         delete?: never;
         options?: never;
@@ -217,7 +256,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Who am I
+         * @description The admin or partner of this session or key: a person's row, or which key it is.
+         */
         get: operations["getAuthMe"];
         put?: never;
         post?: never;
@@ -236,7 +278,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Ask for a sign-in link
+         * @description Mails a single-use sign-in link (valid 15 minutes) if the address is an admin or a non-revoked partner of this tenant. The answer is the same either way (no account enumeration).
+         */
         post: operations["postAuthSignin"];
         delete?: never;
         options?: never;
@@ -253,7 +298,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Sign out
+         * @description Ends this session (nothing to end for a bearer key) and clears the cookie.
+         */
         post: operations["postAuthSignout"];
         delete?: never;
         options?: never;
@@ -268,7 +316,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Who am I
+         * @description The admin or partner of this session or key: a person's row, or which key it is.
+         */
         get: operations["getAuthWhoami"];
         put?: never;
         post?: never;
@@ -285,10 +336,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * List campaigns
+         * @description Newest first. Also `GET /programs`.
+         */
         get: operations["getCampaigns"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Create a campaign
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         */
         post: operations["postCampaigns"];
         delete?: never;
         options?: never;
@@ -303,14 +360,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Get a campaign
+         * @description Also `GET /programs/{id}`.
+         */
         get: operations["getCampaignsId"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** (undocumented) */
+        /**
+         * Change a campaign
+         * @description Changes only the fields given (an empty body changes nothing); `null` resets an optional field to its default. Existing links keep pointing at the campaign; a new destination applies from the next click. Also `PATCH /programs/{id}`.
+         */
         patch: operations["patchCampaignsId"];
         trace?: never;
     };
@@ -323,7 +386,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Record a click (server-side)
+         * @description For merchants that track clicks on their own servers: records the click the click router would, flagged the same way. `ip` is the visitor's address (not the caller's); without it the click has no `ipHash` and no velocity check.
+         */
         post: operations["postClicks"];
         delete?: never;
         options?: never;
@@ -338,7 +404,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * List commissions
+         * @description Newest accrued first.
+         */
         get: operations["getCommissions"];
         put?: never;
         post?: never;
@@ -355,7 +424,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Get a commission
+         * @description The commission with its ledger history.
+         */
         get: operations["getCommissionsId"];
         put?: never;
         post?: never;
@@ -374,7 +446,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Approve a commission
+         * @description Only an `accrued` commission whose holdback has ended (`matureAt`) can be approved; its open refund adjustments follow it.
+         */
         post: operations["postCommissionsIdApprove"];
         delete?: never;
         options?: never;
@@ -391,7 +466,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Reverse a commission
+         * @description An `accrued` or `approved` commission becomes `reversed` (a paid one never changes: refund it through an event instead); its open refund adjustments follow it.
+         */
         post: operations["postCommissionsIdReverse"];
         delete?: never;
         options?: never;
@@ -408,7 +486,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Approve commissions in bulk
+         * @description All or nothing: if any id cannot be approved (unknown, not `accrued`, still in holdback) none is, and the `409 bulk_failed` answer lists each failure under `errors` (`[{id, error, detail}]`).
+         */
         post: operations["postCommissionsApprove"];
         delete?: never;
         options?: never;
@@ -425,7 +506,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Reverse commissions in bulk
+         * @description All or nothing: if any id cannot be reversed (unknown, not `accrued` or `approved`) none is, and the `409 bulk_failed` answer lists each failure under `errors` (`[{id, error, detail}]`).
+         */
         post: operations["postCommissionsReverse"];
         delete?: never;
         options?: never;
@@ -440,7 +524,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Read the dev mailbox
+         * @description Development only (`openpartner dev`, no `SMTP_URL`): the mail the server would have sent, newest first; `404` elsewhere.
+         */
         get: operations["getDevMailbox"];
         put?: never;
         post?: never;
@@ -512,10 +599,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** List a partner's live API keys */
         get: operations["getPartnersIdApiKeys"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Create a partner API key
+         * @description A key that acts as the partner (admin, or that partner itself). The plaintext is in this answer only.
+         */
         post: operations["postPartnersIdApiKeys"];
         delete?: never;
         options?: never;
@@ -530,7 +620,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * List a partner's commissions
+         * @description Newest accrued first. A partner may list their own.
+         */
         get: operations["getPartnersIdCommissions"];
         put?: never;
         post?: never;
@@ -564,10 +657,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** List a partner's links */
         get: operations["getPartnersIdLinks"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Create a link
+         * @description A partner's tracking link for one campaign; immutable once made. A `destinationUrl` override must be an http(s) URL on one of the campaign's `deepLinkAllowedDomains`.
+         */
         post: operations["postPartnersIdLinks"];
         delete?: never;
         options?: never;
@@ -619,7 +715,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** List payouts */
         get: operations["getPayouts"];
         put?: never;
         post?: never;
@@ -636,7 +732,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Get a payout
+         * @description The payout and the commissions it pays.
+         */
         get: operations["getPayoutsId"];
         put?: never;
         post?: never;
@@ -655,7 +754,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Mark a payout paid
+         * @description Manual mode: the merchant has paid the partner.
+         */
         post: operations["postPayoutsIdMarkPaid"];
         delete?: never;
         options?: never;
@@ -672,7 +774,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Run payouts
+         * @description Groups approved, unpaid commissions by (partner, currency) into `pending` payouts and marks them `paid`, atomically; a balance that is not positive or below its currency's minimum is carried forward. Running it again (or twice at once) never pays a commission twice.
+         */
         post: operations["postPayoutsRun"];
         delete?: never;
         options?: never;
@@ -687,10 +792,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** List tenants */
         get: operations["getPlatformTenants"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Provision a tenant
+         * @description Creates the tenant's schema with every migration and mints its first admin key, in one transaction.
+         */
         post: operations["postPlatformTenants"];
         delete?: never;
         options?: never;
@@ -707,7 +815,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Resume a suspended tenant
+         * @description Resuming an active tenant is no error.
+         */
         post: operations["postPlatformTenantsSlugResume"];
         delete?: never;
         options?: never;
@@ -724,7 +835,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Suspend a tenant
+         * @description Its API and click router answer `403 tenant_suspended` until it is resumed (at once on every gateway). Suspending a suspended tenant is no error.
+         */
         post: operations["postPlatformTenantsSlugSuspend"];
         delete?: never;
         options?: never;
@@ -739,10 +853,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * List campaigns
+         * @description Newest first. Also `GET /programs`.
+         */
         get: operations["getPrograms"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Create a campaign
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         */
         post: operations["postPrograms"];
         delete?: never;
         options?: never;
@@ -757,14 +877,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * Get a campaign
+         * @description Also `GET /programs/{id}`.
+         */
         get: operations["getProgramsId"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** (undocumented) */
+        /**
+         * Change a campaign
+         * @description Changes only the fields given (an empty body changes nothing); `null` resets an optional field to its default. Existing links keep pointing at the campaign; a new destination applies from the next click. Also `PATCH /programs/{id}`.
+         */
         patch: operations["patchProgramsId"];
         trace?: never;
     };
@@ -775,10 +901,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** List webhook endpoints */
         get: operations["getWebhooks"];
         put?: never;
-        /** (undocumented) */
+        /**
+         * Create a webhook endpoint
+         * @description The URL must be http(s), without credentials, and (unless `OP_WEBHOOK_ALLOW_PRIVATE=1`) resolve only to public addresses. The signing secret is in this answer only.
+         */
         post: operations["postWebhooks"];
         delete?: never;
         options?: never;
@@ -793,15 +922,21 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /** Get a webhook endpoint */
         get: operations["getWebhooksId"];
         put?: never;
         post?: never;
-        /** (undocumented) */
+        /**
+         * Deactivate or delete a webhook endpoint
+         * @description Deactivates: the endpoint stays readable with `active: false` and receives nothing. `?hard=1` deletes it with its delivery log.
+         */
         delete: operations["deleteWebhooksId"];
         options?: never;
         head?: never;
-        /** (undocumented) */
+        /**
+         * Change a webhook endpoint
+         * @description Absent fields stay as they are. `active: true` also clears the failure state (`failingSince`, `disabledReason`).
+         */
         patch: operations["patchWebhooksId"];
         trace?: never;
     };
@@ -812,7 +947,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** (undocumented) */
+        /**
+         * List an endpoint's deliveries
+         * @description Every delivery with every attempt: status code, latency, error, and when the next attempt is due.
+         */
         get: operations["getWebhooksIdDeliveries"];
         put?: never;
         post?: never;
@@ -831,7 +969,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Retry a delivery now
+         * @description Makes one attempt now, synchronously, through the same code as the pipeline (an inactive endpoint's attempt fails at once).
+         */
         post: operations["postWebhooksIdDeliveriesDeliveryIdRetry"];
         delete?: never;
         options?: never;
@@ -848,7 +989,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Rotate a webhook endpoint's signing secret
+         * @description The current secret becomes the previous one, which keeps signing deliveries alongside the new one for 24 hours.
+         */
         post: operations["postWebhooksIdRotateSecret"];
         delete?: never;
         options?: never;
@@ -865,7 +1009,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** (undocumented) */
+        /**
+         * Send a test event to an endpoint
+         * @description Sends an envelope of the type `event` names (default `webhook.test`) with sample data, signed like every delivery, in one synchronous attempt.
+         */
         post: operations["postWebhooksIdTest"];
         delete?: never;
         options?: never;
@@ -880,6 +1027,392 @@ export interface components {
         /** @description `{"ok": true}`: the answer of an action that has nothing else to say. */
         Acknowledged: {
             ok: boolean;
+        };
+        /** @description Who made a ledger entry. */
+        Actor: {
+            /** @description The admin, key or partner id; null for the system. */
+            id?: string | null;
+            /** @description `system` (the attribution engine), `admin`, `scoped` (a scoped key), `partner`. */
+            kind: string;
+        };
+        /** @description An admin: a person (signed in with a session) or an admin key. */
+        AdminPrincipal: components["schemas"]["AdminView"] | components["schemas"]["KeyPrincipal"];
+        /** @description An admin (a person; headless admins are API keys), as the API shows it. */
+        AdminView: {
+            /** Format: date-time */
+            activatedAt?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            email: string;
+            id: string;
+            name?: string | null;
+            /** Format: date-time */
+            revokedAt?: string | null;
+            /**
+             * @description `invited` (invite mailed, not signed in yet), `active` or `revoked`.
+             * @enum {string}
+             */
+            status: "invited" | "active" | "revoked";
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /**
+         * @description An amount: a JSON number or a decimal string, exact to the currency's minor unit (`"12.50"` USD; trailing zeros past it are dropped, more decimals are refused with `invalid_amount`), from 0 to 10^15.
+         * @example 12.50
+         */
+        AmountInput: number | string;
+        /** @description An API key as listed to its owners: never the plaintext nor its hash. */
+        ApiKeyView: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            label?: string | null;
+            /** @description The partner a partner key acts as; null for the other kinds. */
+            partnerId?: string | null;
+            /** @description The 8 characters after `op_`, to recognise the key by. */
+            prefix: string;
+            /**
+             * Format: date-time
+             * @description Null while the key is live.
+             */
+            revokedAt?: string | null;
+            /**
+             * @description `admin` (acts as an admin), `scoped` (only its `scopes`) or `partner` (acts as the
+             *     partner `partnerId`).
+             * @enum {string}
+             */
+            role: "admin" | "scoped" | "partner";
+            /** @description A scoped key's scopes, in minting order; empty for the other kinds. */
+            scopes: string[];
+        };
+        /**
+         * @description How an event's credit is split among the user's clicks.
+         * @enum {string}
+         */
+        AttributionModel: "last_click" | "first_click" | "linear" | "position";
+        /** @description Who the event is credited to. */
+        AttributionReply: {
+            /**
+             * @description The attribution model (that of the most recent eligible click's campaign); null
+             *     unless `attributed`.
+             * @enum {string|null}
+             */
+            model: "last_click" | "first_click" | "linear" | "position" | null;
+            /**
+             * @description `attributed`; else why not: `no_identity` (the user was never identified),
+             *     `no_click` (none of the user's clicks can earn credit) or `outside_window` (none falls
+             *     within its campaign's attribution window before the event).
+             * @enum {string}
+             */
+            status: "attributed" | "no_identity" | "no_click" | "outside_window";
+            /** @description One per credited click, in time order; empty unless `attributed`. */
+            touches: components["schemas"]["TouchReply"][];
+        };
+        BulkApproveBody: {
+            /** @description 1 to 100 commission ids. */
+            ids: string[];
+            /**
+             * @description Only `null`: a reason applies to reversals only.
+             * @default null
+             */
+            reason: null;
+        };
+        /** @description The answer of a bulk change: every commission changed. */
+        BulkDone: {
+            commissions: components["schemas"]["Commission"][];
+            ok: boolean;
+        };
+        BulkReverseBody: {
+            /** @description 1 to 100 commission ids. */
+            ids: string[];
+            /** @description Why (kept in the history and on each commission); at most 1,000 characters, no NUL. */
+            reason?: string | null;
+        };
+        /** @description A campaign, as the API shows it. */
+        Campaign: {
+            attributionModel: components["schemas"]["AttributionModel"];
+            /**
+             * Format: int32
+             * @description 1 to 365.
+             */
+            attributionWindowDays: number;
+            commissionRule: components["schemas"]["CommissionRule"];
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description Host names (lower case, IDNs in ASCII) a link may deep-link to; each also admits its
+             *     subdomains.
+             */
+            deepLinkAllowedDomains: string[];
+            /** @description Where a partner's link sends people (an absolute http or https URL). */
+            destinationUrl: string;
+            /**
+             * Format: int32
+             * @description Days a commission is held back before it can be approved, 0 to 365.
+             */
+            holdbackDays: number;
+            id: string;
+            name: string;
+            /** @description The same as `id` (the original's name for a campaign is a program). */
+            programId: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description The fields to change; the others stay as they are. Unknown fields are refused. */
+        CampaignChanges: {
+            /** @description Default `last_click` (also when null). */
+            attributionModel?: components["schemas"]["AttributionModel"] | null;
+            /**
+             * Format: uint16
+             * @description 1 to 365, default 60 (also when null): how long after a click an event is credited.
+             */
+            attributionWindowDays?: number | null;
+            commissionRule?: components["schemas"]["CommissionRuleInput"];
+            /** @description Host names a link may deep-link to (each also admits its subdomains; a leading `*.` is dropped; no IP addresses), at most 100: an array, or one comma-separated string. Null: none. */
+            deepLinkAllowedDomains?: string[] | string | null;
+            /**
+             * Format: uri
+             * @description Where links send people: an absolute http or https URL without credentials, at most
+             *     2,048 characters.
+             */
+            destinationUrl?: string;
+            /**
+             * Format: uint16
+             * @description 0 to 365, default 0 (also when null): days before a commission can be approved.
+             */
+            holdbackDays?: number | null;
+            /** @description 1 to 200 printable characters (trimmed). */
+            name?: string;
+        };
+        /** @description A new campaign. Unknown fields are refused. */
+        CampaignCreate: {
+            /** @description Default `last_click` (also when null). */
+            attributionModel?: components["schemas"]["AttributionModel"] | null;
+            /**
+             * Format: uint16
+             * @description 1 to 365, default 60 (also when null): how long after a click an event is credited.
+             */
+            attributionWindowDays?: number | null;
+            commissionRule: components["schemas"]["CommissionRuleInput"];
+            /** @description Host names a link may deep-link to (each also admits its subdomains; a leading `*.` is dropped; no IP addresses), at most 100: an array, or one comma-separated string. Null: none. */
+            deepLinkAllowedDomains?: string[] | string | null;
+            /**
+             * Format: uri
+             * @description Where links send people: an absolute http or https URL without credentials, at most
+             *     2,048 characters.
+             */
+            destinationUrl: string;
+            /**
+             * Format: uint16
+             * @description 0 to 365, default 0 (also when null): days before a commission can be approved.
+             */
+            holdbackDays?: number | null;
+            /** @description 1 to 200 printable characters (trimmed). */
+            name: string;
+        };
+        /** @description A page of campaigns: `data`, with the original's list keys `campaigns` and `programs`. */
+        CampaignPage: {
+            /** @description The same as `data`. */
+            campaigns: components["schemas"]["Campaign"][];
+            data: components["schemas"]["Campaign"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            nextCursor?: string | null;
+            /** @description The same as `data`. */
+            programs: components["schemas"]["Campaign"][];
+        };
+        /** @description A commission, as the API (and its webhook events) shows it. */
+        Commission: {
+            /** Format: date-time */
+            accruedAt: string;
+            /** @description A refund adjustment: the commission it adjusts. */
+            adjustsCommissionId?: string | null;
+            /** @description Negative for a refund adjustment (a clawback). */
+            amount: components["schemas"]["DecimalString"];
+            /** Format: date-time */
+            approvedAt?: string | null;
+            /** @description The attribution that earned it. */
+            attributionId?: string | null;
+            campaignId: string;
+            /** @description An ISO 4217 currency code, upper case (`USD`). */
+            currency: string;
+            /** @description The event's id as the event response gave it (the client's `eventId`, or the server's). */
+            eventId: string;
+            /** Format: int32 */
+            holdbackDays: number;
+            id: string;
+            /**
+             * Format: date-time
+             * @description When it may be approved: `accruedAt` + `holdbackDays`.
+             */
+            matureAt: string;
+            /** Format: date-time */
+            paidAt?: string | null;
+            partnerId: string;
+            payoutId?: string | null;
+            /** @description The same as `campaignId` (the original's name). */
+            programId: string;
+            /** @description A refund adjustment: the `eventId` of the refunded event. */
+            refundOf?: string | null;
+            /** Format: date-time */
+            reversedAt?: string | null;
+            reverseReason?: string | null;
+            status: components["schemas"]["CommissionStatus"];
+        };
+        /**
+         * @description A commission rule as stored and shown: canonical (`value` a decimal string, a fixed
+         *     amount scaled to its currency, `recurring` always present).
+         */
+        CommissionRule: {
+            /** @description False: pays only on a user's first paying event for the campaign. */
+            recurring: boolean;
+            /** @constant */
+            type: "percent";
+            /** @description 0 to 100, at most 4 decimals (`"12.5"`). */
+            value: components["schemas"]["DecimalString"];
+        } | {
+            /** @description An ISO 4217 currency code, upper case (`USD`). */
+            currency: string;
+            /** @description False: pays only on a user's first paying event for the campaign. */
+            recurring: boolean;
+            /** @constant */
+            type: "fixed";
+            /** @description In `currency`, with its minor-unit decimals (`"50.00"`). */
+            value: components["schemas"]["DecimalString"];
+        };
+        /**
+         * @description A commission rule on input: one rule object, or a one-element array of one (the
+         *     original's wire form). (The schema of what [`CommissionRule::parse`] accepts.)
+         */
+        CommissionRuleInput: components["schemas"]["CommissionRuleObject"] | components["schemas"]["CommissionRuleObject"][];
+        /** @description One rule object on input. Numbers or strings; an unknown field is refused. */
+        CommissionRuleObject: {
+            /** @description Ignored for a percent rule. */
+            currency?: unknown;
+            /** @description Default true. False: pays only on a user's first paying event for the campaign. */
+            recurring?: boolean | null;
+            /** @constant */
+            type: "percent";
+            /** @description 0 to 100, at most 4 decimals (else `invalid_amount`). */
+            value: number | string;
+        } | {
+            /** @description Validated (`invalid_currency`). */
+            currency: string;
+            /** @description Default true. False: pays only on a user's first paying event for the campaign. */
+            recurring?: boolean | null;
+            /** @constant */
+            type: "fixed";
+            value: components["schemas"]["AmountInput"];
+        };
+        /**
+         * @description A commission's status.
+         * @enum {string}
+         */
+        CommissionStatus: "accrued" | "approved" | "paid" | "reversed";
+        /** @description A commission with its ledger history. */
+        CommissionWithHistory: {
+            /** Format: date-time */
+            accruedAt: string;
+            /** @description A refund adjustment: the commission it adjusts. */
+            adjustsCommissionId?: string | null;
+            /** @description Negative for a refund adjustment (a clawback). */
+            amount: components["schemas"]["DecimalString"];
+            /** Format: date-time */
+            approvedAt?: string | null;
+            /** @description The attribution that earned it. */
+            attributionId?: string | null;
+            campaignId: string;
+            /** @description An ISO 4217 currency code, upper case (`USD`). */
+            currency: string;
+            /** @description The event's id as the event response gave it (the client's `eventId`, or the server's). */
+            eventId: string;
+            /** @description Every status change, oldest first. */
+            history: components["schemas"]["LedgerEntry"][];
+            /** Format: int32 */
+            holdbackDays: number;
+            id: string;
+            /**
+             * Format: date-time
+             * @description When it may be approved: `accruedAt` + `holdbackDays`.
+             */
+            matureAt: string;
+            /** Format: date-time */
+            paidAt?: string | null;
+            partnerId: string;
+            payoutId?: string | null;
+            /** @description The same as `campaignId` (the original's name). */
+            programId: string;
+            /** @description A refund adjustment: the `eventId` of the refunded event. */
+            refundOf?: string | null;
+            /** Format: date-time */
+            reversedAt?: string | null;
+            reverseReason?: string | null;
+            status: components["schemas"]["CommissionStatus"];
+        };
+        CreateAdmin: {
+            /**
+             * Format: email
+             * @description Unique per tenant (compared case-insensitively).
+             */
+            email: string;
+            /** @description At most 200 characters (trimmed; blank is none). */
+            name?: string | null;
+            /** @description Mail an invite link (default true). */
+            sendInvite?: boolean | null;
+        };
+        CreateApiKey: {
+            /** @description A name for people, at most 100 characters (trimmed; blank is none). */
+            label?: string | null;
+            /** @description The scopes of a scoped key; without them (or null) the key is an admin key. */
+            scopes?: components["schemas"]["ScopeList"] | null;
+        };
+        /** @description `POST /admins` answers the admin and whether an invite went out. */
+        CreatedAdmin: {
+            /** Format: date-time */
+            activatedAt?: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            email: string;
+            id: string;
+            invited: boolean;
+            name?: string | null;
+            /** Format: date-time */
+            revokedAt?: string | null;
+            /**
+             * @description `invited` (invite mailed, not signed in yet), `active` or `revoked`.
+             * @enum {string}
+             */
+            status: "invited" | "active" | "revoked";
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description A new admin or scoped key: the only time its plaintext is shown. */
+        CreatedApiKey: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            /** @description The key itself (`op_` + 48 hex characters): shown this once, store it now. */
+            key: string;
+            label?: string | null;
+            /** @description The same as `key` (the original's name). */
+            plaintext: string;
+            /** @description The 8 characters after `op_`. */
+            prefix: string;
+            /**
+             * @description `admin` without scopes, else `scoped`.
+             * @enum {string}
+             */
+            role: "admin" | "scoped";
+            /** @description The scopes, de-duplicated in the order given; empty for an admin key. */
+            scopes: string[];
+        };
+        /** @description `POST /webhooks` answers the endpoint and its signing secret, shown this once. */
+        CreatedEndpoint: {
+            endpoint: components["schemas"]["EndpointView"];
+            /**
+             * @description `whsec_` + standard base64 of 24 random bytes (Standard Webhooks): deliveries are
+             *     signed with it. Shown only here (and by `rotate-secret`).
+             */
+            secret: string;
         };
         /** @description `POST /partners` answers the partner and whether an invite went out. */
         CreatedPartner: {
@@ -903,6 +1436,57 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        /** @description A new partner key: the only time its plaintext is shown. */
+        CreatedPartnerKey: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            /** @description The key itself (`op_` + 48 hex characters): shown this once, store it now. */
+            key: string;
+            label?: string | null;
+            partnerId: string;
+            /** @description The same as `key` (the original's name). */
+            plaintext: string;
+            /** @description The 8 characters after `op_`. */
+            prefix: string;
+            /**
+             * @description Always `partner`.
+             * @enum {string}
+             */
+            role: "partner";
+            /** @description Always empty: a partner key acts as its partner. */
+            scopes: string[];
+        };
+        /** @description `POST /platform/tenants` answers the tenant and its first admin key. */
+        CreatedTenant: {
+            /** @description The tenant's first admin key (`op_` + 48 hex characters): shown this once. */
+            adminKey: string;
+            tenant: components["schemas"]["TenantView"];
+        };
+        CreateEndpoint: {
+            /** @description The event types to receive (`*`: all); duplicates are dropped. */
+            events: ("*" | "attribution.created" | "commission.accrued" | "commission.approved" | "commission.paid" | "commission.reversed" | "partner.created" | "partner.activated" | "partner.revoked" | "payout.created" | "partnership.approved")[];
+            /** @description At most 200 characters (trimmed; empty means none). */
+            label?: string | null;
+            /**
+             * Format: uri
+             * @description Where to POST deliveries: an absolute http(s) URL without credentials.
+             */
+            url: string;
+        };
+        CreateLink: {
+            /** @description The campaign (`campaignId` or `programId` is required; both must agree). */
+            campaignId?: string | null;
+            /**
+             * @description A deep link instead of the campaign's destination: an http(s) URL on one of the
+             *     campaign's `deepLinkAllowedDomains` (blank is none).
+             */
+            destinationUrl?: string | null;
+            /** @description The key in the link's URL, unique per tenant. */
+            linkKey: string;
+            /** @description The same as `campaignId` (the original's later name). */
+            programId?: string | null;
+        };
         CreatePartner: {
             /**
              * Format: email
@@ -918,6 +1502,149 @@ export interface components {
             /** @description Mail an invite link (default true). */
             sendInvite?: boolean | null;
         };
+        CreatePartnerApiKey: {
+            /** @description A name for people, at most 100 characters (trimmed; blank is none). */
+            label?: string | null;
+        };
+        /** @description The body of `POST /api-keys/scoped`: `scopes` are required. */
+        CreateScopedApiKey: {
+            /** @description A name for people, at most 100 characters (trimmed; blank is none). */
+            label?: string | null;
+            /** @description Required here (missing or null is `400 invalid_scope`). */
+            scopes: ("events:write" | "partners:write" | "partners:read" | "commissions:read" | "links:write" | "webhooks:write" | "clicks:write")[] | string;
+        };
+        CreateTenant: {
+            /**
+             * Format: email
+             * @description The first human admin, who signs in with a magic link (no mail is sent: they ask
+             *     for a sign-in link).
+             */
+            adminEmail?: string | null;
+            /** @description At most 200 characters (trimmed; blank or missing is the slug). */
+            name?: string | null;
+            /**
+             * @description Lower-case letters, digits and `-`, 2 to 40 characters, not one of the reserved
+             *     slugs (`default`, `api`, `admin`, `auth`, `platform`, `network`, `www`, `app`,
+             *     `static`, `health`, `ready`, `metrics`).
+             */
+            slug: string;
+        };
+        /**
+         * @description An exact decimal number as a string; an amount has exactly its currency's minor-unit decimals (`"12.00"` USD, `"1200"` JPY, `"1.500"` KWD).
+         * @example 12.00
+         */
+        DecimalString: string;
+        DeletedEndpoint: {
+            /** @description `true` for `?hard=1` (the endpoint and its delivery log are gone); `false`: deactivated. */
+            deleted: boolean;
+            /** @description The endpoint as it was deleted, or as it is now (inactive). */
+            endpoint: components["schemas"]["EndpointView"];
+            ok: boolean;
+        };
+        /** @description One attempt of a delivery. */
+        DeliveryAttempt: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * Format: int32
+             * @description 1 for the first attempt.
+             */
+            attempt: number;
+            /** @description Why the attempt failed; null on success. */
+            error?: string | null;
+            /**
+             * Format: int32
+             * @description The receiver's HTTP status; null when there was no answer.
+             */
+            httpStatus?: number | null;
+            /** Format: int32 */
+            latencyMs: number;
+            /** @description The worker that made the attempt. */
+            worker?: string | null;
+        };
+        /** @description One delivery of one event to one endpoint, with its attempts. */
+        DeliveryView: {
+            /** @description Every attempt, oldest first. */
+            attemptLog: components["schemas"]["DeliveryAttempt"][];
+            /**
+             * Format: int32
+             * @description Attempts made so far (at most 8 by the pipeline; manual retries add to them).
+             */
+            attempts: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            deliveredAt?: string | null;
+            endpointId: string;
+            /** @description Why the last attempt failed; null after a success or before any attempt. */
+            error?: string | null;
+            /** @description The envelope's id (`evt_<ulid>`), the same in every attempt. */
+            eventId: string;
+            /** @description The event type (`webhook.test` for test fires). */
+            eventType: string;
+            /**
+             * Format: int32
+             * @description The last attempt's HTTP status; null before any answer (none yet, or no connection).
+             */
+            httpStatus?: number | null;
+            id: string;
+            /** Format: date-time */
+            lastAttemptAt?: string | null;
+            /**
+             * Format: int32
+             * @description How long the last attempt took, in milliseconds.
+             */
+            latencyMs?: number | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due; null unless `pending`.
+             */
+            nextAttemptAt?: string | null;
+            /**
+             * @description `pending` (an attempt is due at `nextAttemptAt`), `delivered` (the receiver answered
+             *     2xx) or `failed` (attempts exhausted, `410 Gone`, or the endpoint inactive).
+             */
+            status: string;
+        };
+        /**
+         * @description A page of endpoints: the list under `data`, `webhooks` and `endpoints` (the original's
+         *     names). What [`list`] builds from [`newest_first`]'s page (its items are [`EndpointView`]s).
+         */
+        EndpointPage: {
+            data: components["schemas"]["EndpointView"][];
+            endpoints: components["schemas"]["EndpointView"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            nextCursor?: string | null;
+            webhooks: components["schemas"]["EndpointView"][];
+        };
+        /** @description A webhook endpoint, as the API shows it (never its secret). */
+        EndpointView: {
+            /**
+             * @description Inactive endpoints receive nothing: deactivated (`DELETE`, `PATCH active:false`) or
+             *     disabled by the delivery pipeline (see `disabledReason`).
+             */
+            active: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description Why the delivery pipeline disabled the endpoint (the receiver answered `410`, or it
+             *     failed for 5 days); cleared by `PATCH {"active": true}`.
+             */
+            disabledReason?: string | null;
+            /** @description The event types it receives (`*`: all of them). */
+            events: ("*" | "attribution.created" | "commission.accrued" | "commission.approved" | "commission.paid" | "commission.reversed" | "partner.created" | "partner.activated" | "partner.revoked" | "payout.created" | "partnership.approved")[];
+            /**
+             * Format: date-time
+             * @description Since when deliveries fail without a success in between; null while healthy.
+             */
+            failingSince?: string | null;
+            id: string;
+            label?: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description Where deliveries are POSTed. */
+            url: string;
+        };
         Error: {
             /** @description What went wrong, for people. */
             detail?: string;
@@ -929,6 +1656,91 @@ export interface components {
             required?: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * @description What `POST /attribution/events` answers: a conversion event's attribution, or what a
+         *     refund took back. A repeated `eventId` answers the stored reply of the first event with
+         *     that id, whichever kind it was.
+         */
+        EventAnswer: components["schemas"]["EventReply"] | components["schemas"]["RefundReply"];
+        /** @description A conversion event (or a refund/chargeback of one). */
+        EventBody: {
+            /** @description ISO 4217 code (default `USD`); a refund with a `value` must use the refunded event's. */
+            currency?: string | null;
+            /**
+             * @description The merchant's id of the event (e.g. the invoice id), 1 to 256 characters or an
+             *     integer: makes the call idempotent (the same `eventId` again answers the first
+             *     result, `200`, and creates nothing).
+             */
+            eventId?: string | number | null;
+            /** @description The original API's name of `eventId` (used when `eventId` is absent or null). */
+            externalEventId?: string | number | null;
+            /**
+             * @description Free-form data (a JSON object of at most 16 KiB, no NUL characters). A refund or
+             *     chargeback names the refunded event's `eventId` in `refundOf`.
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /** @description When the event happened (default: now): RFC 3339 or epoch milliseconds. */
+            ts?: string | number | null;
+            /**
+             * @description What happened (`sale`, `signup`, ...): 1 to 64 characters, or an integer. `refund`
+             *     and `chargeback` take back the commissions of the event `metadata.refundOf` names.
+             */
+            type: string | number;
+            /**
+             * @description The merchant's id of the user (as `POST /attribution/identify` stitched it): a string
+             *     of 1 to 256 characters without control characters (trimmed), or an integer.
+             */
+            userId: string | number;
+            /**
+             * @description The event's value in `currency`: a non-negative decimal (JSON number or string) of at
+             *     most 10^15, with no more decimals than the currency's minor unit. A refund's value is
+             *     the part of the refunded event's value it refunds (all that remains when left out).
+             */
+            value?: number | string | null;
+        };
+        /** @description The answer to a conversion event (not a refund). */
+        EventReply: {
+            attribution: components["schemas"]["AttributionReply"];
+            /** @description The client's `eventId`, or `id` when none was given. */
+            eventId: string;
+            /** @description The server's id of the event (`evt_<ulid>`). */
+            id: string;
+            ok: boolean;
+        };
+        GotCommission: {
+            commission: components["schemas"]["CommissionWithHistory"];
+        };
+        /** @description `GET /webhooks/:id` answers the endpoint at the top level and under `endpoint`. */
+        GotEndpoint: {
+            /**
+             * @description Inactive endpoints receive nothing: deactivated (`DELETE`, `PATCH active:false`) or
+             *     disabled by the delivery pipeline (see `disabledReason`).
+             */
+            active: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description Why the delivery pipeline disabled the endpoint (the receiver answered `410`, or it
+             *     failed for 5 days); cleared by `PATCH {"active": true}`.
+             */
+            disabledReason?: string | null;
+            endpoint: components["schemas"]["EndpointView"];
+            /** @description The event types it receives (`*`: all of them). */
+            events: ("*" | "attribution.created" | "commission.accrued" | "commission.approved" | "commission.paid" | "commission.reversed" | "partner.created" | "partner.activated" | "partner.revoked" | "payout.created" | "partnership.approved")[];
+            /**
+             * Format: date-time
+             * @description Since when deliveries fail without a success in between; null while healthy.
+             */
+            failingSince?: string | null;
+            id: string;
+            label?: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description Where deliveries are POSTed. */
+            url: string;
         };
         /**
          * @description `GET /partners/:id` answers the partner at the top level and under `partner` (as the
@@ -955,6 +1767,140 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        /**
+         * @description `GET /payouts/:id`: the payout (with its commissions) and, as the original had it, the
+         *     commissions at the top level too.
+         */
+        GotPayout: {
+            commissions: components["schemas"]["Commission"][];
+            payout: components["schemas"]["PayoutWithCommissions"];
+        };
+        /** @description What `POST /attribution/identify` answers. */
+        Identified: {
+            /**
+             * Format: uint64
+             * @description How many of the user's earlier, unattributed events this call attributed (at most
+             *     500 per call).
+             */
+            backfilledAttributions: number;
+            /** @description This is the user's first identity. */
+            firstStitch: boolean;
+            /** @description The `(cref, userId)` pair's identity; a repeat of the pair answers the same id. */
+            identityId: string;
+            ok: boolean;
+        };
+        IdentifyBody: {
+            /**
+             * @description The click id: the `_cref` cookie the click router set, or the `cref` query parameter
+             *     of the landing URL (a ULID; any other text is an unknown click).
+             */
+            cref: string;
+            /** @description Accepted and ignored (the SDK sends the time in epoch milliseconds). */
+            ts?: unknown;
+            /**
+             * @description The merchant's id of the user: a string of 1 to 256 characters without control
+             *     characters (trimmed), or an integer. Events name the user by the same id.
+             */
+            userId: string | number;
+        };
+        /** @description `GET /auth/introspect`: what this credential may do. */
+        Introspection: {
+            /** @constant */
+            role: "admin";
+            unrestricted: boolean;
+        } | {
+            /** @constant */
+            role: "scoped";
+            scopes: string[];
+        } | {
+            partnerId: string;
+            /** @constant */
+            role: "partner";
+        };
+        /** @description A bearer key, as `GET /auth/me` names it. */
+        KeyPrincipal: {
+            id: string;
+            /** @constant */
+            type: "api_key";
+        } | {
+            /** @constant */
+            type: "bootstrap_key";
+        };
+        /** @description One entry of a commission's append-only ledger. */
+        LedgerEntry: {
+            /** Format: date-time */
+            at: string;
+            by: components["schemas"]["Actor"];
+            /** @description `new` for the entry that created the commission. */
+            from: string;
+            reason?: string | null;
+            to: components["schemas"]["CommissionStatus"];
+        };
+        /** @description A link, as the API shows it. */
+        LinkView: {
+            campaignId: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description The deep link that overrides the campaign's destination, or null. */
+            destinationUrl?: string | null;
+            id: string;
+            /** @description The key in the link's URL (`/r/<slug>/<linkKey>`), unique per tenant. */
+            linkKey: string;
+            partnerId: string;
+            /** @description The same as `campaignId` (the original's later name). */
+            programId: string;
+        };
+        MagicLinkRequest: {
+            /**
+             * Format: email
+             * @description The address of an admin or partner of this tenant.
+             */
+            email: string;
+        };
+        MagicLinkVerify: {
+            /** @description The `token` of the magic link (43 characters, base64url). */
+            token: string;
+        };
+        /**
+         * @description `POST /auth/magic/verify` answers who signed in, under `principal` and under the role's
+         *     own key (as the original did).
+         */
+        MagicVerified: {
+            admin: components["schemas"]["AdminView"];
+            ok: boolean;
+            principal: components["schemas"]["AdminView"];
+            /** @constant */
+            role: "admin";
+        } | {
+            ok: boolean;
+            partner: components["schemas"]["PartnerView"];
+            principal: components["schemas"]["PartnerView"];
+            /** @constant */
+            role: "partner";
+        };
+        MailMetadata: {
+            /** @description What the mail is: `magic_link`, `partner_invite`, `admin_invite`, `partner_revoked`. */
+            purpose: string;
+        };
+        /** @description A message of the dev mailbox. */
+        MailView: {
+            /** @description The text, with its working links (dev mode keeps them). */
+            body: string;
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            metadata: components["schemas"]["MailMetadata"];
+            subject: string;
+            /** @description The recipient's address. */
+            to: string;
+        };
+        /** @description `{"commission": {...}}`: the answer of a change to one commission. */
+        OneCommission: {
+            commission: components["schemas"]["Commission"];
+        };
+        OnePayout: {
+            payout: components["schemas"]["Payout"];
+        };
         /** @description A partner, as the API shows it. */
         PartnerView: {
             /** Format: date-time */
@@ -976,9 +1922,185 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        /** @description A payout, as the API shows it. */
+        Payout: {
+            /** @description The exact sum of its commissions (clawbacks netted), always positive. */
+            amount: components["schemas"]["DecimalString"];
+            /** @description The commissions it pays, by id. */
+            commissionIds: string[];
+            /** Format: date-time */
+            createdAt: string;
+            /** @description An ISO 4217 currency code, upper case (`USD`). */
+            currency: string;
+            id: string;
+            /** @description `manual`: the merchant pays and then marks the payout paid. */
+            method: string;
+            /** Format: date-time */
+            paidAt?: string | null;
+            partnerId: string;
+            /** @description The same as `id` (the original's name). */
+            payoutId: string;
+            /** @description The run that made it (`run_` + a ULID). */
+            runId: string;
+            status: components["schemas"]["PayoutStatus"];
+        };
+        /**
+         * @description A payout's status.
+         * @enum {string}
+         */
+        PayoutStatus: "pending" | "paid" | "failed";
+        /** @description A payout with its commissions. */
+        PayoutWithCommissions: {
+            /** @description The exact sum of its commissions (clawbacks netted), always positive. */
+            amount: components["schemas"]["DecimalString"];
+            /** @description The commissions it pays, by id. */
+            commissionIds: string[];
+            commissions: components["schemas"]["Commission"][];
+            /** Format: date-time */
+            createdAt: string;
+            /** @description An ISO 4217 currency code, upper case (`USD`). */
+            currency: string;
+            id: string;
+            /** @description `manual`: the merchant pays and then marks the payout paid. */
+            method: string;
+            /** Format: date-time */
+            paidAt?: string | null;
+            partnerId: string;
+            /** @description The same as `id` (the original's name). */
+            payoutId: string;
+            /** @description The run that made it (`run_` + a ULID). */
+            runId: string;
+            status: components["schemas"]["PayoutStatus"];
+        };
+        RecordClick: {
+            /** @description The visitor's IPv4 or IPv6 address (blank is none). */
+            ip?: string | null;
+            /** @description The link clicked (an unknown key is `404`). */
+            linkKey: string;
+            /** @description The visitor's `Referer` (kept to 2,048 characters). */
+            referer?: string | null;
+            /** @description The visitor's `User-Agent` (kept to 512 characters). */
+            userAgent?: string | null;
+        };
+        /** @description `POST /clicks` answers the click with its id once more as `clickId`. */
+        RecordedClick: {
+            campaignId: string;
+            clickId: string;
+            /**
+             * @description Why the click is never attributed: `revoked` (the partner is revoked) or `velocity`
+             *     (too many clicks of one address on this link within a minute); null for a good click.
+             * @enum {string|null}
+             */
+            fraudFlag?: "revoked" | "velocity" | null;
+            /** @description The click id: the `cref` the destination receives and the `_cref` cookie. */
+            id: string;
+            /**
+             * @description The first 32 hex characters of SHA-256 of the visitor's IP address (never stored
+             *     raw); null when the address is unknown.
+             */
+            ipHash?: string | null;
+            linkId: string;
+            partnerId: string;
+            /** @description The same as `campaignId` (the original's later name). */
+            programId: string;
+            referer?: string | null;
+            /**
+             * Format: date-time
+             * @description When the click was recorded.
+             */
+            ts: string;
+            userAgent?: string | null;
+        };
+        RederiveBody: {
+            /** @description Only the events of users who clicked a link of this campaign. */
+            campaignId?: string | null;
+            /** @description Only events at or after this time (RFC 3339 or epoch milliseconds). */
+            from?: string | number | null;
+            /** @description The original API's name of `campaignId` (used when `campaignId` is absent or null). */
+            programId?: string | null;
+            /** @description Only events before this time (RFC 3339 or epoch milliseconds). */
+            to?: string | number | null;
+        };
+        /** @description What a rederive did (also its answer). */
+        Rederived: {
+            /**
+             * Format: uint64
+             * @description Commissions created.
+             */
+            created: number;
+            /**
+             * Format: uint64
+             * @description Events looked at (refunds are never attributed, so never counted).
+             */
+            events: number;
+            ok: boolean;
+            /**
+             * Format: uint64
+             * @description Commissions reversed (replaced by the new attribution's).
+             */
+            reversed: number;
+            /**
+             * Format: uint64
+             * @description Events left as they were because one of their commissions is approved or paid.
+             */
+            skipped: number;
+        };
+        /** @description A refund is never attributed: `{"status": "refund", "model": null, "touches": []}`. */
+        RefundAttribution: {
+            model: null;
+            /** @constant */
+            status: "refund";
+            touches: unknown[];
+        };
+        /** @description What the refund took back. */
+        RefundDone: {
+            /**
+             * @description Negative commissions taking back a share of each commission (clawbacks of paid ones),
+             *     as `GET /commissions/:id` shows commissions.
+             */
+            adjustments: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * @description The part of the refunded event's value this refund takes (exact decimal string); null
+             *     when the refunded event has no value.
+             */
+            amount: string | null;
+            /** @description The refunded event's `eventId`. */
+            refundOf: string;
+            /**
+             * @description Commissions reversed whole (unpaid, untouched, and the refund takes everything), as
+             *     `GET /commissions/:id` shows commissions.
+             */
+            reversed: {
+                [key: string]: unknown;
+            }[];
+        };
+        /**
+         * @description The answer to a refund or chargeback (stored with it: a repeat of its `eventId` answers
+         *     it again). Fields in alphabetical order, the order of a reply read back from the database.
+         */
+        RefundReply: {
+            attribution: components["schemas"]["RefundAttribution"];
+            /** @description The client's `eventId` of the refund, or `id` when none was given. */
+            eventId: string;
+            /** @description The server's id of the refund event (`evt_<ulid>`). */
+            id: string;
+            ok: boolean;
+            refund: components["schemas"]["RefundDone"];
+        };
         Reinstated: {
             ok: boolean;
             partner: components["schemas"]["PartnerView"];
+        };
+        /** @description The answer of a manual retry. */
+        RetriedDelivery: {
+            /** @description The delivery after the attempt. */
+            delivery: components["schemas"]["DeliveryView"];
+        };
+        ReverseBody: {
+            /** @description Why (kept in the history and on the commission); at most 1,000 characters, no NUL. */
+            reason?: string | null;
         };
         RevokeBody: {
             /** @description Mail the partner (default true). */
@@ -992,6 +2114,149 @@ export interface components {
             partner: components["schemas"]["PartnerView"];
             /** Format: date-time */
             revokedAt?: string | null;
+        };
+        RevokedAdmin: {
+            admin: components["schemas"]["AdminView"];
+            ok: boolean;
+            /** Format: date-time */
+            revokedAt?: string | null;
+        };
+        /** @description `DELETE /api-keys/:id` answers the revoked key. */
+        RevokedApiKey: {
+            apiKey: components["schemas"]["ApiKeyView"];
+            id: string;
+            ok: boolean;
+            /** Format: date-time */
+            revokedAt?: string | null;
+        };
+        RotatedSecret: {
+            endpoint: components["schemas"]["EndpointView"];
+            /**
+             * Format: date-time
+             * @description Until then deliveries are signed with the previous secret too (24 hours).
+             */
+            previousSecretExpiresAt: string;
+            /** @description The new signing secret, shown this once. */
+            secret: string;
+        };
+        RunBody: {
+            /**
+             * @description Minimum payout per currency, e.g. `{"USD": "50.00"}`: a smaller balance is carried
+             *     forward.
+             */
+            minimums?: {
+                [key: string]: components["schemas"]["AmountInput"];
+            } | null;
+            /** @description Pay only this partner. */
+            partnerId?: string | null;
+        };
+        /** @description `POST /payouts/run` answers the payouts it made. */
+        RunResult: {
+            /** @description `manual`. */
+            mode: string;
+            ok: boolean;
+            /** @description One per (partner, currency) whose balance was paid; empty when nothing was due. */
+            payouts: components["schemas"]["Payout"][];
+            /** @description `run_` + a ULID. */
+            runId: string;
+        };
+        /** @description At least one scope (duplicates are dropped), as a list or as a comma-separated string. */
+        ScopeList: ("events:write" | "partners:write" | "partners:read" | "commissions:read" | "links:write" | "webhooks:write" | "clicks:write")[] | string;
+        SignedOut: {
+            ok: boolean;
+            /** @description Whether a session ended (false for a bearer key, or a session already ended). */
+            revoked: boolean;
+        };
+        TenantChanged: {
+            ok: boolean;
+            tenant: components["schemas"]["TenantView"];
+        };
+        /** @description A tenant, as the operator sees it. */
+        TenantView: {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            name: string;
+            /** @description In the tenant's URLs: `/api/t/<slug>/...`, `/r/<slug>/<linkKey>`. */
+            slug: string;
+            /**
+             * @description `active`, or `suspended` (its API and click router answer `403 tenant_suspended`).
+             * @enum {string}
+             */
+            status: "active" | "suspended";
+        };
+        /** @description The answer of a test fire: the delivery after its one attempt, and what was sent. */
+        TestFired: {
+            delivery: components["schemas"]["DeliveryView"];
+            event: components["schemas"]["WebhookEnvelope"];
+        };
+        /** @description One credited click. */
+        TouchReply: {
+            /** @description The touch's commission (exact decimal string); null when the touch earns none. */
+            amount: string | null;
+            attributionId: string;
+            campaignId: string;
+            clickId: string;
+            /** @description Null when the touch earns no commission. */
+            commissionId?: string | null;
+            /** @description ISO 4217 code of `amount`; null when the touch earns no commission. */
+            currency?: string | null;
+            partnerId: string;
+            /** @description The touch's share of the credit; the weights of an event sum to 1. */
+            weight: number;
+        };
+        /** @description `PATCH /webhooks/:id` answers the endpoint as it is now. */
+        UpdatedEndpoint: {
+            endpoint: components["schemas"]["EndpointView"];
+        };
+        /** @description Absent leaves a field as it is; `null` is refused where the field cannot be empty. */
+        UpdateEndpoint: {
+            /** @description `false` deactivates; `true` reactivates and clears the failure state. */
+            active?: boolean;
+            /** @description The new subscriptions (replacing the old). */
+            events?: ("*" | "attribution.created" | "commission.accrued" | "commission.approved" | "commission.paid" | "commission.reversed" | "partner.created" | "partner.activated" | "partner.revoked" | "payout.created" | "partnership.approved")[];
+            /** @description `null` (or empty) clears the label. */
+            label?: string | null;
+            /**
+             * Format: uri
+             * @description A new URL (checked as on create).
+             */
+            url?: string;
+        };
+        /** @description The envelope a delivery POSTs. */
+        WebhookEnvelope: {
+            /** Format: date-time */
+            created: string;
+            /** @description The event's data: sample data shaped like the real events' for a test fire. */
+            data: {
+                [key: string]: unknown;
+            };
+            /** @description The event type. */
+            event: string;
+            /**
+             * @description `evt_<ulid>`: the same in every attempt of the delivery (also the `webhook-id` and
+             *     `X-OpenPartner-Delivery` headers).
+             */
+            id: string;
+        };
+        /** @description `GET /auth/me`: who this session or key is. */
+        WhoAmI: {
+            admin: components["schemas"]["AdminPrincipal"];
+            principal: components["schemas"]["AdminPrincipal"];
+            /** @constant */
+            role: "admin";
+        } | {
+            partner: components["schemas"]["PartnerView"];
+            partnerId: string;
+            principal: components["schemas"]["PartnerView"];
+            /** @constant */
+            role: "partner";
+        } | {
+            principal: components["schemas"]["KeyPrincipal"];
+            /** @constant */
+            role: "scoped";
+            /** @description The key's scopes, in minting order. */
+            scopes: string[];
         };
     };
     responses: never;
@@ -1013,6 +2278,46 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description To the destination. */
+            302: {
+                headers: {
+                    /** @description `no-store`: every click must reach the router. */
+                    "Cache-Control"?: string;
+                    /** @description On a `302`: the destination, with `cref=<click id>` added to its query. */
+                    Location?: string;
+                    /** @description On a `302`: `_cref=<click id>; Path=/; Max-Age=7776000; SameSite=Lax` (plus `Domain` when configured). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description No link with this key in this tenant: a small page for people. */
+            404: {
+                headers: {
+                    /** @description `no-store`: every click must reach the router. */
+                    "Cache-Control"?: string;
+                    /** @description On a `302`: the destination, with `cref=<click id>` added to its query. */
+                    Location?: string;
+                    /** @description On a `302`: `_cref=<click id>; Path=/; Max-Age=7776000; SameSite=Lax` (plus `Domain` when configured). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -1029,13 +2334,44 @@ export interface operations {
     };
     getAdmins: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        admins: components["schemas"]["AdminView"][];
+                        data: components["schemas"]["AdminView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -1078,15 +2414,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAdmin"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new admin. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedAdmin"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1094,7 +2443,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1122,7 +2471,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: email_taken, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1130,7 +2479,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "email_taken" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1152,7 +2513,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1162,6 +2523,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The revoked admin. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedAdmin"];
+                };
+            };
             /** @description Error: invalid_idempotency_key. */
             400: {
                 headers: {
@@ -1198,7 +2568,19 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: already_revoked, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1206,7 +2588,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "already_revoked" | "idempotency_key_in_progress" | "idempotency_key_reused";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1226,13 +2608,46 @@ export interface operations {
     };
     getApiKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description Only the scoped keys that hold this scope. */
+                scope?: "events:write" | "partners:write" | "partners:read" | "commissions:read" | "links:write" | "webhooks:write" | "clicks:write";
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        apiKeys: components["schemas"]["ApiKeyView"][];
+                        data: components["schemas"]["ApiKeyView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -1275,15 +2690,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreateApiKey"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new key, with its plaintext. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKey"];
+                };
+            };
+            /** @description Error: invalid_scope, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1291,7 +2719,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_scope" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1328,6 +2756,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1356,6 +2796,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The revoked key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedApiKey"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -1380,6 +2829,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -1398,15 +2859,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateScopedApiKey"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new key, with its plaintext. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKey"];
+                };
+            };
+            /** @description Error: invalid_scope, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1414,7 +2888,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_scope" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1454,6 +2928,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -1472,15 +2958,37 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EventBody"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The `eventId` was taken: the first event's reply, nothing created. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventAnswer"];
+                };
+            };
+            /** @description A new event: its attribution, or what the refund took back. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventAnswer"];
+                };
+            };
+            /** @description Error: invalid_currency, invalid_amount, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1488,7 +2996,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_currency" | "invalid_amount" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1516,7 +3024,19 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: over_refund, conflict, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1524,7 +3044,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "over_refund" | "conflict" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1546,15 +3078,32 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentifyBody"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The identity. */
+            200: {
+                headers: {
+                    /** @description The request's `Origin`, when it is one of the tenant's own origins (a campaign destination's origin, or an http(s) origin on a campaign's deep-link domains or their subdomains); absent otherwise, which is how browsers are told no. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description `Origin`, when the request carries an `Origin` header. */
+                    Vary?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identified"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1562,7 +3111,31 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: click_not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "click_not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1575,6 +3148,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1601,6 +3186,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The preflight answer (see its headers). */
+            204: {
+                headers: {
+                    /** @description `content-type, idempotency-key, x-request-id`, for an allowed origin. */
+                    "Access-Control-Allow-Headers"?: string;
+                    /** @description `POST, OPTIONS`, for an allowed origin. */
+                    "Access-Control-Allow-Methods"?: string;
+                    /** @description The request's `Origin`, when it is one of the tenant's own origins (a campaign destination's origin, or an http(s) origin on a campaign's deep-link domains or their subdomains); absent otherwise, which is how browsers are told no. */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description `600` (seconds), for an allowed origin. */
+                    "Access-Control-Max-Age"?: string;
+                    /** @description `Origin`, when the request carries an `Origin` header. */
+                    Vary?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -1619,15 +3233,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RederiveBody"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description What changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rederived"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1635,7 +3262,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1663,6 +3290,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
@@ -1672,6 +3311,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1698,6 +3349,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The credential's reach. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Introspection"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -1710,7 +3370,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: tenant_suspended. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1718,7 +3378,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1740,15 +3400,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MagicLinkRequest"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description Done (whether or not a mail went out). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Acknowledged"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1756,7 +3429,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1769,6 +3454,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1790,15 +3487,30 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MagicLinkVerify"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description Signed in. */
+            200: {
+                headers: {
+                    /** @description `op_session=<JWT>; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax` (plus `Secure` unless configured off): the session. */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MagicVerified"];
+                };
+            };
+            /** @description Error: invalid_token, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1806,7 +3518,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_token" | "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1819,6 +3543,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1845,6 +3581,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhoAmI"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -1857,7 +3602,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: tenant_suspended. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1865,7 +3610,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1887,15 +3632,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MagicLinkRequest"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description Done (whether or not a mail went out). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Acknowledged"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1903,7 +3661,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1916,6 +3686,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -1937,7 +3719,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -1945,6 +3727,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Signed out. */
+            200: {
+                headers: {
+                    /** @description `op_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax` (plus `Secure` unless configured off): deletes the cookie. */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedOut"];
+                };
+            };
             /** @description Error: invalid_idempotency_key. */
             400: {
                 headers: {
@@ -1969,7 +3762,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: tenant_suspended. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1977,7 +3770,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2016,6 +3809,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhoAmI"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -2028,7 +3830,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: tenant_suspended. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2036,7 +3838,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2056,13 +3858,39 @@ export interface operations {
     };
     getCampaigns: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page, 1 to 500 (default 50). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignPage"];
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -2105,15 +3933,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignCreate"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new campaign. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            /** @description Error: invalid_amount, invalid_currency, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2121,7 +3962,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2158,6 +3999,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2186,6 +4039,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The campaign. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -2207,6 +4069,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2233,8 +4107,33 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CampaignChanges"];
+            };
+        };
         responses: {
+            /** @description The campaign, as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -2259,6 +4158,30 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -2277,15 +4200,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordClick"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The recorded click. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordedClick"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2293,7 +4229,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2321,6 +4257,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
@@ -2330,6 +4278,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2349,13 +4309,56 @@ export interface operations {
     };
     getCommissions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this campaign's commissions. */
+                campaignId?: string;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Only commissions accrued at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description Only this partner's commissions. */
+                partnerId?: string;
+                /** @description The same as `campaignId` (the original's name); `campaignId` wins when both are given. */
+                programId?: string;
+                /** @description Only commissions in this status. */
+                status?: "accrued" | "approved" | "paid" | "reversed";
+                /** @description Only commissions accrued before this time (RFC 3339). */
+                to?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        commissions: components["schemas"]["Commission"][];
+                        data: components["schemas"]["Commission"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -2405,6 +4408,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The commission. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GotCommission"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -2429,6 +4441,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -2447,7 +4471,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2457,6 +4481,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The approved commission. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OneCommission"];
+                };
+            };
             /** @description Error: invalid_idempotency_key. */
             400: {
                 headers: {
@@ -2493,7 +4526,19 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_approvable, holdback_active, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2501,7 +4546,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "not_approvable" | "holdback_active" | "idempotency_key_in_progress" | "idempotency_key_reused";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2523,7 +4568,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2531,9 +4576,22 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReverseBody"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The reversed commission. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OneCommission"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2541,7 +4599,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2569,7 +4627,19 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_reversible, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2577,7 +4647,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "not_reversible" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2599,15 +4681,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkApproveBody"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description Every commission, approved. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDone"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2615,7 +4710,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2643,7 +4738,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: bulk_failed, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2651,7 +4746,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "bulk_failed" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2673,15 +4780,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkReverseBody"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description Every commission, reversed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDone"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2689,7 +4809,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2717,7 +4837,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: bulk_failed, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2725,7 +4845,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "bulk_failed" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2745,13 +4877,46 @@ export interface operations {
     };
     getDevMailbox: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description Only the mail to this address (compared case-insensitively). */
+                to?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MailView"][];
+                        mails: components["schemas"]["MailView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -2773,6 +4938,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -2829,7 +5006,7 @@ export interface operations {
                 cursor?: string;
                 /** @description Only the partner with this e-mail address. */
                 email?: string;
-                /** @description Items per page, 1 to 100 (default 50). */
+                /** @description Items per page (default 50). */
                 limit?: number;
                 /** @description Only partners in this status. */
                 status?: "invited" | "active" | "revoked";
@@ -2908,7 +5085,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -3075,7 +5252,12 @@ export interface operations {
     };
     getPartnersIdApiKeys: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -3084,6 +5266,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        apiKeys: components["schemas"]["ApiKeyView"][];
+                        data: components["schemas"]["ApiKeyView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -3105,6 +5313,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3126,7 +5346,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3134,9 +5354,22 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreatePartnerApiKey"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new key, with its plaintext. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedPartnerKey"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3144,7 +5377,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3172,7 +5405,19 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: partner_revoked, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3180,7 +5425,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "partner_revoked" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3200,7 +5457,22 @@ export interface operations {
     };
     getPartnersIdCommissions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only this campaign's commissions. */
+                campaignId?: string;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Only commissions accrued at or after this time (RFC 3339). */
+                from?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description The same as `campaignId` (the original's name); `campaignId` wins when both are given. */
+                programId?: string;
+                /** @description Only commissions in this status. */
+                status?: "accrued" | "approved" | "paid" | "reversed";
+                /** @description Only commissions accrued before this time (RFC 3339). */
+                to?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -3209,6 +5481,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        commissions: components["schemas"]["Commission"][];
+                        data: components["schemas"]["Commission"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -3233,6 +5531,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -3251,7 +5561,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3346,7 +5656,16 @@ export interface operations {
     };
     getPartnersIdLinks: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only the links of this campaign. */
+                campaignId?: string;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description The same as `campaignId` (the original's later name); `campaignId` wins if both are given. */
+                programId?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -3355,6 +5674,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["LinkView"][];
+                        links: components["schemas"]["LinkView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -3379,6 +5724,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -3397,7 +5754,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3405,9 +5762,22 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateLink"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new link. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkView"];
+                };
+            };
+            /** @description Error: destination_override_not_allowed, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3415,7 +5785,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "destination_override_not_allowed" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3443,7 +5813,19 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: partner_revoked, linkKey_taken, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3451,7 +5833,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "partner_revoked" | "linkKey_taken" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3473,7 +5867,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3570,7 +5964,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3681,13 +6075,48 @@ export interface operations {
     };
     getPayouts: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description Only this partner's payouts. */
+                partnerId?: string;
+                /** @description Only payouts in this status. */
+                status?: "pending" | "paid" | "failed";
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Payout"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                        payouts: components["schemas"]["Payout"][];
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -3737,6 +6166,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The payout. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GotPayout"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -3758,6 +6196,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3779,7 +6229,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -3789,6 +6239,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The paid payout. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OnePayout"];
+                };
+            };
             /** @description Error: invalid_idempotency_key. */
             400: {
                 headers: {
@@ -3825,7 +6284,19 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_pending, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3833,7 +6304,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "not_pending" | "idempotency_key_in_progress" | "idempotency_key_reused";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3855,15 +6326,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RunBody"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The payouts this run made. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunResult"];
+                };
+            };
+            /** @description Error: invalid_currency, invalid_amount, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3871,7 +6355,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_currency" | "invalid_amount" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3899,6 +6383,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
@@ -3908,6 +6404,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3927,13 +6435,44 @@ export interface operations {
     };
     getPlatformTenants: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TenantView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                        tenants: components["schemas"]["TenantView"][];
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -3963,16 +6502,26 @@ export interface operations {
     postPlatformTenants: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
-                "Idempotency-Key"?: string;
-            };
+            header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTenant"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new tenant and its first admin key. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedTenant"];
+                };
+            };
+            /** @description Error: invalid_slug, slug_reserved, invalid_body. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3980,7 +6529,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_slug" | "slug_reserved" | "invalid_body";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3996,7 +6545,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: slug_taken. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4004,7 +6553,19 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "slug_taken";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4025,10 +6586,7 @@ export interface operations {
     postPlatformTenantsSlugResume: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
-                "Idempotency-Key"?: string;
-            };
+            header?: never;
             path: {
                 slug: string;
             };
@@ -4036,16 +6594,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Error: invalid_idempotency_key. */
-            400: {
+            /** @description The tenant, `active`. */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
-                    } & components["schemas"]["Error"];
+                    "application/json": components["schemas"]["TenantChanged"];
                 };
             };
             /** @description Error: unauthorized. */
@@ -4060,15 +6615,15 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
-            409: {
+            /** @description Error: tenant_not_found. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "tenant_not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4089,10 +6644,7 @@ export interface operations {
     postPlatformTenantsSlugSuspend: {
         parameters: {
             query?: never;
-            header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
-                "Idempotency-Key"?: string;
-            };
+            header?: never;
             path: {
                 slug: string;
             };
@@ -4100,16 +6652,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Error: invalid_idempotency_key. */
-            400: {
+            /** @description The tenant, `suspended`. */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
-                    } & components["schemas"]["Error"];
+                    "application/json": components["schemas"]["TenantChanged"];
                 };
             };
             /** @description Error: unauthorized. */
@@ -4124,15 +6673,15 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
-            409: {
+            /** @description Error: tenant_not_found. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "tenant_not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4152,13 +6701,39 @@ export interface operations {
     };
     getPrograms: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page, 1 to 500 (default 50). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignPage"];
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4201,15 +6776,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignCreate"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The new campaign. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            /** @description Error: invalid_amount, invalid_currency, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4217,7 +6805,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4257,6 +6845,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -4282,6 +6882,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The campaign. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4303,6 +6912,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4329,8 +6950,33 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CampaignChanges"];
+            };
+        };
         responses: {
+            /** @description The campaign, as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4355,6 +7001,30 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -4371,13 +7041,39 @@ export interface operations {
     };
     getWebhooks: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointPage"];
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4420,15 +7116,28 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEndpoint"];
+            };
+        };
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The endpoint and its signing secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedEndpoint"];
+                };
+            };
+            /** @description Error: url_not_allowed, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4436,7 +7145,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "url_not_allowed" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4476,6 +7185,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -4501,6 +7222,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GotEndpoint"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4525,6 +7255,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -4541,7 +7283,10 @@ export interface operations {
     };
     deleteWebhooksId: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `1` (or `true`) deletes for good; `0`, `false` or empty deactivates. */
+                hard?: "1" | "true" | "0" | "false" | "";
+            };
             header?: never;
             path: {
                 id: string;
@@ -4550,6 +7295,27 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The endpoint, deactivated or deleted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedEndpoint"];
+                };
+            };
+            /** @description Error: invalid_query. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4571,6 +7337,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4597,8 +7375,33 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["UpdateEndpoint"];
+            };
+        };
         responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdatedEndpoint"];
+                };
+            };
+            /** @description Error: url_not_allowed, invalid_body. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "url_not_allowed" | "invalid_body";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4623,6 +7426,30 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -4639,7 +7466,12 @@ export interface operations {
     };
     getWebhooksIdDeliveries: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -4648,6 +7480,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["DeliveryView"][];
+                        deliveries: components["schemas"]["DeliveryView"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: unauthorized. */
             401: {
                 headers: {
@@ -4669,6 +7527,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4690,7 +7560,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -4701,7 +7571,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The delivery after the attempt. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetriedDelivery"];
+                };
+            };
+            /** @description Error: endpoint_mismatch, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4709,7 +7588,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "endpoint_mismatch" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4734,6 +7613,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4767,7 +7658,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -4777,6 +7668,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The new secret, shown this once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotatedSecret"];
+                };
+            };
             /** @description Error: invalid_idempotency_key. */
             400: {
                 headers: {
@@ -4810,6 +7710,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4841,9 +7753,12 @@ export interface operations {
     };
     postWebhooksIdTest: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The event type to send (default `webhook.test`). */
+                event?: "webhook.test" | "attribution.created" | "commission.accrued" | "commission.approved" | "commission.paid" | "commission.reversed" | "partner.created" | "partner.activated" | "partner.revoked" | "payout.created" | "partnership.approved";
+            };
             header?: {
-                /** @description Makes the request safe to retry: the same key (1 to 255 printable ASCII characters) within 24 hours replays the first answer. */
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -4853,7 +7768,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Error: invalid_idempotency_key. */
+            /** @description The delivery after its attempt, and the envelope sent. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestFired"];
+                };
+            };
+            /** @description Error: invalid_query, invalid_body, endpoint_inactive, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4861,7 +7785,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_idempotency_key";
+                        error?: "invalid_query" | "invalid_body" | "endpoint_inactive" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4886,6 +7810,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
