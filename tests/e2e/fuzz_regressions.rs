@@ -30,6 +30,17 @@ async fn nul_in_a_body_or_a_query_is_a_400_not_a_database_error() {
         .await
         .expect_error(400, "invalid_body");
     t.api
+        .post(
+            "/webhooks",
+            json!({"url": "http://example.com/a\u{0}b", "events": ["*"]}),
+        )
+        .await
+        .expect_error(400, "invalid_body");
+    t.api
+        .post("/attribution/rederive", json!({"campaignId": "a\u{0}b"}))
+        .await
+        .expect_error(400, "invalid_body");
+    t.api
         .get("/partners?email=a%00b")
         .await
         .expect_error(400, "invalid_query");
