@@ -58,6 +58,9 @@ pub fn encode_cursor(created_at: DateTime<Utc>, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1.{}.{id}", created_at.timestamp_micros()))
 }
 
+/// 9999-12-31T23:59:59.999999Z in microseconds since the epoch.
+const MAX_CURSOR_MICROS: i64 = 253_402_300_799_999_999;
+
 pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
     let text = String::from_utf8(bytes).ok()?;
@@ -66,6 +69,11 @@ pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
         return None;
     }
     let micros: i64 = parts.next()?.parse().ok()?;
+    // A position is a row's creation time: 1970 to 9999. Outside that a forged cursor could
+    // name a time PostgreSQL cannot hold (before 4713 BC), a database error instead of 400.
+    if !(0..=MAX_CURSOR_MICROS).contains(&micros) {
+        return None;
+    }
     let id = parts.next()?;
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     {
@@ -138,6 +146,17 @@ pub fn page_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_outside_the_years_rows_are_made_in_are_refused() {
+        let forged =
+            |micros: i64| URL_SAFE_NO_PAD.encode(format!("v1.{micros}.01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+        assert!(decode_cursor(&forged(-8_000_000_000_000_000_000)).is_none());
+        assert!(decode_cursor(&forged(-1)).is_none());
+        assert!(decode_cursor(&forged(MAX_CURSOR_MICROS + 1)).is_none());
+        assert!(decode_cursor(&forged(MAX_CURSOR_MICROS)).is_some());
+        assert!(decode_cursor(&forged(0)).is_some());
+    }
 
     #[test]
     fn cursor_round_trips_and_rejects_tampering() {

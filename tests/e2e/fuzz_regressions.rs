@@ -61,3 +61,25 @@ async fn nul_in_a_body_or_a_query_is_a_400_not_a_database_error() {
     let all = t.api.get("/partners").await.expect(200);
     assert_eq!(all.body["data"].as_array().unwrap().len(), 1);
 }
+
+/// A well-formed cursor naming a time PostgreSQL cannot hold (long before 4713 BC) reached
+/// the database as a parameter: a `500` instead of `400 invalid_cursor`.
+#[tokio::test]
+async fn a_forged_cursor_far_in_the_past_is_an_invalid_cursor() {
+    use base64::Engine;
+    let t = Tenant::new().await;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode("v1.-8000000000000000000.01ARZ3NDEKTSV4RRFFQ69G5FAV");
+    for list in [
+        "/partners",
+        "/commissions",
+        "/campaigns",
+        "/payouts",
+        "/webhooks",
+    ] {
+        t.api
+            .get(&format!("{list}?cursor={forged}"))
+            .await
+            .expect_error(400, "invalid_cursor");
+    }
+}
