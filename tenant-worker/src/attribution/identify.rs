@@ -25,7 +25,6 @@ use serde_json::Value;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = input::no_null_defaults)]
 struct IdentifyBody {
     /// The click id: the `_cref` cookie the click router set, or the `cref` query parameter
     /// of the landing URL (a ULID; any other text is an unknown click).

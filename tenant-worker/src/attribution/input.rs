@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 /// A conversion event (or a refund/chargeback of one).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(transform = refund_needs_refund_of, transform = no_null_defaults)]
+#[schemars(transform = refund_needs_refund_of)]
 pub(super) struct EventBody {
     /// The merchant's id of the user (as `POST /attribution/identify` stitched it): a string
     /// of 1 to 256 characters without control characters (trimmed), or an integer.
@@ -58,19 +58,6 @@ pub(super) struct EventBody {
     #[serde(default)]
     #[schemars(schema_with = "optional_text_256")]
     external_event_id: Option<Value>,
-}
-
-/// Drops the `"default": null` schemars writes for a `#[serde(default)]` field (there only
-/// so that the field is optional): a default of null says nothing, and contradicts a field
-/// that cannot be null.
-pub(crate) fn no_null_defaults(schema: &mut Schema) {
-    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-        for p in props.values_mut().filter_map(Value::as_object_mut) {
-            if p.get("default") == Some(&Value::Null) {
-                p.remove("default");
-            }
-        }
-    }
 }
 
 /// Characters no text field may hold: Unicode control characters (what `char::is_control`

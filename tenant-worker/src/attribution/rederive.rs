@@ -8,7 +8,7 @@
 
 use super::{
     attribute,
-    input::{no_null_defaults, optional_time, parse_ts},
+    input::{optional_time, parse_ts},
     plan::{EventFacts, Plan},
     store, Outcome,
 };
@@ -28,7 +28,6 @@ use serde_json::Value;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(transform = no_null_defaults)]
 struct RederiveBody {
     /// Only the events of users who clicked a link of this campaign.
     campaign_id: Option<String>,

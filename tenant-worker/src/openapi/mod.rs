@@ -21,7 +21,7 @@ use crate::{
 };
 use op::AnswerBody;
 use op_proto::v1::Surface;
-use schemars::{generate::SchemaSettings, SchemaGenerator};
+use schemars::{generate::SchemaSettings, transform::RecursiveTransform, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 /// One row of the route table, as the document needs it.
@@ -98,7 +98,8 @@ pub fn document_for(
     scope: Scope,
     servers: &Servers,
 ) -> Value {
-    let mut settings = SchemaSettings::draft2020_12();
+    let mut settings =
+        SchemaSettings::draft2020_12().with_transform(RecursiveTransform(no_null_defaults));
     settings.definitions_path = "#/components/schemas/".into();
     let mut gen = settings.into_generator();
     let mut paths = Map::new();
@@ -156,6 +157,15 @@ pub fn document_for(
             },
         },
     })
+}
+
+/// Drops the `"default": null` schemars writes for a `#[serde(default)]` field (there only
+/// so that the field is optional): a default of null says nothing, and contradicts a field
+/// that cannot be null. Applied to every schema of the document.
+fn no_null_defaults(schema: &mut Schema) {
+    if schema.get("default") == Some(&Value::Null) {
+        schema.remove("default");
+    }
 }
 
 /// A server object; `{slug}` in a URL is a variable (the whole API's document).

@@ -8,7 +8,6 @@
 
 use super::{signing, ssrf, subscriptions, EVENT_TYPES};
 use crate::{
-    attribution::input::no_null_defaults,
     context::{truncate, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
     openapi::Op,
@@ -288,7 +287,6 @@ where
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(transform = no_null_defaults)]
 struct CreateEndpoint {
     /// Where to POST deliveries: an absolute http(s) URL without credentials.
     #[schemars(schema_with = "url_schema")]
@@ -358,7 +356,6 @@ pub async fn get(ctx: Ctx) -> Result<Reply, ApiError> {
 /// Absent leaves a field as it is; `null` is refused where the field cannot be empty.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(transform = no_null_defaults)]
 struct UpdateEndpoint {
     /// A new URL (checked as on create).
     #[serde(default, deserialize_with = "present")]

@@ -1111,11 +1111,8 @@ export interface components {
         BulkApproveBody: {
             /** @description 1 to 100 commission ids. */
             ids: string[];
-            /**
-             * @description Only `null`: a reason applies to reversals only.
-             * @default null
-             */
-            reason: null;
+            /** @description Only `null`: a reason applies to reversals only. */
+            reason?: null;
         };
         /** @description The answer of a bulk change: every commission changed. */
         BulkDone: {
