@@ -3112,6 +3112,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: tenant_suspended. */
             403: {
                 headers: {
@@ -3199,6 +3211,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
             };
             /** @description Error: tenant_suspended. */
             403: {
@@ -3430,6 +3454,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: tenant_suspended. */
             403: {
                 headers: {
@@ -3516,6 +3552,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "invalid_token" | "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3659,6 +3707,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4980,6 +5040,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
+                    } & components["schemas"]["Error"];
                 };
             };
             /** @description Error: rate_limited. */
