@@ -14,7 +14,8 @@
 //!   on top of `sessions` (tokens, invites, session rows), `platform` (tenants).
 //! - The money path: `campaigns`, `links`, `clicks` (the click router),
 //!   `attribution` (events, refunds, identify, rederive), `commissions` (rules and the
-//!   ledger), `money`, `payouts`.
+//!   ledger, the auto-approve sweep), `terms` (per-partner terms and which rule prices a
+//!   touch), `money`, `payouts`.
 //! - Outbound: `outbox` and `webhooks` (endpoints, delivery, signatures, SSRF),
 //!   `mail`, [`secrets`] (sealing at rest).
 //!
@@ -48,6 +49,7 @@ pub mod secrets;
 pub(crate) mod server;
 pub(crate) mod sessions;
 pub(crate) mod sql;
+pub(crate) mod terms;
 pub(crate) mod webhooks;
 
 pub use config::Config;
