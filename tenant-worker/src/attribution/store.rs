@@ -19,8 +19,9 @@ use std::collections::{HashMap, HashSet};
 /// The clicks that could earn credit for each of `users`: every identity's click with its
 /// campaign's rule and holdback and every version of its partner's terms for that campaign
 /// and for all campaigns (events of one batch have times of their own: the engine picks
-/// the version in force at each event's `ts`, [`crate::terms::rule_in_force`]). Per user: `(has_identity, eligible candidates ordered by time)`; users
-/// without an identity are absent. Flagged clicks and revoked partners are dropped here.
+/// the version in force at each event's `ts`, [`crate::terms::rule_in_force`]). Per user:
+/// `(has_identity, eligible candidates ordered by time)`; users without an identity are
+/// absent. Flagged clicks and revoked partners are dropped here.
 /// `exclude_event`: commissions of this event do not count as "paid before" (rederive
 /// replaces them).
 pub async fn candidates_for(
