@@ -344,7 +344,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.
          */
         post: operations["postCampaigns"];
         delete?: never;
@@ -917,7 +917,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.
          */
         post: operations["postPrograms"];
         delete?: never;
