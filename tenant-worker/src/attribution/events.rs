@@ -200,7 +200,10 @@ impl Paid {
     fn first_payments(candidates: &HashMap<String, (bool, Vec<Candidate>)>) -> Paid {
         let mut open = Paid::default();
         for (user, (_, cands)) in candidates {
-            for c in cands.iter().filter(|c| !c.rule.recurring && !c.paid_before) {
+            for c in cands
+                .iter()
+                .filter(|c| c.may_pay_first_only() && !c.paid_before)
+            {
                 open.0.insert((user.clone(), c.campaign_id.clone()));
             }
         }

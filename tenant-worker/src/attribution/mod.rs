@@ -16,7 +16,12 @@ pub mod refund_math;
 pub mod refunds;
 pub mod store;
 
-use crate::{commissions::CommissionRule, error::ApiError, money::Currency};
+use crate::{
+    commissions::CommissionRule,
+    error::ApiError,
+    money::Currency,
+    terms::{self, TermsVersion},
+};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
@@ -77,7 +82,8 @@ impl Model {
     }
 }
 
-/// A click the user made that could earn credit, with its campaign's terms.
+/// A click the user made that could earn credit, with its campaign's terms and its
+/// partner's ([`Candidate::priced_at`] picks the ones in force at an event's time).
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub click_id: String,
@@ -86,10 +92,40 @@ pub struct Candidate {
     pub ts: DateTime<Utc>,
     pub model: Model,
     pub window_days: i32,
+    /// The campaign's holdback; in a [`Touch`], the one in force at the event's time.
     pub holdback_days: i32,
+    /// The campaign's rule; in a [`Touch`], the one in force at the event's time.
     pub rule: CommissionRule,
+    /// The partner's terms for this campaign and for all campaigns, every version.
+    pub terms: Vec<TermsVersion>,
     /// The user already has a paying commission for this campaign (for non-recurring rules).
     pub paid_before: bool,
+}
+
+impl Candidate {
+    /// This click with the rule and holdback in force for its (partner, campaign) at `at`
+    /// ([`terms::rule_in_force`]): what prices a touch of an event at `at`.
+    pub fn priced_at(&self, at: DateTime<Utc>) -> Candidate {
+        let (rule, holdback_days) =
+            terms::rule_in_force(&self.rule, self.holdback_days, &self.terms, at);
+        Candidate {
+            click_id: self.click_id.clone(),
+            partner_id: self.partner_id.clone(),
+            campaign_id: self.campaign_id.clone(),
+            ts: self.ts,
+            model: self.model,
+            window_days: self.window_days,
+            holdback_days,
+            rule: rule.clone(),
+            terms: Vec::new(),
+            paid_before: self.paid_before,
+        }
+    }
+
+    /// Whether some rule that may price this click pays only a user's first event.
+    pub fn may_pay_first_only(&self) -> bool {
+        !self.rule.recurring || terms::any_first_only(&self.terms)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -117,7 +153,8 @@ impl Outcome {
     }
 }
 
-/// Decides the outcome. `candidates` must be ordered by `(ts, click_id)`.
+/// Decides the outcome. `candidates` must be ordered by `(ts, click_id)`. Each touch
+/// carries the rule and holdback in force at `event_ts` ([`Candidate::priced_at`]).
 pub fn attribute(has_identity: bool, candidates: &[Candidate], event_ts: DateTime<Utc>) -> Outcome {
     if !has_identity {
         return Outcome::NoIdentity;
@@ -145,7 +182,7 @@ pub fn attribute(has_identity: bool, candidates: &[Candidate], event_ts: DateTim
             .into_iter()
             .zip(weights)
             .map(|(c, weight)| Touch {
-                candidate: c.clone(),
+                candidate: c.priced_at(event_ts),
                 weight,
             })
             .collect(),
