@@ -38,6 +38,9 @@ pub struct Config {
     pub webhook_retry_scale: f64,
     /// `OP_WEBHOOK_CONCURRENCY` (default 8): webhook requests in flight per worker.
     pub webhook_concurrency: usize,
+    /// `OP_CAMPAIGN_REMINDER_INTERVAL_SECS` (default 86400): how often the end-of-campaign
+    /// reminder job looks for campaigns ending within 7 days.
+    pub campaign_reminder_interval_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -113,6 +116,12 @@ impl Config {
                 1.0,
                 "a non-negative number",
                 |s: &f64| s.is_finite() && *s >= 0.0,
+            )?,
+            campaign_reminder_interval_secs: env::parse_valid(
+                "OP_CAMPAIGN_REMINDER_INTERVAL_SECS",
+                86_400,
+                "a positive integer",
+                |n| *n > 0,
             )?,
             click_velocity_per_min,
             click_cookie_domain,

@@ -19,6 +19,7 @@ mod modes;
 mod openapi;
 mod partners;
 mod platform;
+mod programs_access;
 mod smtp;
 mod tenancy;
 mod webhook_endpoints;
