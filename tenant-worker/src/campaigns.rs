@@ -119,7 +119,7 @@ struct CampaignPage {
 
 pub fn create_doc() -> Op {
     Op::new("Create a campaign")
-        .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.")
+        .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, open to all partners, no `startsAt`/`endsAt`). Also `POST /programs`.")
         .body::<CreateCampaign>()
         .ok::<CampaignView>(201, "The new campaign.")
         .errors(

@@ -344,7 +344,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, open to all partners, no `startsAt`/`endsAt`). Also `POST /programs`.
          */
         post: operations["postCampaigns"];
         delete?: never;
@@ -989,7 +989,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, open to all partners, no `startsAt`/`endsAt`). Also `POST /programs`.
          */
         post: operations["postPrograms"];
         delete?: never;
