@@ -78,6 +78,12 @@ error_codes! {
     HoldbackActive = "holdback_active",
     BulkFailed = "bulk_failed",
     NotPending = "not_pending",
+    // Program access and schedule
+    UnknownCampaignIds = "unknown_campaign_ids",
+    NoValidCampaigns = "no_valid_campaigns",
+    GrantNotFound = "grant_not_found",
+    CampaignNotGranted = "campaign_not_granted",
+    CampaignNotActive = "campaign_not_active",
     // Webhooks
     SecretsKeyMissing = "secrets_key_missing",
     EndpointInactive = "endpoint_inactive",

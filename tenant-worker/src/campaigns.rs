@@ -14,6 +14,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     openapi::Op,
     pagination::{encode_cursor, PageRequest},
+    schedule,
     sql::{val, Stmt, Writes},
 };
 use chrono::{DateTime, Utc};
@@ -23,7 +24,7 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 use tokio_postgres::{types::ToSql, Row};
 
-pub const COLUMNS: &str = "id, name, destination_url, commission_rule, attribution_model, attribution_window_days, holdback_days, deep_link_allowed_domains, auto_approve, created_at, updated_at";
+pub const COLUMNS: &str = "id, name, destination_url, commission_rule, attribution_model, attribution_window_days, holdback_days, deep_link_allowed_domains, auto_approve, created_at, updated_at, grant_to_all_partners, starts_at, ends_at";
 
 pub const DEFAULT_WINDOW_DAYS: i32 = 60;
 const MAX_URL_LEN: usize = 2048;
@@ -56,6 +57,12 @@ pub struct CampaignView {
     auto_approve: bool,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// Open to every partner (the default) or private: only explicit grants reach it.
+    grant_to_all_partners: bool,
+    /// Links can be made and clicks earn credit from this time on (null: no start).
+    starts_at: Option<Timestamp>,
+    /// … and until this time, excluded (null: no end).
+    ends_at: Option<Timestamp>,
 }
 
 /// How an event's credit is split among the user's clicks.
@@ -90,6 +97,13 @@ fn view(row: &Row) -> Result<CampaignView, ApiError> {
         auto_approve: row.get("auto_approve"),
         created_at: Timestamp(row.get("created_at")),
         updated_at: Timestamp(row.get("updated_at")),
+        grant_to_all_partners: row.get("grant_to_all_partners"),
+        starts_at: row
+            .get::<_, Option<DateTime<Utc>>>("starts_at")
+            .map(Timestamp),
+        ends_at: row
+            .get::<_, Option<DateTime<Utc>>>("ends_at")
+            .map(Timestamp),
     })
 }
 
@@ -108,7 +122,7 @@ struct CampaignPage {
 
 pub fn create_doc() -> Op {
     Op::new("Create a campaign")
-        .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.")
+        .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve, open to all partners, no `startsAt`/`endsAt`). Also `POST /programs`.")
         .body::<CreateCampaign>()
         .ok::<CampaignView>(201, "The new campaign.")
         .errors(
@@ -316,6 +330,20 @@ struct Fields {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<bool>")]
     auto_approve: Option<Value>,
+    /// Default true (also when null): every partner reaches the campaign; false: only
+    /// partners granted it explicitly.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<bool>")]
+    grant_to_all_partners: Option<Value>,
+    /// When links can be made and clicks start to earn credit (RFC 3339, 1970 to 9999);
+    /// null: no start.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    starts_at: Option<Value>,
+    /// When the campaign ends (excluded; after `startsAt`); null: no end.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    ends_at: Option<Value>,
 }
 
 /// The `POST` body: [`Fields`] with `name`, `destinationUrl` and `commissionRule` required.
@@ -388,6 +416,9 @@ struct Changes {
     holdback_days: Option<i32>,
     deep_link_allowed_domains: Option<Vec<String>>,
     auto_approve: Option<bool>,
+    grant_to_all_partners: Option<bool>,
+    starts_at: Option<Option<DateTime<Utc>>>,
+    ends_at: Option<Option<DateTime<Utc>>>,
 }
 
 impl Fields {
@@ -450,6 +481,26 @@ impl Fields {
                         .with("field", "autoApprove")),
                 })
                 .transpose()?,
+            grant_to_all_partners: or_default(self.grant_to_all_partners)
+                .map(|v| {
+                    v.map_or(Ok(true), |v| {
+                        v.as_bool().ok_or_else(|| {
+                            ApiError::invalid_body("grantToAllPartners must be a boolean")
+                                .with("field", "grantToAllPartners")
+                        })
+                    })
+                })
+                .transpose()?,
+            starts_at: self
+                .starts_at
+                .as_ref()
+                .map(|v| schedule::parse_time(v, "startsAt"))
+                .transpose()?,
+            ends_at: self
+                .ends_at
+                .as_ref()
+                .map(|v| schedule::parse_time(v, "endsAt"))
+                .transpose()?,
         })
     }
 }
@@ -468,6 +519,9 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let holdback = c.holdback_days.unwrap_or(0);
     let domains = c.deep_link_allowed_domains.unwrap_or_default();
     let auto_approve = c.auto_approve.unwrap_or(false);
+    let open = c.grant_to_all_partners.unwrap_or(true);
+    let (starts_at, ends_at) = (c.starts_at.flatten(), c.ends_at.flatten());
+    schedule::check_order(starts_at, ends_at)?;
     let id = ulid::Ulid::new().to_string();
 
     let schema = ctx.schema()?;
@@ -476,8 +530,8 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         format!(
             "INSERT INTO {schema}.campaigns (id, name, destination_url, commission_rule, attribution_model,
                                              attribution_window_days, holdback_days, deep_link_allowed_domains,
-                                             auto_approve)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+                                             auto_approve, grant_to_all_partners, opened_at, starts_at, ends_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
         ),
         vec![
             val(id),
@@ -489,6 +543,10 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
             val(holdback),
             val(domains),
             val(auto_approve),
+            val(open),
+            val(open.then(Utc::now)),
+            val(starts_at),
+            val(ends_at),
         ],
     ));
     let rows = w.commit(&ctx.app.pool).await?;
@@ -577,6 +635,32 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     if let Some(v) = c.auto_approve {
         set("auto_approve", Box::new(v));
     }
+    let tx = ctx.tx().await?;
+    if c.starts_at.is_some() || c.ends_at.is_some() || c.grant_to_all_partners.is_some() {
+        // The schedule is checked against what is stored; opening a campaign stamps when.
+        let now = tx
+            .one_or_404(
+                "campaign",
+                &id,
+                "SELECT starts_at, ends_at, grant_to_all_partners FROM campaigns WHERE id = $1 FOR UPDATE",
+            )
+            .await?;
+        let starts_at = c.starts_at.unwrap_or_else(|| now.get("starts_at"));
+        let ends_at = c.ends_at.unwrap_or_else(|| now.get("ends_at"));
+        schedule::check_order(starts_at, ends_at)?;
+        if let Some(v) = c.starts_at {
+            set("starts_at", Box::new(v));
+        }
+        if let Some(v) = c.ends_at {
+            set("ends_at", Box::new(v));
+        }
+        if let Some(open) = c.grant_to_all_partners {
+            set("grant_to_all_partners", Box::new(open));
+            if open && !now.get::<_, bool>("grant_to_all_partners") {
+                set("opened_at", Box::new(Utc::now()));
+            }
+        }
+    }
     let sql = if sets.is_empty() {
         // Nothing to change: answer the campaign as it is, without touching updated_at.
         format!("SELECT {COLUMNS} FROM campaigns WHERE id = $1")
@@ -591,7 +675,6 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
 
-    let tx = ctx.tx().await?;
     let row = tx.query_opt(&sql, &refs).await?;
     let row = row.ok_or_else(|| ApiError::no_such("campaign", &id))?;
     tx.commit().await?;

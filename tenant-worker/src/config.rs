@@ -41,6 +41,9 @@ pub struct Config {
     /// `OP_AUTO_APPROVE_INTERVAL_SECS` (default 900): seconds between two auto-approve
     /// sweeps of this worker.
     pub auto_approve_interval_secs: u64,
+    /// `OP_CAMPAIGN_REMINDER_INTERVAL_SECS` (default 86400): how often the end-of-campaign
+    /// reminder job looks for campaigns ending within 7 days.
+    pub campaign_reminder_interval_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -124,6 +127,12 @@ impl Config {
             auto_approve_interval_secs: env::parse_valid(
                 "OP_AUTO_APPROVE_INTERVAL_SECS",
                 900,
+                "a positive number of seconds",
+                |n| *n > 0,
+            )?,
+            campaign_reminder_interval_secs: env::parse_valid(
+                "OP_CAMPAIGN_REMINDER_INTERVAL_SECS",
+                86_400,
                 "a positive number of seconds",
                 |n| *n > 0,
             )?,

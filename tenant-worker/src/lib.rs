@@ -12,7 +12,8 @@
 //!   `group_commit` (per-tenant lanes for the hot writes).
 //! - People and keys: `partners`, `admins`, `api_keys`, `auth` (sign-in handlers)
 //!   on top of `sessions` (tokens, invites, session rows), `platform` (tenants).
-//! - The money path: `campaigns`, `links`, `clicks` (the click router),
+//! - The money path: `campaigns` (with `schedule`: the window and the end-of-campaign
+//!   reminder, and `grants`: which partners reach which campaigns), `links`, `clicks` (the click router),
 //!   `attribution` (events, refunds, identify, rederive), `commissions` (rules and the
 //!   ledger), `auto_approve` (the sweep), `terms` (per-partner terms and which rule prices a
 //!   touch), `money`, `payouts`.
@@ -34,6 +35,7 @@ pub(crate) mod commissions;
 pub mod config;
 pub(crate) mod context;
 pub(crate) mod error;
+pub(crate) mod grants;
 pub(crate) mod group_commit;
 pub(crate) mod idempotency;
 pub(crate) mod links;
@@ -46,6 +48,7 @@ pub(crate) mod partners;
 pub(crate) mod payouts;
 pub(crate) mod platform;
 pub mod routes;
+pub(crate) mod schedule;
 pub mod secrets;
 pub(crate) mod server;
 pub(crate) mod sessions;
@@ -125,5 +128,6 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     webhooks::delivery::spawn(app.clone());
     idempotency::spawn_sweeper(app.clone());
     auto_approve::spawn(app.clone());
+    schedule::spawn_reminders(app.clone());
     server::serve(app, listener, op_control::process::shutdown_signal()).await
 }

@@ -6,11 +6,14 @@
 //! overridden) are decided at click time from the live partner and campaign rows.
 
 use crate::{
+    access::Principal,
     campaigns::{host_allowed, parse_http_url},
     context::{parse_id, truncate, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
+    grants,
     openapi::Op,
     pagination::{rows_body, PageRequest},
+    schedule,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -61,8 +64,16 @@ pub fn create_doc() -> Op {
         .body::<CreateLink>()
         .ok::<LinkView>(201, "The new link.")
         .errors(400, &[ErrorCode::DestinationOverrideNotAllowed])
+        .errors(403, &[ErrorCode::CampaignNotGranted])
         .errors(404, &[ErrorCode::NotFound])
-        .errors(409, &[ErrorCode::PartnerRevoked, ErrorCode::LinkKeyTaken])
+        .errors(
+            409,
+            &[
+                ErrorCode::PartnerRevoked,
+                ErrorCode::LinkKeyTaken,
+                ErrorCode::CampaignNotActive,
+            ],
+        )
 }
 
 pub fn list_doc() -> Op {
@@ -142,31 +153,50 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     };
 
     let tx = ctx.tx().await?;
-    // FOR SHARE: a concurrent revoke or allowlist change waits for this link (or we for it).
+    // FOR SHARE: a concurrent revoke, grant removal, schedule or allowlist change waits for
+    // this link (or we for it).
     let row = tx
-        .query_one(
-            "SELECT (SELECT status FROM partners WHERE id = $1 FOR SHARE) AS partner_status,
-                    (SELECT deep_link_allowed_domains FROM campaigns WHERE id = $2 FOR SHARE) AS domains",
+        .query_opt(
+            &format!(
+                "SELECT p.status, c.deep_link_allowed_domains, c.starts_at, c.ends_at, {} AS granted
+                   FROM partners p
+                   JOIN campaigns c ON c.id = $2
+                   LEFT JOIN partner_programs g ON g.partner_id = p.id AND g.campaign_id = c.id
+                  WHERE p.id = $1
+                    FOR SHARE OF p, c",
+                grants::REACHES
+            ),
             &[&partner_id, &campaign_id],
         )
         .await?;
-    let status: Option<String> = row.get("partner_status");
-    let domains: Option<Vec<String>> = row.get("domains");
-    match status.as_deref() {
-        None => {
-            return Err(ApiError::not_found(format!(
-                "no partner with id `{partner_id}`"
-            )))
-        }
-        Some("revoked") => {
-            return Err(ApiError::conflict(
-                ErrorCode::PartnerRevoked,
-                "the partner is revoked; reinstate them first",
-            ))
-        }
-        Some(_) => {}
+    let Some(row) = row else {
+        let partner_exists = tx
+            .query_opt("SELECT 1 FROM partners WHERE id = $1", &[&partner_id])
+            .await?
+            .is_some();
+        return Err(match partner_exists {
+            false => ApiError::no_such("partner", &partner_id),
+            true => ApiError::no_such("campaign", &campaign_id),
+        });
+    };
+    if row.get::<_, &str>("status") == "revoked" {
+        return Err(ApiError::conflict(
+            ErrorCode::PartnerRevoked,
+            "the partner is revoked; reinstate them first",
+        ));
     }
-    let domains = domains.ok_or_else(|| ApiError::no_such("campaign", &campaign_id))?;
+    // Admins bypass grants; partners and `links:write` keys need one.
+    let admin = matches!(ctx.principal, Principal::Admin { .. });
+    if !admin && !row.get::<_, bool>("granted") {
+        return Err(ApiError::new(
+            403,
+            ErrorCode::CampaignNotGranted,
+            "the partner is not granted this campaign",
+        )
+        .with("field", "campaignId"));
+    }
+    schedule::require_active(chrono::Utc::now(), row.get("starts_at"), row.get("ends_at"))?;
+    let domains: Vec<String> = row.get("deep_link_allowed_domains");
     let destination = destination
         .map(|url| check_override(url, &domains))
         .transpose()?;

@@ -163,7 +163,8 @@ struct MailView {
 
 #[derive(Serialize, JsonSchema)]
 struct MailMetadata {
-    /// What the mail is: `magic_link`, `partner_invite`, `admin_invite`, `partner_revoked`.
+    /// What the mail is: `magic_link`, `partner_invite`, `admin_invite`, `partner_revoked`,
+    /// `campaign_ending`.
     purpose: String,
 }
 

@@ -7,7 +7,7 @@
 use crate::{
     context::{Acknowledged, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
-    mail,
+    grants, mail,
     openapi::Op,
     outbox,
     pagination::{rows_body, PageRequest},
@@ -140,6 +140,7 @@ pub fn create_doc() -> Op {
         .describe("Mails an invite link unless `sendInvite` is false (then the partner is `active` at once).")
         .body::<CreatePartner>()
         .ok::<CreatedPartner>(201, "The new partner.")
+        .errors(400, &[ErrorCode::UnknownCampaignIds])
         .errors(409, &[ErrorCode::EmailTaken])
 }
 
@@ -251,6 +252,14 @@ struct CreatePartner {
     metadata: Option<Value>,
     /// Mail an invite link (default true).
     send_invite: Option<bool>,
+    /// The campaigns the partner is granted (at most 500 ids). Left out: every campaign open
+    /// to all partners (`grantToAllPartners`), now and later; `[]`: none (campaigns opened
+    /// later still reach it).
+    #[schemars(length(max = 500))]
+    campaign_ids: Option<Vec<String>>,
+    /// The same as `campaignIds` (the original's later name); both must agree.
+    #[schemars(length(max = 500))]
+    program_ids: Option<Vec<String>>,
 }
 
 /// `POST /partners`
@@ -261,6 +270,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let metadata = validate_metadata(body.metadata)?;
     let invite = body.send_invite.unwrap_or(true);
     let status = if invite { "invited" } else { "active" };
+    let access = grants::Initial::check(&ctx, body.campaign_ids, body.program_ids).await?;
     // The row is known before it is written (the time is the worker's, as for clicks and
     // events), so the partner, its `partner.created` event and the invite travel together:
     // BEGIN, the inserts and COMMIT in one round trip.
@@ -281,8 +291,8 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let w = Writes::new(schema);
     let insert = w.push(Stmt::new(
         format!(
-            "INSERT INTO {schema}.partners (id, email, name, metadata, status, activated_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+            "INSERT INTO {schema}.partners (id, email, name, metadata, status, activated_at, created_at, updated_at, open_campaigns)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)"
         ),
         vec![
             val(partner.id.clone()),
@@ -292,8 +302,10 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
             val(partner.status.clone()),
             val(partner.activated_at),
             val(now),
+            val(access.open_campaigns),
         ],
     ));
+    access.write(&w, &partner.id, now).await?;
     let body = partner.to_json();
     outbox::emit(&w, "partner.created", json!({ "partner": body })).await?;
     let mut mails = Vec::new();

@@ -9,7 +9,7 @@ use crate::{
     auth, campaigns, clicks, commissions,
     context::{Ctx, Handler, Reply, TenantRef},
     error::{ApiError, ErrorCode},
-    idempotency, links, mail,
+    grants, idempotency, links, mail,
     openapi::{self, Op, RouteDoc},
     partners, payouts, platform, terms, webhooks, App,
 };
@@ -61,6 +61,15 @@ pub fn table() -> Vec<Route> {
         route!(Api, "GET", "/partners/:id/terms/:campaignId", Admin, terms::get, terms::get_doc),
         route!(Api, "PUT", "/partners/:id/terms/:campaignId", Admin, terms::put, terms::put_doc),
         route!(Api, "DELETE", "/partners/:id/terms/:campaignId", Admin, terms::delete, terms::delete_doc),
+        // Program access (grants); `programs` is the original's later name
+        route!(Api, "GET", "/partners/:id/campaigns", AdminScopeOrSelf(None), grants::list, grants::list_doc),
+        route!(Api, "GET", "/partners/:id/programs", AdminScopeOrSelf(None), grants::list, grants::list_doc),
+        route!(Api, "POST", "/partners/:id/campaigns", Admin, grants::add, grants::add_doc),
+        route!(Api, "POST", "/partners/:id/programs", Admin, grants::add, grants::add_doc),
+        route!(Api, "DELETE", "/partners/:id/programs/:programId", Admin, grants::remove, grants::remove_doc),
+        route!(Api, "DELETE", "/partners/:id/campaigns/:campaignId", Admin, grants::remove, grants::remove_doc),
+        route!(Api, "GET", "/me/programs", AdminOrPartner, grants::mine, grants::mine_doc),
+        route!(Api, "GET", "/me/campaigns", AdminOrPartner, grants::mine, grants::mine_doc),
         // API keys
         route!(Api, "POST", "/api-keys", Admin, api_keys::create, api_keys::create_doc),
         route!(Api, "POST", "/api-keys/scoped", Admin, api_keys::create_scoped, api_keys::create_scoped_doc),
@@ -200,7 +209,15 @@ fn match_segments(pattern: &str, got: &[&str]) -> Option<Vec<(&'static str, Stri
 /// Parameter names come from the static route table, so they are `'static` already; this
 /// maps the borrowed slice back to the table's string without allocating per request.
 fn leak_name(name: &str) -> &'static str {
-    const KNOWN: &[&str] = &["id", "slug", "keyId", "linkKey", "deliveryId", "campaignId"];
+    const KNOWN: &[&str] = &[
+        "id",
+        "slug",
+        "keyId",
+        "linkKey",
+        "deliveryId",
+        "programId",
+        "campaignId",
+    ];
     KNOWN
         .iter()
         .copied()

@@ -19,6 +19,7 @@ mod modes;
 mod openapi;
 mod partners;
 mod platform;
+mod programs_access;
 mod programs_terms;
 mod smtp;
 mod tenancy;

@@ -21,7 +21,8 @@ use std::collections::{HashMap, HashSet};
 /// and for all campaigns (events of one batch have times of their own: the engine picks
 /// the version in force at each event's `ts`, [`crate::terms::rule_in_force`]). Per user:
 /// `(has_identity, eligible candidates ordered by time)`; users without an identity are
-/// absent. Flagged clicks and revoked partners are dropped here.
+/// absent. Flagged clicks, revoked partners and clicks made outside their campaign's
+/// `startsAt`/`endsAt` window are dropped here.
 /// `exclude_event`: commissions of this event do not count as "paid before" (rederive
 /// replaces them).
 pub async fn candidates_for(
@@ -36,7 +37,9 @@ pub async fn candidates_for(
     // doing that after it has grown.
     let sql = format!(
         "SELECT i.user_id, c.id, c.partner_id, c.campaign_id, c.ts,
-                (c.fraud_flag IS NULL AND p.status <> 'revoked') AS eligible,
+                (c.fraud_flag IS NULL AND p.status <> 'revoked'
+                 AND (cp.starts_at IS NULL OR c.ts >= cp.starts_at)
+                 AND (cp.ends_at IS NULL OR c.ts < cp.ends_at)) AS eligible,
                 cp.attribution_model, cp.attribution_window_days, cp.holdback_days, cp.commission_rule,
                 paid.one IS NOT NULL AS paid_before,
                 terms.specific, terms.valid_from, terms.rules, terms.holdback

@@ -344,7 +344,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve, open to all partners, no `startsAt`/`endsAt`). Also `POST /programs`.
          */
         post: operations["postCampaigns"];
         delete?: never;
@@ -537,6 +537,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the campaigns I can promote
+         * @description A partner: the campaigns it is granted that are active now (inside their `startsAt`/`endsAt` window). An admin: every campaign, ended and future ones included (`source` null). Newest first, not paginated. Also `GET /me/campaigns`.
+         */
+        get: operations["getMeCampaigns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/programs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the campaigns I can promote
+         * @description A partner: the campaigns it is granted that are active now (inside their `startsAt`/`endsAt` window). An admin: every campaign, ended and future ones included (`source` null). Newest first, not paginated. Also `GET /me/campaigns`.
+         */
+        get: operations["getMePrograms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -608,6 +648,50 @@ export interface paths {
          */
         post: operations["postPartnersIdApiKeys"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a partner's campaign access
+         * @description Every campaign (newest first, not paginated) with whether the partner is granted it (`granted`, `grantSource`, `grantedAt`; null when not granted). A partner reading its own list does not see private campaigns it is not granted. Also `GET /partners/{id}/programs`.
+         */
+        get: operations["getPartnersIdCampaigns"];
+        put?: never;
+        /**
+         * Grant a partner campaigns
+         * @description Grants the named campaigns (an explicit grant, which a campaign made private later keeps). Ids that name no campaign are ignored; if none does, `404 no_valid_campaigns`. Also `POST /partners/{id}/programs`.
+         */
+        post: operations["postPartnersIdCampaigns"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/campaigns/{campaignId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a partner's grant
+         * @description The partner can no longer create links on the campaign (its existing links and their clicks keep working). Works for explicit grants and for an open campaign's grant alike. Also `DELETE /partners/{id}/campaigns/{campaignId}`.
+         */
+        delete: operations["deletePartnersIdCampaignsCampaignId"];
         options?: never;
         head?: never;
         patch?: never;
@@ -694,6 +778,50 @@ export interface paths {
          */
         post: operations["postPartnersIdLinks"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/programs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a partner's campaign access
+         * @description Every campaign (newest first, not paginated) with whether the partner is granted it (`granted`, `grantSource`, `grantedAt`; null when not granted). A partner reading its own list does not see private campaigns it is not granted. Also `GET /partners/{id}/programs`.
+         */
+        get: operations["getPartnersIdPrograms"];
+        put?: never;
+        /**
+         * Grant a partner campaigns
+         * @description Grants the named campaigns (an explicit grant, which a campaign made private later keeps). Ids that name no campaign are ignored; if none does, `404 no_valid_campaigns`. Also `POST /partners/{id}/programs`.
+         */
+        post: operations["postPartnersIdPrograms"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/programs/{programId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a partner's grant
+         * @description The partner can no longer create links on the campaign (its existing links and their clicks keep working). Works for explicit grants and for an open campaign's grant alike. Also `DELETE /partners/{id}/campaigns/{campaignId}`.
+         */
+        delete: operations["deletePartnersIdProgramsProgramId"];
         options?: never;
         head?: never;
         patch?: never;
@@ -917,7 +1045,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve, open to all partners, no `startsAt`/`endsAt`). Also `POST /programs`.
          */
         post: operations["postPrograms"];
         delete?: never;
@@ -1091,6 +1219,14 @@ export interface components {
             /** @description `system` (the attribution engine), `admin`, `scoped` (a scoped key), `partner`. */
             kind: string;
         };
+        /** @description `POST /partners/:id/campaigns` answers the campaigns the partner did not reach before. */
+        Added: {
+            /**
+             * @description The campaigns granted by this request, in the order given (those already granted are
+             *     left out; unknown ids are ignored).
+             */
+            added: string[];
+        };
         /** @description An admin: a person (signed in with a session) or an admin key. */
         AdminPrincipal: components["schemas"]["AdminView"] | components["schemas"]["KeyPrincipal"];
         /** @description An admin (a person; headless admins are API keys), as the API shows it. */
@@ -1202,6 +1338,13 @@ export interface components {
             /** @description Where a partner's link sends people (an absolute http or https URL). */
             destinationUrl: string;
             /**
+             * Format: date-time
+             * @description … and until this time, excluded (null: no end).
+             */
+            endsAt?: string | null;
+            /** @description Open to every partner (the default) or private: only explicit grants reach it. */
+            grantToAllPartners: boolean;
+            /**
              * Format: int32
              * @description Days a commission is held back before it can be approved, 0 to 365.
              */
@@ -1210,6 +1353,11 @@ export interface components {
             name: string;
             /** @description The same as `id` (the original's name for a campaign is a program). */
             programId: string;
+            /**
+             * Format: date-time
+             * @description Links can be made and clicks earn credit from this time on (null: no start).
+             */
+            startsAt?: string | null;
             /** Format: date-time */
             updatedAt: string;
         };
@@ -1237,12 +1385,28 @@ export interface components {
              */
             destinationUrl?: string;
             /**
+             * Format: date-time
+             * @description When the campaign ends (excluded; after `startsAt`); null: no end.
+             */
+            endsAt?: string | null;
+            /**
+             * @description Default true (also when null): every partner reaches the campaign; false: only
+             *     partners granted it explicitly.
+             */
+            grantToAllPartners?: boolean | null;
+            /**
              * Format: uint16
              * @description 0 to 365, default 0 (also when null): days before a commission can be approved.
              */
             holdbackDays?: number | null;
             /** @description 1 to 200 printable characters (trimmed). */
             name?: string;
+            /**
+             * Format: date-time
+             * @description When links can be made and clicks start to earn credit (RFC 3339, 1970 to 9999);
+             *     null: no start.
+             */
+            startsAt?: string | null;
         };
         /** @description A new campaign. Unknown fields are refused. */
         CampaignCreate: {
@@ -1268,12 +1432,28 @@ export interface components {
              */
             destinationUrl: string;
             /**
+             * Format: date-time
+             * @description When the campaign ends (excluded; after `startsAt`); null: no end.
+             */
+            endsAt?: string | null;
+            /**
+             * @description Default true (also when null): every partner reaches the campaign; false: only
+             *     partners granted it explicitly.
+             */
+            grantToAllPartners?: boolean | null;
+            /**
              * Format: uint16
              * @description 0 to 365, default 0 (also when null): days before a commission can be approved.
              */
             holdbackDays?: number | null;
             /** @description 1 to 200 printable characters (trimmed). */
             name: string;
+            /**
+             * Format: date-time
+             * @description When links can be made and clicks start to earn credit (RFC 3339, 1970 to 9999);
+             *     null: no start.
+             */
+            startsAt?: string | null;
         };
         /** @description A page of campaigns: `data`, with the original's list keys `campaigns` and `programs`. */
         CampaignPage: {
@@ -1554,6 +1734,12 @@ export interface components {
         };
         CreatePartner: {
             /**
+             * @description The campaigns the partner is granted (at most 500 ids). Left out: every campaign open
+             *     to all partners (`grantToAllPartners`), now and later; `[]`: none (campaigns opened
+             *     later still reach it).
+             */
+            campaignIds?: string[] | null;
+            /**
              * Format: email
              * @description Unique per tenant (compared case-insensitively).
              */
@@ -1564,6 +1750,8 @@ export interface components {
             } | null;
             /** @description 1 to 200 printable characters. */
             name: string;
+            /** @description The same as `campaignIds` (the original's later name); both must agree. */
+            programIds?: string[] | null;
             /** @description Mail an invite link (default true). */
             sendInvite?: boolean | null;
         };
@@ -1840,6 +2028,19 @@ export interface components {
             commissions: components["schemas"]["Commission"][];
             payout: components["schemas"]["PayoutWithCommissions"];
         };
+        GrantBody: {
+            /** @description The campaigns to grant, 1 to 500 ids (`campaignIds` or `programIds`; both must agree). */
+            campaignIds?: string[] | null;
+            /** @description The same as `campaignIds` (the original's later name). */
+            programIds?: string[] | null;
+            /** @description Where the grant comes from (default `admin`). */
+            source?: components["schemas"]["GrantSource"] | null;
+        };
+        /**
+         * @description Where a grant came from.
+         * @enum {string}
+         */
+        GrantSource: "admin" | "offering" | "signup" | "import";
         /** @description What `POST /attribution/identify` answers. */
         Identified: {
             /**
@@ -1944,7 +2145,10 @@ export interface components {
             role: "partner";
         };
         MailMetadata: {
-            /** @description What the mail is: `magic_link`, `partner_invite`, `admin_invite`, `partner_revoked`. */
+            /**
+             * @description What the mail is: `magic_link`, `partner_invite`, `admin_invite`, `partner_revoked`,
+             *     `campaign_ending`.
+             */
             purpose: string;
         };
         /** @description A message of the dev mailbox. */
@@ -1959,12 +2163,70 @@ export interface components {
             /** @description The recipient's address. */
             to: string;
         };
+        /** @description A campaign as `GET /me/programs` shows it. */
+        MyProgram: {
+            deepLinkAllowedDomains: string[];
+            destinationUrl: string;
+            /** Format: date-time */
+            endsAt?: string | null;
+            id: string;
+            name: string;
+            /** @description The grant's source (`admin`, `offering`, `signup`, `import`); null for admins. */
+            source?: string | null;
+            /** Format: date-time */
+            startsAt?: string | null;
+            /**
+             * @description The partner's own commission terms for this campaign, when it has any; null when the
+             *     campaign's own rule applies.
+             */
+            terms?: unknown;
+        };
+        MyPrograms: {
+            /** @description The same as `data`. */
+            campaigns: components["schemas"]["MyProgram"][];
+            data: components["schemas"]["MyProgram"][];
+            /** @description The same as `data`. */
+            programs: components["schemas"]["MyProgram"][];
+        };
         /** @description `{"commission": {...}}`: the answer of a change to one commission. */
         OneCommission: {
             commission: components["schemas"]["Commission"];
         };
         OnePayout: {
             payout: components["schemas"]["Payout"];
+        };
+        /** @description One campaign as a partner's grant listing shows it. */
+        PartnerCampaign: {
+            destinationUrl: string;
+            /** Format: date-time */
+            endsAt?: string | null;
+            /** @description Whether the partner may create links on it. */
+            granted: boolean;
+            /**
+             * Format: date-time
+             * @description Null when not granted.
+             */
+            grantedAt?: string | null;
+            /** @description Where the grant came from (`admin` for an open campaign's); null when not granted. */
+            grantSource?: string | null;
+            grantToAllPartners: boolean;
+            id: string;
+            name: string;
+            /** @description The same as `id`. */
+            programId: string;
+            /** Format: date-time */
+            startsAt?: string | null;
+        };
+        /**
+         * @description `GET /partners/:id/campaigns`: every campaign, newest first, under `data`, `campaigns`
+         *     and `programs`.
+         */
+        PartnerCampaigns: {
+            /** @description The same as `data`. */
+            campaigns: components["schemas"]["PartnerCampaign"][];
+            data: components["schemas"]["PartnerCampaign"][];
+            /** @description The same as `data`. */
+            programs: components["schemas"]["PartnerCampaign"][];
         };
         /** @description One version of a partner's terms, in the shape it was written (the original's). */
         PartnerTerms: {
@@ -5163,6 +5425,118 @@ export interface operations {
             };
         };
     };
+    getMeCampaigns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaigns, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyPrograms"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMePrograms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaigns, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyPrograms"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getOpenapiJson: {
         parameters: {
             query?: never;
@@ -5326,7 +5700,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedPartner"];
                 };
             };
-            /** @description Error: invalid_body, invalid_idempotency_key. */
+            /** @description Error: unknown_campaign_ids, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5334,7 +5708,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_body" | "invalid_idempotency_key";
+                        error?: "unknown_campaign_ids" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5658,6 +6032,260 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdCampaigns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every campaign, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerCampaigns"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postPartnersIdCampaigns: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantBody"];
+            };
+        };
+        responses: {
+            /** @description The campaigns newly granted. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Added"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found, no_valid_campaigns. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found" | "no_valid_campaigns";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deletePartnersIdCampaignsCampaignId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaignId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The grant is gone. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Acknowledged"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found, grant_not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found" | "grant_not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6259,7 +6887,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: campaign_not_granted, forbidden, forbidden_scope, tenant_suspended. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6267,7 +6895,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "campaign_not_granted" | "forbidden" | "forbidden_scope" | "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6283,7 +6911,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: partner_revoked, linkKey_taken, idempotency_key_in_progress, idempotency_key_reused. */
+            /** @description Error: partner_revoked, linkKey_taken, campaign_not_active, idempotency_key_in_progress, idempotency_key_reused. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6291,7 +6919,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "partner_revoked" | "linkKey_taken" | "idempotency_key_in_progress" | "idempotency_key_reused";
+                        error?: "partner_revoked" | "linkKey_taken" | "campaign_not_active" | "idempotency_key_in_progress" | "idempotency_key_reused";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6304,6 +6932,260 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdPrograms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every campaign, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerCampaigns"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postPartnersIdPrograms: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry: the same key (printable ASCII) within 24 hours replays the first answer. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantBody"];
+            };
+        };
+        responses: {
+            /** @description The campaigns newly granted. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Added"];
+                };
+            };
+            /** @description Error: invalid_body, invalid_idempotency_key. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found, no_valid_campaigns. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found" | "no_valid_campaigns";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: idempotency_key_in_progress, idempotency_key_reused. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "idempotency_key_in_progress" | "idempotency_key_reused";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deletePartnersIdProgramsProgramId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                programId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The grant is gone. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Acknowledged"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found, grant_not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found" | "grant_not_found";
                     } & components["schemas"]["Error"];
                 };
             };
