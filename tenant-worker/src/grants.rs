@@ -23,7 +23,6 @@ use crate::{
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio_postgres::Row;
 
 /// Whether partner `p` reaches campaign `c`, `g` being their `partner_programs` row (LEFT
@@ -447,9 +446,9 @@ struct MyProgram {
     /// The grant's source (`admin`, `offering`, `signup`, `import`); null for admins.
     #[schemars(regex(pattern = "^(admin|offering|signup|import)$"))]
     source: Option<String>,
-    /// The partner's own commission terms for this campaign, when it has any; null when the
-    /// campaign's own rule applies.
-    terms: Option<Value>,
+    /// The partner's own commission terms in force now for this campaign (its per-campaign
+    /// terms, else its all-campaign terms); null when the campaign's own rule applies.
+    terms: Option<crate::terms::TermsView>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -465,17 +464,6 @@ pub fn mine_doc() -> Op {
     Op::new("List the campaigns I can promote")
         .describe("A partner: the campaigns it is granted that are active now (inside their `startsAt`/`endsAt` window). An admin: every campaign, ended and future ones included (`source` null). Newest first, not paginated. Also `GET /me/campaigns`.")
         .ok::<MyPrograms>(200, "The campaigns, newest first.")
-}
-
-/// The terms in force for `partner` on each of `campaigns` (by campaign id), shown by
-/// `/me/programs`. THE place per-partner terms plug in: none exist yet, so every campaign's
-/// own rule applies (null).
-async fn terms_in_force(
-    _ctx: &Ctx,
-    _partner: &str,
-    _campaigns: &[String],
-) -> Result<std::collections::HashMap<String, Value>, ApiError> {
-    Ok(std::collections::HashMap::new())
 }
 
 /// `GET /me/programs` (alias `/me/campaigns`)
@@ -512,7 +500,7 @@ pub async fn mine(ctx: Ctx) -> Result<Reply, ApiError> {
                 )
                 .await?;
             let ids: Vec<String> = rows.iter().map(|r| r.get("id")).collect();
-            let mut terms = terms_in_force(&ctx, partner_id, &ids).await?;
+            let mut terms = crate::terms::in_force_now(&ctx, partner_id, &ids).await?;
             rows.iter()
                 .map(|r| {
                     let mut p = view(r, Some(r.get("source")));

@@ -306,10 +306,10 @@ impl TermsBody {
 }
 
 /// One version of a partner's terms, in the shape it was written (the original's).
-#[derive(Serialize, JsonSchema)]
+#[derive(Serialize, JsonSchema, Clone)]
 #[serde(rename_all = "camelCase")]
 #[schemars(rename = "PartnerTerms")]
-struct TermsView {
+pub struct TermsView {
     /// The campaign the terms are for; null: all of the partner's campaigns.
     campaign_id: Option<String>,
     /// `percent` or `fixed`; null when this version ends the terms (from `validFrom` on,
@@ -381,6 +381,44 @@ fn view(row: &Row) -> Result<TermsView, ApiError> {
         source: row.get("source"),
         valid_from: Timestamp(row.get("valid_from")),
     })
+}
+
+/// The terms in force now for `partner` on each of `campaigns` (by campaign id), as
+/// [`rule_in_force`] chooses them: the latest per-campaign version, else the latest
+/// all-campaign one, a version that ends the terms passing to the next level. Campaigns
+/// whose own rule applies are absent. One read of the partner's versions.
+pub async fn in_force_now(
+    ctx: &Ctx,
+    partner: &str,
+    campaigns: &[String],
+) -> Result<std::collections::HashMap<String, TermsView>, ApiError> {
+    let rows = ctx
+        .read(
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM {}.partner_terms WHERE partner_id = $1
+                  ORDER BY valid_from DESC, id DESC",
+                ctx.schema()?
+            ),
+            &[&partner],
+        )
+        .await?;
+    let now = Utc::now();
+    // The latest version in force at one level, if it does not end the terms.
+    let level = |campaign: Option<&str>| {
+        rows.iter()
+            .find(|r| {
+                r.get::<_, Option<String>>("campaign_id").as_deref() == campaign
+                    && r.get::<_, DateTime<Utc>>("valid_from") <= now
+            })
+            .filter(|r| r.get::<_, Option<Value>>("rule").is_some())
+    };
+    let mut out = std::collections::HashMap::new();
+    for c in campaigns {
+        if let Some(row) = level(Some(c)).or_else(|| level(None)) {
+            out.insert(c.clone(), view(row)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The (partner, campaign?) of a request, checked to exist: `404` otherwise.

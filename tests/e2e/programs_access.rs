@@ -542,6 +542,66 @@ async fn me_programs_shows_a_partner_its_active_grants_and_an_admin_everything()
     let alias = me.get("/me/campaigns").await.expect(200);
     assert_eq!(alias.body, r.body);
 
+    // Terms in force: per-campaign terms for one campaign, all-campaign terms for the rest.
+    t.api
+        .put(
+            &format!("/partners/{p}/commission-snapshot"),
+            json!({"commissionType": "percent", "commissionValue": "15"}),
+        )
+        .await
+        .expect(200);
+    t.api
+        .put(
+            &format!("/partners/{p}/terms/{}", open.id),
+            json!({"commissionType": "fixed", "commissionValue": "5.00", "currency": "EUR", "holdbackDays": 3}),
+        )
+        .await
+        .expect(200);
+    let r = me.get("/me/programs").await.expect(200);
+    let terms_of = |id: &str| {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["terms"]
+            .clone()
+    };
+    let own = terms_of(&open.id);
+    assert_eq!(
+        (
+            own["commissionType"].as_str(),
+            own["commissionValue"].as_str(),
+            own["currency"].as_str()
+        ),
+        (Some("fixed"), Some("5.00"), Some("EUR"))
+    );
+    assert_eq!(own["holdbackDays"], 3);
+    assert_eq!(own["campaignId"], open.id.as_str());
+    let all = terms_of(&granted_private.id);
+    assert_eq!(
+        (
+            all["commissionType"].as_str(),
+            all["commissionValue"].as_str()
+        ),
+        (Some("percent"), Some("15"))
+    );
+    assert_eq!(all["campaignId"], Value::Null);
+    // Ending the per-campaign terms brings back the all-campaign ones.
+    t.api
+        .delete(&format!("/partners/{p}/terms/{}", open.id))
+        .await
+        .expect(200);
+    let r = me.get("/me/programs").await.expect(200);
+    let back = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == open.id.as_str())
+        .unwrap()["terms"]
+        .clone();
+    assert_eq!(back["commissionValue"], "15");
+
     // Admins see every campaign, ended and future ones included.
     let all = t.api.get("/me/programs").await.expect(200);
     let mut ids: Vec<String> = all.body["data"]

@@ -296,6 +296,11 @@ impl Api {
         .await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.raw(Method::PUT, path, Some(body.to_string().into_bytes()), &[])
+            .await
+    }
+
     pub async fn delete(&self, path: &str) -> Resp {
         self.raw(Method::DELETE, path, None, &[]).await
     }

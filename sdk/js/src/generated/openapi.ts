@@ -2176,10 +2176,10 @@ export interface components {
             /** Format: date-time */
             startsAt?: string | null;
             /**
-             * @description The partner's own commission terms for this campaign, when it has any; null when the
-             *     campaign's own rule applies.
+             * @description The partner's own commission terms in force now for this campaign (its per-campaign
+             *     terms, else its all-campaign terms); null when the campaign's own rule applies.
              */
-            terms?: unknown;
+            terms?: components["schemas"]["PartnerTerms"] | null;
         };
         MyPrograms: {
             /** @description The same as `data`. */
