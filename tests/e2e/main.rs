@@ -19,6 +19,7 @@ mod modes;
 mod openapi;
 mod partners;
 mod platform;
+mod programs_rules;
 mod smtp;
 mod tenancy;
 mod webhook_endpoints;

@@ -28,7 +28,7 @@ use crate::{
     sql::{pipeline, rollback, send, Rows, Schema, Statement},
     webhooks::subscriptions,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
@@ -126,8 +126,8 @@ pub fn write_events<'a>(
         // commit (and take it into account).
         let mut candidates = store::candidates_for(&conn, schema, &users, None).await?;
         let outbox = subscriptions::anyone_listens(&conn, schema, &OUTBOX_TYPES).await?;
-        let first_payments = Paid::first_payments(&candidates);
-        let before = match first_payments.0.is_empty() {
+        let first_payments = Paid::first_payments(jobs, &candidates);
+        let before = match first_payments.is_empty() {
             true => Before::Nothing,
             false => turn.wait(|ahead| ahead.overlaps(&first_payments)).await,
         };
@@ -190,37 +190,78 @@ fn fenced_events(
 /// The webhook event types of an event batch's outbox rows (and `*`, which takes all).
 const OUTBOX_TYPES: [&str; 3] = ["*", "attribution.created", "commission.accrued"];
 
-/// (user, campaign) pairs: those a batch pays a positive commission for, or those whose
-/// next commission is a first payment on a campaign that pays only the first.
+/// What a batch hands on to the next one: the (user, campaign) pairs it pays a positive
+/// commission for, and the (user, campaign, partner) triples it credits with the type and
+/// `ts` of each event (the first events of `first`/`subsequent`/`recurringMonths`
+/// sub-rules). Built from candidates, the same shape says what a batch's plan depends on:
+/// first payments still open, and triples whose rules need a first event not yet known.
 #[derive(Default)]
-pub struct Paid(HashSet<(String, String)>);
+pub struct Paid {
+    pairs: HashSet<(String, String)>,
+    credited: HashMap<Triple, Vec<(String, DateTime<Utc>)>>,
+}
+
+/// (user, campaign, partner).
+type Triple = (String, String, String);
 
 impl Paid {
-    /// The pairs of `candidates` still waiting for their only payment.
-    fn first_payments(candidates: &HashMap<String, (bool, Vec<Candidate>)>) -> Paid {
+    /// What the plan of `jobs` depends on, given their users' candidates.
+    fn first_payments(
+        jobs: &[EventInput],
+        candidates: &HashMap<String, (bool, Vec<Candidate>)>,
+    ) -> Paid {
         let mut open = Paid::default();
         for (user, (_, cands)) in candidates {
-            for c in cands.iter().filter(|c| !c.rule.recurring && !c.paid_before) {
-                open.0.insert((user.clone(), c.campaign_id.clone()));
+            for c in cands
+                .iter()
+                .filter(|c| c.rule.has_first_payment() && !c.paid_before)
+            {
+                open.pairs.insert((user.clone(), c.campaign_id.clone()));
+            }
+        }
+        for job in jobs {
+            let Some((_, cands)) = candidates.get(&job.facts.user_id) else {
+                continue;
+            };
+            for c in cands.iter().filter(|c| {
+                c.rule.needs_history()
+                    && (c.firsts.any.is_none() || c.firsts.is_first(&job.facts.kind))
+            }) {
+                let key = (
+                    job.facts.user_id.clone(),
+                    c.campaign_id.clone(),
+                    c.partner_id.clone(),
+                );
+                open.credited.entry(key).or_default();
             }
         }
         open
     }
 
+    fn is_empty(&self) -> bool {
+        self.pairs.is_empty() && self.credited.is_empty()
+    }
+
     fn overlaps(&self, other: &Paid) -> bool {
-        let (small, large) = match self.0.len() <= other.0.len() {
+        let (small, large) = match self.pairs.len() <= other.pairs.len() {
             true => (self, other),
             false => (other, self),
         };
-        small.0.iter().any(|pair| large.0.contains(pair))
+        small.pairs.iter().any(|pair| large.pairs.contains(pair))
+            || self.credited.keys().any(|k| other.credited.contains_key(k))
     }
 
-    /// Marks the paid pairs in `candidates` as paid before.
+    /// Takes what the batch ahead committed into `candidates`: its paid pairs are paid
+    /// before, its credited events earlier attributed events.
     fn apply(&self, candidates: &mut HashMap<String, (bool, Vec<Candidate>)>) {
         for (user, (_, cands)) in candidates.iter_mut() {
             for c in cands.iter_mut() {
-                if self.0.contains(&(user.clone(), c.campaign_id.clone())) {
+                if self.pairs.contains(&(user.clone(), c.campaign_id.clone())) {
                     c.paid_before = true;
+                }
+                let key = (user.clone(), c.campaign_id.clone(), c.partner_id.clone());
+                for (kind, ts) in self.credited.get(&key).into_iter().flatten() {
+                    c.firsts.record(kind, *ts);
                 }
             }
         }
@@ -270,7 +311,7 @@ impl<'a> Batch<'a> {
                 .or_insert((false, Vec::new()));
             let outcome = attribute(*has_identity, cands, event.ts);
             let plan = Plan::new(event, &outcome, now);
-            mark_paid(cands, &plan);
+            mark_paid(cands, event, &plan);
             let response = plan.reply(event, &outcome);
             plans.push(Ok((outcome, plan, response)));
         }
@@ -308,9 +349,16 @@ impl<'a> Batch<'a> {
         let mut paid = Paid::default();
         for (job, plan) in self.jobs.iter().zip(&self.plans) {
             if let Ok((_, plan, _)) = plan {
+                let user = &job.facts.user_id;
                 for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
-                    paid.0
-                        .insert((job.facts.user_id.clone(), c.campaign_id.clone()));
+                    paid.pairs.insert((user.clone(), c.campaign_id.clone()));
+                }
+                for a in &plan.attributions {
+                    let key = (user.clone(), a.campaign_id.clone(), a.partner_id.clone());
+                    paid.credited
+                        .entry(key)
+                        .or_default()
+                        .push((job.facts.kind.clone(), job.facts.ts));
                 }
             }
         }

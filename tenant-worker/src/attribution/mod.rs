@@ -16,7 +16,13 @@ pub mod refund_math;
 pub mod refunds;
 pub mod store;
 
-use crate::{commissions::CommissionRule, error::ApiError, money::Currency};
+use crate::{
+    commissions::{
+        pricing::{self, FirstEvents, Priced, PricedEvent, TouchTerms},
+        CommissionRule,
+    },
+    error::ApiError,
+};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
@@ -90,6 +96,9 @@ pub struct Candidate {
     pub rule: CommissionRule,
     /// The user already has a paying commission for this campaign (for non-recurring rules).
     pub paid_before: bool,
+    /// The first attributed events of (campaign, partner, user) so far (read only when the
+    /// rule needs them: [`CommissionRule::needs_history`]).
+    pub firsts: FirstEvents,
 }
 
 #[derive(Debug, Clone)]
@@ -152,48 +161,21 @@ pub fn attribute(has_identity: bool, candidates: &[Candidate], event_ts: DateTim
     }
 }
 
-/// The commission of each touch, rounded half-even to the currency's minor unit, or None
-/// when it is zero (the attribution stays, no commission row). When all touches share one
-/// rule, the amounts sum exactly to the undivided rounded amount (the last touch takes the
-/// rounding remainder).
-pub fn split(
-    touches: &[Touch],
-    value: Option<Decimal>,
-    currency: Currency,
-) -> Vec<Option<(Decimal, Currency)>> {
-    let payable = |t: &Touch| t.candidate.rule.recurring || !t.candidate.paid_before;
-    let shared = touches
-        .windows(2)
-        .all(|w| w[0].candidate.rule == w[1].candidate.rule);
-    let amounts: Vec<(Decimal, Currency)> = if shared && !touches.is_empty() {
-        let (raw, cur) = touches[0].candidate.rule.price(value, currency);
-        let total = cur.round(raw);
-        let mut out: Vec<(Decimal, Currency)> = Vec::with_capacity(touches.len());
-        let mut given = Decimal::ZERO;
-        for (i, t) in touches.iter().enumerate() {
-            let amount = if i + 1 == touches.len() {
-                total - given
-            } else {
-                cur.round(total * t.weight)
-            };
-            given += amount;
-            out.push((amount, cur));
-        }
-        out
-    } else {
-        touches
-            .iter()
-            .map(|t| {
-                let (raw, cur) = t.candidate.rule.price(value, currency);
-                (cur.round(raw * t.weight), cur)
-            })
-            .collect()
-    };
-    touches
+/// The commissions of each touch ([`pricing::price`]: one per applying sub-rule, rounded
+/// half-even, none when zero; the attribution stays either way). When all touches share one
+/// rule, each sub-rule's amounts sum exactly to that sub-rule applied to the undivided
+/// amount.
+pub fn split(touches: &[Touch], event: &PricedEvent) -> Vec<Vec<Priced>> {
+    let terms: Vec<TouchTerms> = touches
         .iter()
-        .zip(amounts)
-        .map(|(t, (amount, cur))| (payable(t) && !amount.is_zero()).then_some((amount, cur)))
-        .collect()
+        .map(|t| TouchTerms {
+            rule: &t.candidate.rule,
+            weight: t.weight,
+            paid_before: t.candidate.paid_before,
+            firsts: &t.candidate.firsts,
+        })
+        .collect();
+    pricing::price(&terms, event)
 }
 
 #[cfg(test)]

@@ -11,7 +11,11 @@
 use super::plan::{attribution_json, commission_json, EventFacts, Plan};
 use super::{Candidate, Model, Outcome};
 use crate::sql::{val, JsonText, Rows, Schema};
-use crate::{commissions::CommissionRule, error::ApiError};
+use crate::{
+    commissions::{pricing::FirstEvents, CommissionRule},
+    error::ApiError,
+};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -19,14 +23,16 @@ use std::collections::{HashMap, HashSet};
 /// The clicks that could earn credit for each of `users`: every identity's click with its
 /// campaign's terms. Per user: `(has_identity, eligible candidates ordered by time)`; users
 /// without an identity are absent. Flagged clicks and revoked partners are dropped here.
-/// `exclude_event`: commissions of this event do not count as "paid before" (rederive
-/// replaces them).
+/// `replaying`: the event rederive replays — its commissions do not count as "paid before"
+/// (rederive replaces them) and only events before it, by (`ts`, id), count as earlier
+/// attributed events ([`Candidate::firsts`], read only when a rule needs them).
 pub async fn candidates_for(
     client: &impl deadpool_postgres::GenericClient,
     schema: &Schema,
     users: &[&str],
-    exclude_event: Option<&str>,
+    replaying: Option<(&str, DateTime<Utc>)>,
 ) -> Result<HashMap<String, (bool, Vec<Candidate>)>, ApiError> {
+    let exclude_event = replaying.map(|(id, _)| id);
     // "Paid before" is a LATERAL … LIMIT 1 probe of the (user, campaign) index, not an
     // EXISTS: the planner may turn an EXISTS into a hashed subplan that scans every
     // commission of the tenant, and a generic plan made while the table was small keeps
@@ -70,9 +76,55 @@ pub async fn candidates_for(
             holdback_days: r.get(8),
             rule: CommissionRule::parse(&rule)?,
             paid_before: r.get(10),
+            firsts: FirstEvents::default(),
         });
     }
+    let needing: Vec<&str> = out
+        .iter()
+        .filter(|(_, (_, cands))| cands.iter().any(|c| c.rule.needs_history()))
+        .map(|(user, _)| user.as_str())
+        .collect();
+    if !needing.is_empty() {
+        for (user, campaign, partner, kind, first) in
+            first_events(client, schema, &needing, replaying).await?
+        {
+            let Some((_, cands)) = out.get_mut(&user) else {
+                continue;
+            };
+            for c in cands
+                .iter_mut()
+                .filter(|c| c.campaign_id == campaign && c.partner_id == partner)
+            {
+                c.firsts.record(&kind, first);
+            }
+        }
+    }
     Ok(out)
+}
+
+/// The earliest attributed event of each type per (user, campaign, partner), from the live
+/// attributions (refunds are never attributed). `replaying`: only events before it.
+async fn first_events(
+    client: &impl deadpool_postgres::GenericClient,
+    schema: &Schema,
+    users: &[&str],
+    replaying: Option<(&str, DateTime<Utc>)>,
+) -> Result<Vec<(String, String, String, String, DateTime<Utc>)>, ApiError> {
+    let sql = format!(
+        "SELECT e.user_id, a.campaign_id, a.partner_id, e.type, min(e.ts)
+           FROM {schema}.events e
+           JOIN {schema}.attributions a ON a.event_id = e.id AND a.superseded_at IS NULL
+          WHERE e.user_id = ANY($1::text[])
+            AND ($2::timestamptz IS NULL OR (e.ts, e.id) < ($2, $3::text))
+          GROUP BY e.user_id, a.campaign_id, a.partner_id, e.type"
+    );
+    let (id, ts) = replaying.unzip();
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &[&users, &ts, &id]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
 }
 
 /// [`candidates_for`] one user.
@@ -80,9 +132,9 @@ pub async fn candidates(
     client: &impl deadpool_postgres::GenericClient,
     schema: &Schema,
     user_id: &str,
-    exclude_event: Option<&str>,
+    replaying: Option<(&str, DateTime<Utc>)>,
 ) -> Result<(bool, Vec<Candidate>), ApiError> {
-    Ok(candidates_for(client, schema, &[user_id], exclude_event)
+    Ok(candidates_for(client, schema, &[user_id], replaying)
         .await?
         .remove(user_id)
         .unwrap_or_default())
@@ -155,10 +207,10 @@ pub fn derived_rows(
         schema,
         "commissions",
         "id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, amount, currency, status,
-         holdback_days, accrued_at, mature_at, last_transition_id",
+         holdback_days, accrued_at, mature_at, last_transition_id, rule_index",
         &[
             "text", "text", "text", "text", "text", "text", "text", "numeric", "text", "text", "int", "timestamptz",
-            "timestamptz", "text",
+            "timestamptz", "text", "int",
         ],
         "",
     );
@@ -217,6 +269,7 @@ pub fn derived_rows(
                 val(c.accrued_at),
                 val(c.mature_at),
                 val(entry),
+                val(c.rule_index as i32),
             ]);
             if with_outbox {
                 outbox.push(vec![
