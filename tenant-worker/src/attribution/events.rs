@@ -223,9 +223,12 @@ impl Paid {
             let Some((_, cands)) = candidates.get(&job.facts.user_id) else {
                 continue;
             };
+            let kind = job.facts.kind.as_str();
             for c in cands.iter().filter(|c| {
-                c.rule.needs_history()
-                    && (c.firsts.any.is_none() || c.firsts.is_first(&job.facts.kind))
+                c.rule.history_types().into_iter().any(|t| match t {
+                    None => c.firsts.any.is_none(),
+                    Some(t) => t == kind && c.firsts.is_first(t),
+                })
             }) {
                 let key = (
                     job.facts.user_id.clone(),

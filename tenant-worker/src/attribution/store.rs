@@ -79,48 +79,72 @@ pub async fn candidates_for(
             firsts: FirstEvents::default(),
         });
     }
-    let needing: Vec<&str> = out
-        .iter()
-        .filter(|(_, (_, cands))| cands.iter().any(|c| c.rule.needs_history()))
-        .map(|(user, _)| user.as_str())
-        .collect();
-    if !needing.is_empty() {
-        for (user, campaign, partner, kind, first) in
-            first_events(client, schema, &needing, replaying).await?
+    // The first events the rules ask about: one key per (user, campaign, partner, type)
+    // named by a sub-rule that needs it ("" for a sub-rule of any type).
+    let mut keys: HashSet<(&str, &str, &str, &str)> = HashSet::new();
+    for (user, (_, cands)) in &out {
+        for c in cands {
+            for t in c.rule.history_types() {
+                keys.insert((user, &c.campaign_id, &c.partner_id, t.unwrap_or("")));
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let found = first_events(client, schema, &keys, replaying).await?;
+    for (user, campaign, partner, kind, first) in found {
+        let Some((_, cands)) = out.get_mut(&user) else {
+            continue;
+        };
+        for c in cands
+            .iter_mut()
+            .filter(|c| c.campaign_id == campaign && c.partner_id == partner)
         {
-            let Some((_, cands)) = out.get_mut(&user) else {
-                continue;
-            };
-            for c in cands
-                .iter_mut()
-                .filter(|c| c.campaign_id == campaign && c.partner_id == partner)
-            {
-                c.firsts.record(&kind, first);
+            match kind.as_str() {
+                "" => c.firsts.any = Some(c.firsts.any.map_or(first, |a| a.min(first))),
+                k => c.firsts.record_type(k, first),
             }
         }
     }
     Ok(out)
 }
 
-/// The earliest attributed event of each type per (user, campaign, partner), from the live
-/// attributions (refunds are never attributed). `replaying`: only events before it.
+/// The earliest live attributed event of each key `(user, campaign, partner, type)` ("" for
+/// any type), by (`ts`, id); keys without one are absent. Refunds are never attributed.
+/// `replaying`: only events before it. Per key, a walk of the user's events in `ts` order
+/// (`events_user_idx`) that stops at the first one credited to the pair: the cost does not
+/// grow with the user's history.
 async fn first_events(
     client: &impl deadpool_postgres::GenericClient,
     schema: &Schema,
-    users: &[&str],
+    keys: &HashSet<(&str, &str, &str, &str)>,
     replaying: Option<(&str, DateTime<Utc>)>,
 ) -> Result<Vec<(String, String, String, String, DateTime<Utc>)>, ApiError> {
     let sql = format!(
-        "SELECT e.user_id, a.campaign_id, a.partner_id, e.type, min(e.ts)
-           FROM {schema}.events e
-           JOIN {schema}.attributions a ON a.event_id = e.id AND a.superseded_at IS NULL
-          WHERE e.user_id = ANY($1::text[])
-            AND ($2::timestamptz IS NULL OR (e.ts, e.id) < ($2, $3::text))
-          GROUP BY e.user_id, a.campaign_id, a.partner_id, e.type"
+        "SELECT k.u, k.c, k.p, k.t, f.ts
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(u, c, p, t)
+           CROSS JOIN LATERAL (
+                SELECT e.ts FROM {schema}.events e
+                  JOIN {schema}.attributions a
+                    ON a.event_id = e.id AND a.superseded_at IS NULL
+                   AND a.campaign_id = k.c AND a.partner_id = k.p
+                 WHERE e.user_id = k.u AND (k.t = '' OR e.type = k.t)
+                   AND ($5::timestamptz IS NULL OR (e.ts, e.id) < ($5, $6::text))
+                 ORDER BY e.ts, e.id LIMIT 1) f"
     );
+    let mut cols: [Vec<&str>; 4] = Default::default();
+    for (u, c, p, t) in keys {
+        cols[0].push(u);
+        cols[1].push(c);
+        cols[2].push(p);
+        cols[3].push(t);
+    }
     let (id, ts) = replaying.unzip();
     let stmt = client.prepare_cached(&sql).await?;
-    let rows = client.query(&stmt, &[&users, &ts, &id]).await?;
+    let rows = client
+        .query(&stmt, &[&cols[0], &cols[1], &cols[2], &cols[3], &ts, &id])
+        .await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))

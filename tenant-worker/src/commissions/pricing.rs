@@ -33,6 +33,11 @@ impl FirstEvents {
     /// Counts an attributed event (earlier events keep their place; refunds never come here).
     pub fn record(&mut self, kind: &str, ts: DateTime<Utc>) {
         self.any = Some(self.any.map_or(ts, |a| a.min(ts)));
+        self.record_type(kind, ts);
+    }
+
+    /// Counts an attributed event of `kind` for its type only.
+    pub fn record_type(&mut self, kind: &str, ts: DateTime<Utc>) {
         let t = self.by_type.entry(kind.to_string()).or_insert(ts);
         *t = (*t).min(ts);
     }

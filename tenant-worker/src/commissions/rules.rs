@@ -121,9 +121,16 @@ impl CommissionRule {
         Ok(CommissionRule { subs })
     }
 
-    /// Whether any sub-rule needs the history of (campaign, partner, user, type).
-    pub fn needs_history(&self) -> bool {
-        self.subs.iter().any(SubRule::needs_history)
+    /// The event types whose first event the rule set needs (`None`: of any type), each once.
+    pub fn history_types(&self) -> Vec<Option<&str>> {
+        let mut types: Vec<Option<&str>> = Vec::new();
+        for s in self.subs.iter().filter(|s| s.needs_history()) {
+            let t = s.event_type.as_deref();
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        types
     }
 
     /// Whether a sub-rule pays only a user's first paying event for the campaign (the
@@ -600,7 +607,7 @@ mod tests {
         let first =
             CommissionRule::parse(&json!([{"trigger": "first", "type": "percent", "value": 3}]))
                 .unwrap();
-        assert!(first.has_first_payment() && !first.needs_history());
+        assert!(first.has_first_payment() && first.history_types().is_empty());
         assert!(first.to_json().is_array());
     }
 
