@@ -396,3 +396,29 @@ async fn a_late_earlier_event_is_not_first_until_rederive() {
         (json!(0), json!(0))
     );
 }
+
+/// Identify's backlog prices a user's earlier events in `ts` order under the compound rule:
+/// the earliest signup is the first.
+#[tokio::test]
+async fn the_identify_backlog_prices_compound_rules_in_ts_order() {
+    let t = Tenant::new().await;
+    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
+    let cref = t.click(&link).await;
+    let later = event(&t, "cr-backlog", "signup", "30.00", ms(2)).await;
+    let earlier = event(&t, "cr-backlog", "signup", "40.00", ms(1)).await;
+    assert_eq!(earlier.body["attribution"]["status"], "no_identity");
+    let id_reply = t.identify(&cref, "cr-backlog").await.expect(200);
+    assert_eq!(
+        id_reply.body["backfilledAttributions"], 2,
+        "{}",
+        id_reply.body
+    );
+    assert_eq!(
+        commissions_of(&t, &id(&earlier)).await,
+        vec![(0, "10.00".into()), (2, "0.40".into())]
+    );
+    assert_eq!(
+        commissions_of(&t, &id(&later)).await,
+        vec![(2, "0.30".into())]
+    );
+}
