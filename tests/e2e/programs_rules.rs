@@ -422,3 +422,60 @@ async fn the_identify_backlog_prices_compound_rules_in_ts_order() {
         vec![(2, "0.30".into())]
     );
 }
+
+/// The database refuses a second "first": a first event of the same key committed by
+/// another writer (here, written by hand) after this event's read makes the write fail as
+/// a whole, with nothing of it stored; written again, it sees that first.
+#[tokio::test]
+async fn the_database_refuses_a_second_first() {
+    let t = Tenant::new().await;
+    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
+    t.identified_click(&link, "cr-guard").await;
+    let other = t
+        .event(json!({"userId": "cr-guard-other", "type": "signup"}))
+        .await
+        .expect(201);
+    let db = db().await;
+    let schema = op_control::schema::schema_name(&t.id);
+    db.execute(
+        &format!(
+            "INSERT INTO \"{schema}\".first_events (user_id, campaign_id, partner_id, event_type, event_id)
+             VALUES ('cr-guard', $1, $2, 'signup', $3)"
+        ),
+        &[&link.campaign, &link.partner, &id(&other)],
+    )
+    .await
+    .unwrap();
+    let body =
+        json!({"userId": "cr-guard", "type": "signup", "value": "10.00", "eventId": "cr-guard-1"});
+    t.event(body.clone()).await.expect_error(409, "conflict");
+    let stored: i64 = db
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".events WHERE event_id = 'cr-guard-1'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0, "nothing of the refused event was written");
+    db.execute(
+        &format!("DELETE FROM \"{schema}\".first_events WHERE user_id = 'cr-guard'"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let r = t.event(body).await.expect(201);
+    assert_eq!(
+        commissions_of(&t, &id(&r)).await,
+        vec![(0, "10.00".into()), (2, "0.10".into())]
+    );
+    let keys: i64 = db
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".first_events WHERE user_id = 'cr-guard' AND event_id = $1"),
+            &[&id(&r)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 1, "its first is recorded (signup)");
+}

@@ -405,6 +405,10 @@ impl<'a> Batch<'a> {
                 );
                 self.insert_carefully(conn, &fence).await
             }
+            Some(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(ApiError::conflict(
+                ErrorCode::Conflict,
+                "a concurrent event of the same user was priced as the first; retry",
+            )),
             Some(e) => Err(e.into()),
         }
     }
@@ -449,7 +453,9 @@ impl<'a> Batch<'a> {
                 Some((&self.jobs[i].facts, plan))
             })
             .collect();
-        store::derived_rows(self.schema, &items, true, self.outbox)
+        // First events inserted plainly: a concurrent writer's first of the same key fails
+        // this batch, which is then written again job by job from fresh reads.
+        store::derived_rows(self.schema, &items, true, self.outbox, "")
     }
 
     fn event_id(&self, i: usize) -> &str {

@@ -81,6 +81,9 @@ pub struct PlannedCommission {
 pub struct Plan {
     pub attributions: Vec<PlannedAttribution>,
     pub commissions: Vec<PlannedCommission>,
+    /// The `(campaign, partner, type)` keys ("" for any type) this event is the first
+    /// attributed event of, among those its rules ask about (rows of `first_events`).
+    pub firsts: Vec<(String, String, String)>,
 }
 
 impl Plan {
@@ -106,6 +109,21 @@ impl Plan {
                 campaign_id: t.candidate.campaign_id.clone(),
                 weight: t.weight,
             });
+            for t_kind in t.candidate.rule.history_types() {
+                let first = match t_kind {
+                    Some(k) => (k == event.kind && t.candidate.firsts.is_first(k)).then_some(k),
+                    None => t.candidate.firsts.any.is_none().then_some(""),
+                };
+                let Some(k) = first else { continue };
+                let key = (
+                    t.candidate.campaign_id.clone(),
+                    t.candidate.partner_id.clone(),
+                    k.to_string(),
+                );
+                if !plan.firsts.contains(&key) {
+                    plan.firsts.push(key);
+                }
+            }
             for p in priced {
                 plan.commissions.push(PlannedCommission {
                     id: ulid::Ulid::new().to_string(),

@@ -204,6 +204,8 @@ async fn one_event(
         &[&event.id],
     )
     .await?;
+    tx.execute("DELETE FROM first_events WHERE event_id = $1", &[&event.id])
+        .await?;
     if let Outcome::Attributed { .. } = outcome {
         let mut plan = plan;
         store::attach(&**tx, schema, &event, &mut plan).await?;

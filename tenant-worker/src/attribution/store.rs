@@ -200,8 +200,8 @@ pub fn push_event(
     ]);
 }
 
-/// The attribution, ledger, commission and outbox rows of each `(event, plan)`, one
-/// [`Rows`] per table in dependency order (CITUS rule 13: Citus plans neither
+/// The attribution, ledger, commission, outbox and first-event rows of each
+/// `(event, plan)`, one [`Rows`] per table in dependency order (CITUS rule 13: Citus plans neither
 /// `INSERT … SELECT` nor writable CTEs on these tables). Each commission starts its ledger
 /// (`new → accrued`) and points at that entry. Without `with_outbox` the outbox rows are
 /// left out: for a writer that proves nobody subscribes ([`crate::webhooks::subscriptions`]).
@@ -210,7 +210,15 @@ pub fn derived_rows(
     items: &[(&EventFacts, &Plan)],
     with_attributions: bool,
     with_outbox: bool,
+    firsts_on_conflict: &'static str,
 ) -> Vec<Rows> {
+    let mut firsts = Rows::new(
+        schema,
+        "first_events",
+        "user_id, campaign_id, partner_id, event_type, event_id",
+        &["text", "text", "text", "text", "text"],
+        firsts_on_conflict,
+    );
     let mut attributions = Rows::new(
         schema,
         "attributions",
@@ -304,7 +312,18 @@ pub fn derived_rows(
             }
         }
     }
-    vec![attributions, ledger, commissions, outbox]
+    for (event, plan) in items {
+        for (campaign, partner, kind) in &plan.firsts {
+            firsts.push(vec![
+                val(event.user_id.clone()),
+                val(campaign.clone()),
+                val(partner.clone()),
+                val(kind.clone()),
+                val(event.id.clone()),
+            ]);
+        }
+    }
+    vec![attributions, ledger, commissions, outbox, firsts]
 }
 
 /// The stored reply of an event, for idempotent replays.
@@ -347,7 +366,10 @@ pub async fn attach(
         a.id = row.get(0);
     }
     // The attributions were written above (revival needs their returned ids).
-    for rows in derived_rows(schema, &[(event, plan)], false, true) {
+    // Identify and rederive re-point a first event (rederive replays in `ts` order; its
+    // superseded firsts were deleted).
+    let repoint = "ON CONFLICT (user_id, campaign_id, partner_id, event_type) DO UPDATE SET event_id = EXCLUDED.event_id";
+    for rows in derived_rows(schema, &[(event, plan)], false, true, repoint) {
         for (sql, params) in rows.statements() {
             client.execute(sql.as_str(), &params).await?;
         }
