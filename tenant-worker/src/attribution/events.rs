@@ -100,8 +100,12 @@ pub enum Written {
 /// pipelined ([`Batch::insert`]).
 ///
 /// Batches overlap: the read, and unless the batch ahead pays a first payment this batch
-/// would pay too, the write ([`Turn`], [`Paid`]). So the first-payment rule holds exactly,
-/// as if all events had come one after the other. Outbox rows are left out while no
+/// would pay too, or credits a (user, campaign, partner) whose first event this batch's
+/// compound rules still ask about, the write ([`Turn`], [`Paid`]). So the first-payment
+/// rule and the `first`/`subsequent`/`recurringMonths` sub-rules hold exactly, as if all
+/// events had come one after the other; the `first_events` rows the batch writes make a
+/// first priced concurrently by another writer fail the batch instead (it is then written
+/// again job by job, from fresh reads). Outbox rows are left out while no
 /// endpoint subscribes to them, which the transaction proves ([`subscriptions`]).
 ///
 /// Events are inserted in `eventId` order, so two batches holding the same ids cannot
@@ -289,6 +293,9 @@ struct Batch<'a> {
     outbox: bool,
     /// The derived rows of all of them (built before the batch's turn to write).
     derived: Vec<Rows>,
+    /// Whether any rule of the batch's candidates asks about first events (only then does
+    /// the batch hand on what it credits).
+    history: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -318,6 +325,9 @@ impl<'a> Batch<'a> {
             let response = plan.reply(event, &outcome);
             plans.push(Ok((outcome, plan, response)));
         }
+        let history = candidates
+            .values()
+            .any(|(_, cands)| cands.iter().any(|c| !c.rule.history_types().is_empty()));
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
         order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
         let mut events = store::event_rows(schema);
@@ -335,6 +345,7 @@ impl<'a> Batch<'a> {
             events,
             outbox,
             derived: Vec::new(),
+            history,
         };
         batch.derived = batch.derived_rows(|_| true);
         batch
@@ -356,7 +367,7 @@ impl<'a> Batch<'a> {
                 for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
                     paid.pairs.insert((user.clone(), c.campaign_id.clone()));
                 }
-                for a in &plan.attributions {
+                for a in plan.attributions.iter().filter(|_| self.history) {
                     let key = (user.clone(), a.campaign_id.clone(), a.partner_id.clone());
                     paid.credited
                         .entry(key)
