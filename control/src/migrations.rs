@@ -41,6 +41,7 @@ pub const TENANT: &[Migration] = &[
     migration!(7, "tenant", "0007_idempotency_retention"),
     migration!(8, "tenant", "0008_outbox_is_a_queue"),
     migration!(9, "tenant", "0009_ledger_transitions_as_a_check"),
+    migration!(11, "tenant", "0011_partner_terms"),
     migration!(12, "tenant", "0012_compound_rules"),
 ];
 

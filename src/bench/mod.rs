@@ -46,7 +46,8 @@ pub struct BenchArgs {
     /// Use this Postgres instead of a fresh embedded one (the bench creates its own tenant).
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
-    /// Scenarios to run (comma-separated): partners-get, partners-create, events, clicks, webhooks.
+    /// Scenarios to run (comma-separated): partners-get, partners-create, events,
+    /// events-terms, clicks, webhooks.
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -63,10 +64,11 @@ pub struct BenchArgs {
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 6] = [
     "partners-get",
     "partners-create",
     "events",
+    "events-terms",
     "clicks",
     "webhooks",
 ];
@@ -107,6 +109,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "partners-get" => scenarios::partners_get(&b).await?,
                 "partners-create" => scenarios::partners_create(&b).await?,
                 "events" => scenarios::events(&b).await?,
+                "events-terms" => scenarios::events_terms(&b).await?,
                 "clicks" => scenarios::clicks(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };

@@ -201,7 +201,7 @@ struct Target {
     min: f64,
 }
 
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 7] = [
     Target {
         scenario: "partners-get",
         what: "GET /partners/:id",
@@ -231,6 +231,12 @@ const TARGETS: [Target; 6] = [
         what: "POST /attribution/events",
         concurrency: 64,
         min: 0.5,
+    },
+    Target {
+        scenario: "events-terms",
+        what: "events, partner terms",
+        concurrency: 64,
+        min: 0.9,
     },
     Target {
         scenario: "clicks",

@@ -194,6 +194,13 @@ pub(super) async fn partners_create(b: &Bench) -> Result<Section> {
 
 /// A campaign, a partner and a link on it; returns the link key.
 async fn link(b: &Bench) -> Result<String> {
+    link_for(b, false).await
+}
+
+/// [`link`]; with `terms`, the partner is paid by terms of its own instead of the
+/// campaign's rule: two versions of all-campaign terms and two of per-campaign terms (the
+/// last of which prices the events).
+async fn link_for(b: &Bench, terms: bool) -> Result<String> {
     let c = b
         .api(
             reqwest::Method::POST,
@@ -208,12 +215,29 @@ async fn link(b: &Bench) -> Result<String> {
         )
         .await?;
     let key = format!("bench{}", &ulid::Ulid::new().to_string()[16..]);
+    let partner = p["id"].as_str().context("partner")?;
     b.api(
         reqwest::Method::POST,
-        &format!("/partners/{}/links", p["id"].as_str().context("partner")?),
+        &format!("/partners/{partner}/links"),
         json!({"linkKey": key, "campaignId": c["id"]}),
     )
     .await?;
+    if terms {
+        let campaign = c["id"].as_str().context("campaign")?;
+        for (path, pct) in [
+            (format!("/partners/{partner}/commission-snapshot"), "11"),
+            (format!("/partners/{partner}/commission-snapshot"), "12"),
+            (format!("/partners/{partner}/terms/{campaign}"), "14"),
+            (format!("/partners/{partner}/terms/{campaign}"), "15"),
+        ] {
+            b.api(
+                reqwest::Method::PUT,
+                &path,
+                json!({"commissionType": "percent", "commissionValue": pct, "holdbackDays": 0}),
+            )
+            .await?;
+        }
+    }
     Ok(key)
 }
 
@@ -221,7 +245,12 @@ const USERS: u64 = 200;
 
 /// A link whose first `USERS / 2` users clicked it and were identified; returns its key.
 async fn identified_users(b: &Bench) -> Result<String> {
-    let key = link(b).await?;
+    identified_users_for(b, false).await
+}
+
+/// [`identified_users`], the link's partner paid by terms of its own when `terms`.
+async fn identified_users_for(b: &Bench, terms: bool) -> Result<String> {
+    let key = link_for(b, terms).await?;
     let gw_base = b.target.stack.base_url.clone();
     for u in 0..USERS / 2 {
         let r = b
@@ -261,7 +290,12 @@ const EVENTS: &str = "/attribution/events";
 
 /// Event ingest through the gateway only (for before/after comparisons).
 async fn events_via_gateway(b: &Bench, label: impl AsRef<str>) -> Result<Report> {
-    let key = identified_users(b).await?;
+    events_via_gateway_for(b, label, false).await
+}
+
+/// [`events_via_gateway`], the partner paid by per-partner terms when `terms`.
+async fn events_via_gateway_for(b: &Bench, label: impl AsRef<str>, terms: bool) -> Result<Report> {
+    let key = identified_users_for(b, terms).await?;
     let (admin, rid) = (b.admin.clone(), b.run_id.clone());
     Ok(b.via_gateway(
         label.as_ref(),
@@ -310,6 +344,36 @@ pub(super) async fn events(b: &Bench) -> Result<Section> {
         )
     })
     .await?;
+    Ok(Section {
+        lines,
+        versus: Some(versus),
+    })
+}
+
+/// `POST /attribution/events` when the partner is paid by per-partner terms (four versions,
+/// programs.md) against the same events priced by the campaign's single rule, in
+/// alternating runs: the cost of picking the terms in force at each event's time.
+pub(super) async fn events_terms(b: &Bench) -> Result<Section> {
+    let mut versus = Versus::new("events-terms", b.concurrency, "single rule");
+    let mut lines = vec![format!(
+        "  {} alternating runs, partner terms then the campaign's single rule:",
+        b.pairs.max(1)
+    )];
+    for i in 1..=b.pairs.max(1) {
+        let terms = events_via_gateway_for(
+            b,
+            format!("POST /attribution/events   partner terms, pair {i}"),
+            true,
+        )
+        .await?;
+        let single = events_via_gateway(
+            b,
+            format!("POST /attribution/events   single rule, pair {i}"),
+        )
+        .await?;
+        lines.push(versus.add(i, &terms, &single));
+    }
+    lines.push(versus.summary());
     Ok(Section {
         lines,
         versus: Some(versus),

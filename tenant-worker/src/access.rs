@@ -65,6 +65,9 @@ pub enum Principal {
         session_id: Option<String>,
     },
     Platform,
+    /// The worker itself, in a background job (the auto-approve sweep): never built from
+    /// an envelope, so no request is ever this principal.
+    System,
 }
 
 /// A signed-in admin: the session row and the admin it belongs to.
@@ -126,7 +129,7 @@ impl Principal {
             Principal::Admin { key_id, .. } => key_id.clone(),
             Principal::Scoped { key_id, .. } => Some(key_id.clone()),
             Principal::Partner { partner_id, .. } => Some(partner_id.clone()),
-            Principal::Anonymous | Principal::Platform => None,
+            Principal::Anonymous | Principal::Platform | Principal::System => None,
         }
     }
 
@@ -138,6 +141,7 @@ impl Principal {
             Principal::Scoped { .. } => "scoped",
             Principal::Partner { .. } => "partner",
             Principal::Platform => "platform",
+            Principal::System => "system",
         }
     }
 }
@@ -177,9 +181,8 @@ impl Access {
         match (self, who) {
             (Access::Public, _) => Ok(()),
             (Access::Platform, Principal::Platform) => Ok(()),
-            (_, Principal::Anonymous) | (_, Principal::Platform) | (Access::Platform, _) => {
-                Err(ApiError::unauthorized())
-            }
+            (_, Principal::Anonymous | Principal::Platform | Principal::System)
+            | (Access::Platform, _) => Err(ApiError::unauthorized()),
             (_, Principal::Admin { .. }) | (Access::Authenticated, _) => Ok(()),
             (Access::AdminOrPartner, Principal::Partner { .. }) => Ok(()),
             (Access::AdminScopeOrSelf(_), Principal::Partner { partner_id, .. })

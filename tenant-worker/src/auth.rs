@@ -388,7 +388,9 @@ pub async fn me(ctx: Ctx) -> Result<Reply, ApiError> {
             scopes: scopes.clone(),
             principal: KeyPrincipal::ApiKey { id: key_id.clone() },
         },
-        Principal::Anonymous | Principal::Platform => return Err(ApiError::unauthorized()),
+        Principal::Anonymous | Principal::Platform | Principal::System => {
+            return Err(ApiError::unauthorized())
+        }
     };
     Ok(Reply::typed(200, &body))
 }
@@ -433,7 +435,9 @@ pub async fn introspect(ctx: Ctx) -> Result<Reply, ApiError> {
         Principal::Partner { partner_id, .. } => Introspection::Partner {
             partner_id: partner_id.clone(),
         },
-        Principal::Anonymous | Principal::Platform => return Err(ApiError::unauthorized()),
+        Principal::Anonymous | Principal::Platform | Principal::System => {
+            return Err(ApiError::unauthorized())
+        }
     };
     Ok(Reply::typed(200, &body))
 }

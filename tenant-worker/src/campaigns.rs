@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 use tokio_postgres::{types::ToSql, Row};
 
-pub const COLUMNS: &str = "id, name, destination_url, commission_rule, attribution_model, attribution_window_days, holdback_days, deep_link_allowed_domains, created_at, updated_at";
+pub const COLUMNS: &str = "id, name, destination_url, commission_rule, attribution_model, attribution_window_days, holdback_days, deep_link_allowed_domains, auto_approve, created_at, updated_at";
 
 pub const DEFAULT_WINDOW_DAYS: i32 = 60;
 const MAX_URL_LEN: usize = 2048;
@@ -52,6 +52,8 @@ pub struct CampaignView {
     /// Host names (lower case, IDNs in ASCII) a link may deep-link to; each also admits its
     /// subdomains.
     deep_link_allowed_domains: Vec<String>,
+    /// Accrued commissions are approved by a worker sweep once their holdback has ended.
+    auto_approve: bool,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -85,6 +87,7 @@ fn view(row: &Row) -> Result<CampaignView, ApiError> {
         attribution_window_days: row.get("attribution_window_days"),
         holdback_days: row.get("holdback_days"),
         deep_link_allowed_domains: row.get("deep_link_allowed_domains"),
+        auto_approve: row.get("auto_approve"),
         created_at: Timestamp(row.get("created_at")),
         updated_at: Timestamp(row.get("updated_at")),
     })
@@ -105,7 +108,7 @@ struct CampaignPage {
 
 pub fn create_doc() -> Op {
     Op::new("Create a campaign")
-        .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.")
+        .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.")
         .body::<CreateCampaign>()
         .ok::<CampaignView>(201, "The new campaign.")
         .errors(
@@ -316,6 +319,11 @@ struct Fields {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "DomainsInput")]
     deep_link_allowed_domains: Option<Value>,
+    /// Default false (also when null): approve accrued commissions automatically once their
+    /// holdback has ended (a worker sweep, every `OP_AUTO_APPROVE_INTERVAL_SECS`).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<bool>")]
+    auto_approve: Option<Value>,
 }
 
 /// The `POST` body: [`Fields`] with `name`, `destinationUrl` and `commissionRule` required.
@@ -387,6 +395,7 @@ struct Changes {
     attribution_window_days: Option<i32>,
     holdback_days: Option<i32>,
     deep_link_allowed_domains: Option<Vec<String>>,
+    auto_approve: Option<bool>,
 }
 
 impl Fields {
@@ -441,6 +450,14 @@ impl Fields {
                 .as_ref()
                 .map(parse_domains)
                 .transpose()?,
+            auto_approve: or_default(self.auto_approve)
+                .map(|v| match v {
+                    None => Ok(false),
+                    Some(Value::Bool(b)) => Ok(b),
+                    Some(_) => Err(ApiError::invalid_body("autoApprove must be a boolean")
+                        .with("field", "autoApprove")),
+                })
+                .transpose()?,
         })
     }
 }
@@ -458,6 +475,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let window = c.attribution_window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
     let holdback = c.holdback_days.unwrap_or(0);
     let domains = c.deep_link_allowed_domains.unwrap_or_default();
+    let auto_approve = c.auto_approve.unwrap_or(false);
     let id = ulid::Ulid::new().to_string();
 
     let schema = ctx.schema()?;
@@ -465,8 +483,9 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     w.push(Stmt::new(
         format!(
             "INSERT INTO {schema}.campaigns (id, name, destination_url, commission_rule, attribution_model,
-                                             attribution_window_days, holdback_days, deep_link_allowed_domains)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+                                             attribution_window_days, holdback_days, deep_link_allowed_domains,
+                                             auto_approve)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
         ),
         vec![
             val(id),
@@ -477,6 +496,7 @@ pub async fn create(ctx: Ctx) -> Result<Reply, ApiError> {
             val(window),
             val(holdback),
             val(domains),
+            val(auto_approve),
         ],
     ));
     let rows = w.commit(&ctx.app.pool).await?;
@@ -561,6 +581,9 @@ pub async fn update(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     if let Some(v) = c.deep_link_allowed_domains {
         set("deep_link_allowed_domains", Box::new(v));
+    }
+    if let Some(v) = c.auto_approve {
+        set("auto_approve", Box::new(v));
     }
     let sql = if sets.is_empty() {
         // Nothing to change: answer the campaign as it is, without touching updated_at.

@@ -288,8 +288,9 @@ fn refusal(row: &Row, to: &str, now: DateTime<Utc>) -> Option<ApiError> {
 }
 
 /// Applies `to` to one locked commission and to its still-open adjustments (a refund's
-/// negative adjustment follows the commission it adjusts).
-async fn apply(
+/// negative adjustment follows the commission it adjusts). The outer error is a database
+/// fault, the inner one why this commission cannot change (the API's answer).
+pub(crate) async fn apply(
     tx: &Tx,
     id: &str,
     to: &str,

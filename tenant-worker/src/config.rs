@@ -38,6 +38,9 @@ pub struct Config {
     pub webhook_retry_scale: f64,
     /// `OP_WEBHOOK_CONCURRENCY` (default 8): webhook requests in flight per worker.
     pub webhook_concurrency: usize,
+    /// `OP_AUTO_APPROVE_INTERVAL_SECS` (default 900): seconds between two auto-approve
+    /// sweeps of this worker.
+    pub auto_approve_interval_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -56,6 +59,10 @@ impl std::fmt::Debug for Config {
             .field("secrets_key", &self.secrets_key.is_some())
             .field("webhook_allow_private", &self.webhook_allow_private)
             .field("webhook_retry_scale", &self.webhook_retry_scale)
+            .field(
+                "auto_approve_interval_secs",
+                &self.auto_approve_interval_secs,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +120,12 @@ impl Config {
                 1.0,
                 "a non-negative number",
                 |s: &f64| s.is_finite() && *s >= 0.0,
+            )?,
+            auto_approve_interval_secs: env::parse_valid(
+                "OP_AUTO_APPROVE_INTERVAL_SECS",
+                900,
+                "a positive number of seconds",
+                |n| *n > 0,
             )?,
             click_velocity_per_min,
             click_cookie_domain,

@@ -120,6 +120,7 @@ fn caller(p: &Principal) -> String {
     match p {
         Principal::Anonymous => "anonymous".into(),
         Principal::Platform => "platform".into(),
+        Principal::System => "system".into(),
         Principal::Admin {
             key_id: Some(k), ..
         } => format!("key:{k}"),

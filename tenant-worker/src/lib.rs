@@ -14,7 +14,8 @@
 //!   on top of `sessions` (tokens, invites, session rows), `platform` (tenants).
 //! - The money path: `campaigns`, `links`, `clicks` (the click router),
 //!   `attribution` (events, refunds, identify, rederive), `commissions` (rules and the
-//!   ledger), `money`, `payouts`.
+//!   ledger), `auto_approve` (the sweep), `terms` (per-partner terms and which rule prices a
+//!   touch), `money`, `payouts`.
 //! - Outbound: `outbox` and `webhooks` (endpoints, delivery, signatures, SSRF),
 //!   `mail`, [`secrets`] (sealing at rest).
 //!
@@ -26,6 +27,7 @@ pub(crate) mod admins;
 pub(crate) mod api_keys;
 pub(crate) mod attribution;
 pub(crate) mod auth;
+pub(crate) mod auto_approve;
 pub(crate) mod campaigns;
 pub(crate) mod clicks;
 pub(crate) mod commissions;
@@ -48,6 +50,7 @@ pub mod secrets;
 pub(crate) mod server;
 pub(crate) mod sessions;
 pub(crate) mod sql;
+pub(crate) mod terms;
 pub(crate) mod webhooks;
 
 pub use config::Config;
@@ -121,5 +124,6 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     let app = std::sync::Arc::new(App::new(config)?);
     webhooks::delivery::spawn(app.clone());
     idempotency::spawn_sweeper(app.clone());
+    auto_approve::spawn(app.clone());
     server::serve(app, listener, op_control::process::shutdown_signal()).await
 }

@@ -11,7 +11,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     idempotency, links, mail,
     openapi::{self, Op, RouteDoc},
-    partners, payouts, platform, webhooks, App,
+    partners, payouts, platform, terms, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::sync::Arc;
@@ -54,6 +54,13 @@ pub fn table() -> Vec<Route> {
         route!(Api, "POST", "/partners/:id/reinstate", Admin, partners::reinstate, partners::reinstate_doc),
         route!(Api, "POST", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::create_for_partner, api_keys::create_for_partner_doc),
         route!(Api, "GET", "/partners/:id/api-keys", AdminScopeOrSelf(None), api_keys::list_for_partner, api_keys::list_for_partner_doc),
+        // Partner terms (programs.md): all campaigns (the original's snapshot), or one
+        route!(Api, "GET", "/partners/:id/commission-snapshot", Admin, terms::get, terms::get_doc),
+        route!(Api, "PUT", "/partners/:id/commission-snapshot", Admin, terms::put, terms::put_doc),
+        route!(Api, "DELETE", "/partners/:id/commission-snapshot", Admin, terms::delete, terms::delete_doc),
+        route!(Api, "GET", "/partners/:id/terms/:campaignId", Admin, terms::get, terms::get_doc),
+        route!(Api, "PUT", "/partners/:id/terms/:campaignId", Admin, terms::put, terms::put_doc),
+        route!(Api, "DELETE", "/partners/:id/terms/:campaignId", Admin, terms::delete, terms::delete_doc),
         // API keys
         route!(Api, "POST", "/api-keys", Admin, api_keys::create, api_keys::create_doc),
         route!(Api, "POST", "/api-keys/scoped", Admin, api_keys::create_scoped, api_keys::create_scoped_doc),
@@ -193,7 +200,7 @@ fn match_segments(pattern: &str, got: &[&str]) -> Option<Vec<(&'static str, Stri
 /// Parameter names come from the static route table, so they are `'static` already; this
 /// maps the borrowed slice back to the table's string without allocating per request.
 fn leak_name(name: &str) -> &'static str {
-    const KNOWN: &[&str] = &["id", "slug", "keyId", "linkKey", "deliveryId"];
+    const KNOWN: &[&str] = &["id", "slug", "keyId", "linkKey", "deliveryId", "campaignId"];
     KNOWN
         .iter()
         .copied()

@@ -479,3 +479,34 @@ async fn the_database_refuses_a_second_first() {
         .get(0);
     assert_eq!(keys, 1, "its first is recorded (signup)");
 }
+
+/// A partner's terms may carry a compound rule: it prices that partner's touches (and its
+/// first events are read for the types it names) while the campaign keeps a single rule.
+#[tokio::test]
+async fn compound_terms_price_a_partners_touches() {
+    let t = Tenant::new().await;
+    let link = t
+        .campaign_link(json!({"commissionRule": percent("5")}))
+        .await;
+    t.api
+        .raw(
+            reqwest::Method::PUT,
+            &format!("/partners/{}/terms/{}", link.partner, link.campaign),
+            Some(
+                json!({"commissionRules": compound()})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            &[],
+        )
+        .await
+        .expect(200);
+    t.identified_click(&link, "cr-terms").await;
+    let s1 = event(&t, "cr-terms", "signup", "50.00", ms(1)).await;
+    assert_eq!(
+        commissions_of(&t, &id(&s1)).await,
+        vec![(0, "10.00".into()), (2, "0.50".into())]
+    );
+    let s2 = event(&t, "cr-terms", "signup", "50.00", ms(1) + 1000).await;
+    assert_eq!(commissions_of(&t, &id(&s2)).await, vec![(2, "0.50".into())]);
+}

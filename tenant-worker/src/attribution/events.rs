@@ -218,7 +218,7 @@ impl Paid {
         for (user, (_, cands)) in candidates {
             for c in cands
                 .iter()
-                .filter(|c| c.rule.has_first_payment() && !c.paid_before)
+                .filter(|c| c.may_pay_first_only() && !c.paid_before)
             {
                 open.pairs.insert((user.clone(), c.campaign_id.clone()));
             }
@@ -229,7 +229,7 @@ impl Paid {
             };
             let kind = job.facts.kind.as_str();
             for c in cands.iter().filter(|c| {
-                c.rule.history_types().into_iter().any(|t| match t {
+                c.history_types().into_iter().any(|t| match t {
                     None => c.firsts.any.is_none(),
                     Some(t) => t == kind && c.firsts.is_first(t),
                 })
@@ -327,7 +327,7 @@ impl<'a> Batch<'a> {
         }
         let history = candidates
             .values()
-            .any(|(_, cands)| cands.iter().any(|c| !c.rule.history_types().is_empty()));
+            .any(|(_, cands)| cands.iter().any(|c| !c.history_types().is_empty()));
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
         order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
         let mut events = store::event_rows(schema);

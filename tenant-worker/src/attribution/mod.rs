@@ -22,6 +22,7 @@ use crate::{
         CommissionRule,
     },
     error::ApiError,
+    terms::{self, TermsVersion},
 };
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -83,7 +84,8 @@ impl Model {
     }
 }
 
-/// A click the user made that could earn credit, with its campaign's terms.
+/// A click the user made that could earn credit, with its campaign's terms and its
+/// partner's ([`Candidate::priced_at`] picks the ones in force at an event's time).
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub click_id: String,
@@ -92,13 +94,58 @@ pub struct Candidate {
     pub ts: DateTime<Utc>,
     pub model: Model,
     pub window_days: i32,
+    /// The campaign's holdback; in a [`Touch`], the one in force at the event's time.
     pub holdback_days: i32,
+    /// The campaign's rule; in a [`Touch`], the one in force at the event's time.
     pub rule: CommissionRule,
+    /// The partner's terms for this campaign and for all campaigns, every version.
+    pub terms: Vec<TermsVersion>,
     /// The user already has a paying commission for this campaign (for non-recurring rules).
     pub paid_before: bool,
-    /// The first attributed events of (campaign, partner, user) so far (read only when the
-    /// rule needs them: [`CommissionRule::needs_history`]).
+    /// The first attributed events of (campaign, partner, user) so far (read only for the
+    /// types its rules ask about: [`Candidate::history_types`]).
     pub firsts: FirstEvents,
+}
+
+impl Candidate {
+    /// This click with the rule and holdback in force for its (partner, campaign) at `at`
+    /// ([`terms::rule_in_force`]): what prices a touch of an event at `at`.
+    pub fn priced_at(&self, at: DateTime<Utc>) -> Candidate {
+        let (rule, holdback_days) =
+            terms::rule_in_force(&self.rule, self.holdback_days, &self.terms, at);
+        Candidate {
+            click_id: self.click_id.clone(),
+            partner_id: self.partner_id.clone(),
+            campaign_id: self.campaign_id.clone(),
+            ts: self.ts,
+            model: self.model,
+            window_days: self.window_days,
+            holdback_days,
+            rule: rule.clone(),
+            terms: Vec::new(),
+            paid_before: self.paid_before,
+            firsts: self.firsts.clone(),
+        }
+    }
+
+    /// Whether some rule that may price this click pays only a user's first event.
+    pub fn may_pay_first_only(&self) -> bool {
+        self.rule.has_first_payment() || terms::any_first_only(&self.terms)
+    }
+
+    /// The event types whose first event some rule that may price this click asks about
+    /// (`None`: of any type), each once.
+    pub fn history_types(&self) -> Vec<Option<&str>> {
+        let mut types = self.rule.history_types();
+        for rule in self.terms.iter().filter_map(|v| v.rule.as_ref()) {
+            for t in rule.history_types() {
+                if !types.contains(&t) {
+                    types.push(t);
+                }
+            }
+        }
+        types
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +173,8 @@ impl Outcome {
     }
 }
 
-/// Decides the outcome. `candidates` must be ordered by `(ts, click_id)`.
+/// Decides the outcome. `candidates` must be ordered by `(ts, click_id)`. Each touch
+/// carries the rule and holdback in force at `event_ts` ([`Candidate::priced_at`]).
 pub fn attribute(has_identity: bool, candidates: &[Candidate], event_ts: DateTime<Utc>) -> Outcome {
     if !has_identity {
         return Outcome::NoIdentity;
@@ -154,7 +202,7 @@ pub fn attribute(has_identity: bool, candidates: &[Candidate], event_ts: DateTim
             .into_iter()
             .zip(weights)
             .map(|(c, weight)| Touch {
-                candidate: c.clone(),
+                candidate: c.priced_at(event_ts),
                 weight,
             })
             .collect(),

@@ -14,6 +14,7 @@ use crate::sql::{val, JsonText, Rows, Schema};
 use crate::{
     commissions::{pricing::FirstEvents, CommissionRule},
     error::ApiError,
+    terms,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -21,11 +22,14 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
 /// The clicks that could earn credit for each of `users`: every identity's click with its
-/// campaign's terms. Per user: `(has_identity, eligible candidates ordered by time)`; users
-/// without an identity are absent. Flagged clicks and revoked partners are dropped here.
+/// campaign's rule and holdback and every version of its partner's terms for that campaign
+/// and for all campaigns (events of one batch have times of their own: the engine picks
+/// the version in force at each event's `ts`, [`crate::terms::rule_in_force`]). Per user:
+/// `(has_identity, eligible candidates ordered by time)`; users without an identity are
+/// absent. Flagged clicks and revoked partners are dropped here.
 /// `replaying`: the event rederive replays — its commissions do not count as "paid before"
 /// (rederive replaces them) and only events before it, by (`ts`, id), count as earlier
-/// attributed events ([`Candidate::firsts`], read only when a rule needs them).
+/// attributed events ([`Candidate::firsts`], read only for the types its rules ask about).
 pub async fn candidates_for(
     client: &impl deadpool_postgres::GenericClient,
     schema: &Schema,
@@ -41,7 +45,8 @@ pub async fn candidates_for(
         "SELECT i.user_id, c.id, c.partner_id, c.campaign_id, c.ts,
                 (c.fraud_flag IS NULL AND p.status <> 'revoked') AS eligible,
                 cp.attribution_model, cp.attribution_window_days, cp.holdback_days, cp.commission_rule,
-                paid.one IS NOT NULL AS paid_before
+                paid.one IS NOT NULL AS paid_before,
+                terms.specific, terms.valid_from, terms.rules, terms.holdback
            FROM {schema}.identities i
            JOIN {schema}.clicks c ON c.id = i.click_id
            JOIN {schema}.campaigns cp ON cp.id = c.campaign_id
@@ -51,6 +56,13 @@ pub async fn candidates_for(
                  WHERE cm.user_id = i.user_id AND cm.campaign_id = c.campaign_id AND cm.amount > 0
                    AND cm.event_id IS DISTINCT FROM $2
                  LIMIT 1) paid ON true
+           LEFT JOIN LATERAL (
+                SELECT array_agg(t.campaign_id IS NOT NULL ORDER BY t.valid_from DESC, t.id DESC) AS specific,
+                       array_agg(t.valid_from ORDER BY t.valid_from DESC, t.id DESC) AS valid_from,
+                       array_agg(t.rule ORDER BY t.valid_from DESC, t.id DESC) AS rules,
+                       array_agg(t.holdback_days ORDER BY t.valid_from DESC, t.id DESC) AS holdback
+                  FROM {schema}.partner_terms t
+                 WHERE t.partner_id = c.partner_id AND (t.campaign_id = c.campaign_id OR t.campaign_id IS NULL)) terms ON true
           WHERE i.user_id = ANY($1::text[])
           ORDER BY i.user_id, c.ts, c.id"
     );
@@ -75,6 +87,12 @@ pub async fn candidates_for(
             window_days: r.get(7),
             holdback_days: r.get(8),
             rule: CommissionRule::parse(&rule)?,
+            terms: match r.get::<_, Option<Vec<bool>>>(11) {
+                None => Vec::new(),
+                Some(specific) => {
+                    terms::versions_from_columns(specific, r.get(12), r.get(13), r.get(14))?
+                }
+            },
             paid_before: r.get(10),
             firsts: FirstEvents::default(),
         });
@@ -84,7 +102,7 @@ pub async fn candidates_for(
     let mut keys: HashSet<(&str, &str, &str, &str)> = HashSet::new();
     for (user, (_, cands)) in &out {
         for c in cands {
-            for t in c.rule.history_types() {
+            for t in c.history_types() {
                 keys.insert((user, &c.campaign_id, &c.partner_id, t.unwrap_or("")));
             }
         }

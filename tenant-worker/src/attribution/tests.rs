@@ -29,6 +29,7 @@ fn click(i: usize, hours_after_t0: i64, model: Model, window_days: i32) -> Candi
         window_days,
         holdback_days: 0,
         rule: rule("10"),
+        terms: Vec::new(),
         paid_before: false,
         firsts: Default::default(),
     }

@@ -152,6 +152,24 @@ impl CommissionRule {
         }
     }
 
+    /// The flat form of the original's per-partner terms (`commissionType`,
+    /// `commissionValue`, `currency`, `recurring`): only for a rule shown as the object
+    /// (a single `every` rule without `eventType`); `None` for a compound rule.
+    pub fn flat(&self) -> Option<(&'static str, DecimalString, Option<String>, bool)> {
+        match self.view() {
+            CommissionRuleView::Single(v) => Some((
+                match v.kind {
+                    RuleType::Percent => "percent",
+                    RuleType::Fixed => "fixed",
+                },
+                v.value,
+                v.currency,
+                v.recurring,
+            )),
+            CommissionRuleView::Compound(_) => None,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self.view()).unwrap_or_default()
     }

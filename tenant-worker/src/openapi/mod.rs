@@ -104,6 +104,9 @@ pub fn document_for(
     let mut gen = settings.into_generator();
     let mut paths = Map::new();
     for r in routes {
+        if is_the_document_itself(r.surface, r.pattern) {
+            continue;
+        }
         let own_server = match r.surface {
             Surface::Api => None,
             Surface::Router => Some(servers.router.clone()),
@@ -168,6 +171,12 @@ fn no_null_defaults(schema: &mut Schema) {
     }
 }
 
+/// `GET /openapi.json` at the origin is where this document is read, not an operation of
+/// the API (its path would collide with the tenant copy's `/openapi.json`).
+pub(crate) fn is_the_document_itself(surface: Surface, pattern: &str) -> bool {
+    surface == Surface::Platform && pattern == "/openapi.json"
+}
+
 /// A server object; `{slug}` in a URL is a variable (the whole API's document).
 fn server(url: &str) -> Value {
     match url.contains("{slug}") {
@@ -217,6 +226,9 @@ fn operation(r: &RouteDoc, gen: &mut SchemaGenerator) -> Value {
     };
     // What the row itself implies.
     match r.access {
+        // A public tenant route needs no credential, but one sent with it is checked: an
+        // invalid, revoked or foreign key (or ended session) is refused all the same.
+        Access::Public if r.surface == Surface::Api => add(401, ErrorCode::Unauthorized),
         Access::Public => {}
         Access::Platform => add(401, ErrorCode::Unauthorized),
         Access::Authenticated => add(401, ErrorCode::Unauthorized),

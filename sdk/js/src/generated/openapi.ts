@@ -344,7 +344,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.
          */
         post: operations["postCampaigns"];
         delete?: never;
@@ -613,6 +613,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/partners/{id}/commission-snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a partner's terms
+         * @description Every version of the partner's terms — `/commission-snapshot`: for all campaigns; `/terms/{campaignId}`: for that campaign — the one in force now first. Per-campaign terms beat all-campaign terms; without either, the campaign's own rule applies.
+         */
+        get: operations["getPartnersIdCommissionSnapshot"];
+        /**
+         * Set a partner's terms
+         * @description Adds a version valid from now on: events from now on are priced by it (an event with an earlier `ts` by the version in force at its `ts`); existing commissions are never re-priced. `commissionType` + `commissionValue` (+ `currency` for fixed terms), or `commissionRules` — not both. `holdbackDays` absent or null: the campaign's holdback.
+         */
+        put: operations["putPartnersIdCommissionSnapshot"];
+        post?: never;
+        /**
+         * End a partner's terms
+         * @description Adds a version ending the terms from now on (the history stays): then the partner's all-campaign terms apply again to a campaign whose own terms were ended, else the campaign's own rule. Terms that are not in force are left as they are (`200` all the same).
+         */
+        delete: operations["deletePartnersIdCommissionSnapshot"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/partners/{id}/commissions": {
         parameters: {
             query?: never;
@@ -703,6 +731,34 @@ export interface paths {
          */
         post: operations["postPartnersIdRevoke"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/terms/{campaignId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a partner's terms
+         * @description Every version of the partner's terms — `/commission-snapshot`: for all campaigns; `/terms/{campaignId}`: for that campaign — the one in force now first. Per-campaign terms beat all-campaign terms; without either, the campaign's own rule applies.
+         */
+        get: operations["getPartnersIdTermsCampaignId"];
+        /**
+         * Set a partner's terms
+         * @description Adds a version valid from now on: events from now on are priced by it (an event with an earlier `ts` by the version in force at its `ts`); existing commissions are never re-priced. `commissionType` + `commissionValue` (+ `currency` for fixed terms), or `commissionRules` — not both. `holdbackDays` absent or null: the campaign's holdback.
+         */
+        put: operations["putPartnersIdTermsCampaignId"];
+        post?: never;
+        /**
+         * End a partner's terms
+         * @description Adds a version ending the terms from now on (the history stays): then the partner's all-campaign terms apply again to a campaign whose own terms were ended, else the campaign's own rule. Terms that are not in force are left as they are (`200` all the same).
+         */
+        delete: operations["deletePartnersIdTermsCampaignId"];
         options?: never;
         head?: never;
         patch?: never;
@@ -861,7 +917,7 @@ export interface paths {
         put?: never;
         /**
          * Create a campaign
-         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links). Also `POST /programs`.
+         * @description `name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve). Also `POST /programs`.
          */
         post: operations["postPrograms"];
         delete?: never;
@@ -1133,6 +1189,8 @@ export interface components {
              * @description 1 to 365.
              */
             attributionWindowDays: number;
+            /** @description Accrued commissions are approved by a worker sweep once their holdback has ended. */
+            autoApprove: boolean;
             commissionRule: components["schemas"]["CommissionRule"];
             /** Format: date-time */
             createdAt: string;
@@ -1164,6 +1222,11 @@ export interface components {
              * @description 1 to 365, default 60 (also when null): how long after a click an event is credited.
              */
             attributionWindowDays?: number | null;
+            /**
+             * @description Default false (also when null): approve accrued commissions automatically once their
+             *     holdback has ended (a worker sweep, every `OP_AUTO_APPROVE_INTERVAL_SECS`).
+             */
+            autoApprove?: boolean | null;
             commissionRule?: components["schemas"]["CommissionRuleInput"];
             /** @description Host names a link may deep-link to (each also admits its subdomains; a leading `*.` is dropped; no IP addresses), at most 100: an array, or one comma-separated string. Null: none. */
             deepLinkAllowedDomains?: string[] | string | null;
@@ -1190,6 +1253,11 @@ export interface components {
              * @description 1 to 365, default 60 (also when null): how long after a click an event is credited.
              */
             attributionWindowDays?: number | null;
+            /**
+             * @description Default false (also when null): approve accrued commissions automatically once their
+             *     holdback has ended (a worker sweep, every `OP_AUTO_APPROVE_INTERVAL_SECS`).
+             */
+            autoApprove?: boolean | null;
             commissionRule: components["schemas"]["CommissionRuleInput"];
             /** @description Host names a link may deep-link to (each also admits its subdomains; a leading `*.` is dropped; no IP addresses), at most 100: an array, or one comma-separated string. Null: none. */
             deepLinkAllowedDomains?: string[] | string | null;
@@ -1898,6 +1966,75 @@ export interface components {
         OnePayout: {
             payout: components["schemas"]["Payout"];
         };
+        /** @description One version of a partner's terms, in the shape it was written (the original's). */
+        PartnerTerms: {
+            /** @description The campaign the terms are for; null: all of the partner's campaigns. */
+            campaignId?: string | null;
+            /** @description The rule as a campaign shows it; only on terms written with `commissionRules`. */
+            commissionRules?: components["schemas"]["CommissionRule"] | null;
+            /**
+             * @description `percent` or `fixed`; null when this version ends the terms (from `validFrom` on,
+             *     the next level applies again: the all-campaign terms, else the campaign's own rule).
+             */
+            commissionType?: components["schemas"]["TermsType"] | null;
+            /** @description The percent, or the fixed amount in `currency`; null when this version ends the terms. */
+            commissionValue?: components["schemas"]["DecimalString"] | null;
+            /** @description Fixed terms: the amount's currency; else null. */
+            currency?: string | null;
+            /**
+             * Format: int32
+             * @description Null: the campaign's holdback.
+             */
+            holdbackDays?: number | null;
+            /**
+             * @description False: pays only on a user's first paying event for the campaign; null when this
+             *     version ends the terms.
+             */
+            recurring?: boolean | null;
+            /** @description `approval`, `backfill`, `amendment` (written through this API) or `import`. */
+            source: string;
+            /**
+             * Format: date-time
+             * @description In force from this time until the next version's `validFrom`.
+             */
+            validFrom: string;
+        };
+        /**
+         * @description The body of `PUT`: either `commissionType` + `commissionValue` (+ `currency` for fixed
+         *     terms, `recurring`), or `commissionRules`; and `holdbackDays`. Unknown fields are
+         *     refused; `null` is the same as leaving a field out.
+         */
+        PartnerTermsInput: {
+            /**
+             * @description The rule in the form of a campaign's `commissionRule` (validated the same way),
+             *     instead of `commissionType`/`commissionValue`.
+             */
+            commissionRules?: components["schemas"]["CommissionRuleInput"] | null;
+            /** @description `percent` (of the event's value) or `fixed` (per event). Not with `commissionRules`. */
+            commissionType?: components["schemas"]["TermsType"] | null;
+            /**
+             * @description A percent from 0 to 100 (at most 4 decimals), or a fixed amount exact to
+             *     `currency`. Not with `commissionRules`.
+             */
+            commissionValue?: number | string | null;
+            /** @description Fixed terms only: the amount's currency. */
+            currency?: string | null;
+            /**
+             * Format: uint16
+             * @description 0 to 365; null or absent: the campaign's holdback.
+             */
+            holdbackDays?: number | null;
+            /** @description Default true. False: pays only on a user's first paying event for the campaign. */
+            recurring?: boolean | null;
+        };
+        /** @description The versions of a partner's terms for one campaign (or for all of them). */
+        PartnerTermsVersions: {
+            /**
+             * @description The version in force now first (if any), then the others, newest first. Empty: no
+             *     terms were ever set (the campaign's own rule applies).
+             */
+            terms: components["schemas"]["PartnerTerms"][];
+        };
         /** @description A partner, as the API shows it. */
         PartnerView: {
             /** Format: date-time */
@@ -2182,6 +2319,8 @@ export interface components {
              */
             status: "active" | "suspended";
         };
+        /** @enum {string} */
+        TermsType: "percent" | "fixed";
         /** @description The answer of a test fire: the delivery after its one attempt, and what was sent. */
         TestFired: {
             delivery: components["schemas"]["DeliveryView"];
@@ -3112,6 +3251,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: tenant_suspended. */
             403: {
                 headers: {
@@ -3199,6 +3350,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
             };
             /** @description Error: tenant_suspended. */
             403: {
@@ -3430,6 +3593,18 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: tenant_suspended. */
             403: {
                 headers: {
@@ -3516,6 +3691,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "invalid_token" | "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3659,6 +3846,18 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "invalid_body" | "invalid_idempotency_key";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4982,6 +5181,30 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
             /** @description Error: rate_limited. */
             429: {
                 headers: {
@@ -5435,6 +5658,244 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdCommissionSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The versions (empty when none were ever set). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerTermsVersions"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putPartnersIdCommissionSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PartnerTermsInput"];
+            };
+        };
+        responses: {
+            /** @description The stored versions, the new one first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerTermsVersions"];
+                };
+            };
+            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deletePartnersIdCommissionSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended (or none were in force). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Acknowledged"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6053,6 +6514,247 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdTermsCampaignId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaignId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The versions (empty when none were ever set). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerTermsVersions"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putPartnersIdTermsCampaignId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaignId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PartnerTermsInput"];
+            };
+        };
+        responses: {
+            /** @description The stored versions, the new one first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartnerTermsVersions"];
+                };
+            };
+            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: payload_too_large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deletePartnersIdTermsCampaignId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaignId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended (or none were in force). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Acknowledged"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
