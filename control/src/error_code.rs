@@ -72,6 +72,8 @@ error_codes! {
     // Money, events, commissions, payouts
     InvalidAmount = "invalid_amount",
     InvalidCurrency = "invalid_currency",
+    /// A commission rule the engine cannot evaluate (programs.md, compound rules).
+    InvalidRule = "invalid_rule",
     OverRefund = "over_refund",
     NotApprovable = "not_approvable",
     NotReversible = "not_reversible",

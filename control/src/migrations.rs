@@ -43,6 +43,7 @@ pub const TENANT: &[Migration] = &[
     migration!(9, "tenant", "0009_ledger_transitions_as_a_check"),
     migration!(10, "tenant", "0010_program_access"),
     migration!(11, "tenant", "0011_partner_terms"),
+    migration!(12, "tenant", "0012_compound_rules"),
 ];
 
 /// The version a fully migrated tenant schema has.

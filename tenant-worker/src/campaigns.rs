@@ -127,7 +127,11 @@ pub fn create_doc() -> Op {
         .ok::<CampaignView>(201, "The new campaign.")
         .errors(
             400,
-            &[ErrorCode::InvalidAmount, ErrorCode::InvalidCurrency],
+            &[
+                ErrorCode::InvalidAmount,
+                ErrorCode::InvalidCurrency,
+                ErrorCode::InvalidRule,
+            ],
         )
 }
 
@@ -162,7 +166,11 @@ pub fn update_doc() -> Op {
         .ok::<CampaignView>(200, "The campaign, as changed.")
         .errors(
             400,
-            &[ErrorCode::InvalidAmount, ErrorCode::InvalidCurrency],
+            &[
+                ErrorCode::InvalidAmount,
+                ErrorCode::InvalidCurrency,
+                ErrorCode::InvalidRule,
+            ],
         )
         .errors(404, &[ErrorCode::NotFound])
 }

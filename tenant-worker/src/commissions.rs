@@ -7,7 +7,7 @@ use crate::{
     access::Principal,
     context::{parse_id, ts, Ctx, Reply, Timestamp},
     error::{ApiError, ErrorCode},
-    money::{parse_decimal, AmountInput, Currency, CurrencyCode, DecimalString},
+    money::{CurrencyCode, DecimalString},
     openapi::Op,
     outbox,
     pagination::{page_body, PageRequest},
@@ -19,203 +19,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_postgres::Row;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pricing {
-    /// Percent of the event's value (0–100).
-    Percent(Decimal),
-    /// A fixed amount per event, in its own currency.
-    Fixed { amount: Decimal, currency: Currency },
-}
+pub mod pricing;
+pub mod rules;
 
-/// A campaign's commission rule. `recurring: false` pays only on a user's first paying
-/// event for the campaign.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommissionRule {
-    pub pricing: Pricing,
-    pub recurring: bool,
-}
+pub use rules::{CommissionRule, CommissionRuleInput, CommissionRuleView};
 
-impl CommissionRule {
-    /// `{"type":"percent","value":"20","recurring":true}` or
-    /// `{"type":"fixed","value":"50.00","currency":"USD"}`; numbers or strings; a
-    /// one-element array of such a rule is accepted (the original's wire form).
-    pub fn parse(v: &Value) -> Result<CommissionRule, ApiError> {
-        let bad = |why: &str| {
-            ApiError::invalid_body(format!("commissionRule {why}")).with("field", "commissionRule")
-        };
-        let obj = match v {
-            Value::Array(items) if items.len() == 1 => &items[0],
-            Value::Array(_) => {
-                return Err(bad(
-                    "must be one rule (compound rules are not supported yet)",
-                ))
-            }
-            other => other,
-        };
-        let Value::Object(map) = obj else {
-            return Err(bad("must be an object"));
-        };
-        for k in map.keys() {
-            if !["type", "value", "currency", "recurring"].contains(&k.as_str()) {
-                return Err(bad(&format!(
-                    "has an unknown field `{}`",
-                    crate::context::truncate(k, 32)
-                )));
-            }
-        }
-        let recurring = match map.get("recurring") {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(bad("recurring must be a boolean")),
-        };
-        let value = map.get("value").ok_or_else(|| bad("needs a value"))?;
-        let pricing = match map.get("type").and_then(Value::as_str) {
-            Some("percent") => {
-                let pct = parse_decimal(value, "commissionRule.value")?.normalize();
-                if pct.is_sign_negative() || pct > Decimal::ONE_HUNDRED || pct.scale() > 4 {
-                    return Err(ApiError::new(
-                        400,
-                        ErrorCode::InvalidAmount,
-                        "a percent rule's value must be 0 to 100 with at most 4 decimals",
-                    )
-                    .with("field", "commissionRule.value"));
-                }
-                Pricing::Percent(pct)
-            }
-            Some("fixed") => {
-                let code = map
-                    .get("currency")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad("of type fixed needs a currency"))?;
-                let currency = Currency::parse(code)?;
-                let amount = crate::money::parse_amount(value, &currency, "commissionRule.value")?;
-                Pricing::Fixed { amount, currency }
-            }
-            _ => return Err(bad("type must be `percent` or `fixed`")),
-        };
-        Ok(CommissionRule { pricing, recurring })
-    }
-
-    /// The canonical form, as stored and as the API shows it.
-    pub fn view(&self) -> CommissionRuleView {
-        match &self.pricing {
-            Pricing::Percent(p) => CommissionRuleView::Percent {
-                value: DecimalString(p.normalize().to_string()),
-                recurring: self.recurring,
-            },
-            Pricing::Fixed { amount, currency } => CommissionRuleView::Fixed {
-                value: DecimalString(currency.format(*amount)),
-                currency: currency.code().to_string(),
-                recurring: self.recurring,
-            },
-        }
-    }
-
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.view()).unwrap_or_default()
-    }
-
-    /// The undivided, unrounded commission for an event, in the commission's currency.
-    pub fn price(&self, value: Option<Decimal>, currency: Currency) -> (Decimal, Currency) {
-        match &self.pricing {
-            Pricing::Percent(p) => (
-                value.unwrap_or_default() * *p / Decimal::ONE_HUNDRED,
-                currency,
-            ),
-            Pricing::Fixed { amount, currency } => (*amount, *currency),
-        }
-    }
-}
-
-/// A commission rule as stored and shown: canonical (`value` a decimal string, a fixed
-/// amount scaled to its currency, `recurring` always present).
-#[derive(Serialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "lowercase")]
-#[schemars(rename = "CommissionRule")]
-pub enum CommissionRuleView {
-    /// A percent of the event's value.
-    Percent {
-        /// 0 to 100, at most 4 decimals (`"12.5"`).
-        value: DecimalString,
-        /// False: pays only on a user's first paying event for the campaign.
-        recurring: bool,
-    },
-    /// A fixed amount per event.
-    Fixed {
-        /// In `currency`, with its minor-unit decimals (`"50.00"`).
-        value: DecimalString,
-        #[schemars(with = "CurrencyCode")]
-        currency: String,
-        /// False: pays only on a user's first paying event for the campaign.
-        recurring: bool,
-    },
-}
-
-/// A commission rule on input: one rule object, or a one-element array of one (the
-/// original's wire form). (The schema of what [`CommissionRule::parse`] accepts.)
-#[derive(JsonSchema)]
-#[schemars(rename = "CommissionRuleInput")]
-#[allow(dead_code)]
-#[serde(untagged)]
-pub enum CommissionRuleInput {
-    Rule(RuleInput),
-    /// The original's wire form: an array of exactly one rule.
-    Wrapped([RuleInput; 1]),
-}
-
-/// One rule object on input. Numbers or strings; an unknown field is refused.
-#[derive(JsonSchema)]
-#[schemars(rename = "CommissionRuleObject")]
-#[allow(dead_code)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum RuleInput {
-    /// A percent of the event's value.
-    Percent {
-        /// 0 to 100, at most 4 decimals (else `invalid_amount`).
-        #[schemars(with = "PercentInput")]
-        value: Value,
-        /// Default true. False: pays only on a user's first paying event for the campaign.
-        recurring: Option<bool>,
-        /// Ignored for a percent rule.
-        #[schemars(with = "Option<Value>")]
-        currency: Option<Value>,
-    },
-    /// A fixed amount per event, in its own currency.
-    Fixed {
-        #[schemars(with = "AmountInput")]
-        value: Value,
-        /// Validated (`invalid_currency`).
-        #[schemars(with = "CurrencyCode")]
-        currency: String,
-        /// Default true. False: pays only on a user's first paying event for the campaign.
-        recurring: Option<bool>,
-    },
-}
-
-/// A percent on input: a JSON number or decimal string from 0 to 100, at most 4 decimals.
-pub struct PercentInput;
-
-impl JsonSchema for PercentInput {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "PercentInput".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A percent from 0 to 100 with at most 4 decimals: a JSON number or a decimal string (else `invalid_amount`).",
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": 100},
-                {"type": "string", "pattern": "^[0-9]{1,3}(\\.[0-9]{1,4})?$"},
-            ],
-        })
-    }
-}
-
-pub const COLUMNS: &str = "id, attribution_id, event_id, client_event_id, partner_id, campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, paid_at, reversed_at, reverse_reason, payout_id, refund_of, adjusts_commission_id";
+pub const COLUMNS: &str = "id, attribution_id, event_id, client_event_id, partner_id, campaign_id, amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, paid_at, reversed_at, reverse_reason, payout_id, refund_of, adjusts_commission_id, rule_index";
 
 /// A commission, as the API (and its webhook events) shows it.
 #[derive(Serialize, JsonSchema, Clone)]
@@ -250,6 +59,9 @@ pub struct CommissionView {
     refund_of: Option<String>,
     /// A refund adjustment: the commission it adjusts.
     adjusts_commission_id: Option<String>,
+    /// The index of the sub-rule of a compound rule that priced it (0 for a single rule;
+    /// a refund adjustment has its commission's).
+    rule_index: i32,
 }
 
 /// A commission's status.
@@ -293,6 +105,7 @@ pub fn view(row: &Row) -> CommissionView {
         payout_id: row.get("payout_id"),
         refund_of: row.get("refund_of"),
         adjusts_commission_id: row.get("adjusts_commission_id"),
+        rule_index: row.get("rule_index"),
     }
 }
 
@@ -402,7 +215,7 @@ pub async fn insert_adjustment(
     .await?;
     let src = tx
         .query_one(
-            "SELECT attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, currency
+            "SELECT attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, currency, rule_index
                FROM commissions WHERE id = $1",
             &[&adjusts],
         )
@@ -424,17 +237,18 @@ pub async fn insert_adjustment(
         src.get(5),
         src.get(6),
     );
+    let rule_index: i32 = src.get(7);
     let row = tx
         .query_one(
             &format!(
                 "INSERT INTO commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id,
                      amount, currency, status, holdback_days, accrued_at, mature_at, approved_at, refund_of,
-                     adjusts_commission_id, last_transition_id)
+                     adjusts_commission_id, last_transition_id, rule_index)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, now(), now(),
-                         CASE WHEN $10 = 'approved' THEN now() END, $11, $12, $13)
+                         CASE WHEN $10 = 'approved' THEN now() END, $11, $12, $13, $14)
                  RETURNING {COLUMNS}"
             ),
-            &[&id, &attribution, &event, &client_event, &user, &partner, &campaign, &amount, &currency, &status, &refund_of, &adjusts, &entry],
+            &[&id, &attribution, &event, &client_event, &user, &partner, &campaign, &amount, &currency, &status, &refund_of, &adjusts, &entry, &rule_index],
         )
         .await?;
     let event = if status == "approved" {
@@ -932,56 +746,4 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
         .map(|r| (r.get("accrued_at"), r.get("id"), to_json(r)))
         .collect();
     Ok(Reply::ok(page_body(&page, "commissions", items)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_documented_rule_shapes() {
-        let r = CommissionRule::parse(&json!({"type": "percent", "value": "20"})).unwrap();
-        assert!(r.recurring);
-        assert_eq!(
-            r.to_json(),
-            json!({"type": "percent", "value": "20", "recurring": true})
-        );
-        let r = CommissionRule::parse(
-            &json!([{"type": "fixed", "value": 50, "currency": "USD", "recurring": false}]),
-        )
-        .unwrap();
-        assert_eq!(
-            r.to_json(),
-            json!({"type": "fixed", "value": "50.00", "currency": "USD", "recurring": false})
-        );
-        for bad in [
-            json!({"type": "percent", "value": "120"}),
-            json!({"type": "percent", "value": "-1"}),
-            json!({"type": "fixed", "value": "5"}),
-            json!({"type": "fixed", "value": "5.001", "currency": "USD"}),
-            json!({"type": "bogus", "value": "5"}),
-            json!({"type": "percent"}),
-            json!([]),
-            json!("20%"),
-            json!({"type": "percent", "value": "20", "extra": 1}),
-        ] {
-            assert!(CommissionRule::parse(&bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn pricing() {
-        let usd = Currency::parse("USD").unwrap();
-        let pct = CommissionRule::parse(&json!({"type": "percent", "value": "12.5"})).unwrap();
-        assert_eq!(
-            pct.price(Some(Decimal::new(9999, 2)), usd).0,
-            Decimal::new(12498750, 6)
-        );
-        assert_eq!(pct.price(None, usd).0, Decimal::ZERO);
-        let fixed =
-            CommissionRule::parse(&json!({"type": "fixed", "value": "1000", "currency": "JPY"}))
-                .unwrap();
-        let (amt, cur) = fixed.price(Some(Decimal::ONE), usd);
-        assert_eq!((amt, cur.code()), (Decimal::new(1000, 0), "JPY"));
-    }
 }

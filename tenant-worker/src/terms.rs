@@ -84,9 +84,11 @@ pub fn rule_in_force<'a>(
 /// Whether some version of `versions` pays only a user's first event (the event lane
 /// waits for the batch ahead before such a payment; see `attribution::events::Paid`).
 pub fn any_first_only(versions: &[TermsVersion]) -> bool {
-    versions
-        .iter()
-        .any(|v| v.rule.as_ref().is_some_and(|r| !r.recurring))
+    versions.iter().any(|v| {
+        v.rule
+            .as_ref()
+            .is_some_and(CommissionRule::has_first_payment)
+    })
 }
 
 /// The versions of one candidate row, from the arrays the candidate read aggregates
@@ -354,20 +356,11 @@ fn view(row: &Row) -> Result<TermsView, ApiError> {
         .map(stored_rule)
         .transpose()?;
     let shown = rule.as_ref().map(CommissionRule::view);
-    let (kind, value, currency, recurring) = match &shown {
-        Some(CommissionRuleView::Percent { value, recurring }) => {
-            (Some("percent"), Some(value.clone()), None, Some(*recurring))
+    // A compound rule has no flat form: only `commissionRules` shows it.
+    let (kind, value, currency, recurring) = match rule.as_ref().and_then(CommissionRule::flat) {
+        Some((kind, value, currency, recurring)) => {
+            (Some(kind), Some(value), currency, Some(recurring))
         }
-        Some(CommissionRuleView::Fixed {
-            value,
-            currency,
-            recurring,
-        }) => (
-            Some("fixed"),
-            Some(value.clone()),
-            Some(currency.clone()),
-            Some(*recurring),
-        ),
         None => (None, None, None, None),
     };
     Ok(TermsView {
@@ -517,7 +510,14 @@ pub fn put_doc() -> Op {
         .describe("Adds a version valid from now on: events from now on are priced by it (an event with an earlier `ts` by the version in force at its `ts`); existing commissions are never re-priced. `commissionType` + `commissionValue` (+ `currency` for fixed terms), or `commissionRules` — not both. `holdbackDays` absent or null: the campaign's holdback.")
         .body::<TermsBody>()
         .ok::<TermsList>(200, "The stored versions, the new one first.")
-        .errors(400, &[ErrorCode::InvalidAmount, ErrorCode::InvalidCurrency])
+        .errors(
+            400,
+            &[
+                ErrorCode::InvalidAmount,
+                ErrorCode::InvalidCurrency,
+                ErrorCode::InvalidRule,
+            ],
+        )
         .errors(404, &[ErrorCode::NotFound])
 }
 

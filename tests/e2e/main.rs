@@ -20,6 +20,7 @@ mod openapi;
 mod partners;
 mod platform;
 mod programs_access;
+mod programs_rules;
 mod programs_terms;
 mod smtp;
 mod tenancy;

@@ -279,7 +279,13 @@ async fn terms_input_is_checked_and_admin_only() {
             json!({"commissionRules": {"type": "percent", "value": "1", "bogus": 1}}),
             400,
             "invalid_body",
-            "commissionRules",
+            "commissionRules.bogus",
+        ),
+        (
+            json!({"commissionRules": [{"type": "percent", "value": "1"}, {"trigger": "subsequent", "type": "percent", "value": "1"}]}),
+            400,
+            "invalid_rule",
+            "commissionRules[1].eventType",
         ),
         (
             json!({"commissionType": "percent", "commissionValue": "5", "holdbackDays": -1}),

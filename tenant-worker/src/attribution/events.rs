@@ -28,7 +28,7 @@ use crate::{
     sql::{pipeline, rollback, send, Rows, Schema, Statement},
     webhooks::subscriptions,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
@@ -100,8 +100,12 @@ pub enum Written {
 /// pipelined ([`Batch::insert`]).
 ///
 /// Batches overlap: the read, and unless the batch ahead pays a first payment this batch
-/// would pay too, the write ([`Turn`], [`Paid`]). So the first-payment rule holds exactly,
-/// as if all events had come one after the other. Outbox rows are left out while no
+/// would pay too, or credits a (user, campaign, partner) whose first event this batch's
+/// compound rules still ask about, the write ([`Turn`], [`Paid`]). So the first-payment
+/// rule and the `first`/`subsequent`/`recurringMonths` sub-rules hold exactly, as if all
+/// events had come one after the other; the `first_events` rows the batch writes make a
+/// first priced concurrently by another writer fail the batch instead (it is then written
+/// again job by job, from fresh reads). Outbox rows are left out while no
 /// endpoint subscribes to them, which the transaction proves ([`subscriptions`]).
 ///
 /// Events are inserted in `eventId` order, so two batches holding the same ids cannot
@@ -126,8 +130,8 @@ pub fn write_events<'a>(
         // commit (and take it into account).
         let mut candidates = store::candidates_for(&conn, schema, &users, None).await?;
         let outbox = subscriptions::anyone_listens(&conn, schema, &OUTBOX_TYPES).await?;
-        let first_payments = Paid::first_payments(&candidates);
-        let before = match first_payments.0.is_empty() {
+        let first_payments = Paid::first_payments(jobs, &candidates);
+        let before = match first_payments.is_empty() {
             true => Before::Nothing,
             false => turn.wait(|ahead| ahead.overlaps(&first_payments)).await,
         };
@@ -190,40 +194,81 @@ fn fenced_events(
 /// The webhook event types of an event batch's outbox rows (and `*`, which takes all).
 const OUTBOX_TYPES: [&str; 3] = ["*", "attribution.created", "commission.accrued"];
 
-/// (user, campaign) pairs: those a batch pays a positive commission for, or those whose
-/// next commission is a first payment on a campaign that pays only the first.
+/// What a batch hands on to the next one: the (user, campaign) pairs it pays a positive
+/// commission for, and the (user, campaign, partner) triples it credits with the type and
+/// `ts` of each event (the first events of `first`/`subsequent`/`recurringMonths`
+/// sub-rules). Built from candidates, the same shape says what a batch's plan depends on:
+/// first payments still open, and triples whose rules need a first event not yet known.
 #[derive(Default)]
-pub struct Paid(HashSet<(String, String)>);
+pub struct Paid {
+    pairs: HashSet<(String, String)>,
+    credited: HashMap<Triple, Vec<(String, DateTime<Utc>)>>,
+}
+
+/// (user, campaign, partner).
+type Triple = (String, String, String);
 
 impl Paid {
-    /// The pairs of `candidates` still waiting for their only payment.
-    fn first_payments(candidates: &HashMap<String, (bool, Vec<Candidate>)>) -> Paid {
+    /// What the plan of `jobs` depends on, given their users' candidates.
+    fn first_payments(
+        jobs: &[EventInput],
+        candidates: &HashMap<String, (bool, Vec<Candidate>)>,
+    ) -> Paid {
         let mut open = Paid::default();
         for (user, (_, cands)) in candidates {
             for c in cands
                 .iter()
                 .filter(|c| c.may_pay_first_only() && !c.paid_before)
             {
-                open.0.insert((user.clone(), c.campaign_id.clone()));
+                open.pairs.insert((user.clone(), c.campaign_id.clone()));
+            }
+        }
+        for job in jobs {
+            let Some((_, cands)) = candidates.get(&job.facts.user_id) else {
+                continue;
+            };
+            let kind = job.facts.kind.as_str();
+            for c in cands.iter().filter(|c| {
+                c.history_types().into_iter().any(|t| match t {
+                    None => c.firsts.any.is_none(),
+                    Some(t) => t == kind && c.firsts.is_first(t),
+                })
+            }) {
+                let key = (
+                    job.facts.user_id.clone(),
+                    c.campaign_id.clone(),
+                    c.partner_id.clone(),
+                );
+                open.credited.entry(key).or_default();
             }
         }
         open
     }
 
+    fn is_empty(&self) -> bool {
+        self.pairs.is_empty() && self.credited.is_empty()
+    }
+
     fn overlaps(&self, other: &Paid) -> bool {
-        let (small, large) = match self.0.len() <= other.0.len() {
+        let (small, large) = match self.pairs.len() <= other.pairs.len() {
             true => (self, other),
             false => (other, self),
         };
-        small.0.iter().any(|pair| large.0.contains(pair))
+        small.pairs.iter().any(|pair| large.pairs.contains(pair))
+            || self.credited.keys().any(|k| other.credited.contains_key(k))
     }
 
-    /// Marks the paid pairs in `candidates` as paid before.
+    /// Takes what the batch ahead committed into `candidates`: its paid pairs are paid
+    /// before, its credited events earlier attributed events.
     fn apply(&self, candidates: &mut HashMap<String, (bool, Vec<Candidate>)>) {
         for (user, (_, cands)) in candidates.iter_mut() {
             for c in cands.iter_mut() {
-                if self.0.contains(&(user.clone(), c.campaign_id.clone())) {
+                if self.pairs.contains(&(user.clone(), c.campaign_id.clone())) {
                     c.paid_before = true;
+                }
+                let key = (user.clone(), c.campaign_id.clone(), c.partner_id.clone());
+                for (kind, ts) in self.credited.get(&key).into_iter().flatten() {
+                    c.firsts.record(kind, *ts);
                 }
             }
         }
@@ -248,6 +293,9 @@ struct Batch<'a> {
     outbox: bool,
     /// The derived rows of all of them (built before the batch's turn to write).
     derived: Vec<Rows>,
+    /// Whether any rule of the batch's candidates asks about first events (only then does
+    /// the batch hand on what it credits).
+    history: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -273,10 +321,13 @@ impl<'a> Batch<'a> {
                 .or_insert((false, Vec::new()));
             let outcome = attribute(*has_identity, cands, event.ts);
             let plan = Plan::new(event, &outcome, now);
-            mark_paid(cands, &plan);
+            mark_paid(cands, event, &plan);
             let response = plan.reply(event, &outcome);
             plans.push(Ok((outcome, plan, response)));
         }
+        let history = candidates
+            .values()
+            .any(|(_, cands)| cands.iter().any(|c| !c.history_types().is_empty()));
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
         order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
         let mut events = store::event_rows(schema);
@@ -294,6 +345,7 @@ impl<'a> Batch<'a> {
             events,
             outbox,
             derived: Vec::new(),
+            history,
         };
         batch.derived = batch.derived_rows(|_| true);
         batch
@@ -311,9 +363,16 @@ impl<'a> Batch<'a> {
         let mut paid = Paid::default();
         for (job, plan) in self.jobs.iter().zip(&self.plans) {
             if let Ok((_, plan, _)) = plan {
+                let user = &job.facts.user_id;
                 for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
-                    paid.0
-                        .insert((job.facts.user_id.clone(), c.campaign_id.clone()));
+                    paid.pairs.insert((user.clone(), c.campaign_id.clone()));
+                }
+                for a in plan.attributions.iter().filter(|_| self.history) {
+                    let key = (user.clone(), a.campaign_id.clone(), a.partner_id.clone());
+                    paid.credited
+                        .entry(key)
+                        .or_default()
+                        .push((job.facts.kind.clone(), job.facts.ts));
                 }
             }
         }
@@ -357,6 +416,10 @@ impl<'a> Batch<'a> {
                 );
                 self.insert_carefully(conn, &fence).await
             }
+            Some(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(ApiError::conflict(
+                ErrorCode::Conflict,
+                "a concurrent event of the same user was priced as the first; retry",
+            )),
             Some(e) => Err(e.into()),
         }
     }
@@ -401,7 +464,9 @@ impl<'a> Batch<'a> {
                 Some((&self.jobs[i].facts, plan))
             })
             .collect();
-        store::derived_rows(self.schema, &items, true, self.outbox)
+        // First events inserted plainly: a concurrent writer's first of the same key fails
+        // this batch, which is then written again job by job from fresh reads.
+        store::derived_rows(self.schema, &items, true, self.outbox, "")
     }
 
     fn event_id(&self, i: usize) -> &str {

@@ -17,9 +17,11 @@ pub mod refunds;
 pub mod store;
 
 use crate::{
-    commissions::CommissionRule,
+    commissions::{
+        pricing::{self, FirstEvents, Priced, PricedEvent, TouchTerms},
+        CommissionRule,
+    },
     error::ApiError,
-    money::Currency,
     terms::{self, TermsVersion},
 };
 use chrono::{DateTime, Duration, Utc};
@@ -100,6 +102,9 @@ pub struct Candidate {
     pub terms: Vec<TermsVersion>,
     /// The user already has a paying commission for this campaign (for non-recurring rules).
     pub paid_before: bool,
+    /// The first attributed events of (campaign, partner, user) so far (read only for the
+    /// types its rules ask about: [`Candidate::history_types`]).
+    pub firsts: FirstEvents,
 }
 
 impl Candidate {
@@ -119,12 +124,27 @@ impl Candidate {
             rule: rule.clone(),
             terms: Vec::new(),
             paid_before: self.paid_before,
+            firsts: self.firsts.clone(),
         }
     }
 
     /// Whether some rule that may price this click pays only a user's first event.
     pub fn may_pay_first_only(&self) -> bool {
-        !self.rule.recurring || terms::any_first_only(&self.terms)
+        self.rule.has_first_payment() || terms::any_first_only(&self.terms)
+    }
+
+    /// The event types whose first event some rule that may price this click asks about
+    /// (`None`: of any type), each once.
+    pub fn history_types(&self) -> Vec<Option<&str>> {
+        let mut types = self.rule.history_types();
+        for rule in self.terms.iter().filter_map(|v| v.rule.as_ref()) {
+            for t in rule.history_types() {
+                if !types.contains(&t) {
+                    types.push(t);
+                }
+            }
+        }
+        types
     }
 }
 
@@ -189,48 +209,21 @@ pub fn attribute(has_identity: bool, candidates: &[Candidate], event_ts: DateTim
     }
 }
 
-/// The commission of each touch, rounded half-even to the currency's minor unit, or None
-/// when it is zero (the attribution stays, no commission row). When all touches share one
-/// rule, the amounts sum exactly to the undivided rounded amount (the last touch takes the
-/// rounding remainder).
-pub fn split(
-    touches: &[Touch],
-    value: Option<Decimal>,
-    currency: Currency,
-) -> Vec<Option<(Decimal, Currency)>> {
-    let payable = |t: &Touch| t.candidate.rule.recurring || !t.candidate.paid_before;
-    let shared = touches
-        .windows(2)
-        .all(|w| w[0].candidate.rule == w[1].candidate.rule);
-    let amounts: Vec<(Decimal, Currency)> = if shared && !touches.is_empty() {
-        let (raw, cur) = touches[0].candidate.rule.price(value, currency);
-        let total = cur.round(raw);
-        let mut out: Vec<(Decimal, Currency)> = Vec::with_capacity(touches.len());
-        let mut given = Decimal::ZERO;
-        for (i, t) in touches.iter().enumerate() {
-            let amount = if i + 1 == touches.len() {
-                total - given
-            } else {
-                cur.round(total * t.weight)
-            };
-            given += amount;
-            out.push((amount, cur));
-        }
-        out
-    } else {
-        touches
-            .iter()
-            .map(|t| {
-                let (raw, cur) = t.candidate.rule.price(value, currency);
-                (cur.round(raw * t.weight), cur)
-            })
-            .collect()
-    };
-    touches
+/// The commissions of each touch ([`pricing::price`]: one per applying sub-rule, rounded
+/// half-even, none when zero; the attribution stays either way). When all touches share one
+/// rule, each sub-rule's amounts sum exactly to that sub-rule applied to the undivided
+/// amount.
+pub fn split(touches: &[Touch], event: &PricedEvent) -> Vec<Vec<Priced>> {
+    let terms: Vec<TouchTerms> = touches
         .iter()
-        .zip(amounts)
-        .map(|(t, (amount, cur))| (payable(t) && !amount.is_zero()).then_some((amount, cur)))
-        .collect()
+        .map(|t| TouchTerms {
+            rule: &t.candidate.rule,
+            weight: t.weight,
+            paid_before: t.candidate.paid_before,
+            firsts: &t.candidate.firsts,
+        })
+        .collect();
+    pricing::price(&terms, event)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! before its turn to write, and the reply stored with the event is exactly the one sent.
 
 use super::{Candidate, Model, Outcome};
-use crate::{context::ts, money::Currency};
+use crate::{commissions::pricing::PricedEvent, context::ts, money::Currency};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
@@ -29,14 +29,23 @@ pub struct EventFacts {
 }
 
 /// After `plan` is written, a campaign it paid is no longer "first" for the user's later
-/// events (the recurring rule applies to them).
-pub fn mark_paid(candidates: &mut [Candidate], plan: &Plan) {
+/// events (the recurring rule applies to them), and the event counts as an attributed event
+/// of its type for each (campaign, partner) it credits (`first`/`subsequent` sub-rules).
+pub fn mark_paid(candidates: &mut [Candidate], event: &EventFacts, plan: &Plan) {
     for c in plan.commissions.iter().filter(|c| c.amount > Decimal::ZERO) {
         for cand in candidates
             .iter_mut()
             .filter(|x| x.campaign_id == c.campaign_id)
         {
             cand.paid_before = true;
+        }
+    }
+    for a in &plan.attributions {
+        for cand in candidates
+            .iter_mut()
+            .filter(|x| x.campaign_id == a.campaign_id && x.partner_id == a.partner_id)
+        {
+            cand.firsts.record(&event.kind, event.ts);
         }
     }
 }
@@ -57,6 +66,8 @@ pub struct PlannedAttribution {
 pub struct PlannedCommission {
     pub id: String,
     pub attribution: usize,
+    /// The index of the sub-rule that priced it in its rule set.
+    pub rule_index: usize,
     pub partner_id: String,
     pub campaign_id: String,
     pub amount: Decimal,
@@ -70,6 +81,9 @@ pub struct PlannedCommission {
 pub struct Plan {
     pub attributions: Vec<PlannedAttribution>,
     pub commissions: Vec<PlannedCommission>,
+    /// The `(campaign, partner, type)` keys ("" for any type) this event is the first
+    /// attributed event of, among those its rules ask about (rows of `first_events`).
+    pub firsts: Vec<(String, String, String)>,
 }
 
 impl Plan {
@@ -78,9 +92,15 @@ impl Plan {
         let Outcome::Attributed { model, touches } = outcome else {
             return Plan::default();
         };
-        let amounts = super::split(touches, event.value, event.currency);
+        let priced = PricedEvent {
+            kind: &event.kind,
+            value: event.value,
+            currency: event.currency,
+            ts: event.ts,
+        };
+        let amounts = super::split(touches, &priced);
         let mut plan = Plan::default();
-        for (i, (t, amount)) in touches.iter().zip(amounts).enumerate() {
+        for (i, (t, priced)) in touches.iter().zip(amounts).enumerate() {
             plan.attributions.push(PlannedAttribution {
                 id: ulid::Ulid::new().to_string(),
                 model: *model,
@@ -89,14 +109,30 @@ impl Plan {
                 campaign_id: t.candidate.campaign_id.clone(),
                 weight: t.weight,
             });
-            if let Some((amount, currency)) = amount {
+            for t_kind in t.candidate.rule.history_types() {
+                let first = match t_kind {
+                    Some(k) => (k == event.kind && t.candidate.firsts.is_first(k)).then_some(k),
+                    None => t.candidate.firsts.any.is_none().then_some(""),
+                };
+                let Some(k) = first else { continue };
+                let key = (
+                    t.candidate.campaign_id.clone(),
+                    t.candidate.partner_id.clone(),
+                    k.to_string(),
+                );
+                if !plan.firsts.contains(&key) {
+                    plan.firsts.push(key);
+                }
+            }
+            for p in priced {
                 plan.commissions.push(PlannedCommission {
                     id: ulid::Ulid::new().to_string(),
                     attribution: i,
+                    rule_index: p.rule_index,
                     partner_id: t.candidate.partner_id.clone(),
                     campaign_id: t.candidate.campaign_id.clone(),
-                    amount,
-                    currency,
+                    amount: p.amount,
+                    currency: p.currency,
                     holdback_days: t.candidate.holdback_days,
                     accrued_at: now,
                     mature_at: now + Duration::days(i64::from(t.candidate.holdback_days)),
@@ -113,13 +149,22 @@ impl Plan {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                let commission = self.commissions.iter().find(|c| c.attribution == i);
+                let mine = || self.commissions.iter().filter(move |c| c.attribution == i);
+                let commission = mine().next();
                 TouchReply {
                     amount: commission.map(|c| c.currency.format(c.amount)),
                     attribution_id: &a.id,
                     campaign_id: &a.campaign_id,
                     click_id: &a.click_id,
                     commission_id: commission.map(|c| c.id.as_str()),
+                    commissions: mine()
+                        .map(|c| CommissionReply {
+                            amount: c.currency.format(c.amount),
+                            commission_id: &c.id,
+                            currency: c.currency.code(),
+                            rule_index: c.rule_index,
+                        })
+                        .collect(),
                     currency: commission.map(|c| c.currency.code()),
                     partner_id: &a.partner_id,
                     weight: weight_json(a.weight),
@@ -180,6 +225,7 @@ pub fn commission_json(event: &EventFacts, plan: &Plan, c: &PlannedCommission) -
         "reversedAt": null,
         "payoutId": null,
         "refundOf": null,
+        "ruleIndex": c.rule_index,
     })
 }
 
@@ -218,20 +264,37 @@ struct AttributionReply<'a> {
 #[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct TouchReply<'a> {
-    /// The touch's commission (exact decimal string); null when the touch earns none.
+    /// The touch's (first) commission (exact decimal string); null when the touch earns none.
     #[schemars(schema_with = "decimal_or_null")]
     amount: Option<String>,
     attribution_id: &'a str,
     campaign_id: &'a str,
     click_id: &'a str,
-    /// Null when the touch earns no commission.
+    /// Null when the touch earns no commission; its first commission's otherwise.
     commission_id: Option<&'a str>,
+    /// Every commission of the touch: one per applying sub-rule of a compound rule, in
+    /// `ruleIndex` order (`amount`, `commissionId` and `currency` above are the first's).
+    commissions: Vec<CommissionReply<'a>>,
     /// ISO 4217 code of `amount`; null when the touch earns no commission.
     currency: Option<&'a str>,
     partner_id: &'a str,
     /// The touch's share of the credit; the weights of an event sum to 1.
     #[schemars(schema_with = "weight")]
     weight: Value,
+}
+
+/// One commission of a touch.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct CommissionReply<'a> {
+    /// Exact decimal string.
+    #[schemars(regex(pattern = "^[0-9]+(\\.[0-9]+)?$"))]
+    amount: String,
+    commission_id: &'a str,
+    /// ISO 4217.
+    currency: &'a str,
+    /// The index of the sub-rule that priced it (0 for a single rule).
+    rule_index: usize,
 }
 
 fn model_or_null(_: &mut SchemaGenerator) -> Schema {

@@ -143,7 +143,7 @@ async fn one_event(
         user_id: r.get(6),
     };
     let (has_identity, candidates) =
-        store::candidates(&**tx, schema, &event.user_id, Some(&event.id)).await?;
+        store::candidates(&**tx, schema, &event.user_id, Some((&event.id, event.ts))).await?;
     let outcome = attribute(has_identity, &candidates, event.ts);
     let plan = Plan::new(&event, &outcome, Utc::now());
 
@@ -157,15 +157,15 @@ async fn one_event(
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get::<_, Decimal>(2).normalize()))
         .collect();
-    let live: Vec<(String, String, Decimal, String)> = tx
+    let live: Vec<(String, String, Decimal, String, i32)> = tx
         .query(
-            "SELECT id, status, amount, currency FROM commissions
+            "SELECT id, status, amount, currency, rule_index FROM commissions
               WHERE event_id = $1 AND adjusts_commission_id IS NULL AND status <> 'reversed' ORDER BY id",
             &[&event.id],
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect();
     let mut wanted: Vec<(String, String, Decimal)> = plan
         .attributions
@@ -179,12 +179,12 @@ async fn one_event(
         })
         .collect();
     wanted.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut live_amounts: Vec<(Decimal, String)> =
-        live.iter().map(|c| (c.2, c.3.clone())).collect();
-    let mut want_amounts: Vec<(Decimal, String)> = plan
+    let mut live_amounts: Vec<(Decimal, String, i32)> =
+        live.iter().map(|c| (c.2, c.3.clone(), c.4)).collect();
+    let mut want_amounts: Vec<(Decimal, String, i32)> = plan
         .commissions
         .iter()
-        .map(|c| (c.amount, c.currency.code().to_string()))
+        .map(|c| (c.amount, c.currency.code().to_string(), c.rule_index as i32))
         .collect();
     live_amounts.sort();
     want_amounts.sort();
@@ -204,6 +204,8 @@ async fn one_event(
         &[&event.id],
     )
     .await?;
+    tx.execute("DELETE FROM first_events WHERE event_id = $1", &[&event.id])
+        .await?;
     if let Outcome::Attributed { .. } = outcome {
         let mut plan = plan;
         store::attach(&**tx, schema, &event, &mut plan).await?;

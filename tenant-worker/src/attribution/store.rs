@@ -11,7 +11,12 @@
 use super::plan::{attribution_json, commission_json, EventFacts, Plan};
 use super::{Candidate, Model, Outcome};
 use crate::sql::{val, JsonText, Rows, Schema};
-use crate::{commissions::CommissionRule, error::ApiError, terms};
+use crate::{
+    commissions::{pricing::FirstEvents, CommissionRule},
+    error::ApiError,
+    terms,
+};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -23,14 +28,16 @@ use std::collections::{HashMap, HashSet};
 /// `(has_identity, eligible candidates ordered by time)`; users without an identity are
 /// absent. Flagged clicks, revoked partners and clicks made outside their campaign's
 /// `startsAt`/`endsAt` window are dropped here.
-/// `exclude_event`: commissions of this event do not count as "paid before" (rederive
-/// replaces them).
+/// `replaying`: the event rederive replays — its commissions do not count as "paid before"
+/// (rederive replaces them) and only events before it, by (`ts`, id), count as earlier
+/// attributed events ([`Candidate::firsts`], read only for the types its rules ask about).
 pub async fn candidates_for(
     client: &impl deadpool_postgres::GenericClient,
     schema: &Schema,
     users: &[&str],
-    exclude_event: Option<&str>,
+    replaying: Option<(&str, DateTime<Utc>)>,
 ) -> Result<HashMap<String, (bool, Vec<Candidate>)>, ApiError> {
+    let exclude_event = replaying.map(|(id, _)| id);
     // "Paid before" is a LATERAL … LIMIT 1 probe of the (user, campaign) index, not an
     // EXISTS: the planner may turn an EXISTS into a hashed subplan that scans every
     // commission of the tenant, and a generic plan made while the table was small keeps
@@ -90,9 +97,79 @@ pub async fn candidates_for(
                 }
             },
             paid_before: r.get(10),
+            firsts: FirstEvents::default(),
         });
     }
+    // The first events the rules ask about: one key per (user, campaign, partner, type)
+    // named by a sub-rule that needs it ("" for a sub-rule of any type).
+    let mut keys: HashSet<(&str, &str, &str, &str)> = HashSet::new();
+    for (user, (_, cands)) in &out {
+        for c in cands {
+            for t in c.history_types() {
+                keys.insert((user, &c.campaign_id, &c.partner_id, t.unwrap_or("")));
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let found = first_events(client, schema, &keys, replaying).await?;
+    for (user, campaign, partner, kind, first) in found {
+        let Some((_, cands)) = out.get_mut(&user) else {
+            continue;
+        };
+        for c in cands
+            .iter_mut()
+            .filter(|c| c.campaign_id == campaign && c.partner_id == partner)
+        {
+            match kind.as_str() {
+                "" => c.firsts.any = Some(c.firsts.any.map_or(first, |a| a.min(first))),
+                k => c.firsts.record_type(k, first),
+            }
+        }
+    }
     Ok(out)
+}
+
+/// The earliest live attributed event of each key `(user, campaign, partner, type)` ("" for
+/// any type), by (`ts`, id); keys without one are absent. Refunds are never attributed.
+/// `replaying`: only events before it. Per key, a walk of the user's events in `ts` order
+/// (`events_user_idx`) that stops at the first one credited to the pair: the cost does not
+/// grow with the user's history.
+async fn first_events(
+    client: &impl deadpool_postgres::GenericClient,
+    schema: &Schema,
+    keys: &HashSet<(&str, &str, &str, &str)>,
+    replaying: Option<(&str, DateTime<Utc>)>,
+) -> Result<Vec<(String, String, String, String, DateTime<Utc>)>, ApiError> {
+    let sql = format!(
+        "SELECT k.u, k.c, k.p, k.t, f.ts
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(u, c, p, t)
+           CROSS JOIN LATERAL (
+                SELECT e.ts FROM {schema}.events e
+                  JOIN {schema}.attributions a
+                    ON a.event_id = e.id AND a.superseded_at IS NULL
+                   AND a.campaign_id = k.c AND a.partner_id = k.p
+                 WHERE e.user_id = k.u AND (k.t = '' OR e.type = k.t)
+                   AND ($5::timestamptz IS NULL OR (e.ts, e.id) < ($5, $6::text))
+                 ORDER BY e.ts, e.id LIMIT 1) f"
+    );
+    let mut cols: [Vec<&str>; 4] = Default::default();
+    for (u, c, p, t) in keys {
+        cols[0].push(u);
+        cols[1].push(c);
+        cols[2].push(p);
+        cols[3].push(t);
+    }
+    let (id, ts) = replaying.unzip();
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&stmt, &[&cols[0], &cols[1], &cols[2], &cols[3], &ts, &id])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
 }
 
 /// [`candidates_for`] one user.
@@ -100,9 +177,9 @@ pub async fn candidates(
     client: &impl deadpool_postgres::GenericClient,
     schema: &Schema,
     user_id: &str,
-    exclude_event: Option<&str>,
+    replaying: Option<(&str, DateTime<Utc>)>,
 ) -> Result<(bool, Vec<Candidate>), ApiError> {
-    Ok(candidates_for(client, schema, &[user_id], exclude_event)
+    Ok(candidates_for(client, schema, &[user_id], replaying)
         .await?
         .remove(user_id)
         .unwrap_or_default())
@@ -144,8 +221,8 @@ pub fn push_event(
     ]);
 }
 
-/// The attribution, ledger, commission and outbox rows of each `(event, plan)`, one
-/// [`Rows`] per table in dependency order (CITUS rule 13: Citus plans neither
+/// The attribution, ledger, commission, outbox and first-event rows of each
+/// `(event, plan)`, one [`Rows`] per table in dependency order (CITUS rule 13: Citus plans neither
 /// `INSERT … SELECT` nor writable CTEs on these tables). Each commission starts its ledger
 /// (`new → accrued`) and points at that entry. Without `with_outbox` the outbox rows are
 /// left out: for a writer that proves nobody subscribes ([`crate::webhooks::subscriptions`]).
@@ -154,7 +231,15 @@ pub fn derived_rows(
     items: &[(&EventFacts, &Plan)],
     with_attributions: bool,
     with_outbox: bool,
+    firsts_on_conflict: &'static str,
 ) -> Vec<Rows> {
+    let mut firsts = Rows::new(
+        schema,
+        "first_events",
+        "user_id, campaign_id, partner_id, event_type, event_id",
+        &["text", "text", "text", "text", "text"],
+        firsts_on_conflict,
+    );
     let mut attributions = Rows::new(
         schema,
         "attributions",
@@ -175,10 +260,10 @@ pub fn derived_rows(
         schema,
         "commissions",
         "id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, amount, currency, status,
-         holdback_days, accrued_at, mature_at, last_transition_id",
+         holdback_days, accrued_at, mature_at, last_transition_id, rule_index",
         &[
             "text", "text", "text", "text", "text", "text", "text", "numeric", "text", "text", "int", "timestamptz",
-            "timestamptz", "text",
+            "timestamptz", "text", "int",
         ],
         "",
     );
@@ -237,6 +322,7 @@ pub fn derived_rows(
                 val(c.accrued_at),
                 val(c.mature_at),
                 val(entry),
+                val(c.rule_index as i32),
             ]);
             if with_outbox {
                 outbox.push(vec![
@@ -247,7 +333,18 @@ pub fn derived_rows(
             }
         }
     }
-    vec![attributions, ledger, commissions, outbox]
+    for (event, plan) in items {
+        for (campaign, partner, kind) in &plan.firsts {
+            firsts.push(vec![
+                val(event.user_id.clone()),
+                val(campaign.clone()),
+                val(partner.clone()),
+                val(kind.clone()),
+                val(event.id.clone()),
+            ]);
+        }
+    }
+    vec![attributions, ledger, commissions, outbox, firsts]
 }
 
 /// The stored reply of an event, for idempotent replays.
@@ -290,7 +387,10 @@ pub async fn attach(
         a.id = row.get(0);
     }
     // The attributions were written above (revival needs their returned ids).
-    for rows in derived_rows(schema, &[(event, plan)], false, true) {
+    // Identify and rederive re-point a first event (rederive replays in `ts` order; its
+    // superseded firsts were deleted).
+    let repoint = "ON CONFLICT (user_id, campaign_id, partner_id, event_type) DO UPDATE SET event_id = EXCLUDED.event_id";
+    for rows in derived_rows(schema, &[(event, plan)], false, true, repoint) {
         for (sql, params) in rows.statements() {
             client.execute(sql.as_str(), &params).await?;
         }

@@ -1,5 +1,6 @@
 use super::*;
-use crate::commissions::CommissionRule;
+use crate::commissions::{pricing::PricedEvent, CommissionRule};
+use crate::money::Currency;
 use proptest::prelude::*;
 use serde_json::json;
 use std::str::FromStr;
@@ -30,7 +31,29 @@ fn click(i: usize, hours_after_t0: i64, model: Model, window_days: i32) -> Candi
         rule: rule("10"),
         terms: Vec::new(),
         paid_before: false,
+        firsts: Default::default(),
     }
+}
+
+/// Each touch's single commission (these rules have one sub-rule).
+fn split(
+    touches: &[Touch],
+    value: Option<Decimal>,
+    currency: Currency,
+) -> Vec<Option<(Decimal, Currency)>> {
+    let event = PricedEvent {
+        kind: "sale",
+        value,
+        currency,
+        ts: t0(),
+    };
+    super::split(touches, &event)
+        .into_iter()
+        .map(|p| {
+            assert!(p.len() <= 1);
+            p.first().map(|p| (p.amount, p.currency))
+        })
+        .collect()
 }
 
 fn touches_of(o: &Outcome) -> Vec<(String, Decimal)> {

@@ -1501,40 +1501,60 @@ export interface components {
             /** Format: date-time */
             reversedAt?: string | null;
             reverseReason?: string | null;
+            /**
+             * Format: int32
+             * @description The index of the sub-rule of a compound rule that priced it (0 for a single rule;
+             *     a refund adjustment has its commission's).
+             */
+            ruleIndex: number;
             status: components["schemas"]["CommissionStatus"];
         };
-        /**
-         * @description A commission rule as stored and shown: canonical (`value` a decimal string, a fixed
-         *     amount scaled to its currency, `recurring` always present).
-         */
-        CommissionRule: {
-            /** @description False: pays only on a user's first paying event for the campaign. */
-            recurring: boolean;
-            /** @constant */
-            type: "percent";
-            /** @description 0 to 100, at most 4 decimals (`"12.5"`). */
-            value: components["schemas"]["DecimalString"];
-        } | {
-            /** @description An ISO 4217 currency code, upper case (`USD`). */
+        /** @description One commission of a touch. */
+        CommissionReply: {
+            /** @description Exact decimal string. */
+            amount: string;
+            commissionId: string;
+            /** @description ISO 4217. */
             currency: string;
-            /** @description False: pays only on a user's first paying event for the campaign. */
-            recurring: boolean;
-            /** @constant */
-            type: "fixed";
-            /** @description In `currency`, with its minor-unit decimals (`"50.00"`). */
-            value: components["schemas"]["DecimalString"];
+            /**
+             * Format: uint
+             * @description The index of the sub-rule that priced it (0 for a single rule).
+             */
+            ruleIndex: number;
         };
         /**
-         * @description A commission rule on input: one rule object, or a one-element array of one (the
-         *     original's wire form). (The schema of what [`CommissionRule::parse`] accepts.)
+         * @description A commission rule as stored and shown: the object form while the rule set is a single
+         *     `every` rule without `eventType`, else the array of its sub-rules (in `ruleIndex` order).
+         */
+        CommissionRule: components["schemas"]["CommissionRuleObjectView"] | components["schemas"]["CommissionSubRule"][];
+        /**
+         * @description A commission rule on input: one rule object, or an array of 1 to 10 (a compound rule;
+         *     each applying sub-rule makes one commission). (The schema of what
+         *     [`CommissionRule::parse`] accepts.)
          */
         CommissionRuleInput: components["schemas"]["CommissionRuleObject"] | components["schemas"]["CommissionRuleObject"][];
-        /** @description One rule object on input. Numbers or strings; an unknown field is refused. */
+        /**
+         * @description One rule object on input. Numbers or strings; an unknown field is refused; a combination
+         *     the engine cannot evaluate is `invalid_rule`.
+         */
         CommissionRuleObject: {
-            /** @description Ignored for a percent rule. */
-            currency?: unknown;
-            /** @description Default true. False: pays only on a user's first paying event for the campaign. */
+            /** @description Only events of this type (required by `subsequent`). */
+            eventType?: string | null;
+            /** @description Default true. False (on `every` only): pays only on the first event. */
             recurring?: boolean | null;
+            /**
+             * Format: uint32
+             * @description 1 to 600: pays only while the event is within this many calendar months of the
+             *     first one (implies `recurring: true`; with `recurring: false`, `invalid_rule`).
+             */
+            recurringMonths?: number | null;
+            /**
+             * @description Default `every`. `first`: only the first attributed event of `eventType` for
+             *     (campaign, partner, user); without `eventType`, the user's first paying event
+             *     for the campaign. `subsequent` (needs `eventType`): every such event but the
+             *     first.
+             */
+            trigger?: components["schemas"]["TriggerName"] | null;
             /** @constant */
             type: "percent";
             /** @description 0 to 100, at most 4 decimals (else `invalid_amount`). */
@@ -1542,17 +1562,71 @@ export interface components {
         } | {
             /** @description Validated (`invalid_currency`). */
             currency: string;
-            /** @description Default true. False: pays only on a user's first paying event for the campaign. */
+            /** @description Only events of this type (required by `subsequent`). */
+            eventType?: string | null;
+            /** @description Default true. False (on `every` only): pays only on the first event. */
             recurring?: boolean | null;
+            /**
+             * Format: uint32
+             * @description 1 to 600: pays only while the event is within this many calendar months of the
+             *     first one (implies `recurring: true`; with `recurring: false`, `invalid_rule`).
+             */
+            recurringMonths?: number | null;
+            /**
+             * @description Default `every`. `first`: only the first attributed event of `eventType` for
+             *     (campaign, partner, user); without `eventType`, the user's first paying event
+             *     for the campaign. `subsequent` (needs `eventType`): every such event but the
+             *     first.
+             */
+            trigger?: components["schemas"]["TriggerName"] | null;
             /** @constant */
             type: "fixed";
             value: components["schemas"]["AmountInput"];
+        };
+        /** @description The object form of a single rule. */
+        CommissionRuleObjectView: {
+            /** @description Fixed rules only. */
+            currency?: string | null;
+            /** @description False: pays only on a user's first paying event for the campaign. */
+            recurring: boolean;
+            /**
+             * Format: uint32
+             * @description Pays only while the event is within this many calendar months of the first one.
+             */
+            recurringMonths?: number | null;
+            type: components["schemas"]["RuleType"];
+            /**
+             * @description Percent: 0 to 100, at most 4 decimals (`"12.5"`); fixed: in `currency`, with its
+             *     minor-unit decimals (`"50.00"`).
+             */
+            value: components["schemas"]["DecimalString"];
         };
         /**
          * @description A commission's status.
          * @enum {string}
          */
         CommissionStatus: "accrued" | "approved" | "paid" | "reversed";
+        /** @description One sub-rule of a compound rule. */
+        CommissionSubRule: {
+            /** @description Fixed rules only. */
+            currency?: string | null;
+            /** @description Only events of this type; absent: every type. */
+            eventType?: string | null;
+            /** @description False (on `every` only): pays only the first event. */
+            recurring: boolean;
+            /**
+             * Format: uint32
+             * @description Pays only while the event is within this many calendar months of the first one.
+             */
+            recurringMonths?: number | null;
+            trigger: components["schemas"]["TriggerName"];
+            type: components["schemas"]["RuleType"];
+            /**
+             * @description Percent: 0 to 100, at most 4 decimals (`"12.5"`); fixed: in `currency`, with its
+             *     minor-unit decimals (`"50.00"`).
+             */
+            value: components["schemas"]["DecimalString"];
+        };
         /** @description A commission with its ledger history. */
         CommissionWithHistory: {
             /** Format: date-time */
@@ -1591,6 +1665,12 @@ export interface components {
             /** Format: date-time */
             reversedAt?: string | null;
             reverseReason?: string | null;
+            /**
+             * Format: int32
+             * @description The index of the sub-rule of a compound rule that priced it (0 for a single rule;
+             *     a refund adjustment has its commission's).
+             */
+            ruleIndex: number;
             status: components["schemas"]["CommissionStatus"];
         };
         CreateAdmin: {
@@ -2535,6 +2615,11 @@ export interface components {
             /** @description The new signing secret, shown this once. */
             secret: string;
         };
+        /**
+         * @description `percent` or `fixed`.
+         * @enum {string}
+         */
+        RuleType: "percent" | "fixed";
         RunBody: {
             /**
              * @description Minimum payout per currency, e.g. `{"USD": "50.00"}`: a smaller balance is carried
@@ -2590,19 +2675,29 @@ export interface components {
         };
         /** @description One credited click. */
         TouchReply: {
-            /** @description The touch's commission (exact decimal string); null when the touch earns none. */
+            /** @description The touch's (first) commission (exact decimal string); null when the touch earns none. */
             amount: string | null;
             attributionId: string;
             campaignId: string;
             clickId: string;
-            /** @description Null when the touch earns no commission. */
+            /** @description Null when the touch earns no commission; its first commission's otherwise. */
             commissionId?: string | null;
+            /**
+             * @description Every commission of the touch: one per applying sub-rule of a compound rule, in
+             *     `ruleIndex` order (`amount`, `commissionId` and `currency` above are the first's).
+             */
+            commissions: components["schemas"]["CommissionReply"][];
             /** @description ISO 4217 code of `amount`; null when the touch earns no commission. */
             currency?: string | null;
             partnerId: string;
             /** @description The touch's share of the credit; the weights of an event sum to 1. */
             weight: number;
         };
+        /**
+         * @description `every`, `first` or `subsequent`.
+         * @enum {string}
+         */
+        TriggerName: "every" | "first" | "subsequent";
         /** @description `PATCH /webhooks/:id` answers the endpoint as it is now. */
         UpdatedEndpoint: {
             endpoint: components["schemas"]["EndpointView"];
@@ -4412,7 +4507,7 @@ export interface operations {
                     "application/json": components["schemas"]["Campaign"];
                 };
             };
-            /** @description Error: invalid_amount, invalid_currency, invalid_body, invalid_idempotency_key. */
+            /** @description Error: invalid_amount, invalid_currency, invalid_rule, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4420,7 +4515,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_amount" | "invalid_currency" | "invalid_body" | "invalid_idempotency_key";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_rule" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4580,7 +4675,7 @@ export interface operations {
                     "application/json": components["schemas"]["Campaign"];
                 };
             };
-            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            /** @description Error: invalid_amount, invalid_currency, invalid_rule, invalid_body. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4588,7 +4683,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_rule" | "invalid_body";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6397,7 +6492,7 @@ export interface operations {
                     "application/json": components["schemas"]["PartnerTermsVersions"];
                 };
             };
-            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            /** @description Error: invalid_amount, invalid_currency, invalid_rule, invalid_body. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6405,7 +6500,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_rule" | "invalid_body";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7509,7 +7604,7 @@ export interface operations {
                     "application/json": components["schemas"]["PartnerTermsVersions"];
                 };
             };
-            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            /** @description Error: invalid_amount, invalid_currency, invalid_rule, invalid_body. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7517,7 +7612,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_rule" | "invalid_body";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8378,7 +8473,7 @@ export interface operations {
                     "application/json": components["schemas"]["Campaign"];
                 };
             };
-            /** @description Error: invalid_amount, invalid_currency, invalid_body, invalid_idempotency_key. */
+            /** @description Error: invalid_amount, invalid_currency, invalid_rule, invalid_body, invalid_idempotency_key. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8386,7 +8481,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_amount" | "invalid_currency" | "invalid_body" | "invalid_idempotency_key";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_rule" | "invalid_body" | "invalid_idempotency_key";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8546,7 +8641,7 @@ export interface operations {
                     "application/json": components["schemas"]["Campaign"];
                 };
             };
-            /** @description Error: invalid_amount, invalid_currency, invalid_body. */
+            /** @description Error: invalid_amount, invalid_currency, invalid_rule, invalid_body. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8554,7 +8649,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "invalid_amount" | "invalid_currency" | "invalid_body";
+                        error?: "invalid_amount" | "invalid_currency" | "invalid_rule" | "invalid_body";
                     } & components["schemas"]["Error"];
                 };
             };
