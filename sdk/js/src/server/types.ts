@@ -183,9 +183,16 @@ export type Introspection = Documented<
 // ---------------------------------------------------------------------------------------
 // Campaigns (alias programs) and links.
 
-export type CommissionRule =
-  | { type: 'percent'; value: MoneyInput; recurring?: boolean; [extra: string]: unknown }
-  | { type: 'fixed'; value: MoneyInput; currency: string; recurring?: boolean; [extra: string]: unknown };
+/** One rule, or one sub-rule of a compound rule (`trigger`, `eventType`, `recurringMonths`). */
+export type CommissionSubRule = {
+  trigger?: 'every' | 'first' | 'subsequent';
+  eventType?: string;
+  recurring?: boolean;
+  recurringMonths?: number;
+  [extra: string]: unknown;
+} & ({ type: 'percent'; value: MoneyInput } | { type: 'fixed'; value: MoneyInput; currency: string });
+/** A single rule object, or a compound rule of 1 to 10 sub-rules. */
+export type CommissionRule = CommissionSubRule | CommissionSubRule[];
 export interface CampaignLoose extends Loose {
   id: string;
   programId?: string;
@@ -205,7 +212,7 @@ export type CreateCampaignInput = Documented<
   {
     name: string;
     destinationUrl: string;
-    commissionRule: CommissionRule | [CommissionRule];
+    commissionRule: CommissionRule;
     attributionModel?: AttributionModel;
     attributionWindowDays?: number;
     holdbackDays?: number;
