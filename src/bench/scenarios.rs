@@ -197,15 +197,29 @@ async fn link(b: &Bench) -> Result<String> {
     link_for(b, false).await
 }
 
-/// [`link`]; with `terms`, the partner is paid by terms of its own instead of the
-/// campaign's rule: two versions of all-campaign terms and two of per-campaign terms (the
-/// last of which prices the events).
+/// A compound rule of three sub-rules (programs.md): a fixed bonus on a user's first paid
+/// invoice, a percent on the later ones for a year, and a small percent on every event.
+fn compound_rule() -> serde_json::Value {
+    json!([
+        {"trigger": "first", "eventType": "invoice.paid", "type": "fixed", "value": "5.00", "currency": "USD"},
+        {"trigger": "subsequent", "eventType": "invoice.paid", "type": "percent", "value": "10", "recurringMonths": 12},
+        {"trigger": "every", "type": "percent", "value": "1"},
+    ])
+}
+
+/// [`link`]; with `terms`, the campaign has a three-sub-rule compound rule and the partner
+/// is paid by terms of its own: two versions of all-campaign terms and two of per-campaign
+/// terms, the last of which — a compound rule of three sub-rules — prices the events.
 async fn link_for(b: &Bench, terms: bool) -> Result<String> {
+    let rule = match terms {
+        true => compound_rule(),
+        false => json!({"type": "percent", "value": "10"}),
+    };
     let c = b
         .api(
             reqwest::Method::POST,
             "/campaigns",
-            json!({"name": "Bench", "destinationUrl": "https://shop.bench.example/?src=op", "commissionRule": {"type": "percent", "value": "10"}}),
+            json!({"name": "Bench", "destinationUrl": "https://shop.bench.example/?src=op", "commissionRule": rule}),
         )
         .await?;
     let p = b
@@ -237,6 +251,12 @@ async fn link_for(b: &Bench, terms: bool) -> Result<String> {
             )
             .await?;
         }
+        b.api(
+            reqwest::Method::PUT,
+            &format!("/partners/{partner}/terms/{campaign}"),
+            json!({"commissionRules": compound_rule(), "holdbackDays": 0}),
+        )
+        .await?;
     }
     Ok(key)
 }
@@ -350,9 +370,11 @@ pub(super) async fn events(b: &Bench) -> Result<Section> {
     })
 }
 
-/// `POST /attribution/events` when the partner is paid by per-partner terms (four versions,
-/// programs.md) against the same events priced by the campaign's single rule, in
-/// alternating runs: the cost of picking the terms in force at each event's time.
+/// `POST /attribution/events` on a campaign with a three-sub-rule compound rule whose
+/// partner is paid by per-partner terms (five versions, the last a compound rule;
+/// programs.md) against the same events priced by a campaign's single rule, in alternating
+/// runs: the cost of picking the terms in force at each event's time and of pricing
+/// first/subsequent sub-rules.
 pub(super) async fn events_terms(b: &Bench) -> Result<Section> {
     let mut versus = Versus::new("events-terms", b.concurrency, "single rule");
     let mut lines = vec![format!(
