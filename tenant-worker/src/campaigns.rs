@@ -125,14 +125,7 @@ pub fn create_doc() -> Op {
         .describe("`name`, `destinationUrl` and `commissionRule` are required; the other fields default (`last_click`, a 60-day window, no holdback, no deep links, no auto-approve, open to all partners, no `startsAt`/`endsAt`). Also `POST /programs`.")
         .body::<CreateCampaign>()
         .ok::<CampaignView>(201, "The new campaign.")
-        .errors(
-            400,
-            &[
-                ErrorCode::InvalidAmount,
-                ErrorCode::InvalidCurrency,
-                ErrorCode::InvalidRule,
-            ],
-        )
+        .errors(400, crate::commissions::RULE_ERRORS)
 }
 
 pub fn list_doc() -> Op {
@@ -164,14 +157,7 @@ pub fn update_doc() -> Op {
         .describe("Changes only the fields given (an empty body changes nothing); `null` resets an optional field to its default. Existing links keep pointing at the campaign; a new destination applies from the next click. Also `PATCH /programs/{id}`.")
         .optional_body::<Fields>()
         .ok::<CampaignView>(200, "The campaign, as changed.")
-        .errors(
-            400,
-            &[
-                ErrorCode::InvalidAmount,
-                ErrorCode::InvalidCurrency,
-                ErrorCode::InvalidRule,
-            ],
-        )
+        .errors(400, crate::commissions::RULE_ERRORS)
         .errors(404, &[ErrorCode::NotFound])
 }
 

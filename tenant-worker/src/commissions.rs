@@ -19,6 +19,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_postgres::Row;
 
+/// The `400` codes of a body carrying a commission rule (campaigns, partner terms): a bad
+/// amount, an unknown currency, a rule set the engine cannot evaluate.
+pub const RULE_ERRORS: &[ErrorCode] = &[
+    ErrorCode::InvalidAmount,
+    ErrorCode::InvalidCurrency,
+    ErrorCode::InvalidRule,
+];
+
 pub mod pricing;
 pub mod rules;
 

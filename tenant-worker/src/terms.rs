@@ -510,14 +510,7 @@ pub fn put_doc() -> Op {
         .describe("Adds a version valid from now on: events from now on are priced by it (an event with an earlier `ts` by the version in force at its `ts`); existing commissions are never re-priced. `commissionType` + `commissionValue` (+ `currency` for fixed terms), or `commissionRules` — not both. `holdbackDays` absent or null: the campaign's holdback.")
         .body::<TermsBody>()
         .ok::<TermsList>(200, "The stored versions, the new one first.")
-        .errors(
-            400,
-            &[
-                ErrorCode::InvalidAmount,
-                ErrorCode::InvalidCurrency,
-                ErrorCode::InvalidRule,
-            ],
-        )
+        .errors(400, crate::commissions::RULE_ERRORS)
         .errors(404, &[ErrorCode::NotFound])
 }
 
