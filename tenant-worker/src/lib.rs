@@ -42,6 +42,8 @@ pub(crate) mod links;
 pub(crate) mod mail;
 pub(crate) mod money;
 pub mod openapi;
+/// A user's attribution lock (programs.md), for a test that holds it as identify would.
+pub use attribution::store::{user_lock_keys, LOCK_USERS};
 pub(crate) mod outbox;
 pub(crate) mod pagination;
 pub(crate) mod partners;

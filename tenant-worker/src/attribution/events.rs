@@ -296,6 +296,10 @@ struct Batch<'a> {
     /// Whether any rule of the batch's candidates asks about first events (only then does
     /// the batch hand on what it credits).
     history: bool,
+    /// The attribution locks of the users whose rules ask about first events
+    /// ([`store::user_lock_keys`]): the write holds them, so identify's backlog and rederive,
+    /// which read and write a user's history under the same lock, never interleave with it.
+    locks: Vec<i64>,
 }
 
 impl<'a> Batch<'a> {
@@ -325,9 +329,14 @@ impl<'a> Batch<'a> {
             let response = plan.reply(event, &outcome);
             plans.push(Ok((outcome, plan, response)));
         }
-        let history = candidates
-            .values()
-            .any(|(_, cands)| cands.iter().any(|c| !c.history_types().is_empty()));
+        let locks = store::user_lock_keys(
+            schema,
+            candidates
+                .iter()
+                .filter(|(_, (_, cands))| cands.iter().any(|c| !c.history_types().is_empty()))
+                .map(|(user, _)| user.as_str()),
+        );
+        let history = !locks.is_empty();
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
         order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
         let mut events = store::event_rows(schema);
@@ -346,6 +355,7 @@ impl<'a> Batch<'a> {
             outbox,
             derived: Vec::new(),
             history,
+            locks,
         };
         batch.derived = batch.derived_rows(|_| true);
         batch
@@ -416,20 +426,27 @@ impl<'a> Batch<'a> {
                 );
                 self.insert_carefully(conn, &fence).await
             }
-            Some(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(ApiError::conflict(
-                ErrorCode::Conflict,
+            // Another writer priced a first event this batch priced too (its reads missed
+            // that commit): the lane writes the jobs again alone, from fresh reads.
+            Some(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(ApiError::unavailable(
                 "a concurrent event of the same user was priced as the first; retry",
-            )),
+            )
+            .with("retryable", true)),
             Some(e) => Err(e.into()),
         }
     }
 
-    /// The statements proving that nobody subscribes, for a batch without outbox rows.
-    fn fence<'s>(&self, key: &'s i64, types: &'s (dyn ToSql + Sync)) -> Vec<Statement<'s>> {
-        match self.outbox {
+    /// The statements before the events: the ones proving that nobody subscribes (for a
+    /// batch without outbox rows), then the users' attribution locks.
+    fn fence<'s>(&'s self, key: &'s i64, types: &'s (dyn ToSql + Sync)) -> Vec<Statement<'s>> {
+        let mut stmts: Vec<Statement<'s>> = match self.outbox {
             true => Vec::new(),
             false => subscriptions::fence(self.schema, key, types).into(),
+        };
+        if !self.locks.is_empty() {
+            stmts.push((store::LOCK_USERS.to_string(), vec![&self.locks]));
         }
+        stmts
     }
 
     /// [`Batch::insert`] when some events were already stored: insert the events and learn
