@@ -203,7 +203,7 @@ fn compound_rule() -> serde_json::Value {
     json!([
         {"trigger": "first", "eventType": "invoice.paid", "type": "fixed", "value": "5.00", "currency": "USD"},
         {"trigger": "subsequent", "eventType": "invoice.paid", "type": "percent", "value": "10", "recurringMonths": 12},
-        {"trigger": "every", "type": "percent", "value": "1"},
+        {"trigger": "every", "eventType": "signup", "type": "fixed", "value": "1.00", "currency": "USD"},
     ])
 }
 

@@ -296,9 +296,11 @@ struct Batch<'a> {
     /// Whether any rule of the batch's candidates asks about first events (only then does
     /// the batch hand on what it credits).
     history: bool,
-    /// The attribution locks of the users whose rules ask about first events
+    /// The attribution locks of the users this batch prices a first event for
     /// ([`store::user_lock_keys`]): the write holds them, so identify's backlog and rederive,
-    /// which read and write a user's history under the same lock, never interleave with it.
+    /// which read and write a user's history under the same lock, never interleave with a
+    /// first being written. Events that are not first write no `first_events` row and take
+    /// no lock: once a user's firsts are known, batches of that user write side by side.
     locks: Vec<i64>,
 }
 
@@ -329,14 +331,16 @@ impl<'a> Batch<'a> {
             let response = plan.reply(event, &outcome);
             plans.push(Ok((outcome, plan, response)));
         }
+        let history = candidates
+            .values()
+            .any(|(_, cands)| cands.iter().any(|c| !c.history_types().is_empty()));
         let locks = store::user_lock_keys(
             schema,
-            candidates
-                .iter()
-                .filter(|(_, (_, cands))| cands.iter().any(|c| !c.history_types().is_empty()))
-                .map(|(user, _)| user.as_str()),
+            jobs.iter()
+                .zip(&plans)
+                .filter(|(_, p)| p.as_ref().is_ok_and(|(_, plan, _)| !plan.firsts.is_empty()))
+                .map(|(job, _)| job.facts.user_id.as_str()),
         );
-        let history = !locks.is_empty();
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
         order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
         let mut events = store::event_rows(schema);
