@@ -21,6 +21,7 @@
 
 use crate::stack::WorkerTransport;
 use anyhow::{Context, Result};
+use scenarios::Compound;
 
 mod baselines;
 mod cpu;
@@ -47,7 +48,7 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
     /// Scenarios to run (comma-separated): partners-get, partners-create, events,
-    /// events-terms, clicks, webhooks.
+    /// events-terms, events-terms-stacked, clicks, webhooks.
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -64,11 +65,12 @@ pub struct BenchArgs {
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "partners-get",
     "partners-create",
     "events",
     "events-terms",
+    "events-terms-stacked",
     "clicks",
     "webhooks",
 ];
@@ -109,7 +111,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "partners-get" => scenarios::partners_get(&b).await?,
                 "partners-create" => scenarios::partners_create(&b).await?,
                 "events" => scenarios::events(&b).await?,
-                "events-terms" => scenarios::events_terms(&b).await?,
+                "events-terms" => scenarios::events_terms(&b, Compound::OnePerEvent).await?,
+                "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };
