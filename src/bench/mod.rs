@@ -14,6 +14,7 @@
 //! - `measure`: the load loop, and one operation via the gateway and direct to a worker;
 //! - `baselines`: the database floor (raw SQL, pgbench);
 //! - `scenarios`: set-up data and what each scenario measures;
+//! - `reporting`: the reporting generator (1M clicks, 100k events, 500 partners) and its reads;
 //! - `receiver`: the local webhook receiver of the webhooks scenario;
 //! - `report`: latency percentiles, throughput and CPU per request, as printed lines;
 //! - `cpu`: CPU time per part of the system, from `/proc`;
@@ -28,6 +29,7 @@ mod http_load;
 mod measure;
 mod receiver;
 mod report;
+mod reporting;
 mod scenarios;
 mod target;
 
@@ -47,7 +49,7 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
     /// Scenarios to run (comma-separated): partners-get, partners-create, events,
-    /// events-terms, clicks, webhooks.
+    /// events-terms, clicks, webhooks, reporting.
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -64,13 +66,14 @@ pub struct BenchArgs {
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "partners-get",
     "partners-create",
     "events",
     "events-terms",
     "clicks",
     "webhooks",
+    "reporting",
 ];
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -111,6 +114,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "events" => scenarios::events(&b).await?,
                 "events-terms" => scenarios::events_terms(&b).await?,
                 "clicks" => scenarios::clicks(&b).await?,
+                "reporting" => reporting::reporting(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };
             if several {
