@@ -5,7 +5,9 @@
 //! The router is the hottest path of the product (every partner link, many per conversion),
 //! so clicks are group-committed ([`crate::group_commit`]): the clicks of a tenant that
 //! arrive together are written by [`write_clicks`] with one lookup of their links (campaign
-//! and the partner's live status) and one multi-row insert, in one commit. A click's `302`
+//! and the partner's live status), one multi-row insert of the clicks (enriched before they
+//! joined the lane: [`crate::enrichment`]) and one upsert of their per-day rollups
+//! ([`crate::reporting::rollups`]), pipelined in one transaction. A click's `302`
 //! is sent only after that commit, so it is never sent for a click that could still be lost.
 //! Plain `VALUES` (no writable CTE, no `INSERT … SELECT`) keeps it plannable by Citus.
 //!
