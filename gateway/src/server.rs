@@ -124,7 +124,12 @@ async fn route(
         Target::Platform(path) => platform(state, req, rid, client_ip, path).await,
         Target::Api { slug, route } => tenant_api(state, req, rid, client_ip, slug, route).await,
         Target::Router { slug, route } => {
-            click_router(state, req, rid, client_ip, slug, route).await
+            // A country header is believed only from a trusted proxy (reporting.md).
+            let country = match state.limits.is_trusted(peer.ip()) {
+                true => country(&state.config.country_headers, req.headers()),
+                false => None,
+            };
+            click_router(state, req, rid, client_ip, country, slug, route).await
         }
     };
     answer.unwrap_or_else(EdgeError::into_response)
@@ -183,6 +188,7 @@ async fn openapi(
         route: "/openapi.json",
         client_ip,
         server: Some(server),
+        country: None,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -236,6 +242,7 @@ async fn platform(
         route: path,
         client_ip,
         server: None,
+        country: None,
     };
     Ok(forward(state, req, rid, call, None).await)
 }
@@ -265,6 +272,7 @@ async fn tenant_api(
         route,
         client_ip,
         server,
+        country: None,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -276,6 +284,7 @@ async fn click_router(
     req: Request<Incoming>,
     rid: &str,
     client_ip: IpAddr,
+    country: Option<String>,
     slug: Option<&str>,
     route: &str,
 ) -> Result<Response<Body>, EdgeError> {
@@ -288,6 +297,7 @@ async fn click_router(
         route,
         client_ip,
         server: None,
+        country,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -310,6 +320,8 @@ struct Call<'a> {
     client_ip: IpAddr,
     /// For the OpenAPI document: where the API lives ([`servers`]).
     server: Option<String>,
+    /// The click router: the visitor's country from a trusted proxy's header.
+    country: Option<String>,
 }
 
 /// Reads the body, hands the envelope to a worker and relays its reply. `rate`, when a
@@ -339,6 +351,12 @@ async fn forward(
         headers.push(Header {
             name: "x-op-server".into(),
             value: server,
+        });
+    }
+    if let Some(country) = call.country {
+        headers.push(Header {
+            name: "x-op-country".into(),
+            value: country,
         });
     }
     let http1 = req.version() < http::Version::HTTP_2;
@@ -494,4 +512,12 @@ async fn drain(body: &mut Incoming, mut budget: u64) -> bool {
             Ok(Some(Err(_))) | Err(_) => return false,
         }
     }
+}
+
+/// The first present of `names` with a two-letter value, upper-cased (ISO 3166-1 alpha-2);
+/// anything else (`XX`-style placeholders pass, `T1` or `""` do not) is no country.
+fn country(names: &[String], headers: &http::HeaderMap) -> Option<String> {
+    let v = names.iter().find_map(|n| headers.get(n.as_str()))?;
+    let v = v.to_str().ok()?.trim();
+    (v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic())).then(|| v.to_ascii_uppercase())
 }

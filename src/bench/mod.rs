@@ -14,6 +14,7 @@
 //! - `measure`: the load loop, and one operation via the gateway and direct to a worker;
 //! - `baselines`: the database floor (raw SQL, pgbench);
 //! - `scenarios`: set-up data and what each scenario measures;
+//! - `reporting`: the reporting generator (1M clicks, 100k events, 500 partners) and its reads;
 //! - `receiver`: the local webhook receiver of the webhooks scenario;
 //! - `report`: latency percentiles, throughput and CPU per request, as printed lines;
 //! - `cpu`: CPU time per part of the system, from `/proc`;
@@ -29,6 +30,7 @@ mod http_load;
 mod measure;
 mod receiver;
 mod report;
+mod reporting;
 mod scenarios;
 mod target;
 
@@ -48,7 +50,7 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
     /// Scenarios to run (comma-separated): partners-get, partners-create, events,
-    /// events-terms, events-terms-stacked, clicks, webhooks.
+    /// events-terms, events-terms-stacked, clicks, webhooks, reporting.
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -65,7 +67,7 @@ pub struct BenchArgs {
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "partners-get",
     "partners-create",
     "events",
@@ -73,6 +75,7 @@ const SCENARIOS: [&str; 7] = [
     "events-terms-stacked",
     "clicks",
     "webhooks",
+    "reporting",
 ];
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -114,6 +117,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "events-terms" => scenarios::events_terms(&b, Compound::OnePerEvent).await?,
                 "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
+                "reporting" => reporting::reporting(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };
             if several {

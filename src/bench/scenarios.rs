@@ -326,7 +326,7 @@ fn event_body(prefix: &str, rid: &str, key: &str, n: u64) -> Value {
 const EVENTS: &str = "/attribution/events";
 
 /// Event ingest through the gateway only (for before/after comparisons).
-async fn events_via_gateway(b: &Bench, label: impl AsRef<str>) -> Result<Report> {
+pub(super) async fn events_via_gateway(b: &Bench, label: impl AsRef<str>) -> Result<Report> {
     events_via_gateway_for(b, label, None).await
 }
 

@@ -22,6 +22,7 @@ mod platform;
 mod programs_access;
 mod programs_rules;
 mod programs_terms;
+mod reporting;
 mod smtp;
 mod tenancy;
 mod webhook_endpoints;

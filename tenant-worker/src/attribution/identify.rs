@@ -166,6 +166,9 @@ async fn stitch(ctx: &Ctx) -> Result<Reply, ApiError> {
             false,
         ),
     };
+    if new {
+        crate::reporting::rollups::add_identity(&tx, &cref).await?;
+    }
     let backfilled = if new {
         backfill(&tx, &schema, &user_id).await?
     } else {
