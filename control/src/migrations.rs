@@ -46,6 +46,7 @@ pub const TENANT: &[Migration] = &[
     migration!(12, "tenant", "0012_compound_rules"),
     migration!(13, "tenant", "0013_reporting"),
     migration!(14, "tenant", "0014_reporting_backfill"),
+    migration!(15, "tenant", "0015_events_user_ts_id"),
 ];
 
 /// The version a fully migrated tenant schema has.

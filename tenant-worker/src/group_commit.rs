@@ -105,6 +105,10 @@ pub enum Before<C> {
 
 impl<C> Turn<C> {
     fn new(ahead: Option<watch::Receiver<Stage<C>>>) -> (Turn<C>, watch::Receiver<Stage<C>>) {
+        // A batch ahead that has already ended is in this batch's reads, which start after
+        // this: nothing of it can be missed, and its plan must not be applied again (it may
+        // be out of date by now, e.g. superseded by a rederive).
+        let ahead = ahead.filter(|a| !matches!(*a.borrow(), Stage::Ended { .. }));
         let (mine, rx) = watch::channel(Stage::Reading);
         let turn = Turn {
             ahead,

@@ -397,6 +397,39 @@ async fn a_late_earlier_event_is_not_first_until_rederive() {
     );
 }
 
+/// The anchor of `recurringMonths` is the event priced as the first: a late event with an
+/// earlier `ts` does not move it (programs.md: "that first event").
+#[tokio::test]
+async fn a_late_earlier_event_does_not_move_the_anchor() {
+    let t = Tenant::new().await;
+    let rule = json!([{"trigger": "every", "eventType": "invoice.paid", "type": "percent", "value": "10", "recurringMonths": 1}]);
+    let link = t
+        .campaign_link(json!({"commissionRule": rule, "attributionWindowDays": 120}))
+        .await;
+    t.identified_click(&link, "cr-anchor").await;
+    let first = event(&t, "cr-anchor", "invoice.paid", "100.00", ms(40)).await;
+    assert_eq!(
+        commissions_of(&t, &id(&first)).await,
+        vec![(0, "10.00".into())]
+    );
+    // Late, with an earlier `ts`: inside the month of the anchor (it is before it), paid.
+    let late = event(&t, "cr-anchor", "invoice.paid", "50.00", ms(1)).await;
+    assert_eq!(
+        commissions_of(&t, &id(&late)).await,
+        vec![(0, "5.00".into())]
+    );
+    // 10 days after the first: inside its month. Had the late event moved the anchor, this
+    // would be 49 days after it, outside.
+    let later = event(&t, "cr-anchor", "invoice.paid", "20.00", ms(50)).await;
+    assert_eq!(
+        commissions_of(&t, &id(&later)).await,
+        vec![(0, "2.00".into())]
+    );
+    // More than a calendar month after the first: nothing.
+    let outside = event(&t, "cr-anchor", "invoice.paid", "20.00", ms(75)).await;
+    assert!(commissions_of(&t, &id(&outside)).await.is_empty());
+}
+
 /// Identify's backlog prices a user's earlier events in `ts` order under the compound rule:
 /// the earliest signup is the first.
 #[tokio::test]
@@ -423,11 +456,14 @@ async fn the_identify_backlog_prices_compound_rules_in_ts_order() {
     );
 }
 
-/// The database refuses a second "first": a first event of the same key committed by
-/// another writer (here, written by hand) after this event's read makes the write fail as
-/// a whole, with nothing of it stored; written again, it sees that first.
+/// The first event's record is `first_events`: an event of a key whose row names a first
+/// (here written by hand, as another writer would have) is not priced as a first, even
+/// with no attribution of that first in sight; without the row (and with the earlier
+/// event's attribution superseded, as rederive leaves it) it is, and its own row is
+/// written. (A row committed after an event's reads makes its write fail and the event is
+/// written again from fresh reads: `an_event_waits_for_the_users_lock_…` below.)
 #[tokio::test]
-async fn the_database_refuses_a_second_first() {
+async fn the_first_events_row_is_the_record_of_the_first() {
     let t = Tenant::new().await;
     let link = t.campaign_link(json!({"commissionRule": compound()})).await;
     t.identified_click(&link, "cr-guard").await;
@@ -446,27 +482,31 @@ async fn the_database_refuses_a_second_first() {
     )
     .await
     .unwrap();
-    let body =
-        json!({"userId": "cr-guard", "type": "signup", "value": "10.00", "eventId": "cr-guard-1"});
-    // Every fresh read misses that (hand-made) first, so the tries run out: a retryable 503.
-    let refused = t.event(body.clone()).await.expect_error(503, "unavailable");
-    assert_eq!(refused.body["retryable"], true, "{}", refused.body);
-    let stored: i64 = db
-        .query_one(
-            &format!("SELECT count(*) FROM \"{schema}\".events WHERE event_id = 'cr-guard-1'"),
-            &[],
-        )
+    let r = t
+        .event(json!({"userId": "cr-guard", "type": "signup", "value": "10.00", "eventId": "cr-guard-1"}))
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stored, 0, "nothing of the refused event was written");
+        .expect(201);
+    assert_eq!(
+        commissions_of(&t, &id(&r)).await,
+        vec![(2, "0.10".into())],
+        "not a first: only the 1 % of every event"
+    );
     db.execute(
         &format!("DELETE FROM \"{schema}\".first_events WHERE user_id = 'cr-guard'"),
         &[],
     )
     .await
     .unwrap();
-    let r = t.event(body).await.expect(201);
+    db.execute(
+        &format!("UPDATE \"{schema}\".attributions SET superseded_at = now() WHERE event_id = $1"),
+        &[&id(&r)],
+    )
+    .await
+    .unwrap();
+    let r = t
+        .event(json!({"userId": "cr-guard", "type": "signup", "value": "10.00", "eventId": "cr-guard-2"}))
+        .await
+        .expect(201);
     assert_eq!(
         commissions_of(&t, &id(&r)).await,
         vec![(0, "10.00".into()), (2, "0.10".into())]

@@ -132,14 +132,18 @@ pub async fn candidates_for(
     Ok(out)
 }
 
-/// The earliest live attributed event of each key `(user, campaign, partner, type)` ("" for
-/// any type), by (`ts`, id); keys without one are absent. Refunds are never attributed.
-/// `replaying`: only events before it. Per key, a walk of the user's events in `ts` order
-/// (`events_user_idx`) that stops at the first one credited to the pair: the cost does not
-/// grow with the user's history. The credit check is a `LATERAL … LIMIT 1` probe of
-/// `attributions` by event id, not a join: as a join the planner (with a generic plan, or
-/// statistics of a table growing fast) scanned every attribution of the pair instead —
-/// 14 ms per batch and growing with the campaign, against 0.2 ms (BENCHMARKS.md).
+/// The first event of each key `(user, campaign, partner, type)` ("" for any type): its
+/// `ts`; keys without one are absent. The first is the event priced as the first
+/// (programs.md: decided when an event is processed; a late event with an earlier `ts` does
+/// not take its place), so the lookup is its `first_events` row, a primary-key probe whose
+/// plan cannot go wrong. Without a row — a key no rule asked about when its first event was
+/// processed, or `replaying` (rederive: only events before the replayed one count) — the
+/// earliest live attributed event, by (`ts`, id): a walk of the user's events on
+/// `events_user_ts_id_idx` (exactly the `ORDER BY`, so `LIMIT 1` can stop the scan) with a
+/// `LATERAL … LIMIT 1` probe of `attributions` by event id. Refunds are never attributed.
+/// (The walk's plan depends on statistics: made while a tenant's tables were small, it read
+/// and sorted every event of the user, 3 ms per batch and growing — BENCHMARKS.md; earlier,
+/// as a join, it scanned every attribution of the pair: 14 ms.)
 async fn first_events(
     client: &impl deadpool_postgres::GenericClient,
     schema: &Schema,
@@ -150,15 +154,21 @@ async fn first_events(
         "SELECT k.u, k.c, k.p, k.t, f.ts
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(u, c, p, t)
            CROSS JOIN LATERAL (
-                SELECT e.ts FROM {schema}.events e
-                 CROSS JOIN LATERAL (
-                      SELECT 1 FROM {schema}.attributions a
-                       WHERE a.event_id = e.id AND a.superseded_at IS NULL
-                         AND a.campaign_id = k.c AND a.partner_id = k.p
-                       LIMIT 1) credited
-                 WHERE e.user_id = k.u AND (k.t = '' OR e.type = k.t)
-                   AND ($5::timestamptz IS NULL OR (e.ts, e.id) < ($5, $6::text))
-                 ORDER BY e.ts, e.id LIMIT 1) f"
+                SELECT COALESCE(
+                    (SELECT e.ts FROM {schema}.first_events fe
+                       JOIN {schema}.events e ON e.id = fe.event_id
+                      WHERE $5::timestamptz IS NULL AND fe.user_id = k.u AND fe.campaign_id = k.c
+                        AND fe.partner_id = k.p AND fe.event_type = k.t),
+                    (SELECT e.ts FROM {schema}.events e
+                      CROSS JOIN LATERAL (
+                            SELECT 1 FROM {schema}.attributions a
+                             WHERE a.event_id = e.id AND a.superseded_at IS NULL
+                               AND a.campaign_id = k.c AND a.partner_id = k.p
+                             LIMIT 1) credited
+                      WHERE e.user_id = k.u AND (k.t = '' OR e.type = k.t)
+                        AND ($5::timestamptz IS NULL OR (e.ts, e.id) < ($5, $6::text))
+                      ORDER BY e.ts, e.id LIMIT 1)) AS ts) f
+          WHERE f.ts IS NOT NULL"
     );
     let mut cols: [Vec<&str>; 4] = Default::default();
     for (u, c, p, t) in keys {

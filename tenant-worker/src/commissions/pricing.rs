@@ -30,16 +30,17 @@ pub struct FirstEvents {
 }
 
 impl FirstEvents {
-    /// Counts an attributed event (earlier events keep their place; refunds never come here).
+    /// Counts an attributed event, in the order events are processed: the first one counted
+    /// stays the first (and the anchor), even if a later one has an earlier `ts`
+    /// (programs.md; refunds never come here).
     pub fn record(&mut self, kind: &str, ts: DateTime<Utc>) {
-        self.any = Some(self.any.map_or(ts, |a| a.min(ts)));
+        self.any.get_or_insert(ts);
         self.record_type(kind, ts);
     }
 
     /// Counts an attributed event of `kind` for its type only.
     pub fn record_type(&mut self, kind: &str, ts: DateTime<Utc>) {
-        let t = self.by_type.entry(kind.to_string()).or_insert(ts);
-        *t = (*t).min(ts);
+        self.by_type.entry(kind.to_string()).or_insert(ts);
     }
 
     /// Whether an event of `kind` would be the first (of its type, and of any type).
@@ -284,9 +285,12 @@ mod tests {
             1
         );
         assert!(one_touch(&rule, true, &firsts, &event("invoice.paid", "10", edge)).is_empty());
-        // A refund-like later fact never moves the anchor: only earlier events do.
+        // Events counted after the first never move the anchor, not even one with an
+        // earlier `ts` (a late arrival: programs.md, "first" is decided when processed).
         firsts.record("invoice.paid", at("2026-02-10"));
+        firsts.record("invoice.paid", at("2026-01-02"));
         assert_eq!(firsts.by_type["invoice.paid"], anchor);
+        assert_eq!(firsts.any, Some(anchor));
     }
 
     #[test]
