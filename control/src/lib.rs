@@ -16,6 +16,7 @@ pub mod process;
 pub mod schema;
 pub mod sessions;
 pub mod tenants;
+pub mod worker_token;
 
 pub use error_code::ErrorCode;
 pub use mode::Mode;

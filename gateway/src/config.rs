@@ -30,6 +30,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `METRICS_TOKEN`: if set, `GET /metrics` requires `Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// `OP_WORKER_TOKEN`: sent to the workers with every call.
+    pub worker_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -87,6 +89,7 @@ impl Config {
             rate_limit_per_min: parse("OP_RATE_LIMIT_PER_MIN", 6000)?,
             click_ip_cap_per_min: parse("OP_CLICK_IP_CAP_PER_MIN", 300)?,
             metrics_token: var("METRICS_TOKEN"),
+            worker_token: op_control::worker_token::outgoing_from_env(),
             trusted_proxies: crate::limits::parse_proxies(
                 &var("OP_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.0/8,::1".into()),
             )?,

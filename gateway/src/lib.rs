@@ -57,8 +57,10 @@ impl State {
                 Some(op_control::tenants::ensure_single_tenant(&mut conn).await?)
             }
         };
-        let workers =
-            Arc::new(workers::WorkerPool::new(&config.workers).map_err(anyhow::Error::msg)?);
+        let workers = Arc::new(
+            workers::WorkerPool::new(&config.workers, config.worker_token.as_deref())
+                .map_err(anyhow::Error::msg)?,
+        );
         let sessions = op_control::sessions::SessionKeys::from_env();
         if sessions.is_none() {
             tracing::warn!("OP_SESSION_SECRET is unset: op_session cookies are refused");

@@ -15,6 +15,7 @@ use std::{
     },
     time::Duration,
 };
+use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
 pub struct Worker {
@@ -41,6 +42,8 @@ impl Worker {
 
 pub struct WorkerPool {
     workers: Vec<Arc<Worker>>,
+    /// `OP_WORKER_TOKEN`, sent in the metadata of every call (see `op_control::worker_token`).
+    token: Option<AsciiMetadataValue>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +54,20 @@ pub enum ForwardError {
     Failed(tonic::Status),
     #[error("worker timed out")]
     Timeout,
+    /// The worker refused this gateway's `OP_WORKER_TOKEN` (or its absence): the request
+    /// never ran.
+    #[error("worker refused the gateway's token")]
+    Refused,
 }
 
 impl WorkerPool {
-    pub fn new(urls: &[String]) -> Result<WorkerPool, String> {
+    pub fn new(urls: &[String], token: Option<&str>) -> Result<WorkerPool, String> {
+        let token = token
+            .map(|t| {
+                AsciiMetadataValue::try_from(t)
+                    .map_err(|_| "OP_WORKER_TOKEN must be printable ASCII".to_string())
+            })
+            .transpose()?;
         let mut workers = Vec::new();
         for url in urls {
             let endpoint = Endpoint::from_shared(url.clone())
@@ -73,7 +86,18 @@ impl WorkerPool {
                 healthy: AtomicBool::new(true),
             }));
         }
-        Ok(WorkerPool { workers })
+        Ok(WorkerPool { workers, token })
+    }
+
+    /// A request carrying this gateway's token, if it has one.
+    fn request<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(message);
+        req.set_timeout(timeout);
+        if let Some(t) = &self.token {
+            req.metadata_mut()
+                .insert(op_control::worker_token::METADATA, t.clone());
+        }
+        req
     }
 
     pub fn healthy_count(&self) -> usize {
@@ -109,13 +133,17 @@ impl WorkerPool {
         let replayable = matches!(env.method.as_str(), "GET" | "HEAD");
         let mut last = ForwardError::NoWorker;
         for worker in self.order(affinity) {
-            let mut req = tonic::Request::new(env.clone());
-            req.set_timeout(timeout);
+            let req = self.request(env.clone(), timeout);
             match worker.client.clone().handle(req).await {
                 Ok(reply) => return Ok(reply.into_inner()),
                 Err(status) => {
                     if status.code() == tonic::Code::DeadlineExceeded {
                         return Err(ForwardError::Timeout);
+                    }
+                    if status.code() == tonic::Code::Unauthenticated {
+                        tracing::error!(worker = %worker.url, "the worker refused this gateway's OP_WORKER_TOKEN");
+                        last = ForwardError::Refused;
+                        continue;
                     }
                     // `Handle` never answers with a gRPC error of its own (application
                     // errors are HTTP statuses in the Reply), so any error here is the
@@ -146,9 +174,16 @@ impl WorkerPool {
             loop {
                 tick.tick().await;
                 for w in &pool.workers {
-                    let mut req = tonic::Request::new(HealthRequest {});
-                    req.set_timeout(Duration::from_secs(1));
-                    let up = matches!(w.client.clone().health(req).await, Ok(r) if r.get_ref().ok);
+                    let req = pool.request(HealthRequest {}, Duration::from_secs(1));
+                    let up = match w.client.clone().health(req).await {
+                        Ok(r) => r.get_ref().ok,
+                        Err(status) => {
+                            if status.code() == tonic::Code::Unauthenticated && w.is_healthy() {
+                                tracing::error!(worker = %w.url, "the worker refused this gateway's OP_WORKER_TOKEN");
+                            }
+                            false
+                        }
+                    };
                     w.set_healthy(up);
                 }
             }

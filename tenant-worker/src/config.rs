@@ -44,6 +44,8 @@ pub struct Config {
     /// `OP_CAMPAIGN_REMINDER_INTERVAL_SECS` (default 86400): how often the end-of-campaign
     /// reminder job looks for campaigns ending within 7 days.
     pub campaign_reminder_interval_secs: u64,
+    /// `OP_WORKER_TOKEN` (+ `OP_WORKER_TOKEN_PREVIOUS`): gRPC calls must carry one of them.
+    pub worker_tokens: Option<op_control::worker_token::AcceptedTokens>,
 }
 
 impl std::fmt::Debug for Config {
@@ -54,6 +56,7 @@ impl std::fmt::Debug for Config {
             .field("worker_id", &self.worker_id)
             .field("pool_size", &self.pool_size)
             .field("sessions", &self.session_secret.is_some())
+            .field("worker_token", &self.worker_tokens.is_some())
             .field("cookie_secure", &self.cookie_secure)
             .field("smtp", &self.smtp_url.is_some())
             .field("dev_mailbox", &self.dev_mailbox)
@@ -138,6 +141,7 @@ impl Config {
             )?,
             click_velocity_per_min,
             click_cookie_domain,
+            worker_tokens: op_control::worker_token::AcceptedTokens::from_env()?,
         })
     }
 }

@@ -32,9 +32,31 @@ fn remaining(deadline_unix_ms: u64) -> Duration {
     Duration::from_millis(deadline_unix_ms.saturating_sub(now))
 }
 
+impl WorkerService {
+    /// With `OP_WORKER_TOKEN` configured, a call must carry the current or the previous
+    /// token in its metadata; anything else is refused before it is read.
+    fn check_token<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(tokens) = &self.app.config.worker_tokens else {
+            return Ok(());
+        };
+        let presented = request
+            .metadata()
+            .get(op_control::worker_token::METADATA)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if tokens.accepts(presented) {
+            Ok(())
+        } else {
+            tracing::warn!("refused a gRPC call without a valid OP_WORKER_TOKEN");
+            Err(Status::unauthenticated("worker token refused"))
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl TenantWorker for WorkerService {
     async fn handle(&self, request: Request<Envelope>) -> Result<Response<ProtoReply>, Status> {
+        self.check_token(&request)?;
         let env = request.into_inner();
         let span = tracing::info_span!(
             "request",
@@ -61,7 +83,11 @@ impl TenantWorker for WorkerService {
         Ok(Response::new(to_proto(reply)))
     }
 
-    async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
+    async fn health(
+        &self,
+        request: Request<HealthRequest>,
+    ) -> Result<Response<HealthReply>, Status> {
+        self.check_token(&request)?;
         let database_ok = match self.app.pool.get().await {
             Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,

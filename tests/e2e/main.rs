@@ -17,6 +17,7 @@ mod ledger;
 mod migrations;
 mod modes;
 mod openapi;
+mod operate;
 mod partners;
 mod platform;
 mod programs_access;
