@@ -10,6 +10,7 @@ pub mod db;
 pub mod env;
 pub mod error_code;
 pub mod keys;
+pub mod logs;
 pub mod migrations;
 pub mod mode;
 pub mod process;

@@ -87,7 +87,7 @@ impl State {
 
 /// Entry point of `op-gateway` and `openpartner gateway`.
 pub async fn run_from_env() -> anyhow::Result<()> {
-    op_control::process::init_tracing();
+    op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %config.listen, mode = config.mode.as_str(), workers = ?config.workers, "gateway listening");

@@ -120,7 +120,7 @@ impl App {
 /// Entry point of `op-worker` and `openpartner worker`: reads the environment, binds,
 /// serves until SIGTERM/SIGINT.
 pub async fn run_from_env() -> anyhow::Result<()> {
-    op_control::process::init_tracing();
+    op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
     let listener = server::Listener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");

@@ -58,29 +58,45 @@ impl TenantWorker for WorkerService {
     async fn handle(&self, request: Request<Envelope>) -> Result<Response<ProtoReply>, Status> {
         self.check_token(&request)?;
         let env = request.into_inner();
+        let started = std::time::Instant::now();
         let span = tracing::info_span!(
             "request",
             request_id = %env.request_id,
+            tenant = env.tenant.as_ref().map(|t| t.slug.as_str()),
             tenant_id = %env.tenant.as_ref().map_or("", |t| t.id.as_str()),
             principal = ?env.principal.as_ref().map(|p| p.kind()),
             method = %env.method,
+            route = tracing::field::Empty,
         );
         let budget = remaining(env.deadline_unix_ms);
         let app = self.app.clone();
         // A task of its own: a panic in a handler becomes a 500 for this request only.
         let task = tokio::spawn(routes::dispatch(app, env).instrument(span.clone()));
-        let reply = match tokio::time::timeout(budget, task).await {
-            Ok(Ok(reply)) => reply,
+        let (reply, route) = match tokio::time::timeout(budget, task).await {
+            Ok(Ok(done)) => done,
             Ok(Err(join)) => {
                 span.in_scope(|| tracing::error!(error = %join, "handler panicked"));
-                ApiError::internal().into()
+                (ApiError::internal().into(), None)
             }
-            Err(_) => ApiError::new(504, ErrorCode::Timeout, "the request took too long").into(),
+            Err(_) => (
+                ApiError::new(504, ErrorCode::Timeout, "the request took too long").into(),
+                None,
+            ),
         };
         if reply.status >= 500 {
             span.in_scope(|| tracing::warn!(status = reply.status, "server error"));
         }
-        Ok(Response::new(to_proto(reply)))
+        span.in_scope(|| {
+            tracing::info!(
+                status = reply.status,
+                route = route.unwrap_or("unmatched"),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            )
+        });
+        let mut proto = to_proto(reply);
+        proto.route = route.unwrap_or_default().to_string();
+        Ok(Response::new(proto))
     }
 
     async fn health(
@@ -112,6 +128,7 @@ fn to_proto(r: Reply) -> ProtoReply {
         invalidate_tenant_slugs: r.invalidate_tenant_slugs,
         invalidate_key_ids: r.invalidate_key_ids,
         invalidate_session_ids: r.invalidate_session_ids,
+        route: String::new(),
     }
 }
 

@@ -17,7 +17,6 @@ pub struct Proc {
     pub log: PathBuf,
 }
 
-#[allow(dead_code)] // signals and exits: used by the drain tests
 impl Proc {
     pub fn pid(&self) -> i32 {
         self.child.as_ref().map_or(0, |c| c.id() as i32)
