@@ -13,6 +13,7 @@ pub mod keys;
 pub mod logs;
 pub mod migrations;
 pub mod mode;
+pub mod pg_tls;
 pub mod process;
 pub mod schema;
 pub mod sessions;

@@ -6,7 +6,7 @@ use crate::State;
 use futures::{stream, StreamExt};
 use op_control::CACHE_CHANNEL;
 use std::{sync::Arc, time::Duration};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 pub fn spawn(state: Arc<State>) {
     tokio::spawn(async move {
@@ -22,9 +22,11 @@ pub fn spawn(state: Arc<State>) {
     });
 }
 
-async fn listen(state: &State) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) =
-        tokio_postgres::connect(&state.config.database_url, NoTls).await?;
+async fn listen(state: &State) -> anyhow::Result<()> {
+    // The URL was parsed when the pool was built: it does not fail here.
+    let (pg, tls) =
+        op_control::pg_tls::config(&state.config.database_url).map_err(anyhow::Error::msg)?;
+    let (client, mut connection) = pg.connect(tls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     // The connection object yields notifications only while it is polled.
     let driver = tokio::spawn(async move {
@@ -47,7 +49,7 @@ async fn listen(state: &State) -> Result<(), tokio_postgres::Error> {
         apply(state, &payload);
     }
     drop(client);
-    driver.await.unwrap_or(Ok(()))
+    Ok(driver.await.unwrap_or(Ok(()))?)
 }
 
 fn apply(state: &State, payload: &str) {

@@ -20,6 +20,7 @@ mod openapi;
 mod operate;
 mod partners;
 mod platform;
+mod postgres_tls;
 mod programs_access;
 mod programs_rules;
 mod programs_terms;
