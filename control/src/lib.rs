@@ -19,6 +19,7 @@ pub mod schema;
 pub mod sessions;
 pub mod tenants;
 pub mod worker_token;
+pub mod workers;
 
 pub use error_code::ErrorCode;
 pub use mode::Mode;

@@ -1,10 +1,11 @@
 //! Keeps this gateway's caches honest when another process changes a tenant or a key:
 //! `LISTEN op_cache` on a dedicated connection. If the connection drops, notifications may
-//! have been missed, so every cache is cleared before listening again.
+//! have been missed, so every cache is cleared before listening again. A gateway following
+//! the worker registry also listens on `op_workers` and re-reads the registry when told.
 
 use crate::State;
 use futures::{stream, StreamExt};
-use op_control::CACHE_CHANNEL;
+use op_control::{workers::WORKERS_CHANNEL, CACHE_CHANNEL};
 use std::{sync::Arc, time::Duration};
 use tokio_postgres::AsyncMessage;
 
@@ -33,7 +34,7 @@ async fn listen(state: &State) -> anyhow::Result<()> {
         let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(msg) = messages.next().await {
             if let AsyncMessage::Notification(n) = msg? {
-                let _ = tx.send(n.payload().to_string());
+                let _ = tx.send(format!("{}\n{}", n.channel(), n.payload()));
             }
         }
         Ok::<(), tokio_postgres::Error>(())
@@ -41,12 +42,23 @@ async fn listen(state: &State) -> anyhow::Result<()> {
     client
         .batch_execute(&format!("LISTEN {CACHE_CHANNEL}"))
         .await?;
+    if state.workers.follows_registry() {
+        client
+            .batch_execute(&format!("LISTEN {WORKERS_CHANNEL}"))
+            .await?;
+        // A change may have been missed while the connection was down.
+        state.workers.wake();
+    }
     // Anything cached before LISTEN took effect may be stale.
     state.tenants.clear();
     state.keys.clear();
     state.session_rows.clear();
-    while let Some(payload) = rx.recv().await {
-        apply(state, &payload);
+    while let Some(message) = rx.recv().await {
+        match message.split_once('\n') {
+            Some((WORKERS_CHANNEL, _)) => state.workers.wake(),
+            Some((_, payload)) => apply(state, payload),
+            None => {}
+        }
     }
     drop(client);
     Ok(driver.await.unwrap_or(Ok(()))?)

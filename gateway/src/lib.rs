@@ -58,9 +58,15 @@ impl State {
             }
         };
         let workers = Arc::new(
-            workers::WorkerPool::new(&config.workers, config.worker_token.as_deref())
-                .map_err(anyhow::Error::msg)?,
+            workers::WorkerPool::new(
+                config.workers.clone(),
+                config.worker_token.as_deref(),
+                config.worker_refresh,
+            )
+            .map_err(anyhow::Error::msg)?,
         );
+        // The first look at DNS and the registry, so the gateway starts with its set.
+        workers.discover(&pool).await;
         let sessions = op_control::sessions::SessionKeys::from_env();
         if sessions.is_none() {
             tracing::warn!("OP_SESSION_SECRET is unset: op_session cookies are refused");

@@ -44,6 +44,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     state.workers.spawn_health_checks();
+    state.workers.spawn_discovery(state.pool.clone());
     state.limits.spawn_housekeeping();
     crate::invalidation::spawn(state.clone());
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -74,8 +75,17 @@ pub async fn serve(
         }
     }
     drop(listener);
-    tracing::info!("gateway draining connections");
-    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    tracing::info!(
+        drain_secs = state.config.drain.as_secs(),
+        "SIGTERM: gateway stopped accepting, finishing the requests in flight"
+    );
+    if tokio::time::timeout(state.config.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain bound reached with requests in flight");
+    }
+    tracing::info!("drained; exiting");
     Ok(())
 }
 
@@ -281,6 +291,16 @@ async fn platform(
     path: &str,
 ) -> Result<Response<Body>, EdgeError> {
     let principal = auth::authenticate_platform(state, req.headers(), client_ip)?;
+    // The worker set is this gateway's own: answered here, not by a worker.
+    if path == "/platform/workers" && req.method() == http::Method::GET {
+        let workers: Vec<_> = state.workers.members().iter().map(|w| w.view()).collect();
+        let mut resp = json_response(StatusCode::OK, json!({ "workers": workers }));
+        resp.extensions_mut().insert(Forwarded {
+            tenant: None,
+            route: Some("/platform/workers".into()),
+        });
+        return Ok(resp);
+    }
     let call = Call {
         surface: Surface::Platform,
         tenant: None,

@@ -137,6 +137,7 @@ pub fn table() -> Vec<Route> {
         route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants, platform::list_tenants_doc),
         route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend, platform::suspend_doc),
         route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume, platform::resume_doc),
+        route!(Platform, "GET", "/platform/workers", Platform, platform::workers, platform::workers_doc),
     ]
 }
 

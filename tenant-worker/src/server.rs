@@ -108,10 +108,12 @@ impl TenantWorker for WorkerService {
             Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,
         };
+        let draining = self.app.drain.is_draining();
         Ok(Response::new(HealthReply {
-            ok: true,
+            ok: !draining,
             database_ok,
             worker_id: self.app.config.worker_id.clone(),
+            draining,
         }))
     }
 }

@@ -195,3 +195,270 @@ async fn logs_are_json_lines_and_carry_no_secret() {
         .expect("the start-up /health polls were logged");
     assert!(health["tenant"].is_null());
 }
+
+/// `GET /platform/workers` of the gateway at `base`: the entry of `url`, if listed.
+async fn listed(base: &str, url: &str) -> Option<serde_json::Value> {
+    let r = platform(base).get("/platform/workers").await.expect(200);
+    r.body["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .find(|w| w["url"] == url)
+        .cloned()
+}
+
+/// Polls until `check` holds for the listing of `url` (None: not listed); how long it took.
+async fn until_listed(
+    base: &str,
+    url: &str,
+    within: Duration,
+    check: impl Fn(&Option<serde_json::Value>) -> bool,
+) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let w = listed(base, url).await;
+        if check(&w) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{url} never reached the expected state; last: {w:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn health_is(h: &'static str) -> impl Fn(&Option<serde_json::Value>) -> bool {
+    move |w| w.as_ref().is_some_and(|w| w["health"] == h)
+}
+
+/// `OP_WORKERS` static URLs and `dns:<name>:<port>` entries side by side; the listing shows
+/// each worker with its source, health, in-flight count and last probe.
+#[tokio::test]
+async fn gateways_route_to_static_and_dns_workers() {
+    let logs = procs::LogDir::new("dns");
+    let (_a, url_a) = procs::worker("static-a", &[], &logs.file("a.log"));
+    let (_b, url_b) = procs::worker("dns-b", &[], &logs.file("b.log"));
+    let port_b = url_b.rsplit(':').next().unwrap();
+    let (_g, base) = procs::gateway(
+        &format!("{url_a},dns:localhost:{port_b}"),
+        &[("OP_WORKER_REFRESH_SECS", "1")],
+        &logs.file("gw.log"),
+    )
+    .await;
+    // Probed and serving (static workers count as serving before their first probe).
+    let probed = |w: &Option<serde_json::Value>| {
+        w.as_ref()
+            .is_some_and(|w| w["health"] == "serving" && w["lastSeenAt"].is_string())
+    };
+    until_listed(&base, &url_a, Duration::from_secs(10), probed).await;
+    until_listed(&base, &url_b, Duration::from_secs(10), probed).await;
+    let a = listed(&base, &url_a).await.unwrap();
+    assert_eq!(a["source"], "static");
+    assert_eq!(a["id"], "static-a", "the id the worker reports");
+    assert_eq!(a["inFlight"], 0);
+    assert!(a["lastSeenAt"].as_str().unwrap().ends_with('Z'));
+    let b = listed(&base, &url_b).await.unwrap();
+    assert_eq!(
+        (b["source"].as_str(), b["id"].as_str()),
+        (Some("dns"), Some("dns-b"))
+    );
+    // Tenants spread over both, and every one is served.
+    for _ in 0..4 {
+        let t = Tenant::on(&base).await;
+        t.partner("spread@example.com").await;
+    }
+    // Only the platform key sees the set.
+    Api::new(base.clone(), None)
+        .get("/platform/workers")
+        .await
+        .expect_error(401, "unauthorized");
+}
+
+/// `OP_WORKERS=registry`: workers with `OP_WORKER_ADVERTISE` join the set at once (NOTIFY,
+/// the refresh is set to a minute here), a draining worker leaves rotation within a second
+/// and the set when it exits, and a killed one is dropped after 3 silent heartbeats.
+#[tokio::test]
+async fn gateways_follow_the_worker_registry() {
+    let logs = procs::LogDir::new("registry");
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (_g, base) = procs::gateway(
+        "registry",
+        &[("OP_WORKER_REFRESH_SECS", "60")],
+        &logs.file("gw.log"),
+    )
+    .await;
+    let start_worker = |n: usize| {
+        let port = openpartner::children::free_port().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let id = format!("reg-{tag}-{n}");
+        let p = procs::worker_at(
+            &id,
+            &url,
+            &[("OP_WORKER_ADVERTISE", &url), ("OP_DRAIN_SECS", "5")],
+            &logs.file(&format!("w{n}.log")),
+        );
+        (p, url, id)
+    };
+    let (mut w1, url1, id1) = start_worker(1);
+    until_listed(&base, &url1, Duration::from_secs(10), health_is("serving")).await;
+    let listed1 = listed(&base, &url1).await.unwrap();
+    assert_eq!(
+        (listed1["source"].as_str(), listed1["id"].as_str()),
+        (Some("registry"), Some(id1.as_str()))
+    );
+    let t = Tenant::on(&base).await;
+    t.partner("reg@example.com").await;
+    let (mut w2, url2, _) = start_worker(2);
+    let (_w3, url3, _) = start_worker(3);
+    until_listed(&base, &url2, Duration::from_secs(10), health_is("serving")).await;
+    until_listed(&base, &url3, Duration::from_secs(10), health_is("serving")).await;
+
+    // SIGTERM: draining at the gateway within a second, gone once it exited (0).
+    w1.signal(libc::SIGTERM);
+    let took = until_listed(&base, &url1, Duration::from_secs(5), |w| {
+        w.as_ref().is_none_or(|w| w["health"] != "serving")
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "out of rotation after {took:?}"
+    );
+    let status = w1
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits within OP_DRAIN_SECS");
+    assert!(status.success(), "{status:?}: {}", w1.log_text());
+    until_listed(&base, &url1, Duration::from_secs(3), Option::is_none).await;
+    t.partner("after-drain@example.com").await;
+
+    // kill -9: down at once (probe), out of the registry after 3 silent heartbeats (the
+    // next heartbeat of a live worker deletes its row and wakes the gateways).
+    w2.kill();
+    until_listed(&base, &url2, Duration::from_secs(3), |w| {
+        w.as_ref().is_none_or(|w| w["health"] == "down")
+    })
+    .await;
+    until_listed(&base, &url2, Duration::from_secs(12), Option::is_none).await;
+    t.partner("after-kill@example.com").await;
+    let db = db().await;
+    let rows = db
+        .query(
+            "SELECT id FROM control.workers WHERE id LIKE $1",
+            &[&format!("reg-{tag}-%")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the live worker is registered");
+}
+
+/// Rolling restart under load: SIGTERM each worker in turn (restarted in place), then the
+/// gateway. No request fails; each worker leaves rotation within a second and exits 0 within
+/// `OP_DRAIN_SECS`; the gateway finishes a request in flight before it exits 0.
+#[tokio::test]
+async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
+    use std::sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    };
+    let logs = procs::LogDir::new("drain");
+    let env = [("OP_DRAIN_SECS", "5")];
+    let (w1, url1) = procs::worker("drain-1", &env, &logs.file("w1.log"));
+    let (w2, url2) = procs::worker("drain-2", &env, &logs.file("w2.log"));
+    let mut workers = [(w1, url1.clone(), "drain-1"), (w2, url2.clone(), "drain-2")];
+    let (mut g, base) = procs::gateway(&format!("{url1},{url2}"), &env, &logs.file("gw.log")).await;
+    procs::wait_workers(&base, 2).await;
+    let t = Tenant::on(&base).await;
+    let seed = t.partner("seed@example.com").await;
+    let seed_path = format!("/partners/{}", seed["id"].as_str().unwrap());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for c in 0..3 {
+        let (api, stop, failures, done, seed_path) = (
+            t.api.clone(),
+            stop.clone(),
+            failures.clone(),
+            done.clone(),
+            seed_path.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let r = api.get(&seed_path).await;
+                if r.code() != 200 {
+                    failures.lock().unwrap().push(format!("GET {}: {}", r.code(), r.body));
+                }
+                let r = api
+                    .post(
+                        "/partners",
+                        serde_json::json!({"email": format!("l{c}-{i}@example.com"), "name": "L", "sendInvite": false}),
+                    )
+                    .await;
+                if r.code() != 201 {
+                    failures.lock().unwrap().push(format!("POST {}: {}", r.code(), r.body));
+                }
+                done.fetch_add(2, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (proc, url, id) in workers.iter_mut() {
+        proc.signal(libc::SIGTERM);
+        let took = until_listed(&base, url, Duration::from_secs(5), health_is("draining")).await;
+        assert!(
+            took < Duration::from_secs(1),
+            "{id} out of rotation after {took:?}"
+        );
+        let start = std::time::Instant::now();
+        let status = proc
+            .wait_exit(Duration::from_secs(6))
+            .expect("exits within OP_DRAIN_SECS");
+        assert!(status.success(), "{id}: {status:?}: {}", proc.log_text());
+        assert!(start.elapsed() < Duration::from_secs(5));
+        *proc = procs::worker_at(id, url, &env, &logs.file(&format!("{id}-again.log")));
+        until_listed(&base, url, Duration::from_secs(20), health_is("serving")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    assert!(done.load(Ordering::Relaxed) > 50, "load flowed");
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+
+    // The gateway: a request in flight (its body still coming) when SIGTERM arrives is
+    // answered; new connections are refused; the gateway exits 0.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_string();
+    let body =
+        serde_json::json!({"email": "inflight@example.com", "name": "F", "sendInvite": false})
+            .to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/t/{}/partners HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        t.slug,
+        t.admin_key,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    g.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "a draining gateway accepts no new connection"
+    );
+    conn.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let status = g
+        .wait_exit(Duration::from_secs(6))
+        .expect("the gateway exits");
+    assert!(status.success(), "{status:?}");
+}

@@ -120,11 +120,16 @@ pub fn spawn(role: &str, env: &[(&str, &str)], log: &Path) -> Proc {
 /// A worker on `127.0.0.1:<free port>`; returns it and its URL for `OP_WORKERS`.
 pub fn worker(id: &str, env: &[(&str, &str)], log: &Path) -> (Proc, String) {
     let port = children::free_port().expect("free port");
-    let listen = format!("127.0.0.1:{port}");
-    let mut all: Vec<(&str, &str)> = vec![("OP_WORKER_LISTEN", &listen), ("OP_WORKER_ID", id)];
+    let url = format!("http://127.0.0.1:{port}");
+    (worker_at(id, &url, env, log), url)
+}
+
+/// A worker listening at `url` (`http://127.0.0.1:<port>`), e.g. one restarted in place.
+pub fn worker_at(id: &str, url: &str, env: &[(&str, &str)], log: &Path) -> Proc {
+    let listen = url.trim_start_matches("http://");
+    let mut all: Vec<(&str, &str)> = vec![("OP_WORKER_LISTEN", listen), ("OP_WORKER_ID", id)];
     all.extend_from_slice(env);
-    let p = spawn("worker", &all, log);
-    (p, format!("http://{listen}"))
+    spawn("worker", &all, log)
 }
 
 /// A gateway on `127.0.0.1:<free port>` routing to `workers` (an `OP_WORKERS` value);
