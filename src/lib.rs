@@ -6,11 +6,13 @@
 //! - [`children`]: child processes that die with us.
 //! - [`dev`]: the `openpartner dev` command.
 //! - [`bench`]: the load tool (`openpartner bench`).
+//! - [`operator`]: `tenants`, `workers`, `migrate --status` for operators.
 
 pub mod bench;
 pub mod children;
 pub mod dev;
 pub mod embedded_pg;
+pub mod operator;
 pub mod stack;
 
 /// Connects one client (CLI commands, migrations), with TLS as `DATABASE_URL` says.

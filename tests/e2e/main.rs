@@ -18,6 +18,7 @@ mod migrations;
 mod modes;
 mod openapi;
 mod operate;
+mod operator_cli;
 mod partners;
 mod platform;
 mod postgres_tls;
