@@ -139,8 +139,8 @@ async fn logs_are_json_lines_and_carry_no_secret() {
     // Stop both (the drain writes its own lines), then read everything they wrote.
     g.signal(libc::SIGTERM);
     w.signal(libc::SIGTERM);
-    assert!(g.wait_exit(Duration::from_secs(40)).is_some());
-    assert!(w.wait_exit(Duration::from_secs(40)).is_some());
+    assert!(g.wait_exit(Duration::from_secs(40)).await.is_some());
+    assert!(w.wait_exit(Duration::from_secs(40)).await.is_some());
     let gateway_log = g.log_text();
     let worker_log = w.log_text();
     for (name, log) in [("gateway", &gateway_log), ("worker", &worker_log)] {
@@ -326,6 +326,7 @@ async fn gateways_follow_the_worker_registry() {
     );
     let status = w1
         .wait_exit(Duration::from_secs(5))
+        .await
         .expect("exits within OP_DRAIN_SECS");
     assert!(status.success(), "{status:?}: {}", w1.log_text());
     until_listed(&base, &url1, Duration::from_secs(3), Option::is_none).await;
@@ -415,6 +416,7 @@ async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
         let start = std::time::Instant::now();
         let status = proc
             .wait_exit(Duration::from_secs(6))
+            .await
             .expect("exits within OP_DRAIN_SECS");
         assert!(status.success(), "{id}: {status:?}: {}", proc.log_text());
         assert!(start.elapsed() < Duration::from_secs(5));
@@ -459,6 +461,70 @@ async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     let status = g
         .wait_exit(Duration::from_secs(6))
+        .await
         .expect("the gateway exits");
     assert!(status.success(), "{status:?}");
+}
+
+/// A worker drained while it sends a webhook finishes the send and records the attempt
+/// (which releases the delivery's lease) before it exits 0: the delivery is `delivered`,
+/// and no other worker sends it again once the lease would have run out.
+#[tokio::test]
+async fn a_draining_worker_finishes_its_webhook_sends() {
+    let logs = procs::LogDir::new("drain-hooks");
+    // A cluster of its own: the shared stack's workers would take part in the deliveries.
+    let pg = openpartner::embedded_pg::EmbeddedPg::start(
+        &logs.file("pg"),
+        openpartner::embedded_pg::FAST_SETTINGS,
+    )
+    .await
+    .expect("a cluster");
+    let database_url = pg.database_url();
+    let mut client = openpartner::connect(&database_url).await.unwrap();
+    op_control::migrations::migrate_all(&mut client)
+        .await
+        .unwrap();
+    let env = [
+        ("OP_DRAIN_SECS", "10"),
+        ("DATABASE_URL", database_url.as_str()),
+    ];
+    let (mut w, url) = procs::worker("hooks-1", &env, &logs.file("w1.log"));
+    let (_g, base) = procs::gateway(&url, &env, &logs.file("gw.log")).await;
+    procs::wait_workers(&base, 1).await;
+    let t = Tenant::on(&base).await;
+    let receiver = receiver::Receiver::start().await;
+    receiver.behave(|_, _| (200, vec![], Duration::from_millis(2500)));
+    let ep = t
+        .api
+        .post(
+            "/webhooks",
+            serde_json::json!({"url": receiver.url("/slow"), "events": ["*"]}),
+        )
+        .await
+        .expect(201);
+    let ep = ep.body["endpoint"]["id"].as_str().unwrap().to_string();
+    t.partner("hooked@example.com").await;
+    // The send has started (the receiver holds its answer for 2.5 s): drain now.
+    receiver.wait_for("/slow", 10, |got| !got.is_empty()).await;
+    w.signal(libc::SIGTERM);
+    let status = w
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("exits within OP_DRAIN_SECS");
+    assert!(status.success(), "{status:?}: {}", w.log_text());
+    // Another worker at the same place: the delivery is recorded, and not sent again.
+    let _w2 = procs::worker_at("hooks-2", &url, &env, &logs.file("w2.log"));
+    procs::wait_workers(&base, 1).await;
+    let log = t
+        .api
+        .get(&format!("/webhooks/{ep}/deliveries"))
+        .await
+        .expect(200);
+    let d = &log.body["data"][0];
+    assert_eq!(d["status"], "delivered", "{}\n{}", log.body, w.log_text());
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["attemptLog"][0]["worker"], "hooks-1", "{}", log.body);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.count("/slow"), 1, "sent once");
+    drop(pg);
 }

@@ -29,7 +29,8 @@ impl Proc {
     }
 
     /// Waits up to `within` for the process to exit; its status, or None if it still runs.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+    /// (Async: the test's own servers, e.g. a webhook receiver, keep running meanwhile.)
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let start = Instant::now();
         loop {
             let c = self.child.as_mut()?;
@@ -40,7 +41,7 @@ impl Proc {
             if start.elapsed() > within {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
