@@ -352,17 +352,19 @@ async fn gateways_follow_the_worker_registry() {
     assert_eq!(rows.len(), 1, "only the live worker is registered");
 }
 
-/// Rolling restart under load: SIGTERM each worker in turn (restarted in place), then the
-/// gateway. No request fails; each worker leaves rotation within a second and exits 0 within
-/// `OP_DRAIN_SECS`; the gateway finishes a request in flight before it exits 0.
+/// Rolling restart under load (reads, partner writes, clicks, events with `eventId`):
+/// SIGTERM each worker in turn (restarted in place), then the gateway. No request fails; no
+/// acknowledged event is lost or priced twice; each worker leaves rotation within a second
+/// and exits 0 within `OP_DRAIN_SECS`; the gateway finishes a request in flight before it
+/// exits 0.
 #[tokio::test]
 async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
     use std::sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     };
     let logs = procs::LogDir::new("drain");
-    let env = [("OP_DRAIN_SECS", "5")];
+    let env = [("OP_DRAIN_SECS", "5"), ("OP_CLICK_IP_CAP_PER_MIN", "0")];
     let (w1, url1) = procs::worker("drain-1", &env, &logs.file("w1.log"));
     let (w2, url2) = procs::worker("drain-2", &env, &logs.file("w2.log"));
     let mut workers = [(w1, url1.clone(), "drain-1"), (w2, url2.clone(), "drain-2")];
@@ -371,18 +373,25 @@ async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
     let t = Tenant::on(&base).await;
     let seed = t.partner("seed@example.com").await;
     let seed_path = format!("/partners/{}", seed["id"].as_str().unwrap());
+    let link = t.campaign_link(serde_json::json!({})).await;
+    t.identified_click(&link, "drain-user").await;
+    let link_url = t.link_url(&link.key);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Acknowledged events: (eventId, server id, commission id).
+    let acked = Arc::new(Mutex::new(Vec::<(String, serde_json::Value)>::new()));
     let done = Arc::new(AtomicUsize::new(0));
     let mut load = Vec::new();
     for c in 0..3 {
-        let (api, stop, failures, done, seed_path) = (
+        let (api, stop, failures, done, seed_path, acked, link_url) = (
             t.api.clone(),
             stop.clone(),
             failures.clone(),
             done.clone(),
             seed_path.clone(),
+            acked.clone(),
+            link_url.clone(),
         );
         load.push(tokio::spawn(async move {
             let mut i = 0;
@@ -400,7 +409,23 @@ async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
                 if r.code() != 201 {
                     failures.lock().unwrap().push(format!("POST {}: {}", r.code(), r.body));
                 }
-                done.fetch_add(2, Ordering::Relaxed);
+                let click = visit(&link_url, &ip()).await;
+                if click.status != 302 {
+                    failures.lock().unwrap().push(format!("click {}: {}", click.status, click.body));
+                }
+                let event_id = format!("drain-{c}-{i}");
+                let r = api
+                    .post(
+                        "/attribution/events",
+                        serde_json::json!({"userId": "drain-user", "type": "invoice.paid", "value": "10.00", "currency": "USD", "eventId": event_id}),
+                    )
+                    .await;
+                if r.code() == 201 {
+                    acked.lock().unwrap().push((event_id, r.body));
+                } else {
+                    failures.lock().unwrap().push(format!("event {}: {}", r.code(), r.body));
+                }
+                done.fetch_add(4, Ordering::Relaxed);
                 i += 1;
             }
         }));
@@ -431,6 +456,24 @@ async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
     let failures = failures.lock().unwrap().clone();
     assert!(done.load(Ordering::Relaxed) > 50, "load flowed");
     assert!(failures.is_empty(), "failed requests: {failures:?}");
+    // Every acknowledged event is stored once: sent again, it answers its first result
+    // (200, same event, same commission), never a new one.
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 5, "events flowed: {}", acked.len());
+    let mut commissions = std::collections::HashSet::new();
+    for (event_id, first) in &acked {
+        let again = t
+            .event(serde_json::json!({"userId": "drain-user", "type": "invoice.paid", "value": "10.00", "currency": "USD", "eventId": event_id}))
+            .await
+            .expect(200);
+        assert_eq!(&again.body, first, "{event_id}");
+        let commission = first["attribution"]["touches"][0]["commissionId"].clone();
+        assert!(commission.is_string(), "{first}");
+        assert!(
+            commissions.insert(commission.to_string()),
+            "{event_id}: a commission twice"
+        );
+    }
 
     // The gateway: a request in flight (its body still coming) when SIGTERM arrives is
     // answered; new connections are refused; the gateway exits 0.
