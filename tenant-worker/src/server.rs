@@ -104,6 +104,15 @@ impl TenantWorker for WorkerService {
         request: Request<HealthRequest>,
     ) -> Result<Response<HealthReply>, Status> {
         self.check_token(&request)?;
+        // Draining is said at once, without waiting for a pooled connection.
+        if self.app.drain.is_draining() {
+            return Ok(Response::new(HealthReply {
+                ok: false,
+                database_ok: false, // not checked
+                worker_id: self.app.config.worker_id.clone(),
+                draining: true,
+            }));
+        }
         let database_ok = match self.app.pool.get().await {
             Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,
