@@ -420,6 +420,22 @@ impl WorkerPool {
     /// The set as the entries say now: DNS names resolved, the registry read (`db` is the
     /// gateway's control-plane pool). A source that fails keeps its previous workers.
     pub async fn discover(&self, db: &deadpool_postgres::Pool) {
+        self.discover_with(db, |name, port| {
+            Box::pin(async move {
+                tokio::net::lookup_host((name.as_str(), port))
+                    .await
+                    .map(|addrs| addrs.collect())
+            })
+        })
+        .await
+    }
+
+    /// [`WorkerPool::discover`] with the DNS lookup given (tests).
+    async fn discover_with(
+        &self,
+        db: &deadpool_postgres::Pool,
+        resolve: impl Fn(String, u16) -> Resolution,
+    ) {
         let before = self.members();
         let mut found: Vec<(String, Source, String, Health)> = Vec::new();
         for e in &self.entries {
@@ -428,7 +444,7 @@ impl WorkerPool {
                     found.push((url.clone(), Source::Static, url.clone(), Health::Serving))
                 }
                 Entry::Dns { name, port } => {
-                    match tokio::net::lookup_host((name.as_str(), *port)).await {
+                    match resolve(name.clone(), *port).await {
                         Ok(addrs) => {
                             for a in addrs {
                                 let url = format!("http://{a}");
@@ -519,6 +535,11 @@ impl WorkerPool {
     }
 }
 
+/// The addresses a DNS name resolves to.
+type Resolution = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send>,
+>;
+
 fn rendezvous_score(affinity: &str, worker: &str) -> u64 {
     let d = Sha256::new()
         .chain_update(affinity.as_bytes())
@@ -605,6 +626,65 @@ mod tests {
                 "{t} moved between old workers"
             );
         }
+    }
+
+    /// Re-resolution: workers that stay keep their channel and health, new ones join, gone
+    /// ones leave, and a failed lookup keeps what the name had.
+    #[tokio::test]
+    async fn dns_workers_follow_the_records() {
+        use std::sync::Mutex as StdMutex;
+        let db = op_control::db::pool("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
+        let pool = WorkerPool::new(
+            Entry::parse_list("http://127.0.0.1:1,dns:workers.test:7001").unwrap(),
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let records: Arc<StdMutex<std::io::Result<Vec<std::net::SocketAddr>>>> =
+            Arc::new(StdMutex::new(Ok(vec!["127.0.0.2:7001".parse().unwrap()])));
+        let lookup = |records: Arc<StdMutex<std::io::Result<Vec<std::net::SocketAddr>>>>| {
+            move |name: String, port: u16| -> Resolution {
+                assert_eq!((name.as_str(), port), ("workers.test", 7001));
+                let answer = match &*records.lock().unwrap() {
+                    Ok(a) => Ok(a.clone()),
+                    Err(_) => Err(std::io::Error::other("no such host")),
+                };
+                Box::pin(async move { answer })
+            }
+        };
+        let urls = |pool: &WorkerPool| -> Vec<String> {
+            pool.members().iter().map(|w| w.url.clone()).collect()
+        };
+        pool.discover_with(&db, lookup(records.clone())).await;
+        assert_eq!(urls(&pool), ["http://127.0.0.1:1", "http://127.0.0.2:7001"]);
+        let kept = pool.members()[1].clone();
+        assert_eq!(kept.source, Source::Dns);
+
+        *records.lock().unwrap() = Ok(vec![
+            "127.0.0.2:7001".parse().unwrap(),
+            "[::1]:7001".parse().unwrap(),
+        ]);
+        pool.discover_with(&db, lookup(records.clone())).await;
+        assert_eq!(
+            urls(&pool),
+            [
+                "http://127.0.0.1:1",
+                "http://127.0.0.2:7001",
+                "http://[::1]:7001"
+            ]
+        );
+        assert!(
+            Arc::ptr_eq(&kept, &pool.members()[1]),
+            "a staying worker is kept"
+        );
+
+        *records.lock().unwrap() = Err(std::io::Error::other("down"));
+        pool.discover_with(&db, lookup(records.clone())).await;
+        assert_eq!(urls(&pool).len(), 3, "a failed lookup keeps the workers");
+
+        *records.lock().unwrap() = Ok(vec!["[::1]:7001".parse().unwrap()]);
+        pool.discover_with(&db, lookup(records.clone())).await;
+        assert_eq!(urls(&pool), ["http://127.0.0.1:1", "http://[::1]:7001"]);
     }
 
     #[test]
