@@ -6,20 +6,18 @@
 //! - [`children`]: child processes that die with us.
 //! - [`dev`]: the `openpartner dev` command.
 //! - [`bench`]: the load tool (`openpartner bench`).
+//! - [`operator`]: `tenants`, `workers`, `migrate --status` for operators.
 
 pub mod bench;
 pub mod children;
 pub mod dev;
 pub mod embedded_pg;
+pub mod operator;
 pub mod stack;
 
-/// Connects one plain client (CLI commands, migrations).
+/// Connects one client (CLI commands, migrations), with TLS as `DATABASE_URL` says.
 pub async fn connect(database_url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "database connection closed");
-        }
-    });
-    Ok(client)
+    op_control::db::connect(database_url)
+        .await
+        .map_err(anyhow::Error::msg)
 }

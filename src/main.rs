@@ -2,8 +2,9 @@
 //!
 //! `dev` runs the whole stack locally; `migrate` brings the control schema and every tenant
 //! schema up to date; `gateway` and `worker` run one process of each kind (the same code as
-//! the `op-gateway` and `op-worker` binaries); `bench` is the load tool; `openapi` prints
-//! the API's description.
+//! the `op-gateway` and `op-worker` binaries); `tenants`, `workers` and `migrate --status`
+//! are the operator commands (`operator`); `bench` is the load tool; `openapi` prints the
+//! API's description.
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -29,7 +30,19 @@ enum Command {
     /// Run the local stack: embedded Postgres, migrations, workers, gateway, demo tenant.
     Dev(openpartner::dev::DevArgs),
     /// Apply control-plane and tenant migrations (DATABASE_URL). Safe to run concurrently.
-    Migrate,
+    Migrate {
+        /// Show what is applied and what is pending, change nothing.
+        #[arg(long)]
+        status: bool,
+        /// With --status: JSON for scripts.
+        #[arg(long, requires = "status")]
+        json: bool,
+    },
+    /// Tenants (DATABASE_URL): list, create, suspend, resume.
+    #[command(subcommand)]
+    Tenants(openpartner::operator::TenantsCommand),
+    /// The workers: the registry (DATABASE_URL), or one gateway's routing set (--gateway).
+    Workers(openpartner::operator::WorkersArgs),
     /// Run a gateway process (configured by environment, see deploy/CONFIG.md).
     Gateway,
     /// Run a tenant-worker process (configured by environment, see deploy/CONFIG.md).
@@ -52,7 +65,12 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Dev(args) => openpartner::dev::run(args).await,
-        Command::Migrate => migrate().await,
+        Command::Migrate { status: false, .. } => migrate().await,
+        Command::Migrate { status: true, json } => {
+            openpartner::operator::migrate_status(json).await
+        }
+        Command::Tenants(c) => openpartner::operator::tenants(c).await,
+        Command::Workers(args) => openpartner::operator::workers(args).await,
         Command::Gateway => op_gateway::run_from_env().await,
         Command::Worker => op_worker::run_from_env().await,
         Command::Bench(args) => openpartner::bench::run(args).await,

@@ -2,7 +2,6 @@
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 /// Most prepared statements one pooled connection keeps. Statements qualified with a
 /// tenant's schema are one per tenant and shape, so across thousands of tenants the cache
@@ -22,11 +21,10 @@ pub async fn prepare(
     conn.prepare_cached(sql).await
 }
 
-/// Builds a pool for `database_url` (`postgres://user@host:port/db`).
+/// Builds a pool for `database_url` (`postgres://user@host:port/db`, TLS as its `sslmode`
+/// and `sslrootcert` say: [`crate::pg_tls`]).
 pub fn pool(database_url: &str, max_size: usize) -> Result<Pool, String> {
-    let mut pg: tokio_postgres::Config = database_url
-        .parse()
-        .map_err(|e| format!("DATABASE_URL is not a valid Postgres URL: {e}"))?;
+    let (mut pg, tls) = crate::pg_tls::config(database_url)?;
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(Duration::from_secs(5));
     }
@@ -37,7 +35,7 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<Pool, String> {
     pg.options("-c plan_cache_mode=force_generic_plan");
     let manager = Manager::from_config(
         pg,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -53,4 +51,20 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<Pool, String> {
         .create_timeout(Some(Duration::from_secs(5)))
         .build()
         .map_err(|e| format!("cannot build database pool: {e}"))
+}
+
+/// One client outside the pool (the CLI, the gateway's `LISTEN` connection is built the same
+/// way), its connection driven by a task of its own.
+pub async fn connect(database_url: &str) -> Result<tokio_postgres::Client, String> {
+    let (mut pg, tls) = crate::pg_tls::config(database_url)?;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(Duration::from_secs(5));
+    }
+    let (client, conn) = pg.connect(tls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
 }

@@ -10,12 +10,16 @@ pub mod db;
 pub mod env;
 pub mod error_code;
 pub mod keys;
+pub mod logs;
 pub mod migrations;
 pub mod mode;
+pub mod pg_tls;
 pub mod process;
 pub mod schema;
 pub mod sessions;
 pub mod tenants;
+pub mod worker_token;
+pub mod workers;
 
 pub use error_code::ErrorCode;
 pub use mode::Mode;

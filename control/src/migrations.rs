@@ -29,7 +29,10 @@ macro_rules! migration {
     };
 }
 
-pub const CONTROL: &[Migration] = &[migration!(1, "control", "0001_tenants_and_keys")];
+pub const CONTROL: &[Migration] = &[
+    migration!(1, "control", "0001_tenants_and_keys"),
+    migration!(2, "control", "0002_worker_registry"),
+];
 
 pub const TENANT: &[Migration] = &[
     migration!(1, "tenant", "0001_partners"),

@@ -19,15 +19,29 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     .build()
 }
 
-/// `tracing` to stderr, filtered by `RUST_LOG` (default `info`). Idempotent.
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+/// `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as text or, with
+/// `OP_LOG_FORMAT=json`, JSON lines ([`crate::logs`]). Idempotent. An invalid
+/// `OP_LOG_FORMAT` is an error the binary stops on.
+pub fn init_tracing() -> Result<(), String> {
+    use tracing_subscriber::prelude::*;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    match crate::logs::LogFormat::from_env()? {
+        crate::logs::LogFormat::Text => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        crate::logs::LogFormat::Json => {
+            let _ = tracing_subscriber::registry()
+                .with(crate::logs::JsonLines.with_filter(filter()))
+                .try_init();
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM: the point where servers stop accepting and drain.

@@ -10,8 +10,13 @@ pub struct Config {
     /// `OP_GATEWAY_LISTEN`, default `127.0.0.1:8080`
     pub listen: SocketAddr,
     pub database_url: String,
-    /// `OP_WORKERS`: comma-separated gRPC URLs of the worker pool.
-    pub workers: Vec<String>,
+    /// `OP_WORKERS`: where the worker set comes from (static URLs, `dns:<name>:<port>`,
+    /// `registry`).
+    pub workers: Vec<crate::workers::Entry>,
+    /// `OP_WORKER_REFRESH_SECS`, default 5: how often DNS names and the registry are re-read.
+    pub worker_refresh: Duration,
+    /// `OP_DRAIN_SECS`, default 30: how long in-flight requests may take after SIGTERM.
+    pub drain: Duration,
     /// `OP_PLATFORM_KEY`: bearer of `/platform/*`; unset means the platform API is closed.
     pub platform_key: Option<String>,
     /// `ADMIN_API_KEY`: bootstrap admin bearer in single-tenant mode.
@@ -33,6 +38,8 @@ pub struct Config {
     pub country_headers: Vec<String>,
     /// `METRICS_TOKEN`: if set, `GET /metrics` requires `Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// `OP_WORKER_TOKEN`: sent to the workers with every call.
+    pub worker_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -55,17 +62,9 @@ impl std::fmt::Debug for Config {
 impl Config {
     pub fn from_env() -> Result<Config, String> {
         let mode = Mode::from_env()?;
-        let workers: Vec<String> = var("OP_WORKERS")
-            .ok_or(
-                "OP_WORKERS is required: comma-separated worker URLs, e.g. http://127.0.0.1:7001",
-            )?
-            .split(',')
-            .map(|w| w.trim().to_string())
-            .filter(|w| !w.is_empty())
-            .collect();
-        if workers.is_empty() {
-            return Err("OP_WORKERS lists no worker".into());
-        }
+        let workers = crate::workers::Entry::parse_list(&var("OP_WORKERS").ok_or(
+            "OP_WORKERS is required: comma-separated worker URLs (e.g. http://127.0.0.1:7001), dns:<name>:<port> entries, or registry",
+        )?)?;
         let admin_api_key = var("ADMIN_API_KEY");
         if admin_api_key.as_ref().is_some_and(|k| k.len() < 16) {
             tracing::warn!("ADMIN_API_KEY is shorter than 16 characters; use a long random value in production");
@@ -82,6 +81,18 @@ impl Config {
             )?,
             database_url: var("DATABASE_URL").ok_or("DATABASE_URL is required")?,
             workers,
+            worker_refresh: Duration::from_secs(op_control::env::parse_valid(
+                "OP_WORKER_REFRESH_SECS",
+                5,
+                "a positive number of seconds",
+                |n: &u64| *n > 0,
+            )?),
+            drain: Duration::from_secs(op_control::env::parse_valid(
+                "OP_DRAIN_SECS",
+                30,
+                "a positive number of seconds",
+                |n: &u64| *n > 0,
+            )?),
             platform_key,
             admin_api_key,
             max_body_bytes: parse("OP_MAX_BODY_BYTES", 1024 * 1024)?,
@@ -91,6 +102,7 @@ impl Config {
             click_ip_cap_per_min: parse("OP_CLICK_IP_CAP_PER_MIN", 300)?,
             metrics_token: var("METRICS_TOKEN"),
             country_headers: country_headers(var("OP_COUNTRY_HEADERS").as_deref())?,
+            worker_token: op_control::worker_token::outgoing_from_env(),
             trusted_proxies: crate::limits::parse_proxies(
                 &var("OP_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.0/8,::1".into()),
             )?,

@@ -149,7 +149,8 @@ impl From<crate::workers::ForwardError> for EdgeError {
         use crate::workers::ForwardError;
         match e {
             ForwardError::Timeout => EdgeError::Timeout,
-            ForwardError::NoWorker => EdgeError::NoWorker,
+            // A refused token is the operator's to fix; the client sees "retry later".
+            ForwardError::NoWorker | ForwardError::Refused => EdgeError::NoWorker,
             ForwardError::Failed(_) => EdgeError::WorkerFailed,
         }
     }

@@ -57,8 +57,16 @@ impl State {
                 Some(op_control::tenants::ensure_single_tenant(&mut conn).await?)
             }
         };
-        let workers =
-            Arc::new(workers::WorkerPool::new(&config.workers).map_err(anyhow::Error::msg)?);
+        let workers = Arc::new(
+            workers::WorkerPool::new(
+                config.workers.clone(),
+                config.worker_token.as_deref(),
+                config.worker_refresh,
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+        // The first look at DNS and the registry, so the gateway starts with its set.
+        workers.discover(&pool).await;
         let sessions = op_control::sessions::SessionKeys::from_env();
         if sessions.is_none() {
             tracing::warn!("OP_SESSION_SECRET is unset: op_session cookies are refused");
@@ -85,7 +93,7 @@ impl State {
 
 /// Entry point of `op-gateway` and `openpartner gateway`.
 pub async fn run_from_env() -> anyhow::Result<()> {
-    op_control::process::init_tracing();
+    op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %config.listen, mode = config.mode.as_str(), workers = ?config.workers, "gateway listening");

@@ -44,6 +44,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     state.workers.spawn_health_checks();
+    state.workers.spawn_discovery(state.pool.clone());
     state.limits.spawn_housekeeping();
     crate::invalidation::spawn(state.clone());
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -74,8 +75,17 @@ pub async fn serve(
         }
     }
     drop(listener);
-    tracing::info!("gateway draining connections");
-    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+    tracing::info!(
+        drain_secs = state.config.drain.as_secs(),
+        "SIGTERM: gateway stopped accepting, finishing the requests in flight"
+    );
+    if tokio::time::timeout(state.config.drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain bound reached with requests in flight");
+    }
+    tracing::info!("drained; exiting");
     Ok(())
 }
 
@@ -90,15 +100,67 @@ async fn handle(
     let path = req.uri().path().to_string();
     let target = classify(state.config.mode, &path);
     let origin = req.headers().get(header::ORIGIN).cloned();
+    let method = req.method().clone();
     let mut resp = route(&state, peer, req, &rid, &target).await;
     crate::edge_error::readable_cross_origin(&mut resp, origin);
+    let elapsed = started.elapsed();
     state
         .metrics
-        .observe(&target, resp.status().as_u16(), started.elapsed());
+        .observe(&target, resp.status().as_u16(), elapsed);
+    let facts = resp.extensions_mut().remove::<Forwarded>();
+    tracing::info!(
+        request_id = %rid,
+        tenant = facts.as_ref().and_then(|f| f.tenant.as_deref()),
+        route = route_pattern(state.config.mode, &target, facts.as_ref()),
+        method = %method,
+        status = resp.status().as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
     }
     Ok(resp)
+}
+
+/// What a forwarded request's log line needs to know from its answer.
+#[derive(Clone)]
+struct Forwarded {
+    /// The resolved tenant's slug (never an unresolved path segment).
+    tenant: Option<String>,
+    /// The worker's route pattern (tenant-relative), when a route matched.
+    route: Option<String>,
+}
+
+/// The route pattern logged for a request: the public prefix and the worker's pattern
+/// (`/api/t/:slug/partners/:id`), or the class of path when no worker route matched. Never
+/// the raw path: ids, link keys and tokens in paths stay out of the logs.
+fn route_pattern(mode: Mode, target: &Target<'_>, facts: Option<&Forwarded>) -> String {
+    let pattern = facts.and_then(|f| f.route.as_deref());
+    let prefixed = |prefix: &str| match pattern {
+        Some(p) => format!("{prefix}{p}"),
+        None => format!("{prefix}/*"),
+    };
+    match target {
+        Target::Health => "/health".into(),
+        Target::Ready => "/ready".into(),
+        Target::Metrics => "/metrics".into(),
+        Target::OpenApi => "/openapi.json".into(),
+        Target::NotFound => "unmatched".into(),
+        Target::SlugMissing => "/api/*".into(),
+        Target::Platform(_) => match pattern {
+            Some(p) => p.to_string(),
+            None => "/platform/*".into(),
+        },
+        Target::Api { .. } => match mode {
+            Mode::Multi => prefixed("/api/t/:slug"),
+            Mode::Single => prefixed("/api"),
+        },
+        Target::Router { slug, .. } => match (mode, slug) {
+            (Mode::Multi, _) | (_, Some(_)) => prefixed("/r/:slug"),
+            _ => prefixed("/r"),
+        },
+    }
 }
 
 async fn route(
@@ -235,6 +297,16 @@ async fn platform(
     path: &str,
 ) -> Result<Response<Body>, EdgeError> {
     let principal = auth::authenticate_platform(state, req.headers(), client_ip)?;
+    // The worker set is this gateway's own: answered here, not by a worker.
+    if path == "/platform/workers" && req.method() == http::Method::GET {
+        let workers: Vec<_> = state.workers.members().iter().map(|w| w.view()).collect();
+        let mut resp = json_response(StatusCode::OK, json!({ "workers": workers }));
+        resp.extensions_mut().insert(Forwarded {
+            tenant: None,
+            route: Some("/platform/workers".into()),
+        });
+        return Ok(resp);
+    }
     let call = Call {
         surface: Surface::Platform,
         tenant: None,
@@ -401,13 +473,24 @@ async fn forward(
             .map_or(0, |d| d.as_millis() as u64),
         client_ip: call.client_ip.to_string(),
     };
+    let tenant = call.tenant.as_ref().map(|t| t.slug.clone());
     let mut resp = match state.workers.forward(&affinity, env, timeout).await {
-        Ok(reply) => relay(state, reply),
+        Ok(mut reply) => {
+            let route = Some(std::mem::take(&mut reply.route)).filter(|r| !r.is_empty());
+            let mut resp = relay(state, reply);
+            resp.extensions_mut().insert(Forwarded { tenant, route });
+            resp
+        }
         Err(e) => {
             if let crate::workers::ForwardError::Failed(status) = &e {
                 tracing::error!(request_id = rid, error = %status, "worker call failed");
             }
-            EdgeError::from(e).into_response()
+            let mut resp = EdgeError::from(e).into_response();
+            resp.extensions_mut().insert(Forwarded {
+                tenant,
+                route: None,
+            });
+            resp
         }
     };
     if let Some(d) = &rate {

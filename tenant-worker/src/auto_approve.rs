@@ -24,18 +24,15 @@ const SCHEMA_VERSION: i32 = 11;
 const BATCH: i64 = 100;
 
 /// Starts the sweep on this worker.
-pub fn spawn(app: Arc<App>) {
-    tokio::spawn(async move {
-        let every = std::time::Duration::from_secs(app.config.auto_approve_interval_secs);
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    let every = std::time::Duration::from_secs(app.config.auto_approve_interval_secs);
+    crate::drain::every(app, every, |app| {
+        Box::pin(async move {
             if let Err(e) = sweep(&app).await {
                 tracing::warn!(error = %e.detail, "auto-approve sweep failed");
             }
-        }
-    });
+        })
+    })
 }
 
 async fn sweep(app: &App) -> Result<(), ApiError> {

@@ -44,6 +44,13 @@ pub struct Config {
     /// `OP_CAMPAIGN_REMINDER_INTERVAL_SECS` (default 86400): how often the end-of-campaign
     /// reminder job looks for campaigns ending within 7 days.
     pub campaign_reminder_interval_secs: u64,
+    /// `OP_WORKER_TOKEN` (+ `OP_WORKER_TOKEN_PREVIOUS`): gRPC calls must carry one of them.
+    pub worker_tokens: Option<op_control::worker_token::AcceptedTokens>,
+    /// `OP_WORKER_ADVERTISE`: the gRPC URL gateways reach this worker at; set, the worker
+    /// registers in the worker registry and heartbeats.
+    pub advertise: Option<String>,
+    /// `OP_DRAIN_SECS` (default 30): the bound of the drain after SIGTERM.
+    pub drain: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -54,6 +61,7 @@ impl std::fmt::Debug for Config {
             .field("worker_id", &self.worker_id)
             .field("pool_size", &self.pool_size)
             .field("sessions", &self.session_secret.is_some())
+            .field("worker_token", &self.worker_tokens.is_some())
             .field("cookie_secure", &self.cookie_secure)
             .field("smtp", &self.smtp_url.is_some())
             .field("dev_mailbox", &self.dev_mailbox)
@@ -138,6 +146,22 @@ impl Config {
             )?,
             click_velocity_per_min,
             click_cookie_domain,
+            worker_tokens: op_control::worker_token::AcceptedTokens::from_env()?,
+            advertise: match env::trimmed("OP_WORKER_ADVERTISE") {
+                None => None,
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("unix:/") => Some(url),
+                Some(url) => {
+                    return Err(format!(
+                        "OP_WORKER_ADVERTISE must be a gRPC URL (http://host:port or unix:/path), not `{url}`"
+                    ))
+                }
+            },
+            drain: std::time::Duration::from_secs(env::parse_valid(
+                "OP_DRAIN_SECS",
+                30,
+                "a positive number of seconds",
+                |n: &u64| *n > 0,
+            )?),
         })
     }
 }

@@ -415,16 +415,14 @@ impl Drop for Claim {
 /// Deletes stored replies past their 24 hours, every 10 minutes, for every tenant (any worker
 /// may do it; two doing it at once only race to delete the same rows). Bounded batches keep
 /// each statement short.
-pub fn spawn_sweeper(app: std::sync::Arc<crate::App>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            tick.tick().await;
+pub fn spawn_sweeper(app: std::sync::Arc<crate::App>) -> tokio::task::JoinHandle<()> {
+    crate::drain::every(app, std::time::Duration::from_secs(600), |app| {
+        Box::pin(async move {
             if let Err(e) = sweep(&app).await {
                 tracing::warn!(error = %e.detail, "idempotency sweep failed");
             }
-        }
-    });
+        })
+    })
 }
 
 async fn sweep(app: &crate::App) -> Result<(), ApiError> {

@@ -34,6 +34,7 @@ pub(crate) mod clicks;
 pub(crate) mod commissions;
 pub mod config;
 pub(crate) mod context;
+pub(crate) mod drain;
 pub(crate) mod enrichment;
 pub(crate) mod error;
 pub(crate) mod grants;
@@ -79,6 +80,8 @@ pub struct App {
     pub click_lane: clicks::Lane,
     /// Group commit of conversion events (not refunds), one lane per tenant.
     pub event_lane: attribution::events::Lane,
+    /// Set on SIGTERM: health says `draining`, jobs stop taking work.
+    pub drain: drain::Drain,
 }
 
 impl App {
@@ -117,21 +120,61 @@ impl App {
             pool,
             routes: routes::table(),
             mailer,
+            drain: Default::default(),
         })
     }
 }
 
 /// Entry point of `op-worker` and `openpartner worker`: reads the environment, binds,
-/// serves until SIGTERM/SIGINT.
+/// serves until SIGTERM/SIGINT, then drains within `OP_DRAIN_SECS` (see [`drain`]).
 pub async fn run_from_env() -> anyhow::Result<()> {
-    op_control::process::init_tracing();
+    op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
     let listener = server::Listener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
     let app = std::sync::Arc::new(App::new(config)?);
-    webhooks::delivery::spawn(app.clone());
-    idempotency::spawn_sweeper(app.clone());
-    auto_approve::spawn(app.clone());
-    schedule::spawn_reminders(app.clone());
-    server::serve(app, listener, op_control::process::shutdown_signal()).await
+    let jobs = vec![
+        webhooks::delivery::spawn(app.clone()),
+        idempotency::spawn_sweeper(app.clone()),
+        auto_approve::spawn(app.clone()),
+        schedule::spawn_reminders(app.clone()),
+    ];
+    if let Some(url) = app.config.advertise.clone() {
+        drain::spawn_heartbeat(app.clone(), url);
+    }
+    let bound = app.config.drain;
+    let (signalled_tx, mut signalled) = tokio::sync::watch::channel(None);
+    let shutdown = {
+        let app = app.clone();
+        async move {
+            op_control::process::shutdown_signal().await;
+            let _ = signalled_tx.send(Some(tokio::time::Instant::now()));
+            tracing::info!(drain_secs = bound.as_secs(), "SIGTERM: draining");
+            app.drain.start();
+            drain::announce(&app).await;
+            tokio::time::sleep(drain::NOTICE.min(bound / 2)).await;
+            tracing::info!("draining: listener closed, finishing the requests in flight");
+        }
+    };
+    // The drain ends at the bound, whatever is still running (a little early, so the
+    // process is gone within it).
+    let deadline = async move {
+        let _ = signalled.wait_for(Option::is_some).await;
+        let t0 = (*signalled.borrow()).expect("signalled");
+        tokio::time::sleep_until(t0 + bound.mul_f64(0.9)).await;
+        t0
+    };
+    tokio::pin!(deadline);
+    tokio::select! {
+        served = server::serve(app.clone(), listener, shutdown) => served?,
+        _ = &mut deadline => tracing::warn!("drain bound reached with requests in flight"),
+    }
+    let jobs_done = futures::future::join_all(jobs);
+    tokio::select! {
+        _ = jobs_done => {}
+        _ = &mut deadline => tracing::warn!("drain bound reached with background work in flight"),
+    }
+    drain::leave(&app).await;
+    tracing::info!("drained; exiting");
+    Ok(())
 }

@@ -97,6 +97,50 @@ pub fn resume_doc() -> Op {
         .errors(404, &[ErrorCode::TenantNotFound])
 }
 
+/// One worker of the set a gateway routes to (`GET /platform/workers`, answered by the
+/// gateway itself: the set is its own; `op_gateway::workers::WorkerView` writes it).
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // the document's shape of the gateway's answer
+struct WorkerView {
+    /// The worker's `OP_WORKER_ID` once it answered a probe (before: its registry id, or its URL).
+    id: String,
+    /// The gRPC URL the gateway calls.
+    url: String,
+    /// Where the gateway learnt of it: `OP_WORKERS` (`static`), a `dns:` entry, the registry.
+    #[schemars(extend("enum" = ["static", "dns", "registry"]))]
+    source: String,
+    /// `serving` (in rotation), `draining` (SIGTERM: no new requests), `down` (no answer).
+    #[schemars(extend("enum" = ["serving", "draining", "down"]))]
+    health: String,
+    /// Requests this gateway has in flight on it now.
+    in_flight: u64,
+    /// When it last answered this gateway's health probe; null if never.
+    last_seen_at: Option<Timestamp>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct WorkerSet {
+    workers: Vec<WorkerView>,
+}
+
+pub fn workers_doc() -> Op {
+    Op::new("List the workers this gateway routes to")
+        .describe("Answered by the gateway that receives the request, from its own view: the workers of its `OP_WORKERS` sources (static URLs, DNS names, the registry) with the health of its last probe and its requests in flight on each.")
+        .ok::<WorkerSet>(200, "The gateway's worker set.")
+}
+
+/// `GET /platform/workers` reaching a worker: only a gateway knows its set (it answers the
+/// route itself), so a worker called directly says so.
+pub async fn workers(_: Ctx) -> Result<Reply, ApiError> {
+    Err(ApiError::new(
+        503,
+        ErrorCode::Unavailable,
+        "the worker set is answered by a gateway; ask a gateway",
+    ))
+}
+
 /// `POST /platform/tenants {slug, name, adminEmail?}`
 pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CreateTenant = ctx.json()?;

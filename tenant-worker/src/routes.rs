@@ -146,6 +146,7 @@ pub fn table() -> Vec<Route> {
         route!(Platform, "GET", "/platform/tenants", Platform, platform::list_tenants, platform::list_tenants_doc),
         route!(Platform, "POST", "/platform/tenants/:slug/suspend", Platform, platform::suspend, platform::suspend_doc),
         route!(Platform, "POST", "/platform/tenants/:slug/resume", Platform, platform::resume, platform::resume_doc),
+        route!(Platform, "GET", "/platform/workers", Platform, platform::workers, platform::workers_doc),
     ]
 }
 
@@ -236,7 +237,14 @@ fn leak_name(name: &str) -> &'static str {
 
 /// Routes one envelope: 404/405, authorization, then the handler (under the
 /// `Idempotency-Key` rules, `idempotency::run`).
-pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
+pub async fn dispatch(app: Arc<App>, env: Envelope) -> (Reply, Option<&'static str>) {
+    let mut matched = None;
+    let reply = dispatch_to(app, env, &mut matched).await;
+    (reply, matched)
+}
+
+/// [`dispatch`], telling the matched route's pattern through `matched` (for the logs).
+async fn dispatch_to(app: Arc<App>, env: Envelope, matched: &mut Option<&'static str>) -> Reply {
     let surface = env.surface();
     let path = env.path.clone();
     let path_segments = segments(&path);
@@ -270,6 +278,8 @@ pub async fn dispatch(app: Arc<App>, env: Envelope) -> Reply {
         return ApiError::new(404, ErrorCode::NotFound, "no such route").into();
     };
     let route = &app.routes[i];
+    *matched = Some(route.pattern);
+    tracing::Span::current().record("route", route.pattern);
     let principal = Principal::from_proto(env.principal.as_ref());
     let tenant = env.tenant.as_ref().and_then(TenantRef::from_proto);
     if surface != Surface::Platform && tenant.is_none() {

@@ -104,18 +104,15 @@ pub fn require_active(
 
 /// Starts the end-of-campaign reminder job on this worker (every
 /// `OP_CAMPAIGN_REMINDER_INTERVAL_SECS`, default daily; the first pass at start-up).
-pub fn spawn_reminders(app: Arc<App>) {
-    tokio::spawn(async move {
-        let every = std::time::Duration::from_secs(app.config.campaign_reminder_interval_secs);
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+pub fn spawn_reminders(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    let every = std::time::Duration::from_secs(app.config.campaign_reminder_interval_secs);
+    crate::drain::every(app, every, |app| {
+        Box::pin(async move {
             if let Err(e) = remind_pass(&app).await {
                 tracing::warn!(error = %e.detail, "campaign reminders: pass failed");
             }
-        }
-    });
+        })
+    })
 }
 
 /// One pass: find the tenants with a reminder due, then mail each one's.

@@ -32,44 +32,97 @@ fn remaining(deadline_unix_ms: u64) -> Duration {
     Duration::from_millis(deadline_unix_ms.saturating_sub(now))
 }
 
+impl WorkerService {
+    /// With `OP_WORKER_TOKEN` configured, a call must carry the current or the previous
+    /// token in its metadata; anything else is refused before it is read.
+    fn check_token<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(tokens) = &self.app.config.worker_tokens else {
+            return Ok(());
+        };
+        let presented = request
+            .metadata()
+            .get(op_control::worker_token::METADATA)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if tokens.accepts(presented) {
+            Ok(())
+        } else {
+            tracing::warn!("refused a gRPC call without a valid OP_WORKER_TOKEN");
+            Err(Status::unauthenticated("worker token refused"))
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl TenantWorker for WorkerService {
     async fn handle(&self, request: Request<Envelope>) -> Result<Response<ProtoReply>, Status> {
+        self.check_token(&request)?;
         let env = request.into_inner();
+        let started = std::time::Instant::now();
         let span = tracing::info_span!(
             "request",
             request_id = %env.request_id,
+            tenant = env.tenant.as_ref().map(|t| t.slug.as_str()),
             tenant_id = %env.tenant.as_ref().map_or("", |t| t.id.as_str()),
             principal = ?env.principal.as_ref().map(|p| p.kind()),
             method = %env.method,
+            route = tracing::field::Empty,
         );
         let budget = remaining(env.deadline_unix_ms);
         let app = self.app.clone();
         // A task of its own: a panic in a handler becomes a 500 for this request only.
         let task = tokio::spawn(routes::dispatch(app, env).instrument(span.clone()));
-        let reply = match tokio::time::timeout(budget, task).await {
-            Ok(Ok(reply)) => reply,
+        let (reply, route) = match tokio::time::timeout(budget, task).await {
+            Ok(Ok(done)) => done,
             Ok(Err(join)) => {
                 span.in_scope(|| tracing::error!(error = %join, "handler panicked"));
-                ApiError::internal().into()
+                (ApiError::internal().into(), None)
             }
-            Err(_) => ApiError::new(504, ErrorCode::Timeout, "the request took too long").into(),
+            Err(_) => (
+                ApiError::new(504, ErrorCode::Timeout, "the request took too long").into(),
+                None,
+            ),
         };
         if reply.status >= 500 {
             span.in_scope(|| tracing::warn!(status = reply.status, "server error"));
         }
-        Ok(Response::new(to_proto(reply)))
+        span.in_scope(|| {
+            tracing::info!(
+                status = reply.status,
+                route = route.unwrap_or("unmatched"),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            )
+        });
+        let mut proto = to_proto(reply);
+        proto.route = route.unwrap_or_default().to_string();
+        Ok(Response::new(proto))
     }
 
-    async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
+    async fn health(
+        &self,
+        request: Request<HealthRequest>,
+    ) -> Result<Response<HealthReply>, Status> {
+        self.check_token(&request)?;
+        // Draining is said at once, without waiting for a pooled connection.
+        if self.app.drain.is_draining() {
+            return Ok(Response::new(HealthReply {
+                ok: false,
+                database_ok: false, // not checked
+                worker_id: self.app.config.worker_id.clone(),
+                draining: true,
+            }));
+        }
         let database_ok = match self.app.pool.get().await {
             Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,
         };
+        let draining = self.app.drain.is_draining();
         Ok(Response::new(HealthReply {
-            ok: true,
+            ok: !draining,
             database_ok,
             worker_id: self.app.config.worker_id.clone(),
+            draining,
         }))
     }
 }
@@ -86,6 +139,7 @@ fn to_proto(r: Reply) -> ProtoReply {
         invalidate_tenant_slugs: r.invalidate_tenant_slugs,
         invalidate_key_ids: r.invalidate_key_ids,
         invalidate_session_ids: r.invalidate_session_ids,
+        route: String::new(),
     }
 }
 

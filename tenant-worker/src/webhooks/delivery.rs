@@ -75,8 +75,9 @@ pub fn next_attempt(app: &App, attempts: i32, retry_after: Option<f64>) -> Optio
     Some(Utc::now() + delay)
 }
 
-/// Starts the pipeline on this worker.
-pub fn spawn(app: Arc<App>) {
+/// Starts the pipeline on this worker. It stops taking work when the drain starts, and
+/// ends once the sends in flight recorded their attempts (which releases their leases).
+pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // Bounded so delivery never starves ingest of CPU (see BENCHMARKS.md).
         let inflight = Arc::new(Semaphore::new(app.config.webhook_concurrency));
@@ -87,7 +88,10 @@ pub fn spawn(app: Arc<App>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = app.drain.started() => break,
+            }
             if refreshed.elapsed() > std::time::Duration::from_secs(2) {
                 match list_tenants(&app).await {
                     Ok(t) => tenants = t,
@@ -120,7 +124,11 @@ pub fn spawn(app: Arc<App>) {
                 }
             }
         }
-    });
+        // Draining: every send slot back means every claimed delivery recorded its attempt.
+        let _all = inflight
+            .acquire_many(app.config.webhook_concurrency as u32)
+            .await;
+    })
 }
 
 async fn list_tenants(app: &App) -> Result<Vec<String>, ApiError> {

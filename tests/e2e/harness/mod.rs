@@ -11,6 +11,7 @@
 //! events, sign-in); `receiver` is a local webhook receiver.
 
 pub mod fixtures;
+pub mod procs;
 pub mod receiver;
 
 pub use fixtures::*;

@@ -1190,6 +1190,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/platform/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the workers this gateway routes to
+         * @description Answered by the gateway that receives the request, from its own view: the workers of its `OP_WORKERS` sources (static URLs, DNS names, the registry) with the health of its last probe and its requests in flight on each.
+         */
+        get: operations["getPlatformWorkers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/programs": {
         parameters: {
             query?: never;
@@ -3206,6 +3226,39 @@ export interface components {
             role: "scoped";
             /** @description The key's scopes, in minting order. */
             scopes: string[];
+        };
+        WorkerSet: {
+            workers: components["schemas"]["WorkerView"][];
+        };
+        /**
+         * @description One worker of the set a gateway routes to (`GET /platform/workers`, answered by the
+         *     gateway itself: the set is its own; `op_gateway::workers::WorkerView` writes it).
+         */
+        WorkerView: {
+            /**
+             * @description `serving` (in rotation), `draining` (SIGTERM: no new requests), `down` (no answer).
+             * @enum {string}
+             */
+            health: "serving" | "draining" | "down";
+            /** @description The worker's `OP_WORKER_ID` once it answered a probe (before: its registry id, or its URL). */
+            id: string;
+            /**
+             * Format: uint64
+             * @description Requests this gateway has in flight on it now.
+             */
+            inFlight: number;
+            /**
+             * Format: date-time
+             * @description When it last answered this gateway's health probe; null if never.
+             */
+            lastSeenAt?: string | null;
+            /**
+             * @description Where the gateway learnt of it: `OP_WORKERS` (`static`), a `dns:` entry, the registry.
+             * @enum {string}
+             */
+            source: "static" | "dns" | "registry";
+            /** @description The gRPC URL the gateway calls. */
+            url: string;
         };
     };
     responses: never;
@@ -9543,6 +9596,50 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "tenant_not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPlatformWorkers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The gateway's worker set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkerSet"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
                     } & components["schemas"]["Error"];
                 };
             };

@@ -1,0 +1,407 @@
+//! The operator commands of the CLI, for people at a terminal (tables) and scripts
+//! (`--json`): `tenants list|create|suspend|resume`, `workers`, `migrate --status`. Like
+//! `openpartner migrate` they talk to the database (`DATABASE_URL`), doing what the
+//! `/platform/*` endpoints do with the same control-plane functions, so a gateway's caches
+//! hear of every change (`NOTIFY`). `workers --gateway <url>` asks one gateway for its view
+//! instead (`GET /platform/workers`, with `OP_PLATFORM_KEY`).
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Subcommand};
+use op_control::{migrations, tenants, workers};
+use serde_json::{json, Value};
+
+#[derive(Subcommand)]
+pub enum TenantsCommand {
+    /// Every tenant, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Provision a tenant: its schema with every migration and its first admin key (shown once).
+    Create {
+        /// Lower-case letters, digits and `-`, 2 to 40 characters, not a reserved word.
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// The first human admin, invited (signs in with a magic link).
+        #[arg(long)]
+        admin_email: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suspend a tenant: its API and click router answer `403 tenant_suspended`.
+    Suspend {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a suspended tenant.
+    Resume {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct WorkersArgs {
+    /// Ask this gateway (`http://host:port`) for the set it routes to, with its health
+    /// probes and in-flight counts (needs OP_PLATFORM_KEY). Without it: the worker registry.
+    #[arg(long)]
+    gateway: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+async fn client() -> Result<tokio_postgres::Client> {
+    let url =
+        op_control::env::var("DATABASE_URL").ok_or_else(|| anyhow!("DATABASE_URL is required"))?;
+    crate::connect(&url).await
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A tenant as `/platform/tenants` shows it.
+fn tenant_json(t: &tenants::Tenant) -> Value {
+    json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status, "createdAt": ts(t.created_at)})
+}
+
+/// Left-aligned columns, a header row first.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ");
+        s.truncate(s.trim_end().len());
+        s
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push('\n');
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+}
+
+pub async fn tenants(command: TenantsCommand) -> Result<()> {
+    let mut db = client().await?;
+    match command {
+        TenantsCommand::List { json } => {
+            let mut all = Vec::new();
+            let mut after = None;
+            loop {
+                let page = tenants::list(&db, after.clone(), 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = Some((last.created_at, last.id.clone()));
+                let n = page.len();
+                all.extend(page);
+                if n < 1000 {
+                    break;
+                }
+            }
+            if json {
+                print_json(&json!({"tenants": all.iter().map(tenant_json).collect::<Vec<_>>()}));
+            } else {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.slug.clone(),
+                            t.status.clone(),
+                            ts(t.created_at),
+                            t.id.clone(),
+                            t.name.clone(),
+                        ]
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    table(&["SLUG", "STATUS", "CREATED", "ID", "NAME"], &rows)
+                );
+            }
+        }
+        TenantsCommand::Create {
+            slug,
+            name,
+            admin_email,
+            json,
+        } => {
+            if tenants::RESERVED_SLUGS.contains(&slug.as_str()) {
+                bail!("slug_reserved: `{slug}` is reserved");
+            }
+            if !tenants::valid_slug(&slug) {
+                bail!("invalid_slug: slug must match ^[a-z0-9][a-z0-9-]{{1,39}}$");
+            }
+            let name = name
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| slug.clone());
+            if name.chars().count() > 200 {
+                bail!("invalid_body: name is longer than 200 characters");
+            }
+            let email = admin_email.map(|e| e.trim().to_lowercase());
+            if let Some(e) = &email {
+                let ok = e.len() <= 254
+                    && e.split_once('@')
+                        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+                    && !e.chars().any(char::is_whitespace);
+                if !ok {
+                    bail!("invalid_email: `{e}` is not an e-mail address");
+                }
+            }
+            let p = match tenants::provision(&mut db, &slug, &name, email.as_deref()).await {
+                Ok(p) => p,
+                Err(op_control::ControlError::SlugTaken) => bail!("slug_taken: `{slug}` is taken"),
+                Err(e) => return Err(e.into()),
+            };
+            if json {
+                print_json(&json!({"tenant": tenant_json(&p.tenant), "adminKey": p.admin_key}));
+            } else {
+                println!(
+                    "{}\n\nadmin key (shown once): {}",
+                    table(
+                        &["SLUG", "STATUS", "ID", "NAME"],
+                        &[vec![
+                            p.tenant.slug.clone(),
+                            p.tenant.status.clone(),
+                            p.tenant.id.clone(),
+                            p.tenant.name.clone()
+                        ]]
+                    ),
+                    p.admin_key
+                );
+            }
+        }
+        TenantsCommand::Suspend { slug, json } => {
+            set_status(&mut db, &slug, "suspended", json).await?
+        }
+        TenantsCommand::Resume { slug, json } => set_status(&mut db, &slug, "active", json).await?,
+    }
+    Ok(())
+}
+
+async fn set_status(
+    db: &mut tokio_postgres::Client,
+    slug: &str,
+    status: &str,
+    json: bool,
+) -> Result<()> {
+    let Some(t) = tenants::set_status(db, slug, status).await? else {
+        bail!("tenant_not_found: no tenant `{slug}`");
+    };
+    if json {
+        print_json(&json!({"ok": true, "tenant": tenant_json(&t)}));
+    } else {
+        println!(
+            "{}",
+            table(
+                &["SLUG", "STATUS", "ID", "NAME"],
+                &[vec![t.slug, t.status, t.id, t.name]]
+            )
+        );
+    }
+    Ok(())
+}
+
+pub async fn workers(args: WorkersArgs) -> Result<()> {
+    let set: Vec<Value> = match &args.gateway {
+        Some(gateway) => {
+            let key = op_control::env::var("OP_PLATFORM_KEY")
+                .ok_or_else(|| anyhow!("--gateway needs OP_PLATFORM_KEY"))?;
+            let url = format!("{}/platform/workers", gateway.trim_end_matches('/'));
+            let r = reqwest::Client::new()
+                .get(&url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or_default();
+            if !status.is_success() {
+                bail!(
+                    "{}: {}: {}",
+                    status.as_u16(),
+                    body["error"].as_str().unwrap_or("error"),
+                    body["detail"].as_str().unwrap_or("")
+                );
+            }
+            body["workers"].as_array().cloned().unwrap_or_default()
+        }
+        None => {
+            let db = client().await?;
+            let live_after = Utc::now()
+                - chrono::Duration::from_std(workers::HEARTBEAT * workers::SILENT_AFTER)
+                    .expect("small");
+            db.query(
+                "SELECT id, url, last_heartbeat_at, draining FROM control.workers ORDER BY id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let seen: DateTime<Utc> = r.get(2);
+                let health = match (r.get::<_, bool>(3), seen > live_after) {
+                    (_, false) => "down",
+                    (true, true) => "draining",
+                    (false, true) => "serving",
+                };
+                json!({"id": r.get::<_, String>(0), "url": r.get::<_, String>(1), "source": "registry",
+                       "health": health, "inFlight": null, "lastSeenAt": ts(seen)})
+            })
+            .collect()
+        }
+    };
+    if args.json {
+        print_json(&json!({ "workers": set }));
+    } else {
+        let cell = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "-".into(),
+            v => v.to_string(),
+        };
+        let rows: Vec<Vec<String>> = set
+            .iter()
+            .map(|w| {
+                ["id", "url", "source", "health", "inFlight", "lastSeenAt"]
+                    .iter()
+                    .map(|k| cell(&w[*k]))
+                    .collect()
+            })
+            .collect();
+        println!(
+            "{}",
+            table(
+                &["ID", "URL", "SOURCE", "HEALTH", "IN FLIGHT", "LAST SEEN"],
+                &rows
+            )
+        );
+    }
+    Ok(())
+}
+
+/// `migrate --status`: what `openpartner migrate` would do, without doing it.
+pub async fn migrate_status(json: bool) -> Result<()> {
+    let db = client().await?;
+    let has_control = db
+        .query_one(
+            "SELECT to_regclass('control.schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get::<_, bool>(0);
+    let applied: Vec<i32> = if has_control {
+        db.query(
+            "SELECT version FROM control.schema_migrations ORDER BY version",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let pending: Vec<&migrations::Migration> = migrations::CONTROL
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
+    let latest = migrations::latest_tenant_version();
+    let versions: Vec<(i32, i64)> = if applied.contains(&1) {
+        db.query(
+            "SELECT schema_version, count(*) FROM control.tenants GROUP BY schema_version ORDER BY schema_version",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let total: i64 = versions.iter().map(|(_, n)| n).sum();
+    let behind: i64 = versions
+        .iter()
+        .filter(|(v, _)| *v < latest)
+        .map(|(_, n)| n)
+        .sum();
+    if json {
+        print_json(&json!({
+            "control": {
+                "applied": applied,
+                "pending": pending.iter().map(|m| json!({"version": m.version, "name": m.name})).collect::<Vec<_>>(),
+            },
+            "tenants": {
+                "latestVersion": latest,
+                "total": total,
+                "behind": behind,
+                "byVersion": versions.iter().map(|(v, n)| json!({"version": v, "tenants": n})).collect::<Vec<_>>(),
+            },
+            "upToDate": pending.is_empty() && behind == 0,
+        }));
+    } else {
+        let mut rows: Vec<Vec<String>> = migrations::CONTROL
+            .iter()
+            .map(|m| {
+                vec![
+                    "control".into(),
+                    m.version.to_string(),
+                    m.name.to_string(),
+                    if applied.contains(&m.version) {
+                        "applied".into()
+                    } else {
+                        "pending".into()
+                    },
+                ]
+            })
+            .collect();
+        for (v, n) in &versions {
+            let state = if *v < latest {
+                format!("pending (latest {latest})")
+            } else {
+                "up to date".into()
+            };
+            rows.push(vec![
+                "tenant".into(),
+                v.to_string(),
+                format!("{n} tenant schema(s)"),
+                state,
+            ]);
+        }
+        println!("{}", table(&["SCOPE", "VERSION", "WHAT", "STATE"], &rows));
+        println!(
+            "{}",
+            if pending.is_empty() && behind == 0 {
+                "up to date".to_string()
+            } else {
+                format!("{} control migration(s) and {behind} of {total} tenant schema(s) pending: run `openpartner migrate`", pending.len())
+            }
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tables_align_columns() {
+        let t = super::table(&["A", "LONG"], &[vec!["xyz".into(), "1".into()]]);
+        assert_eq!(t, "A    LONG\nxyz  1");
+    }
+}
