@@ -114,12 +114,6 @@ pub async fn run(args: DevArgs) -> Result<()> {
             keys::NewKey::generate().plaintext
         })?,
     ));
-    if std::env::var_os("OP_PORTAL_URL").is_none() {
-        env.push((
-            "OP_PORTAL_URL".into(),
-            format!("http://127.0.0.1:{}/portal", args.port),
-        ));
-    }
     let exe = std::env::current_exe()?;
     let opts = StackOptions {
         exe,

@@ -19,6 +19,7 @@ mod modes;
 mod openapi;
 mod partners;
 mod platform;
+mod portal;
 mod programs_access;
 mod programs_rules;
 mod programs_terms;
