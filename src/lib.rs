@@ -4,13 +4,14 @@
 //! - [`embedded_pg`]: a private PostgreSQL cluster from the system's server binaries.
 //! - [`stack`]: workers + gateway as child processes, waited on until ready.
 //! - [`children`]: child processes that die with us.
-//! - [`dev`]: the `openpartner dev` command.
+//! - [`dev`]: the `openpartner dev` command; [`portal_build`]: its build of the portal (npm).
 //! - [`bench`]: the load tool (`openpartner bench`).
 
 pub mod bench;
 pub mod children;
 pub mod dev;
 pub mod embedded_pg;
+pub mod portal_build;
 pub mod stack;
 
 /// Connects one plain client (CLI commands, migrations).

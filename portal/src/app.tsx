@@ -113,7 +113,15 @@ export function App() {
   };
   return (
     <>
-      <a class="skip" href="#main">
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          // The page's <base href> would make `#main` another page: focus it here instead.
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">
@@ -143,7 +151,7 @@ export function App() {
           </button>
         </div>
       </header>
-      <main id="main" key={path}>
+      <main id="main" key={path} tabIndex={-1}>
         {page ?? (
           <>
             <h1>Page not found</h1>

@@ -1,6 +1,6 @@
 // Small building blocks every page uses: loading and error states, money and dates, empty
 // states, cursor paging, confirmation of destructive actions, copy to clipboard.
-import type { ComponentChildren, JSX } from 'preact';
+import { cloneElement, isValidElement, type ComponentChildren, type JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { formatDate, formatMoney } from '../format';
@@ -267,13 +267,29 @@ export function ShownOnce(props: { label: string; value: string; onDone: () => v
   );
 }
 
+let fieldIds = 0;
+
+/**
+ * A labelled control: `<label for>` names the control (and nothing else), the hint is its
+ * description (`aria-describedby`).
+ */
 export function Field(props: { label: string; hint?: string; children: ComponentChildren }) {
+  const id = useRef(`f${++fieldIds}`).current;
+  const child = isValidElement(props.children)
+    ? cloneElement(props.children as any, { id, 'aria-describedby': props.hint ? `${id}-hint` : undefined })
+    : props.children;
   return (
-    <label class="field">
-      <span class="label">{props.label}</span>
-      {props.children}
-      {props.hint && <span class="hint">{props.hint}</span>}
-    </label>
+    <div class="field">
+      <label class="label" for={id}>
+        {props.label}
+      </label>
+      {child}
+      {props.hint && (
+        <span class="hint" id={`${id}-hint`}>
+          {props.hint}
+        </span>
+      )}
+    </div>
   );
 }
 

@@ -123,7 +123,7 @@ export function AdminPayouts() {
       )}
       <ErrorNotice error={act.error} />
       <section aria-labelledby="payouts-h">
-        <h2 id="payouts-h">Payouts</h2>
+        <h2 id="payouts-h">Payout history</h2>
         <Loaded state={list}>
           {(page) =>
             page.data.length === 0 ? (

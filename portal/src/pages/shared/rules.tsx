@@ -2,6 +2,7 @@
 // event type, percent or fixed amount, recurrence) that builds the API's compound form.
 import { useState } from 'preact/hooks';
 import { formatMoney } from '../../format';
+import { Field } from '../../components/ui';
 
 export interface SubRule {
   trigger: 'every' | 'first' | 'subsequent';
@@ -84,34 +85,19 @@ export function RuleEditor(props: { initial: unknown; onChange: (rule: unknown) 
       {rules.map((r, i) => (
         <fieldset class="subrule" key={i}>
           <legend>Sub-rule {i + 1}</legend>
-          <label class="field">
-            <span class="label">Pays on</span>
-            <select value={r.trigger} onChange={(e) => set(i, { trigger: e.currentTarget.value as SubRule['trigger'] })}>
+          <Field label="Pays on"><select value={r.trigger} onChange={(e) => set(i, { trigger: e.currentTarget.value as SubRule['trigger'] })}>
               <option value="every">every event</option>
               <option value="first">the first event</option>
               <option value="subsequent">events after the first</option>
-            </select>
-          </label>
-          <label class="field">
-            <span class="label">Event type (optional)</span>
-            <input value={r.eventType} placeholder="e.g. signup" onInput={(e) => set(i, { eventType: e.currentTarget.value })} />
-          </label>
-          <label class="field">
-            <span class="label">Kind</span>
-            <select value={r.type} onChange={(e) => set(i, { type: e.currentTarget.value as SubRule['type'] })}>
+            </select></Field>
+          <Field label="Event type (optional)"><input value={r.eventType} placeholder="e.g. signup" onInput={(e) => set(i, { eventType: e.currentTarget.value })} /></Field>
+          <Field label="Kind"><select value={r.type} onChange={(e) => set(i, { type: e.currentTarget.value as SubRule['type'] })}>
               <option value="percent">percent of the value</option>
               <option value="fixed">fixed amount</option>
-            </select>
-          </label>
-          <label class="field">
-            <span class="label">{r.type === 'percent' ? 'Percent' : 'Amount'}</span>
-            <input value={r.value} required inputMode="decimal" pattern="-?[0-9]+(\.[0-9]+)?" onInput={(e) => set(i, { value: e.currentTarget.value })} />
-          </label>
+            </select></Field>
+          <Field label={r.type === 'percent' ? 'Percent' : 'Amount'}><input value={r.value} required inputMode="decimal" pattern="-?[0-9]+(\.[0-9]+)?" onInput={(e) => set(i, { value: e.currentTarget.value })} /></Field>
           {r.type === 'fixed' && (
-            <label class="field">
-              <span class="label">Currency</span>
-              <input value={r.currency} required pattern="[A-Za-z]{3}" maxLength={3} onInput={(e) => set(i, { currency: e.currentTarget.value })} />
-            </label>
+            <Field label="Currency"><input value={r.currency} required pattern="[A-Za-z]{3}" maxLength={3} onInput={(e) => set(i, { currency: e.currentTarget.value })} /></Field>
           )}
           {r.trigger === 'every' && (
             <>
@@ -120,10 +106,7 @@ export function RuleEditor(props: { initial: unknown; onChange: (rule: unknown) 
                 <span class="label">Recurring</span>
               </label>
               {r.recurring && (
-                <label class="field">
-                  <span class="label">For months (optional)</span>
-                  <input value={r.recurringMonths} inputMode="numeric" pattern="[0-9]*" onInput={(e) => set(i, { recurringMonths: e.currentTarget.value })} />
-                </label>
+                <Field label="For months (optional)"><input value={r.recurringMonths} inputMode="numeric" pattern="[0-9]*" onInput={(e) => set(i, { recurringMonths: e.currentTarget.value })} /></Field>
               )}
             </>
           )}
