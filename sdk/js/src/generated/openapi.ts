@@ -2952,7 +2952,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2960,7 +2960,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3049,7 +3049,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3057,7 +3057,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3228,7 +3228,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3236,7 +3236,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3310,7 +3310,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3318,7 +3318,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3397,7 +3397,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3405,7 +3405,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3505,7 +3505,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3513,7 +3513,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3795,7 +3795,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3803,7 +3803,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3962,7 +3962,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3970,7 +3970,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4063,7 +4063,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4071,7 +4071,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4218,7 +4218,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4226,7 +4226,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4315,7 +4315,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4323,7 +4323,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4531,7 +4531,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4539,7 +4539,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4699,7 +4699,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4707,7 +4707,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4798,7 +4798,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4806,7 +4806,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5067,7 +5067,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5075,7 +5075,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5168,7 +5168,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5176,7 +5176,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5279,7 +5279,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5287,7 +5287,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5378,7 +5378,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5386,7 +5386,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5819,7 +5819,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5827,7 +5827,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6082,7 +6082,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6090,7 +6090,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6265,7 +6265,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6273,7 +6273,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6360,7 +6360,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6368,7 +6368,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6516,7 +6516,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6524,7 +6524,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6598,7 +6598,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6606,7 +6606,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6785,7 +6785,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6793,7 +6793,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6982,7 +6982,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: campaign_not_granted, forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: campaign_not_granted, forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6990,7 +6990,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "campaign_not_granted" | "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "campaign_not_granted" | "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7165,7 +7165,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7173,7 +7173,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7260,7 +7260,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7268,7 +7268,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7345,7 +7345,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7353,7 +7353,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7446,7 +7446,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7454,7 +7454,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7628,7 +7628,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7636,7 +7636,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7711,7 +7711,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7719,7 +7719,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7948,7 +7948,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7956,7 +7956,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8047,7 +8047,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8055,7 +8055,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8497,7 +8497,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8505,7 +8505,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8665,7 +8665,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8673,7 +8673,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8837,7 +8837,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8845,7 +8845,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9004,7 +9004,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9012,7 +9012,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9090,7 +9090,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9098,7 +9098,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9280,7 +9280,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9288,7 +9288,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9377,7 +9377,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9385,7 +9385,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9477,7 +9477,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9485,7 +9485,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
