@@ -17,7 +17,7 @@ import {
   useAction,
   useLoad,
 } from '../../components/ui';
-import { RuleEditor, RuleSummary } from '../shared/rules';
+import { RuleEditor, RuleSummary, termsRule } from '../shared/rules';
 
 type Partner = Schemas['PartnerView'];
 
@@ -228,16 +228,7 @@ export function AdminPartner(props: { id: string }) {
                 {inForce ? (
                   <div>
                     In force since <DateTime iso={current.validFrom} />:{' '}
-                    <RuleSummary
-                      rule={
-                        current.commissionRules ?? {
-                          type: current.commissionType,
-                          value: current.commissionValue,
-                          currency: current.currency,
-                          recurring: current.recurring,
-                        }
-                      }
-                    />
+                    <RuleSummary rule={termsRule(current)} />
                   </div>
                 ) : (
                   <p>No terms: the campaigns' own rules apply.</p>

@@ -2,7 +2,7 @@
 import type { Me } from '../../app';
 import { get, type Schemas } from '../../api';
 import { DateTime, Empty, Loaded, PageTitle, Status, useLoad } from '../../components/ui';
-import { RuleSummary } from '../shared/rules';
+import { RuleSummary, termsRule } from '../shared/rules';
 
 export function PartnerProfile(props: { me: Me }) {
   const id = props.me.partnerId!;
@@ -54,7 +54,7 @@ export function PartnerProfile(props: { me: Me }) {
                     <tr key={c.id}>
                       <th scope="row">{c.name}</th>
                       <td>{c.destinationUrl}</td>
-                      <td>{c.terms ? <RuleSummary rule={(c.terms as any).commissionRules ?? c.terms} /> : <span class="muted">the campaign's own</span>}</td>
+                      <td>{c.terms ? <RuleSummary rule={termsRule(c.terms)} /> : <span class="muted">the campaign's own</span>}</td>
                     </tr>
                   ))}
                 </tbody>

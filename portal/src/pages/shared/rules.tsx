@@ -54,6 +54,13 @@ function describe(r: SubRule): string {
   return `${amount} on ${when}`;
 }
 
+/** The rule a version of partner terms carries (`commissionRules`, else the flat fields). */
+export function termsRule(t: { commissionRules?: unknown; commissionType?: string | null; commissionValue?: string | null; currency?: string | null; recurring?: boolean | null }): unknown {
+  if (t.commissionRules) return t.commissionRules;
+  if (!t.commissionType) return null;
+  return { type: t.commissionType, value: t.commissionValue, currency: t.currency, recurring: t.recurring };
+}
+
 export function RuleSummary(props: { rule: unknown }) {
   const rules = toSubRules(props.rule);
   if (rules.length === 0) return <span class="muted">none</span>;
