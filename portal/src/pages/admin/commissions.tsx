@@ -9,8 +9,9 @@ type Commission = Schemas['Commission'];
 
 export function AdminCommissions() {
   const [status, setStatus] = useState('accrued');
+  const [partnerId, setPartnerId] = useState('');
   const [cursor, setCursor] = useState<string | null>(null);
-  const list = useLoad(() => get<Page<Commission>>(`/commissions${query({ status, cursor, limit: 100 })}`), [status, cursor]);
+  const list = useLoad(() => get<Page<Commission>>(`/commissions${query({ status, partnerId, cursor, limit: 100 })}`), [status, partnerId, cursor]);
   const names = usePartnerNames();
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const act = useAction();
@@ -41,6 +42,24 @@ export function AdminCommissions() {
             setSelected(new Set());
           }}
         />
+        <label class="field inline">
+          <span class="label">Partner</span>
+          <select
+            value={partnerId}
+            onChange={(e) => {
+              setPartnerId(e.currentTarget.value);
+              setCursor(null);
+              setSelected(new Set());
+            }}
+          >
+            <option value="">All partners</option>
+            {[...names].map(([id, name]) => (
+              <option key={id} value={id}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
         <ConfirmButton
           label={`Approve selected (${ids.length})`}
           title={`Approve ${ids.length} commission${ids.length === 1 ? '' : 's'}?`}
