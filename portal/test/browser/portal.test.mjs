@@ -204,7 +204,10 @@ describe('the portal in Chromium', () => {
     await admin.getByLabel('Email', { exact: true }).fill(partnerEmail);
     await admin.getByRole('button', { name: 'Send invitation' }).click();
     await admin.getByText(`Invitation sent to ${partnerEmail}`).waitFor();
-    await admin.getByRole('link', { name: 'Pat Partner' }).waitFor();
+    await admin.getByRole('link', { name: 'Pat Partner' }).click();
+    await admin.getByRole('heading', { name: 'Pat Partner', exact: true }).waitFor();
+    // The open campaign reaches the new partner.
+    await admin.locator('tr', { hasText: 'Spring launch' }).getByText('granted (admin)').waitFor();
 
     // The partner signs in with the invitation and creates a link.
     const partner = await newPage();

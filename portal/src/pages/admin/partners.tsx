@@ -216,6 +216,7 @@ export function AdminPartner(props: { id: string }) {
         </p>
       )}
       <ErrorNotice error={act.error} />
+      <PartnerPrograms id={props.id} />
       <section aria-labelledby="terms-h">
         <h2 id="terms-h">Terms</h2>
         <p class="muted">Terms replace the campaigns' own rules for this partner, from now on (earlier commissions keep their price).</p>
@@ -274,5 +275,66 @@ export function AdminPartner(props: { id: string }) {
         </Loaded>
       </section>
     </>
+  );
+}
+
+/** The campaigns the partner reaches (program access): grant, remove (after confirming). */
+function PartnerPrograms(props: { id: string }) {
+  const list = useLoad(() => get<{ data: Schemas['PartnerCampaign'][] }>(`/partners/${props.id}/campaigns`), [props.id]);
+  const act = useAction();
+  return (
+    <section aria-labelledby="programs-h">
+      <h2 id="programs-h">Programs</h2>
+      <ErrorNotice error={act.error} />
+      <Loaded state={list}>
+        {(l) =>
+          l.data.length === 0 ? (
+            <Empty title="No campaigns yet.">
+              <Link to="/campaigns/new">Create a campaign</Link> to grant it.
+            </Empty>
+          ) : (
+            <table>
+              <caption class="sr-only">Campaigns and this partner's access</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Campaign</th>
+                  <th scope="col">Access</th>
+                  <th scope="col">Since</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {l.data.map((c) => (
+                  <tr key={c.id}>
+                    <th scope="row">
+                      <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
+                    </th>
+                    <td>{c.granted ? `granted (${c.grantSource ?? 'admin'})` : c.grantToAllPartners ? 'not granted (removed)' : 'not granted (private)'}</td>
+                    <td>
+                      <DateTime iso={c.grantedAt} />
+                    </td>
+                    <td>
+                      {c.granted ? (
+                        <ConfirmButton
+                          label="Remove"
+                          title={`Remove access to ${c.name}?`}
+                          message={<p>The partner can no longer create links on it; existing links keep working and earning.</p>}
+                          danger
+                          onConfirm={() => act.run(async () => (await del(`/partners/${props.id}/programs/${c.id}`), list.reload()))}
+                        />
+                      ) : (
+                        <button type="button" class="secondary small" onClick={() => act.run(async () => (await post(`/partners/${props.id}/campaigns`, { campaignIds: [c.id] }), list.reload()))}>
+                          Grant
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Loaded>
+    </section>
   );
 }
