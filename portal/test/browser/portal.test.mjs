@@ -294,6 +294,23 @@ describe('the portal in Chromium', () => {
     else await partner.getByText('Payout history is not available on this server yet').waitFor();
   });
 
+  test("terms: the admin sets a partner's terms with the rule editor, then ends them", async () => {
+    const admin = state.admin;
+    assert.ok(admin, 'the journey ran first');
+    await open(admin, `/partners/${state.partnerId}`);
+    await admin.getByRole('button', { name: 'Set terms' }).click();
+    await admin.locator('fieldset.subrule').first().getByLabel('Percent').fill('15');
+    await admin.getByRole('button', { name: 'Save terms' }).click();
+    await admin.getByText('Terms saved.').waitFor();
+    await admin.getByText('15% on every one of the events').waitFor();
+    const terms = await apiCall('GET', `/partners/${state.partnerId}/commission-snapshot`);
+    assert.equal(terms.body.terms[0].commissionValue, '15', JSON.stringify(terms.body));
+    await admin.getByRole('button', { name: 'End terms' }).click();
+    await admin.getByRole('dialog').getByRole('button', { name: 'End terms' }).click();
+    await admin.getByText('Terms ended.').waitFor();
+    await admin.getByText("No terms: the campaigns' own rules apply.").waitFor();
+  });
+
   test('every page: a screenshot, no serious or critical axe violation, usable within 1 s', async () => {
     assert.ok(state.admin && state.partner, 'the journey ran first');
     // Things for the detail pages to show.
