@@ -311,6 +311,54 @@ describe('the portal in Chromium', () => {
     await admin.getByText("No terms: the campaigns' own rules apply.").waitFor();
   });
 
+  test('webhooks and keys: secrets shown once, test fire, retry, rotation, revocation', async () => {
+    const admin = state.admin;
+    assert.ok(admin, 'the journey ran first');
+    // An endpoint nobody listens on: its deliveries fail, and can be retried.
+    await open(admin, '/webhooks');
+    await admin.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/portal-hook');
+    await admin.getByLabel('Label (optional)').fill('Nobody home');
+    await admin.getByLabel('payout.created').check();
+    await admin.getByRole('button', { name: 'Add endpoint' }).click();
+    const secret = await admin.getByTestId('secret').textContent();
+    assert.match(secret, /^whsec_/);
+    await admin.getByRole('button', { name: 'I have stored it' }).click();
+    assert.equal(await admin.getByTestId('secret').count(), 0, 'the secret is gone once stored');
+    await admin.getByRole('link', { name: 'Nobody home' }).click();
+    await admin.getByRole('heading', { name: 'Nobody home', exact: true }).waitFor();
+    await admin.getByRole('button', { name: 'Send a test event' }).click();
+    await admin.getByText('Test event sent.').waitFor();
+    await admin.locator('tr', { hasText: 'webhook.test' }).waitFor();
+    await admin.getByRole('button', { name: 'Retry' }).first().click();
+    await admin.getByText('Delivery retried.').waitFor();
+    await admin.getByRole('button', { name: 'Rotate secret' }).click();
+    await admin.getByRole('dialog').getByRole('button', { name: 'Rotate secret' }).click();
+    assert.match(await admin.getByTestId('secret').textContent(), /^whsec_/);
+    assert.notEqual(await admin.getByTestId('secret').textContent(), secret);
+    await admin.getByRole('button', { name: 'Deactivate' }).click();
+    await admin.getByRole('dialog').getByRole('button', { name: 'Deactivate' }).click();
+    await admin.getByText('Endpoint deactivated.').waitFor();
+    await admin.locator('dl.details').getByText('no', { exact: true }).waitFor();
+
+    // The partner's own key: shown once, listed by its prefix, revoked after confirming.
+    const partner = state.partner;
+    await open(partner, '/api-keys');
+    await partner.getByLabel('Label (optional)').fill('my script');
+    await partner.getByRole('button', { name: 'Create key' }).click();
+    const key = await partner.getByTestId('secret').textContent();
+    assert.match(key, /^op_[0-9a-f]{48}$/);
+    const intro = await fetch(`${apiBase}/auth/introspect`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal((await intro.json()).partnerId, state.partnerId, 'the key acts as the partner');
+    await partner.getByRole('button', { name: 'I have stored it' }).click();
+    const row = partner.locator('tr', { hasText: 'my script' });
+    await row.getByText(`op_${key.slice(3, 11)}…`, { exact: true }).waitFor();
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await partner.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await row.getByRole('button', { name: 'Revoke' }).waitFor({ state: 'detached' });
+    const after = await fetch(`${apiBase}/auth/introspect`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(after.status, 401, 'a revoked key stops working at once');
+  });
+
   test('every page: a screenshot, no serious or critical axe violation, usable within 1 s', async () => {
     assert.ok(state.admin && state.partner, 'the journey ran first');
     // Things for the detail pages to show.
