@@ -230,6 +230,10 @@ describe('the portal in Chromium', () => {
     await partner.getByRole('button', { name: 'Create link' }).click();
     const url = `${gw}/r/${slug}/pat-${run}`;
     await partner.getByText(url, { exact: true }).waitFor();
+    // The API's refusals show with their detail.
+    await partner.getByLabel('Link name').fill(`pat-${run}`);
+    await partner.getByRole('button', { name: 'Create link' }).click();
+    await partner.getByRole('alert').getByText('(linkKey_taken)').waitFor();
     await partner.getByRole('button', { name: 'QR code' }).click();
     await partner.getByRole('img', { name: `QR code for ${url}` }).waitFor();
 
