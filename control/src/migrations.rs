@@ -44,6 +44,8 @@ pub const TENANT: &[Migration] = &[
     migration!(10, "tenant", "0010_program_access"),
     migration!(11, "tenant", "0011_partner_terms"),
     migration!(12, "tenant", "0012_compound_rules"),
+    migration!(13, "tenant", "0013_reporting"),
+    migration!(14, "tenant", "0014_reporting_backfill"),
 ];
 
 /// The version a fully migrated tenant schema has.

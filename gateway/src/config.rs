@@ -28,6 +28,9 @@ pub struct Config {
     pub click_ip_cap_per_min: u32,
     /// `OP_TRUSTED_PROXIES`, default loopback: whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `OP_COUNTRY_HEADERS`: the headers (lower case, first present wins) a trusted proxy
+    /// names the visitor's country in; read only from `OP_TRUSTED_PROXIES` peers.
+    pub country_headers: Vec<String>,
     /// `METRICS_TOKEN`: if set, `GET /metrics` requires `Bearer <token>`.
     pub metrics_token: Option<String>,
     /// `OP_PORTAL_DIR`: the portal's built files (`portal/dist`), served at `/t/<slug>/`
@@ -97,6 +100,7 @@ impl Config {
             public_url: var("OP_PUBLIC_URL")
                 .map(|u| public_origin(&u))
                 .transpose()?,
+            country_headers: country_headers(var("OP_COUNTRY_HEADERS").as_deref())?,
             trusted_proxies: crate::limits::parse_proxies(
                 &var("OP_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.0/8,::1".into()),
             )?,
@@ -139,5 +143,51 @@ mod tests {
         assert!(super::public_origin("https://x.example/portal").is_err());
         assert!(super::public_origin("ftp://x.example").is_err());
         assert!(super::public_origin("https://").is_err());
+    }
+}
+
+/// The country headers by default (specs/reporting.md), in the order they are tried.
+pub const COUNTRY_HEADERS: &[&str] = &[
+    "cf-ipcountry",
+    "cloudfront-viewer-country",
+    "x-vercel-ip-country",
+    "x-country-code",
+];
+
+/// `OP_COUNTRY_HEADERS`: comma-separated header names; unset means [`COUNTRY_HEADERS`].
+pub fn country_headers(raw: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(raw) = raw else {
+        return Ok(COUNTRY_HEADERS.iter().map(|h| h.to_string()).collect());
+    };
+    let names: Vec<String> = raw
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if names.is_empty()
+        || names
+            .iter()
+            .any(|h| http::HeaderName::from_bytes(h.as_bytes()).is_err())
+    {
+        return Err(format!(
+            "OP_COUNTRY_HEADERS must be comma-separated header names, got `{raw}`"
+        ));
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod country_tests {
+    use super::*;
+
+    #[test]
+    fn country_headers_default_and_override() {
+        assert_eq!(country_headers(None).unwrap()[0], "cf-ipcountry");
+        assert_eq!(
+            country_headers(Some("X-Geo, CF-IPCountry")).unwrap(),
+            vec!["x-geo".to_string(), "cf-ipcountry".to_string()]
+        );
+        assert!(country_headers(Some(" , ")).is_err());
+        assert!(country_headers(Some("bad header")).is_err());
     }
 }

@@ -124,7 +124,12 @@ async fn route(
         Target::Platform(path) => platform(state, req, rid, client_ip, path).await,
         Target::Api { slug, route } => tenant_api(state, req, rid, client_ip, slug, route).await,
         Target::Router { slug, route } => {
-            click_router(state, req, rid, client_ip, slug, route).await
+            // A country header is believed only from a trusted proxy (reporting.md).
+            let country = match state.limits.is_trusted(peer.ip()) {
+                true => country(&state.config.country_headers, req.headers()),
+                false => None,
+            };
+            click_router(state, req, rid, client_ip, country, slug, route).await
         }
         Target::Portal { slug, path } => portal(state, req, slug, path).await,
     };
@@ -185,6 +190,7 @@ async fn openapi(
         client_ip,
         server: Some(server),
         portal: None,
+        country: None,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -255,6 +261,7 @@ async fn platform(
         client_ip,
         server: None,
         portal: None,
+        country: None,
     };
     Ok(forward(state, req, rid, call, None).await)
 }
@@ -287,6 +294,7 @@ async fn tenant_api(
         client_ip,
         server,
         portal,
+        country: None,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -298,6 +306,7 @@ async fn click_router(
     req: Request<Incoming>,
     rid: &str,
     client_ip: IpAddr,
+    country: Option<String>,
     slug: Option<&str>,
     route: &str,
 ) -> Result<Response<Body>, EdgeError> {
@@ -311,6 +320,7 @@ async fn click_router(
         client_ip,
         server: None,
         portal: None,
+        country,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
@@ -335,6 +345,8 @@ struct Call<'a> {
     server: Option<String>,
     /// For magic links: where the tenant's portal lives ([`portal_base`]).
     portal: Option<String>,
+    /// The click router: the visitor's country from a trusted proxy's header.
+    country: Option<String>,
 }
 
 /// Reads the body, hands the envelope to a worker and relays its reply. `rate`, when a
@@ -370,6 +382,12 @@ async fn forward(
         headers.push(Header {
             name: "x-op-portal".into(),
             value: portal,
+        });
+    }
+    if let Some(country) = call.country {
+        headers.push(Header {
+            name: "x-op-country".into(),
+            value: country,
         });
     }
     let http1 = req.version() < http::Version::HTTP_2;
@@ -525,4 +543,12 @@ async fn drain(body: &mut Incoming, mut budget: u64) -> bool {
             Ok(Some(Err(_))) | Err(_) => return false,
         }
     }
+}
+
+/// The first present of `names` with a two-letter value, upper-cased (ISO 3166-1 alpha-2);
+/// anything else (`XX`-style placeholders pass, `T1` or `""` do not) is no country.
+fn country(names: &[String], headers: &http::HeaderMap) -> Option<String> {
+    let v = names.iter().find_map(|n| headers.get(n.as_str()))?;
+    let v = v.to_str().ok()?.trim();
+    (v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic())).then(|| v.to_ascii_uppercase())
 }

@@ -14,6 +14,7 @@
 //! - `measure`: the load loop, and one operation via the gateway and direct to a worker;
 //! - `baselines`: the database floor (raw SQL, pgbench);
 //! - `scenarios`: set-up data and what each scenario measures;
+//! - `reporting`: the reporting generator (1M clicks, 100k events, 500 partners) and its reads;
 //! - `receiver`: the local webhook receiver of the webhooks scenario;
 //! - `report`: latency percentiles, throughput and CPU per request, as printed lines;
 //! - `cpu`: CPU time per part of the system, from `/proc`;
@@ -21,6 +22,7 @@
 
 use crate::stack::WorkerTransport;
 use anyhow::{Context, Result};
+use scenarios::Compound;
 
 mod baselines;
 mod cpu;
@@ -28,6 +30,7 @@ mod http_load;
 mod measure;
 mod receiver;
 mod report;
+mod reporting;
 mod scenarios;
 mod target;
 
@@ -47,7 +50,7 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
     /// Scenarios to run (comma-separated): partners-get, partners-create, events,
-    /// events-terms, clicks, webhooks.
+    /// events-terms, events-terms-stacked, clicks, webhooks, reporting.
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -64,13 +67,15 @@ pub struct BenchArgs {
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 8] = [
     "partners-get",
     "partners-create",
     "events",
     "events-terms",
+    "events-terms-stacked",
     "clicks",
     "webhooks",
+    "reporting",
 ];
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -109,8 +114,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "partners-get" => scenarios::partners_get(&b).await?,
                 "partners-create" => scenarios::partners_create(&b).await?,
                 "events" => scenarios::events(&b).await?,
-                "events-terms" => scenarios::events_terms(&b).await?,
+                "events-terms" => scenarios::events_terms(&b, Compound::OnePerEvent).await?,
+                "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
+                "reporting" => reporting::reporting(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };
             if several {

@@ -194,26 +194,43 @@ pub(super) async fn partners_create(b: &Bench) -> Result<Section> {
 
 /// A campaign, a partner and a link on it; returns the link key.
 async fn link(b: &Bench) -> Result<String> {
-    link_for(b, false).await
+    link_for(b, None).await
 }
 
-/// A compound rule of three sub-rules (programs.md): a fixed bonus on a user's first paid
-/// invoice, a percent on the later ones for a year, and a small percent on every event.
-fn compound_rule() -> serde_json::Value {
+/// The compound rule of the events-terms scenarios (three sub-rules, programs.md).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Compound {
+    /// A SaaS program's usual set: a bounty on the first invoice, 10 % of the later ones for
+    /// 12 months, a bounty per signup. An invoice pays exactly one sub-rule: the same rows
+    /// per event as a single rule, so the comparison measures the engine (terms in force,
+    /// first/subsequent, the anchor), not extra commissions.
+    OnePerEvent,
+    /// The same with 1 % of every event instead of the signup bounty: every invoice pays two
+    /// sub-rules, two commissions and two ledger entries where a single rule writes one.
+    Stacked,
+}
+
+fn compound_rule(kind: Compound) -> serde_json::Value {
+    let third = match kind {
+        Compound::OnePerEvent => {
+            json!({"trigger": "every", "eventType": "signup", "type": "fixed", "value": "1.00", "currency": "USD"})
+        }
+        Compound::Stacked => json!({"trigger": "every", "type": "percent", "value": "1"}),
+    };
     json!([
         {"trigger": "first", "eventType": "invoice.paid", "type": "fixed", "value": "5.00", "currency": "USD"},
         {"trigger": "subsequent", "eventType": "invoice.paid", "type": "percent", "value": "10", "recurringMonths": 12},
-        {"trigger": "every", "type": "percent", "value": "1"},
+        third,
     ])
 }
 
 /// [`link`]; with `terms`, the campaign has a three-sub-rule compound rule and the partner
 /// is paid by terms of its own: two versions of all-campaign terms and two of per-campaign
 /// terms, the last of which — a compound rule of three sub-rules — prices the events.
-async fn link_for(b: &Bench, terms: bool) -> Result<String> {
+async fn link_for(b: &Bench, terms: Option<Compound>) -> Result<String> {
     let rule = match terms {
-        true => compound_rule(),
-        false => json!({"type": "percent", "value": "10"}),
+        Some(kind) => compound_rule(kind),
+        None => json!({"type": "percent", "value": "10"}),
     };
     let c = b
         .api(
@@ -236,7 +253,7 @@ async fn link_for(b: &Bench, terms: bool) -> Result<String> {
         json!({"linkKey": key, "campaignId": c["id"]}),
     )
     .await?;
-    if terms {
+    if let Some(kind) = terms {
         let campaign = c["id"].as_str().context("campaign")?;
         for (path, pct) in [
             (format!("/partners/{partner}/commission-snapshot"), "11"),
@@ -254,7 +271,7 @@ async fn link_for(b: &Bench, terms: bool) -> Result<String> {
         b.api(
             reqwest::Method::PUT,
             &format!("/partners/{partner}/terms/{campaign}"),
-            json!({"commissionRules": compound_rule(), "holdbackDays": 0}),
+            json!({"commissionRules": compound_rule(kind), "holdbackDays": 0}),
         )
         .await?;
     }
@@ -265,11 +282,11 @@ const USERS: u64 = 200;
 
 /// A link whose first `USERS / 2` users clicked it and were identified; returns its key.
 async fn identified_users(b: &Bench) -> Result<String> {
-    identified_users_for(b, false).await
+    identified_users_for(b, None).await
 }
 
 /// [`identified_users`], the link's partner paid by terms of its own when `terms`.
-async fn identified_users_for(b: &Bench, terms: bool) -> Result<String> {
+async fn identified_users_for(b: &Bench, terms: Option<Compound>) -> Result<String> {
     let key = link_for(b, terms).await?;
     let gw_base = b.target.stack.base_url.clone();
     for u in 0..USERS / 2 {
@@ -309,12 +326,16 @@ fn event_body(prefix: &str, rid: &str, key: &str, n: u64) -> Value {
 const EVENTS: &str = "/attribution/events";
 
 /// Event ingest through the gateway only (for before/after comparisons).
-async fn events_via_gateway(b: &Bench, label: impl AsRef<str>) -> Result<Report> {
-    events_via_gateway_for(b, label, false).await
+pub(super) async fn events_via_gateway(b: &Bench, label: impl AsRef<str>) -> Result<Report> {
+    events_via_gateway_for(b, label, None).await
 }
 
 /// [`events_via_gateway`], the partner paid by per-partner terms when `terms`.
-async fn events_via_gateway_for(b: &Bench, label: impl AsRef<str>, terms: bool) -> Result<Report> {
+async fn events_via_gateway_for(
+    b: &Bench,
+    label: impl AsRef<str>,
+    terms: Option<Compound>,
+) -> Result<Report> {
     let key = identified_users_for(b, terms).await?;
     let (admin, rid) = (b.admin.clone(), b.run_id.clone());
     Ok(b.via_gateway(
@@ -374,9 +395,14 @@ pub(super) async fn events(b: &Bench) -> Result<Section> {
 /// partner is paid by per-partner terms (five versions, the last a compound rule;
 /// programs.md) against the same events priced by a campaign's single rule, in alternating
 /// runs: the cost of picking the terms in force at each event's time and of pricing
-/// first/subsequent sub-rules.
-pub(super) async fn events_terms(b: &Bench) -> Result<Section> {
-    let mut versus = Versus::new("events-terms", b.concurrency, "single rule");
+/// first/subsequent sub-rules. `events-terms` uses [`Compound::OnePerEvent`] (the target),
+/// `events-terms-stacked` [`Compound::Stacked`] (reported only).
+pub(super) async fn events_terms(b: &Bench, kind: Compound) -> Result<Section> {
+    let name = match kind {
+        Compound::OnePerEvent => "events-terms",
+        Compound::Stacked => "events-terms-stacked",
+    };
+    let mut versus = Versus::new(name, b.concurrency, "single rule");
     let mut lines = vec![format!(
         "  {} alternating runs, partner terms then the campaign's single rule:",
         b.pairs.max(1)
@@ -385,7 +411,7 @@ pub(super) async fn events_terms(b: &Bench) -> Result<Section> {
         let terms = events_via_gateway_for(
             b,
             format!("POST /attribution/events   partner terms, pair {i}"),
-            true,
+            Some(kind),
         )
         .await?;
         let single = events_via_gateway(

@@ -148,6 +148,9 @@ impl AdminRequests {
     }
 }
 
+/// Concurrent readers of the reporting scenario (specs/reporting.md: 16).
+pub(super) const READERS: usize = 16;
+
 /// What every scenario needs: the stack, clients and the run's knobs.
 pub(super) struct Bench {
     pub(super) target: Target,
@@ -170,7 +173,14 @@ pub(super) struct Bench {
 impl Bench {
     /// Sized for the largest of `--concurrency`; `concurrency` starts at the first.
     pub(super) async fn new(args: &BenchArgs, target: Target) -> Result<Bench> {
-        let most = args.concurrency.iter().copied().max().unwrap_or(1);
+        // The reporting scenario's readers have connections of their own too.
+        let most = args
+            .concurrency
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(READERS);
         Ok(Bench {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(most)

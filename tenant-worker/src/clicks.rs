@@ -5,7 +5,9 @@
 //! The router is the hottest path of the product (every partner link, many per conversion),
 //! so clicks are group-committed ([`crate::group_commit`]): the clicks of a tenant that
 //! arrive together are written by [`write_clicks`] with one lookup of their links (campaign
-//! and the partner's live status) and one multi-row insert, in one commit. A click's `302`
+//! and the partner's live status), one multi-row insert of the clicks (enriched before they
+//! joined the lane: [`crate::enrichment`]) and one upsert of their per-day rollups
+//! ([`crate::reporting::rollups`]), pipelined in one transaction. A click's `302`
 //! is sent only after that commit, so it is never sent for a click that could still be lost.
 //! Plain `VALUES` (no writable CTE, no `INSERT … SELECT`) keeps it plannable by Citus.
 //!
@@ -24,10 +26,12 @@
 use crate::{
     campaigns::host_allowed,
     context::{truncate, Ctx, Reply, Timestamp},
+    enrichment,
     error::{ApiError, ErrorCode},
     group_commit::{BatchResult, Lanes, Turn},
     links::valid_link_key,
     openapi::Op,
+    reporting::rollups,
     sql::{pipeline, rollback, val, Rows, Schema},
 };
 use chrono::{DateTime, Utc};
@@ -56,13 +60,20 @@ pub struct ClickInput<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub referer: Option<&'a str>,
+    /// The router request's query: its `utm_*` are kept and it is carried over to the
+    /// destination (empty for `POST /clicks`).
+    pub query: Vec<(String, String)>,
+    /// The visitor's country as a trusted proxy told the gateway (`x-op-country`).
+    pub country: Option<&'a str>,
 }
 
 /// A recorded click, plus where its link sends the browser.
 pub struct Recorded {
     pub click: ClickView,
     pub click_id: String,
-    pub destination: String,
+    /// Where the browser goes: the destination with the router query carried over and
+    /// `cref` added (also stored as the click's `landing_url`).
+    pub location: Option<String>,
 }
 
 /// A click, as the API shows it.
@@ -88,6 +99,24 @@ pub struct ClickView {
     fraud_flag: Option<&'static str>,
     /// When the click was recorded.
     ts: Timestamp,
+    /// The URL the click redirected to (its destination with the router query carried
+    /// over and `cref` added).
+    landing_url: Option<String>,
+    /// The router request's `utm_source` (likewise the other `utm_*`); null when absent.
+    utm_source: Option<String>,
+    utm_medium: Option<String>,
+    utm_campaign: Option<String>,
+    utm_term: Option<String>,
+    utm_content: Option<String>,
+    /// ISO 3166-1 alpha-2, upper case, from a country header set by a trusted proxy; null
+    /// when the request did not come through `OP_TRUSTED_PROXIES` or carried none.
+    #[schemars(regex(pattern = "^[A-Z]{2}$"))]
+    country: Option<String>,
+    /// From the `User-Agent`, parsed when the click was written.
+    #[schemars(extend("enum" = ["desktop", "mobile", "bot", "appliance", "other", null]))]
+    device: Option<String>,
+    browser: Option<String>,
+    os: Option<String>,
 }
 
 /// `POST /clicks` answers the click with its id once more as `clickId`.
@@ -145,13 +174,18 @@ pub async fn record_click(ctx: &Ctx, input: ClickInput<'_>) -> Result<Option<Rec
     let velocity = ip_hash
         .as_ref()
         .is_some_and(|h| ctx.app.velocity.exceeded(&tenant.id, input.link_key, h));
+    let user_agent = clean(input.user_agent, MAX_USER_AGENT);
     let job = ClickJob {
         id: ulid::Ulid::new().to_string(),
         link_key: input.link_key.to_string(),
         ip_hash,
-        user_agent: clean(input.user_agent, MAX_USER_AGENT),
+        device: enrichment::device(user_agent.as_deref()),
+        user_agent,
         referer: clean(input.referer, MAX_REFERER),
         velocity,
+        utm: enrichment::utm(&input.query),
+        country: enrichment::country(input.country),
+        query: input.query,
     };
     ctx.app.click_lane.submit(&tenant.schema, job).await
 }
@@ -165,6 +199,11 @@ pub struct ClickJob {
     referer: Option<String>,
     /// Over the per-IP velocity allowance (decided in memory before queueing).
     velocity: bool,
+    utm: [Option<String>; 5],
+    country: Option<String>,
+    device: enrichment::Device,
+    /// Carried over to the destination.
+    query: Vec<(String, String)>,
 }
 
 /// The click lanes of a worker, one per tenant: batches written by [`write_clicks`].
@@ -205,31 +244,67 @@ pub fn write_clicks<'a>(
             .into_iter()
             .map(|r| (r.get("link_key"), r))
             .collect();
+        // One time for the batch: the clicks' `ts` and the day of their rollup rows agree.
+        let at = Utc::now();
         let mut rows = Rows::new(
             schema,
             "clicks",
-            "id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag",
+            "id, link_id, partner_id, campaign_id, ip_hash, user_agent, referer, fraud_flag, ts, \
+             landing_url, utm_source, utm_medium, utm_campaign, utm_term, utm_content, country, device, browser, os",
             &[
-                "text", "text", "text", "text", "text", "text", "text", "text",
+                "text", "text", "text", "text", "text", "text", "text", "text", "timestamptz",
+                "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
             ],
             "RETURNING id, ts",
         );
+        let mut rollup = rollups::ClickCounts::default();
+        let mut locations: HashMap<&str, Option<String>> = HashMap::with_capacity(jobs.len());
         for job in jobs {
             let Some(link) = links.get(&job.link_key) else {
                 continue;
             };
+            let location = with_cref(
+                &enrichment::carry_query(&destination(link), &job.query),
+                &job.id,
+            );
+            let partner: String = link.get("partner_id");
+            let link_id: String = link.get("id");
+            let campaign: String = link.get("campaign_id");
+            let flag = fraud_flag(job, link);
+            rollup.add(
+                &partner,
+                &link_id,
+                &campaign,
+                at.date_naive(),
+                flag.is_some(),
+            );
+            let [s, m, c, t, ct] = job.utm.clone();
             rows.push(vec![
                 val(job.id.clone()),
-                val(link.get::<_, String>("id")),
-                val(link.get::<_, String>("partner_id")),
-                val(link.get::<_, String>("campaign_id")),
+                val(link_id),
+                val(partner),
+                val(campaign),
                 val(job.ip_hash.clone()),
                 val(job.user_agent.clone()),
                 val(job.referer.clone()),
-                val(fraud_flag(job, link)),
+                val(flag),
+                val(at),
+                val(location.clone()),
+                val(s),
+                val(m),
+                val(c),
+                val(t),
+                val(ct),
+                val(job.country.clone()),
+                val(job.device.device.clone()),
+                val(job.device.browser.clone()),
+                val(job.device.os.clone()),
             ]);
+            locations.insert(job.id.as_str(), location);
         }
-        let stmts = rows.statements();
+        let upserts = rollup.upserts(schema);
+        let mut stmts = rows.statements();
+        stmts.extend(upserts.statements());
         let many = stmts.len() > 1;
         let written = match pipeline(&conn, &stmts, many, many).await {
             Ok(w) => w,
@@ -241,6 +316,7 @@ pub fn write_clicks<'a>(
         let times: HashMap<String, DateTime<Utc>> = written
             .iter()
             .flatten()
+            .filter(|r| r.len() == 2)
             .map(|r| (r.get(0), r.get(1)))
             .collect();
         Ok(jobs
@@ -250,7 +326,8 @@ pub fn write_clicks<'a>(
                     return Ok(None);
                 };
                 let at = times.get(&job.id).ok_or_else(ApiError::internal)?;
-                Ok(Some(recorded(job, link, *at)))
+                let location = locations.get(job.id.as_str()).cloned().flatten();
+                Ok(Some(recorded(job, link, *at, location)))
             })
             .collect())
     })
@@ -265,10 +342,11 @@ fn fraud_flag(job: &ClickJob, link: &Row) -> Option<&'static str> {
     }
 }
 
-fn recorded(job: &ClickJob, link: &Row, at: DateTime<Utc>) -> Recorded {
+fn recorded(job: &ClickJob, link: &Row, at: DateTime<Utc>, location: Option<String>) -> Recorded {
     let campaign: String = link.get("campaign_id");
+    let [utm_source, utm_medium, utm_campaign, utm_term, utm_content] = job.utm.clone();
     Recorded {
-        destination: destination(link),
+        location: location.clone(),
         click: ClickView {
             id: job.id.clone(),
             link_id: link.get("id"),
@@ -280,6 +358,16 @@ fn recorded(job: &ClickJob, link: &Row, at: DateTime<Utc>) -> Recorded {
             referer: job.referer.clone(),
             fraud_flag: fraud_flag(job, link),
             ts: Timestamp(at),
+            landing_url: location,
+            utm_source,
+            utm_medium,
+            utm_campaign,
+            utm_term,
+            utm_content,
+            country: job.country.clone(),
+            device: job.device.device.clone(),
+            browser: job.device.browser.clone(),
+            os: job.device.os.clone(),
         },
         click_id: job.id.clone(),
     }
@@ -339,11 +427,13 @@ pub async fn redirect(ctx: Ctx) -> Result<Reply, ApiError> {
         ip: Some(ctx.client_ip.as_str()),
         user_agent: ctx.header("user-agent"),
         referer: ctx.header("referer"),
+        query: ctx.query_pairs(),
+        country: ctx.header(enrichment::COUNTRY_HEADER),
     };
     let Some(rec) = record_click(&ctx, input).await? else {
         return Ok(not_found_page());
     };
-    let Some(location) = with_cref(&rec.destination, &rec.click_id) else {
+    let Some(location) = rec.location else {
         // Destinations are validated on the way in; a stored one that no longer parses is ours.
         tracing::error!(click_id = %rec.click_id, "stored destination is not a URL");
         return Err(ApiError::internal());
@@ -416,6 +506,8 @@ pub async fn record(ctx: Ctx) -> Result<Reply, ApiError> {
         ip,
         user_agent: body.user_agent.as_deref(),
         referer: body.referer.as_deref(),
+        query: Vec::new(),
+        country: None,
     };
     let rec = record_click(&ctx, input).await?.ok_or_else(|| {
         ApiError::not_found(format!(

@@ -27,6 +27,12 @@ impl ApiError {
         self
     }
 
+    /// Whether the same request may succeed when simply tried again (marked `retryable`:
+    /// a deadlock, a serialization failure, a concurrent first event).
+    pub fn is_retryable(&self) -> bool {
+        self.extra.get("retryable") == Some(&Value::Bool(true))
+    }
+
     pub fn invalid_body(detail: impl Into<String>) -> ApiError {
         ApiError::new(400, ErrorCode::InvalidBody, detail)
     }

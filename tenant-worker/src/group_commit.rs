@@ -299,6 +299,27 @@ async fn run_lane<J: Send + Sync + 'static, O: Send + 'static, C: Send + Sync + 
     }
 }
 
+/// A job written alone, again from fresh reads while it fails in a way that may pass when
+/// tried again (a concurrent writer won a race it read too early for), a few times at most.
+async fn write_alone<J, O, C>(
+    inner: &Inner<J, O, C>,
+    schema: &Schema,
+    job: &J,
+) -> Result<O, ApiError> {
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 1;
+    loop {
+        let alone = Turn::solo();
+        let one = (inner.write)(&inner.pool, schema, std::slice::from_ref(job), &alone).await;
+        match one {
+            Ok(mut r) if r.len() == 1 => return r.remove(0),
+            Ok(_) => return Err(ApiError::internal()),
+            Err(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Writes `batch`, answers its jobs and ends its turn. A batch that failed is written job
 /// by job before its turn ends (the next batch, if it depends on it, reads again).
 async fn write_batch<J, O, C>(
@@ -318,20 +339,13 @@ async fn write_batch<J, O, C>(
             );
             jobs.iter().map(|_| Err(ApiError::internal())).collect()
         }
-        Err(e) if jobs.len() == 1 => vec![Err(e)],
+        Err(e) if jobs.len() == 1 && !e.is_retryable() => vec![Err(e)],
         Err(e) => {
             tracing::warn!(lane = inner.name, jobs = jobs.len(), error = %e.detail, "batch failed; writing its jobs one by one");
             // The batch's turn has not ended: a batch that depends on it waits for these.
             let mut results = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                let alone = Turn::solo();
-                let one = (inner.write)(&inner.pool, schema, std::slice::from_ref(job), &alone);
-                let one = one.await;
-                results.push(match one {
-                    Ok(mut r) if r.len() == 1 => r.remove(0),
-                    Ok(_) => Err(ApiError::internal()),
-                    Err(e) => Err(e),
-                });
+                results.push(write_alone(inner, schema, job).await);
             }
             results
         }

@@ -301,6 +301,47 @@ pub async fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::ok(rows_body(&page, "payouts", &rows, to_json)))
 }
 
+pub fn partner_list_doc() -> Op {
+    Op::new("List a partner's payouts")
+        .describe("The partner's own payouts, newest first. Admins, `partners:read` keys, or the partner itself.")
+        .query(
+            "status",
+            "Only payouts in this status.",
+            json!({"type": "string", "enum": STATUSES}),
+        )
+        .page::<PayoutView>("payouts")
+        .errors(404, &[ErrorCode::NotFound])
+}
+
+/// `GET /partners/:id/payouts`: [`list`] with the partner from the path (which must exist).
+pub async fn partner_list(ctx: Ctx) -> Result<Reply, ApiError> {
+    let page = PageRequest::from_ctx(&ctx)?;
+    let status = ctx.query_value("status");
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return Err(ApiError::invalid_query(
+            "status must be pending, paid or failed",
+        ));
+    }
+    let id = ctx.id("partner")?;
+    let (after_t, after_id) = page.after.clone().unzip();
+    let tx = ctx.tx().await?;
+    tx.one_or_404("partner", &id, "SELECT 1 FROM partners WHERE id = $1")
+        .await?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM payouts p
+                  WHERE ($1::text IS NULL OR p.status = $1) AND p.partner_id = $2
+                    AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3, $4::text))
+                  ORDER BY p.created_at DESC, p.id DESC LIMIT $5"
+            ),
+            &[&status, &id, &after_t, &after_id, &page.fetch()],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(Reply::ok(rows_body(&page, "payouts", &rows, to_json)))
+}
+
 /// The payout `id`, or `404`.
 async fn load(tx: &Tx, id: &str) -> Result<Row, ApiError> {
     let sql = format!("SELECT {COLUMNS} FROM payouts p WHERE p.id = $1");

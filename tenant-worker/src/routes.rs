@@ -11,7 +11,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     grants, idempotency, links, mail,
     openapi::{self, Op, RouteDoc},
-    partners, payouts, platform, terms, webhooks, App,
+    partners, payouts, platform, reporting, terms, webhooks, App,
 };
 use op_proto::v1::{Envelope, Surface};
 use std::sync::Arc;
@@ -114,6 +114,15 @@ pub fn table() -> Vec<Route> {
         route!(Api, "POST", "/commissions/:id/reverse", Admin, commissions::reverse, commissions::reverse_doc),
         route!(Api, "GET", "/partners/:id/commissions", AdminScopeOrSelf(Some(Scope::CommissionsRead)), commissions::list, commissions::partner_list_doc),
         route!(Api, "POST", "/payouts/run", Admin, payouts::run, payouts::run_doc),
+        route!(Api, "GET", "/partners/:id/payouts", AdminScopeOrSelf(Some(Scope::PartnersRead)), payouts::partner_list, payouts::partner_list_doc),
+        // Reporting (specs/reporting.md)
+        route!(Api, "GET", "/partners/:id/dashboard", AdminScopeOrSelf(Some(Scope::PartnersRead)), reporting::dashboard, reporting::dashboard_doc),
+        route!(Api, "GET", "/partners/:id/timeseries", AdminScopeOrSelf(Some(Scope::PartnersRead)), reporting::timeseries, reporting::timeseries_doc),
+        route!(Api, "GET", "/partners/:id/events", AdminScopeOrSelf(Some(Scope::PartnersRead)), reporting::events, reporting::events_doc),
+        route!(Api, "GET", "/partners/:id/customers", AdminScopeOrSelf(Some(Scope::PartnersRead)), reporting::customers, reporting::customers_doc),
+        route!(Api, "GET", "/partners/:id/breakdowns", AdminScopeOrSelf(Some(Scope::PartnersRead)), reporting::breakdowns, reporting::breakdowns_doc),
+        route!(Api, "GET", "/partners/:id/funnel", AdminScopeOrSelf(Some(Scope::PartnersRead)), reporting::funnel, reporting::funnel_doc),
+        route!(Api, "GET", "/admin/overview", AdminOrScope(Scope::PartnersRead), reporting::overview, reporting::overview_doc),
         route!(Api, "GET", "/payouts", Admin, payouts::list, payouts::list_doc),
         route!(Api, "GET", "/payouts/:id", Admin, payouts::get, payouts::get_doc),
         route!(Api, "POST", "/payouts/:id/mark-paid", Admin, payouts::mark_paid, payouts::mark_paid_doc),

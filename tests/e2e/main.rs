@@ -23,6 +23,7 @@ mod portal;
 mod programs_access;
 mod programs_rules;
 mod programs_terms;
+mod reporting;
 mod smtp;
 mod tenancy;
 mod webhook_endpoints;

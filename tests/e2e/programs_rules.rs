@@ -448,7 +448,9 @@ async fn the_database_refuses_a_second_first() {
     .unwrap();
     let body =
         json!({"userId": "cr-guard", "type": "signup", "value": "10.00", "eventId": "cr-guard-1"});
-    t.event(body.clone()).await.expect_error(409, "conflict");
+    // Every fresh read misses that (hand-made) first, so the tries run out: a retryable 503.
+    let refused = t.event(body.clone()).await.expect_error(503, "unavailable");
+    assert_eq!(refused.body["retryable"], true, "{}", refused.body);
     let stored: i64 = db
         .query_one(
             &format!("SELECT count(*) FROM \"{schema}\".events WHERE event_id = 'cr-guard-1'"),
@@ -478,6 +480,93 @@ async fn the_database_refuses_a_second_first() {
         .unwrap()
         .get(0);
     assert_eq!(keys, 1, "its first is recorded (signup)");
+}
+
+/// A user's attribution is serialised (programs.md: an advisory lock on tenant + user): an
+/// event whose write finds the user's lock held (here by the test, as identify's backlog or
+/// rederive would hold it) waits; when the holder commits a first event the event's reads
+/// missed, the event is written again from fresh reads and is not priced as a second first.
+#[tokio::test]
+async fn an_event_waits_for_the_users_lock_and_is_repriced_after_a_first_it_missed() {
+    let t = Tenant::new().await;
+    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
+    t.identified_click(&link, "cr-lock").await;
+    let schema = op_control::schema::Schema::of_tenant(&t.id).unwrap();
+    let keys = op_worker::user_lock_keys(&schema, ["cr-lock"]);
+    let mut holder = db().await;
+    let tx = holder.transaction().await.unwrap();
+    tx.execute(op_worker::LOCK_USERS, &[&keys]).await.unwrap();
+    let api = t.api.clone();
+    let late = tokio::spawn(async move {
+        api.post(
+            "/attribution/events",
+            json!({"userId": "cr-lock", "type": "signup", "value": "20.00", "eventId": "cr-lock-late", "ts": ms(2)}),
+        )
+        .await
+    });
+    // The event has read (no first yet) and waits for the lock.
+    let watcher = db().await;
+    let mut waited = false;
+    for _ in 0..200 {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(waited, "the event's write waits for the user's lock");
+    // Meanwhile the holder commits an attributed first signup of the same key.
+    let click: String = tx
+        .query_one(
+            &format!("SELECT click_id FROM {schema}.identities WHERE user_id = 'cr-lock'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let first = "01KLOCKFIRSTEVENT000000000".to_string();
+    tx.execute(
+        &format!(
+            "INSERT INTO {schema}.events (id, event_id, user_id, type, value, currency, metadata, ts, attribution_status, response)
+             VALUES ($1, $1, 'cr-lock', 'signup', 10, 'USD', '{{}}', now(), 'attributed', '{{}}')"
+        ),
+        &[&first],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        &format!(
+            "INSERT INTO {schema}.attributions (id, event_id, model, click_id, partner_id, campaign_id, weight)
+             VALUES ($1, $1, 'last_click', $2, $3, $4, 1)"
+        ),
+        &[&first, &click, &link.partner, &link.campaign],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        &format!(
+            "INSERT INTO {schema}.first_events (user_id, campaign_id, partner_id, event_type, event_id)
+             VALUES ('cr-lock', $1, $2, 'signup', $3)"
+        ),
+        &[&link.campaign, &link.partner, &first],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let late = late.await.unwrap().expect(201);
+    assert_eq!(
+        commissions_of(&t, &id(&late)).await,
+        vec![(2, "0.20".into())],
+        "not a second first: only the 1 % of every event"
+    );
 }
 
 /// A partner's terms may carry a compound rule: it prices that partner's touches (and its

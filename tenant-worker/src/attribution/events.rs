@@ -296,6 +296,12 @@ struct Batch<'a> {
     /// Whether any rule of the batch's candidates asks about first events (only then does
     /// the batch hand on what it credits).
     history: bool,
+    /// The attribution locks of the users this batch prices a first event for
+    /// ([`store::user_lock_keys`]): the write holds them, so identify's backlog and rederive,
+    /// which read and write a user's history under the same lock, never interleave with a
+    /// first being written. Events that are not first write no `first_events` row and take
+    /// no lock: once a user's firsts are known, batches of that user write side by side.
+    locks: Vec<i64>,
 }
 
 impl<'a> Batch<'a> {
@@ -328,6 +334,13 @@ impl<'a> Batch<'a> {
         let history = candidates
             .values()
             .any(|(_, cands)| cands.iter().any(|c| !c.history_types().is_empty()));
+        let locks = store::user_lock_keys(
+            schema,
+            jobs.iter()
+                .zip(&plans)
+                .filter(|(_, p)| p.as_ref().is_ok_and(|(_, plan, _)| !plan.firsts.is_empty()))
+                .map(|(job, _)| job.facts.user_id.as_str()),
+        );
         let mut order: Vec<usize> = (0..jobs.len()).filter(|&i| plans[i].is_ok()).collect();
         order.sort_by(|&a, &b| jobs[a].facts.event_id.cmp(&jobs[b].facts.event_id));
         let mut events = store::event_rows(schema);
@@ -346,6 +359,7 @@ impl<'a> Batch<'a> {
             outbox,
             derived: Vec::new(),
             history,
+            locks,
         };
         batch.derived = batch.derived_rows(|_| true);
         batch
@@ -416,20 +430,27 @@ impl<'a> Batch<'a> {
                 );
                 self.insert_carefully(conn, &fence).await
             }
-            Some(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(ApiError::conflict(
-                ErrorCode::Conflict,
+            // Another writer priced a first event this batch priced too (its reads missed
+            // that commit): the lane writes the jobs again alone, from fresh reads.
+            Some(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(ApiError::unavailable(
                 "a concurrent event of the same user was priced as the first; retry",
-            )),
+            )
+            .with("retryable", true)),
             Some(e) => Err(e.into()),
         }
     }
 
-    /// The statements proving that nobody subscribes, for a batch without outbox rows.
-    fn fence<'s>(&self, key: &'s i64, types: &'s (dyn ToSql + Sync)) -> Vec<Statement<'s>> {
-        match self.outbox {
+    /// The statements before the events: the ones proving that nobody subscribes (for a
+    /// batch without outbox rows), then the users' attribution locks.
+    fn fence<'s>(&'s self, key: &'s i64, types: &'s (dyn ToSql + Sync)) -> Vec<Statement<'s>> {
+        let mut stmts: Vec<Statement<'s>> = match self.outbox {
             true => Vec::new(),
             false => subscriptions::fence(self.schema, key, types).into(),
+        };
+        if !self.locks.is_empty() {
+            stmts.push((store::LOCK_USERS.to_string(), vec![&self.locks]));
         }
+        stmts
     }
 
     /// [`Batch::insert`] when some events were already stored: insert the events and learn

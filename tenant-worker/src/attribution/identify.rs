@@ -166,6 +166,9 @@ async fn stitch(ctx: &Ctx) -> Result<Reply, ApiError> {
             false,
         ),
     };
+    if new {
+        crate::reporting::rollups::add_identity(&tx, &cref).await?;
+    }
     let backfilled = if new {
         backfill(&tx, &schema, &user_id).await?
     } else {
@@ -190,6 +193,9 @@ const BACKLOG_LIMIT: i64 = 500;
 /// Attributes the user's events that found no credit when they arrived. Returns how many
 /// events are attributed now.
 async fn backfill(tx: &Tx, schema: &Schema, user_id: &str) -> Result<u64, ApiError> {
+    // Before anything of the user's history is read: an event lane batch pricing this
+    // user's first event commits before these reads, or waits until this commits.
+    store::lock_user(&**tx, schema, user_id).await?;
     let rows = tx
         .query(
             "SELECT id, event_id, type, value, currency, ts FROM events

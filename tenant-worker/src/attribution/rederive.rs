@@ -126,6 +126,16 @@ async fn one_event(
     id: &str,
     counts: &mut Rederived,
 ) -> Result<(), ApiError> {
+    // The user's attribution lock before the event's row lock, in the order identify takes
+    // them (the lock, then the backlog's rows): the replay reads and writes the user's
+    // history with no event lane batch or identify in between.
+    let Some(user) = tx
+        .query_opt("SELECT user_id FROM events WHERE id = $1", &[&id])
+        .await?
+    else {
+        return Ok(());
+    };
+    store::lock_user(&**tx, schema, user.get(0)).await?;
     let Some(r) = tx
         .query_opt("SELECT id, event_id, type, value, currency, ts, user_id FROM events WHERE id = $1 FOR UPDATE", &[&id])
         .await?

@@ -19,6 +19,7 @@ use crate::{
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 
 /// The clicks that could earn credit for each of `users`: every identity's click with its
@@ -175,6 +176,39 @@ async fn first_events(
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect())
+}
+
+/// The advisory lock keys that serialise the attribution of each of `users` in `schema`
+/// (programs.md: two events of one user must not both be "first"; identify's backlog and
+/// rederive read and write a user's history under it, the event lane writes under it).
+/// Sorted and without repeats: writers that take several cannot deadlock on them.
+pub fn user_lock_keys<'u>(schema: &Schema, users: impl IntoIterator<Item = &'u str>) -> Vec<i64> {
+    let mut keys: Vec<i64> = users
+        .into_iter()
+        .map(|u| {
+            let d = Sha256::digest(format!("attribution:{schema}:{u}").as_bytes());
+            i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Takes the locks of [`user_lock_keys`] (`$1`) for the transaction, in array order: a
+/// statement of its own that reads no tenant table (CITUS rule 11).
+pub const LOCK_USERS: &str =
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
+
+/// Takes the attribution lock of `user` in the caller's transaction (identify, rederive).
+pub async fn lock_user(
+    client: &impl GenericClient,
+    schema: &Schema,
+    user: &str,
+) -> Result<(), ApiError> {
+    let keys = user_lock_keys(schema, [user]);
+    client.execute(LOCK_USERS, &[&keys]).await?;
+    Ok(())
 }
 
 /// [`candidates_for`] one user.

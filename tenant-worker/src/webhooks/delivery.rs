@@ -286,9 +286,13 @@ async fn fan_out(conn: &mut deadpool_postgres::Object, schema: &Schema) -> Resul
     if events.is_empty() {
         return Ok(0); // dropping the transaction rolls back: nothing was locked for long
     }
+    // `FOR KEY SHARE`: an endpoint removed meanwhile (`DELETE /webhooks/:id?hard=1`) waits
+    // for this transaction and its cascade takes the deliveries written here, instead of
+    // this insert failing on the foreign key of an endpoint that is gone.
     let endpoints: Vec<(String, Vec<String>)> = tx
         .query(
-            format!("SELECT id, events FROM {schema}.webhook_endpoints WHERE active").as_str(),
+            format!("SELECT id, events FROM {schema}.webhook_endpoints WHERE active FOR KEY SHARE")
+                .as_str(),
             &[],
         )
         .await?

@@ -1,30 +1,10 @@
 // The program at a glance (`GET /admin/overview`, reporting.md): totals and a row per partner.
 import { useState } from 'preact/hooks';
-import { get, query } from '../../api';
+import { get, query, type Schemas } from '../../api';
 import { Amounts, Empty, ErrorNotice, Link, Loading, PageTitle, Pager, Status, useLoad } from '../../components/ui';
 import { formatCount } from '../../format';
 
-type MoneyList = { currency: string; amount: string }[];
-interface Overview {
-  totals: {
-    partners: number;
-    clicks: number;
-    attributedEvents: number;
-    revenueByCurrency: MoneyList;
-    commissionByStatus: Record<string, MoneyList>;
-  };
-  data: {
-    partnerId: string;
-    name: string;
-    email: string;
-    status: string;
-    clicks: number;
-    attributedEvents: number;
-    revenueByCurrency: MoneyList;
-    commissionByStatus: Record<string, MoneyList>;
-  }[];
-  nextCursor: string | null;
-}
+type Overview = Schemas['Overview'];
 
 export function AdminOverview() {
   const [cursor, setCursor] = useState<string | null>(null);

@@ -1,26 +1,17 @@
 // The partner's dashboard: clicks, conversions and earnings (by currency and status), the
 // clicks time series, and one row per link (reporting.md).
 import type { Me } from '../../app';
-import { get } from '../../api';
-import { ClicksChart, type Bucket } from '../../components/chart';
+import { get, type Schemas } from '../../api';
+import { ClicksChart } from '../../components/chart';
 import { Amounts, Empty, ErrorNotice, Link, Loading, PageTitle, useLoad } from '../../components/ui';
 import { formatCount } from '../../format';
 
-type MoneyList = { currency: string; amount: string }[];
-interface Dashboard {
-  clicks: number;
-  flaggedClicks?: number;
-  attributedEvents: number;
-  revenueByCurrency: MoneyList;
-  commissionByStatus: Record<'accrued' | 'approved' | 'paid' | 'reversed', MoneyList>;
-  links?: { linkKey: string; clicks: number; attributedEvents: number; revenueByCurrency: MoneyList }[];
-  since: string;
-}
+type Dashboard = Schemas['Dashboard'];
 
 export function PartnerHome(props: { me: Me }) {
   const id = props.me.partnerId!;
   const dash = useLoad(() => get<Dashboard>(`/partners/${id}/dashboard?includeLinks=true`), [id]);
-  const series = useLoad(() => get<{ buckets: Bucket[] }>(`/partners/${id}/timeseries?bucket=day`), [id]);
+  const series = useLoad(() => get<Schemas['TimeSeries']>(`/partners/${id}/timeseries?bucket=day`), [id]);
   return (
     <>
       <PageTitle>Dashboard</PageTitle>

@@ -23,6 +23,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The program overview
+         * @description Totals over every partner, and one row per partner (a page, newest partner first). Admins or `partners:read` keys. An attributed event credited to two partners counts once in the totals.
+         */
+        get: operations["getAdminOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admins": {
         parameters: {
             query?: never;
@@ -653,6 +673,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/partners/{id}/breakdowns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A partner's click breakdown
+         * @description The window's unflagged clicks counted by one enriched dimension (stored when each click was written).
+         */
+        get: operations["getPartnersIdBreakdowns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/partners/{id}/campaigns": {
         parameters: {
             query?: never;
@@ -745,6 +785,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/partners/{id}/customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A partner's customers
+         * @description The users with events attributed to the partner (all time). `sort=recent` (default) orders by the last event, newest first; `sort=revenue` by revenue in `currency` (default USD), highest first; ties by user id.
+         */
+        get: operations["getPartnersIdCustomers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A partner's dashboard
+         * @description Clicks (from the daily rollups), attributed events and revenue per currency, refunds and commissions per status over a window of whole UTC days. Admins, `partners:read` keys, or the partner itself.
+         */
+        get: operations["getPartnersIdDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A partner's attributed events
+         * @description The partner's live attributions with their events and touched clicks, newest event first.
+         */
+        get: operations["getPartnersIdEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A partner's funnel
+         * @description Clicks → identities → signups → paid over a window, with the rates between stages (capped at 1).
+         */
+        get: operations["getPartnersIdFunnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/partners/{id}/invite": {
         parameters: {
             query?: never;
@@ -777,6 +897,26 @@ export interface paths {
          * @description A partner's tracking link for one campaign; immutable once made. A `destinationUrl` override must be an http(s) URL on one of the campaign's `deepLinkAllowedDomains`.
          */
         post: operations["postPartnersIdLinks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a partner's payouts
+         * @description The partner's own payouts, newest first. Admins, `partners:read` keys, or the partner itself.
+         */
+        get: operations["getPartnersIdPayouts"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -887,6 +1027,26 @@ export interface paths {
          * @description Adds a version ending the terms from now on (the history stays): then the partner's all-campaign terms apply again to a campaign whose own terms were ended, else the campaign's own rule. Terms that are not in force are left as they are (`200` all the same).
          */
         delete: operations["deletePartnersIdTermsCampaignId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/partners/{id}/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A partner's time series
+         * @description Clicks, leads, sales, revenue and earnings per day or ISO week (dense buckets). `bucket` defaults to `week` over windows longer than 90 days, else `day`.
+         */
+        get: operations["getPartnersIdTimeseries"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1277,6 +1437,24 @@ export interface components {
             /** @description A scoped key's scopes, in minting order; empty for the other kinds. */
             scopes: string[];
         };
+        AttributedEvent: {
+            attributionId: string;
+            /** @description The touched click. */
+            click?: components["schemas"]["TouchedClick"] | null;
+            currency: string;
+            /** @description The client's event id (or the server's when none was given). */
+            eventId: string;
+            /** @description The attribution model that made it. */
+            model: string;
+            /** Format: date-time */
+            ts: string;
+            type: string;
+            userId: string;
+            /** @description The event's value in its currency; null when it has none. */
+            value?: components["schemas"]["DecimalString"] | null;
+            /** @description This touch's share of the event (a decimal in (0, 1]). */
+            weight: components["schemas"]["DecimalString"];
+        };
         /**
          * @description How an event's credit is split among the user's clicks.
          * @enum {string}
@@ -1299,6 +1477,24 @@ export interface components {
             status: "attributed" | "no_identity" | "no_click" | "outside_window";
             /** @description One per credited click, in time order; empty unless `attributed`. */
             touches: components["schemas"]["TouchReply"][];
+        };
+        Breakdown: {
+            dimension: string;
+            partnerId: string;
+            /** @description Most clicks first; `value` null gathers the clicks that have none. */
+            rows: components["schemas"]["BreakdownRow"][];
+            /** Format: date */
+            since: string;
+            /** Format: date */
+            until: string;
+        };
+        BreakdownRow: {
+            /**
+             * Format: int64
+             * @description Unflagged clicks.
+             */
+            count: number;
+            value?: string | null;
         };
         BulkApproveBody: {
             /** @description 1 to 100 commission ids. */
@@ -1508,6 +1704,23 @@ export interface components {
              */
             ruleIndex: number;
             status: components["schemas"]["CommissionStatus"];
+        };
+        /**
+         * @description Commissions per status, each `[{currency, amount}]` (refund adjustments and clawbacks
+         *     are negative amounts in the status they are in).
+         */
+        CommissionByStatus: {
+            accrued: components["schemas"]["MoneyAmount"][];
+            approved: components["schemas"]["MoneyAmount"][];
+            paid: components["schemas"]["MoneyAmount"][];
+            reversed: components["schemas"]["MoneyAmount"][];
+        };
+        /** @description [`CommissionByStatus`] (a copy, so the row's schema stands alone). */
+        CommissionByStatusRow: {
+            accrued: components["schemas"]["MoneyAmount"][];
+            approved: components["schemas"]["MoneyAmount"][];
+            paid: components["schemas"]["MoneyAmount"][];
+            reversed: components["schemas"]["MoneyAmount"][];
         };
         /** @description One commission of a touch. */
         CommissionReply: {
@@ -1862,6 +2075,61 @@ export interface components {
              */
             slug: string;
         };
+        Customer: {
+            /**
+             * Format: int64
+             * @description Distinct events of the user attributed to the partner.
+             */
+            eventCount: number;
+            /** Format: date-time */
+            firstEventAt: string;
+            /** Format: date-time */
+            lastEventAt: string;
+            /** @description Σ(value × weight) of those events, per currency. */
+            revenue: components["schemas"]["MoneyAmount"][];
+            userId: string;
+        };
+        /** @description `GET /partners/:id/dashboard` */
+        Dashboard: {
+            /**
+             * Format: int64
+             * @description Distinct events attributed to the partner (live attributions), by event time.
+             */
+            attributedEvents: number;
+            /**
+             * @description Σ(value × weight) over those events, gross of refunds, as a decimal string when one
+             *     currency is involved, else null (see `revenueByCurrency`).
+             */
+            attributedRevenue?: components["schemas"]["DecimalString"] | null;
+            /**
+             * Format: int64
+             * @description Unflagged clicks.
+             */
+            clicks: number;
+            /** @description Commissions accrued in the window, per status and currency. */
+            commissionByStatus: components["schemas"]["CommissionByStatus"];
+            /**
+             * Format: int64
+             * @description Clicks flagged `revoked` or `velocity` (never attributed).
+             */
+            flaggedClicks: number;
+            /** @description Per link (with `includeLinks=true`). */
+            links?: components["schemas"]["LinkFigures"][] | null;
+            partnerId: string;
+            /** @description The refunded part of that revenue (refunds of those events × the same weights). */
+            refunded: components["schemas"]["MoneyAmount"][];
+            revenueByCurrency: components["schemas"]["MoneyAmount"][];
+            /**
+             * Format: date
+             * @description The window's first day (UTC).
+             */
+            since: string;
+            /**
+             * Format: date
+             * @description The window's last day (UTC).
+             */
+            until: string;
+        };
         /**
          * @description An exact decimal number as a string; an amount has exactly its currency's minor-unit decimals (`"12.00"` USD, `"1200"` JPY, `"1.500"` KWD).
          * @example 12.00
@@ -2043,6 +2311,62 @@ export interface components {
             id: string;
             ok: boolean;
         };
+        Funnel: {
+            partnerId: string;
+            rates: components["schemas"]["FunnelRates"];
+            /** @description Σ(value × weight) of the window's attributed events, per currency. */
+            revenue: components["schemas"]["MoneyAmount"][];
+            /** Format: date */
+            since: string;
+            stages: components["schemas"]["FunnelStages"];
+            /** Format: date */
+            until: string;
+        };
+        /** @description Each in [0, 1], 4 decimals; null when its denominator is 0. */
+        FunnelRates: {
+            /**
+             * Format: double
+             * @description paid / clicks
+             */
+            overall?: number | null;
+            /**
+             * Format: double
+             * @description paid / signups
+             */
+            paidRate?: number | null;
+            /**
+             * Format: double
+             * @description signups / identities
+             */
+            signupRate?: number | null;
+            /**
+             * Format: double
+             * @description identities / clicks
+             */
+            stitchRate?: number | null;
+        };
+        FunnelStages: {
+            /**
+             * Format: int64
+             * @description Unflagged clicks of the window.
+             */
+            clicks: number;
+            /**
+             * Format: int64
+             * @description Identities stitched to those clicks (a click identified as two users counts twice).
+             */
+            identities: number;
+            /**
+             * Format: int64
+             * @description Distinct users with an attributed sale in the window.
+             */
+            paid: number;
+            /**
+             * Format: int64
+             * @description Distinct users with an attributed lead event (`signup`, `trial_started`) in the window.
+             */
+            signups: number;
+        };
         GotCommission: {
             commission: components["schemas"]["CommissionWithHistory"];
         };
@@ -2182,6 +2506,17 @@ export interface components {
             reason?: string | null;
             to: components["schemas"]["CommissionStatus"];
         };
+        LinkFigures: {
+            /** Format: int64 */
+            attributedEvents: number;
+            /** Format: int64 */
+            clicks: number;
+            /** Format: int64 */
+            flaggedClicks: number;
+            linkId: string;
+            linkKey: string;
+            revenueByCurrency: components["schemas"]["MoneyAmount"][];
+        };
         /** @description A link, as the API shows it. */
         LinkView: {
             campaignId: string;
@@ -2243,6 +2578,12 @@ export interface components {
             /** @description The recipient's address. */
             to: string;
         };
+        /** @description An amount in one currency. */
+        MoneyAmount: {
+            amount: components["schemas"]["DecimalString"];
+            /** @description ISO 4217. */
+            currency: string;
+        };
         /** @description A campaign as `GET /me/programs` shows it. */
         MyProgram: {
             deepLinkAllowedDomains: string[];
@@ -2274,6 +2615,35 @@ export interface components {
         };
         OnePayout: {
             payout: components["schemas"]["Payout"];
+        };
+        Overview: {
+            /** @description One row per partner, newest partner first (a page). */
+            data: components["schemas"]["PartnerFigures"][];
+            nextCursor?: string | null;
+            /** @description The same rows (the collection's own name). */
+            partners: components["schemas"]["PartnerFigures"][];
+            /** Format: date */
+            since: string;
+            /** @description Every partner's figures together. */
+            totals: components["schemas"]["OverviewTotals"];
+            /** Format: date */
+            until: string;
+        };
+        OverviewTotals: {
+            /** Format: int64 */
+            attributedEvents: number;
+            /** Format: int64 */
+            clicks: number;
+            commissionByStatus: components["schemas"]["CommissionByStatus"];
+            /** Format: int64 */
+            flaggedClicks: number;
+            /**
+             * Format: int64
+             * @description Partners in the tenant.
+             */
+            partners: number;
+            refunded: components["schemas"]["MoneyAmount"][];
+            revenueByCurrency: components["schemas"]["MoneyAmount"][];
         };
         /** @description One campaign as a partner's grant listing shows it. */
         PartnerCampaign: {
@@ -2307,6 +2677,23 @@ export interface components {
             data: components["schemas"]["PartnerCampaign"][];
             /** @description The same as `data`. */
             programs: components["schemas"]["PartnerCampaign"][];
+        };
+        PartnerFigures: {
+            /**
+             * Format: int64
+             * @description Distinct events attributed to this partner.
+             */
+            attributedEvents: number;
+            /** Format: int64 */
+            clicks: number;
+            commissionByStatus: components["schemas"]["CommissionByStatusRow"];
+            email: string;
+            /** Format: int64 */
+            flaggedClicks: number;
+            name: string;
+            partnerId: string;
+            revenueByCurrency: components["schemas"]["MoneyAmount"][];
+            status: string;
         };
         /** @description One version of a partner's terms, in the shape it was written (the original's). */
         PartnerTerms: {
@@ -2460,8 +2847,19 @@ export interface components {
         };
         /** @description `POST /clicks` answers the click with its id once more as `clickId`. */
         RecordedClick: {
+            browser?: string | null;
             campaignId: string;
             clickId: string;
+            /**
+             * @description ISO 3166-1 alpha-2, upper case, from a country header set by a trusted proxy; null
+             *     when the request did not come through `OP_TRUSTED_PROXIES` or carried none.
+             */
+            country?: string | null;
+            /**
+             * @description From the `User-Agent`, parsed when the click was written.
+             * @enum {string|null}
+             */
+            device?: "desktop" | "mobile" | "bot" | "appliance" | "other" | null;
             /**
              * @description Why the click is never attributed: `revoked` (the partner is revoked) or `velocity`
              *     (too many clicks of one address on this link within a minute); null for a good click.
@@ -2475,7 +2873,13 @@ export interface components {
              *     raw); null when the address is unknown.
              */
             ipHash?: string | null;
+            /**
+             * @description The URL the click redirected to (its destination with the router query carried
+             *     over and `cref` added).
+             */
+            landingUrl?: string | null;
             linkId: string;
+            os?: string | null;
             partnerId: string;
             /** @description The same as `campaignId` (the original's later name). */
             programId: string;
@@ -2486,6 +2890,12 @@ export interface components {
              */
             ts: string;
             userAgent?: string | null;
+            utmCampaign?: string | null;
+            utmContent?: string | null;
+            utmMedium?: string | null;
+            /** @description The router request's `utm_source` (likewise the other `utm_*`); null when absent. */
+            utmSource?: string | null;
+            utmTerm?: string | null;
         };
         RederiveBody: {
             /** @description Only the events of users who clicked a link of this campaign. */
@@ -2643,6 +3053,33 @@ export interface components {
         };
         /** @description At least one scope (duplicates are dropped), as a list or as a comma-separated string. */
         ScopeList: ("events:write" | "partners:write" | "partners:read" | "commissions:read" | "links:write" | "webhooks:write" | "clicks:write")[] | string;
+        SeriesBucket: {
+            /**
+             * Format: date
+             * @description The bucket's first day (a Monday for weeks; the first week may begin before `since`,
+             *     but only the window's days are counted).
+             */
+            bucket: string;
+            /**
+             * Format: int64
+             * @description Unflagged clicks.
+             */
+            clicks: number;
+            /** @description Commissions accrued in the bucket that are not reversed (clawbacks netted), per currency. */
+            earnings: components["schemas"]["MoneyAmount"][];
+            /**
+             * Format: int64
+             * @description Distinct attributed events of the lead types (`signup`, `trial_started`).
+             */
+            leads: number;
+            /** @description Σ(value × weight) of the bucket's attributed events, per currency (gross). */
+            revenue: components["schemas"]["MoneyAmount"][];
+            /**
+             * Format: int64
+             * @description Distinct attributed events with a value above 0 that are not refunds.
+             */
+            sales: number;
+        };
         SignedOut: {
             ok: boolean;
             /** @description Whether a session ended (false for a bearer key, or a session already ended). */
@@ -2672,6 +3109,25 @@ export interface components {
         TestFired: {
             delivery: components["schemas"]["DeliveryView"];
             event: components["schemas"]["WebhookEnvelope"];
+        };
+        TimeSeries: {
+            /** @description `day` or `week` (ISO weeks, from Monday). */
+            bucket: string;
+            /** @description Every bucket the window touches, oldest first, none left out. */
+            buckets: components["schemas"]["SeriesBucket"][];
+            partnerId: string;
+            /** Format: date */
+            since: string;
+            /** Format: date */
+            until: string;
+        };
+        TouchedClick: {
+            id: string;
+            landingUrl?: string | null;
+            linkKey: string;
+            referer?: string | null;
+            /** Format: date-time */
+            ts: string;
         };
         /** @description One credited click. */
         TouchReply: {
@@ -2809,6 +3265,83 @@ export interface operations {
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminOverview: {
+        parameters: {
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Partner rows per page (default 50). */
+                limit?: number;
+                /** @description The window's first day (`YYYY-MM-DD` or an ISO 8601 time, taken as its UTC day). Default: 29 days before `until`. */
+                since?: string;
+                /** @description The window's last day, included (default today, UTC). At most 731 days from `since`; `since` after `until` is `400 invalid_query`. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Totals and a page of partners. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
                 };
             };
             /** @description Error: rate_limited. */
@@ -6144,6 +6677,97 @@ export interface operations {
             };
         };
     };
+    getPartnersIdBreakdowns: {
+        parameters: {
+            query?: {
+                /** @description What to count by (default `referer`). */
+                dimension?: "referer" | "utm_source" | "utm_medium" | "utm_campaign" | "country" | "device" | "browser" | "os";
+                /** @description Rows (default 10, at most 50). */
+                limit?: number;
+                /** @description The window's first day (`YYYY-MM-DD` or an ISO 8601 time, taken as its UTC day). Default: 29 days before `until`. */
+                since?: string;
+                /** @description The window's last day, included (default today, UTC). At most 731 days from `since`; `since` after `until` is `400 invalid_query`. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rows. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Breakdown"];
+                };
+            };
+            /** @description Error: invalid_query. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getPartnersIdCampaigns: {
         parameters: {
             query?: never;
@@ -6738,6 +7362,380 @@ export interface operations {
             };
         };
     };
+    getPartnersIdCustomers: {
+        parameters: {
+            query?: {
+                /** @description The currency `sort=revenue` orders by (ISO 4217, default USD). */
+                currency?: string;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description `recent` or `revenue`. */
+                sort?: "recent" | "revenue";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        customers: components["schemas"]["Customer"][];
+                        data: components["schemas"]["Customer"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdDashboard: {
+        parameters: {
+            query?: {
+                /** @description `true` adds one row per link of the partner. */
+                includeLinks?: "true" | "false" | "1" | "0";
+                /** @description The window's first day (`YYYY-MM-DD` or an ISO 8601 time, taken as its UTC day). Default: 29 days before `until`. */
+                since?: string;
+                /** @description The window's last day, included (default today, UTC). At most 731 days from `since`; `since` after `until` is `400 invalid_query`. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The partner's figures. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description Error: invalid_query. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdEvents: {
+        parameters: {
+            query?: {
+                /** @description Only this campaign's attributions (`programId` is the same filter). */
+                campaignId?: string;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description The same as `campaignId`. */
+                programId?: string;
+                /** @description The window's first day (`YYYY-MM-DD` or an ISO 8601 time, taken as its UTC day). Default: 29 days before `until`. */
+                since?: string;
+                /** @description Only events of this type. */
+                type?: string;
+                /** @description The window's last day, included (default today, UTC). At most 731 days from `since`; `since` after `until` is `400 invalid_query`. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["AttributedEvent"][];
+                        events: components["schemas"]["AttributedEvent"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdFunnel: {
+        parameters: {
+            query?: {
+                /** @description The window's first day (`YYYY-MM-DD` or an ISO 8601 time, taken as its UTC day). Default: 29 days before `until`. */
+                since?: string;
+                /** @description The window's last day, included (default today, UTC). At most 731 days from `since`; `since` after `until` is `400 invalid_query`. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The funnel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Funnel"];
+                };
+            };
+            /** @description Error: invalid_query. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     postPartnersIdInvite: {
         parameters: {
             query?: never;
@@ -7027,6 +8025,100 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "payload_too_large";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdPayouts: {
+        parameters: {
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Items per page (default 50). */
+                limit?: number;
+                /** @description Only payouts in this status. */
+                status?: "pending" | "paid" | "failed";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Payout"][];
+                        /** @description Pass as `cursor` for the next page; null on the last. */
+                        nextCursor: string | null;
+                        payouts: components["schemas"]["Payout"][];
+                    };
+                };
+            };
+            /** @description Error: invalid_query, invalid_cursor. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query" | "invalid_cursor";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7720,6 +8812,99 @@ export interface operations {
                     "application/json": {
                         /** @enum {unknown} */
                         error?: "forbidden" | "tenant_suspended" | "cross_site_request";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: not_found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: rate_limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "rate_limited";
+                    } & components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPartnersIdTimeseries: {
+        parameters: {
+            query?: {
+                /** @description `day` or `week`. */
+                bucket?: "day" | "week";
+                /** @description Only this campaign's figures (`programId` is the same filter). */
+                campaignId?: string;
+                /** @description The same as `campaignId`. */
+                programId?: string;
+                /** @description The window's first day (`YYYY-MM-DD` or an ISO 8601 time, taken as its UTC day). Default: 29 days before `until`. */
+                since?: string;
+                /** @description The window's last day, included (default today, UTC). At most 731 days from `since`; `since` after `until` is `400 invalid_query`. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The buckets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeSeries"];
+                };
+            };
+            /** @description Error: invalid_query. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "invalid_query";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: unauthorized. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "unauthorized";
+                    } & components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
                     } & components["schemas"]["Error"];
                 };
             };

@@ -1,0 +1,981 @@
+//! Reporting (specs/reporting.md): click enrichment (landing URL, `utm_*`, a country
+//! believed only from trusted proxies, device / browser / OS), the reporting routes' shapes
+//! and access, window validation, and the recompute: after clicks, flagged clicks, events
+//! in two currencies, refunds, a clawback and a rederive, every figure the routes answer is
+//! computed again from the raw rows and compared.
+
+use crate::harness::*;
+use reqwest::Method;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{json, Value};
+use std::{collections::BTreeMap, str::FromStr};
+
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+
+/// A browser's click with `headers`, not following the redirect: (status, Location).
+async fn click_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut req = client.get(url).header("x-forwarded-for", ip());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.expect("the router answers");
+    let loc = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), loc)
+}
+
+fn cref_of(location: &str) -> String {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "cref")
+        .map(|(_, v)| v.into_owned())
+        .expect("cref")
+}
+
+/// The enriched columns of a stored click.
+async fn stored_click(t: &Tenant, id: &str) -> Value {
+    let db = db().await;
+    let schema = op_control::schema::schema_name(&t.id);
+    let r = db
+        .query_one(
+            &format!(
+                "SELECT landing_url, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+                        country, device, browser, os FROM \"{schema}\".clicks WHERE id = $1"
+            ),
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let names = [
+        "landingUrl",
+        "utmSource",
+        "utmMedium",
+        "utmCampaign",
+        "utmTerm",
+        "utmContent",
+        "country",
+        "device",
+        "browser",
+        "os",
+    ];
+    let mut out = serde_json::Map::new();
+    for (i, n) in names.iter().enumerate() {
+        out.insert(n.to_string(), json!(r.get::<_, Option<String>>(i)));
+    }
+    Value::Object(out)
+}
+
+#[tokio::test]
+async fn clicks_are_enriched_when_written() {
+    let t = Tenant::new().await;
+    let link = t.campaign_link(json!({})).await;
+    let url = format!(
+        "{}?utm_source=news%20letter&utm_medium=email&utm_campaign=spring&other=1",
+        t.link_url(&link.key)
+    );
+    let (status, loc) = click_with(
+        &url,
+        &[
+            ("user-agent", CHROME),
+            ("cf-ipcountry", "de"),
+            ("x-country-code", "FR"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 302);
+    // The router's query is carried over to the destination, cref added after it.
+    let u = url::Url::parse(&loc).unwrap();
+    let q: BTreeMap<String, String> = u.query_pairs().into_owned().collect();
+    assert_eq!(q["src"], "op", "the destination's own query stays");
+    assert_eq!(q["utm_source"], "news letter");
+    assert_eq!(q["utm_medium"], "email");
+    assert_eq!(q["other"], "1");
+    assert_eq!(u.fragment(), Some("top"));
+    let c = stored_click(&t, &cref_of(&loc)).await;
+    assert_eq!(
+        c["landingUrl"],
+        loc.as_str(),
+        "landing URL = where it redirected"
+    );
+    assert_eq!(c["utmSource"], "news letter");
+    assert_eq!(c["utmMedium"], "email");
+    assert_eq!(c["utmCampaign"], "spring");
+    assert_eq!(c["utmTerm"], Value::Null);
+    assert_eq!(
+        c["country"], "DE",
+        "the first present header wins, upper-cased"
+    );
+    assert_eq!(c["device"], "desktop");
+    assert_eq!(c["browser"], "Chrome");
+    assert_eq!(c["os"], "Windows 10");
+
+    // Later headers of the list are used when the first are absent; malformed is no country.
+    let (_, loc) = click_with(
+        &t.link_url(&link.key),
+        &[("user-agent", IPHONE), ("x-vercel-ip-country", "fr")],
+    )
+    .await;
+    let c = stored_click(&t, &cref_of(&loc)).await;
+    assert_eq!(
+        (c["country"].clone(), c["device"].clone(), c["os"].clone()),
+        (json!("FR"), json!("mobile"), json!("iPhone"))
+    );
+    assert_eq!(c["utmSource"], Value::Null);
+    let (_, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "USA")]).await;
+    let c = stored_click(&t, &cref_of(&loc)).await;
+    assert_eq!(c["country"], Value::Null, "not two letters");
+    assert_eq!(c["browser"], Value::Null, "no User-Agent, nothing parsed");
+
+    // POST /clicks answers the enriched fields too.
+    let r = t
+        .api
+        .post("/clicks", json!({"linkKey": link.key, "userAgent": CHROME}))
+        .await
+        .expect(201);
+    assert_eq!(r.body["browser"], "Chrome");
+    assert_eq!(r.body["country"], Value::Null);
+    assert!(r.body["landingUrl"]
+        .as_str()
+        .unwrap()
+        .contains(r.body["id"].as_str().unwrap()));
+
+    // The breakdowns read these columns.
+    let p = &link.partner;
+    let b = t
+        .api
+        .get(&format!("/partners/{p}/breakdowns?dimension=country"))
+        .await
+        .expect(200);
+    assert_eq!(b.body["dimension"], "country");
+    let rows = b.body["rows"].as_array().unwrap();
+    let count = |v: Value| {
+        rows.iter()
+            .find(|r| r["value"] == v)
+            .map_or(0, |r| r["count"].as_i64().unwrap())
+    };
+    assert_eq!(
+        (count(json!("DE")), count(json!("FR")), count(Value::Null)),
+        (1, 1, 2)
+    );
+    let b = t
+        .api
+        .get(&format!(
+            "/partners/{p}/breakdowns?dimension=browser&limit=1"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(b.body["rows"], json!([{"value": "Chrome", "count": 2}]));
+    let b = t
+        .api
+        .get(&format!("/partners/{p}/breakdowns?dimension=utm_source"))
+        .await
+        .expect(200);
+    assert_eq!(b.body["rows"][0], json!({"value": null, "count": 3}));
+    assert_eq!(
+        b.body["rows"][1],
+        json!({"value": "news letter", "count": 1})
+    );
+    for bad in ["dimension=ip", "limit=51", "limit=0"] {
+        t.api
+            .get(&format!("/partners/{p}/breakdowns?{bad}"))
+            .await
+            .expect_error(400, "invalid_query");
+    }
+}
+
+#[tokio::test]
+async fn a_country_header_is_believed_only_from_trusted_proxies() {
+    // Loopback (the test client) is not a trusted proxy here.
+    let untrusted = private_stack(&[("OP_TRUSTED_PROXIES", "10.0.0.0/8")]).await;
+    let t = Tenant::on(&untrusted.base_url).await;
+    let link = t.campaign_link(json!({})).await;
+    let (status, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")]).await;
+    assert_eq!(status, 302);
+    assert_eq!(
+        stored_click(&t, &cref_of(&loc)).await["country"],
+        Value::Null
+    );
+
+    // OP_COUNTRY_HEADERS replaces the list.
+    let custom = private_stack(&[("OP_COUNTRY_HEADERS", "X-Geo-Country")]).await;
+    let t = Tenant::on(&custom.base_url).await;
+    let link = t.campaign_link(json!({})).await;
+    let (_, loc) = click_with(
+        &t.link_url(&link.key),
+        &[("cf-ipcountry", "DE"), ("x-geo-country", "jp")],
+    )
+    .await;
+    assert_eq!(stored_click(&t, &cref_of(&loc)).await["country"], "JP");
+    let (_, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")]).await;
+    assert_eq!(
+        stored_click(&t, &cref_of(&loc)).await["country"],
+        Value::Null
+    );
+}
+
+/// The partner routes of the reporting spec, with a query each answers `200` to.
+const PARTNER_ROUTES: &[&str] = &[
+    "dashboard?includeLinks=true",
+    "timeseries",
+    "events",
+    "customers",
+    "breakdowns?dimension=device",
+    "funnel",
+    "payouts",
+];
+
+#[tokio::test]
+async fn reporting_routes_answer_their_shapes_to_those_allowed() {
+    let t = Tenant::new().await;
+    let link = t.campaign_link(json!({})).await;
+    let other = t.partner_link(&link.campaign).await;
+    let p = link.partner.clone();
+    t.identified_click(&link, "u-shape").await;
+    t.event(
+        json!({"userId": "u-shape", "type": "purchase", "value": "80.00", "eventId": "inv-shape"}),
+    )
+    .await
+    .expect(201);
+
+    let own_key = t
+        .api
+        .post(&format!("/partners/{p}/api-keys"), json!({}))
+        .await
+        .expect(201)
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_key = t
+        .api
+        .post(&format!("/partners/{}/api-keys", other.partner), json!({}))
+        .await
+        .expect(201)
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reader = t
+        .api
+        .post("/api-keys", json!({"scopes": ["partners:read"]}))
+        .await
+        .expect(201)
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let events_key = t
+        .api
+        .post("/api-keys", json!({"scopes": ["events:write"]}))
+        .await
+        .expect(201)
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for route in PARTNER_ROUTES {
+        let path = format!("/partners/{p}/{route}");
+        for key in [&t.admin_key, &own_key, &reader] {
+            t.api.with_key(Some(key)).get(&path).await.expect(200);
+        }
+        t.api
+            .with_key(Some(&other_key))
+            .get(&path)
+            .await
+            .expect_error(403, "forbidden");
+        t.api
+            .with_key(Some(&events_key))
+            .get(&path)
+            .await
+            .expect_error(403, "forbidden_scope");
+        t.api.with_key(None).get(&path).await.expect(401);
+        let unknown = format!("/partners/{}/{route}", ulid::Ulid::new());
+        t.api.get(&unknown).await.expect_error(404, "not_found");
+    }
+    t.api
+        .with_key(Some(&reader))
+        .get("/admin/overview")
+        .await
+        .expect(200);
+    t.api
+        .with_key(Some(&own_key))
+        .get("/admin/overview")
+        .await
+        .expect_error(403, "forbidden");
+
+    // The partner signed in on the portal (a session cookie) sees its own dashboard only.
+    let email = t.api.get(&format!("/partners/{p}")).await.expect(200).body["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (cookie, _) = t.sign_in(&email).await;
+    let mine = t
+        .api
+        .with_cookie(
+            Method::GET,
+            &format!("/partners/{p}/dashboard"),
+            &cookie,
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(mine.body["attributedRevenue"], "80.00");
+    t.api
+        .with_cookie(
+            Method::GET,
+            &format!("/partners/{}/dashboard", other.partner),
+            &cookie,
+            None,
+        )
+        .await
+        .expect_error(403, "forbidden");
+
+    // Shapes.
+    let d = t
+        .api
+        .get(&format!("/partners/{p}/dashboard?includeLinks=1"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(d["partnerId"], p.as_str());
+    assert_eq!(
+        (
+            d["clicks"].as_i64(),
+            d["flaggedClicks"].as_i64(),
+            d["attributedEvents"].as_i64()
+        ),
+        (Some(1), Some(0), Some(1))
+    );
+    assert_eq!(
+        d["revenueByCurrency"],
+        json!([{"currency": "USD", "amount": "80.00"}])
+    );
+    assert_eq!(d["refunded"], json!([]));
+    assert_eq!(
+        d["commissionByStatus"]["accrued"],
+        json!([{"currency": "USD", "amount": "8.00"}])
+    );
+    assert_eq!(d["commissionByStatus"]["paid"], json!([]));
+    assert_eq!(d["links"][0]["linkKey"], link.key.as_str());
+    assert_eq!(d["links"][0]["clicks"], 1);
+    assert_eq!(d["links"][0]["attributedEvents"], 1);
+    let without = t
+        .api
+        .get(&format!("/partners/{p}/dashboard"))
+        .await
+        .expect(200)
+        .body;
+    assert!(without.get("links").is_none());
+
+    let ev = t
+        .api
+        .get(&format!("/partners/{p}/events"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(ev["data"], ev["events"]);
+    let e = &ev["data"][0];
+    assert_eq!(e["eventId"], "inv-shape");
+    assert_eq!(
+        (
+            e["type"].clone(),
+            e["value"].clone(),
+            e["currency"].clone(),
+            e["weight"].clone()
+        ),
+        (json!("purchase"), json!("80.00"), json!("USD"), json!("1"))
+    );
+    assert_eq!(e["model"], "last_click");
+    assert_eq!(e["userId"], "u-shape");
+    assert_eq!(e["click"]["linkKey"], link.key.as_str());
+    assert!(e["click"]["landingUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://shop.example/landing"));
+    let none = t
+        .api
+        .get(&format!("/partners/{p}/events?type=signup"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(none["data"], json!([]));
+
+    let cu = t
+        .api
+        .get(&format!(
+            "/partners/{p}/customers?sort=revenue&currency=USD"
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(cu["data"], cu["customers"]);
+    assert_eq!(cu["data"][0]["userId"], "u-shape");
+    assert_eq!(cu["data"][0]["eventCount"], 1);
+    assert_eq!(
+        cu["data"][0]["revenue"],
+        json!([{"currency": "USD", "amount": "80.00"}])
+    );
+    assert_eq!(cu["nextCursor"], Value::Null);
+
+    let f = t
+        .api
+        .get(&format!("/partners/{p}/funnel"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        f["stages"],
+        json!({"clicks": 1, "identities": 1, "signups": 0, "paid": 1})
+    );
+    assert_eq!(
+        f["rates"],
+        json!({"stitchRate": 1.0, "signupRate": 0.0, "paidRate": null, "overall": 1.0})
+    );
+
+    // A window entirely in the future answers zeros; bad windows are invalid queries.
+    let future = t
+        .api
+        .get(&format!(
+            "/partners/{p}/dashboard?since=2999-01-01&until=2999-01-31"
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            future["clicks"].as_i64(),
+            future["attributedEvents"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(future["revenueByCurrency"], json!([]));
+    assert_eq!(future["attributedRevenue"], Value::Null);
+    for q in [
+        "since=2026-02-01&until=2026-01-01",
+        "since=2020-01-01&until=2026-01-01",
+        "since=last-week",
+        "until=2026-02-30",
+    ] {
+        for route in ["dashboard", "timeseries", "funnel", "events", "breakdowns"] {
+            t.api
+                .get(&format!("/partners/{p}/{route}?{q}"))
+                .await
+                .expect_error(400, "invalid_query");
+        }
+        t.api
+            .get(&format!("/admin/overview?{q}"))
+            .await
+            .expect_error(400, "invalid_query");
+    }
+    for q in [
+        "timeseries?bucket=month",
+        "customers?sort=name",
+        "customers?currency=usd",
+        "dashboard?includeLinks=maybe",
+    ] {
+        t.api
+            .get(&format!("/partners/{p}/{q}"))
+            .await
+            .expect_error(400, "invalid_query");
+    }
+    t.api
+        .get(&format!("/partners/{p}/customers?cursor=forged"))
+        .await
+        .expect_error(400, "invalid_cursor");
+
+    // Payouts: the partner's own.
+    let c = t
+        .api
+        .get(&format!("/partners/{p}/commissions"))
+        .await
+        .expect(200)
+        .body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.api
+        .post(&format!("/commissions/{c}/approve"), json!({}))
+        .await
+        .expect(200);
+    t.api.post("/payouts/run", json!({})).await.expect(200);
+    let mine = t
+        .api
+        .with_key(Some(&own_key))
+        .get(&format!("/partners/{p}/payouts"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(mine["data"], mine["payouts"]);
+    assert_eq!(mine["data"][0]["amount"], "8.00");
+    assert_eq!(mine["data"][0]["partnerId"], p.as_str());
+    let theirs = t
+        .api
+        .get(&format!("/partners/{}/payouts", other.partner))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(theirs["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_year_by_week_is_dense_iso_weeks() {
+    let t = Tenant::new().await;
+    let link = t.campaign_link(json!({})).await;
+    t.click(&link).await;
+    let today = chrono::Utc::now().date_naive();
+    let since = today - chrono::Duration::days(364);
+    let ts = t
+        .api
+        .get(&format!(
+            "/partners/{}/timeseries?since={since}",
+            link.partner
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(ts["bucket"], "week", "week by default over 90 days");
+    let buckets = ts["buckets"].as_array().unwrap();
+    assert!((53..=54).contains(&buckets.len()), "{}", buckets.len());
+    for b in buckets {
+        let d =
+            chrono::NaiveDate::parse_from_str(b["bucket"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+        assert_eq!(chrono::Datelike::weekday(&d), chrono::Weekday::Mon);
+    }
+    let clicks: i64 = buckets.iter().map(|b| b["clicks"].as_i64().unwrap()).sum();
+    assert_eq!(clicks, 1);
+    assert_eq!(buckets.last().unwrap()["clicks"], 1);
+    let daily = t
+        .api
+        .get(&format!("/partners/{}/timeseries", link.partner))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(daily["bucket"], "day");
+    assert_eq!(daily["buckets"].as_array().unwrap().len(), 30);
+    assert_eq!(daily["buckets"][29]["bucket"], today.to_string());
+}
+
+// ------------------------------------------------------------ the recompute
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// `{currency: amount}` rounded half-even to 2 decimals (the currencies used here), as the
+/// API's `[{currency, amount}]`.
+fn money(m: &BTreeMap<String, Decimal>) -> Value {
+    Value::Array(
+        m.iter()
+            .map(|(c, d)| {
+                let mut r = d.round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
+                r.rescale(2);
+                json!({"currency": c, "amount": r.to_string()})
+            })
+            .collect(),
+    )
+}
+
+/// What the raw rows say about one partner (or every partner with `None`) over the
+/// default window (the 30 days ending today).
+#[derive(Debug, Default)]
+struct Raw {
+    clicks: i64,
+    flagged: i64,
+    identities: i64,
+    events: i64,
+    revenue: BTreeMap<String, Decimal>,
+    refunded: BTreeMap<String, Decimal>,
+    commissions: BTreeMap<String, BTreeMap<String, Decimal>>,
+    earnings: BTreeMap<String, Decimal>,
+    signups: i64,
+    paid: i64,
+    leads: i64,
+    sales: i64,
+}
+
+async fn raw(t: &Tenant, partner: Option<&str>) -> Raw {
+    let db = db().await;
+    let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
+    let today = chrono::Utc::now().date_naive();
+    let start = (today - chrono::Duration::days(29))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let end = (today + chrono::Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let p = partner.map(str::to_string);
+    let mut out = Raw::default();
+    let r = db
+        .query_one(
+            &format!(
+                "SELECT count(*) FILTER (WHERE fraud_flag IS NULL), count(*) FILTER (WHERE fraud_flag IS NOT NULL),
+                        (SELECT count(*) FROM {s}.identities i JOIN {s}.clicks c2 ON c2.id = i.click_id
+                          WHERE ($1::text IS NULL OR c2.partner_id = $1) AND c2.fraud_flag IS NULL AND c2.ts >= $2 AND c2.ts < $3)
+                   FROM {s}.clicks WHERE ($1::text IS NULL OR partner_id = $1) AND ts >= $2 AND ts < $3"
+            ),
+            &[&p, &start, &end],
+        )
+        .await
+        .unwrap();
+    (out.clicks, out.flagged, out.identities) = (r.get(0), r.get(1), r.get(2));
+    let r = db
+        .query_one(
+            &format!(
+                "SELECT count(DISTINCT e.id),
+                        count(DISTINCT e.user_id) FILTER (WHERE e.type IN ('signup', 'trial_started')),
+                        count(DISTINCT e.user_id) FILTER (WHERE e.value > 0),
+                        count(DISTINCT e.id) FILTER (WHERE e.type IN ('signup', 'trial_started')),
+                        count(DISTINCT e.id) FILTER (WHERE e.value > 0)
+                   FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
+                  WHERE ($1::text IS NULL OR a.partner_id = $1) AND a.superseded_at IS NULL AND e.ts >= $2 AND e.ts < $3"
+            ),
+            &[&p, &start, &end],
+        )
+        .await
+        .unwrap();
+    (out.events, out.signups, out.paid, out.leads, out.sales) =
+        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+    for r in db
+        .query(
+            &format!(
+                "SELECT e.currency, sum(e.value * a.weight)::text
+                   FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
+                  WHERE ($1::text IS NULL OR a.partner_id = $1) AND a.superseded_at IS NULL
+                    AND e.ts >= $2 AND e.ts < $3 AND e.value IS NOT NULL
+                  GROUP BY 1"
+            ),
+            &[&p, &start, &end],
+        )
+        .await
+        .unwrap()
+    {
+        out.revenue.insert(r.get(0), dec(r.get(1)));
+    }
+    for r in db
+        .query(
+            &format!(
+                "SELECT r.currency, sum(r.value * a.weight)::text
+                   FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
+                   JOIN {s}.events r ON r.refund_of = e.event_id
+                  WHERE ($1::text IS NULL OR a.partner_id = $1) AND a.superseded_at IS NULL
+                    AND e.ts >= $2 AND e.ts < $3 AND r.value IS NOT NULL
+                  GROUP BY 1"
+            ),
+            &[&p, &start, &end],
+        )
+        .await
+        .unwrap()
+    {
+        out.refunded.insert(r.get(0), dec(r.get(1)));
+    }
+    for r in db
+        .query(
+            &format!(
+                "SELECT status, currency, sum(amount)::text FROM {s}.commissions
+                  WHERE ($1::text IS NULL OR partner_id = $1) AND accrued_at >= $2 AND accrued_at < $3
+                  GROUP BY 1, 2"
+            ),
+            &[&p, &start, &end],
+        )
+        .await
+        .unwrap()
+    {
+        let (status, currency, amount): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        out.commissions
+            .entry(status.clone())
+            .or_default()
+            .insert(currency.clone(), dec(&amount));
+        if status != "reversed" {
+            *out.earnings.entry(currency).or_default() += dec(&amount);
+        }
+    }
+    out
+}
+
+fn by_status(raw: &Raw) -> Value {
+    let mut m = serde_json::Map::new();
+    for s in ["accrued", "approved", "paid", "reversed"] {
+        m.insert(
+            s.to_string(),
+            money(&raw.commissions.get(s).cloned().unwrap_or_default()),
+        );
+    }
+    Value::Object(m)
+}
+
+/// Compares every figure of every reporting route with [`raw`], for each partner and for
+/// the overview's totals; and the click rollups row by row with the raw clicks.
+async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str]) {
+    for p in partners {
+        let want = raw(t, Some(p)).await;
+        let d = t
+            .api
+            .get(&format!("/partners/{p}/dashboard"))
+            .await
+            .expect(200)
+            .body;
+        let ctx = format!("partner {p}: {d}\nraw: {want:?}");
+        assert_eq!(d["clicks"], want.clicks, "{ctx}");
+        assert_eq!(d["flaggedClicks"], want.flagged, "{ctx}");
+        assert_eq!(d["attributedEvents"], want.events, "{ctx}");
+        assert_eq!(d["revenueByCurrency"], money(&want.revenue), "{ctx}");
+        assert_eq!(d["refunded"], money(&want.refunded), "{ctx}");
+        assert_eq!(d["commissionByStatus"], by_status(&want), "{ctx}");
+        let scalar = match money(&want.revenue).as_array().unwrap().as_slice() {
+            [one] => one["amount"].clone(),
+            _ => Value::Null,
+        };
+        assert_eq!(d["attributedRevenue"], scalar, "{ctx}");
+
+        let ts = t
+            .api
+            .get(&format!("/partners/{p}/timeseries"))
+            .await
+            .expect(200)
+            .body;
+        let buckets = ts["buckets"].as_array().unwrap();
+        let sum = |k: &str| buckets.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
+        assert_eq!(
+            (sum("clicks"), sum("leads"), sum("sales")),
+            (want.clicks, want.leads, want.sales),
+            "{ctx}\n{ts}"
+        );
+        // Everything happened today: the last bucket holds the money.
+        let last = buckets.last().unwrap();
+        assert_eq!(last["revenue"], money(&want.revenue), "{ctx}\n{ts}");
+        assert_eq!(last["earnings"], money(&want.earnings), "{ctx}\n{ts}");
+
+        let f = t
+            .api
+            .get(&format!("/partners/{p}/funnel"))
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            f["stages"],
+            json!({"clicks": want.clicks, "identities": want.identities, "signups": want.signups, "paid": want.paid}),
+            "{ctx}\n{f}"
+        );
+        assert_eq!(f["revenue"], money(&want.revenue), "{ctx}");
+        let rate = |a: i64, b: i64| match b {
+            0 => Value::Null,
+            _ => json!(((a as f64 / b as f64).min(1.0) * 10_000.0).round() / 10_000.0),
+        };
+        assert_eq!(
+            f["rates"]["stitchRate"],
+            rate(want.identities, want.clicks),
+            "{f}"
+        );
+        assert_eq!(
+            f["rates"]["signupRate"],
+            rate(want.signups, want.identities),
+            "{f}"
+        );
+        assert_eq!(f["rates"]["paidRate"], rate(want.paid, want.signups), "{f}");
+        assert_eq!(f["rates"]["overall"], rate(want.paid, want.clicks), "{f}");
+    }
+
+    let all = raw(t, None).await;
+    let o = t.api.get("/admin/overview").await.expect(200).body;
+    let tot = &o["totals"];
+    assert_eq!(tot["clicks"], all.clicks, "{o}");
+    assert_eq!(tot["flaggedClicks"], all.flagged, "{o}");
+    assert_eq!(tot["attributedEvents"], all.events, "{o}");
+    assert_eq!(tot["revenueByCurrency"], money(&all.revenue), "{o}");
+    assert_eq!(tot["refunded"], money(&all.refunded), "{o}");
+    assert_eq!(tot["commissionByStatus"], by_status(&all), "{o}");
+    assert_eq!(o["data"], o["partners"]);
+    for row in o["data"].as_array().unwrap() {
+        let p = row["partnerId"].as_str().unwrap();
+        let want = raw(t, Some(p)).await;
+        assert_eq!(
+            (
+                row["clicks"].as_i64(),
+                row["flaggedClicks"].as_i64(),
+                row["attributedEvents"].as_i64()
+            ),
+            (Some(want.clicks), Some(want.flagged), Some(want.events)),
+            "{row}"
+        );
+        assert_eq!(row["revenueByCurrency"], money(&want.revenue), "{row}");
+        assert_eq!(row["commissionByStatus"], by_status(&want), "{row}");
+    }
+
+    // The rollups themselves, row by row.
+    let db = db().await;
+    let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
+    let rollups: Vec<(String, String, String, i64, i64, i64)> = db
+        .query(
+            &format!("SELECT partner_id, day::text, link_id, clicks, flagged_clicks, identities FROM {s}.click_rollups ORDER BY 1, 2, 3"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    let recomputed: Vec<(String, String, String, i64, i64, i64)> = db
+        .query(
+            &format!(
+                "SELECT c.partner_id, (c.ts AT TIME ZONE 'UTC')::date::text, c.link_id,
+                        count(*) FILTER (WHERE c.fraud_flag IS NULL),
+                        count(*) FILTER (WHERE c.fraud_flag IS NOT NULL),
+                        coalesce(sum((SELECT count(*) FROM {s}.identities i WHERE i.click_id = c.id)) FILTER (WHERE c.fraud_flag IS NULL), 0)::int8
+                   FROM {s}.clicks c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    assert_eq!(rollups, recomputed);
+}
+
+#[tokio::test]
+async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
+    let t = Tenant::new().await;
+    let a = t.campaign(json!({"commissionRule": percent("10")})).await;
+    let b = t
+        .campaign(json!({"commissionRule": {"type": "fixed", "value": "5.00", "currency": "USD"}}))
+        .await;
+    let p1a = t.partner_link(&a.id).await;
+    let p2a = t.partner_link(&a.id).await;
+    // P1's second link, on campaign B.
+    let key = unique_slug("lk");
+    t.api
+        .post(
+            &format!("/partners/{}/links", p1a.partner),
+            json!({"linkKey": key, "campaignId": b.id}),
+        )
+        .await
+        .expect(201);
+    let p1b = Link {
+        id: String::new(),
+        key,
+        partner: p1a.partner.clone(),
+        campaign: b.id.clone(),
+    };
+    // A revoked partner: its clicks are flagged.
+    let p3 = t.partner_link(&a.id).await;
+    t.revoke_partner(&p3.partner).await;
+
+    // Clicks: u1 through P1 then P2 (two touches), u2 and u3 through P1, u4 through P2,
+    // anonymous clicks, a flagged one.
+    t.identified_click(&p1a, "u1").await;
+    t.identified_click(&p2a, "u1").await;
+    t.identified_click(&p1a, "u2").await;
+    t.identified_click(&p1b, "u3").await;
+    t.identified_click(&p2a, "u4").await;
+    t.click(&p1a).await;
+    t.click(&p2a).await;
+    let flagged = t.click(&p3).await;
+    t.identify(&flagged, "u5").await.expect(200);
+
+    // Events in two currencies, leads and sales.
+    for (user, kind, value, currency, id) in [
+        ("u1", "signup", None, "USD", "e-u1-signup"),
+        ("u1", "purchase", Some("100.00"), "USD", "e-u1-buy"),
+        ("u2", "purchase", Some("50.00"), "EUR", "e-u2-buy"),
+        ("u3", "trial_started", None, "USD", "e-u3-trial"),
+        ("u3", "purchase", Some("30.00"), "USD", "e-u3-buy"),
+        ("u4", "purchase", Some("20.00"), "USD", "e-u4-buy"),
+        ("u4", "purchase", Some("33.33"), "USD", "e-u4-buy2"),
+        ("u5", "purchase", Some("10.00"), "USD", "e-u5-buy"),
+    ] {
+        let mut body = json!({"userId": user, "type": kind, "currency": currency, "eventId": id});
+        if let Some(v) = value {
+            body["value"] = json!(v);
+        }
+        t.event(body).await.expect(201);
+    }
+    let partners = [
+        p1a.partner.as_str(),
+        p2a.partner.as_str(),
+        p3.partner.as_str(),
+    ];
+    every_figure_matches_the_raw_rows(&t, &partners).await;
+
+    // Refunds: a part of u1's purchase, all of u4's first; u3's commission is approved and
+    // paid, then refunded: a clawback.
+    let refund = |of: &str, value: Option<&str>, id: &str, kind: &str| {
+        let mut body =
+            json!({"userId": "x", "type": kind, "eventId": id, "metadata": {"refundOf": of}});
+        if let Some(v) = value {
+            body["value"] = json!(v);
+        }
+        body
+    };
+    t.event(refund("e-u1-buy", Some("40.00"), "r-u1", "refund"))
+        .await
+        .expect(201);
+    t.event(refund("e-u4-buy", None, "r-u4", "chargeback"))
+        .await
+        .expect(201);
+    let c3 = t
+        .api
+        .get(&format!("/partners/{}/commissions", p1a.partner))
+        .await
+        .expect(200)
+        .body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["eventId"] == "e-u3-buy")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.api
+        .post(&format!("/commissions/{c3}/approve"), json!({}))
+        .await
+        .expect(200);
+    t.api
+        .post("/payouts/run", json!({"partnerId": p1a.partner}))
+        .await
+        .expect(200);
+    t.event(refund("e-u3-buy", None, "r-u3", "refund"))
+        .await
+        .expect(201);
+    every_figure_matches_the_raw_rows(&t, &partners).await;
+
+    // Rederive under another model: u1's purchase is split between P1 and P2.
+    t.api
+        .patch(
+            &format!("/campaigns/{}", a.id),
+            json!({"attributionModel": "linear"}),
+        )
+        .await
+        .expect(200);
+    let r = t
+        .api
+        .post("/attribution/rederive", json!({"campaignId": a.id}))
+        .await
+        .expect(200);
+    assert!(r.body["events"].as_i64().unwrap() > 0, "{}", r.body);
+    // P2 had all of u1's 100.00 (the last click) and u4's 53.33; now half of the 100.00.
+    let d2 = t
+        .api
+        .get(&format!("/partners/{}/dashboard", p2a.partner))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        d2["revenueByCurrency"],
+        json!([{"currency": "USD", "amount": "103.33"}]),
+        "{d2}"
+    );
+    every_figure_matches_the_raw_rows(&t, &partners).await;
+}
