@@ -114,12 +114,23 @@ pub async fn run(args: DevArgs) -> Result<()> {
             keys::NewKey::generate().plaintext
         })?,
     ));
-    if std::env::var_os("OP_PORTAL_URL").is_none() {
-        env.push((
-            "OP_PORTAL_URL".into(),
-            format!("http://127.0.0.1:{}/portal", args.port),
-        ));
-    }
+    // The portal: built with npm when its sources changed, then served by the gateway.
+    let portal_dir = match std::env::var_os("OP_PORTAL_DIR") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => match crate::portal_build::find_portal() {
+            None => None,
+            Some(src) => match crate::portal_build::ensure_built(&src) {
+                Ok(dist) => {
+                    env.push(("OP_PORTAL_DIR".into(), dist.display().to_string()));
+                    Some(dist)
+                }
+                Err(e) => {
+                    eprintln!("openpartner: warning: the portal was not built ({e:#}); the API runs without it");
+                    None
+                }
+            },
+        },
+    };
     let exe = std::env::current_exe()?;
     let opts = StackOptions {
         exe,
@@ -161,6 +172,20 @@ pub async fn run(args: DevArgs) -> Result<()> {
         stack.workers.len()
     )?;
     writeln!(out, "  base URL:     {base}")?;
+    if portal_dir.is_some() {
+        let portal = match mode {
+            Mode::Multi => format!("{}/t/{DEMO_SLUG}/", stack.base_url),
+            Mode::Single => format!("{}/", stack.base_url),
+        };
+        let who = match mode {
+            Mode::Multi => "sign in as admin@demo.example",
+            Mode::Single => "invite yourself with POST /api/admins, then sign in",
+        };
+        writeln!(
+            out,
+            "  portal:       {portal} ({who}; the link is in the dev mailbox)"
+        )?;
+    }
     if mode == Mode::Multi {
         writeln!(out, "  demo tenant:  {DEMO_SLUG}")?;
     }
@@ -176,6 +201,10 @@ pub async fn run(args: DevArgs) -> Result<()> {
     writeln!(
         out,
         "  curl -s {base}/partners -H 'Authorization: Bearer {admin_key}'"
+    )?;
+    writeln!(
+        out,
+        "  curl -s {base}/dev/mailbox -H 'Authorization: Bearer {admin_key}'   # sign-in links"
     )?;
     writeln!(out)?;
     writeln!(out, "Ctrl-C stops everything.")?;

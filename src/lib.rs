@@ -4,7 +4,7 @@
 //! - [`embedded_pg`]: a private PostgreSQL cluster from the system's server binaries.
 //! - [`stack`]: workers + gateway as child processes, waited on until ready.
 //! - [`children`]: child processes that die with us.
-//! - [`dev`]: the `openpartner dev` command.
+//! - [`dev`]: the `openpartner dev` command; [`portal_build`]: its build of the portal (npm).
 //! - [`bench`]: the load tool (`openpartner bench`).
 //! - [`operator`]: `tenants`, `workers`, `migrate --status` for operators.
 
@@ -13,6 +13,7 @@ pub mod children;
 pub mod dev;
 pub mod embedded_pg;
 pub mod operator;
+pub mod portal_build;
 pub mod stack;
 
 /// Connects one client (CLI commands, migrations), with TLS as `DATABASE_URL` says.

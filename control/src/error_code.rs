@@ -49,6 +49,8 @@ error_codes! {
     // Authentication and authorization
     Unauthorized = "unauthorized",
     Forbidden = "forbidden",
+    /// A cookie-authenticated write from another site (the portal's CSRF guard).
+    CrossSiteRequest = "cross_site_request",
     ForbiddenScope = "forbidden_scope",
     InvalidScope = "invalid_scope",
     InvalidToken = "invalid_token",

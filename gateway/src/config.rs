@@ -40,6 +40,12 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `OP_WORKER_TOKEN`: sent to the workers with every call.
     pub worker_token: Option<String>,
+    /// `OP_PORTAL_DIR`: the portal's built files (`portal/dist`), served at `/t/<slug>/`
+    /// (hosted) or `/` (self-hosted). Unset: no portal (those paths are `404`).
+    pub portal_dir: Option<std::path::PathBuf>,
+    /// `OP_PUBLIC_URL`: the service's public origin (`https://partners.example.com`). Magic
+    /// links point at it; unset, at the origin the request came to (its `Host`).
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -101,12 +107,54 @@ impl Config {
             rate_limit_per_min: parse("OP_RATE_LIMIT_PER_MIN", 6000)?,
             click_ip_cap_per_min: parse("OP_CLICK_IP_CAP_PER_MIN", 300)?,
             metrics_token: var("METRICS_TOKEN"),
+            portal_dir: var("OP_PORTAL_DIR").map(std::path::PathBuf::from),
+            public_url: var("OP_PUBLIC_URL")
+                .map(|u| public_origin(&u))
+                .transpose()?,
             country_headers: country_headers(var("OP_COUNTRY_HEADERS").as_deref())?,
             worker_token: op_control::worker_token::outgoing_from_env(),
             trusted_proxies: crate::limits::parse_proxies(
                 &var("OP_TRUSTED_PROXIES").unwrap_or_else(|| "127.0.0.0/8,::1".into()),
             )?,
         })
+    }
+}
+
+/// `OP_PUBLIC_URL` as an origin: `http(s)://host[:port]`, nothing after it (a trailing `/`
+/// is dropped).
+fn public_origin(url: &str) -> Result<String, String> {
+    let u = url.trim().trim_end_matches('/');
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+    match rest {
+        Some(_) => Ok(u.to_ascii_lowercase()),
+        None => Err(format!(
+            "OP_PUBLIC_URL must be an origin like https://partners.example.com (scheme and host, no path), not {url:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_public_url_is_an_origin() {
+        assert_eq!(
+            super::public_origin("https://Partners.Example.com/").unwrap(),
+            "https://partners.example.com"
+        );
+        assert_eq!(
+            super::public_origin("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(super::public_origin("https://x.example/portal").is_err());
+        assert!(super::public_origin("ftp://x.example").is_err());
+        assert!(super::public_origin("https://").is_err());
     }
 }
 

@@ -52,6 +52,14 @@ pub enum EdgeError {
     /// The tenant or key lookup failed (the database is down or the pool exhausted).
     #[error("control plane unavailable; retry shortly")]
     ControlPlaneUnavailable,
+    /// A cookie-authenticated write whose `Origin` (or `Sec-Fetch-Site`) names another site.
+    #[error("a request with a session cookie must come from this service's own origin; call the API with a bearer key from elsewhere")]
+    CrossSiteRequest,
+    #[error("this path accepts only GET and HEAD")]
+    MethodNotAllowed,
+    /// `OP_PORTAL_DIR` is set but holds no `index.html`.
+    #[error("the portal's files are missing (OP_PORTAL_DIR has no index.html): build it with `npm run build` in portal/")]
+    PortalNotBuilt,
     #[error("the request took too long")]
     Timeout,
     #[error("no worker is available; retry shortly")]
@@ -66,13 +74,14 @@ impl EdgeError {
         match self {
             EdgeError::NotFound | EdgeError::TenantNotFound => StatusCode::NOT_FOUND,
             EdgeError::TenantSlugMissing | EdgeError::InvalidBody => StatusCode::BAD_REQUEST,
-            EdgeError::TenantSuspended => StatusCode::FORBIDDEN,
+            EdgeError::TenantSuspended | EdgeError::CrossSiteRequest => StatusCode::FORBIDDEN,
+            EdgeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
             EdgeError::RateLimited(_) | EdgeError::Blocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             EdgeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            EdgeError::ControlPlaneUnavailable | EdgeError::NoWorker => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            EdgeError::ControlPlaneUnavailable
+            | EdgeError::NoWorker
+            | EdgeError::PortalNotBuilt => StatusCode::SERVICE_UNAVAILABLE,
             EdgeError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             EdgeError::WorkerFailed => StatusCode::BAD_GATEWAY,
         }
@@ -88,7 +97,11 @@ impl EdgeError {
             EdgeError::RateLimited(_) | EdgeError::Blocked { .. } => ErrorCode::RateLimited,
             EdgeError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             EdgeError::InvalidBody => ErrorCode::InvalidBody,
-            EdgeError::ControlPlaneUnavailable | EdgeError::NoWorker => ErrorCode::Unavailable,
+            EdgeError::ControlPlaneUnavailable
+            | EdgeError::NoWorker
+            | EdgeError::PortalNotBuilt => ErrorCode::Unavailable,
+            EdgeError::CrossSiteRequest => ErrorCode::CrossSiteRequest,
+            EdgeError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             EdgeError::Timeout => ErrorCode::Timeout,
             EdgeError::WorkerFailed => ErrorCode::BadGateway,
         }
@@ -106,6 +119,11 @@ impl EdgeError {
                 Some(d.retry_after_secs)
             }
             EdgeError::Blocked { retry_after_secs } => Some(*retry_after_secs),
+            EdgeError::MethodNotAllowed => {
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                None
+            }
             _ => None,
         };
         if let Some(secs) = retry_after {

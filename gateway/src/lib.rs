@@ -13,6 +13,8 @@ pub mod edge_error;
 pub mod invalidation;
 pub mod limits;
 pub mod metrics;
+pub mod origin;
+pub mod portal;
 pub mod request_id;
 pub mod server;
 pub mod tenancy;

@@ -82,6 +82,7 @@ fn surface_label(target: &Target) -> &'static str {
     match target {
         Target::Api { .. } | Target::SlugMissing => "api",
         Target::Router { .. } => "router",
+        Target::Portal { .. } => "portal",
         Target::Platform(_) | Target::OpenApi => "platform",
         Target::Health | Target::Ready | Target::Metrics | Target::NotFound => "service",
     }

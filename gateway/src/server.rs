@@ -6,7 +6,7 @@ use crate::{
     auth,
     edge_error::{json_response, Body, EdgeError},
     limits::Decision,
-    request_id, tenancy,
+    origin, request_id, tenancy,
     tenancy::{classify, Target},
     State,
 };
@@ -160,6 +160,11 @@ fn route_pattern(mode: Mode, target: &Target<'_>, facts: Option<&Forwarded>) -> 
             (Mode::Multi, _) | (_, Some(_)) => prefixed("/r/:slug"),
             _ => prefixed("/r"),
         },
+        // The portal's paths are the app's own (deep links may carry ids): its class only.
+        Target::Portal { .. } => match mode {
+            Mode::Multi => "/t/:slug/*".into(),
+            Mode::Single => "/*".into(),
+        },
     }
 }
 
@@ -193,6 +198,7 @@ async fn route(
             };
             click_router(state, req, rid, client_ip, country, slug, route).await
         }
+        Target::Portal { slug, path } => portal(state, req, slug, path).await,
     };
     answer.unwrap_or_else(EdgeError::into_response)
 }
@@ -250,35 +256,17 @@ async fn openapi(
         route: "/openapi.json",
         client_ip,
         server: Some(server),
+        portal: None,
         country: None,
     };
     Ok(forward(state, req, rid, call, rate).await)
 }
 
 /// Where the API lives, for an OpenAPI document's `servers`: `<origin>|<api base>|<router
-/// base>`, the origin from the request's `Host` (left out when it is not a plain host name)
-/// and `X-Forwarded-Proto`; the bases with the tenant's slug, or `{slug}` for the whole API.
+/// base>`, the origin [`origin::public_origin`] (left out when the request's `Host` is not a
+/// plain host name); the bases with the tenant's slug, or `{slug}` for the whole API.
 fn servers(state: &State, req: &Request<Incoming>, slug: Option<&str>) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        });
-    let scheme = match req
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
-    };
-    let origin = host.map_or(String::new(), |h| format!("{scheme}://{h}"));
+    let origin = origin::public_origin(state, req.headers(), req.uri()).unwrap_or_default();
     match state.config.mode {
         Mode::Single => format!("{origin}|/api|/r"),
         Mode::Multi => {
@@ -286,6 +274,41 @@ fn servers(state: &State, req: &Request<Incoming>, slug: Option<&str>) -> String
             format!("{origin}|/api/t/{slug}|/r/{slug}")
         }
     }
+}
+
+/// Where the tenant's portal lives, as an absolute URL without the trailing slash
+/// (`https://host/t/acme`, `https://host` self-hosted): the worker builds magic links on it.
+fn portal_base(state: &State, req: &Request<Incoming>, slug: &str) -> Option<String> {
+    let origin = origin::public_origin(state, req.headers(), req.uri())?;
+    Some(match state.config.mode {
+        Mode::Single => origin,
+        Mode::Multi => format!("{origin}/t/{slug}"),
+    })
+}
+
+/// The portal's files and pages (`portal`): a tenant's at `/t/<slug>/` (the tenant must
+/// exist and be active), the one tenant's at `/` self-hosted. Without `OP_PORTAL_DIR`,
+/// there is no portal: `404`.
+async fn portal(
+    state: &State,
+    req: Request<Incoming>,
+    slug: Option<&str>,
+    path: Option<&str>,
+) -> Result<Response<Body>, EdgeError> {
+    let dir = state
+        .config
+        .portal_dir
+        .as_ref()
+        .ok_or(EdgeError::NotFound)?;
+    let tenant = tenancy::resolve_tenant(state, slug).await?;
+    let base = match state.config.mode {
+        Mode::Single => "/".to_string(),
+        Mode::Multi => format!("/t/{}/", tenant.slug),
+    };
+    let Some(path) = path else {
+        return Ok(crate::portal::redirect_to(&base));
+    };
+    crate::portal::serve(dir, req.method(), req.headers(), &base, path).await
 }
 
 /// `/platform/*`: the operator's API, not about any one tenant; the full path is the route.
@@ -314,6 +337,7 @@ async fn platform(
         route: path,
         client_ip,
         server: None,
+        portal: None,
         country: None,
     };
     Ok(forward(state, req, rid, call, None).await)
@@ -329,6 +353,7 @@ async fn tenant_api(
     route: &str,
 ) -> Result<Response<Body>, EdgeError> {
     let tenant = tenancy::resolve_tenant(state, slug).await?;
+    origin::guard(state, req.method(), req.headers(), req.uri(), route)?;
     let (principal, credential) =
         auth::authenticate(state, req.headers(), &tenant, client_ip).await?;
     let rate = match &credential {
@@ -337,6 +362,7 @@ async fn tenant_api(
     };
     let rate = allow(rate)?;
     let server = (route == "/openapi.json").then(|| servers(state, &req, Some(&tenant.slug)));
+    let portal = portal_base(state, &req, &tenant.slug);
     let call = Call {
         surface: Surface::Api,
         tenant: Some(tenant),
@@ -344,6 +370,7 @@ async fn tenant_api(
         route,
         client_ip,
         server,
+        portal,
         country: None,
     };
     Ok(forward(state, req, rid, call, rate).await)
@@ -369,6 +396,7 @@ async fn click_router(
         route,
         client_ip,
         server: None,
+        portal: None,
         country,
     };
     Ok(forward(state, req, rid, call, rate).await)
@@ -392,6 +420,8 @@ struct Call<'a> {
     client_ip: IpAddr,
     /// For the OpenAPI document: where the API lives ([`servers`]).
     server: Option<String>,
+    /// For magic links: where the tenant's portal lives ([`portal_base`]).
+    portal: Option<String>,
     /// The click router: the visitor's country from a trusted proxy's header.
     country: Option<String>,
 }
@@ -423,6 +453,12 @@ async fn forward(
         headers.push(Header {
             name: "x-op-server".into(),
             value: server,
+        });
+    }
+    if let Some(portal) = call.portal {
+        headers.push(Header {
+            name: "x-op-portal".into(),
+            value: portal,
         });
     }
     if let Some(country) = call.country {

@@ -34,6 +34,13 @@ pub enum Target<'a> {
         slug: Option<&'a str>,
         route: &'a str,
     },
+    /// The portal (the web app): `/t/<slug>/<path>` in multi mode, any other path in single
+    /// mode. `path` is relative to the portal's root, without a leading `/` (`""` is the
+    /// root; in multi mode `/t/<slug>` alone has `path: None`, which redirects to `/t/<slug>/`).
+    Portal {
+        slug: Option<&'a str>,
+        path: Option<&'a str>,
+    },
     /// `/api/...` without `t/<slug>` in multi mode.
     SlugMissing,
     NotFound,
@@ -78,6 +85,9 @@ pub fn classify(mode: Mode, path: &str) -> Target<'_> {
             },
         };
     }
+    if path == "/r" {
+        return Target::NotFound;
+    }
     if let Some(rest) = path.strip_prefix("/r/") {
         return match mode {
             Mode::Single => Target::Router {
@@ -93,7 +103,27 @@ pub fn classify(mode: Mode, path: &str) -> Target<'_> {
             },
         };
     }
-    Target::NotFound
+    // Whatever is left is the portal's: a tenant's under `/t/<slug>/` (hosted), the one
+    // tenant's at `/` (self-hosted). The API's own paths were all claimed above.
+    match mode {
+        Mode::Single => Target::Portal {
+            slug: None,
+            path: Some(&path[1.min(path.len())..]),
+        },
+        Mode::Multi => match path.strip_prefix("/t/") {
+            Some(after) if !after.is_empty() => match after.find('/') {
+                Some(i) => Target::Portal {
+                    slug: Some(&after[..i]),
+                    path: Some(&after[i + 1..]),
+                },
+                None => Target::Portal {
+                    slug: Some(after),
+                    path: None,
+                },
+            },
+            _ => Target::NotFound,
+        },
+    }
 }
 
 /// The active tenant a tenant-surface request is for: the one tenant in single mode, the
@@ -220,6 +250,34 @@ mod tests {
             Target::Platform("/platform/tenants")
         );
         assert_eq!(classify(m, "/"), Target::NotFound);
+        assert_eq!(classify(m, "/t/"), Target::NotFound);
+        assert_eq!(
+            classify(m, "/t/acme"),
+            Target::Portal {
+                slug: Some("acme"),
+                path: None
+            }
+        );
+        assert_eq!(
+            classify(m, "/t/acme/"),
+            Target::Portal {
+                slug: Some("acme"),
+                path: Some("")
+            }
+        );
+        assert_eq!(
+            classify(m, "/t/acme/partners/01J"),
+            Target::Portal {
+                slug: Some("acme"),
+                path: Some("partners/01J")
+            }
+        );
+        // The API's paths never reach the portal.
+        assert!(matches!(
+            classify(m, "/api/t/acme/nope"),
+            Target::Api { .. }
+        ));
+        assert_eq!(classify(m, "/openapi.json"), Target::OpenApi);
     }
 
     #[test]
@@ -240,5 +298,22 @@ mod tests {
             }
         );
         assert_eq!(classify(s, "/platform/tenants"), Target::NotFound);
+        assert_eq!(
+            classify(s, "/"),
+            Target::Portal {
+                slug: None,
+                path: Some("")
+            }
+        );
+        assert_eq!(
+            classify(s, "/commissions"),
+            Target::Portal {
+                slug: None,
+                path: Some("commissions")
+            }
+        );
+        assert_eq!(classify(s, "/r"), Target::NotFound);
+        assert_eq!(classify(s, "/health"), Target::Health);
+        assert!(matches!(classify(s, "/api"), Target::Api { .. }));
     }
 }

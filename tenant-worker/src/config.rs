@@ -17,8 +17,10 @@ pub struct Config {
     pub session_secret: Option<(String, Option<String>)>,
     /// `OP_COOKIE_SECURE`: `0` drops `Secure` from cookies (plain-http local use).
     pub cookie_secure: bool,
-    /// `OP_PORTAL_URL`: where magic links point (`<portal>/login?token=...`).
-    pub portal_url: String,
+    /// `OP_PORTAL_URL`: where magic links point (`<portal>/login?token=...`) when the
+    /// portal lives elsewhere. Unset: the portal on the origin the request came to (the
+    /// gateway names it in `x-op-portal`).
+    pub portal_url: Option<String>,
     /// `SMTP_URL` (e.g. `smtp://user:pass@host:587`, `smtps://...`); None = no real mail.
     pub smtp_url: Option<String>,
     /// `MAIL_FROM`
@@ -112,9 +114,7 @@ impl Config {
             session_secret: env::trimmed("OP_SESSION_SECRET")
                 .map(|s| (s, env::trimmed("OP_SESSION_SECRET_PREVIOUS"))),
             cookie_secure: !env::disabled("OP_COOKIE_SECURE"),
-            portal_url: env::or("OP_PORTAL_URL", "http://127.0.0.1:8080/portal")
-                .trim_end_matches('/')
-                .to_string(),
+            portal_url: env::trimmed("OP_PORTAL_URL").map(|u| u.trim_end_matches('/').to_string()),
             dev_mailbox: smtp_url.is_none() && env::enabled("OP_DEV_MAILBOX"),
             smtp_url,
             mail_from: env::or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),

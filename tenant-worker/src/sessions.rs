@@ -60,13 +60,19 @@ pub async fn issue_token(
     Ok(token)
 }
 
-/// The portal URL that signs the holder of `token` in.
+/// The portal URL that signs the holder of `token` in: `OP_PORTAL_URL` when set, else the
+/// portal on the origin the request came to (`x-op-portal`, from the gateway: `<origin>/t/
+/// <slug>` hosted, `<origin>` self-hosted), else a relative link.
 pub fn link(ctx: &Ctx, token: &str) -> String {
     let slug = ctx.tenant.as_ref().map_or("", |t| t.slug.as_str());
-    format!(
-        "{}/login?token={token}&tenant={slug}",
-        ctx.app.config.portal_url
-    )
+    let portal = ctx
+        .app
+        .config
+        .portal_url
+        .as_deref()
+        .or_else(|| ctx.header("x-op-portal"))
+        .unwrap_or("");
+    format!("{portal}/login?token={token}&tenant={slug}")
 }
 
 /// Issues an invite token for a partner or admin and queues the mail carrying it.

@@ -21,6 +21,7 @@ mod operate;
 mod operator_cli;
 mod partners;
 mod platform;
+mod portal;
 mod postgres_tls;
 mod programs_access;
 mod programs_rules;

@@ -245,6 +245,14 @@ fn operation(r: &RouteDoc, gen: &mut SchemaGenerator) -> Value {
         add(403, ErrorCode::TenantSuspended);
     }
     add(429, ErrorCode::RateLimited);
+    // The gateway's cross-site guard: a write carrying the `op_session` cookie (and no
+    // bearer) from another origin. The SDK's identify call is exempt.
+    if r.surface == Surface::Api
+        && matches!(r.method, "POST" | "PUT" | "PATCH" | "DELETE")
+        && r.pattern != "/attribution/identify"
+    {
+        add(403, ErrorCode::CrossSiteRequest);
+    }
     let takes_body = op.body.is_some();
     if takes_body {
         add(400, ErrorCode::InvalidBody);

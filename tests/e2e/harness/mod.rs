@@ -146,8 +146,17 @@ pub async fn private_stack(env: &[(&str, &str)]) -> Stack {
 /// A private single-tenant (self-host) stack on the shared cluster, administered by
 /// `admin_key`; its API is at `<base_url>/api`.
 pub async fn single_tenant_stack(admin_key: &str) -> Stack {
+    single_tenant_stack_with(admin_key, &[]).await
+}
+
+/// [`single_tenant_stack`] with `env` set over [`TEST_ENV`].
+pub async fn single_tenant_stack_with(admin_key: &str, env: &[(&str, &str)]) -> Stack {
     let mut opts = options(&shared().database_url, Mode::Single, 1);
     opts.admin_api_key = Some(admin_key.to_string());
+    for (k, v) in env {
+        opts.env.retain(|(key, _)| key != k);
+        opts.env.push((k.to_string(), v.to_string()));
+    }
     Stack::start(opts, None).await.expect("single-mode stack")
 }
 

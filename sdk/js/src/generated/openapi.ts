@@ -3538,7 +3538,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3546,7 +3546,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3635,7 +3635,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3643,7 +3643,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3814,7 +3814,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3822,7 +3822,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3896,7 +3896,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3904,7 +3904,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -3983,7 +3983,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3991,7 +3991,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4091,7 +4091,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4099,7 +4099,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4381,7 +4381,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4389,7 +4389,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4548,7 +4548,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4556,7 +4556,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4649,7 +4649,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4657,7 +4657,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4804,7 +4804,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4812,7 +4812,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -4901,7 +4901,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: tenant_suspended. */
+            /** @description Error: tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4909,7 +4909,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "tenant_suspended";
+                        error?: "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5117,7 +5117,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5125,7 +5125,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5285,7 +5285,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5293,7 +5293,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5384,7 +5384,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5392,7 +5392,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5653,7 +5653,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5661,7 +5661,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5754,7 +5754,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5762,7 +5762,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5865,7 +5865,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5873,7 +5873,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -5964,7 +5964,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5972,7 +5972,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6405,7 +6405,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6413,7 +6413,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6668,7 +6668,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6676,7 +6676,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -6942,7 +6942,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6950,7 +6950,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7037,7 +7037,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7045,7 +7045,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7193,7 +7193,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7201,7 +7201,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7275,7 +7275,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7283,7 +7283,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -7836,7 +7836,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7844,7 +7844,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8033,7 +8033,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: campaign_not_granted, forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: campaign_not_granted, forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8041,7 +8041,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "campaign_not_granted" | "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "campaign_not_granted" | "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8310,7 +8310,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8318,7 +8318,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8405,7 +8405,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8413,7 +8413,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8490,7 +8490,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8498,7 +8498,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8591,7 +8591,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8599,7 +8599,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8773,7 +8773,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8781,7 +8781,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -8856,7 +8856,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8864,7 +8864,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9186,7 +9186,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9194,7 +9194,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9285,7 +9285,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9293,7 +9293,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9779,7 +9779,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9787,7 +9787,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -9947,7 +9947,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9955,7 +9955,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -10119,7 +10119,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10127,7 +10127,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -10286,7 +10286,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10294,7 +10294,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -10372,7 +10372,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, forbidden_scope, tenant_suspended. */
+            /** @description Error: forbidden, forbidden_scope, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10380,7 +10380,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended";
+                        error?: "forbidden" | "forbidden_scope" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -10562,7 +10562,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10570,7 +10570,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -10659,7 +10659,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10667,7 +10667,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
@@ -10759,7 +10759,7 @@ export interface operations {
                     } & components["schemas"]["Error"];
                 };
             };
-            /** @description Error: forbidden, tenant_suspended. */
+            /** @description Error: forbidden, tenant_suspended, cross_site_request. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10767,7 +10767,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @enum {unknown} */
-                        error?: "forbidden" | "tenant_suspended";
+                        error?: "forbidden" | "tenant_suspended" | "cross_site_request";
                     } & components["schemas"]["Error"];
                 };
             };
