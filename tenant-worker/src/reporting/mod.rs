@@ -163,11 +163,12 @@ async fn event_facts(
 ) -> Result<Vec<EventFacts>, ApiError> {
     let s = ctx.schema()?;
     let sql = format!(
-        "SELECT e.id, e.type, e.value, e.currency, e.ts, e.user_id, sum(a.weight) AS weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
-            AND e.ts >= $2 AND e.ts < $3 AND ($4::text IS NULL OR a.campaign_id = $4)
-          GROUP BY e.id"
+        "SELECT e.id, e.type, e.value, e.currency, e.ts, e.user_id, a.weight
+           FROM (SELECT event_id, sum(weight) AS weight FROM {s}.attributions
+                  WHERE partner_id = $1 AND superseded_at IS NULL AND ($4::text IS NULL OR campaign_id = $4)
+                  GROUP BY event_id) a
+          CROSS JOIN LATERAL (SELECT id, type, value, currency, ts, user_id FROM {s}.events
+                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e"
     );
     let rows = ctx
         .read(&sql, &[&partner, &w.start(), &w.end(), &campaign])
@@ -310,10 +311,12 @@ pub async fn dashboard(ctx: Ctx) -> Result<Reply, ApiError> {
     let s = ctx.schema()?;
     let refunds_sql = format!(
         "SELECT r.currency, r.value, a.weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-           JOIN {s}.events r ON r.refund_of = e.event_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
-            AND e.ts >= $2 AND e.ts < $3 AND r.value IS NOT NULL"
+           FROM {s}.attributions a
+          CROSS JOIN LATERAL (SELECT event_id FROM {s}.events
+                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e
+          CROSS JOIN LATERAL (SELECT currency, value FROM {s}.events
+                               WHERE refund_of = e.event_id AND value IS NOT NULL OFFSET 0) r
+          WHERE a.partner_id = $1 AND a.superseded_at IS NULL"
     );
     let commissions_sql = format!(
         "SELECT status, currency, sum(amount) AS amount FROM {s}.commissions
@@ -378,10 +381,12 @@ async fn link_figures(ctx: &Ctx, partner: &str, w: &Window) -> Result<Vec<LinkFi
     // An attribution names its click; the click (by primary key) names its link.
     let events_sql = format!(
         "SELECT c.link_id, e.id, e.value, e.currency, sum(a.weight) AS weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-           JOIN {s}.clicks c ON c.id = a.click_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL AND e.ts >= $2 AND e.ts < $3
-          GROUP BY c.link_id, e.id"
+           FROM {s}.attributions a
+          CROSS JOIN LATERAL (SELECT id, value, currency FROM {s}.events
+                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e
+          CROSS JOIN LATERAL (SELECT link_id FROM {s}.clicks WHERE id = a.click_id OFFSET 0) c
+          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
+          GROUP BY c.link_id, e.id, e.value, e.currency"
     );
     let (links, clicks, events) = futures::try_join!(
         async { ctx.read(&links_sql, &[&partner]).await },
@@ -699,10 +704,13 @@ pub async fn events(ctx: Ctx) -> Result<Reply, ApiError> {
     let sql = format!(
         "SELECT a.id, a.weight, a.model, e.event_id, e.type, e.value, e.currency, e.ts, e.user_id,
                 c.id AS click_id, l.link_key, c.referer, c.landing_url, c.ts AS click_ts
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-           LEFT JOIN {s}.clicks c ON c.id = a.click_id
+           FROM {s}.attributions a
+          CROSS JOIN LATERAL (SELECT event_id, type, value, currency, ts, user_id FROM {s}.events
+                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e
+           LEFT JOIN LATERAL (SELECT id, link_id, referer, landing_url, ts FROM {s}.clicks
+                               WHERE id = a.click_id OFFSET 0) c ON true
            LEFT JOIN {s}.links l ON l.id = c.link_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL AND e.ts >= $2 AND e.ts < $3
+          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
             AND ($4::text IS NULL OR a.campaign_id = $4) AND ($5::text IS NULL OR e.type = $5)
             AND ($6::timestamptz IS NULL OR (e.ts, a.id) < ($6, $7::text))
           ORDER BY e.ts DESC, a.id DESC LIMIT $8"
@@ -835,10 +843,11 @@ pub async fn customers(ctx: Ctx) -> Result<Reply, ApiError> {
     let partner = partner(&ctx).await?;
     let s = ctx.schema()?;
     let sql = format!(
-        "SELECT e.user_id, e.id, e.ts, e.value, e.currency, sum(a.weight) AS weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
-          GROUP BY e.id"
+        "SELECT e.user_id, e.ts, e.value, e.currency, a.weight
+           FROM (SELECT event_id, sum(weight) AS weight FROM {s}.attributions
+                  WHERE partner_id = $1 AND superseded_at IS NULL GROUP BY event_id) a
+          CROSS JOIN LATERAL (SELECT user_id, ts, value, currency FROM {s}.events
+                               WHERE id = a.event_id OFFSET 0) e"
     );
     let rows = ctx.read(&sql, &[&partner]).await?;
     struct Acc {
