@@ -93,6 +93,8 @@ struct EventFacts {
     ts: DateTime<Utc>,
     user_id: String,
     weight: Decimal,
+    /// Σ value of the event's refunds (in its currency; refunds share it), if any.
+    refunded: Option<Decimal>,
 }
 
 impl EventFacts {
@@ -104,6 +106,7 @@ impl EventFacts {
             ts: r.get("ts"),
             user_id: r.get("user_id"),
             weight: r.get("weight"),
+            refunded: r.get("refunded"),
         }
     }
 
@@ -163,12 +166,15 @@ async fn event_facts(
 ) -> Result<Vec<EventFacts>, ApiError> {
     let s = ctx.schema()?;
     let sql = format!(
-        "SELECT e.id, e.type, e.value, e.currency, e.ts, e.user_id, a.weight
+        "SELECT e.id, e.type, e.value, e.currency, e.ts, e.user_id, a.weight, e.refunded
            FROM (SELECT event_id, sum(weight) AS weight FROM {s}.attributions
                   WHERE partner_id = $1 AND superseded_at IS NULL AND ($4::text IS NULL OR campaign_id = $4)
                   GROUP BY event_id) a
-          CROSS JOIN LATERAL (SELECT id, type, value, currency, ts, user_id FROM {s}.events
-                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e"
+          CROSS JOIN LATERAL (SELECT ev.id, ev.type, ev.value, ev.currency, ev.ts, ev.user_id,
+                                     (SELECT sum(r.value) FROM {s}.events r
+                                       WHERE r.refund_of = ev.event_id AND r.value IS NOT NULL) AS refunded
+                                FROM {s}.events ev
+                               WHERE ev.id = a.event_id AND ev.ts >= $2 AND ev.ts < $3 OFFSET 0) e"
     );
     let rows = ctx
         .read(&sql, &[&partner, &w.start(), &w.end(), &campaign])
@@ -309,27 +315,14 @@ pub async fn dashboard(ctx: Ctx) -> Result<Reply, ApiError> {
     let include_links = flag(&ctx, "includeLinks")?;
     let partner = partner(&ctx).await?;
     let s = ctx.schema()?;
-    let refunds_sql = format!(
-        "SELECT r.currency, r.value, a.weight
-           FROM {s}.attributions a
-          CROSS JOIN LATERAL (SELECT event_id FROM {s}.events
-                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e
-          CROSS JOIN LATERAL (SELECT currency, value FROM {s}.events
-                               WHERE refund_of = e.event_id AND value IS NOT NULL OFFSET 0) r
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL"
-    );
     let commissions_sql = format!(
         "SELECT status, currency, sum(amount) AS amount FROM {s}.commissions
           WHERE partner_id = $1 AND accrued_at >= $2 AND accrued_at < $3
           GROUP BY status, currency"
     );
-    let (clicks, facts, refunds, commissions) = futures::try_join!(
+    let (clicks, facts, commissions) = futures::try_join!(
         click_totals(&ctx, &partner, &w),
         event_facts(&ctx, &partner, &w, None),
-        async {
-            ctx.read(&refunds_sql, &[&partner, &w.start(), &w.end()])
-                .await
-        },
         async {
             ctx.read(&commissions_sql, &[&partner, &w.start(), &w.end()])
                 .await
@@ -342,10 +335,10 @@ pub async fn dashboard(ctx: Ctx) -> Result<Reply, ApiError> {
         }
     }
     let mut refunded = MoneyByCurrency::default();
-    for r in &refunds {
-        let v: Decimal = r.get("value");
-        let wgt: Decimal = r.get("weight");
-        refunded.add(r.get::<_, &str>("currency"), v * wgt);
+    for f in &facts {
+        if let Some(r) = f.refunded {
+            refunded.add(&f.currency, r * f.weight);
+        }
     }
     let links = match include_links {
         true => Some(link_figures(&ctx, &partner, &w).await?),
