@@ -29,23 +29,20 @@ ALTER TABLE clicks ADD COLUMN os text;
 -- Breakdowns read one partner's clicks of a window through this index.
 CREATE INDEX clicks_partner_ts_idx ON clicks (partner_id, ts);
 
--- Per (partner, UTC day, link), in up to 8 rows (`slot`): written in the click batch's own
--- transaction (one multi-row upsert per batch, keys sorted so concurrent batches never
--- deadlock) and by identify in its transaction. Each writer adds to a slot of its own
--- choosing, so two batches in flight on one hot link do not wait for each other's commit on
--- one row; readers sum the slots. `clicks` are the unflagged clicks, `flagged_clicks` the
+-- One row per (partner, UTC day, link): written in the click batch's own transaction (one
+-- multi-row upsert per batch, keys sorted so concurrent batches never deadlock) and by
+-- identify in its transaction. `clicks` are the unflagged clicks, `flagged_clicks` the
 -- others; `identities` the identities stitched to the day's unflagged clicks (counted on
 -- the click's day, so a funnel is a cohort of clicks).
 CREATE TABLE click_rollups (
     partner_id      text NOT NULL,
     day             date NOT NULL,
     link_id         text NOT NULL,
-    slot            smallint NOT NULL DEFAULT 0 CHECK (slot BETWEEN 0 AND 7),
     campaign_id     text NOT NULL,
     clicks          bigint NOT NULL DEFAULT 0,
     flagged_clicks  bigint NOT NULL DEFAULT 0,
     identities      bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (partner_id, day, link_id, slot)
+    PRIMARY KEY (partner_id, day, link_id)
 );
 
 -- The overview sums every partner's rows of a window.

@@ -94,7 +94,7 @@ async fn generate(b: &Bench) -> Result<f64> {
                FROM {s}.clicks c LEFT JOIN {s}.identities i ON i.click_id = c.id
               WHERE c.id LIKE '0000007%'
               GROUP BY 1, 2, 3
-             ON CONFLICT (partner_id, day, link_id, slot) DO UPDATE
+             ON CONFLICT (partner_id, day, link_id) DO UPDATE
                 SET clicks = click_rollups.clicks + excluded.clicks,
                     flagged_clicks = click_rollups.flagged_clicks + excluded.flagged_clicks,
                     identities = click_rollups.identities + excluded.identities"

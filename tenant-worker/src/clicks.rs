@@ -302,7 +302,7 @@ pub fn write_clicks<'a>(
             ]);
             locations.insert(job.id.as_str(), location);
         }
-        let upserts = rollup.upserts(schema, rollups::slot());
+        let upserts = rollup.upserts(schema);
         let mut stmts = rows.statements();
         stmts.extend(upserts.statements());
         let many = stmts.len() > 1;
