@@ -18,7 +18,10 @@ ALTER TABLE clicks ADD COLUMN utm_term text;
 
 ALTER TABLE clicks ADD COLUMN utm_content text;
 
-ALTER TABLE clicks ADD COLUMN country text CHECK (country ~ '^[A-Z]{2}$');
+ALTER TABLE clicks ADD COLUMN country text;
+
+-- A named constraint of its own: Citus refuses a column added with an unnamed constraint.
+ALTER TABLE clicks ADD CONSTRAINT clicks_country_check CHECK (country ~ '^[A-Z]{2}$');
 
 ALTER TABLE clicks ADD COLUMN device text;
 

@@ -1,6 +1,7 @@
 //! The `reporting` scenario (specs/reporting.md): a generated tenant-sized history — 500
 //! partners with two links each, 1,000,000 clicks over the last 365 days (enriched, 2 %
-//! flagged) and their per-day rollups, 100,000 identified users each with one attributed
+//! flagged) and their per-day rollups, 100,000 identified users (user m clicked click
+//! 10m + 1 + m mod 9: never a flagged one, every partner's) each with one attributed
 //! event (30 % signups, 70 % purchases in USD or EUR) and the purchases' commissions —
 //! written with bulk SQL in the bench tenant, then read by 16 concurrent readers: a
 //! dashboard (30 days, and a year), a year of time series by week and a funnel, each of a
@@ -82,7 +83,7 @@ async fn generate(b: &Bench) -> Result<f64> {
         ),
         format!(
             "INSERT INTO {s}.identities (id, click_id, user_id)
-             SELECT '0000006' || ({BASE} + m), '0000007' || ({BASE} + 10 * m + 1), 'ru' || m
+             SELECT '0000006' || ({BASE} + m), '0000007' || ({BASE} + 10 * m + 1 + m % 9), 'ru' || m
                FROM generate_series(0, {EVENTS} - 1) m"
         ),
         format!(
@@ -106,12 +107,12 @@ async fn generate(b: &Bench) -> Result<f64> {
                     CASE WHEN m % 4 = 0 THEN 'EUR' ELSE 'USD' END,
                     '{{}}'::jsonb, {ts} + interval '1 hour', 'attributed', '{{}}'::jsonb
                FROM generate_series(0, {EVENTS} - 1) m",
-            ts = click_ts.replace("{n}", "(10 * m + 1)")
+            ts = click_ts.replace("{n}", "(10 * m + 1 + m % 9)")
         ),
         format!(
             "INSERT INTO {s}.attributions (id, event_id, model, click_id, partner_id, campaign_id, weight)
-             SELECT '0000004' || ({BASE} + m), 'evt_0000005' || ({BASE} + m), 'last_click', '0000007' || ({BASE} + 10 * m + 1),
-                    '0000009' || ({BASE} + (10 * m + 1) % {LINKS} / 2), '{campaign}', 1
+             SELECT '0000004' || ({BASE} + m), 'evt_0000005' || ({BASE} + m), 'last_click', '0000007' || ({BASE} + 10 * m + 1 + m % 9),
+                    '0000009' || ({BASE} + (10 * m + 1 + m % 9) % {LINKS} / 2), '{campaign}', 1
                FROM generate_series(0, {EVENTS} - 1) m"
         ),
         format!(
@@ -124,12 +125,12 @@ async fn generate(b: &Bench) -> Result<f64> {
             "INSERT INTO {s}.commissions (id, attribution_id, event_id, client_event_id, user_id, partner_id, campaign_id, amount,
                                          currency, status, holdback_days, accrued_at, mature_at, approved_at, last_transition_id)
              SELECT '0000002' || ({BASE} + m), '0000004' || ({BASE} + m), 'evt_0000005' || ({BASE} + m), 'rep' || m, 'ru' || m,
-                    '0000009' || ({BASE} + (10 * m + 1) % {LINKS} / 2), '{campaign}', round(((m % 200) + 0.99) * 0.1, 2),
+                    '0000009' || ({BASE} + (10 * m + 1 + m % 9) % {LINKS} / 2), '{campaign}', round(((m % 200) + 0.99) * 0.1, 2),
                     CASE WHEN m % 4 = 0 THEN 'EUR' ELSE 'USD' END,
                     CASE WHEN m % 3 = 0 THEN 'approved' ELSE 'accrued' END, 0, {ts} + interval '1 hour', {ts} + interval '1 hour',
                     CASE WHEN m % 3 = 0 THEN {ts} + interval '2 hours' END, '0000003' || ({BASE} + m)
                FROM generate_series(0, {EVENTS} - 1) m WHERE m % 10 >= 3",
-            ts = click_ts.replace("{n}", "(10 * m + 1)")
+            ts = click_ts.replace("{n}", "(10 * m + 1 + m % 9)")
         ),
     ];
     for sql in &statements {

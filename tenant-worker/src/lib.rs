@@ -35,7 +35,7 @@ pub(crate) mod commissions;
 pub mod config;
 pub(crate) mod context;
 pub(crate) mod drain;
-pub(crate) mod enrichment;
+pub mod enrichment;
 pub(crate) mod error;
 pub(crate) mod grants;
 pub(crate) mod group_commit;

@@ -817,7 +817,10 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str]) {
     let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
     let rollups: Vec<(String, String, String, i64, i64, i64)> = db
         .query(
-            &format!("SELECT partner_id, day::text, link_id, clicks, flagged_clicks, identities FROM {s}.click_rollups ORDER BY 1, 2, 3"),
+            &format!(
+                "SELECT partner_id, day::text, link_id, sum(clicks)::int8, sum(flagged_clicks)::int8, sum(identities)::int8
+                   FROM {s}.click_rollups GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            ),
             &[],
         )
         .await

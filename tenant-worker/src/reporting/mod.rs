@@ -93,6 +93,8 @@ struct EventFacts {
     ts: DateTime<Utc>,
     user_id: String,
     weight: Decimal,
+    /// Σ value of the event's refunds (in its currency; refunds share it), if any.
+    refunded: Option<Decimal>,
 }
 
 impl EventFacts {
@@ -104,6 +106,7 @@ impl EventFacts {
             ts: r.get("ts"),
             user_id: r.get("user_id"),
             weight: r.get("weight"),
+            refunded: r.get("refunded"),
         }
     }
 
@@ -126,11 +129,17 @@ impl EventFacts {
 /// The request's partner (`:id`), which must exist (`404`); access was checked by the route.
 pub async fn partner(ctx: &Ctx) -> Result<String, ApiError> {
     let id = ctx.id("partner")?;
+    exists(ctx, &id).await?;
+    Ok(id)
+}
+
+/// `404` unless the partner `id` exists.
+async fn exists(ctx: &Ctx, id: &str) -> Result<(), ApiError> {
     let sql = format!("SELECT 1 FROM {}.partners WHERE id = $1", ctx.schema()?);
     ctx.read_one(&sql, &[&id])
         .await?
-        .ok_or_else(|| ApiError::no_such("partner", &id))?;
-    Ok(id)
+        .ok_or_else(|| ApiError::no_such("partner", id))?;
+    Ok(())
 }
 
 fn window(ctx: &Ctx) -> Result<Window, ApiError> {
@@ -163,11 +172,15 @@ async fn event_facts(
 ) -> Result<Vec<EventFacts>, ApiError> {
     let s = ctx.schema()?;
     let sql = format!(
-        "SELECT e.id, e.type, e.value, e.currency, e.ts, e.user_id, sum(a.weight) AS weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
-            AND e.ts >= $2 AND e.ts < $3 AND ($4::text IS NULL OR a.campaign_id = $4)
-          GROUP BY e.id"
+        "SELECT e.id, e.type, e.value, e.currency, e.ts, e.user_id, a.weight, e.refunded
+           FROM (SELECT event_id, sum(weight) AS weight FROM {s}.attributions
+                  WHERE partner_id = $1 AND superseded_at IS NULL AND ($4::text IS NULL OR campaign_id = $4)
+                  GROUP BY event_id) a
+          CROSS JOIN LATERAL (SELECT ev.id, ev.type, ev.value, ev.currency, ev.ts, ev.user_id,
+                                     (SELECT sum(r.value) FROM {s}.events r
+                                       WHERE r.refund_of = ev.event_id AND r.value IS NOT NULL) AS refunded
+                                FROM {s}.events ev
+                               WHERE ev.id = a.event_id AND ev.ts >= $2 AND ev.ts < $3 OFFSET 0) e"
     );
     let rows = ctx
         .read(&sql, &[&partner, &w.start(), &w.end(), &campaign])
@@ -306,27 +319,18 @@ fn flag(ctx: &Ctx, name: &str) -> Result<bool, ApiError> {
 pub async fn dashboard(ctx: Ctx) -> Result<Reply, ApiError> {
     let w = window(&ctx)?;
     let include_links = flag(&ctx, "includeLinks")?;
-    let partner = partner(&ctx).await?;
+    let partner = ctx.id("partner")?;
     let s = ctx.schema()?;
-    let refunds_sql = format!(
-        "SELECT r.currency, r.value, a.weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-           JOIN {s}.events r ON r.refund_of = e.event_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
-            AND e.ts >= $2 AND e.ts < $3 AND r.value IS NOT NULL"
-    );
     let commissions_sql = format!(
         "SELECT status, currency, sum(amount) AS amount FROM {s}.commissions
           WHERE partner_id = $1 AND accrued_at >= $2 AND accrued_at < $3
           GROUP BY status, currency"
     );
-    let (clicks, facts, refunds, commissions) = futures::try_join!(
+    // The partner's existence is checked beside the reads (one round trip less).
+    let (_, clicks, facts, commissions) = futures::try_join!(
+        exists(&ctx, &partner),
         click_totals(&ctx, &partner, &w),
         event_facts(&ctx, &partner, &w, None),
-        async {
-            ctx.read(&refunds_sql, &[&partner, &w.start(), &w.end()])
-                .await
-        },
         async {
             ctx.read(&commissions_sql, &[&partner, &w.start(), &w.end()])
                 .await
@@ -339,10 +343,10 @@ pub async fn dashboard(ctx: Ctx) -> Result<Reply, ApiError> {
         }
     }
     let mut refunded = MoneyByCurrency::default();
-    for r in &refunds {
-        let v: Decimal = r.get("value");
-        let wgt: Decimal = r.get("weight");
-        refunded.add(r.get::<_, &str>("currency"), v * wgt);
+    for f in &facts {
+        if let Some(r) = f.refunded {
+            refunded.add(&f.currency, r * f.weight);
+        }
     }
     let links = match include_links {
         true => Some(link_figures(&ctx, &partner, &w).await?),
@@ -378,10 +382,12 @@ async fn link_figures(ctx: &Ctx, partner: &str, w: &Window) -> Result<Vec<LinkFi
     // An attribution names its click; the click (by primary key) names its link.
     let events_sql = format!(
         "SELECT c.link_id, e.id, e.value, e.currency, sum(a.weight) AS weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-           JOIN {s}.clicks c ON c.id = a.click_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL AND e.ts >= $2 AND e.ts < $3
-          GROUP BY c.link_id, e.id"
+           FROM {s}.attributions a
+          CROSS JOIN LATERAL (SELECT id, value, currency FROM {s}.events
+                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e
+          CROSS JOIN LATERAL (SELECT link_id FROM {s}.clicks WHERE id = a.click_id OFFSET 0) c
+          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
+          GROUP BY c.link_id, e.id, e.value, e.currency"
     );
     let (links, clicks, events) = futures::try_join!(
         async { ctx.read(&links_sql, &[&partner]).await },
@@ -469,7 +475,7 @@ pub async fn timeseries(ctx: Ctx) -> Result<Reply, ApiError> {
     let w = window(&ctx)?;
     let bucket = Bucket::parse(ctx.query_value("bucket").as_deref(), &w)?;
     let campaign = campaign_filter(&ctx)?;
-    let partner = partner(&ctx).await?;
+    let partner = ctx.id("partner")?;
     let s = ctx.schema()?;
     let clicks_sql = format!(
         "SELECT day, sum(clicks)::int8 AS clicks FROM {s}.click_rollups
@@ -483,7 +489,8 @@ pub async fn timeseries(ctx: Ctx) -> Result<Reply, ApiError> {
             AND ($4::text IS NULL OR campaign_id = $4)
           GROUP BY 1, 2"
     );
-    let (clicks, facts, earnings) = futures::try_join!(
+    let (_, clicks, facts, earnings) = futures::try_join!(
+        exists(&ctx, &partner),
         async {
             ctx.read(&clicks_sql, &[&partner, &w.since, &w.until, &campaign])
                 .await
@@ -598,8 +605,9 @@ pub fn funnel_doc() -> Op {
 
 pub async fn funnel(ctx: Ctx) -> Result<Reply, ApiError> {
     let w = window(&ctx)?;
-    let partner = partner(&ctx).await?;
-    let ((clicks, _, identities), facts) = futures::try_join!(
+    let partner = ctx.id("partner")?;
+    let (_, (clicks, _, identities), facts) = futures::try_join!(
+        exists(&ctx, &partner),
         click_totals(&ctx, &partner, &w),
         event_facts(&ctx, &partner, &w, None),
     )?;
@@ -699,10 +707,13 @@ pub async fn events(ctx: Ctx) -> Result<Reply, ApiError> {
     let sql = format!(
         "SELECT a.id, a.weight, a.model, e.event_id, e.type, e.value, e.currency, e.ts, e.user_id,
                 c.id AS click_id, l.link_key, c.referer, c.landing_url, c.ts AS click_ts
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-           LEFT JOIN {s}.clicks c ON c.id = a.click_id
+           FROM {s}.attributions a
+          CROSS JOIN LATERAL (SELECT event_id, type, value, currency, ts, user_id FROM {s}.events
+                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e
+           LEFT JOIN LATERAL (SELECT id, link_id, referer, landing_url, ts FROM {s}.clicks
+                               WHERE id = a.click_id OFFSET 0) c ON true
            LEFT JOIN {s}.links l ON l.id = c.link_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL AND e.ts >= $2 AND e.ts < $3
+          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
             AND ($4::text IS NULL OR a.campaign_id = $4) AND ($5::text IS NULL OR e.type = $5)
             AND ($6::timestamptz IS NULL OR (e.ts, a.id) < ($6, $7::text))
           ORDER BY e.ts DESC, a.id DESC LIMIT $8"
@@ -835,10 +846,11 @@ pub async fn customers(ctx: Ctx) -> Result<Reply, ApiError> {
     let partner = partner(&ctx).await?;
     let s = ctx.schema()?;
     let sql = format!(
-        "SELECT e.user_id, e.id, e.ts, e.value, e.currency, sum(a.weight) AS weight
-           FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
-          GROUP BY e.id"
+        "SELECT e.user_id, e.ts, e.value, e.currency, a.weight
+           FROM (SELECT event_id, sum(weight) AS weight FROM {s}.attributions
+                  WHERE partner_id = $1 AND superseded_at IS NULL GROUP BY event_id) a
+          CROSS JOIN LATERAL (SELECT user_id, ts, value, currency FROM {s}.events
+                               WHERE id = a.event_id OFFSET 0) e"
     );
     let rows = ctx.read(&sql, &[&partner]).await?;
     struct Acc {

@@ -6,7 +6,10 @@
 //! statement per 64 (partner, day, link) keys), and identify adds an identity to its click's
 //! row in its own transaction. Upserts add (`SET clicks = click_rollups.clicks +
 //! excluded.clicks`), so concurrent batches commute; their keys are sorted, so two batches
-//! lock rows in the same order and never deadlock. Clicks are immutable and their flag is
+//! lock rows in the same order and never deadlock. (Two batches of one hot link in flight
+//! at once do queue on its row until the first commits; striping the row into slots was
+//! tried and measured no different on the bench's one-link click load — 0.62–0.65× against
+//! 0.63× of pgbench on the same busy box — so the schema keeps one row per key.) Clicks are immutable and their flag is
 //! decided when they are written, so refunds, clawbacks and rederive (which change only
 //! attributions and commissions) never move a click rollup.
 
