@@ -89,10 +89,10 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
             )));
         }
     }
-    let ids: Vec<String> = ctx
+    let ids: Vec<(String, String)> = ctx
         .read(
             &format!(
-                "SELECT e.id FROM {schema}.events e
+                "SELECT e.id, e.user_id FROM {schema}.events e
                   WHERE e.refund_of IS NULL
                     AND ($1::timestamptz IS NULL OR e.ts >= $1)
                     AND ($2::timestamptz IS NULL OR e.ts < $2)
@@ -105,15 +105,15 @@ pub async fn rederive(ctx: Ctx) -> Result<Reply, ApiError> {
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect();
     let mut counts = Rederived {
         ok: true,
         ..Rederived::default()
     };
-    for id in ids {
+    for (id, user) in ids {
         let tx = ctx.tx().await?;
-        one_event(&tx, &ctx.principal, &schema, &id, &mut counts).await?;
+        one_event(&tx, &ctx.principal, &schema, &id, &user, &mut counts).await?;
         tx.commit().await?;
     }
     Ok(Reply::typed(200, &counts))
@@ -124,18 +124,13 @@ async fn one_event(
     who: &crate::access::Principal,
     schema: &Schema,
     id: &str,
+    user: &str,
     counts: &mut Rederived,
 ) -> Result<(), ApiError> {
-    // The user's attribution lock before the event's row lock, in the order identify takes
-    // them (the lock, then the backlog's rows): the replay reads and writes the user's
-    // history with no event lane batch or identify in between.
-    let Some(user) = tx
-        .query_opt("SELECT user_id FROM events WHERE id = $1", &[&id])
-        .await?
-    else {
-        return Ok(());
-    };
-    store::lock_user(&**tx, schema, user.get(0)).await?;
+    // The user's attribution lock (an event's user never changes) before the event's row
+    // lock, in the order identify takes them (the lock, then the backlog's rows): the replay
+    // reads and writes the user's history with no event lane batch or identify in between.
+    store::lock_user(&**tx, schema, user).await?;
     let Some(r) = tx
         .query_opt("SELECT id, event_id, type, value, currency, ts, user_id FROM events WHERE id = $1 FOR UPDATE", &[&id])
         .await?
