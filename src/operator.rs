@@ -8,7 +8,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use op_control::{migrations, tenants, workers};
+use op_control::{migrations, placement, tenants, workers};
 use serde_json::{json, Value};
 
 #[derive(Subcommand)]
@@ -43,6 +43,16 @@ pub enum TenantsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move a live tenant to another node of a Citus cluster (`citus_schema_move`: it keeps
+    /// serving; writes wait only for the final catch-up).
+    Move {
+        slug: String,
+        /// The target node, `host:port` as the cluster knows it (`tenants list` shows nodes).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -65,9 +75,28 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A tenant as `/platform/tenants` shows it.
-fn tenant_json(t: &tenants::Tenant) -> Value {
-    json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status, "createdAt": ts(t.created_at)})
+/// A tenant as `/platform/tenants` shows it, with its Citus node (`None` on plain PostgreSQL).
+fn tenant_json(t: &tenants::Tenant, node: Option<&String>) -> Value {
+    json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status, "createdAt": ts(t.created_at), "node": node})
+}
+
+/// The Citus node of each tenant (by id); empty on plain PostgreSQL.
+async fn nodes(
+    db: &tokio_postgres::Client,
+    list: &[tenants::Tenant],
+) -> Result<std::collections::HashMap<String, String>> {
+    let schemas: Vec<String> = list
+        .iter()
+        .map(|t| op_control::schema::schema_name(&t.id))
+        .collect();
+    let by_schema = placement::nodes_of(db, &schemas).await?;
+    Ok(list
+        .iter()
+        .filter_map(|t| {
+            let node = by_schema.get(&op_control::schema::schema_name(&t.id))?;
+            Some((t.id.clone(), node.clone()))
+        })
+        .collect())
 }
 
 /// Left-aligned columns, a header row first.
@@ -116,8 +145,13 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
                     break;
                 }
             }
+            let nodes = nodes(&db, &all).await?;
             if json {
-                print_json(&json!({"tenants": all.iter().map(tenant_json).collect::<Vec<_>>()}));
+                let list: Vec<Value> = all
+                    .iter()
+                    .map(|t| tenant_json(t, nodes.get(&t.id)))
+                    .collect();
+                print_json(&json!({"tenants": list}));
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
@@ -127,13 +161,14 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
                             t.status.clone(),
                             ts(t.created_at),
                             t.id.clone(),
+                            nodes.get(&t.id).cloned().unwrap_or_else(|| "-".into()),
                             t.name.clone(),
                         ]
                     })
                     .collect();
                 println!(
                     "{}",
-                    table(&["SLUG", "STATUS", "CREATED", "ID", "NAME"], &rows)
+                    table(&["SLUG", "STATUS", "CREATED", "ID", "NODE", "NAME"], &rows)
                 );
             }
         }
@@ -172,7 +207,10 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
                 Err(e) => return Err(e.into()),
             };
             if json {
-                print_json(&json!({"tenant": tenant_json(&p.tenant), "adminKey": p.admin_key}));
+                let node = nodes(&db, std::slice::from_ref(&p.tenant)).await?;
+                print_json(
+                    &json!({"tenant": tenant_json(&p.tenant, node.get(&p.tenant.id)), "adminKey": p.admin_key}),
+                );
             } else {
                 println!(
                     "{}\n\nadmin key (shown once): {}",
@@ -193,6 +231,7 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
             set_status(&mut db, &slug, "suspended", json).await?
         }
         TenantsCommand::Resume { slug, json } => set_status(&mut db, &slug, "active", json).await?,
+        TenantsCommand::Move { slug, to, json } => move_tenant(&db, &slug, &to, json).await?,
     }
     Ok(())
 }
@@ -207,7 +246,8 @@ async fn set_status(
         bail!("tenant_not_found: no tenant `{slug}`");
     };
     if json {
-        print_json(&json!({"ok": true, "tenant": tenant_json(&t)}));
+        let node = nodes(db, std::slice::from_ref(&t)).await?;
+        print_json(&json!({"ok": true, "tenant": tenant_json(&t, node.get(&t.id))}));
     } else {
         println!(
             "{}",
@@ -216,6 +256,32 @@ async fn set_status(
                 &[vec![t.slug, t.status, t.id, t.name]]
             )
         );
+    }
+    Ok(())
+}
+
+async fn move_tenant(db: &tokio_postgres::Client, slug: &str, to: &str, json: bool) -> Result<()> {
+    let Some(t) = tenants::find_by_slug(db, slug).await? else {
+        bail!("tenant_not_found: no tenant `{slug}`");
+    };
+    let schema = op_control::schema::Schema::of_tenant(&t.id)
+        .ok_or_else(|| anyhow!("tenant `{slug}` has no valid id"))?;
+    let started = std::time::Instant::now();
+    let moved = placement::move_schema(db, &schema, to)
+        .await
+        .with_context(|| format!("moving `{slug}` to {to}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        print_json(
+            &json!({"ok": true, "tenant": slug, "from": moved.from, "to": moved.to, "moved": moved.moved, "seconds": seconds}),
+        );
+    } else if moved.moved {
+        println!(
+            "moved `{slug}` from {} to {} in {seconds:.1} s",
+            moved.from, moved.to
+        );
+    } else {
+        println!("`{slug}` already is on {}: nothing moved", moved.to);
     }
     Ok(())
 }
