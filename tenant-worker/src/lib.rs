@@ -42,6 +42,8 @@ pub(crate) mod group_commit;
 pub(crate) mod idempotency;
 pub(crate) mod links;
 pub(crate) mod mail;
+/// The tenant bundle (`rs-1`): export and import, for the operator CLI and the migration routes.
+pub mod migration;
 pub(crate) mod money;
 pub mod openapi;
 /// A user's attribution lock (programs.md), for a test that holds it as identify would.
