@@ -1,4 +1,4 @@
-//! The `rs-1` export: every table of [`super::TABLES`] of one tenant, read in one
+//! The `rs-1` export: every table of `super::TABLES` of one tenant, read in one
 //! repeatable-read snapshot and written row by row as it streams from the database.
 
 use super::{columns, ident, SCHEMA_VERSION, TABLES};

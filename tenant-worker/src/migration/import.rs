@@ -1,4 +1,4 @@
-//! The `rs-1` import: one transaction, all or nothing. Each table of [`super::TABLES`] is
+//! The `rs-1` import: one transaction, all or nothing. Each table of `super::TABLES` is
 //! one `INSERT … SELECT … FROM jsonb_populate_recordset(…)` of the bundle's rows whose key is
 //! not there yet (existing ids are skipped, so a second import inserts 0), under a savepoint:
 //! when the database refuses the batch (a constraint, a type), the rows are tried one by one

@@ -4,13 +4,13 @@
 //! import inserts 0; `dryRun` runs everything and rolls back, so its report equals the real
 //! run's).
 //!
-//! The operator CLI (`openpartner tenants export|import`) calls [`export`] and [`import`]
+//! The operator CLI (`openpartner tenants export|import`) calls `export` and `import`
 //! over `DATABASE_URL`; the HTTP routes of migration.md (`GET /export.json`, `POST /import`)
 //! are meant to call the same two functions.
 //!
 //! Every table of a tenant schema is in exactly one of three lists (an e2e test checks it
-//! against a migrated schema): [`TABLES`] travel, in foreign-key order; [`REBUILT`] are
-//! derived and recomputed by the import; [`LEFT_OUT`] never travel (secrets, tokens,
+//! against a migrated schema): `TABLES` travel, in foreign-key order; `REBUILT` are
+//! derived and recomputed by the import; `LEFT_OUT` never travel (secrets, tokens,
 //! sessions, queues and logs of this installation). Rows are the table's columns by column
 //! name: numbers as decimal strings, times as RFC 3339 in UTC with microseconds (so ledger
 //! entries keep their exact times and the database's transition checks hold), JSON columns as
