@@ -530,6 +530,21 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
             .contains("commissions_status_times"),
         "{out}"
     );
+    // A partner whose e-mail the tenant has under another id: refused, named.
+    t3.partner("other@example.com").await;
+    let other = tables["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "other@example.com")
+        .unwrap();
+    let (ok, out, _) = run_json(&["tenants", "import", &t3.slug, path, "--json"]);
+    assert!(!ok);
+    assert_eq!(
+        (out["error"].as_str(), out["table"].as_str(), &out["row"]),
+        (Some("invalid_row"), Some("partners"), &other["id"]),
+        "{out}"
+    );
     std::fs::write(dir.file("junk.json"), "{not json").unwrap();
     let (ok, out, _) = run_json(&[
         "tenants",
@@ -540,10 +555,11 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
     ]);
     assert!(!ok);
     assert_eq!(out["error"], "invalid_body");
+    let left = t3.api.get("/partners").await.expect(200).body["data"].clone();
+    assert_eq!(left.as_array().unwrap().len(), 1, "all or nothing: {left}");
     assert_eq!(
-        t3.api.get("/partners").await.expect(200).body["data"],
-        json!([]),
-        "all or nothing"
+        t3.api.get("/campaigns").await.expect(200).body["data"],
+        json!([])
     );
     fails_with(
         &["tenants", "import", "no-such-tenant", path],

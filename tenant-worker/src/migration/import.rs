@@ -1,16 +1,18 @@
-//! The `rs-1` import: one transaction, all or nothing. Each table of `super::TABLES` is
-//! one `INSERT … SELECT … FROM jsonb_populate_recordset(…)` of the bundle's rows whose key is
-//! not there yet (existing ids are skipped, so a second import inserts 0), under a savepoint:
-//! when the database refuses the batch (a constraint, a type), the rows are tried one by one
-//! to name the one that breaks the rule. Then the rollups of the clicks and identities it
-//! inserted are recomputed, and the transaction commits — or, for a dry run, rolls back, so
-//! the dry run's report is the real run's.
+//! The `rs-1` import: one transaction, all or nothing, in plain statements (CITUS.md: no
+//! `INSERT … SELECT` on tenant tables). Each table's rows go in as multi-row `INSERT …
+//! VALUES … ON CONFLICT (<key>) DO NOTHING` (existing ids are skipped, so a second import
+//! inserts 0; every other rule of the database still refuses a row). When the database
+//! refuses a batch, the transaction is rolled back and the import runs again in a
+//! transaction that is always rolled back, that table row by row, to name the row that
+//! breaks the rule. The click rollups then count the imported clicks and identities the way
+//! the live writes do, and the transaction commits — or, for a dry run, rolls back, so the
+//! dry run's report is the real run's.
 
 use super::{columns, ident, Table, LEFT_OUT, MISSING, REBUILT, SCHEMA_VERSION, TABLES};
 use crate::secrets::SecretsKey;
 use op_control::schema::Schema;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Transaction;
 
 pub struct ImportOptions<'a> {
@@ -109,18 +111,14 @@ pub async fn import(
             warnings.push(format!("table {name} is not imported ({why})"));
         } else if REBUILT.contains(&name.as_str()) {
             warnings.push(format!(
-                "table {name} is not imported: it is rebuilt from the imported rows"
+                "table {name} is not imported: the imported rows are counted into it"
             ));
         } else {
             warnings.push(format!("unknown table {name} ignored"));
         }
     }
-
-    let mut tx = db.transaction().await?;
-    let mut inserted = Map::new();
-    let mut skipped = Map::new();
-    // Clicks whose rollups must be recomputed: inserted ones and those of inserted identities.
-    let mut touched_clicks: Vec<String> = Vec::new();
+    // Every row checked and prepared before the database sees any.
+    let mut prepared: Vec<(&Table, Vec<Value>, usize)> = Vec::new();
     for table in TABLES {
         let rows = match tables.get(table.name) {
             None | Some(Value::Null) => Vec::new(),
@@ -133,34 +131,52 @@ pub async fn import(
             }
         };
         let total = rows.len();
-        let (n, returned) = if rows.is_empty() {
-            (0, Vec::new())
-        } else if table.name == "webhook_endpoints" && opts.secrets.is_none() {
+        let rows = if table.name == "webhook_endpoints" && opts.secrets.is_none() && total > 0 {
             warnings.push(format!(
                 "{total} webhook endpoint(s) not imported: OP_SECRETS_KEY is not set, so no secret can be sealed for them"
             ));
-            (0, Vec::new())
+            Vec::new()
         } else {
-            let rows = prepare(table, rows, &opts, &mut warnings)?;
-            insert(&mut tx, &schema, table, rows, &mut warnings).await?
+            prepare(table, rows, &opts, &mut warnings)?
         };
-        match table.name {
-            "clicks" | "identities" => touched_clicks.extend(returned),
-            "webhook_endpoints" if n > 0 => warnings.push(format!(
+        prepared.push((table, rows, total));
+    }
+
+    let outcome = match apply(db, &schema, &prepared, None, opts.dry_run, &mut warnings).await? {
+        Applied::Done(inserted) => inserted,
+        Applied::Refused(t, error) => {
+            // Again, table `t` row by row, always rolled back: which row?
+            let mut ignored = Vec::new();
+            return Err(
+                match apply(db, &schema, &prepared, Some(t), true, &mut ignored).await? {
+                    Applied::RefusedRow(i, e) => {
+                        let (table, rows, _) = &prepared[t];
+                        ImportError::InvalidRow {
+                            table: table.name.into(),
+                            row: row_name(table, i, &rows[i]),
+                            detail: db_detail(&e),
+                        }
+                    }
+                    _ => ImportError::InvalidRow {
+                        table: prepared[t].0.name.into(),
+                        row: Value::Null,
+                        detail: db_detail(&error),
+                    },
+                },
+            );
+        }
+        Applied::RefusedRow(..) => unreachable!("only when one table goes row by row"),
+    };
+    let mut inserted = Map::new();
+    let mut skipped = Map::new();
+    for ((table, _, total), n) in prepared.iter().zip(outcome) {
+        if table.name == "webhook_endpoints" && n > 0 {
+            warnings.push(format!(
                 "{n} webhook endpoint(s) imported disabled (disabledReason \"imported\") with a new secret: rotate the secret (POST /webhooks/:id/rotate-secret), give it to the receiver, then enable the endpoint (PATCH active: true)"
-            )),
-            _ => {}
+            ));
         }
         inserted.insert(table.name.into(), json!(n));
         skipped.insert(table.name.into(), json!(total - n));
-    }
-    if !touched_clicks.is_empty() {
-        rebuild_rollups(&tx, &schema, &touched_clicks).await?;
-    }
-    if opts.dry_run {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
     }
     Ok(json!({
         "ok": true,
@@ -172,6 +188,78 @@ pub async fn import(
             "missing": MISSING,
         }
     }))
+}
+
+enum Applied {
+    /// Rows inserted per table (in the order of `prepared`).
+    Done(Vec<usize>),
+    /// The database refused a batch of table `.0`.
+    Refused(usize, tokio_postgres::Error),
+    /// Row by row: the database refused row `.0` of the table.
+    RefusedRow(usize, tokio_postgres::Error),
+}
+
+/// One run of the import in one transaction, committed unless `rollback` (or a refusal).
+/// `one_by_one`: the table (index) to insert a row at a time, to find a refused row.
+async fn apply(
+    db: &mut tokio_postgres::Client,
+    schema: &Schema,
+    prepared: &[(&Table, Vec<Value>, usize)],
+    one_by_one: Option<usize>,
+    rollback: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Applied, ImportError> {
+    let tx = db.transaction().await?;
+    let mut counts = Vec::with_capacity(prepared.len());
+    let mut new_clicks: Vec<String> = Vec::new();
+    let mut new_identities: Vec<String> = Vec::new();
+    for (t, (table, rows, _)) in prepared.iter().enumerate() {
+        if rows.is_empty() {
+            counts.push(0);
+            continue;
+        }
+        let statement = Statement::new(&tx, schema, table, rows, warnings).await?;
+        let per = if one_by_one == Some(t) {
+            1
+        } else {
+            statement.rows_per_statement()
+        };
+        let mut n = 0;
+        for (c, chunk) in rows.chunks(per).enumerate() {
+            match statement.run(&tx, chunk).await {
+                Ok(ids) => {
+                    n += ids.len();
+                    match table.name {
+                        "clicks" => new_clicks.extend(ids.into_iter().flatten()),
+                        "identities" => new_identities.extend(ids.into_iter().flatten()),
+                        _ => {}
+                    }
+                }
+                Err(e) if refused_row(&e) => {
+                    return Ok(if one_by_one == Some(t) {
+                        Applied::RefusedRow(c, e)
+                    } else {
+                        Applied::Refused(t, e)
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        counts.push(n);
+        if one_by_one == Some(t) {
+            // The row the batch tripped over was not found alone (an order within the
+            // table): report the batch's error.
+            tx.rollback().await?;
+            return Ok(Applied::Done(counts));
+        }
+    }
+    count_rollups(&tx, schema, &new_clicks, &new_identities).await?;
+    if rollback {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(Applied::Done(counts))
 }
 
 /// How a row is named in an error: its id, else its index (key object for composite keys).
@@ -253,101 +341,140 @@ fn prepare(
     Ok(out)
 }
 
-/// Inserts the rows of `table` whose key is not there yet: (inserted, click ids of what was
-/// inserted for `clicks` / `identities`).
-async fn insert(
-    tx: &mut Transaction<'_>,
-    schema: &Schema,
-    table: &Table,
-    rows: Vec<Value>,
-    warnings: &mut Vec<String>,
-) -> Result<(usize, Vec<String>), ImportError> {
-    let known = columns(&*tx, schema, table.name).await?;
-    let mut present: BTreeSet<&str> = BTreeSet::new();
-    for r in &rows {
-        present.extend(
-            r.as_object()
-                .into_iter()
-                .flat_map(|o| o.keys().map(String::as_str)),
-        );
-    }
-    let unknown: Vec<&str> = present
-        .iter()
-        .copied()
-        .filter(|c| !known.iter().any(|(k, _)| k == c))
-        .collect();
-    if !unknown.is_empty() {
-        warnings.push(format!(
-            "{}: unknown column(s) ignored: {}",
-            table.name,
-            unknown.join(", ")
-        ));
-    }
-    // Only the columns the bundle has: the others keep their defaults.
-    let cols: Vec<String> = known
-        .iter()
-        .filter(|(c, _)| present.contains(c.as_str()))
-        .map(|(c, _)| ident(c))
-        .collect();
-    let target = schema.table(table.name);
-    let same_key: Vec<String> = table
-        .key
-        .iter()
-        .map(|k| format!("e.{0} = x.{0}", ident(k)))
-        .collect();
-    let returning = match table.name {
-        "clicks" => "id",
-        "identities" => "click_id",
-        _ => "NULL::text",
-    };
-    let sql = format!(
-        "INSERT INTO {target} ({cols}) SELECT {xcols} FROM jsonb_populate_recordset(NULL::{target}, $1::jsonb) x
-          WHERE NOT EXISTS (SELECT 1 FROM {target} e WHERE {same})
-         RETURNING {returning}",
-        cols = cols.join(", "),
-        xcols = cols.iter().map(|c| format!("x.{c}")).collect::<Vec<_>>().join(", "),
-        same = same_key.join(" AND "),
-    );
-    let batch = Value::Array(rows);
-    let sp = tx.savepoint("import_table").await?;
-    match sp.query(&sql, &[&batch]).await {
-        Ok(returned) => {
-            sp.commit().await?;
-            let ids = returned
-                .iter()
-                .filter_map(|r| r.get::<_, Option<String>>(0))
-                .collect();
-            Ok((returned.len(), ids))
+/// The multi-row insert of one table: the columns the bundle has (the others keep their
+/// defaults), each parameter sent as text and cast to its column's type.
+struct Statement {
+    head: String,
+    types: Vec<String>,
+    tail: String,
+    columns: Vec<String>,
+}
+
+impl Statement {
+    async fn new(
+        tx: &Transaction<'_>,
+        schema: &Schema,
+        table: &Table,
+        rows: &[Value],
+        warnings: &mut Vec<String>,
+    ) -> Result<Statement, tokio_postgres::Error> {
+        let known = columns(tx, schema, table.name).await?;
+        let mut present: BTreeSet<&str> = BTreeSet::new();
+        for r in rows {
+            present.extend(
+                r.as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys().map(String::as_str)),
+            );
         }
-        Err(e) if refused_row(&e) => {
-            sp.rollback().await?;
-            let Value::Array(rows) = batch else {
-                unreachable!()
-            };
-            // One by one, to name the row the database refuses.
-            for (i, row) in rows.iter().enumerate() {
-                let one = tx.savepoint("import_row").await?;
-                let result = one.query(&sql, &[&Value::Array(vec![row.clone()])]).await;
-                match result {
-                    Ok(_) => one.commit().await?,
-                    Err(e) if refused_row(&e) => {
-                        return Err(ImportError::InvalidRow {
-                            table: table.name.into(),
-                            row: row_name(table, i, row),
-                            detail: db_detail(&e),
-                        })
-                    }
-                    Err(e) => return Err(e.into()),
+        let unknown: Vec<&str> = present
+            .iter()
+            .copied()
+            .filter(|c| !known.iter().any(|(k, _)| k == c))
+            .collect();
+        if !unknown.is_empty() {
+            warnings.push(format!(
+                "{}: unknown column(s) ignored: {}",
+                table.name,
+                unknown.join(", ")
+            ));
+        }
+        let used: Vec<&(String, String)> = known
+            .iter()
+            .filter(|(c, _)| present.contains(c.as_str()))
+            .collect();
+        let key: Vec<String> = table.key.iter().map(|k| ident(k)).collect();
+        let returning = match table.name {
+            "clicks" | "identities" => "id",
+            _ => "NULL::text",
+        };
+        Ok(Statement {
+            head: format!(
+                "INSERT INTO {} ({}) VALUES ",
+                schema.table(table.name),
+                used.iter()
+                    .map(|(c, _)| ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            types: used.iter().map(|(_, t)| t.clone()).collect(),
+            tail: format!(
+                " ON CONFLICT ({}) DO NOTHING RETURNING {returning}",
+                key.join(", ")
+            ),
+            columns: used.iter().map(|(c, _)| c.clone()).collect(),
+        })
+    }
+
+    /// Rows per statement: at most 64, and never more parameters than the protocol takes.
+    fn rows_per_statement(&self) -> usize {
+        (60_000 / self.columns.len().max(1)).clamp(1, 64)
+    }
+
+    /// Inserts `rows`; what `RETURNING` gave for each row inserted (the id of a click or
+    /// an identity, else null).
+    async fn run(
+        &self,
+        tx: &Transaction<'_>,
+        rows: &[Value],
+    ) -> Result<Vec<Option<String>>, tokio_postgres::Error> {
+        let mut sql = self.head.clone();
+        let mut params: Vec<Option<String>> = Vec::with_capacity(rows.len() * self.columns.len());
+        for (r, row) in rows.iter().enumerate() {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for (c, (column, ty)) in self.columns.iter().zip(&self.types).enumerate() {
+                params.push(param(row.get(column), ty));
+                if c > 0 {
+                    sql.push_str(", ");
                 }
+                sql.push_str(&format!("${}::text::{ty}", params.len()));
             }
-            Err(ImportError::InvalidRow {
-                table: table.name.into(),
-                row: Value::Null,
-                detail: db_detail(&e),
-            })
+            sql.push(')');
         }
-        Err(e) => Err(e.into()),
+        sql.push_str(&self.tail);
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        Ok(tx
+            .query(&sql, &refs)
+            .await?
+            .iter()
+            .map(|r| r.get::<_, Option<String>>(0))
+            .collect())
     }
+}
+
+/// A bundle value as the text of its column's type: JSON columns get JSON text, arrays a
+/// PostgreSQL array literal, everything else its own text (what the type then checks).
+fn param(v: Option<&Value>, ty: &str) -> Option<String> {
+    let v = v?;
+    if v.is_null() {
+        return None;
+    }
+    if ty == "jsonb" || ty == "json" {
+        return Some(v.to_string());
+    }
+    Some(match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) if ty.ends_with("[]") => {
+            let cells: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    Value::Null => "NULL".to_string(),
+                    Value::String(s) => quote_cell(s),
+                    other => quote_cell(&other.to_string()),
+                })
+                .collect();
+            format!("{{{}}}", cells.join(","))
+        }
+        other => other.to_string(),
+    })
+}
+
+/// An array element, quoted for an array literal.
+fn quote_cell(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// A refusal of the data (SQLSTATE classes 22, data exception, and 23, integrity
@@ -367,43 +494,124 @@ fn db_detail(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Recomputes the click rollups of every (partner, day, link) of `clicks` from the clicks
-/// and identities themselves — the formula the live writes keep (reporting::rollups):
-/// unflagged and flagged clicks, identities of unflagged clicks.
-async fn rebuild_rollups(
+/// Counts the imported clicks and identities into the click rollups the way the live
+/// writes do (reporting::rollups): a click adds to its (partner, UTC day, link) row as
+/// unflagged or flagged, a new identity of an unflagged click adds an identity. Upserts
+/// that add, in key order, so they commute with live click batches.
+async fn count_rollups(
     tx: &Transaction<'_>,
     schema: &Schema,
     clicks: &[String],
+    identities: &[String],
 ) -> Result<(), tokio_postgres::Error> {
+    type Key = (String, chrono::NaiveDate, String);
+    // key → (campaign, clicks, flagged clicks, identities)
+    let mut add: BTreeMap<Key, (String, i64, i64, i64)> = BTreeMap::new();
     let s = schema;
-    let keys = format!(
-        "SELECT DISTINCT partner_id, (ts AT TIME ZONE 'UTC')::date AS day, link_id
-           FROM {s}.clicks WHERE id = ANY($1)"
-    );
-    tx.execute(
-        &format!(
-            "DELETE FROM {s}.click_rollups r USING ({keys}) k
-              WHERE r.partner_id = k.partner_id AND r.day = k.day AND r.link_id = k.link_id"
-        ),
-        &[&clicks],
-    )
-    .await?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {s}.click_rollups (partner_id, day, link_id, campaign_id, clicks, flagged_clicks, identities)
-             SELECT c.partner_id, (c.ts AT TIME ZONE 'UTC')::date, c.link_id, min(c.campaign_id),
-                    count(*) FILTER (WHERE c.fraud_flag IS NULL),
-                    count(*) FILTER (WHERE c.fraud_flag IS NOT NULL),
-                    coalesce(sum(i.n) FILTER (WHERE c.fraud_flag IS NULL), 0)
-               FROM {s}.clicks c
-               JOIN ({keys}) k ON k.partner_id = c.partner_id
-                              AND k.day = (c.ts AT TIME ZONE 'UTC')::date AND k.link_id = c.link_id
-               LEFT JOIN (SELECT click_id, count(*) AS n FROM {s}.identities GROUP BY click_id) i
-                      ON i.click_id = c.id
-              GROUP BY c.partner_id, (c.ts AT TIME ZONE 'UTC')::date, c.link_id"
-        ),
-        &[&clicks],
-    )
-    .await?;
+    if !clicks.is_empty() {
+        for r in tx
+            .query(
+                &format!(
+                    "SELECT partner_id, (ts AT TIME ZONE 'UTC')::date, link_id, min(campaign_id),
+                            count(*) FILTER (WHERE fraud_flag IS NULL),
+                            count(*) FILTER (WHERE fraud_flag IS NOT NULL)
+                       FROM {s}.clicks WHERE id = ANY($1) GROUP BY 1, 2, 3"
+                ),
+                &[&clicks],
+            )
+            .await?
+        {
+            let e = add
+                .entry((r.get(0), r.get(1), r.get(2)))
+                .or_insert_with(|| (r.get(3), 0, 0, 0));
+            e.1 += r.get::<_, i64>(4);
+            e.2 += r.get::<_, i64>(5);
+        }
+    }
+    if !identities.is_empty() {
+        for r in tx
+            .query(
+                &format!(
+                    "SELECT c.partner_id, (c.ts AT TIME ZONE 'UTC')::date, c.link_id, min(c.campaign_id), count(*)
+                       FROM {s}.identities i JOIN {s}.clicks c ON c.id = i.click_id
+                      WHERE i.id = ANY($1) AND c.fraud_flag IS NULL GROUP BY 1, 2, 3"
+                ),
+                &[&identities],
+            )
+            .await?
+        {
+            let e = add
+                .entry((r.get(0), r.get(1), r.get(2)))
+                .or_insert_with(|| (r.get(3), 0, 0, 0));
+            e.3 += r.get::<_, i64>(4);
+        }
+    }
+    let all: Vec<_> = add.into_iter().collect();
+    for chunk in all.chunks(64) {
+        let mut sql = format!(
+            "INSERT INTO {s}.click_rollups (partner_id, day, link_id, campaign_id, clicks, flagged_clicks, identities) VALUES "
+        );
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+        for (i, ((partner, day, link), (campaign, clicks, flagged, identities))) in
+            chunk.iter().enumerate()
+        {
+            let n = i * 7;
+            sql.push_str(&format!(
+                "{}(${}::text, ${}::date, ${}::text, ${}::text, ${}::int8, ${}::int8, ${}::int8)",
+                if i == 0 { "" } else { ", " },
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7
+            ));
+            params.extend([
+                partner as &(dyn tokio_postgres::types::ToSql + Sync),
+                day,
+                link,
+                campaign,
+                clicks,
+                flagged,
+                identities,
+            ]);
+        }
+        sql.push_str(
+            " ON CONFLICT (partner_id, day, link_id) DO UPDATE
+                SET clicks = click_rollups.clicks + excluded.clicks,
+                    flagged_clicks = click_rollups.flagged_clicks + excluded.flagged_clicks,
+                    identities = click_rollups.identities + excluded.identities",
+        );
+        tx.execute(&sql, &params).await?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_become_the_text_of_their_column_type() {
+        assert_eq!(param(None, "text"), None);
+        assert_eq!(param(Some(&Value::Null), "jsonb"), None);
+        assert_eq!(param(Some(&json!("a b")), "text"), Some("a b".into()));
+        assert_eq!(
+            param(Some(&json!("12.50")), "numeric"),
+            Some("12.50".into())
+        );
+        assert_eq!(param(Some(&json!(7)), "integer"), Some("7".into()));
+        assert_eq!(param(Some(&json!(true)), "boolean"), Some("true".into()));
+        assert_eq!(
+            param(Some(&json!({"a": [1]})), "jsonb"),
+            Some(r#"{"a":[1]}"#.into())
+        );
+        assert_eq!(param(Some(&json!("s")), "jsonb"), Some(r#""s""#.into()));
+        assert_eq!(
+            param(Some(&json!(["a", "b\"c", "d\\e", null])), "text[]"),
+            Some(r#"{"a","b\"c","d\\e",NULL}"#.into())
+        );
+        assert_eq!(param(Some(&json!([])), "text[]"), Some("{}".into()));
+    }
 }

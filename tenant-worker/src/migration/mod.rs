@@ -10,7 +10,7 @@
 //!
 //! Every table of a tenant schema is in exactly one of three lists (an e2e test checks it
 //! against a migrated schema): `TABLES` travel, in foreign-key order; `REBUILT` are
-//! derived and recomputed by the import; `LEFT_OUT` never travel (secrets, tokens,
+//! derived and counted by the import as the live writes count; `LEFT_OUT` never travel (secrets, tokens,
 //! sessions, queues and logs of this installation). Rows are the table's columns by column
 //! name: numbers as decimal strings, times as RFC 3339 in UTC with microseconds (so ledger
 //! entries keep their exact times and the database's transition checks hold), JSON columns as
@@ -82,7 +82,8 @@ const fn t(name: &'static str) -> Table {
     }
 }
 
-/// Derived tables: not in the bundle, recomputed by the import for what it inserted.
+/// Derived tables: not in the bundle; the import adds what it inserted to them the way the
+/// live writes do (the click rollups count the imported clicks and identities).
 pub const REBUILT: &[&str] = &["click_rollups"];
 
 /// Tables that never travel, and why.
@@ -103,7 +104,8 @@ pub const LEFT_OUT: &[(&str, &str)] = &[
 /// What a bundle cannot carry, named in every import report (`missing`).
 pub const MISSING: &[&str] = &["api_keys", "webhook_secrets", "sessions"];
 
-/// A table's columns as the schema has them now: (name, data type), in column order.
+/// A table's columns as the schema has them now: (name, SQL type as `format_type` writes
+/// it — `text`, `numeric`, `timestamp with time zone`, `text[]`, …), in column order.
 async fn columns(
     db: &impl tokio_postgres::GenericClient,
     schema: &op_control::schema::Schema,
@@ -111,9 +113,11 @@ async fn columns(
 ) -> Result<Vec<(String, String)>, tokio_postgres::Error> {
     Ok(db
         .query(
-            "SELECT column_name::text, data_type::text FROM information_schema.columns
-              WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            &[&schema.name(), &table],
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+               FROM pg_attribute a
+              WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum",
+            &[&schema.table(table)],
         )
         .await?
         .iter()
