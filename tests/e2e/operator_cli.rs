@@ -530,6 +530,42 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
             .contains("commissions_status_times"),
         "{out}"
     );
+    // What the API relies on but the database cannot check: a rule that parses, a currency.
+    let mut bad_rule = bundle.clone();
+    bad_rule["tables"]["campaigns"][0]["commission_rule"] =
+        json!({"type": "percent", "value": "250"});
+    let (ok, out, _) = run_json(&[
+        "tenants",
+        "import",
+        &t3.slug,
+        &write("rule.json", &bad_rule),
+        "--json",
+    ]);
+    assert!(!ok);
+    assert_eq!(
+        (out["table"].as_str(), &out["row"]),
+        (Some("campaigns"), &bundle["tables"]["campaigns"][0]["id"]),
+        "{out}"
+    );
+    let mut bad_currency = bundle.clone();
+    bad_currency["tables"]["events"][1]["currency"] = json!("usd");
+    let (ok, out, _) = run_json(&[
+        "tenants",
+        "import",
+        &t3.slug,
+        &write("currency.json", &bad_currency),
+        "--json",
+    ]);
+    assert!(!ok);
+    assert_eq!(
+        (out["error"].as_str(), out["table"].as_str(), &out["row"]),
+        (
+            Some("invalid_row"),
+            Some("events"),
+            &bundle["tables"]["events"][1]["id"]
+        ),
+        "{out}"
+    );
     // A partner whose e-mail the tenant has under another id: refused, named.
     t3.partner("other@example.com").await;
     let other = tables["partners"]

@@ -317,6 +317,7 @@ fn prepare(
         for s in table.secret {
             dropped_secret |= obj.remove(*s).is_some();
         }
+        check_domain_rules(table, i, &mut obj)?;
         if table.name == "webhook_endpoints" {
             if let Some(key) = opts.secrets {
                 let id = obj["id"].as_str().unwrap_or_default().to_string();
@@ -339,6 +340,44 @@ fn prepare(
         ));
     }
     Ok(out)
+}
+
+/// What the database cannot check but the API relies on when it reads a row back: a
+/// commission rule parses (a campaign's, a partner's terms'; stored in its canonical form),
+/// a currency is an ISO 4217 code with a minor unit.
+fn check_domain_rules(
+    table: &Table,
+    index: usize,
+    obj: &mut Map<String, Value>,
+) -> Result<(), ImportError> {
+    let refuse = |obj: &Map<String, Value>, detail: String| ImportError::InvalidRow {
+        table: table.name.into(),
+        row: row_name(table, index, &Value::Object(obj.clone())),
+        detail,
+    };
+    let rule_column = match table.name {
+        "campaigns" => Some("commission_rule"),
+        "partner_terms" => Some("rule"),
+        _ => None,
+    };
+    if let Some(column) = rule_column {
+        if let Some(rule) = obj.get(column).filter(|v| !v.is_null()) {
+            match crate::commissions::rules::CommissionRule::parse_field(rule, column) {
+                Ok(rule) => {
+                    obj.insert(column.into(), rule.to_json());
+                }
+                Err(e) => return Err(refuse(obj, e.detail)),
+            }
+        }
+    }
+    if matches!(table.name, "events" | "commissions" | "payouts") {
+        if let Some(Value::String(c)) = obj.get("currency") {
+            if let Err(e) = crate::money::Currency::parse(c) {
+                return Err(refuse(obj, e.detail));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The multi-row insert of one table: the columns the bundle has (the others keep their
