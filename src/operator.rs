@@ -1,5 +1,5 @@
 //! The operator commands of the CLI, for people at a terminal (tables) and scripts
-//! (`--json`): `tenants list|create|suspend|resume`, `workers`, `migrate --status`. Like
+//! (`--json`): `tenants list|create|suspend|resume|export|import`, `workers`, `migrate --status`. Like
 //! `openpartner migrate` they talk to the database (`DATABASE_URL`), doing what the
 //! `/platform/*` endpoints do with the same control-plane functions, so a gateway's caches
 //! hear of every change (`NOTIFY`). `workers --gateway <url>` asks one gateway for its view
@@ -50,6 +50,27 @@ pub enum TenantsCommand {
         /// The target node, `host:port` as the cluster knows it (`tenants list` shows nodes).
         #[arg(long)]
         to: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the tenant's data as an `rs-1` bundle (JSON): partners, campaigns, links,
+    /// clicks, events, commissions with their ledger, payouts, ... (never secrets, key
+    /// hashes, sessions or tokens).
+    Export {
+        slug: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Import an `rs-1` bundle into a tenant: one transaction, all or nothing; rows whose id
+    /// is already there are skipped.
+    Import {
+        slug: String,
+        /// The bundle (`-`: stdin).
+        file: std::path::PathBuf,
+        /// Check everything and report what would be inserted, then roll back.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -232,6 +253,128 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
         }
         TenantsCommand::Resume { slug, json } => set_status(&mut db, &slug, "active", json).await?,
         TenantsCommand::Move { slug, to, json } => move_tenant(&db, &slug, &to, json).await?,
+        TenantsCommand::Export { slug, out } => export(&mut db, &slug, out).await?,
+        TenantsCommand::Import {
+            slug,
+            file,
+            dry_run,
+            json,
+        } => import(&mut db, &slug, &file, dry_run, json).await?,
+    }
+    Ok(())
+}
+
+async fn find(db: &tokio_postgres::Client, slug: &str) -> Result<tenants::Tenant> {
+    tenants::find_by_slug(db, slug)
+        .await?
+        .ok_or_else(|| anyhow!("tenant_not_found: no tenant `{slug}`"))
+}
+
+/// `tenants export`: the bundle, to `out` or stdout (written to a temporary file first, so
+/// a failed export leaves no half file behind).
+async fn export(
+    db: &mut tokio_postgres::Client,
+    slug: &str,
+    out: Option<std::path::PathBuf>,
+) -> Result<()> {
+    use std::io::Write;
+    let t = find(db, slug).await?;
+    match out {
+        Some(path) => {
+            let tmp = path.with_extension(format!("partial-{}", std::process::id()));
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let done = op_worker::migration::export(db, &t.id, &t.slug, &t.name, &mut w).await;
+            let done = done.and_then(|()| Ok(w.flush()?));
+            if let Err(e) = done {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, &path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            op_worker::migration::export(db, &t.id, &t.slug, &t.name, &mut w).await?;
+            writeln!(w)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// `tenants import`: the reply of `POST /import` (`--json`), or a table of counts.
+async fn import(
+    db: &mut tokio_postgres::Client,
+    slug: &str,
+    file: &std::path::Path,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let t = find(db, slug).await?;
+    let bytes = if file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+        b
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let key = op_control::env::trimmed("OP_SECRETS_KEY")
+        .map(|k| op_worker::secrets::SecretsKey::from_passphrase(&k));
+    let result = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(bundle) => {
+            let opts = op_worker::migration::ImportOptions {
+                dry_run,
+                secrets: key.as_ref(),
+            };
+            op_worker::migration::import(db, &t.id, &bundle, opts).await
+        }
+        Err(e) => Err(op_worker::migration::ImportError::InvalidBody(format!(
+            "the bundle is not JSON: {e}"
+        ))),
+    };
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(e) => {
+            if json {
+                print_json(&e.to_json());
+            }
+            bail!("{}: {e}", e.code());
+        }
+    };
+    if json {
+        print_json(&reply);
+        return Ok(());
+    }
+    let report = &reply["report"];
+    let rows: Vec<Vec<String>> = op_worker::migration::TABLES
+        .iter()
+        .map(|tb| {
+            vec![
+                tb.name.to_string(),
+                report["inserted"][tb.name].to_string(),
+                report["skipped"][tb.name].to_string(),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["TABLE", "INSERTED", "SKIPPED"], &rows));
+    for w in report["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", w.as_str().unwrap_or_default());
+    }
+    println!(
+        "not in a bundle (recreate them): {}",
+        report["missing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if dry_run {
+        println!("dry run: nothing was written");
     }
     Ok(())
 }
