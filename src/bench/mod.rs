@@ -117,7 +117,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "events-terms" => scenarios::events_terms(&b, Compound::OnePerEvent).await?,
                 "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
-                "reporting" => reporting::reporting(&b).await?,
+                "reporting" => reporting::reporting(&mut b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };
             if several {

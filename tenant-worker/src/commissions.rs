@@ -192,6 +192,18 @@ pub async fn transition(
             return Err(ApiError::internal());
         }
     };
+    // The amount leaves the rollup of its old status and enters the new one's.
+    {
+        let (partner, campaign, currency): (&str, &str, &str) = (
+            row.get("partner_id"),
+            row.get("campaign_id"),
+            row.get("currency"),
+        );
+        let accrued_at: DateTime<Utc> = row.get("accrued_at");
+        let mut rollups = tx.rollups();
+        rollups.commission(partner, accrued_at, campaign, currency, &from, -amount);
+        rollups.commission(partner, accrued_at, campaign, currency, to, amount);
+    }
     let event = match to {
         "approved" => "commission.approved",
         "paid" => "commission.paid",
@@ -259,6 +271,14 @@ pub async fn insert_adjustment(
             &[&id, &attribution, &event, &client_event, &user, &partner, &campaign, &amount, &currency, &status, &refund_of, &adjusts, &entry, &rule_index],
         )
         .await?;
+    tx.rollups().commission(
+        &partner,
+        row.get("accrued_at"),
+        &campaign,
+        &currency,
+        status,
+        amount,
+    );
     let event = if status == "approved" {
         "commission.approved"
     } else {

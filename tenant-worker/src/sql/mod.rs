@@ -49,6 +49,9 @@ pub struct Tx {
     conn: Option<Object>,
     schema: Schema,
     open: bool,
+    /// The reporting rollups this transaction changes, written by [`Tx::commit`] as its
+    /// last statements ([`crate::reporting::rollups::Deltas`]).
+    rollups: std::sync::Mutex<crate::reporting::rollups::Deltas>,
 }
 
 impl Tx {
@@ -59,6 +62,7 @@ impl Tx {
             conn: Some(conn),
             schema: schema.clone(),
             open: true,
+            rollups: Default::default(),
         };
         tx.batch_execute(&format!("BEGIN; SET LOCAL search_path TO {schema}"))
             .await?;
@@ -125,7 +129,21 @@ impl Tx {
             .ok_or_else(|| ApiError::no_such(what, id))
     }
 
+    /// The rollup changes of this transaction, to add to; written at [`Tx::commit`].
+    pub fn rollups(&self) -> std::sync::MutexGuard<'_, crate::reporting::rollups::Deltas> {
+        self.rollups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the rollup changes (the last statements), then commits.
     pub async fn commit(mut self) -> Result<(), ApiError> {
+        let deltas = std::mem::take(&mut *self.rollups());
+        if !deltas.is_empty() {
+            for rows in deltas.rows(&self.schema) {
+                for (sql, params) in rows.statements() {
+                    self.execute(&sql, &params).await?;
+                }
+            }
+        }
         let result = self.batch_execute("COMMIT").await;
         // A failed COMMIT has ended the transaction all the same (PostgreSQL rolled it back).
         self.open = false;
