@@ -2,7 +2,8 @@
 -- their writers keep them current. A migration, not a request: one statement per table.
 -- The credit rules are those of reporting/rollups.rs: per event, a partner's first
 -- (link, campaign) of its touches takes the partner's count, the first link of each
--- campaign the campaign's, the first (partner, link, campaign) the tenant's.
+-- campaign the campaign's, the first (partner, link, campaign) the tenant's — first in
+-- byte order (COLLATE "C"), as Rust compares the ids.
 INSERT INTO event_rollups (partner_id, day, link_id, campaign_id, currency, events, leads, sales,
                            campaign_leads, campaign_sales, link_events, tenant_events, revenue, refunded)
 SELECT x.partner_id, x.day, x.link_id, x.campaign_id, x.currency,
@@ -20,9 +21,9 @@ SELECT x.partner_id, x.day, x.link_id, x.campaign_id, x.currency,
                e.type IN ('signup', 'trial_started') AS lead,
                (e.value > 0 AND e.type NOT IN ('refund', 'chargeback')) IS TRUE AS sale,
                (SELECT sum(r.value) FROM events r WHERE r.refund_of = e.event_id AND r.value IS NOT NULL) AS refunded,
-               row_number() OVER (PARTITION BY t.event_id, t.partner_id ORDER BY t.link_id, t.campaign_id) = 1 AS p1,
-               row_number() OVER (PARTITION BY t.event_id, t.partner_id, t.campaign_id ORDER BY t.link_id) = 1 AS c1,
-               row_number() OVER (PARTITION BY t.event_id ORDER BY t.partner_id, t.link_id, t.campaign_id) = 1 AS t1
+               row_number() OVER (PARTITION BY t.event_id, t.partner_id ORDER BY t.link_id COLLATE "C", t.campaign_id COLLATE "C") = 1 AS p1,
+               row_number() OVER (PARTITION BY t.event_id, t.partner_id, t.campaign_id ORDER BY t.link_id COLLATE "C") = 1 AS c1,
+               row_number() OVER (PARTITION BY t.event_id ORDER BY t.partner_id COLLATE "C", t.link_id COLLATE "C", t.campaign_id COLLATE "C") = 1 AS t1
           FROM (SELECT a.event_id, a.partner_id, a.campaign_id, c.link_id, sum(a.weight) AS weight
                   FROM attributions a JOIN clicks c ON c.id = a.click_id
                  WHERE a.superseded_at IS NULL

@@ -1073,9 +1073,9 @@ async fn money_rollups_match_the_raw_rows(t: &Tenant) {
                         e.type IN ('signup', 'trial_started') AS lead,
                         (e.value > 0 AND e.type NOT IN ('refund', 'chargeback')) IS TRUE AS sale,
                         (SELECT sum(r.value) FROM {s}.events r WHERE r.refund_of = e.event_id AND r.value IS NOT NULL) AS refunded,
-                        row_number() OVER (PARTITION BY t.event_id, t.partner_id ORDER BY t.link_id, t.campaign_id) = 1 AS p1,
-                        row_number() OVER (PARTITION BY t.event_id, t.partner_id, t.campaign_id ORDER BY t.link_id) = 1 AS c1,
-                        row_number() OVER (PARTITION BY t.event_id ORDER BY t.partner_id, t.link_id, t.campaign_id) = 1 AS t1
+                        row_number() OVER (PARTITION BY t.event_id, t.partner_id ORDER BY t.link_id COLLATE \"C\", t.campaign_id COLLATE \"C\") = 1 AS p1,
+                        row_number() OVER (PARTITION BY t.event_id, t.partner_id, t.campaign_id ORDER BY t.link_id COLLATE \"C\") = 1 AS c1,
+                        row_number() OVER (PARTITION BY t.event_id ORDER BY t.partner_id COLLATE \"C\", t.link_id COLLATE \"C\", t.campaign_id COLLATE \"C\") = 1 AS t1
                    FROM (SELECT a.event_id, a.partner_id, a.campaign_id, c.link_id, sum(a.weight) AS weight
                            FROM {s}.attributions a JOIN {s}.clicks c ON c.id = a.click_id
                           WHERE a.superseded_at IS NULL
@@ -1158,16 +1158,21 @@ async fn money_rollups(t: &Tenant) -> Vec<Vec<String>> {
 async fn the_backfill_gives_the_same_rollups(t: &Tenant) {
     let kept = money_rollups(t).await;
     let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
-    db().await
-        .batch_execute(&format!(
-            "BEGIN; SET LOCAL search_path TO {s};
-             TRUNCATE event_rollups, user_rollups, commission_rollups;
-             {}
-             COMMIT",
-            include_str!("../../migrations/tenant/0017_reporting_money_backfill.sql")
-        ))
+    // One statement per query, in one transaction (CITUS rule 7), as migrations run.
+    let mut db = db().await;
+    let tx = db.transaction().await.unwrap();
+    tx.batch_execute(&format!("SET LOCAL search_path TO {s}"))
         .await
         .unwrap();
+    tx.batch_execute("TRUNCATE event_rollups, user_rollups, commission_rollups")
+        .await
+        .unwrap();
+    for stmt in op_control::migrations::split_statements(include_str!(
+        "../../migrations/tenant/0017_reporting_money_backfill.sql"
+    )) {
+        tx.batch_execute(&stmt).await.unwrap();
+    }
+    tx.commit().await.unwrap();
     assert_eq!(money_rollups(t).await, kept);
 }
 
