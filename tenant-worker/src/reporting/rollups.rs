@@ -1,7 +1,10 @@
-//! The per-day click rollups (`click_rollups`, one row per partner, UTC day and link) that
-//! the reports read instead of raw clicks.
+//! The per-day rollups the reports read instead of raw rows: `click_rollups` (one row per
+//! partner, UTC day and link), and the event side and money ([`Deltas`]): `event_rollups`
+//! (per partner, event day, link, campaign and currency), `user_rollups` (per partner, day
+//! and user: the funnel's distinct users) and `commission_rollups` (per partner, accrual
+//! day, campaign and currency, one amount per status).
 //!
-//! They are written in the transaction of what they count: a click batch adds its counts
+//! They are written in the transaction of what they count. A click batch adds its counts
 //! with one multi-row upsert (aggregated in memory first, so a batch of any size adds one
 //! statement per 64 (partner, day, link) keys), and identify adds an identity to its click's
 //! row in its own transaction. Upserts add (`SET clicks = click_rollups.clicks +
@@ -9,9 +12,18 @@
 //! lock rows in the same order and never deadlock. (Two batches of one hot link in flight
 //! at once do queue on its row until the first commits; striping the row into slots was
 //! tried and measured no different on the bench's one-link click load — 0.62–0.65× against
-//! 0.63× of pgbench on the same busy box — so the schema keeps one row per key.) Clicks are immutable and their flag is
-//! decided when they are written, so refunds, clawbacks and rederive (which change only
-//! attributions and commissions) never move a click rollup.
+//! 0.63× of pgbench on the same busy box — so the schema keeps one row per key.) Clicks are
+//! immutable and their flag is decided when they are written, so refunds, clawbacks and
+//! rederive (which change only attributions and commissions) never move a click rollup.
+//!
+//! The event-side and money rollups change with attributions and commissions: the event
+//! lane's batch adds its events and commissions ([`crate::attribution::store::derived_rows`]);
+//! a refund adds its share to the refunded event's touches; rederive takes the old
+//! attributions out and `attach` puts the new ones in (as identify's backlog does); every
+//! ledger transition moves its amount from one status to the other. Each writer gathers
+//! [`Deltas`] in memory and writes them as its transaction's last statements (the lane with
+//! its batch, others at [`crate::sql::Tx::commit`]): event, user, commission rollups in that
+//! order, keys sorted, so no two writers wait on each other's rollup rows in a cycle.
 
 use super::LEAD_TYPES;
 use crate::{
@@ -451,6 +463,96 @@ pub async fn refunded_sum(tx: &Tx, client_event_id: &str) -> Result<Option<Decim
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn touch(partner: &str, link: &str, campaign: &str, weight: &str) -> Touch {
+        Touch {
+            partner: partner.into(),
+            link: link.into(),
+            campaign: campaign.into(),
+            weight: weight.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_counted_once_per_level_and_uncounting_cancels_it() {
+        let ts = "2026-03-04T10:00:00Z".parse().unwrap();
+        let e = Counted {
+            kind: "signup",
+            value: Some("80".parse().unwrap()),
+            currency: "USD",
+            ts,
+            user: "u1",
+        };
+        // P1 through two links of campaign A and one of B; P2 through one link.
+        let touches = [
+            touch("p2", "l9", "a", "0.25"),
+            touch("p1", "l2", "a", "0.25"),
+            touch("p1", "l1", "a", "0.25"),
+            touch("p1", "l3", "b", "0.25"),
+        ];
+        let mut d = Deltas::default();
+        d.event(&e, &touches, Some("8".parse().unwrap()), 1);
+        let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+        let row = |p: &str, l: &str, c: &str| {
+            d.events[&(p.into(), day, l.into(), c.into(), "USD".into())].clone()
+        };
+        let sum = |f: fn(&EventDelta) -> i64| d.events.values().map(f).sum::<i64>();
+        assert_eq!(sum(|r| r.events), 2, "once per partner");
+        assert_eq!(sum(|r| r.tenant_events), 1, "once for the tenant");
+        assert_eq!(sum(|r| r.link_events), 4, "once per link");
+        assert_eq!(sum(|r| r.campaign_leads), 3, "once per (partner, campaign)");
+        assert_eq!(sum(|r| r.leads), 2);
+        assert_eq!(
+            sum(|r| r.sales),
+            2,
+            "a value above 0 makes any event a sale, a signup too"
+        );
+        // The first group of each level, in (partner, link, campaign) order, takes the credit.
+        assert_eq!(
+            (
+                row("p1", "l1", "a").events,
+                row("p1", "l1", "a").tenant_events
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            (
+                row("p1", "l2", "a").events,
+                row("p1", "l2", "a").campaign_leads
+            ),
+            (0, 0)
+        );
+        assert_eq!(row("p1", "l3", "b").campaign_leads, 1);
+        assert_eq!(row("p2", "l9", "a").events, 1);
+        assert_eq!(
+            row("p1", "l2", "a").revenue,
+            "20".parse::<Decimal>().unwrap()
+        );
+        assert_eq!(
+            row("p1", "l2", "a").refunded,
+            "2".parse::<Decimal>().unwrap()
+        );
+        assert_eq!(d.users.len(), 2, "one user row per partner");
+        // Taking the same event out leaves nothing to write.
+        d.event(&e, &touches, Some("8".parse().unwrap()), -1);
+        let schema = Schema::of_tenant("01M9600KQQS5XH9W47PE351TAR").unwrap();
+        assert!(d.rows(&schema).iter().all(|r| r.statements().is_empty()));
+    }
+
+    #[test]
+    fn a_transition_moves_an_amount_between_statuses() {
+        let at = "2026-03-04T10:00:00Z".parse().unwrap();
+        let mut d = Deltas::default();
+        let amount: Decimal = "12.5".parse().unwrap();
+        d.commission("p1", at, "a", "EUR", "accrued", amount);
+        d.commission("p1", at, "a", "EUR", "accrued", -amount);
+        d.commission("p1", at, "a", "EUR", "approved", amount);
+        let day = NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+        assert_eq!(
+            d.commissions[&("p1".into(), day, "a".into(), "EUR".into())],
+            [Decimal::ZERO, amount, Decimal::ZERO, Decimal::ZERO]
+        );
+    }
 
     #[test]
     fn a_batch_is_counted_once_per_key() {
