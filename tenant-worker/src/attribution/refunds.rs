@@ -238,8 +238,9 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         let day = original
             .get::<_, chrono::DateTime<chrono::Utc>>(4)
             .date_naive();
-        tx.rollups()
-            .refund(day, original_currency.code(), &touches, amount);
+        rollups::of(&tx, |d| {
+            d.refund(day, original_currency.code(), &touches, amount)
+        });
     }
     tx.commit().await?;
     Ok(Reply::typed(201, &reply))

@@ -22,13 +22,13 @@
 //! attributions out and `attach` puts the new ones in (as identify's backlog does); every
 //! ledger transition moves its amount from one status to the other. Each writer gathers
 //! [`Deltas`] in memory and writes them as its transaction's last statements (the lane with
-//! its batch, others at [`crate::sql::Tx::commit`]): event, user, commission rollups in that
+//! its batch, others at [`crate::sql::Tx::commit`], as its [`LastWrites`]): event, user, commission rollups in that
 //! order, keys sorted, so no two writers wait on each other's rollup rows in a cycle.
 
 use super::LEAD_TYPES;
 use crate::{
     error::ApiError,
-    sql::{val, Rows, Schema, Tx},
+    sql::{val, LastWrites, Rows, Schema, Tx},
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -234,10 +234,6 @@ fn grouped(touches: &[Touch]) -> BTreeMap<(&str, &str, &str), Decimal> {
 }
 
 impl Deltas {
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.users.is_empty() && self.commissions.is_empty()
-    }
-
     /// Counts (`sign` 1) or uncounts (-1) an event credited through `touches` (its live
     /// attributions), whose refunds so far sum to `refunded`.
     pub fn event(&mut self, e: &Counted, touches: &[Touch], refunded: Option<Decimal>, sign: i64) {
@@ -425,6 +421,21 @@ impl Deltas {
         }
         vec![events, users, commissions]
     }
+}
+
+impl LastWrites for Deltas {
+    fn rows(&self, schema: &Schema) -> Vec<Rows> {
+        Deltas::rows(self, schema)
+    }
+
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// Adds to the rollup changes of `tx`, written as its last statements when it commits.
+pub fn of(tx: &Tx, f: impl FnOnce(&mut Deltas)) {
+    tx.last_writes(f);
 }
 
 /// The live attributions of event `id` as rollup touches (the link from the touched click).

@@ -49,9 +49,18 @@ pub struct Tx {
     conn: Option<Object>,
     schema: Schema,
     open: bool,
-    /// The reporting rollups this transaction changes, written by [`Tx::commit`] as its
-    /// last statements ([`crate::reporting::rollups::Deltas`]).
-    rollups: std::sync::Mutex<crate::reporting::rollups::Deltas>,
+    /// Writes gathered in memory and made by [`Tx::commit`] as the transaction's last
+    /// statements ([`LastWrites`]; reporting's rollup deltas).
+    last: std::sync::Mutex<Vec<Box<dyn LastWrites>>>,
+}
+
+/// Changes a transaction gathers in memory and writes just before it commits: summed
+/// per key however many statements add to them, and written in one order (so writers
+/// that all write them last never deadlock on them).
+pub trait LastWrites: Send + Sync + 'static {
+    /// The statements, in the order they lock rows.
+    fn rows(&self, schema: &Schema) -> Vec<Rows>;
+    fn as_any(&mut self) -> &mut dyn std::any::Any;
 }
 
 impl Tx {
@@ -62,7 +71,7 @@ impl Tx {
             conn: Some(conn),
             schema: schema.clone(),
             open: true,
-            rollups: Default::default(),
+            last: Default::default(),
         };
         tx.batch_execute(&format!("BEGIN; SET LOCAL search_path TO {schema}"))
             .await?;
@@ -129,16 +138,22 @@ impl Tx {
             .ok_or_else(|| ApiError::no_such(what, id))
     }
 
-    /// The rollup changes of this transaction, to add to; written at [`Tx::commit`].
-    pub fn rollups(&self) -> std::sync::MutexGuard<'_, crate::reporting::rollups::Deltas> {
-        self.rollups.lock().unwrap_or_else(|e| e.into_inner())
+    /// Adds to this transaction's [`LastWrites`] of type `T` (made when first asked for).
+    pub fn last_writes<T: LastWrites + Default>(&self, f: impl FnOnce(&mut T)) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if !last.iter_mut().any(|w| w.as_any().is::<T>()) {
+            last.push(Box::new(T::default()));
+        }
+        if let Some(t) = last.iter_mut().find_map(|w| w.as_any().downcast_mut::<T>()) {
+            f(t);
+        }
     }
 
-    /// Writes the rollup changes (the last statements), then commits.
+    /// Makes the [`LastWrites`] (the last statements), then commits.
     pub async fn commit(mut self) -> Result<(), ApiError> {
-        let deltas = std::mem::take(&mut *self.rollups());
-        if !deltas.is_empty() {
-            for rows in deltas.rows(&self.schema) {
+        let last = std::mem::take(&mut *self.last.lock().unwrap_or_else(|e| e.into_inner()));
+        for writes in &last {
+            for rows in writes.rows(&self.schema) {
                 for (sql, params) in rows.statements() {
                     self.execute(&sql, &params).await?;
                 }
