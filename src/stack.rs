@@ -165,6 +165,21 @@ impl Stack {
         Ok(())
     }
 
+    /// Starts every running worker again with `key=value` in its environment (`None`: without
+    /// `key`): the bench's switches that only a worker's start reads.
+    pub fn restart_workers_with(&mut self, key: &str, value: Option<&str>) -> Result<()> {
+        self.opts.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.opts.env.push((key.to_string(), v.to_string()));
+        }
+        for i in 0..self.workers.len() {
+            if self.workers[i].child.is_some() {
+                self.restart_worker(i)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until the gateway, worker or postgres child exits (dev mode: "something died").
     pub fn try_exited(&mut self) -> Option<String> {
         if let Some(g) = self.gateway.as_mut() {

@@ -50,6 +50,8 @@ pub const TENANT: &[Migration] = &[
     migration!(13, "tenant", "0013_reporting"),
     migration!(14, "tenant", "0014_reporting_backfill"),
     migration!(15, "tenant", "0015_events_user_ts_id"),
+    migration!(16, "tenant", "0016_reporting_money_rollups"),
+    migration!(17, "tenant", "0017_reporting_money_backfill"),
 ];
 
 /// The version a fully migrated tenant schema has.

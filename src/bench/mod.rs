@@ -120,7 +120,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "events-terms" => scenarios::events_terms(&b, Compound::OnePerEvent).await?,
                 "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
-                "reporting" => reporting::reporting(&b).await?,
+                "reporting" => reporting::reporting(&mut b).await?,
                 "tenant-move" => tenant_move::tenant_move(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };

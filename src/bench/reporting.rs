@@ -5,9 +5,10 @@
 //! event (30 % signups, 70 % purchases in USD or EUR) and the purchases' commissions —
 //! written with bulk SQL in the bench tenant, then read by 16 concurrent readers: a
 //! dashboard (30 days, and a year), a year of time series by week and a funnel, each of a
-//! random partner. Then event ingest with reporting's write-side cost (the index the
-//! partner reports read attributions by) against the same load without it, in alternating
-//! runs.
+//! random partner. Then event ingest with reporting's write-side cost (the event lane's
+//! rollup upserts and the index the events and customers reports read attributions by)
+//! against the same load without them (workers started with `OP_BENCH_NO_EVENT_ROLLUPS=1`,
+//! the index dropped), in alternating runs.
 
 use super::{
     measure::measure,
@@ -132,6 +133,48 @@ async fn generate(b: &Bench) -> Result<f64> {
                FROM generate_series(0, {EVENTS} - 1) m WHERE m % 10 >= 3",
             ts = click_ts.replace("{n}", "(10 * m + 1 + m % 9)")
         ),
+        // The event, user and commission rollups of the generated history (one attribution
+        // of weight 1 per event, no refunds): what the event lane would have written.
+        format!(
+            "INSERT INTO {s}.event_rollups (partner_id, day, link_id, campaign_id, currency, events, leads, sales,
+                                           campaign_leads, campaign_sales, link_events, tenant_events, revenue, refunded)
+             SELECT a.partner_id, (e.ts AT TIME ZONE 'UTC')::date, c.link_id, a.campaign_id, e.currency,
+                    count(*), count(*) FILTER (WHERE e.type IN ('signup', 'trial_started')), count(*) FILTER (WHERE e.value > 0),
+                    count(*) FILTER (WHERE e.type IN ('signup', 'trial_started')), count(*) FILTER (WHERE e.value > 0),
+                    count(*), count(*), coalesce(sum(e.value * a.weight), 0), 0
+               FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id JOIN {s}.clicks c ON c.id = a.click_id
+              WHERE a.id LIKE '0000004%'
+              GROUP BY 1, 2, 3, 4, 5
+             ON CONFLICT (partner_id, day, link_id, campaign_id, currency) DO UPDATE
+                SET events = event_rollups.events + excluded.events, leads = event_rollups.leads + excluded.leads,
+                    sales = event_rollups.sales + excluded.sales,
+                    campaign_leads = event_rollups.campaign_leads + excluded.campaign_leads,
+                    campaign_sales = event_rollups.campaign_sales + excluded.campaign_sales,
+                    link_events = event_rollups.link_events + excluded.link_events,
+                    tenant_events = event_rollups.tenant_events + excluded.tenant_events,
+                    revenue = event_rollups.revenue + excluded.revenue"
+        ),
+        format!(
+            "INSERT INTO {s}.user_rollups (partner_id, day, user_id, leads, sales)
+             SELECT a.partner_id, (e.ts AT TIME ZONE 'UTC')::date, e.user_id,
+                    count(*) FILTER (WHERE e.type IN ('signup', 'trial_started')), count(*) FILTER (WHERE e.value > 0)
+               FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
+              WHERE a.id LIKE '0000004%' AND (e.type IN ('signup', 'trial_started') OR e.value > 0)
+              GROUP BY 1, 2, 3
+             ON CONFLICT (partner_id, day, user_id) DO UPDATE
+                SET leads = user_rollups.leads + excluded.leads, sales = user_rollups.sales + excluded.sales"
+        ),
+        format!(
+            "INSERT INTO {s}.commission_rollups (partner_id, day, campaign_id, currency, accrued, approved, paid, reversed)
+             SELECT partner_id, (accrued_at AT TIME ZONE 'UTC')::date, campaign_id, currency,
+                    coalesce(sum(amount) FILTER (WHERE status = 'accrued'), 0),
+                    coalesce(sum(amount) FILTER (WHERE status = 'approved'), 0), 0, 0
+               FROM {s}.commissions WHERE id LIKE '0000002%'
+              GROUP BY 1, 2, 3, 4
+             ON CONFLICT (partner_id, day, campaign_id, currency) DO UPDATE
+                SET accrued = commission_rollups.accrued + excluded.accrued,
+                    approved = commission_rollups.approved + excluded.approved"
+        ),
     ];
     for sql in &statements {
         db.batch_execute(sql).await?;
@@ -145,6 +188,9 @@ async fn generate(b: &Bench) -> Result<f64> {
         "events",
         "attributions",
         "commissions",
+        "event_rollups",
+        "user_rollups",
+        "commission_rollups",
     ] {
         db.batch_execute(&format!("VACUUM ANALYZE {s}.{table}"))
             .await?;
@@ -152,7 +198,7 @@ async fn generate(b: &Bench) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-pub(super) async fn reporting(b: &Bench) -> Result<Section> {
+pub(super) async fn reporting(b: &mut Bench) -> Result<Section> {
     let secs = generate(b).await?;
     let mut lines = vec![format!(
         "reporting: generated {PARTNERS} partners, {LINKS} links, {CLICKS} clicks over 365 days (+ rollups), {EVENTS} attributed events, {} commissions in {secs:.1} s",
@@ -194,17 +240,25 @@ pub(super) async fn reporting(b: &Bench) -> Result<Section> {
         ));
     }
 
-    // Event ingest: reporting adds one index to the event write path (the partner's live
-    // attributions); the same load with and without it, alternating.
+    // Event ingest: reporting's write-side cost on events is the event lane's rollup
+    // upserts (event, user and commission rollups: up to three statements per batch) and
+    // the index the events and customers reports read attributions by. "Without" runs the
+    // same load on workers started with OP_BENCH_NO_EVENT_ROLLUPS=1 (the lane skips the
+    // upserts) and without the index; both sides start on freshly started workers.
     let s = b.target.schema();
     let db = crate::connect(&b.target.stack.database_url).await?;
-    let mut versus = Versus::new("reporting-events", b.concurrency, "without the index");
+    let mut versus = Versus::new(
+        "reporting-events",
+        b.concurrency,
+        "without rollups or the index",
+    );
     lines.push(format!(
-        "  {} alternating runs, event ingest with reporting's index then without it ({} clients):",
+        "  {} alternating runs, event ingest with reporting's rollups and index then without them ({} clients):",
         b.pairs.max(1),
         b.concurrency
     ));
     for i in 1..=b.pairs.max(1) {
+        workers_with(b, None).await?;
         let with = events_via_gateway(
             b,
             format!("POST /attribution/events   with reporting, pair {i}"),
@@ -212,6 +266,7 @@ pub(super) async fn reporting(b: &Bench) -> Result<Section> {
         .await?;
         db.batch_execute(&format!("DROP INDEX {s}.attributions_partner_idx"))
             .await?;
+        workers_with(b, Some("1")).await?;
         let without =
             events_via_gateway(b, format!("POST /attribution/events   without, pair {i}")).await;
         db.batch_execute(&format!(
@@ -220,11 +275,27 @@ pub(super) async fn reporting(b: &Bench) -> Result<Section> {
         .await?;
         lines.push(versus.add(i, &with, &without?));
     }
+    workers_with(b, None).await?;
     lines.push(versus.summary());
     Ok(Section {
         lines,
         versus: None,
     })
+}
+
+/// Starts the workers again with `OP_BENCH_NO_EVENT_ROLLUPS` set to `value` (or unset) and
+/// waits until the gateway has them all again.
+async fn workers_with(b: &mut Bench, value: Option<&str>) -> Result<()> {
+    b.target
+        .stack
+        .restart_workers_with("OP_BENCH_NO_EVENT_ROLLUPS", value)?;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    b.target
+        .stack
+        .wait_ready(std::time::Duration::from_secs(30))
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    Ok(())
 }
 
 /// The UTC day 364 days before today (by the database's clock): a year's window.

@@ -2,6 +2,7 @@
 //! row shape, the ledger transitions (the state machine itself is enforced by the database,
 //! see migrations/tenant/0004) and the commission API.
 
+use crate::reporting::rollups;
 use crate::sql::Tx;
 use crate::{
     access::Principal,
@@ -192,6 +193,19 @@ pub async fn transition(
             return Err(ApiError::internal());
         }
     };
+    // The amount leaves the rollup of its old status and enters the new one's.
+    {
+        let (partner, campaign, currency): (&str, &str, &str) = (
+            row.get("partner_id"),
+            row.get("campaign_id"),
+            row.get("currency"),
+        );
+        let accrued_at: DateTime<Utc> = row.get("accrued_at");
+        rollups::of(tx, |d| {
+            d.commission(partner, accrued_at, campaign, currency, &from, -amount);
+            d.commission(partner, accrued_at, campaign, currency, to, amount);
+        });
+    }
     let event = match to {
         "approved" => "commission.approved",
         "paid" => "commission.paid",
@@ -259,6 +273,10 @@ pub async fn insert_adjustment(
             &[&id, &attribution, &event, &client_event, &user, &partner, &campaign, &amount, &currency, &status, &refund_of, &adjusts, &entry, &rule_index],
         )
         .await?;
+    let accrued_at: DateTime<Utc> = row.get("accrued_at");
+    rollups::of(tx, |d| {
+        d.commission(&partner, accrued_at, &campaign, &currency, status, amount)
+    });
     let event = if status == "approved" {
         "commission.approved"
     } else {

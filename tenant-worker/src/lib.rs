@@ -134,6 +134,7 @@ impl App {
 pub async fn run_from_env() -> anyhow::Result<()> {
     op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
+    reporting::rollups::configure_from_env();
     let listener = server::Listener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
     let app = std::sync::Arc::new(App::new(config)?);

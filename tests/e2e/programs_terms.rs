@@ -387,8 +387,10 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
         .campaign(json!({"autoApprove": true, "holdbackDays": 30}))
         .await;
     let mut commissions = Vec::new();
+    let mut partners = Vec::new();
     for (campaign, user) in [(&auto, "u-auto"), (&manual, "u-manual"), (&held, "u-held")] {
         let link = t.partner_link(&campaign.id).await;
+        partners.push(link.partner.clone());
         t.identified_click(&link, user).await;
         let e = t
             .event(json!({"userId": user, "type": "sale", "value": "10.00"}))
@@ -398,6 +400,18 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
     }
 
     let c = wait_status(&t, &commissions[0], "approved", 15).await;
+    // The job's approval moved the amount in the reporting rollups too.
+    let d = t
+        .api
+        .get(&format!("/partners/{}/dashboard", partners[0]))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        d["commissionByStatus"],
+        json!({"accrued": [], "approved": [{"currency": c["commission"]["currency"], "amount": c["commission"]["amount"]}], "paid": [], "reversed": []}),
+        "{d}"
+    );
     let history = c["commission"]["history"].as_array().unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(

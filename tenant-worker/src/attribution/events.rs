@@ -25,6 +25,7 @@ use crate::{
     error::{ApiError, ErrorCode},
     group_commit::{BatchResult, Before, Lanes, Turn},
     openapi::Op,
+    reporting::rollups,
     sql::{pipeline, rollback, send, Rows, Schema, Statement},
     webhooks::subscriptions,
 };
@@ -302,6 +303,8 @@ struct Batch<'a> {
     /// first being written. Events that are not first write no `first_events` row and take
     /// no lock: once a user's firsts are known, batches of that user write side by side.
     locks: Vec<i64>,
+    /// Whether the batch writes its reporting rollups ([`rollups::in_event_lane`]).
+    rollups: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -360,6 +363,7 @@ impl<'a> Batch<'a> {
             derived: Vec::new(),
             history,
             locks,
+            rollups: rollups::in_event_lane(),
         };
         batch.derived = batch.derived_rows(|_| true);
         batch
@@ -487,7 +491,7 @@ impl<'a> Batch<'a> {
             .collect();
         // First events inserted plainly: a concurrent writer's first of the same key fails
         // this batch, which is then written again job by job from fresh reads.
-        store::derived_rows(self.schema, &items, true, self.outbox, "")
+        store::derived_rows(self.schema, &items, true, self.outbox, "", self.rollups)
     }
 
     fn event_id(&self, i: usize) -> &str {

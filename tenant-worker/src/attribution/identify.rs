@@ -228,7 +228,7 @@ async fn backfill(tx: &Tx, schema: &Schema, user_id: &str) -> Result<u64, ApiErr
             continue;
         }
         let mut plan = Plan::new(&event, &outcome, Utc::now());
-        store::attach(&**tx, schema, &event, &mut plan).await?;
+        store::attach(tx, schema, &event, &mut plan).await?;
         // A campaign that just paid is no longer "first" for the user's later events.
         mark_paid(&mut candidates, &event, &plan);
         count += 1;

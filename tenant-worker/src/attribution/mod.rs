@@ -89,6 +89,8 @@ impl Model {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub click_id: String,
+    /// The click's link (reporting credits an event to the link of the click it touched).
+    pub link_id: String,
     pub partner_id: String,
     pub campaign_id: String,
     pub ts: DateTime<Utc>,
@@ -115,6 +117,7 @@ impl Candidate {
             terms::rule_in_force(&self.rule, self.holdback_days, &self.terms, at);
         Candidate {
             click_id: self.click_id.clone(),
+            link_id: self.link_id.clone(),
             partner_id: self.partner_id.clone(),
             campaign_id: self.campaign_id.clone(),
             ts: self.ts,

@@ -6,6 +6,7 @@
 //! before its turn to write, and the reply stored with the event is exactly the one sent.
 
 use super::{Candidate, Model, Outcome};
+use crate::reporting::rollups::{Counted, Deltas, Touch};
 use crate::{commissions::pricing::PricedEvent, context::ts, money::Currency};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -26,6 +27,19 @@ pub struct EventFacts {
     pub value: Option<Decimal>,
     pub currency: Currency,
     pub ts: DateTime<Utc>,
+}
+
+impl EventFacts {
+    /// The event as the reporting rollups count it.
+    pub fn counted(&self) -> Counted<'_> {
+        Counted {
+            kind: &self.kind,
+            value: self.value,
+            currency: self.currency.code(),
+            ts: self.ts,
+            user: &self.user_id,
+        }
+    }
 }
 
 /// After `plan` is written, a campaign it paid is no longer "first" for the user's later
@@ -56,6 +70,8 @@ pub struct PlannedAttribution {
     pub id: String,
     pub model: Model,
     pub click_id: String,
+    /// The click's link (not written: reporting's rollups count by it).
+    pub link_id: String,
     pub partner_id: String,
     pub campaign_id: String,
     pub weight: Decimal,
@@ -105,6 +121,7 @@ impl Plan {
                 id: ulid::Ulid::new().to_string(),
                 model: *model,
                 click_id: t.candidate.click_id.clone(),
+                link_id: t.candidate.link_id.clone(),
                 partner_id: t.candidate.partner_id.clone(),
                 campaign_id: t.candidate.campaign_id.clone(),
                 weight: t.weight,
@@ -140,6 +157,32 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// Adds to `deltas` what writing this plan for `event` changes in the reporting rollups
+    /// (`refunded`: the event's refunds so far): its attributions and its new commissions.
+    pub fn count(&self, event: &EventFacts, refunded: Option<Decimal>, deltas: &mut Deltas) {
+        let touches: Vec<Touch> = self
+            .attributions
+            .iter()
+            .map(|a| Touch {
+                partner: a.partner_id.clone(),
+                link: a.link_id.clone(),
+                campaign: a.campaign_id.clone(),
+                weight: a.weight,
+            })
+            .collect();
+        deltas.event(&event.counted(), &touches, refunded, 1);
+        for c in &self.commissions {
+            deltas.commission(
+                &c.partner_id,
+                c.accrued_at,
+                &c.campaign_id,
+                c.currency.code(),
+                "accrued",
+                c.amount,
+            );
+        }
     }
 
     /// The reply of `POST /attribution/events` (stored with the event for idempotent replays).

@@ -12,6 +12,7 @@ use super::{
     plan::{EventFacts, Plan},
     store, Outcome,
 };
+use crate::reporting::rollups;
 use crate::sql::{Schema, Tx};
 use crate::{
     commissions,
@@ -200,6 +201,11 @@ async fn one_event(
         counts.skipped += 1;
         return Ok(());
     }
+    // The old attributions leave the rollups (with their share of the event's refunds);
+    // the new ones enter them in `attach`.
+    let old = rollups::live_touches(tx, &event.id).await?;
+    let refunded = rollups::refunded_sum(tx, &event.event_id).await?;
+    rollups::of(tx, |d| d.event(&event.counted(), &old, refunded, -1));
     for (cid, ..) in &live {
         commissions::transition(tx, cid, "reversed", who, Some("rederived"), None).await?;
         counts.reversed += 1;
@@ -213,7 +219,7 @@ async fn one_event(
         .await?;
     if let Outcome::Attributed { .. } = outcome {
         let mut plan = plan;
-        store::attach(&**tx, schema, &event, &mut plan).await?;
+        store::attach(tx, schema, &event, &mut plan).await?;
         counts.created += plan.commissions.len() as u64;
     } else {
         tx.execute(

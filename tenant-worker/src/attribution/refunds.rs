@@ -16,6 +16,7 @@ use super::{
     refund_math::{self, Earlier, Standing, Take},
     store,
 };
+use crate::reporting::rollups;
 use crate::{
     commissions,
     context::{Ctx, Reply},
@@ -91,7 +92,7 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
     let tx = ctx.tx().await?;
     let original = tx
         .query_opt(
-            "SELECT id, value, currency, type FROM events WHERE event_id = $1 AND refund_of IS NULL FOR UPDATE",
+            "SELECT id, value, currency, type, ts FROM events WHERE event_id = $1 AND refund_of IS NULL FOR UPDATE",
             &[&refund_of],
         )
         .await?
@@ -231,6 +232,16 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         ],
     )
     .await?;
+    // The refunded event's attributions' share of this refund, on the refunded event's day.
+    if let Some(amount) = stored_value.filter(|v| !v.is_zero()) {
+        let touches = rollups::live_touches(&tx, &original_id).await?;
+        let day = original
+            .get::<_, chrono::DateTime<chrono::Utc>>(4)
+            .date_naive();
+        rollups::of(&tx, |d| {
+            d.refund(day, original_currency.code(), &touches, amount)
+        });
+    }
     tx.commit().await?;
     Ok(Reply::typed(201, &reply))
 }

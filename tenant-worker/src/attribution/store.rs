@@ -10,7 +10,8 @@
 
 use super::plan::{attribution_json, commission_json, EventFacts, Plan};
 use super::{Candidate, Model, Outcome};
-use crate::sql::{val, JsonText, Rows, Schema};
+use crate::reporting::rollups::{self, Deltas};
+use crate::sql::{val, JsonText, Rows, Schema, Tx};
 use crate::{
     commissions::{pricing::FirstEvents, CommissionRule},
     error::ApiError,
@@ -50,7 +51,7 @@ pub async fn candidates_for(
                  AND (cp.ends_at IS NULL OR c.ts < cp.ends_at)) AS eligible,
                 cp.attribution_model, cp.attribution_window_days, cp.holdback_days, cp.commission_rule,
                 paid.one IS NOT NULL AS paid_before,
-                terms.specific, terms.valid_from, terms.rules, terms.holdback
+                terms.specific, terms.valid_from, terms.rules, terms.holdback, c.link_id
            FROM {schema}.identities i
            JOIN {schema}.clicks c ON c.id = i.click_id
            JOIN {schema}.campaigns cp ON cp.id = c.campaign_id
@@ -84,6 +85,7 @@ pub async fn candidates_for(
         let rule: Value = r.get(9);
         list.push(Candidate {
             click_id,
+            link_id: r.get(15),
             partner_id: r.get(2),
             campaign_id: r.get(3),
             ts: r.get(4),
@@ -281,6 +283,7 @@ pub fn derived_rows(
     with_attributions: bool,
     with_outbox: bool,
     firsts_on_conflict: &'static str,
+    with_rollups: bool,
 ) -> Vec<Rows> {
     let mut firsts = Rows::new(
         schema,
@@ -393,7 +396,17 @@ pub fn derived_rows(
             ]);
         }
     }
-    vec![attributions, ledger, commissions, outbox, firsts]
+    let mut out = vec![attributions, ledger, commissions, outbox, firsts];
+    if with_rollups {
+        // Last: the rollup upserts end the transaction ([`Deltas`]). New events have no
+        // refunds yet.
+        let mut deltas = Deltas::default();
+        for (event, plan) in items {
+            plan.count(event, None, &mut deltas);
+        }
+        out.extend(deltas.rows(schema));
+    }
+    out
 }
 
 /// The stored reply of an event, for idempotent replays.
@@ -415,11 +428,12 @@ pub async fn stored_response(
 /// the caller's transaction. An attribution that existed before for the same (model, click)
 /// — superseded by an earlier rederive — is revived rather than duplicated.
 pub async fn attach(
-    client: &impl GenericClient,
+    tx: &Tx,
     schema: &Schema,
     event: &EventFacts,
     plan: &mut Plan,
 ) -> Result<(), ApiError> {
+    let client = &**tx;
     for a in plan.attributions.iter_mut() {
         let row = client
             .query_one(
@@ -439,7 +453,7 @@ pub async fn attach(
     // Identify and rederive re-point a first event (rederive replays in `ts` order; its
     // superseded firsts were deleted).
     let repoint = "ON CONFLICT (user_id, campaign_id, partner_id, event_type) DO UPDATE SET event_id = EXCLUDED.event_id";
-    for rows in derived_rows(schema, &[(event, plan)], false, true, repoint) {
+    for rows in derived_rows(schema, &[(event, plan)], false, true, repoint, false) {
         for (sql, params) in rows.statements() {
             client.execute(sql.as_str(), &params).await?;
         }
@@ -451,5 +465,9 @@ pub async fn attach(
             &[&event.id],
         )
         .await?;
+    // The rollups count the new attributions (with the refunds the event already has) and
+    // commissions when the transaction commits.
+    let refunded = rollups::refunded_sum(tx, &event.event_id).await?;
+    rollups::of(tx, |d| plan.count(event, refunded, d));
     Ok(())
 }

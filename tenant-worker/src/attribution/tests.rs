@@ -22,6 +22,7 @@ fn rule(pct: &str) -> CommissionRule {
 fn click(i: usize, hours_after_t0: i64, model: Model, window_days: i32) -> Candidate {
     Candidate {
         click_id: format!("c{i}"),
+        link_id: format!("l{i}"),
         partner_id: format!("p{i}"),
         campaign_id: "camp".into(),
         ts: t0() + Duration::hours(hours_after_t0),

@@ -254,6 +254,7 @@ async fn apply(
         }
     }
     count_rollups(&tx, schema, &new_clicks, &new_identities).await?;
+    recompute_money_rollups(&tx, schema).await?;
     if rollback {
         tx.rollback().await?;
     } else {
@@ -531,6 +532,26 @@ fn db_detail(e: &tokio_postgres::Error) -> String {
         },
         None => e.to_string(),
     }
+}
+
+/// Recomputes the event-side and money rollups (`event_rollups`, `user_rollups`,
+/// `commission_rollups`) of the tenant from its rows with migration 0017's backfill, whose
+/// credit rules are the live writers' (reporting's recompute test holds them equal). The last
+/// statements of the import's transaction: the `search_path` it sets ends with it.
+async fn recompute_money_rollups(
+    tx: &Transaction<'_>,
+    schema: &Schema,
+) -> Result<(), tokio_postgres::Error> {
+    let backfill = op_control::migrations::TENANT
+        .iter()
+        .find(|m| m.name == "0017_reporting_money_backfill")
+        .expect("the backfill is embedded");
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {schema};
+         DELETE FROM event_rollups; DELETE FROM user_rollups; DELETE FROM commission_rollups;"
+    ))
+    .await?;
+    tx.batch_execute(backfill.sql).await
 }
 
 /// Counts the imported clicks and identities into the click rollups the way the live

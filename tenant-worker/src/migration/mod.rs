@@ -82,9 +82,16 @@ const fn t(name: &'static str) -> Table {
     }
 }
 
-/// Derived tables: not in the bundle; the import adds what it inserted to them the way the
-/// live writes do (the click rollups count the imported clicks and identities).
-pub const REBUILT: &[&str] = &["click_rollups"];
+/// Derived tables: not in the bundle. The import adds what it inserted to the click rollups
+/// the way the live writes do (the imported clicks and identities), and recomputes the
+/// event-side and money rollups of the whole tenant from its rows (migration 0017's
+/// backfill: an imported event's attributions and commissions may join rows already there).
+pub const REBUILT: &[&str] = &[
+    "click_rollups",
+    "event_rollups",
+    "user_rollups",
+    "commission_rollups",
+];
 
 /// Tables that never travel, and why.
 pub const LEFT_OUT: &[(&str, &str)] = &[

@@ -2,14 +2,18 @@
 //! customers, click breakdowns and funnel, and the admin overview.
 //!
 //! Where each figure comes from:
-//! - clicks (unflagged and flagged) and identities: the per-day rollups ([`rollups`]),
-//!   never the raw clicks (a million rows for a large tenant);
-//! - attributed events, revenue, leads, sales, paid users: the partner's live attributions
-//!   (`attributions_partner_idx`) joined to their events, one row per distinct event with
-//!   its summed weight ([`EventFacts`]), so a figure is always that of the current
-//!   attributions — refunds, clawbacks and rederive are reflected the moment they commit;
-//! - commissions and earnings: the partner's commissions (`commissions_partner_idx`);
-//! - breakdowns: the partner's enriched clicks of the window (`clicks_partner_ts_idx`).
+//! - clicks (unflagged and flagged) and identities: the per-day click rollups
+//!   ([`rollups`]), never the raw clicks (a million rows for a large tenant);
+//! - attributed events, leads, sales, revenue and refunded: the per-day event rollups
+//!   (`event_rollups`, per partner, link, campaign and currency, with a distinct count per
+//!   level), kept by the event lane, refunds, rederive and identify in their transactions;
+//! - signups and paid users (funnel): `user_rollups`, one row per partner, day and user,
+//!   counted distinct over the window's rows;
+//! - commissions per status and earnings: `commission_rollups`, moved by every ledger
+//!   transition in its transaction;
+//! - breakdowns: the partner's enriched clicks of the window (`clicks_partner_ts_idx`);
+//! - attributed events (list) and customers: the partner's live attributions
+//!   (`attributions_partner_idx`).
 //!
 //! Money is per currency, exact (`rust_decimal`), rounded half-even to the currency's minor
 //! unit once, at the end, and never summed across currencies ([`MoneyByCurrency`]).
@@ -30,7 +34,7 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::Row;
 use window::{rate, Bucket, Window};
 
@@ -61,10 +65,12 @@ impl MoneyByCurrency {
         }
     }
 
-    /// `[{currency, amount}]`, currencies in alphabetical order.
+    /// `[{currency, amount}]`, currencies in alphabetical order; a currency whose exact sum
+    /// is 0 is left out (as if it had no rows: rollup rows that changes cancelled out).
     pub fn amounts(&self) -> Vec<MoneyAmount> {
         self.0
             .iter()
+            .filter(|(_, d)| !d.is_zero())
             .map(|(c, d)| MoneyAmount {
                 currency: c.clone(),
                 amount: match Currency::parse(c) {
@@ -81,48 +87,6 @@ impl MoneyByCurrency {
             [one] => Some(one.amount.clone()),
             _ => None,
         }
-    }
-}
-
-/// One attributed event of a partner: the event and the sum of the partner's live weights
-/// on it (several touches of one partner count the event once).
-struct EventFacts {
-    kind: String,
-    value: Option<Decimal>,
-    currency: String,
-    ts: DateTime<Utc>,
-    user_id: String,
-    weight: Decimal,
-    /// Σ value of the event's refunds (in its currency; refunds share it), if any.
-    refunded: Option<Decimal>,
-}
-
-impl EventFacts {
-    fn from_row(r: &Row) -> EventFacts {
-        EventFacts {
-            kind: r.get("type"),
-            value: r.get("value"),
-            currency: r.get("currency"),
-            ts: r.get("ts"),
-            user_id: r.get("user_id"),
-            weight: r.get("weight"),
-            refunded: r.get("refunded"),
-        }
-    }
-
-    /// value × weight, when the event has a value.
-    fn revenue(&self) -> Option<Decimal> {
-        self.value.map(|v| v * self.weight)
-    }
-
-    fn is_lead(&self) -> bool {
-        LEAD_TYPES.contains(&self.kind.as_str())
-    }
-
-    /// A sale: a positive value that is not a refund (refunds are never attributed anyway).
-    fn is_sale(&self) -> bool {
-        self.value.is_some_and(|v| v > Decimal::ZERO)
-            && !matches!(self.kind.as_str(), "refund" | "chargeback")
     }
 }
 
@@ -163,29 +127,61 @@ fn campaign_filter(ctx: &Ctx) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The partner's attributed events of the window (optionally of one campaign).
-async fn event_facts(
+/// A partner's event figures of a window, from `event_rollups`: (distinct attributed
+/// events, revenue, refunded).
+async fn event_totals(
     ctx: &Ctx,
     partner: &str,
     w: &Window,
-    campaign: Option<&str>,
-) -> Result<Vec<EventFacts>, ApiError> {
-    let s = ctx.schema()?;
+) -> Result<(i64, MoneyByCurrency, MoneyByCurrency), ApiError> {
     let sql = format!(
-        "SELECT e.id, e.type, e.value, e.currency, e.ts, e.user_id, a.weight, e.refunded
-           FROM (SELECT event_id, sum(weight) AS weight FROM {s}.attributions
-                  WHERE partner_id = $1 AND superseded_at IS NULL AND ($4::text IS NULL OR campaign_id = $4)
-                  GROUP BY event_id) a
-          CROSS JOIN LATERAL (SELECT ev.id, ev.type, ev.value, ev.currency, ev.ts, ev.user_id,
-                                     (SELECT sum(r.value) FROM {s}.events r
-                                       WHERE r.refund_of = ev.event_id AND r.value IS NOT NULL) AS refunded
-                                FROM {s}.events ev
-                               WHERE ev.id = a.event_id AND ev.ts >= $2 AND ev.ts < $3 OFFSET 0) e"
+        "SELECT currency, sum(events)::int8 AS events, sum(revenue) AS revenue, sum(refunded) AS refunded
+           FROM {}.event_rollups WHERE partner_id = $1 AND day >= $2 AND day <= $3
+          GROUP BY currency",
+        ctx.schema()?
     );
-    let rows = ctx
-        .read(&sql, &[&partner, &w.start(), &w.end(), &campaign])
-        .await?;
-    Ok(rows.iter().map(EventFacts::from_row).collect())
+    let rows = ctx.read(&sql, &[&partner, &w.since, &w.until]).await?;
+    let (mut n, mut revenue, mut refunded) =
+        (0, MoneyByCurrency::default(), MoneyByCurrency::default());
+    for r in &rows {
+        let currency: &str = r.get("currency");
+        n += r.get::<_, i64>("events");
+        revenue.add(currency, r.get("revenue"));
+        refunded.add(currency, r.get("refunded"));
+    }
+    Ok((n, revenue, refunded))
+}
+
+/// A partner's commissions of a window per status and currency, from `commission_rollups`
+/// (by accrual day).
+async fn commission_totals(
+    ctx: &Ctx,
+    partner: &str,
+    w: &Window,
+) -> Result<BTreeMap<String, MoneyByCurrency>, ApiError> {
+    let sql = format!(
+        "SELECT currency, sum(accrued) AS accrued, sum(approved) AS approved, sum(paid) AS paid,
+                sum(reversed) AS reversed
+           FROM {}.commission_rollups WHERE partner_id = $1 AND day >= $2 AND day <= $3
+          GROUP BY currency",
+        ctx.schema()?
+    );
+    let rows = ctx.read(&sql, &[&partner, &w.since, &w.until]).await?;
+    let mut out = by_status(&[]);
+    for r in &rows {
+        add_statuses(&mut out, r);
+    }
+    Ok(out)
+}
+
+/// Adds a rollup row's `accrued`, `approved`, `paid`, `reversed` sums (in its `currency`).
+fn add_statuses(out: &mut BTreeMap<String, MoneyByCurrency>, r: &Row) {
+    let currency: &str = r.get("currency");
+    for status in STATUSES {
+        out.entry(status.to_string())
+            .or_default()
+            .add(currency, r.get(status));
+    }
 }
 
 /// (unflagged clicks, flagged clicks, identities) of the partner's rollups in the window.
@@ -320,34 +316,13 @@ pub async fn dashboard(ctx: Ctx) -> Result<Reply, ApiError> {
     let w = window(&ctx)?;
     let include_links = flag(&ctx, "includeLinks")?;
     let partner = ctx.id("partner")?;
-    let s = ctx.schema()?;
-    let commissions_sql = format!(
-        "SELECT status, currency, sum(amount) AS amount FROM {s}.commissions
-          WHERE partner_id = $1 AND accrued_at >= $2 AND accrued_at < $3
-          GROUP BY status, currency"
-    );
     // The partner's existence is checked beside the reads (one round trip less).
-    let (_, clicks, facts, commissions) = futures::try_join!(
+    let (_, clicks, (events, revenue, refunded), commissions) = futures::try_join!(
         exists(&ctx, &partner),
         click_totals(&ctx, &partner, &w),
-        event_facts(&ctx, &partner, &w, None),
-        async {
-            ctx.read(&commissions_sql, &[&partner, &w.start(), &w.end()])
-                .await
-        },
+        event_totals(&ctx, &partner, &w),
+        commission_totals(&ctx, &partner, &w),
     )?;
-    let mut revenue = MoneyByCurrency::default();
-    for f in &facts {
-        if let Some(r) = f.revenue() {
-            revenue.add(&f.currency, r);
-        }
-    }
-    let mut refunded = MoneyByCurrency::default();
-    for f in &facts {
-        if let Some(r) = f.refunded {
-            refunded.add(&f.currency, r * f.weight);
-        }
-    }
     let links = match include_links {
         true => Some(link_figures(&ctx, &partner, &w).await?),
         false => None,
@@ -360,11 +335,11 @@ pub async fn dashboard(ctx: Ctx) -> Result<Reply, ApiError> {
             until: w.until,
             clicks: clicks.0,
             flagged_clicks: clicks.1,
-            attributed_events: facts.len() as i64,
+            attributed_events: events,
             attributed_revenue: revenue.single(),
             revenue_by_currency: revenue.amounts(),
             refunded: refunded.amounts(),
-            commission_by_status: CommissionByStatus::of(&by_status(&commissions)),
+            commission_by_status: CommissionByStatus::of(&commissions),
             links,
         },
     ))
@@ -379,23 +354,16 @@ async fn link_figures(ctx: &Ctx, partner: &str, w: &Window) -> Result<Vec<LinkFi
            FROM {s}.click_rollups WHERE partner_id = $1 AND day >= $2 AND day <= $3
           GROUP BY link_id"
     );
-    // An attribution names its click; the click (by primary key) names its link.
+    // An event is counted on every link of the partner it touched (`link_events`).
     let events_sql = format!(
-        "SELECT c.link_id, e.id, e.value, e.currency, sum(a.weight) AS weight
-           FROM {s}.attributions a
-          CROSS JOIN LATERAL (SELECT id, value, currency FROM {s}.events
-                               WHERE id = a.event_id AND ts >= $2 AND ts < $3 OFFSET 0) e
-          CROSS JOIN LATERAL (SELECT link_id FROM {s}.clicks WHERE id = a.click_id OFFSET 0) c
-          WHERE a.partner_id = $1 AND a.superseded_at IS NULL
-          GROUP BY c.link_id, e.id, e.value, e.currency"
+        "SELECT link_id, currency, sum(link_events)::int8 AS events, sum(revenue) AS revenue
+           FROM {s}.event_rollups WHERE partner_id = $1 AND day >= $2 AND day <= $3
+          GROUP BY link_id, currency"
     );
     let (links, clicks, events) = futures::try_join!(
         async { ctx.read(&links_sql, &[&partner]).await },
         async { ctx.read(&clicks_sql, &[&partner, &w.since, &w.until]).await },
-        async {
-            ctx.read(&events_sql, &[&partner, &w.start(), &w.end()])
-                .await
-        },
+        async { ctx.read(&events_sql, &[&partner, &w.since, &w.until]).await },
     )?;
     let clicks: HashMap<String, (i64, i64)> = clicks
         .iter()
@@ -404,13 +372,8 @@ async fn link_figures(ctx: &Ctx, partner: &str, w: &Window) -> Result<Vec<LinkFi
     let mut per_link: HashMap<String, (i64, MoneyByCurrency)> = HashMap::new();
     for r in &events {
         let e = per_link.entry(r.get("link_id")).or_default();
-        e.0 += 1;
-        if let Some(v) = r.get::<_, Option<Decimal>>("value") {
-            e.1.add(
-                r.get::<_, &str>("currency"),
-                v * r.get::<_, Decimal>("weight"),
-            );
-        }
+        e.0 += r.get::<_, i64>("events");
+        e.1.add(r.get::<_, &str>("currency"), r.get("revenue"));
     }
     Ok(links
         .iter()
@@ -482,24 +445,30 @@ pub async fn timeseries(ctx: Ctx) -> Result<Reply, ApiError> {
           WHERE partner_id = $1 AND day >= $2 AND day <= $3 AND ($4::text IS NULL OR campaign_id = $4)
           GROUP BY day"
     );
-    let earnings_sql = format!(
-        "SELECT (accrued_at AT TIME ZONE 'UTC')::date AS day, currency, sum(amount) AS amount
-           FROM {s}.commissions
-          WHERE partner_id = $1 AND accrued_at >= $2 AND accrued_at < $3 AND status <> 'reversed'
-            AND ($4::text IS NULL OR campaign_id = $4)
-          GROUP BY 1, 2"
+    // One campaign's events count once per campaign (`campaign_leads`), all of them once
+    // per partner (`leads`).
+    let (leads, sales) = match campaign {
+        Some(_) => ("campaign_leads", "campaign_sales"),
+        None => ("leads", "sales"),
+    };
+    let events_sql = format!(
+        "SELECT day, currency, sum({leads})::int8 AS leads, sum({sales})::int8 AS sales, sum(revenue) AS revenue
+           FROM {s}.event_rollups
+          WHERE partner_id = $1 AND day >= $2 AND day <= $3 AND ($4::text IS NULL OR campaign_id = $4)
+          GROUP BY day, currency"
     );
-    let (_, clicks, facts, earnings) = futures::try_join!(
+    let earnings_sql = format!(
+        "SELECT day, currency, sum(accrued + approved + paid) AS amount FROM {s}.commission_rollups
+          WHERE partner_id = $1 AND day >= $2 AND day <= $3 AND ($4::text IS NULL OR campaign_id = $4)
+          GROUP BY day, currency"
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&partner, &w.since, &w.until, &campaign];
+    let (_, clicks, events, earnings) = futures::try_join!(
         exists(&ctx, &partner),
-        async {
-            ctx.read(&clicks_sql, &[&partner, &w.since, &w.until, &campaign])
-                .await
-        },
-        event_facts(&ctx, &partner, &w, campaign.as_deref()),
-        async {
-            ctx.read(&earnings_sql, &[&partner, &w.start(), &w.end(), &campaign])
-                .await
-        },
+        async { ctx.read(&clicks_sql, &params).await },
+        async { ctx.read(&events_sql, &params).await },
+        async { ctx.read(&earnings_sql, &params).await },
     )?;
     #[derive(Default)]
     struct Acc {
@@ -519,13 +488,12 @@ pub async fn timeseries(ctx: Ctx) -> Result<Reply, ApiError> {
             a.clicks += r.get::<_, i64>("clicks");
         }
     }
-    for f in &facts {
-        if let Some(a) = acc.get_mut(&bucket.of(f.ts.date_naive())) {
-            a.leads += i64::from(f.is_lead());
-            a.sales += i64::from(f.is_sale());
-            if let Some(r) = f.revenue() {
-                a.revenue.add(&f.currency, r);
-            }
+    for r in &events {
+        if let Some(a) = acc.get_mut(&bucket.of(r.get("day"))) {
+            a.leads += r.get::<_, i64>("leads");
+            a.sales += r.get::<_, i64>("sales");
+            a.revenue
+                .add(r.get::<_, &str>("currency"), r.get("revenue"));
         }
     }
     for r in &earnings {
@@ -606,29 +574,25 @@ pub fn funnel_doc() -> Op {
 pub async fn funnel(ctx: Ctx) -> Result<Reply, ApiError> {
     let w = window(&ctx)?;
     let partner = ctx.id("partner")?;
-    let (_, (clicks, _, identities), facts) = futures::try_join!(
+    // Distinct users cannot be summed from daily counts: the window's `user_rollups` rows
+    // (one per partner, day and user with a lead or a sale) are counted distinct.
+    let users_sql = format!(
+        "SELECT count(DISTINCT user_id) FILTER (WHERE leads > 0)::int8,
+                count(DISTINCT user_id) FILTER (WHERE sales > 0)::int8
+           FROM {}.user_rollups WHERE partner_id = $1 AND day >= $2 AND day <= $3",
+        ctx.schema()?
+    );
+    let (_, (clicks, _, identities), (_, revenue, _), users) = futures::try_join!(
         exists(&ctx, &partner),
         click_totals(&ctx, &partner, &w),
-        event_facts(&ctx, &partner, &w, None),
+        event_totals(&ctx, &partner, &w),
+        async {
+            ctx.read_one(&users_sql, &[&partner, &w.since, &w.until])
+                .await?
+                .ok_or_else(ApiError::internal)
+        },
     )?;
-    let signups = facts
-        .iter()
-        .filter(|f| f.is_lead())
-        .map(|f| f.user_id.as_str())
-        .collect::<HashSet<_>>()
-        .len() as i64;
-    let paid = facts
-        .iter()
-        .filter(|f| f.is_sale())
-        .map(|f| f.user_id.as_str())
-        .collect::<HashSet<_>>()
-        .len() as i64;
-    let mut revenue = MoneyByCurrency::default();
-    for f in &facts {
-        if let Some(r) = f.revenue() {
-            revenue.add(&f.currency, r);
-        }
-    }
+    let (signups, paid): (i64, i64) = (users.get(0), users.get(1));
     Ok(Reply::typed(
         200,
         &Funnel {
@@ -1085,45 +1049,30 @@ async fn figures(
         Some(_) => " AND partner_id = ANY($3)",
         None => "",
     };
-    let only_a = match ids {
-        Some(_) => " AND a.partner_id = ANY($3)",
-        None => "",
-    };
     let clicks_sql = format!(
         "SELECT partner_id, sum(clicks)::int8 AS clicks, sum(flagged_clicks)::int8 AS flagged
            FROM {s}.click_rollups WHERE day >= $1 AND day <= $2{only} GROUP BY partner_id"
     );
     let events_sql = format!(
-        "SELECT a.partner_id, e.id, e.value, e.currency, sum(a.weight) AS weight
-           FROM {s}.events e JOIN {s}.attributions a ON a.event_id = e.id AND a.superseded_at IS NULL
-          WHERE e.ts >= $1 AND e.ts < $2{only_a}
-          GROUP BY a.partner_id, e.id"
-    );
-    let refunds_sql = format!(
-        "SELECT a.partner_id, r.currency, r.value, a.weight
-           FROM {s}.events e JOIN {s}.attributions a ON a.event_id = e.id AND a.superseded_at IS NULL
-           JOIN {s}.events r ON r.refund_of = e.event_id
-          WHERE e.ts >= $1 AND e.ts < $2 AND r.value IS NOT NULL{only_a}"
+        "SELECT partner_id, currency, sum(events)::int8 AS events, sum(tenant_events)::int8 AS tenant_events,
+                sum(revenue) AS revenue, sum(refunded) AS refunded
+           FROM {s}.event_rollups WHERE day >= $1 AND day <= $2{only} GROUP BY partner_id, currency"
     );
     let commissions_sql = format!(
-        "SELECT partner_id, status, currency, sum(amount) AS amount FROM {s}.commissions
-          WHERE accrued_at >= $1 AND accrued_at < $2{only} GROUP BY 1, 2, 3"
+        "SELECT partner_id, currency, sum(accrued) AS accrued, sum(approved) AS approved, sum(paid) AS paid,
+                sum(reversed) AS reversed
+           FROM {s}.commission_rollups WHERE day >= $1 AND day <= $2{only} GROUP BY partner_id, currency"
     );
-    let (since, until, start, end) = (w.since, w.until, w.start(), w.end());
+    let (since, until) = (w.since, w.until);
     let ids_vec: Vec<String> = ids.map(<[String]>::to_vec).unwrap_or_default();
-    let day_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match ids {
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match ids {
         Some(_) => vec![&since, &until, &ids_vec],
         None => vec![&since, &until],
     };
-    let time_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match ids {
-        Some(_) => vec![&start, &end, &ids_vec],
-        None => vec![&start, &end],
-    };
-    let (clicks, events, refunds, commissions) = futures::try_join!(
-        async { ctx.read(&clicks_sql, &day_params).await },
-        async { ctx.read(&events_sql, &time_params).await },
-        async { ctx.read(&refunds_sql, &time_params).await },
-        async { ctx.read(&commissions_sql, &time_params).await },
+    let (clicks, events, commissions) = futures::try_join!(
+        async { ctx.read(&clicks_sql, &params).await },
+        async { ctx.read(&events_sql, &params).await },
+        async { ctx.read(&commissions_sql, &params).await },
     )?;
     let mut out: HashMap<String, Figures> = HashMap::new();
     for r in &clicks {
@@ -1131,32 +1080,19 @@ async fn figures(
         f.clicks += r.get::<_, i64>("clicks");
         f.flagged += r.get::<_, i64>("flagged");
     }
-    // Totals count an event once however many partners share it.
-    let mut distinct_events: HashSet<String> = HashSet::new();
+    // Totals count an event once however many partners share it (`tenant_events`).
+    let mut distinct_events = 0;
     for r in &events {
         let f = out.entry(r.get("partner_id")).or_default();
-        f.events += 1;
-        distinct_events.insert(r.get("id"));
-        if let Some(v) = r.get::<_, Option<Decimal>>("value") {
-            f.revenue.add(
-                r.get::<_, &str>("currency"),
-                v * r.get::<_, Decimal>("weight"),
-            );
-        }
-    }
-    for r in &refunds {
-        let f = out.entry(r.get("partner_id")).or_default();
-        f.refunded.add(
-            r.get::<_, &str>("currency"),
-            r.get::<_, Decimal>("value") * r.get::<_, Decimal>("weight"),
-        );
+        let currency: &str = r.get("currency");
+        f.events += r.get::<_, i64>("events");
+        distinct_events += r.get::<_, i64>("tenant_events");
+        f.revenue.add(currency, r.get("revenue"));
+        f.refunded.add(currency, r.get("refunded"));
     }
     for r in &commissions {
         let f = out.entry(r.get("partner_id")).or_default();
-        f.commissions
-            .entry(r.get("status"))
-            .or_default()
-            .add(r.get::<_, &str>("currency"), r.get("amount"));
+        add_statuses(&mut f.commissions, r);
     }
     if ids.is_none() {
         let mut total = Figures::default();
@@ -1169,7 +1105,7 @@ async fn figures(
                 total.commissions.entry(s.clone()).or_default().merge(m);
             }
         }
-        total.events = distinct_events.len() as i64;
+        total.events = distinct_events;
         out.insert(String::new(), total);
     }
     Ok(out)

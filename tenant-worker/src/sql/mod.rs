@@ -49,6 +49,18 @@ pub struct Tx {
     conn: Option<Object>,
     schema: Schema,
     open: bool,
+    /// Writes gathered in memory and made by [`Tx::commit`] as the transaction's last
+    /// statements ([`LastWrites`]; reporting's rollup deltas).
+    last: std::sync::Mutex<Vec<Box<dyn LastWrites>>>,
+}
+
+/// Changes a transaction gathers in memory and writes just before it commits: summed
+/// per key however many statements add to them, and written in one order (so writers
+/// that all write them last never deadlock on them).
+pub trait LastWrites: Send + Sync + 'static {
+    /// The statements, in the order they lock rows.
+    fn rows(&self, schema: &Schema) -> Vec<Rows>;
+    fn as_any(&mut self) -> &mut dyn std::any::Any;
 }
 
 impl Tx {
@@ -59,6 +71,7 @@ impl Tx {
             conn: Some(conn),
             schema: schema.clone(),
             open: true,
+            last: Default::default(),
         };
         tx.batch_execute(&format!("BEGIN; SET LOCAL search_path TO {schema}"))
             .await?;
@@ -125,7 +138,27 @@ impl Tx {
             .ok_or_else(|| ApiError::no_such(what, id))
     }
 
+    /// Adds to this transaction's [`LastWrites`] of type `T` (made when first asked for).
+    pub fn last_writes<T: LastWrites + Default>(&self, f: impl FnOnce(&mut T)) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if !last.iter_mut().any(|w| w.as_any().is::<T>()) {
+            last.push(Box::new(T::default()));
+        }
+        if let Some(t) = last.iter_mut().find_map(|w| w.as_any().downcast_mut::<T>()) {
+            f(t);
+        }
+    }
+
+    /// Makes the [`LastWrites`] (the last statements), then commits.
     pub async fn commit(mut self) -> Result<(), ApiError> {
+        let last = std::mem::take(&mut *self.last.lock().unwrap_or_else(|e| e.into_inner()));
+        for writes in &last {
+            for rows in writes.rows(&self.schema) {
+                for (sql, params) in rows.statements() {
+                    self.execute(&sql, &params).await?;
+                }
+            }
+        }
         let result = self.batch_execute("COMMIT").await;
         // A failed COMMIT has ended the transaction all the same (PostgreSQL rolled it back).
         self.open = false;
