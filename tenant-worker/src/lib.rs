@@ -128,7 +128,7 @@ impl App {
 /// Entry point of `op-worker` and `openpartner worker`: reads the environment, binds,
 /// serves until SIGTERM/SIGINT, then drains within `OP_DRAIN_SECS` (see [`drain`]).
 pub async fn run_from_env() -> anyhow::Result<()> {
-    op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
+    op_control::process::init_tracing("op-worker").map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
     let listener = server::Listener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
@@ -176,5 +176,6 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     }
     drain::leave(&app).await;
     tracing::info!("drained; exiting");
+    op_control::traces::flush().await;
     Ok(())
 }

@@ -29,5 +29,6 @@ mod programs_terms;
 mod reporting;
 mod smtp;
 mod tenancy;
+mod traces;
 mod webhook_endpoints;
 mod webhooks;
