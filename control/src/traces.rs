@@ -82,12 +82,18 @@ pub(crate) fn start(settings: &Settings) -> Result<opentelemetry_sdk::trace::Tra
     Ok(tracer)
 }
 
-/// Exports the spans still queued; the binaries await it when they exit. The export runs
-/// on a blocking thread while the runtime (which carries the gRPC channel) keeps running.
+/// How long an exiting process waits for its last spans to be exported: a collector that
+/// is down must not hold the exit past the supervisor's stop timeout.
+const FLUSH_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Exports the spans still queued, for at most [`FLUSH_BOUND`]; the binaries await it when
+/// they exit. The export runs on a blocking thread while the runtime (which carries the
+/// gRPC channel) keeps running.
 pub async fn flush() {
     if let Some(provider) = PROVIDER.get() {
         let provider = provider.clone();
-        let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await;
+        let export = tokio::task::spawn_blocking(move || provider.force_flush());
+        let _ = tokio::time::timeout(FLUSH_BOUND, export).await;
     }
 }
 

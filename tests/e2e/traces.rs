@@ -266,3 +266,44 @@ async fn one_request_is_one_trace_across_gateway_and_worker() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Spans still queued when a process is told to stop are exported before it exits: with a
+/// batch delay far longer than the test, the spans of a request arrive only through the
+/// flush that follows the drain.
+#[tokio::test]
+async fn spans_queued_at_sigterm_are_exported_before_exit() {
+    let collector = Collector::default();
+    let endpoint = collector.start().await;
+    let logs = procs::LogDir::new("traces-flush");
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ("OP_DRAIN_SECS", "3"),
+    ];
+    let (mut w, url) = procs::worker("flush-worker", &env, &logs.file("worker.log"));
+    let (mut g, base) = procs::gateway(&url, &env, &logs.file("gateway.log")).await;
+    procs::wait_workers(&base, 1).await;
+    let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let r = reqwest::Client::new()
+        .get(format!("{base}/platform/tenants"))
+        .bearer_auth(PLATFORM_KEY)
+        .header("traceparent", format!("00-{trace_id}-10f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        collector.0.lock().unwrap().is_empty(),
+        "nothing is exported before the batch delay"
+    );
+    g.signal(libc::SIGTERM);
+    w.signal(libc::SIGTERM);
+    for p in [&mut g, &mut w] {
+        let status = p.wait_exit(Duration::from_secs(10)).await;
+        assert!(status.is_some_and(|s| s.success()), "{}", p.log_text());
+    }
+    let spans = collector.trace(trace_id).await;
+    let gw = spans.iter().find(|s| s.service == "op-gateway").unwrap();
+    assert_eq!(gw.name, "GET /platform/tenants", "{gw:#?}");
+}
