@@ -1,5 +1,5 @@
 //! The operator commands of the CLI, for people at a terminal (tables) and scripts
-//! (`--json`): `tenants list|create|suspend|resume`, `workers`, `migrate --status`. Like
+//! (`--json`): `tenants list|create|suspend|resume|export|import`, `workers`, `migrate --status`. Like
 //! `openpartner migrate` they talk to the database (`DATABASE_URL`), doing what the
 //! `/platform/*` endpoints do with the same control-plane functions, so a gateway's caches
 //! hear of every change (`NOTIFY`). `workers --gateway <url>` asks one gateway for its view
@@ -8,7 +8,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use op_control::{migrations, tenants, workers};
+use op_control::{migrations, placement, tenants, workers};
 use serde_json::{json, Value};
 
 #[derive(Subcommand)]
@@ -43,6 +43,37 @@ pub enum TenantsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move a live tenant to another node of a Citus cluster (`citus_schema_move`: it keeps
+    /// serving; writes wait only for the final catch-up).
+    Move {
+        slug: String,
+        /// The target node, `host:port` as the cluster knows it (`tenants list` shows nodes).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the tenant's data as an `rs-1` bundle (JSON): partners, campaigns, links,
+    /// clicks, events, commissions with their ledger, payouts, ... (never secrets, key
+    /// hashes, sessions or tokens).
+    Export {
+        slug: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Import an `rs-1` bundle into a tenant: one transaction, all or nothing; rows whose id
+    /// is already there are skipped.
+    Import {
+        slug: String,
+        /// The bundle (`-`: stdin).
+        file: std::path::PathBuf,
+        /// Check everything and report what would be inserted, then roll back.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -65,9 +96,28 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A tenant as `/platform/tenants` shows it.
-fn tenant_json(t: &tenants::Tenant) -> Value {
-    json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status, "createdAt": ts(t.created_at)})
+/// A tenant as `/platform/tenants` shows it, with its Citus node (`None` on plain PostgreSQL).
+fn tenant_json(t: &tenants::Tenant, node: Option<&String>) -> Value {
+    json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status, "createdAt": ts(t.created_at), "node": node})
+}
+
+/// The Citus node of each tenant (by id); empty on plain PostgreSQL.
+async fn nodes(
+    db: &tokio_postgres::Client,
+    list: &[tenants::Tenant],
+) -> Result<std::collections::HashMap<String, String>> {
+    let schemas: Vec<String> = list
+        .iter()
+        .map(|t| op_control::schema::schema_name(&t.id))
+        .collect();
+    let by_schema = placement::nodes_of(db, &schemas).await?;
+    Ok(list
+        .iter()
+        .filter_map(|t| {
+            let node = by_schema.get(&op_control::schema::schema_name(&t.id))?;
+            Some((t.id.clone(), node.clone()))
+        })
+        .collect())
 }
 
 /// Left-aligned columns, a header row first.
@@ -116,8 +166,13 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
                     break;
                 }
             }
+            let nodes = nodes(&db, &all).await?;
             if json {
-                print_json(&json!({"tenants": all.iter().map(tenant_json).collect::<Vec<_>>()}));
+                let list: Vec<Value> = all
+                    .iter()
+                    .map(|t| tenant_json(t, nodes.get(&t.id)))
+                    .collect();
+                print_json(&json!({"tenants": list}));
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
@@ -127,13 +182,14 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
                             t.status.clone(),
                             ts(t.created_at),
                             t.id.clone(),
+                            nodes.get(&t.id).cloned().unwrap_or_else(|| "-".into()),
                             t.name.clone(),
                         ]
                     })
                     .collect();
                 println!(
                     "{}",
-                    table(&["SLUG", "STATUS", "CREATED", "ID", "NAME"], &rows)
+                    table(&["SLUG", "STATUS", "CREATED", "ID", "NODE", "NAME"], &rows)
                 );
             }
         }
@@ -172,7 +228,10 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
                 Err(e) => return Err(e.into()),
             };
             if json {
-                print_json(&json!({"tenant": tenant_json(&p.tenant), "adminKey": p.admin_key}));
+                let node = nodes(&db, std::slice::from_ref(&p.tenant)).await?;
+                print_json(
+                    &json!({"tenant": tenant_json(&p.tenant, node.get(&p.tenant.id)), "adminKey": p.admin_key}),
+                );
             } else {
                 println!(
                     "{}\n\nadmin key (shown once): {}",
@@ -193,6 +252,129 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
             set_status(&mut db, &slug, "suspended", json).await?
         }
         TenantsCommand::Resume { slug, json } => set_status(&mut db, &slug, "active", json).await?,
+        TenantsCommand::Move { slug, to, json } => move_tenant(&db, &slug, &to, json).await?,
+        TenantsCommand::Export { slug, out } => export(&mut db, &slug, out).await?,
+        TenantsCommand::Import {
+            slug,
+            file,
+            dry_run,
+            json,
+        } => import(&mut db, &slug, &file, dry_run, json).await?,
+    }
+    Ok(())
+}
+
+async fn find(db: &tokio_postgres::Client, slug: &str) -> Result<tenants::Tenant> {
+    tenants::find_by_slug(db, slug)
+        .await?
+        .ok_or_else(|| anyhow!("tenant_not_found: no tenant `{slug}`"))
+}
+
+/// `tenants export`: the bundle, to `out` or stdout (written to a temporary file first, so
+/// a failed export leaves no half file behind).
+async fn export(
+    db: &mut tokio_postgres::Client,
+    slug: &str,
+    out: Option<std::path::PathBuf>,
+) -> Result<()> {
+    use std::io::Write;
+    let t = find(db, slug).await?;
+    match out {
+        Some(path) => {
+            let tmp = path.with_extension(format!("partial-{}", std::process::id()));
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let done = op_worker::migration::export(db, &t.id, &t.slug, &t.name, &mut w).await;
+            let done = done.and_then(|()| Ok(w.flush()?));
+            if let Err(e) = done {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, &path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            op_worker::migration::export(db, &t.id, &t.slug, &t.name, &mut w).await?;
+            writeln!(w)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// `tenants import`: the reply of `POST /import` (`--json`), or a table of counts.
+async fn import(
+    db: &mut tokio_postgres::Client,
+    slug: &str,
+    file: &std::path::Path,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let t = find(db, slug).await?;
+    let bytes = if file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+        b
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let key = op_control::env::trimmed("OP_SECRETS_KEY")
+        .map(|k| op_worker::secrets::SecretsKey::from_passphrase(&k));
+    let result = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(bundle) => {
+            let opts = op_worker::migration::ImportOptions {
+                dry_run,
+                secrets: key.as_ref(),
+            };
+            op_worker::migration::import(db, &t.id, &bundle, opts).await
+        }
+        Err(e) => Err(op_worker::migration::ImportError::InvalidBody(format!(
+            "the bundle is not JSON: {e}"
+        ))),
+    };
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(e) => {
+            if json {
+                print_json(&e.to_json());
+            }
+            bail!("{}: {e}", e.code());
+        }
+    };
+    if json {
+        print_json(&reply);
+        return Ok(());
+    }
+    let report = &reply["report"];
+    let rows: Vec<Vec<String>> = op_worker::migration::TABLES
+        .iter()
+        .map(|tb| {
+            vec![
+                tb.name.to_string(),
+                report["inserted"][tb.name].to_string(),
+                report["skipped"][tb.name].to_string(),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["TABLE", "INSERTED", "SKIPPED"], &rows));
+    for w in report["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", w.as_str().unwrap_or_default());
+    }
+    println!(
+        "not in a bundle (recreate them): {}",
+        report["missing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if dry_run {
+        println!("dry run: nothing was written");
     }
     Ok(())
 }
@@ -207,7 +389,8 @@ async fn set_status(
         bail!("tenant_not_found: no tenant `{slug}`");
     };
     if json {
-        print_json(&json!({"ok": true, "tenant": tenant_json(&t)}));
+        let node = nodes(db, std::slice::from_ref(&t)).await?;
+        print_json(&json!({"ok": true, "tenant": tenant_json(&t, node.get(&t.id))}));
     } else {
         println!(
             "{}",
@@ -216,6 +399,32 @@ async fn set_status(
                 &[vec![t.slug, t.status, t.id, t.name]]
             )
         );
+    }
+    Ok(())
+}
+
+async fn move_tenant(db: &tokio_postgres::Client, slug: &str, to: &str, json: bool) -> Result<()> {
+    let Some(t) = tenants::find_by_slug(db, slug).await? else {
+        bail!("tenant_not_found: no tenant `{slug}`");
+    };
+    let schema = op_control::schema::Schema::of_tenant(&t.id)
+        .ok_or_else(|| anyhow!("tenant `{slug}` has no valid id"))?;
+    let started = std::time::Instant::now();
+    let moved = placement::move_schema(db, &schema, to)
+        .await
+        .with_context(|| format!("moving `{slug}` to {to}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        print_json(
+            &json!({"ok": true, "tenant": slug, "from": moved.from, "to": moved.to, "moved": moved.moved, "seconds": seconds}),
+        );
+    } else if moved.moved {
+        println!(
+            "moved `{slug}` from {} to {} in {seconds:.1} s",
+            moved.from, moved.to
+        );
+    } else {
+        println!("`{slug}` already is on {}: nothing moved", moved.to);
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod migrations;
 pub mod mode;
 pub mod pg_tls;
+pub mod placement;
 pub mod process;
 pub mod schema;
 pub mod sessions;

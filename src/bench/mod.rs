@@ -15,6 +15,7 @@
 //! - `baselines`: the database floor (raw SQL, pgbench);
 //! - `scenarios`: set-up data and what each scenario measures;
 //! - `reporting`: the reporting generator (1M clicks, 100k events, 500 partners) and its reads;
+//! - `tenant_move`: a live tenant moved between Citus nodes under load;
 //! - `receiver`: the local webhook receiver of the webhooks scenario;
 //! - `report`: latency percentiles, throughput and CPU per request, as printed lines;
 //! - `cpu`: CPU time per part of the system, from `/proc`;
@@ -33,6 +34,7 @@ mod report;
 mod reporting;
 mod scenarios;
 mod target;
+mod tenant_move;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -50,7 +52,7 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
     /// Scenarios to run (comma-separated): partners-get, partners-create, events,
-    /// events-terms, events-terms-stacked, clicks, webhooks, reporting.
+    /// events-terms, events-terms-stacked, clicks, webhooks, reporting, tenant-move (Citus).
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -67,7 +69,7 @@ pub struct BenchArgs {
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "partners-get",
     "partners-create",
     "events",
@@ -76,6 +78,7 @@ const SCENARIOS: [&str; 8] = [
     "clicks",
     "webhooks",
     "reporting",
+    "tenant-move",
 ];
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -118,6 +121,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
                 "reporting" => reporting::reporting(&b).await?,
+                "tenant-move" => tenant_move::tenant_move(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };
             if several {

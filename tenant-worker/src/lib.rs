@@ -19,9 +19,11 @@
 //!   touch), `money`, `payouts`.
 //! - Outbound: `outbox` and `webhooks` (endpoints, delivery, signatures, SSRF),
 //!   `mail`, [`secrets`] (sealing at rest).
+//! - Moving a tenant's data: [`migration`] (the `rs-1` bundle: export, import).
 //!
 //! Only what other crates use is `pub` (the route table and access rules for the e2e
-//! authorization matrix, the secrets key, the config and the entry point).
+//! authorization matrix, the secrets key, the config, the tenant bundle for the operator CLI
+//! and the entry point).
 
 pub mod access;
 pub(crate) mod admins;
@@ -42,6 +44,8 @@ pub(crate) mod group_commit;
 pub(crate) mod idempotency;
 pub(crate) mod links;
 pub(crate) mod mail;
+/// The tenant bundle (`rs-1`): export and import, for the operator CLI and the migration routes.
+pub mod migration;
 pub(crate) mod money;
 pub mod openapi;
 /// A user's attribution lock (programs.md), for a test that holds it as identify would.

@@ -8,9 +8,10 @@ use crate::{
     pagination::{page_body, PageRequest},
     sessions,
 };
-use op_control::{tenants, ControlError};
+use op_control::{placement, schema::schema_name, tenants, ControlError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A tenant, as the operator sees it.
 #[derive(Serialize, JsonSchema)]
@@ -24,18 +25,31 @@ struct TenantView {
     #[schemars(extend("enum" = ["active", "suspended"]))]
     status: String,
     created_at: Timestamp,
+    /// On a Citus cluster, the node holding the tenant's schema (`host:port`, what
+    /// `openpartner tenants move --to` takes); `null` on plain PostgreSQL.
+    node: Option<String>,
 }
 
 impl TenantView {
-    fn of(t: &tenants::Tenant) -> TenantView {
+    fn of(t: &tenants::Tenant, nodes: &HashMap<String, String>) -> TenantView {
         TenantView {
             id: t.id.clone(),
             slug: t.slug.clone(),
             name: t.name.clone(),
             status: t.status.clone(),
             created_at: Timestamp(t.created_at),
+            node: nodes.get(&schema_name(&t.id)).cloned(),
         }
     }
+}
+
+/// The Citus node of each of `list` by schema name (empty on plain PostgreSQL).
+async fn nodes(
+    client: &impl tokio_postgres::GenericClient,
+    list: &[&tenants::Tenant],
+) -> Result<HashMap<String, String>, ApiError> {
+    let schemas: Vec<String> = list.iter().map(|t| schema_name(&t.id)).collect();
+    Ok(placement::nodes_of(client, &schemas).await?)
 }
 
 /// `POST /platform/tenants` answers the tenant and its first admin key.
@@ -187,8 +201,9 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
             Err(e) => return Err(e.into()),
         };
     tracing::info!(tenant_id = %provisioned.tenant.id, slug = %slug, "tenant provisioned");
+    let nodes = nodes(&**conn, &[&provisioned.tenant]).await?;
     let created = CreatedTenant {
-        tenant: TenantView::of(&provisioned.tenant),
+        tenant: TenantView::of(&provisioned.tenant, &nodes),
         admin_key: provisioned.admin_key,
     };
     Ok(Reply::typed(201, &created).invalidate_tenant(&slug))
@@ -199,10 +214,11 @@ pub async fn list_tenants(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = PageRequest::from_ctx(&ctx)?;
     let conn = ctx.conn().await?;
     let list = tenants::list(&**conn, page.after.clone(), page.fetch()).await?;
+    let nodes = nodes(&**conn, &list.iter().collect::<Vec<_>>()).await?;
     let items = list
         .iter()
         .map(|t| {
-            let v = serde_json::to_value(TenantView::of(t)).unwrap_or_default();
+            let v = serde_json::to_value(TenantView::of(t, &nodes)).unwrap_or_default();
             (t.created_at, t.id.clone(), v)
         })
         .collect();
@@ -215,9 +231,10 @@ async fn set_status(ctx: Ctx, status: &str) -> Result<Reply, ApiError> {
     let tenant = tenants::set_status(&mut conn, &slug, status)
         .await?
         .ok_or_else(|| ApiError::new(404, ErrorCode::TenantNotFound, "no tenant with this slug"))?;
+    let nodes = nodes(&**conn, &[&tenant]).await?;
     let changed = TenantChanged {
         ok: true,
-        tenant: TenantView::of(&tenant),
+        tenant: TenantView::of(&tenant, &nodes),
     };
     Ok(Reply::typed(200, &changed).invalidate_tenant(&slug))
 }

@@ -27,6 +27,7 @@ mod programs_access;
 mod programs_rules;
 mod programs_terms;
 mod reporting;
+mod rolling;
 mod smtp;
 mod tenancy;
 mod traces;

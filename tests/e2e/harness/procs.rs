@@ -88,13 +88,16 @@ impl Drop for LogDir {
     }
 }
 
-/// Starts `openpartner <role>` with DATABASE_URL of the shared cluster, the test settings
+/// Starts `openpartner <role>` with DATABASE_URL of the shared cluster (unless `env` names one), the test settings
 /// ([`TEST_ENV`]) and then `env` (which wins), its output appended to `log`.
 pub fn spawn(role: &str, env: &[(&str, &str)], log: &Path) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_openpartner"));
-    cmd.arg(role)
-        .env("DATABASE_URL", &shared().database_url)
-        .env("OP_PLATFORM_KEY", PLATFORM_KEY)
+    cmd.arg(role);
+    // A test on a cluster of its own names it; the shared one is started only when used.
+    if !env.iter().any(|(k, _)| *k == "DATABASE_URL") {
+        cmd.env("DATABASE_URL", &shared().database_url);
+    }
+    cmd.env("OP_PLATFORM_KEY", PLATFORM_KEY)
         .env("TOKIO_WORKER_THREADS", "1")
         .env_remove("RUST_LOG");
     for (k, v) in TEST_ENV {

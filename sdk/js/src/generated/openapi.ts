@@ -3115,6 +3115,11 @@ export interface components {
             createdAt: string;
             id: string;
             name: string;
+            /**
+             * @description On a Citus cluster, the node holding the tenant's schema (`host:port`, what
+             *     `openpartner tenants move --to` takes); `null` on plain PostgreSQL.
+             */
+            node?: string | null;
             /** @description In the tenant's URLs: `/api/t/<slug>/...`, `/r/<slug>/<linkKey>`. */
             slug: string;
             /**
