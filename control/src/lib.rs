@@ -19,6 +19,7 @@ pub mod process;
 pub mod schema;
 pub mod sessions;
 pub mod tenants;
+pub mod traces;
 pub mod worker_token;
 pub mod workers;
 

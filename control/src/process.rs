@@ -20,27 +20,37 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as text or, with
-/// `OP_LOG_FORMAT=json`, JSON lines ([`crate::logs`]). Idempotent. An invalid
-/// `OP_LOG_FORMAT` is an error the binary stops on.
-pub fn init_tracing() -> Result<(), String> {
+/// `OP_LOG_FORMAT=json`, JSON lines ([`crate::logs`]); plus, when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set, span export over OTLP ([`crate::traces`]; call it
+/// inside the runtime, and [`crate::traces::flush`] at exit). `service` is the
+/// `service.name` when `OTEL_SERVICE_NAME` is unset. Idempotent. An invalid
+/// `OP_LOG_FORMAT` or `OTEL_*` setting is an error the binary stops on.
+pub fn init_tracing(service: &str) -> Result<(), String> {
     use tracing_subscriber::prelude::*;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
     };
-    match crate::logs::LogFormat::from_env()? {
-        crate::logs::LogFormat::Text => {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter())
-                .with_writer(std::io::stderr)
-                .try_init();
-        }
-        crate::logs::LogFormat::Json => {
-            let _ = tracing_subscriber::registry()
-                .with(crate::logs::JsonLines.with_filter(filter()))
-                .try_init();
-        }
-    }
+    let format = crate::logs::LogFormat::from_env()?;
+    let otel = match crate::traces::Settings::from_env(service)? {
+        Some(settings) if !crate::traces::enabled() => Some(
+            tracing_opentelemetry::layer()
+                .with_tracer(crate::traces::start(&settings)?)
+                .with_filter(filter()),
+        ),
+        _ => None,
+    };
+    let logs = match format {
+        crate::logs::LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
+        crate::logs::LogFormat::Json => crate::logs::JsonLines.with_filter(filter()).boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(otel)
+        .try_init();
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod portal;
 pub mod request_id;
 pub mod server;
 pub mod tenancy;
+pub mod traces;
 pub mod workers;
 
 pub use config::{Config, Mode};
@@ -95,10 +96,12 @@ impl State {
 
 /// Entry point of `op-gateway` and `openpartner gateway`.
 pub async fn run_from_env() -> anyhow::Result<()> {
-    op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
+    op_control::process::init_tracing("op-gateway").map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(listen = %config.listen, mode = config.mode.as_str(), workers = ?config.workers, "gateway listening");
     let state = Arc::new(State::new(config).await?);
-    server::serve(state, listener, op_control::process::shutdown_signal()).await
+    let served = server::serve(state, listener, op_control::process::shutdown_signal()).await;
+    op_control::traces::flush().await;
+    served
 }

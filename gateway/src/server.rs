@@ -24,6 +24,7 @@ use std::{
     sync::Arc,
     time::Duration,
 };
+use tracing::Instrument;
 
 /// Request headers a worker may need; everything else (credentials included) stays here.
 const FORWARDED_HEADERS: &[&str] = &[
@@ -101,17 +102,22 @@ async fn handle(
     let target = classify(state.config.mode, &path);
     let origin = req.headers().get(header::ORIGIN).cloned();
     let method = req.method().clone();
-    let mut resp = route(&state, peer, req, &rid, &target).await;
+    let span = crate::traces::request_span(&method, req.headers());
+    let mut resp = route(&state, peer, req, &rid, &target)
+        .instrument(span.clone())
+        .await;
     crate::edge_error::readable_cross_origin(&mut resp, origin);
     let elapsed = started.elapsed();
     state
         .metrics
         .observe(&target, resp.status().as_u16(), elapsed);
     let facts = resp.extensions_mut().remove::<Forwarded>();
+    let pattern = route_pattern(state.config.mode, &target, facts.as_ref());
+    crate::traces::finish(&span, &method, &pattern, resp.status().as_u16());
     tracing::info!(
         request_id = %rid,
         tenant = facts.as_ref().and_then(|f| f.tenant.as_deref()),
-        route = route_pattern(state.config.mode, &target, facts.as_ref()),
+        route = pattern,
         method = %method,
         status = resp.status().as_u16(),
         latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -467,6 +473,7 @@ async fn forward(
             value: country,
         });
     }
+    let trace = crate::traces::carrier(req.headers());
     let http1 = req.version() < http::Version::HTTP_2;
     let max = state.config.max_body_bytes;
     let body = match read_body(req, max).await {
@@ -508,6 +515,8 @@ async fn forward(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         client_ip: call.client_ip.to_string(),
+        traceparent: trace.traceparent,
+        tracestate: trace.tracestate,
     };
     let tenant = call.tenant.as_ref().map(|t| t.slug.clone());
     let mut resp = match state.workers.forward(&affinity, env, timeout).await {

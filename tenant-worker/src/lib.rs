@@ -132,7 +132,7 @@ impl App {
 /// Entry point of `op-worker` and `openpartner worker`: reads the environment, binds,
 /// serves until SIGTERM/SIGINT, then drains within `OP_DRAIN_SECS` (see [`drain`]).
 pub async fn run_from_env() -> anyhow::Result<()> {
-    op_control::process::init_tracing().map_err(anyhow::Error::msg)?;
+    op_control::process::init_tracing("op-worker").map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
     reporting::rollups::configure_from_env();
     let listener = server::Listener::bind(&config.listen).await?;
@@ -181,5 +181,6 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     }
     drain::leave(&app).await;
     tracing::info!("drained; exiting");
+    op_control::traces::flush().await;
     Ok(())
 }

@@ -68,6 +68,7 @@ impl TenantWorker for WorkerService {
             method = %env.method,
             route = tracing::field::Empty,
         );
+        trace_parent(&span, &env);
         let budget = remaining(env.deadline_unix_ms);
         let app = self.app.clone();
         // A task of its own: a panic in a handler becomes a 500 for this request only.
@@ -94,6 +95,7 @@ impl TenantWorker for WorkerService {
                 "request"
             )
         });
+        trace_finish(&span, route, reply.status);
         let mut proto = to_proto(reply);
         proto.route = route.unwrap_or_default().to_string();
         Ok(Response::new(proto))
@@ -125,6 +127,29 @@ impl TenantWorker for WorkerService {
             draining,
         }))
     }
+}
+
+/// With traces exported, the request's span is the child of the gateway's (the envelope's
+/// trace context; deploy/CONFIG.md, "Traces"). Attributes, not span fields: the JSON log
+/// lines stay as they are.
+fn trace_parent(span: &tracing::Span, env: &Envelope) {
+    if !op_control::traces::enabled() {
+        return;
+    }
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if let Some(cx) = op_control::traces::extract(&env.traceparent, &env.tracestate) {
+        let _ = span.set_parent(cx);
+    }
+    span.set_attribute("http.request.method", env.method.clone());
+}
+
+fn trace_finish(span: &tracing::Span, route: Option<&str>, status: u16) {
+    if !op_control::traces::enabled() {
+        return;
+    }
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    span.set_attribute("http.route", route.unwrap_or("unmatched").to_string());
+    span.set_attribute("http.response.status_code", i64::from(status));
 }
 
 fn to_proto(r: Reply) -> ProtoReply {

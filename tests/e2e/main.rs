@@ -30,5 +30,6 @@ mod reporting;
 mod rolling;
 mod smtp;
 mod tenancy;
+mod traces;
 mod webhook_endpoints;
 mod webhooks;
