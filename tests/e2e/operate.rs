@@ -301,7 +301,7 @@ async fn gateways_follow_the_worker_registry() {
         (p, url, id)
     };
     let (mut w1, url1, id1) = start_worker(1);
-    until_listed(&base, &url1, Duration::from_secs(10), health_is("serving")).await;
+    until_listed(&base, &url1, Duration::from_secs(30), health_is("serving")).await;
     let listed1 = listed(&base, &url1).await.unwrap();
     assert_eq!(
         (listed1["source"].as_str(), listed1["id"].as_str()),
@@ -311,10 +311,11 @@ async fn gateways_follow_the_worker_registry() {
     t.partner("reg@example.com").await;
     let (mut w2, url2, _) = start_worker(2);
     let (_w3, url3, _) = start_worker(3);
-    until_listed(&base, &url2, Duration::from_secs(10), health_is("serving")).await;
-    until_listed(&base, &url3, Duration::from_secs(10), health_is("serving")).await;
+    until_listed(&base, &url2, Duration::from_secs(30), health_is("serving")).await;
+    until_listed(&base, &url3, Duration::from_secs(30), health_is("serving")).await;
 
-    // SIGTERM: draining at the gateway within a second, gone once it exited (0).
+    // SIGTERM: draining at the gateway within a second, gone once it exited (0). (The other
+    // waits are generous upper bounds: a loaded CI box starts and probes slowly.)
     w1.signal(libc::SIGTERM);
     let took = until_listed(&base, &url1, Duration::from_secs(5), |w| {
         w.as_ref().is_none_or(|w| w["health"] != "serving")
@@ -329,17 +330,17 @@ async fn gateways_follow_the_worker_registry() {
         .await
         .expect("exits within OP_DRAIN_SECS");
     assert!(status.success(), "{status:?}: {}", w1.log_text());
-    until_listed(&base, &url1, Duration::from_secs(3), Option::is_none).await;
+    until_listed(&base, &url1, Duration::from_secs(10), Option::is_none).await;
     t.partner("after-drain@example.com").await;
 
     // kill -9: down at once (probe), out of the registry after 3 silent heartbeats (the
     // next heartbeat of a live worker deletes its row and wakes the gateways).
     w2.kill();
-    until_listed(&base, &url2, Duration::from_secs(3), |w| {
+    until_listed(&base, &url2, Duration::from_secs(10), |w| {
         w.as_ref().is_none_or(|w| w["health"] == "down")
     })
     .await;
-    until_listed(&base, &url2, Duration::from_secs(12), Option::is_none).await;
+    until_listed(&base, &url2, Duration::from_secs(30), Option::is_none).await;
     t.partner("after-kill@example.com").await;
     let db = db().await;
     let rows = db
