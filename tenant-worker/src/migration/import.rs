@@ -536,22 +536,50 @@ fn db_detail(e: &tokio_postgres::Error) -> String {
 
 /// Recomputes the event-side and money rollups (`event_rollups`, `user_rollups`,
 /// `commission_rollups`) of the tenant from its rows with migration 0017's backfill, whose
-/// credit rules are the live writers' (reporting's recompute test holds them equal). The last
-/// statements of the import's transaction: the `search_path` it sets ends with it.
+/// credit rules are the live writers' (reporting's recompute test holds them equal).
 async fn recompute_money_rollups(
     tx: &Transaction<'_>,
     schema: &Schema,
 ) -> Result<(), tokio_postgres::Error> {
+    for table in MONEY_ROLLUPS {
+        tx.execute(&format!("DELETE FROM {schema}.{table}"), &[])
+            .await?;
+    }
+    for statement in money_backfill(schema) {
+        tx.execute(&statement, &[]).await?;
+    }
+    Ok(())
+}
+
+const MONEY_ROLLUPS: [&str; 3] = ["event_rollups", "user_rollups", "commission_rollups"];
+
+/// Migration 0017's statements with every table named in `schema`. The import's transaction
+/// has written to the tenant's tables by then, so a `SET LOCAL search_path` would come too
+/// late for Citus (it propagates it to the shard connections already open, which refuse).
+fn money_backfill(schema: &Schema) -> Vec<String> {
     let backfill = op_control::migrations::TENANT
         .iter()
         .find(|m| m.name == "0017_reporting_money_backfill")
         .expect("the backfill is embedded");
-    tx.batch_execute(&format!(
-        "SET LOCAL search_path TO {schema};
-         DELETE FROM event_rollups; DELETE FROM user_rollups; DELETE FROM commission_rollups;"
-    ))
-    .await?;
-    tx.batch_execute(backfill.sql).await
+    let tables = MONEY_ROLLUPS
+        .iter()
+        .chain(&["events", "attributions", "clicks", "commissions"]);
+    op_control::migrations::split_statements(backfill.sql)
+        .into_iter()
+        .map(|mut sql| {
+            for table in tables.clone() {
+                for keyword in ["INTO", "FROM", "JOIN"] {
+                    for after in [" ", "\n", "(", ")"] {
+                        sql = sql.replace(
+                            &format!("{keyword} {table}{after}"),
+                            &format!("{keyword} {schema}.{table}{after}"),
+                        );
+                    }
+                }
+            }
+            sql
+        })
+        .collect()
 }
 
 /// Counts the imported clicks and identities into the click rollups the way the live
@@ -650,6 +678,32 @@ async fn count_rollups(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_money_backfill_names_every_table_in_the_tenant_schema() {
+        let schema = Schema::of_tenant("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
+        let statements = super::money_backfill(&schema);
+        assert_eq!(statements.len(), 3);
+        for sql in &statements {
+            let bare = sql.replace(&format!("{schema}."), "");
+            for keyword in ["INTO", "FROM", "JOIN"] {
+                for table in [
+                    "event_rollups",
+                    "user_rollups",
+                    "commission_rollups",
+                    "events",
+                    "attributions",
+                    "clicks",
+                    "commissions",
+                ] {
+                    let qualified = sql.matches(&format!("{keyword} {schema}.{table}")).count();
+                    let all = bare.matches(&format!("{keyword} {table}")).count()
+                        - bare.matches(&format!("{keyword} {table}_")).count();
+                    assert_eq!(qualified, all, "{keyword} {table} in {sql}");
+                }
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
