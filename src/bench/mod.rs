@@ -14,6 +14,8 @@
 //! - `measure`: the load loop, and one operation via the gateway and direct to a worker;
 //! - `baselines`: the database floor (raw SQL, pgbench);
 //! - `scenarios`: set-up data and what each scenario measures;
+//! - `scale`: the tenants-scale scenario (provisioning, reads, idle CPU and `migrate` at
+//!   `--tenants` tenants);
 //! - `reporting`: the reporting generator (1M clicks, 100k events, 500 partners) and its reads;
 //! - `receiver`: the local webhook receiver of the webhooks scenario;
 //! - `report`: latency percentiles, throughput and CPU per request, as printed lines;
@@ -31,6 +33,7 @@ mod measure;
 mod receiver;
 mod report;
 mod reporting;
+mod scale;
 mod scenarios;
 mod target;
 
@@ -50,7 +53,7 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
     /// Scenarios to run (comma-separated): partners-get, partners-create, events,
-    /// events-terms, events-terms-stacked, clicks, webhooks, reporting.
+    /// events-terms, events-terms-stacked, clicks, webhooks, reporting, tenants-scale.
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -62,12 +65,16 @@ pub struct BenchArgs {
     /// than one run of each. The targets use the median of these pairs.
     #[arg(long, default_value_t = 3)]
     pairs: usize,
+    /// Tenants in the database at the end of the tenants-scale scenario (the bench's own
+    /// included); use a fresh database (the default embedded one).
+    #[arg(long, default_value_t = 10_000)]
+    tenants: usize,
     /// How the gateway reaches the workers (both on this machine).
     #[arg(long, value_enum, default_value_t = WorkerTransport::Unix)]
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "partners-get",
     "partners-create",
     "events",
@@ -76,6 +83,7 @@ const SCENARIOS: [&str; 8] = [
     "clicks",
     "webhooks",
     "reporting",
+    "tenants-scale",
 ];
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -103,9 +111,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let mut sections: Vec<Vec<String>> = Vec::new();
     let mut measured = Vec::new();
     for &scenario in &scenarios {
-        // The webhooks scenario leaves its endpoints behind: it runs once, at the last level.
+        // The webhooks scenario leaves its endpoints behind, the tenants-scale scenario its
+        // tenants: they run once, at the last level.
         let levels = match scenario {
-            "webhooks" => &args.concurrency[args.concurrency.len() - 1..],
+            "webhooks" | "tenants-scale" => &args.concurrency[args.concurrency.len() - 1..],
             _ => &args.concurrency[..],
         };
         for &clients in levels {
@@ -118,6 +127,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
                 "reporting" => reporting::reporting(&b).await?,
+                "tenants-scale" => {
+                    report::Section::plain(scale::tenants_scale(&b, args.tenants).await?)
+                }
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };
             if several {

@@ -24,6 +24,8 @@ pub(super) struct Target {
     pub(super) tenant_id: String,
     pub(super) slug: String,
     admin_key: String,
+    /// The gateway's `OP_PLATFORM_KEY` (`/platform/*`: the tenants-scale scenario).
+    pub(super) platform_key: Option<String>,
     /// The folder of the embedded PostgreSQL the tool started, removed after the run.
     pub(super) dir: Option<PathBuf>,
 }
@@ -65,13 +67,14 @@ impl Target {
             &ulid::Ulid::new().to_string().to_lowercase()[16..]
         );
         let p = op_control::tenants::provision(&mut client, &slug, "Bench", None).await?;
+        let platform_key = format!("opp_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
         let opts = StackOptions {
             exe: std::env::current_exe()?,
             mode: Mode::Multi,
             port: 0,
             workers: args.workers,
             database_url,
-            platform_key: None,
+            platform_key: Some(platform_key.clone()),
             admin_api_key: None,
             env: vec![
                 ("RUST_LOG".into(), "warn".into()),
@@ -89,6 +92,7 @@ impl Target {
             tenant_id: p.tenant.id,
             slug,
             admin_key: p.admin_key,
+            platform_key: Some(platform_key),
             dir,
         })
     }
