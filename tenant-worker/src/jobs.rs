@@ -342,7 +342,15 @@ async fn sweep(app: &Arc<App>, claim: Claimed) {
 }
 
 async fn sweep_tenants(app: &Arc<App>) -> Result<usize, crate::error::ApiError> {
-    let conn = app.pool.get().await?;
+    // A connection of its own, closed after the sweep: the backend that read every tenant
+    // schema holds catalog cache entries for all of them, and a pooled connection would
+    // carry that memory into the requests it serves afterwards.
+    let conn = op_control::db::connect(&app.config.database_url)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "background jobs: the sweep cannot connect");
+            crate::error::ApiError::internal()
+        })?;
     let tenants: Vec<String> = conn
         .query(
             "SELECT id FROM control.tenants WHERE status = 'active' AND schema_version >= $1 ORDER BY id",
