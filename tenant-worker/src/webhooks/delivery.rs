@@ -35,6 +35,9 @@ pub const SCHEDULE_SECS: [f64; 7] = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.
 pub const MAX_ATTEMPTS: i32 = 8;
 const DISABLE_AFTER_SECS: f64 = 5.0 * 86_400.0;
 const BATCH: i64 = 100;
+/// The shortest time between two rounds of passes: a round takes every tenant woken since
+/// the last one (the pipeline used to poll every 100 ms).
+const PACE: std::time::Duration = std::time::Duration::from_millis(50);
 /// How long a tenant's pass waits for a free send slot before moving on.
 const SLOT_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// Outbox rows per fan-out transaction, and fan-outs per tenant pass.
@@ -85,11 +88,22 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let inflight = Arc::new(Semaphore::new(app.config.webhook_concurrency));
         // Outbox rows this worker consumed per tenant since it last vacuumed that outbox.
         let mut unvacuumed: HashMap<String, u64> = HashMap::new();
+        let mut last_round = Instant::now() - PACE;
         loop {
             tokio::select! {
                 _ = app.jobs.ready(Job::Webhooks) => {}
                 _ = app.drain.started() => break,
             }
+            // Under steady ingest every request wakes its tenant: wakes that come within
+            // PACE of the last round wait for the next one, so they share a pass.
+            let wait = PACE.saturating_sub(last_round.elapsed());
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = app.drain.started() => break,
+                }
+            }
+            last_round = Instant::now();
             for due in app.jobs.take(Job::Webhooks) {
                 let tenant_id = due.tenant_id.clone();
                 match run_tenant(&app, &tenant_id, &inflight).await {
