@@ -13,6 +13,7 @@ pub mod keys;
 pub mod logs;
 pub mod migrations;
 pub mod mode;
+pub mod pending_work;
 pub mod pg_tls;
 pub mod placement;
 pub mod process;

@@ -41,6 +41,11 @@ impl Schema {
         &self.quoted[1..self.quoted.len() - 1]
     }
 
+    /// The tenant id this schema was built from (ULIDs are stored upper-case).
+    pub fn tenant_id(&self) -> String {
+        self.name()[2..].to_ascii_uppercase()
+    }
+
     /// `<schema>.<table>`, for statements that name their table in full instead of relying on
     /// the transaction's `search_path`.
     pub fn table(&self, table: &str) -> String {

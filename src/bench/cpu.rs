@@ -66,6 +66,10 @@ pub(super) fn snapshot() -> Snapshot {
             } else {
                 "other"
             }
+        } else if ppid != Some(me) {
+            // Another user's stack on the same machine (their benches and e2e runs start
+            // `openpartner worker` too): not ours.
+            "other"
         } else {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let mut args = cmdline.split(|b| *b == 0).skip(1);

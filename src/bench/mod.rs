@@ -14,6 +14,8 @@
 //! - `measure`: the load loop, and one operation via the gateway and direct to a worker;
 //! - `baselines`: the database floor (raw SQL, pgbench);
 //! - `scenarios`: set-up data and what each scenario measures;
+//! - `scale`: the tenants-scale scenario (provisioning, reads, idle CPU and `migrate` at
+//!   `--tenants` tenants);
 //! - `reporting`: the reporting generator (1M clicks, 100k events, 500 partners) and its reads;
 //! - `tenant_move`: a live tenant moved between Citus nodes under load;
 //! - `receiver`: the local webhook receiver of the webhooks scenario;
@@ -32,6 +34,7 @@ mod measure;
 mod receiver;
 mod report;
 mod reporting;
+mod scale;
 mod scenarios;
 mod target;
 mod tenant_move;
@@ -52,7 +55,8 @@ pub struct BenchArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
     /// Scenarios to run (comma-separated): partners-get, partners-create, events,
-    /// events-terms, events-terms-stacked, clicks, webhooks, reporting, tenant-move (Citus).
+    /// events-terms, events-terms-stacked, clicks, webhooks, reporting, tenants-scale,
+    /// tenant-move (Citus).
     #[arg(
         long,
         default_value = "partners-get,partners-create,events,clicks,webhooks"
@@ -64,12 +68,16 @@ pub struct BenchArgs {
     /// than one run of each. The targets use the median of these pairs.
     #[arg(long, default_value_t = 3)]
     pairs: usize,
+    /// Tenants in the database at the end of the tenants-scale scenario (the bench's own
+    /// included); use a fresh database (the default embedded one).
+    #[arg(long, default_value_t = 10_000)]
+    tenants: usize,
     /// How the gateway reaches the workers (both on this machine).
     #[arg(long, value_enum, default_value_t = WorkerTransport::Unix)]
     worker_transport: WorkerTransport,
 }
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "partners-get",
     "partners-create",
     "events",
@@ -78,6 +86,7 @@ const SCENARIOS: [&str; 9] = [
     "clicks",
     "webhooks",
     "reporting",
+    "tenants-scale",
     "tenant-move",
 ];
 
@@ -106,9 +115,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let mut sections: Vec<Vec<String>> = Vec::new();
     let mut measured = Vec::new();
     for &scenario in &scenarios {
-        // The webhooks scenario leaves its endpoints behind: it runs once, at the last level.
+        // The webhooks scenario leaves its endpoints behind, the tenants-scale scenario its
+        // tenants: they run once, at the last level.
         let levels = match scenario {
-            "webhooks" => &args.concurrency[args.concurrency.len() - 1..],
+            "webhooks" | "tenants-scale" => &args.concurrency[args.concurrency.len() - 1..],
             _ => &args.concurrency[..],
         };
         for &clients in levels {
@@ -121,6 +131,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 "events-terms-stacked" => scenarios::events_terms(&b, Compound::Stacked).await?,
                 "clicks" => scenarios::clicks(&b).await?,
                 "reporting" => reporting::reporting(&mut b).await?,
+                "tenants-scale" => {
+                    report::Section::plain(scale::tenants_scale(&b, args.tenants).await?)
+                }
                 "tenant-move" => tenant_move::tenant_move(&b).await?,
                 _ => report::Section::plain(scenarios::webhooks(&b).await?),
             };

@@ -26,7 +26,7 @@ const READ_ID_BASE: u64 = 1_000_000_000_000_000_000;
 const READ_ID_PREFIX: &str = "0000000";
 
 /// A well-mixed function of `n` (splitmix64): the n-th read's partner.
-fn read_id(n: u64) -> String {
+pub(super) fn read_id(n: u64) -> String {
     let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -36,7 +36,7 @@ fn read_id(n: u64) -> String {
 
 /// `READ_PARTNERS` active partners of the bench tenant, written once straight to its
 /// table (the rows `POST /partners` writes, without the API's per-row cost).
-async fn read_partners(b: &Bench) -> Result<()> {
+pub(super) async fn read_partners(b: &Bench) -> Result<()> {
     let schema = b.target.schema();
     let c = crate::connect(&b.target.stack.database_url).await?;
     c.batch_execute(&format!(

@@ -24,6 +24,8 @@ pub(super) struct Target {
     pub(super) tenant_id: String,
     pub(super) slug: String,
     admin_key: String,
+    /// The gateway's `OP_PLATFORM_KEY` (`/platform/*`: the tenants-scale scenario).
+    pub(super) platform_key: Option<String>,
     /// The folder of the embedded PostgreSQL the tool started, removed after the run.
     pub(super) dir: Option<PathBuf>,
 }
@@ -42,10 +44,17 @@ impl Target {
                 // buffers, a checkpoint every 1 GB of WAL, which a write benchmark reaches
                 // every ~20 s — PostgreSQL then logs "checkpoints are occurring too
                 // frequently"). Both the product and the pgbench baseline run on this server.
+                // The tenants-scale scenario writes ~1 MB of WAL per tenant it creates:
+                // checkpoints every 2 GB keep 10,000 tenants from holding 8 GB of WAL on disk.
+                let wal = if args.scenarios.contains("tenants-scale") {
+                    "2GB"
+                } else {
+                    "8GB"
+                };
                 let settings = [
                     ("max_connections", "300"),
                     ("shared_buffers", "1GB"),
-                    ("max_wal_size", "8GB"),
+                    ("max_wal_size", wal),
                     ("checkpoint_timeout", "15min"),
                 ];
                 let pg = EmbeddedPg::start(&dir.join("pg"), &settings).await?;
@@ -65,13 +74,14 @@ impl Target {
             &ulid::Ulid::new().to_string().to_lowercase()[16..]
         );
         let p = op_control::tenants::provision(&mut client, &slug, "Bench", None).await?;
+        let platform_key = format!("opp_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
         let opts = StackOptions {
             exe: std::env::current_exe()?,
             mode: Mode::Multi,
             port: 0,
             workers: args.workers,
             database_url,
-            platform_key: None,
+            platform_key: Some(platform_key.clone()),
             admin_api_key: None,
             env: vec![
                 ("RUST_LOG".into(), "warn".into()),
@@ -89,6 +99,7 @@ impl Target {
             tenant_id: p.tenant.id,
             slug,
             admin_key: p.admin_key,
+            platform_key: Some(platform_key),
             dir,
         })
     }

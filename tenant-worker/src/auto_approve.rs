@@ -1,5 +1,4 @@
-//! The auto-approve sweep: every `OP_AUTO_APPROVE_INTERVAL_SECS` (default 900), each worker
-//! walks the tenants and approves the accrued commissions of `autoApprove` campaigns whose
+//! The auto-approve sweep: approves the accrued commissions of `autoApprove` campaigns whose
 //! holdback has ended (`mature_at`), exactly as `POST /commissions/:id/approve` does
 //! ([`commissions::apply`]: a ledger entry per commission, its open refund adjustments
 //! following it, a `commission.approved` webhook event in the same transaction). The
@@ -7,9 +6,10 @@
 //!
 //! At most one worker sweeps a tenant at a time: each batch transaction first tries a
 //! transaction-scoped advisory lock of that tenant (a statement of its own, CITUS rule 11)
-//! and leaves the tenant to whoever holds it. Tenants are walked like the other background
-//! jobs do (`webhooks::delivery`, the idempotency sweeper): the active tenants of the
-//! control plane, one schema at a time (CITUS rule 9).
+//! and leaves the tenant to whoever holds it. Which tenants, and when, is the `jobs`
+//! module's: a tenant with an `autoApprove` campaign is visited every
+//! `OP_AUTO_APPROVE_INTERVAL_SECS` (default 900) through the pending-work set, and at once
+//! after a campaign write; the others never.
 //!
 //! The scan has no index of its own (one on accrued commissions would cost every event
 //! insert); it runs only for tenants with an `autoApprove` campaign, in batches.
@@ -18,45 +18,36 @@ use crate::{access::Principal, commissions, error::ApiError, sql::Schema, sql::T
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-/// The migration that added `campaigns.auto_approve`: tenants below it are skipped.
-const SCHEMA_VERSION: i32 = 11;
 /// Commissions approved per transaction.
 const BATCH: i64 = 100;
 
-/// Starts the sweep on this worker.
-pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    let every = std::time::Duration::from_secs(app.config.auto_approve_interval_secs);
-    crate::drain::every(app, every, |app| {
-        Box::pin(async move {
-            if let Err(e) = sweep(&app).await {
-                tracing::warn!(error = %e.detail, "auto-approve sweep failed");
-            }
-        })
-    })
-}
-
-async fn sweep(app: &App) -> Result<(), ApiError> {
-    let tenants: Vec<String> = {
-        let conn = app.pool.get().await?;
-        conn.query(
-            "SELECT id FROM control.tenants WHERE status = 'active' AND schema_version >= $1 ORDER BY id",
-            &[&SCHEMA_VERSION],
+/// One tenant's pass, run by the `jobs` module when the tenant is due: approves what
+/// matured, wakes the webhook pipeline for the `commission.approved` events, and returns
+/// when to look again — in `OP_AUTO_APPROVE_INTERVAL_SECS` while the tenant has an
+/// `autoApprove` campaign (a commission accrued meanwhile may mature by then), never
+/// otherwise (a campaign write wakes the job again).
+pub async fn pass(
+    app: &Arc<App>,
+    tenant_id: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let approved = sweep_tenant(app, tenant_id).await?;
+    if approved > 0 {
+        tracing::info!(tenant_id = %tenant_id, approved, "auto-approved commissions");
+        app.jobs.wake(tenant_id, crate::jobs::Job::Webhooks);
+    }
+    let schema = Schema::of_tenant(tenant_id).ok_or_else(ApiError::internal)?;
+    let any: bool = app
+        .pool
+        .get()
+        .await?
+        .query_one(
+            format!("SELECT EXISTS (SELECT 1 FROM {schema}.campaigns WHERE auto_approve)").as_str(),
+            &[],
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-    };
-    for id in tenants {
-        match sweep_tenant(app, &id).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(tenant_id = %id, approved = n, "auto-approved commissions"),
-            Err(e) => {
-                tracing::warn!(tenant_id = %id, error = %e.detail, "auto-approve: tenant sweep failed")
-            }
-        }
-    }
-    Ok(())
+        .get(0);
+    let every = chrono::Duration::seconds(app.config.auto_approve_interval_secs as i64);
+    Ok(any.then(|| chrono::Utc::now() + every))
 }
 
 /// The advisory lock key of a tenant's sweep.

@@ -46,6 +46,9 @@ pub struct Config {
     /// `OP_CAMPAIGN_REMINDER_INTERVAL_SECS` (default 86400): how often the end-of-campaign
     /// reminder job looks for campaigns ending within 7 days.
     pub campaign_reminder_interval_secs: u64,
+    /// `OP_JOB_SWEEP_SECS` (default 300): how often one worker asks every tenant schema
+    /// whether a background job has work there (the safety net of the pending-work set).
+    pub job_sweep_secs: u64,
     /// `OP_WORKER_TOKEN` (+ `OP_WORKER_TOKEN_PREVIOUS`): gRPC calls must carry one of them.
     pub worker_tokens: Option<op_control::worker_token::AcceptedTokens>,
     /// `OP_WORKER_ADVERTISE`: the gRPC URL gateways reach this worker at; set, the worker
@@ -141,6 +144,12 @@ impl Config {
             campaign_reminder_interval_secs: env::parse_valid(
                 "OP_CAMPAIGN_REMINDER_INTERVAL_SECS",
                 86_400,
+                "a positive number of seconds",
+                |n| *n > 0,
+            )?,
+            job_sweep_secs: env::parse_valid(
+                "OP_JOB_SWEEP_SECS",
+                300,
                 "a positive number of seconds",
                 |n| *n > 0,
             )?,

@@ -47,25 +47,6 @@ impl Drain {
     }
 }
 
-/// Runs `pass` every `every` until the drain starts; a pass under way is finished first.
-pub fn every(
-    app: Arc<App>,
-    every: Duration,
-    pass: impl Fn(Arc<App>) -> futures::future::BoxFuture<'static, ()> + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = app.drain.started() => return,
-            }
-            pass(app.clone()).await;
-        }
-    })
-}
-
 /// Registers this worker at `url` and heartbeats until the process ends (draining flag
 /// included). Registration failures are retried at the next heartbeat.
 pub fn spawn_heartbeat(app: Arc<App>, url: String) -> tokio::task::JoinHandle<()> {

@@ -45,7 +45,7 @@ pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const MAX_KEY_LEN: usize = 255;
 /// How long a reply is replayed; older rows are treated as absent.
-const RETENTION: &str = "24 hours";
+pub(crate) const RETENTION: &str = "24 hours";
 /// A claim in progress for longer than this may be taken over by the same request.
 const STALE_CLAIM: &str = "60 seconds";
 
@@ -412,42 +412,33 @@ impl Drop for Claim {
     }
 }
 
-/// Deletes stored replies past their 24 hours, every 10 minutes, for every tenant (any worker
-/// may do it; two doing it at once only race to delete the same rows). Bounded batches keep
-/// each statement short.
-pub fn spawn_sweeper(app: std::sync::Arc<crate::App>) -> tokio::task::JoinHandle<()> {
-    crate::drain::every(app, std::time::Duration::from_secs(600), |app| {
-        Box::pin(async move {
-            if let Err(e) = sweep(&app).await {
-                tracing::warn!(error = %e.detail, "idempotency sweep failed");
-            }
-        })
-    })
-}
-
-async fn sweep(app: &crate::App) -> Result<(), ApiError> {
+/// Deletes one tenant's stored replies past their 24 hours, in bounded batches (any worker
+/// may do it; two at once only race to delete the same rows). Returns when the oldest reply
+/// left expires: the `jobs` module schedules the next pass then, and its safety sweep finds
+/// tenants with expired replies that nothing scheduled.
+pub async fn clean_tenant(
+    app: &crate::App,
+    tenant_id: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    let schema = op_control::schema::Schema::of_tenant(tenant_id).ok_or_else(ApiError::internal)?;
     let conn = app.pool.get().await?;
-    let tenants: Vec<String> = conn
-        .query(
-            "SELECT id FROM control.tenants WHERE schema_version >= 7",
+    let sql = format!(
+        "DELETE FROM {schema}.idempotency_keys WHERE key IN (
+             SELECT key FROM {schema}.idempotency_keys
+              WHERE created_at < now() - interval '{RETENTION}' LIMIT 1000)"
+    );
+    while conn.execute(sql.as_str(), &[]).await? == 1000 {}
+    let next: Option<chrono::DateTime<chrono::Utc>> = conn
+        .query_one(
+            format!(
+                "SELECT min(created_at) + interval '{RETENTION}' FROM {schema}.idempotency_keys"
+            )
+            .as_str(),
             &[],
         )
         .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for id in tenants {
-        let Some(schema) = op_control::schema::Schema::of_tenant(&id) else {
-            continue;
-        };
-        let sql = format!(
-            "DELETE FROM {schema}.idempotency_keys WHERE key IN (
-                 SELECT key FROM {schema}.idempotency_keys
-                  WHERE created_at < now() - interval '{RETENTION}' LIMIT 1000)"
-        );
-        while conn.execute(sql.as_str(), &[]).await? == 1000 {}
-    }
-    Ok(())
+        .get(0);
+    Ok(next)
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub(crate) mod error;
 pub(crate) mod grants;
 pub(crate) mod group_commit;
 pub(crate) mod idempotency;
+pub(crate) mod jobs;
 pub(crate) mod links;
 pub(crate) mod mail;
 /// The tenant bundle (`rs-1`): export and import, for the operator CLI and the migration routes.
@@ -86,6 +87,8 @@ pub struct App {
     pub event_lane: attribution::events::Lane,
     /// Set on SIGTERM: health says `draining`, jobs stop taking work.
     pub drain: drain::Drain,
+    /// The tenants each background job has to visit on this worker (`jobs`).
+    pub jobs: jobs::Queues,
 }
 
 impl App {
@@ -125,6 +128,7 @@ impl App {
             routes: routes::table(),
             mailer,
             drain: Default::default(),
+            jobs: Default::default(),
         })
     }
 }
@@ -139,10 +143,17 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
     let app = std::sync::Arc::new(App::new(config)?);
     let jobs = vec![
+        jobs::spawn(app.clone()),
         webhooks::delivery::spawn(app.clone()),
-        idempotency::spawn_sweeper(app.clone()),
-        auto_approve::spawn(app.clone()),
-        schedule::spawn_reminders(app.clone()),
+        jobs::spawn_job(app.clone(), jobs::Job::IdempotencyCleanup, |app, tenant| {
+            Box::pin(async move { idempotency::clean_tenant(&app, &tenant).await })
+        }),
+        jobs::spawn_job(app.clone(), jobs::Job::AutoApprove, |app, tenant| {
+            Box::pin(async move { auto_approve::pass(&app, &tenant).await })
+        }),
+        jobs::spawn_job(app.clone(), jobs::Job::Reminders, |app, tenant| {
+            Box::pin(async move { schedule::reminders_pass(&app, &tenant).await })
+        }),
     ];
     if let Some(url) = app.config.advertise.clone() {
         drain::spawn_heartbeat(app.clone(), url);

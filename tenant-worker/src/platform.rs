@@ -200,8 +200,12 @@ pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
             }
             Err(e) => return Err(e.into()),
         };
-    tracing::info!(tenant_id = %provisioned.tenant.id, slug = %slug, "tenant provisioned");
     let nodes = nodes(&**conn, &[&provisioned.tenant]).await?;
+    // The backend that created a schema keeps cache entries for its ~100 new relations;
+    // kept in the pool, a connection would carry them (hundreds of MB after thousands of
+    // tenants) into every request it serves. Closed instead; the pool opens a fresh one.
+    drop(deadpool_postgres::Object::take(conn));
+    tracing::info!(tenant_id = %provisioned.tenant.id, slug = %slug, "tenant provisioned");
     let created = CreatedTenant {
         tenant: TenantView::of(&provisioned.tenant, &nodes),
         admin_key: provisioned.admin_key,

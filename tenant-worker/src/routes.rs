@@ -310,7 +310,13 @@ async fn dispatch_to(app: Arc<App>, env: Envelope, matched: &mut Option<&'static
         params,
         client_ip: env.client_ip,
     };
-    idempotency::run(ctx, route.handler).await
+    let tenant_id = ctx.tenant.as_ref().map(|t| t.id.clone());
+    let write = !matches!(route.method, "GET" | "HEAD");
+    let reply = idempotency::run(ctx, route.handler).await;
+    if let (true, Some(tenant_id), true) = (write, tenant_id, reply.status < 400) {
+        crate::jobs::after_write(&app, &tenant_id, route.pattern);
+    }
+    reply
 }
 
 #[cfg(test)]

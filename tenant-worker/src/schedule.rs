@@ -4,10 +4,11 @@
 //! outside it, `attribution::store::candidates_for`), and the end-of-campaign reminder: a
 //! background job that mails the tenant's admins once per end date, 7 days before it.
 //!
-//! The job runs in every worker, like the webhook pipeline: one discovery query across the
-//! tenant schemas (`UNION ALL`, CITUS rule 9) finds tenants with a reminder due, and each is
-//! handled in one transaction under a per-tenant advisory lock taken with `try` (a statement
-//! of its own, CITUS rule 11), so at most one worker mails a tenant at a time; the end date
+//! The job visits a tenant when the `jobs` module says so (after a campaign write, at the
+//! next reminder time it recorded in the pending-work set, or when the safety sweep finds a
+//! campaign not yet reminded of), and handles it in one transaction under a per-tenant
+//! advisory lock taken with `try` (a statement of its own, CITUS rule 11), so at most one
+//! worker mails a tenant at a time; the end date
 //! mailed for is stored (`campaigns.end_reminder_for`) in the same transaction, so a reminder
 //! goes out once per end date and again when `endsAt` changes.
 
@@ -24,8 +25,6 @@ use std::sync::Arc;
 
 /// How long before `endsAt` the reminder goes out.
 pub const REMIND_DAYS_BEFORE: i64 = 7;
-/// The first tenant migration with a schedule: tenants below it are skipped.
-const SCHEDULE_SCHEMA_VERSION: i32 = 10;
 
 /// `startsAt`/`endsAt` on input: an RFC 3339 time from 1970 to 9999 (UTC), or null (open).
 pub fn parse_time(v: &Value, field: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -102,64 +101,41 @@ pub fn require_active(
         .with("endsAt", show(ends)))
 }
 
-/// Starts the end-of-campaign reminder job on this worker (every
-/// `OP_CAMPAIGN_REMINDER_INTERVAL_SECS`, default daily; the first pass at start-up).
-pub fn spawn_reminders(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    let every = std::time::Duration::from_secs(app.config.campaign_reminder_interval_secs);
-    crate::drain::every(app, every, |app| {
-        Box::pin(async move {
-            if let Err(e) = remind_pass(&app).await {
-                tracing::warn!(error = %e.detail, "campaign reminders: pass failed");
-            }
-        })
-    })
-}
-
-/// One pass: find the tenants with a reminder due, then mail each one's.
-async fn remind_pass(app: &Arc<App>) -> Result<(), ApiError> {
+/// One tenant's reminder pass, run by the `jobs` module when the tenant is due (a campaign
+/// write, the pending-work set, the safety sweep): mails what is due, and returns when the
+/// next reminder of this tenant falls due (7 days before the nearest end not reminded of),
+/// at the latest in `OP_CAMPAIGN_REMINDER_INTERVAL_SECS`; None when no campaign ends later.
+pub async fn reminders_pass(
+    app: &Arc<App>,
+    tenant_id: &str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     let now = Utc::now();
-    let until = now + Duration::days(REMIND_DAYS_BEFORE);
-    let due = {
-        let conn = app.pool.get().await?;
-        let tenants: Vec<String> = conn
-            .query(
-                "SELECT id FROM control.tenants WHERE status = 'active' AND schema_version >= $1 ORDER BY id",
-                &[&SCHEDULE_SCHEMA_VERSION],
+    remind_tenant(
+        app,
+        tenant_id,
+        now,
+        now + Duration::days(REMIND_DAYS_BEFORE),
+    )
+    .await?;
+    let schema = Schema::of_tenant(tenant_id).ok_or_else(ApiError::internal)?;
+    let nearest: Option<DateTime<Utc>> = app
+        .pool
+        .get()
+        .await?
+        .query_one(
+            format!(
+                "SELECT min(ends_at) FROM {schema}.campaigns
+                  WHERE ends_at > $1 AND end_reminder_for IS DISTINCT FROM ends_at"
             )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let mut due = Vec::new();
-        for chunk in tenants.chunks(200) {
-            let parts: Vec<String> = chunk
-                .iter()
-                .filter_map(|id| Some((id, Schema::of_tenant(id)?)))
-                // No parameters: through Citus, a parameter shared by the parts of a
-                // cross-schema UNION ALL cannot be planned ("could not create distributed
-                // plan"); the time is the database's, the exact check is `remind_tenant`'s.
-                .map(|(id, s)| {
-                    format!(
-                        "SELECT '{id}'::text WHERE EXISTS (SELECT 1 FROM {s}.campaigns
-                            WHERE ends_at > now() AND ends_at <= now() + interval '{REMIND_DAYS_BEFORE} days'
-                              AND end_reminder_for IS DISTINCT FROM ends_at)"
-                    )
-                })
-                .collect();
-            if parts.is_empty() {
-                continue;
-            }
-            let rows = conn.query(parts.join(" UNION ALL ").as_str(), &[]).await?;
-            due.extend(rows.iter().map(|r| r.get::<_, String>(0)));
-        }
-        due
-    };
-    for tenant_id in due {
-        if let Err(e) = remind_tenant(app, &tenant_id, now, until).await {
-            tracing::warn!(tenant_id = %tenant_id, error = %e.detail, "campaign reminders: tenant failed");
-        }
-    }
-    Ok(())
+            .as_str(),
+            &[&now],
+        )
+        .await?
+        .get(0);
+    let cap = now + Duration::seconds(app.config.campaign_reminder_interval_secs as i64);
+    // Still due now: another worker holds the tenant's lock; look again shortly.
+    let soon = now + Duration::seconds(5);
+    Ok(nearest.map(|end| (end - Duration::days(REMIND_DAYS_BEFORE)).clamp(soon, cap.max(soon))))
 }
 
 /// The advisory lock key of one tenant's reminders.

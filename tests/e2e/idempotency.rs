@@ -442,8 +442,14 @@ async fn stored_replies_are_swept_after_24_hours() {
     ))
     .await
     .unwrap();
-    // A worker sweeps when it starts (and every 10 minutes after).
-    let stack = private_stack(&[]).await;
+    // Nothing told a worker: the safety sweep finds the expired reply (its row made due now
+    // instead of waiting OP_JOB_SWEEP_SECS), and the cleanup pass deletes it.
+    db.execute(
+        "UPDATE control.pending_work SET due_at = now() WHERE tenant_id = '*' AND job = 'sweep'",
+        &[],
+    )
+    .await
+    .unwrap();
     let start = std::time::Instant::now();
     loop {
         let keys: Vec<String> = db
@@ -465,5 +471,25 @@ async fn stored_replies_are_swept_after_24_hours() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    drop(stack);
+    // The next pass is recorded for when the fresh reply expires, 24 hours from now.
+    let start = std::time::Instant::now();
+    loop {
+        let due: Option<bool> = db
+            .query_opt(
+                "SELECT due_at > now() + interval '23 hours' AND due_at < now() + interval '25 hours'
+                   FROM control.pending_work WHERE tenant_id = $1 AND job = 'idempotency_cleanup'",
+                &[&t.id],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        if due == Some(true) {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "next cleanup not scheduled: {due:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -515,3 +515,67 @@ async fn an_endpoint_gets_the_next_event_even_while_writers_believe_nobody_liste
     let events = settled(&rx, "/fence", "/data/commission/eventId").await;
     assert_eq!(events, vec!["after"]);
 }
+
+/// No worker polls every tenant: a retry is recorded in the pending-work set
+/// (`control.pending_work`), and work that no worker was told of — an outbox row written
+/// behind the workers' backs — is found by the safety sweep (made due now here instead of
+/// waiting `OP_JOB_SWEEP_SECS`) and delivered.
+#[tokio::test]
+async fn retries_wait_in_the_pending_work_set_and_the_sweep_finds_the_rest() {
+    let rx = Receiver::start().await;
+    rx.behave(|path, _| {
+        if path == "/flaky" {
+            (500, vec![], Duration::ZERO)
+        } else {
+            (200, vec![], Duration::ZERO)
+        }
+    });
+    let t = Tenant::new().await;
+    let db = db().await;
+    endpoint(&t, &rx.url("/flaky"), json!(["partner.created"])).await;
+    t.partner("flaky@example.com").await;
+    rx.wait_for("/flaky", 10, |got| !got.is_empty()).await;
+    let start = std::time::Instant::now();
+    loop {
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM control.pending_work WHERE tenant_id = $1 AND job = 'webhooks'",
+                &[&t.id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no pending-work row for the retry"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // An event nobody announced (in a tenant without retries, whose passes would find it
+    // too): only the sweep can find it.
+    let t = Tenant::new().await;
+    endpoint(&t, &rx.url("/swept"), json!(["*"])).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let schema = op_control::schema::schema_name(&t.id);
+    db.execute(
+        &format!(
+            "INSERT INTO \"{schema}\".outbox (id, event_type, payload) VALUES ($1, 'partner.updated', '{{\"partner\": {{}}}}')"
+        ),
+        &[&format!("evt_{}", ulid::Ulid::new())],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.count("/swept"), 0, "nothing woke a worker for it yet");
+    db.execute(
+        "UPDATE control.pending_work SET due_at = now() WHERE tenant_id = '*' AND job = 'sweep'",
+        &[],
+    )
+    .await
+    .unwrap();
+    rx.wait_for("/swept", 20, |got| !got.is_empty()).await;
+}

@@ -1,7 +1,8 @@
-//! The delivery pipeline, run by every worker for every tenant.
+//! The delivery pipeline, run by every worker for the tenants that have work.
 //!
-//! 1. **Discover** (one query across tenant schemas, `UNION ALL`, CITUS rule 9) which
-//!    tenants have undispatched outbox rows or due deliveries.
+//! 1. **Wake** for a tenant when the `jobs` module queues it: right after this worker
+//!    committed a write of the tenant (the event's outbox rows), when a retry or a lease
+//!    recorded in the pending-work set is due, or when the safety sweep found work.
 //! 2. **Fan out** a tenant's outbox rows into one delivery per subscribed active endpoint
 //!    (`ON CONFLICT (endpoint_id, event_id) DO NOTHING`: idempotent) and delete them, in one
 //!    transaction.
@@ -19,6 +20,7 @@
 use super::{signing, ssrf};
 use crate::{
     error::ApiError,
+    jobs::{self, Job},
     sql::{val, Rows, Schema},
     App,
 };
@@ -33,13 +35,14 @@ pub const SCHEDULE_SECS: [f64; 7] = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.
 pub const MAX_ATTEMPTS: i32 = 8;
 const DISABLE_AFTER_SECS: f64 = 5.0 * 86_400.0;
 const BATCH: i64 = 100;
+/// The shortest time between two rounds of passes: a round takes every tenant woken since
+/// the last one (the pipeline used to poll every 100 ms).
+const PACE: std::time::Duration = std::time::Duration::from_millis(50);
 /// How long a tenant's pass waits for a free send slot before moving on.
 const SLOT_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// Outbox rows per fan-out transaction, and fan-outs per tenant pass.
 const FAN_OUT: usize = 500;
 const MAX_FAN_OUTS_PER_PASS: usize = 20;
-/// Latest migration that created the webhook tables: tenants below it are skipped.
-const WEBHOOK_SCHEMA_VERSION: i32 = 5;
 
 fn scaled(app: &App, secs: f64) -> Duration {
     Duration::milliseconds((secs * app.config.webhook_retry_scale * 1000.0) as i64)
@@ -75,52 +78,69 @@ pub fn next_attempt(app: &App, attempts: i32, retry_after: Option<f64>) -> Optio
     Some(Utc::now() + delay)
 }
 
-/// Starts the pipeline on this worker. It stops taking work when the drain starts, and
-/// ends once the sends in flight recorded their attempts (which releases their leases).
+/// Starts the pipeline on this worker: a pass for each tenant the `jobs` module queues
+/// (this worker's write requests, due retries and leases from the pending-work set, the
+/// safety sweep). It stops taking work when the drain starts, and ends once the sends in
+/// flight recorded their attempts (which releases their leases).
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // Bounded so delivery never starves ingest of CPU (see BENCHMARKS.md).
         let inflight = Arc::new(Semaphore::new(app.config.webhook_concurrency));
-        let mut tenants: Vec<String> = Vec::new();
-        let mut refreshed = Instant::now() - std::time::Duration::from_secs(3600);
         // Outbox rows this worker consumed per tenant since it last vacuumed that outbox.
         let mut unvacuumed: HashMap<String, u64> = HashMap::new();
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_round = Instant::now() - PACE;
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = app.jobs.ready(Job::Webhooks) => {}
                 _ = app.drain.started() => break,
             }
-            if refreshed.elapsed() > std::time::Duration::from_secs(2) {
-                match list_tenants(&app).await {
-                    Ok(t) => tenants = t,
-                    Err(e) => {
-                        tracing::warn!(error = %e.detail, "webhook pipeline: cannot list tenants")
-                    }
+            // Under steady ingest every request wakes its tenant: wakes that come within
+            // PACE of the last round wait for the next one, so they share a pass.
+            let wait = PACE.saturating_sub(last_round.elapsed());
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = app.drain.started() => break,
                 }
-                refreshed = Instant::now();
             }
-            let busy = match busy_tenants(&app, &tenants).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e.detail, "webhook pipeline: discovery failed");
-                    continue;
-                }
-            };
-            for tenant_id in busy {
+            last_round = Instant::now();
+            for due in app.jobs.take(Job::Webhooks) {
+                let tenant_id = due.tenant_id.clone();
                 match run_tenant(&app, &tenant_id, &inflight).await {
-                    Ok(consumed) => {
+                    Ok(pass) => {
                         let since = unvacuumed.entry(tenant_id.clone()).or_default();
-                        *since += consumed;
+                        *since += pass.consumed;
                         if *since >= VACUUM_AFTER {
                             *since = 0;
                             vacuum_outbox(&app, &tenant_id).await;
                         }
+                        if pass.more {
+                            // Cut short (its share of the pass, or no free send slot): back
+                            // in the queue, after the other tenants.
+                            app.jobs.wake(&tenant_id, Job::Webhooks);
+                        }
+                        let next = match (&due.claim, pass.lease_until) {
+                            // A claimed row: the next due time is what the tenant's
+                            // deliveries say (a retry, or a lease that may run out).
+                            (Some(_), _) => next_due(&app, &tenant_id).await.unwrap_or_else(|e| {
+                                tracing::warn!(tenant_id = %tenant_id, error = %e.detail, "webhook pipeline: next due time unknown");
+                                Some(Utc::now() + lease())
+                            }),
+                            // Deliveries claimed here: if this worker dies before their
+                            // attempts are recorded, another worker takes them up when their
+                            // lease runs out.
+                            (None, Some(until)) => Some(until),
+                            (None, None) => None,
+                        };
+                        jobs::done(&app, Job::Webhooks, &due, next).await;
                     }
                     Err(e) => {
-                        tracing::warn!(tenant_id = %tenant_id, error = %e.detail, "webhook pipeline: tenant pass failed")
+                        tracing::warn!(tenant_id = %tenant_id, error = %e.detail, "webhook pipeline: tenant pass failed");
+                        jobs::failed(&app, Job::Webhooks, &due).await;
                     }
+                }
+                if app.drain.is_draining() {
+                    break;
                 }
             }
         }
@@ -131,40 +151,28 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn list_tenants(app: &App) -> Result<Vec<String>, ApiError> {
-    let conn = app.pool.get().await?;
-    let rows = conn
-        .query(
-            "SELECT id FROM control.tenants WHERE status = 'active' AND schema_version >= $1 ORDER BY id",
-            &[&WEBHOOK_SCHEMA_VERSION],
+/// When this tenant's deliveries next need a pass: the earliest due retry, or the end of
+/// the earliest lease (a claimed attempt whose worker may die); now if its outbox has rows.
+async fn next_due(app: &App, tenant_id: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let schema = Schema::of_tenant(tenant_id).ok_or_else(ApiError::internal)?;
+    let row = app
+        .pool
+        .get()
+        .await?
+        .query_one(
+            format!(
+                "SELECT (SELECT min(GREATEST(next_attempt_at, locked_until)) FROM {schema}.webhook_deliveries
+                          WHERE status = 'pending'),
+                        EXISTS (SELECT 1 FROM {schema}.outbox WHERE dispatched_at IS NULL)"
+            )
+            .as_str(),
+            &[],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// Tenants with outbox rows to fan out or deliveries due, in one round trip per 200 tenants.
-async fn busy_tenants(app: &App, tenants: &[String]) -> Result<Vec<String>, ApiError> {
-    let mut busy = Vec::new();
-    let conn = app.pool.get().await?;
-    for chunk in tenants.chunks(200) {
-        let parts: Vec<String> = chunk
-            .iter()
-            .filter_map(|id| Some((id, Schema::of_tenant(id)?)))
-            .map(|(id, s)| {
-                format!(
-                    "SELECT '{id}'::text WHERE EXISTS (SELECT 1 FROM {s}.outbox WHERE dispatched_at IS NULL)
-                        OR EXISTS (SELECT 1 FROM {s}.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
-                                     AND (locked_until IS NULL OR locked_until < now()))"
-                )
-            })
-            .collect();
-        if parts.is_empty() {
-            continue;
-        }
-        let rows = conn.query(parts.join(" UNION ALL ").as_str(), &[]).await?;
-        busy.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+    if row.get::<_, bool>(1) {
+        return Ok(Some(Utc::now()));
     }
-    Ok(busy)
+    Ok(row.get(0))
 }
 
 /// The outbox is a queue: every consumed row leaves a dead index entry at the old end of
@@ -194,24 +202,35 @@ async fn vacuum_outbox(app: &App, tenant_id: &str) {
     }
 }
 
-/// One pass over one tenant: fan out, claim, and start the sends. Returns how many outbox
-/// rows it consumed.
+/// What one tenant's pass did.
+struct Pass {
+    /// Outbox rows consumed.
+    consumed: u64,
+    /// Cut short: the tenant may have more due now.
+    more: bool,
+    /// The lease of the deliveries it claimed, if it claimed any.
+    lease_until: Option<DateTime<Utc>>,
+}
+
+/// One pass over one tenant: fan out, claim, and start the sends.
 async fn run_tenant(
     app: &Arc<App>,
     tenant_id: &str,
     inflight: &Arc<Semaphore>,
-) -> Result<u64, ApiError> {
+) -> Result<Pass, ApiError> {
     let schema = Schema::of_tenant(tenant_id).ok_or_else(ApiError::internal)?;
     let mut conn = app.pool.get().await?;
     // Drain: a pass per tick of at most one fan-out batch would cap the pipeline at
     // FAN_OUT rows per tick while ingest can outrun it.
     let mut consumed = 0;
-    for _ in 0..MAX_FAN_OUTS_PER_PASS {
+    let mut more = false;
+    for i in 0..MAX_FAN_OUTS_PER_PASS {
         let n = fan_out(&mut conn, &schema).await?;
         consumed += n;
         if n < FAN_OUT as u64 {
             break;
         }
+        more = i + 1 == MAX_FAN_OUTS_PER_PASS;
     }
     // Claim only what can be sent now: a claimed delivery waiting for a send slot would
     // spend its lease waiting and could be claimed (and sent) again by another worker. So
@@ -219,12 +238,18 @@ async fn run_tenant(
     // due, no slot frees up soon, or this tenant had its share of the pass.
     drop(conn); // not held while waiting for a send slot
     let mut claimed_in_pass = 0;
-    while claimed_in_pass < BATCH as usize {
+    let mut lease_until = None;
+    loop {
+        if claimed_in_pass >= BATCH as usize {
+            more = true;
+            break;
+        }
         // Busy slots free within milliseconds for fast receivers; slow ones must not hold
         // up the other tenants' fan-out and claims: wait briefly, then move on (the next
         // pass comes back).
         let Ok(Ok(first)) = tokio::time::timeout(SLOT_WAIT, inflight.clone().acquire_owned()).await
         else {
+            more = true;
             break;
         };
         let mut slots = vec![first];
@@ -234,7 +259,7 @@ async fn run_tenant(
                 Err(_) => break,
             }
         }
-        let lease_until = Utc::now() + lease();
+        let lease_until_claim = Utc::now() + lease();
         let claimed = app
             .pool
             .get()
@@ -249,11 +274,14 @@ async fn run_tenant(
                       RETURNING d.id"
                 )
                 .as_str(),
-                &[&lease_until, &(slots.len() as i64)],
+                &[&lease_until_claim, &(slots.len() as i64)],
             )
             .await?;
         let (wanted, got) = (slots.len(), claimed.len());
         claimed_in_pass += got;
+        if got > 0 {
+            lease_until = Some(lease_until_claim);
+        }
         // Unused slots go back with the rest of `slots`.
         for (row, slot) in claimed.into_iter().zip(slots) {
             let delivery_id: String = row.get(0);
@@ -269,7 +297,11 @@ async fn run_tenant(
             break;
         }
     }
-    Ok(consumed)
+    Ok(Pass {
+        consumed,
+        more,
+        lease_until,
+    })
 }
 
 /// Turns outbox rows into one delivery per subscribed active endpoint and deletes them, in
@@ -379,7 +411,7 @@ struct Sent {
 
 /// Makes one attempt of a delivery now and records it. Used by the pipeline and by the
 /// synchronous retry / test endpoints. `schema` is the quoted tenant schema.
-pub async fn attempt(app: &App, schema: &Schema, delivery_id: &str) -> Result<(), ApiError> {
+pub async fn attempt(app: &Arc<App>, schema: &Schema, delivery_id: &str) -> Result<(), ApiError> {
     let conn = app.pool.get().await?;
     let Some(d) = conn
         .query_opt(
@@ -505,6 +537,10 @@ pub async fn attempt(app: &App, schema: &Schema, delivery_id: &str) -> Result<()
         tx.execute(endpoint_sql.as_str(), &endpoint_params),
     )?;
     tx.commit().await?;
+    if let Some(at) = next {
+        // The retry: on this worker at its time, or on another if this one is gone.
+        jobs::schedule(app, &schema.tenant_id(), Job::Webhooks, at).await;
+    }
     Ok(())
 }
 
