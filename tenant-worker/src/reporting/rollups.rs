@@ -131,7 +131,7 @@ static EVENT_LANE_ROLLUPS: AtomicBool = AtomicBool::new(true);
 
 /// Reads `OP_BENCH_NO_EVENT_ROLLUPS` (once, at start).
 pub fn configure_from_env() {
-    let off = std::env::var("OP_BENCH_NO_EVENT_ROLLUPS").is_ok_and(|v| v == "1" || v == "true");
+    let off = op_control::env::enabled("OP_BENCH_NO_EVENT_ROLLUPS");
     if off {
         tracing::warn!("OP_BENCH_NO_EVENT_ROLLUPS: the event lane writes no reporting rollups (benchmarks only)");
     }
