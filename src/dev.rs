@@ -45,20 +45,19 @@ pub async fn run(args: DevArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
 
-    let (database_url, pg, db_label) =
-        match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-            Some(url) => (url, None, "DATABASE_URL".to_string()),
-            None => {
-                eprintln!("openpartner: starting the embedded PostgreSQL...");
-                let pg = EmbeddedPg::start(&data_dir.join("pg"), &[]).await?;
-                let label = format!(
-                    "embedded, data in {} (port {})",
-                    pg.data_dir.display(),
-                    pg.port
-                );
-                (pg.database_url(), Some(pg), label)
-            }
-        };
+    let (database_url, pg, db_label) = match op_control::env::var("DATABASE_URL") {
+        Some(url) => (url, None, "DATABASE_URL".to_string()),
+        None => {
+            eprintln!("openpartner: starting the embedded PostgreSQL...");
+            let pg = EmbeddedPg::start(&data_dir.join("pg"), &[]).await?;
+            let label = format!(
+                "embedded, data in {} (port {})",
+                pg.data_dir.display(),
+                pg.port
+            );
+            (pg.database_url(), Some(pg), label)
+        }
+    };
 
     let mut client = crate::connect(&database_url).await?;
     let report = migrations::migrate_all(&mut client).await?;
@@ -68,7 +67,7 @@ pub async fn run(args: DevArgs) -> Result<()> {
     );
 
     let env_or_file = |var: &str, file: &str, make: fn() -> String| -> Result<String> {
-        match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+        match op_control::env::var(var) {
             Some(v) => Ok(v),
             None => read_or_create_secret(&data_dir.join(file), make),
         }

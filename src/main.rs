@@ -88,8 +88,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn migrate() -> anyhow::Result<()> {
-    let url =
-        std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is required"))?;
+    let url = op_control::env::var("DATABASE_URL")
+        .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is required"))?;
     let mut client = openpartner::connect(&url).await?;
     // Tenant schemas are migrated over this many connections at once (each schema in a
     // transaction of its own): a 2-core database is kept busy without being swamped.

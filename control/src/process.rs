@@ -9,7 +9,7 @@
 /// worker); with everything on the one thread the workers and the gateway spent ~20% less
 /// CPU per event and the stack took ~15% more events/s (BENCHMARKS.md).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let one_thread = std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|v| v.trim() == "1");
+    let one_thread = crate::env::trimmed("TOKIO_WORKER_THREADS").as_deref() == Some("1");
     match one_thread {
         true => tokio::runtime::Builder::new_current_thread(),
         // Reads TOKIO_WORKER_THREADS itself.

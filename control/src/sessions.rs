@@ -74,10 +74,8 @@ impl SessionKeys {
 
     /// From `OP_SESSION_SECRET` / `OP_SESSION_SECRET_PREVIOUS`; None if sessions are not configured.
     pub fn from_env() -> Option<SessionKeys> {
-        let current = std::env::var("OP_SESSION_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty())?;
-        let previous = std::env::var("OP_SESSION_SECRET_PREVIOUS").ok();
+        let current = crate::env::var("OP_SESSION_SECRET")?;
+        let previous = crate::env::var("OP_SESSION_SECRET_PREVIOUS");
         Some(SessionKeys::new(&current, previous.as_deref()))
     }
 
