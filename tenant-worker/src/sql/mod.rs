@@ -73,8 +73,15 @@ impl Tx {
             open: true,
             last: Default::default(),
         };
-        tx.batch_execute(&format!("BEGIN; SET LOCAL search_path TO {schema}"))
-            .await?;
+        // Two queries pipelined (one round trip), not one string "BEGIN; SET LOCAL …": a
+        // multi-statement query opens an implicit transaction block first, and Citus then
+        // sends its nodes a second BEGIN (each answers "WARNING: there is already a
+        // transaction in progress").
+        let search_path = format!("SET LOCAL search_path TO {schema}");
+        let (began, set) =
+            futures::future::join(tx.batch_execute("BEGIN"), tx.batch_execute(&search_path)).await;
+        began?;
+        set?;
         Ok(tx)
     }
 
