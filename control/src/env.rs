@@ -61,9 +61,15 @@ pub fn enabled(name: &str) -> bool {
     trimmed(name).as_deref() == Some("1")
 }
 
-/// An opt-out switch (safe default on): off only when `name` is `0`.
-pub fn disabled(name: &str) -> bool {
-    trimmed(name).as_deref() == Some("0")
+/// A documented `0`/`1` switch: `default` when unset or blank. Anything else is refused
+/// rather than guessed: `OP_COOKIE_SECURE=maybe` must not silently mean either.
+pub fn switch(name: &str, default: bool) -> Result<bool, String> {
+    match trimmed(name).as_deref() {
+        None => Ok(default),
+        Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(v) => Err(format!("{name} must be 0 or 1, not `{v}`")),
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +77,20 @@ mod tests {
     use super::*;
 
     // Each test uses variables of its own: the environment is shared by the test threads.
+
+    #[test]
+    fn switches_take_0_or_1_only() {
+        std::env::set_var("OP_TEST_ENV_SWITCH_ON", "1");
+        std::env::set_var("OP_TEST_ENV_SWITCH_OFF", " 0 ");
+        std::env::set_var("OP_TEST_ENV_SWITCH_BAD", "maybe");
+        assert_eq!(switch("OP_TEST_ENV_SWITCH_ON", false), Ok(true));
+        assert_eq!(switch("OP_TEST_ENV_SWITCH_OFF", true), Ok(false));
+        assert_eq!(switch("OP_TEST_ENV_SWITCH_NEVER_SET", true), Ok(true));
+        assert_eq!(
+            switch("OP_TEST_ENV_SWITCH_BAD", true),
+            Err("OP_TEST_ENV_SWITCH_BAD must be 0 or 1, not `maybe`".to_string())
+        );
+    }
 
     #[test]
     fn blank_is_unset() {
@@ -116,10 +136,7 @@ mod tests {
         std::env::set_var("OP_TEST_ENV_ONE", " 1");
         std::env::set_var("OP_TEST_ENV_ZERO_FLAG", "0");
         assert!(enabled("OP_TEST_ENV_ONE"));
-        assert!(!disabled("OP_TEST_ENV_ONE"));
-        assert!(disabled("OP_TEST_ENV_ZERO_FLAG"));
         assert!(!enabled("OP_TEST_ENV_ZERO_FLAG"));
         assert!(!enabled("OP_TEST_ENV_NEVER_SET"));
-        assert!(!disabled("OP_TEST_ENV_NEVER_SET"));
     }
 }

@@ -9,6 +9,8 @@
 //!
 //! Nothing here filters secrets: the code never hands a key, token, cookie or mail body to
 //! a log macro (the e2e test `operate::logs_carry_no_secret` greps a whole run for them).
+//! The one library that would — tokio-postgres logs statement parameters at `debug` — is
+//! held at `info` whatever `RUST_LOG` says (`process::init_tracing`).
 
 use serde_json::{Map, Value};
 use std::io::Write;

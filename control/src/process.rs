@@ -25,11 +25,17 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// inside the runtime, and [`crate::traces::flush`] at exit). `service` is the
 /// `service.name` when `OTEL_SERVICE_NAME` is unset. Idempotent. An invalid
 /// `OP_LOG_FORMAT` or `OTEL_*` setting is an error the binary stops on.
+/// tokio-postgres logs every statement's parameters at `debug` — keys' hashes, magic-link
+/// mails, webhook secrets — so `RUST_LOG=debug` must not reach that one target, whatever
+/// else it turns on (a more specific directive wins in an `EnvFilter`).
+const QUIET_QUERY_PARAMETERS: &str = "tokio_postgres::query=info";
+
 pub fn init_tracing(service: &str) -> Result<(), String> {
     use tracing_subscriber::prelude::*;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+            .add_directive(QUIET_QUERY_PARAMETERS.parse().expect("a valid directive"))
     };
     let format = crate::logs::LogFormat::from_env()?;
     let otel = match crate::traces::Settings::from_env(service)? {

@@ -96,6 +96,9 @@ impl Config {
             "a non-negative integer",
             |_| true,
         )?;
+        let cookie_secure = env::switch("OP_COOKIE_SECURE", true)?;
+        let dev_mailbox = env::switch("OP_DEV_MAILBOX", false)?;
+        let webhook_allow_private = env::switch("OP_WEBHOOK_ALLOW_PRIVATE", false)?;
         let click_cookie_domain = env::trimmed("OP_CLICK_COOKIE_DOMAIN");
         if let Some(d) = &click_cookie_domain {
             // It is spliced into a Set-Cookie header: host-name characters only.
@@ -116,13 +119,13 @@ impl Config {
             pool_size,
             session_secret: env::trimmed("OP_SESSION_SECRET")
                 .map(|s| (s, env::trimmed("OP_SESSION_SECRET_PREVIOUS"))),
-            cookie_secure: !env::disabled("OP_COOKIE_SECURE"),
+            cookie_secure,
             portal_url: env::trimmed("OP_PORTAL_URL").map(|u| u.trim_end_matches('/').to_string()),
-            dev_mailbox: smtp_url.is_none() && env::enabled("OP_DEV_MAILBOX"),
+            dev_mailbox: smtp_url.is_none() && dev_mailbox,
             smtp_url,
             mail_from: env::or("MAIL_FROM", "OpenPartner <no-reply@openpartner.localhost>"),
             secrets_key: env::trimmed("OP_SECRETS_KEY"),
-            webhook_allow_private: env::enabled("OP_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_allow_private,
             webhook_concurrency: env::parse_valid(
                 "OP_WEBHOOK_CONCURRENCY",
                 8,

@@ -58,10 +58,48 @@ async fn workers_refuse_gateways_without_their_token() {
     }
 }
 
+/// A worker given a value it cannot use stops at once, naming the variable
+/// (deploy/CONFIG.md): a `0`/`1` switch set to anything else is refused, not guessed.
+#[tokio::test]
+async fn workers_refuse_settings_they_cannot_use() {
+    let logs = procs::LogDir::new("bad-settings");
+    for (name, value, says) in [
+        (
+            "OP_COOKIE_SECURE",
+            "maybe",
+            "OP_COOKIE_SECURE must be 0 or 1",
+        ),
+        (
+            "OP_WEBHOOK_ALLOW_PRIVATE",
+            "yes",
+            "OP_WEBHOOK_ALLOW_PRIVATE must be 0 or 1",
+        ),
+        ("OP_DEV_MAILBOX", "true", "OP_DEV_MAILBOX must be 0 or 1"),
+        (
+            "OP_DB_POOL_SIZE",
+            "0",
+            "OP_DB_POOL_SIZE must be a positive integer",
+        ),
+    ] {
+        let (mut w, _) = procs::worker("bad", &[(name, value)], &logs.file(&format!("{name}.log")));
+        let status = w
+            .wait_exit(Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("{name}={value}: the worker kept running"));
+        assert!(!status.success(), "{name}={value}: exit {status}");
+        assert!(
+            w.log_text().contains(says),
+            "{name}={value}: {}",
+            w.log_text()
+        );
+    }
+}
+
 /// `OP_LOG_FORMAT=json`: every line of gateway and worker is one JSON object; each request
 /// ends with a line carrying its id, tenant slug, route pattern, status and latency; and no
 /// secret used in a full run (platform key, admin and scoped keys, magic-link tokens, the
-/// session cookie, a webhook secret, the worker token) appears anywhere in either log.
+/// session cookie, a webhook secret, the worker token) appears anywhere in either log, even
+/// at `RUST_LOG=debug`.
 #[tokio::test]
 async fn logs_are_json_lines_and_carry_no_secret() {
     const WORKER_TOKEN: &str = "wt-log-test-token-0123456789abcdef";
@@ -69,7 +107,8 @@ async fn logs_are_json_lines_and_carry_no_secret() {
     let json_env = [
         ("OP_LOG_FORMAT", "json"),
         ("OP_WORKER_TOKEN", WORKER_TOKEN),
-        ("RUST_LOG", "info"),
+        // Debug, where libraries say the most (tokio-postgres: every statement's parameters).
+        ("RUST_LOG", "debug"),
     ];
     let (mut w, url) = procs::worker("log-worker", &json_env, &logs.file("worker.log"));
     let (mut g, base) = procs::gateway(&url, &json_env, &logs.file("gateway.log")).await;
