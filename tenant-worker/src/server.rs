@@ -53,6 +53,18 @@ impl WorkerService {
     }
 }
 
+/// A principal's kind as log lines show it: `admin`, `scoped`, … (not `Some(PrincipalAdmin)`).
+fn principal_name(kind: op_proto::v1::PrincipalKind) -> &'static str {
+    use op_proto::v1::PrincipalKind as K;
+    match kind {
+        K::PrincipalAnonymous => "anonymous",
+        K::PrincipalAdmin => "admin",
+        K::PrincipalScoped => "scoped",
+        K::PrincipalPartner => "partner",
+        K::PrincipalPlatform => "platform",
+    }
+}
+
 #[tonic::async_trait]
 impl TenantWorker for WorkerService {
     async fn handle(&self, request: Request<Envelope>) -> Result<Response<ProtoReply>, Status> {
@@ -64,7 +76,7 @@ impl TenantWorker for WorkerService {
             request_id = %env.request_id,
             tenant = env.tenant.as_ref().map(|t| t.slug.as_str()),
             tenant_id = %env.tenant.as_ref().map_or("", |t| t.id.as_str()),
-            principal = ?env.principal.as_ref().map(|p| p.kind()),
+            principal = env.principal.as_ref().map(|p| principal_name(p.kind())),
             method = %env.method,
             route = tracing::field::Empty,
         );

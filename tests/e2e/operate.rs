@@ -226,6 +226,7 @@ async fn logs_are_json_lines_and_carry_no_secret() {
     assert_eq!(at_worker["route"], "/partners/:id");
     assert_eq!(at_worker["tenant"], t.slug.as_str());
     assert_eq!(at_worker["status"], 200);
+    assert_eq!(at_worker["principal"], "admin");
     // A request no tenant matched still has its line, with a null tenant.
     let health = gateway_log
         .lines()
