@@ -58,8 +58,20 @@ enum Command {
     Bench(openpartner::bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    op_control::process::runtime()?.block_on(run(Cli::parse().command))
+/// Errors end the process with status 1 and one line on stderr, `<code>: <detail>` where
+/// the error has a code (docs/API.md, operator CLI), with its causes after `: `.
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let done = op_control::process::runtime()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(cli.command)));
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -199,29 +199,12 @@ pub async fn tenants(command: TenantsCommand) -> Result<()> {
             admin_email,
             json,
         } => {
-            if tenants::RESERVED_SLUGS.contains(&slug.as_str()) {
-                bail!("slug_reserved: `{slug}` is reserved");
-            }
-            if !tenants::valid_slug(&slug) {
-                bail!("invalid_slug: slug must match ^[a-z0-9][a-z0-9-]{{1,39}}$");
-            }
-            let name = name
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| slug.clone());
-            if name.chars().count() > 200 {
-                bail!("invalid_body: name is longer than 200 characters");
-            }
-            let email = admin_email.map(|e| e.trim().to_lowercase());
-            if let Some(e) = &email {
-                let ok = e.len() <= 254
-                    && e.split_once('@')
-                        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-                    && !e.chars().any(char::is_whitespace);
-                if !ok {
-                    bail!("invalid_email: `{e}` is not an e-mail address");
-                }
-            }
+            let op_worker::NewTenant {
+                slug,
+                name,
+                admin_email: email,
+            } = op_worker::NewTenant::check(slug, name, admin_email.as_deref())
+                .map_err(|e| anyhow!("{}: {}", e.code, e.detail))?;
             let p = match tenants::provision(&mut db, &slug, &name, email.as_deref()).await {
                 Ok(p) => p,
                 Err(op_control::ControlError::SlugTaken) => bail!("slug_taken: `{slug}` is taken"),
@@ -412,7 +395,7 @@ async fn move_tenant(db: &tokio_postgres::Client, slug: &str, to: &str, json: bo
     let started = std::time::Instant::now();
     let moved = placement::move_schema(db, &schema, to)
         .await
-        .with_context(|| format!("moving `{slug}` to {to}"))?;
+        .map_err(|e| anyhow!("{}: moving `{slug}` to {to}: {e}", e.code()))?;
     let seconds = started.elapsed().as_secs_f64();
     if json {
         print_json(
@@ -445,10 +428,10 @@ pub async fn workers(args: WorkersArgs) -> Result<()> {
             let body: Value = r.json().await.unwrap_or_default();
             if !status.is_success() {
                 bail!(
-                    "{}: {}: {}",
-                    status.as_u16(),
+                    "{}: {} (HTTP {})",
                     body["error"].as_str().unwrap_or("error"),
-                    body["detail"].as_str().unwrap_or("")
+                    body["detail"].as_str().unwrap_or(""),
+                    status.as_u16()
                 );
             }
             body["workers"].as_array().cloned().unwrap_or_default()

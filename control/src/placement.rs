@@ -87,6 +87,19 @@ pub enum MoveError {
     Db(#[from] tokio_postgres::Error),
 }
 
+impl MoveError {
+    /// The code the operator CLI prints before the reason (`<code>: <detail>`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            MoveError::NotCitus => "not_citus",
+            MoveError::BadTarget(_) => "invalid_target",
+            MoveError::UnknownNode { .. } => "node_not_found",
+            MoveError::NotDistributed => "not_distributed",
+            MoveError::Db(_) => "database_error",
+        }
+    }
+}
+
 /// Where a move started and ended.
 pub struct Moved {
     pub from: String,

@@ -56,6 +56,7 @@ pub(crate) mod pagination;
 pub(crate) mod partners;
 pub(crate) mod payouts;
 pub(crate) mod platform;
+pub use platform::NewTenant;
 pub(crate) mod reporting;
 pub mod routes;
 pub(crate) mod schedule;

@@ -155,39 +155,62 @@ pub async fn workers(_: Ctx) -> Result<Reply, ApiError> {
     ))
 }
 
+/// A tenant to provision, checked: what `POST /platform/tenants` and `openpartner tenants
+/// create` both accept, with the same error codes.
+pub struct NewTenant {
+    pub slug: String,
+    /// Trimmed; the slug when none is given.
+    pub name: String,
+    /// Normalized (trimmed, lower case).
+    pub admin_email: Option<String>,
+}
+
+impl NewTenant {
+    pub fn check(
+        slug: String,
+        name: Option<String>,
+        admin_email: Option<&str>,
+    ) -> Result<NewTenant, ApiError> {
+        if tenants::RESERVED_SLUGS.contains(&slug.as_str()) {
+            return Err(ApiError::new(
+                400,
+                ErrorCode::SlugReserved,
+                format!("`{slug}` is reserved"),
+            ));
+        }
+        if !tenants::valid_slug(&slug) {
+            return Err(ApiError::new(
+                400,
+                ErrorCode::InvalidSlug,
+                "slug must match ^[a-z0-9][a-z0-9-]{1,39}$",
+            ));
+        }
+        let name = name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| slug.clone());
+        if name.chars().count() > 200 {
+            return Err(
+                ApiError::invalid_body("name is longer than 200 characters").with("field", "name")
+            );
+        }
+        let admin_email = admin_email.map(sessions::normalize_email).transpose()?;
+        Ok(NewTenant {
+            slug,
+            name,
+            admin_email,
+        })
+    }
+}
+
 /// `POST /platform/tenants {slug, name, adminEmail?}`
 pub async fn create_tenant(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CreateTenant = ctx.json()?;
-    let slug = body.slug;
-    if tenants::RESERVED_SLUGS.contains(&slug.as_str()) {
-        return Err(ApiError::new(
-            400,
-            ErrorCode::SlugReserved,
-            format!("`{slug}` is reserved"),
-        ));
-    }
-    if !tenants::valid_slug(&slug) {
-        return Err(ApiError::new(
-            400,
-            ErrorCode::InvalidSlug,
-            "slug must match ^[a-z0-9][a-z0-9-]{1,39}$",
-        ));
-    }
-    let name = body
-        .name
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| slug.clone());
-    if name.chars().count() > 200 {
-        return Err(
-            ApiError::invalid_body("name is longer than 200 characters").with("field", "name")
-        );
-    }
-    let admin_email = body
-        .admin_email
-        .as_deref()
-        .map(sessions::normalize_email)
-        .transpose()?;
+    let NewTenant {
+        slug,
+        name,
+        admin_email,
+    } = NewTenant::check(body.slug, body.name, body.admin_email.as_deref())?;
     let mut conn = ctx.conn().await?;
     let provisioned =
         match tenants::provision(&mut conn, &slug, &name, admin_email.as_deref()).await {
