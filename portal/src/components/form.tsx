@@ -1,6 +1,6 @@
-// Form controls as every form shows them: a labelled control, check boxes, a list filter,
-// and the form whose submission is an action (create an admin, a partner, a key, a link...).
-import { cloneElement, isValidElement, type ComponentChildren, type JSX } from 'preact';
+// Form controls as every form shows them: a labelled control, a group of check boxes, a list
+// filter, and the form whose submission is an action (create an admin, a partner, a key, a link).
+import { cloneElement, isValidElement, type ComponentChildren } from 'preact';
 import { useRef } from 'preact/hooks';
 import type { Action } from './ui';
 
@@ -30,17 +30,6 @@ export function Field(props: { label: string; hint?: string; children: Component
   );
 }
 
-/** A check box named by the label around it; the other props are the input's. */
-export function Check(props: { label: string } & Omit<JSX.IntrinsicElements['input'], 'type'>) {
-  const { label, ...input } = props;
-  return (
-    <label class="field check">
-      <input type="checkbox" {...input} />
-      <span class="label">{label}</span>
-    </label>
-  );
-}
-
 /** A group of check boxes of one `name`, one per value (checked ones are sent, repeated). */
 export function CheckGroup(props: { legend: string; name: string; values: readonly string[] }) {
   return (
@@ -48,7 +37,10 @@ export function CheckGroup(props: { legend: string; name: string; values: readon
       <legend>{props.legend}</legend>
       <div class="checks">
         {props.values.map((v) => (
-          <Check key={v} label={v} name={props.name} value={v} />
+          <label key={v} class="field check">
+            <input type="checkbox" name={props.name} value={v} />
+            <span class="label">{v}</span>
+          </label>
         ))}
       </div>
     </fieldset>

@@ -2,7 +2,7 @@
 // editor (compound rules).
 import { useState } from 'preact/hooks';
 import { get, patch, post, query, type Page, type Schemas } from '../../api';
-import { Check, Field } from '../../components/form';
+import { Field } from '../../components/form';
 import { List, Table, usePagedList } from '../../components/list';
 import { DateTime, Empty, ErrorNotice, Link, Loaded, PageTitle, useAction, useLoad } from '../../components/ui';
 import { navigate } from '../../router';
@@ -149,8 +149,14 @@ function CampaignForm(props: { campaign: Campaign | null }) {
             <input name="endsAt" type="datetime-local" defaultValue={toLocalInput(c?.endsAt)} />
           </Field>
         </div>
-        <Check label="Open to all partners" name="grantToAllPartners" defaultChecked={c?.grantToAllPartners ?? true} />
-        <Check label="Approve commissions automatically after the holdback" name="autoApprove" defaultChecked={c?.autoApprove ?? false} />
+        <label class="field check">
+          <input name="grantToAllPartners" type="checkbox" defaultChecked={c?.grantToAllPartners ?? true} />
+          <span class="label">Open to all partners</span>
+        </label>
+        <label class="field check">
+          <input name="autoApprove" type="checkbox" defaultChecked={c?.autoApprove ?? false} />
+          <span class="label">Approve commissions automatically after the holdback</span>
+        </label>
         <div class="actions">
           <button type="submit" disabled={act.busy}>
             {c ? 'Save changes' : 'Create campaign'}

@@ -2,7 +2,7 @@
 // event type, percent or fixed amount, recurrence) that builds the API's compound form.
 import { useState } from 'preact/hooks';
 import { formatMoney } from '../../format';
-import { Check, Field } from '../../components/form';
+import { Field } from '../../components/form';
 
 export interface SubRule {
   trigger: 'every' | 'first' | 'subsequent';
@@ -108,7 +108,10 @@ export function RuleEditor(props: { initial: unknown; onChange: (rule: unknown) 
           )}
           {r.trigger === 'every' && (
             <>
-              <Check label="Recurring" checked={r.recurring} onChange={(e) => set(i, { recurring: e.currentTarget.checked })} />
+              <label class="field check">
+                <input type="checkbox" checked={r.recurring} onChange={(e) => set(i, { recurring: e.currentTarget.checked })} />
+                <span class="label">Recurring</span>
+              </label>
               {r.recurring && (
                 <Field label="For months (optional)"><input value={r.recurringMonths} inputMode="numeric" pattern="[0-9]*" onInput={(e) => set(i, { recurringMonths: e.currentTarget.value })} /></Field>
               )}
