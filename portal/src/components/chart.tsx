@@ -1,6 +1,7 @@
 // The dashboard's time series: clicks per bucket as bars (SVG), with the same figures in a
 // table for screen readers and keyboard users.
 import { formatCount, formatDay } from '../format';
+import { Table } from './list';
 
 export interface Bucket {
   bucket: string;
@@ -36,26 +37,16 @@ export function ClicksChart(props: { buckets: Bucket[] }) {
       </figcaption>
       <details>
         <summary>Show the figures as a table</summary>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Period</th>
-              <th scope="col">Clicks</th>
-              <th scope="col">Leads</th>
-              <th scope="col">Sales</th>
+        <Table columns={['Period', 'Clicks', 'Leads', 'Sales']}>
+          {b.map((x) => (
+            <tr key={x.bucket}>
+              <td>{formatDay(x.bucket)}</td>
+              <td>{formatCount(x.clicks)}</td>
+              <td>{formatCount(x.leads)}</td>
+              <td>{formatCount(x.sales)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {b.map((x) => (
-              <tr key={x.bucket}>
-                <td>{formatDay(x.bucket)}</td>
-                <td>{formatCount(x.clicks)}</td>
-                <td>{formatCount(x.leads)}</td>
-                <td>{formatCount(x.sales)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       </details>
     </figure>
   );

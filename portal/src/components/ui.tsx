@@ -1,14 +1,22 @@
 // Small building blocks every page uses: loading and error states, money and dates, empty
-// states, cursor paging, confirmation of destructive actions, copy to clipboard.
-import { cloneElement, isValidElement, type ComponentChildren, type JSX } from 'preact';
+// states, confirmation of destructive actions, copy to clipboard. Lists are in `list.tsx`,
+// form controls in `form.tsx`.
+import type { ComponentChildren, JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { formatDate, formatMoney } from '../format';
 import { href, navigate } from '../router';
 
+/** What `useLoad` has: the data once loaded (kept while loading again), or the error. */
+export interface LoadState<T> {
+  data?: T;
+  error?: ApiError;
+  loading: boolean;
+}
+
 /** Loads `load()` on mount and whenever `deps` change; `reload` runs it again. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
-  const [state, setState] = useState<{ data?: T; error?: ApiError; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<LoadState<T>>({ loading: true });
   const seq = useRef(0);
   const run = useCallback(() => {
     const n = ++seq.current;
@@ -27,10 +35,15 @@ export function asApiError(e: unknown): ApiError {
   return e instanceof ApiError ? e : new ApiError(0, 'client_error', e instanceof Error ? e.message : String(e));
 }
 
-/** Runs an action, keeping its error (shown with its `detail`) and a busy flag. */
+/**
+ * Runs an action, keeping its error (shown with its `detail`) and a busy flag. `done` says
+ * what an action did (`Partner revoked.`: the note `ActionNotices` shows until the next one)
+ * and reloads what it changed.
+ */
 export function useAction() {
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState<string | null>(null);
   const run = useCallback(async <T,>(f: () => Promise<T>): Promise<T | undefined> => {
     setBusy(true);
     setError(null);
@@ -43,8 +56,15 @@ export function useAction() {
       setBusy(false);
     }
   }, []);
-  return { error, busy, run, clear: () => setError(null) };
+  const done = (message: string, ...changed: { reload: () => void }[]) => {
+    setNote(message);
+    changed.forEach((c) => c.reload());
+  };
+  return { error, busy, note, run, done };
 }
+
+/** An action's state and runner, as `useAction` gives them. */
+export type Action = ReturnType<typeof useAction>;
 
 export function Link(props: { to: string; children: ComponentChildren; class?: string; 'aria-current'?: 'page' | undefined }) {
   return (
@@ -98,6 +118,21 @@ export function ErrorNotice(props: { error: ApiError | null | undefined }) {
   );
 }
 
+/** An action's outcome: what it last did (`done`, announced politely), then its error. */
+export function ActionNotices(props: { action: Action }) {
+  const { note, error } = props.action;
+  return (
+    <>
+      {note && (
+        <p class="notice success" role="status">
+          {note}
+        </p>
+      )}
+      <ErrorNotice error={error} />
+    </>
+  );
+}
+
 export function Loading() {
   return (
     <p class="muted" role="status">
@@ -106,10 +141,13 @@ export function Loading() {
   );
 }
 
-/** What to show while loading, on error, or the content. */
-export function Loaded<T>(props: { state: { data?: T; error?: ApiError; loading: boolean }; children: (data: T) => ComponentChildren }) {
+/**
+ * What to show while loading, on error, or the content. With `unavailable`, a `404` shows
+ * it instead of the error (a route this server does not have yet, e.g. reporting's).
+ */
+export function Loaded<T>(props: { state: LoadState<T>; unavailable?: ComponentChildren; children: (data: T) => ComponentChildren }) {
   const { state } = props;
-  if (state.error) return <ErrorNotice error={state.error} />;
+  if (state.error) return state.error.status === 404 && props.unavailable ? <>{props.unavailable}</> : <ErrorNotice error={state.error} />;
   if (state.data === undefined) return <Loading />;
   return <>{props.children(state.data)}</>;
 }
@@ -158,21 +196,6 @@ export function DateTime(props: { iso: string | null | undefined }) {
 
 export function Status(props: { value: string }) {
   return <span class={`status status-${props.value}`}>{props.value}</span>;
-}
-
-/** "Next page" over the API's cursors; "First page" goes back to the start. */
-export function Pager(props: { next: string | null | undefined; cursor: string | null; onPage: (cursor: string | null) => void }) {
-  if (!props.next && !props.cursor) return null;
-  return (
-    <nav class="pager" aria-label="Pages">
-      <button type="button" class="secondary" disabled={!props.cursor} onClick={() => props.onPage(null)}>
-        First page
-      </button>
-      <button type="button" class="secondary" disabled={!props.next} onClick={() => props.onPage(props.next ?? null)}>
-        Next page
-      </button>
-    </nav>
-  );
 }
 
 /**
@@ -265,35 +288,4 @@ export function ShownOnce(props: { label: string; value: string; onDone: () => v
       </button>
     </div>
   );
-}
-
-let fieldIds = 0;
-
-/**
- * A labelled control: `<label for>` names the control (and nothing else), the hint is its
- * description (`aria-describedby`).
- */
-export function Field(props: { label: string; hint?: string; children: ComponentChildren }) {
-  const id = useRef(`f${++fieldIds}`).current;
-  const child = isValidElement(props.children)
-    ? cloneElement(props.children as any, { id, 'aria-describedby': props.hint ? `${id}-hint` : undefined })
-    : props.children;
-  return (
-    <div class="field">
-      <label class="label" for={id}>
-        {props.label}
-      </label>
-      {child}
-      {props.hint && (
-        <span class="hint" id={`${id}-hint`}>
-          {props.hint}
-        </span>
-      )}
-    </div>
-  );
-}
-
-/** Form values by input name. */
-export function formValues(e: JSX.TargetedEvent<HTMLFormElement>): Record<string, string> {
-  return Object.fromEntries(new FormData(e.currentTarget).entries()) as Record<string, string>;
 }

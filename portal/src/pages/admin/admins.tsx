@@ -1,28 +1,22 @@
 // The people who administer the tenant: invite, revoke.
-import { useState } from 'preact/hooks';
 import { get, post, query, type Page, type Schemas } from '../../api';
-import { ConfirmButton, DateTime, Empty, ErrorNotice, Field, Loaded, PageTitle, Pager, Status, formValues, useAction, useLoad } from '../../components/ui';
+import { ActionForm, Field } from '../../components/form';
+import { List, Table, usePagedList } from '../../components/list';
+import { ActionNotices, ConfirmButton, DateTime, Empty, PageTitle, Status, useAction } from '../../components/ui';
 
 export function AdminAdmins() {
-  const [cursor, setCursor] = useState<string | null>(null);
-  const list = useLoad(() => get<Page<Schemas['AdminView']>>(`/admins${query({ cursor })}`), [cursor]);
+  const list = usePagedList((cursor) => get<Page<Schemas['AdminView']>>(`/admins${query({ cursor })}`), []);
   const act = useAction();
-  const [note, setNote] = useState<string | null>(null);
   return (
     <>
       <PageTitle>Admins</PageTitle>
-      <form
+      <ActionForm
         class="inline-form card"
-        onSubmit={(e) => {
-          e.preventDefault();
-          const form = e.currentTarget;
-          const v = formValues(e);
-          act.run(async () => {
-            await post('/admins', { email: v.email, name: v.name || undefined, sendInvite: true });
-            setNote(`Invitation sent to ${v.email}.`);
-            form.reset();
-            list.reload();
-          });
+        action={act}
+        submit="Invite admin"
+        onSubmit={async (v) => {
+          await post('/admins', { email: v.email, name: v.name || undefined, sendInvite: true });
+          act.done(`Invitation sent to ${v.email}.`, list);
         }}
       >
         <Field label="Name (optional)">
@@ -31,64 +25,37 @@ export function AdminAdmins() {
         <Field label="Email">
           <input name="email" type="email" required />
         </Field>
-        <button type="submit" disabled={act.busy}>
-          Invite admin
-        </button>
-      </form>
-      {note && (
-        <p class="notice success" role="status">
-          {note}
-        </p>
-      )}
-      <ErrorNotice error={act.error} />
-      <Loaded state={list}>
-        {(page) =>
-          page.data.length === 0 ? (
-            <Empty title="No admins yet.">Invite a colleague above.</Empty>
-          ) : (
-            <>
-              <table>
-                <caption class="sr-only">Admins</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Email</th>
-                    <th scope="col">Name</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Created</th>
-                    <th scope="col">Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((a) => (
-                    <tr key={a.id}>
-                      <th scope="row">{a.email}</th>
-                      <td>{a.name ?? '—'}</td>
-                      <td>
-                        <Status value={a.status} />
-                      </td>
-                      <td>
-                        <DateTime iso={a.createdAt} />
-                      </td>
-                      <td>
-                        {a.status !== 'revoked' && (
-                          <ConfirmButton
-                            label="Revoke"
-                            title={`Revoke ${a.email}?`}
-                            message={<p>Their sessions end at once and their sign-in links stop working.</p>}
-                            danger
-                            onConfirm={() => act.run(async () => (await post(`/admins/${a.id}/revoke`), setNote(`${a.email} revoked.`), list.reload()))}
-                          />
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-              <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-            </>
-          )
-        }
-      </Loaded>
+      </ActionForm>
+      <ActionNotices action={act} />
+      <List list={list} empty={<Empty title="No admins yet.">Invite a colleague above.</Empty>}>
+        {(rows) => (
+          <Table caption="Admins" columns={['Email', 'Name', 'Status', 'Created', 'Actions']}>
+            {rows.map((a) => (
+              <tr key={a.id}>
+                <th scope="row">{a.email}</th>
+                <td>{a.name ?? '—'}</td>
+                <td>
+                  <Status value={a.status} />
+                </td>
+                <td>
+                  <DateTime iso={a.createdAt} />
+                </td>
+                <td>
+                  {a.status !== 'revoked' && (
+                    <ConfirmButton
+                      label="Revoke"
+                      title={`Revoke ${a.email}?`}
+                      message={<p>Their sessions end at once and their sign-in links stop working.</p>}
+                      danger
+                      onConfirm={() => act.run(async () => (await post(`/admins/${a.id}/revoke`), act.done(`${a.email} revoked.`, list)))}
+                    />
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </List>
     </>
   );
 }

@@ -2,15 +2,16 @@
 // editor (compound rules).
 import { useState } from 'preact/hooks';
 import { get, patch, post, query, type Page, type Schemas } from '../../api';
-import { DateTime, Empty, ErrorNotice, Field, Link, Loaded, PageTitle, Pager, useAction, useLoad } from '../../components/ui';
+import { Field } from '../../components/form';
+import { List, Table, usePagedList } from '../../components/list';
+import { DateTime, Empty, ErrorNotice, Link, Loaded, PageTitle, useAction, useLoad } from '../../components/ui';
 import { navigate } from '../../router';
 import { RuleEditor, RuleSummary } from '../shared/rules';
 
 type Campaign = Schemas['Campaign'];
 
 export function AdminCampaigns() {
-  const [cursor, setCursor] = useState<string | null>(null);
-  const list = useLoad(() => get<Page<Campaign>>(`/campaigns${query({ cursor, limit: 50 })}`), [cursor]);
+  const list = usePagedList((cursor) => get<Page<Campaign>>(`/campaigns${query({ cursor, limit: 50 })}`), []);
   return (
     <>
       <PageTitle>Campaigns</PageTitle>
@@ -19,48 +20,34 @@ export function AdminCampaigns() {
           New campaign
         </Link>
       </p>
-      <Loaded state={list}>
-        {(page) =>
-          page.data.length === 0 ? (
-            <Empty title="No campaigns yet.">
-              <Link to="/campaigns/new">Create a campaign</Link>: it says where links go and what partners earn.
-            </Empty>
-          ) : (
-            <>
-              <table>
-                <caption class="sr-only">Campaigns</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Commission</th>
-                    <th scope="col">Model</th>
-                    <th scope="col">Access</th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((c) => (
-                    <tr key={c.id}>
-                      <th scope="row">
-                        <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
-                      </th>
-                      <td>
-                        <RuleSummary rule={c.commissionRule} />
-                      </td>
-                      <td>{c.attributionModel.replace('_', ' ')}</td>
-                      <td>{c.grantToAllPartners ? 'all partners' : 'invited partners'}</td>
-                      <td>
-                        <DateTime iso={c.createdAt} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-              <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-            </>
-          )
+      <List
+        list={list}
+        empty={
+          <Empty title="No campaigns yet.">
+            <Link to="/campaigns/new">Create a campaign</Link>: it says where links go and what partners earn.
+          </Empty>
         }
-      </Loaded>
+      >
+        {(rows) => (
+          <Table caption="Campaigns" columns={['Name', 'Commission', 'Model', 'Access', 'Created']}>
+            {rows.map((c) => (
+              <tr key={c.id}>
+                <th scope="row">
+                  <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
+                </th>
+                <td>
+                  <RuleSummary rule={c.commissionRule} />
+                </td>
+                <td>{c.attributionModel.replace('_', ' ')}</td>
+                <td>{c.grantToAllPartners ? 'all partners' : 'invited partners'}</td>
+                <td>
+                  <DateTime iso={c.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </List>
     </>
   );
 }

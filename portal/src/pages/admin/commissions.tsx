@@ -1,7 +1,9 @@
 // The commissions queue: filter, select, approve or reverse in bulk (after confirming).
 import { useState } from 'preact/hooks';
 import { get, post, query, type Page, type Schemas } from '../../api';
-import { ConfirmButton, Empty, ErrorNotice, Field, Loaded, PageTitle, Pager, useAction, useLoad } from '../../components/ui';
+import { Field, FilterSelect } from '../../components/form';
+import { List, usePagedList } from '../../components/list';
+import { ActionNotices, ConfirmButton, Empty, PageTitle, useAction } from '../../components/ui';
 import { CommissionTable, StatusFilter } from '../shared/commissions';
 import { usePartnerNames } from './names';
 
@@ -10,19 +12,16 @@ type Commission = Schemas['Commission'];
 export function AdminCommissions() {
   const [status, setStatus] = useState('accrued');
   const [partnerId, setPartnerId] = useState('');
-  const [cursor, setCursor] = useState<string | null>(null);
-  const list = useLoad(() => get<Page<Commission>>(`/commissions${query({ status, partnerId, cursor, limit: 100 })}`), [status, partnerId, cursor]);
+  const list = usePagedList((cursor) => get<Page<Commission>>(`/commissions${query({ status, partnerId, cursor, limit: 100 })}`), [status, partnerId]);
   const names = usePartnerNames();
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const act = useAction();
-  const [note, setNote] = useState<string | null>(null);
   const rows = list.data?.data ?? [];
   const selectable = rows.filter((c) => c.status === 'accrued' || c.status === 'approved');
   const ids = [...selected].filter((id) => rows.some((r) => r.id === id));
   const after = (msg: string) => {
     setSelected(new Set());
-    setNote(msg);
-    list.reload();
+    act.done(msg, list);
   };
   const toggle = (id: string, on: boolean) => {
     const s = new Set(selected);
@@ -38,28 +37,21 @@ export function AdminCommissions() {
           value={status}
           onChange={(s) => {
             setStatus(s);
-            setCursor(null);
+            list.setCursor(null);
             setSelected(new Set());
           }}
         />
-        <label class="field inline">
-          <span class="label">Partner</span>
-          <select
-            value={partnerId}
-            onChange={(e) => {
-              setPartnerId(e.currentTarget.value);
-              setCursor(null);
-              setSelected(new Set());
-            }}
-          >
-            <option value="">All partners</option>
-            {[...names].map(([id, name]) => (
-              <option key={id} value={id}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label="Partner"
+          value={partnerId}
+          all="All partners"
+          options={names}
+          onChange={(id) => {
+            setPartnerId(id);
+            list.setCursor(null);
+            setSelected(new Set());
+          }}
+        />
         <ConfirmButton
           label={`Approve selected (${ids.length})`}
           title={`Approve ${ids.length} commission${ids.length === 1 ? '' : 's'}?`}
@@ -93,47 +85,40 @@ export function AdminCommissions() {
           }
         />
       </div>
-      {note && (
-        <p class="notice success" role="status">
-          {note}
-        </p>
-      )}
-      <ErrorNotice error={act.error} />
-      <Loaded state={list}>
-        {(page) =>
-          page.data.length === 0 ? (
-            <Empty title={status ? `No ${status} commissions.` : 'No commissions yet.'}>
-              Commissions appear when events are attributed to partners' clicks.
-            </Empty>
-          ) : (
-            <>
-              <CommissionTable
-                rows={page.data}
-                partnerNames={names}
-                selectAll={
-                  <input
-                    type="checkbox"
-                    aria-label="Select all on this page"
-                    disabled={selectable.length === 0}
-                    checked={selectable.length > 0 && selectable.every((c) => selected.has(c.id))}
-                    onChange={(e) => setSelected(e.currentTarget.checked ? new Set(selectable.map((c) => c.id)) : new Set())}
-                  />
-                }
-                select={(c) => (
-                  <input
-                    type="checkbox"
-                    aria-label={`Select commission ${c.id}`}
-                    disabled={c.status !== 'accrued' && c.status !== 'approved'}
-                    checked={selected.has(c.id)}
-                    onChange={(e) => toggle(c.id, e.currentTarget.checked)}
-                  />
-                )}
-              />
-              <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-            </>
-          )
+      <ActionNotices action={act} />
+      <List
+        list={list}
+        empty={
+          <Empty title={status ? `No ${status} commissions.` : 'No commissions yet.'}>
+            Commissions appear when events are attributed to partners' clicks.
+          </Empty>
         }
-      </Loaded>
+      >
+        {(rows) => (
+          <CommissionTable
+            rows={rows}
+            partnerNames={names}
+            selectAll={
+              <input
+                type="checkbox"
+                aria-label="Select all on this page"
+                disabled={selectable.length === 0}
+                checked={selectable.length > 0 && selectable.every((c) => selected.has(c.id))}
+                onChange={(e) => setSelected(e.currentTarget.checked ? new Set(selectable.map((c) => c.id)) : new Set())}
+              />
+            }
+            select={(c) => (
+              <input
+                type="checkbox"
+                aria-label={`Select commission ${c.id}`}
+                disabled={c.status !== 'accrued' && c.status !== 'approved'}
+                checked={selected.has(c.id)}
+                onChange={(e) => toggle(c.id, e.currentTarget.checked)}
+              />
+            )}
+          />
+        )}
+      </List>
     </>
   );
 }

@@ -2,21 +2,9 @@
 // reason, reinstate, re-send the invite, terms (per-partner commission rule).
 import { useState } from 'preact/hooks';
 import { del, get, post, put, query, type Page, type Schemas } from '../../api';
-import {
-  ConfirmButton,
-  DateTime,
-  Empty,
-  ErrorNotice,
-  Field,
-  Link,
-  Loaded,
-  PageTitle,
-  Pager,
-  Status,
-  formValues,
-  useAction,
-  useLoad,
-} from '../../components/ui';
+import { ActionForm, Field, FilterSelect } from '../../components/form';
+import { List, Table, usePagedList } from '../../components/list';
+import { ActionNotices, ConfirmButton, DateTime, Empty, Link, Loaded, PageTitle, Status, useAction, useLoad } from '../../components/ui';
 import { RuleEditor, RuleSummary, termsRule } from '../shared/rules';
 
 type Partner = Schemas['PartnerView'];
@@ -24,27 +12,21 @@ type Partner = Schemas['PartnerView'];
 export function AdminPartners() {
   const [status, setStatus] = useState('');
   const [email, setEmail] = useState('');
-  const [cursor, setCursor] = useState<string | null>(null);
-  const list = useLoad(() => get<Page<Partner>>(`/partners${query({ status, email, cursor, limit: 50 })}`), [status, email, cursor]);
+  const list = usePagedList((cursor) => get<Page<Partner>>(`/partners${query({ status, email, cursor, limit: 50 })}`), [status, email]);
   const invite = useAction();
-  const [invited, setInvited] = useState<string | null>(null);
+  const filtered = email || status;
   return (
     <>
       <PageTitle>Partners</PageTitle>
       <section aria-labelledby="invite-h" class="card">
         <h2 id="invite-h">Invite a partner</h2>
-        <form
+        <ActionForm
           class="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const form = e.currentTarget;
-            const v = formValues(e);
-            invite.run(async () => {
-              await post('/partners', { email: v.email, name: v.name, sendInvite: true });
-              setInvited(v.email);
-              form.reset();
-              list.reload();
-            });
+          action={invite}
+          submit="Send invitation"
+          onSubmit={async (v) => {
+            await post('/partners', { email: v.email, name: v.name, sendInvite: true });
+            invite.done(`Invitation sent to ${v.email}.`, list);
           }}
         >
           <Field label="Name">
@@ -53,24 +35,16 @@ export function AdminPartners() {
           <Field label="Email">
             <input name="email" type="email" required />
           </Field>
-          <button type="submit" disabled={invite.busy}>
-            Send invitation
-          </button>
-        </form>
-        {invited && (
-          <p role="status" class="notice success">
-            Invitation sent to {invited}.
-          </p>
-        )}
-        <ErrorNotice error={invite.error} />
+        </ActionForm>
+        <ActionNotices action={invite} />
       </section>
       <form
         class="filters"
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
-          setEmail(formValues(e).q.trim().toLowerCase());
-          setCursor(null);
+          setEmail(String(new FormData(e.currentTarget).get('q')).trim().toLowerCase());
+          list.setCursor(null);
         }}
       >
         <Field label="Search by email">
@@ -79,62 +53,44 @@ export function AdminPartners() {
         <button type="submit" class="secondary">
           Search
         </button>
-        <label class="field inline">
-          <span class="label">Status</span>
-          <select
-            value={status}
-            onChange={(e) => {
-              setStatus(e.currentTarget.value);
-              setCursor(null);
-            }}
-          >
-            <option value="">All</option>
-            <option value="invited">invited</option>
-            <option value="active">active</option>
-            <option value="revoked">revoked</option>
-          </select>
-        </label>
+        <FilterSelect
+          label="Status"
+          value={status}
+          all="All"
+          options={['invited', 'active', 'revoked']}
+          onChange={(s) => {
+            setStatus(s);
+            list.setCursor(null);
+          }}
+        />
       </form>
-      <Loaded state={list}>
-        {(page) =>
-          page.data.length === 0 ? (
-            <Empty title={email || status ? 'No partner matches.' : 'No partners yet.'}>
-              {email || status ? 'Clear the search or the filter.' : 'Invite your first partner above.'}
-            </Empty>
-          ) : (
-            <>
-              <table>
-                <caption class="sr-only">Partners</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Email</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((p) => (
-                    <tr key={p.id}>
-                      <th scope="row">
-                        <Link to={`/partners/${p.id}`}>{p.name}</Link>
-                      </th>
-                      <td>{p.email}</td>
-                      <td>
-                        <Status value={p.status} />
-                      </td>
-                      <td>
-                        <DateTime iso={p.createdAt} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-              <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-            </>
-          )
+      <List
+        list={list}
+        empty={
+          <Empty title={filtered ? 'No partner matches.' : 'No partners yet.'}>
+            {filtered ? 'Clear the search or the filter.' : 'Invite your first partner above.'}
+          </Empty>
         }
-      </Loaded>
+      >
+        {(rows) => (
+          <Table caption="Partners" columns={['Name', 'Email', 'Status', 'Created']}>
+            {rows.map((p) => (
+              <tr key={p.id}>
+                <th scope="row">
+                  <Link to={`/partners/${p.id}`}>{p.name}</Link>
+                </th>
+                <td>{p.email}</td>
+                <td>
+                  <Status value={p.status} />
+                </td>
+                <td>
+                  <DateTime iso={p.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </List>
     </>
   );
 }
@@ -143,14 +99,9 @@ export function AdminPartner(props: { id: string }) {
   const partner = useLoad(() => get<Partner>(`/partners/${props.id}`), [props.id]);
   const terms = useLoad(() => get<{ terms: Schemas['PartnerTerms'][] }>(`/partners/${props.id}/commission-snapshot`), [props.id]);
   const act = useAction();
-  const [note, setNote] = useState<string | null>(null);
   const [rule, setRule] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
-  const done = (msg: string) => {
-    setNote(msg);
-    partner.reload();
-    terms.reload();
-  };
+  const done = (msg: string) => act.done(msg, partner, terms);
   return (
     <>
       <p>
@@ -210,12 +161,7 @@ export function AdminPartner(props: { id: string }) {
           </>
         )}
       </Loaded>
-      {note && (
-        <p class="notice success" role="status">
-          {note}
-        </p>
-      )}
-      <ErrorNotice error={act.error} />
+      <ActionNotices action={act} />
       <PartnerPrograms id={props.id} />
       <section aria-labelledby="terms-h">
         <h2 id="terms-h">Terms</h2>
@@ -285,56 +231,46 @@ function PartnerPrograms(props: { id: string }) {
   return (
     <section aria-labelledby="programs-h">
       <h2 id="programs-h">Programs</h2>
-      <ErrorNotice error={act.error} />
-      <Loaded state={list}>
-        {(l) =>
-          l.data.length === 0 ? (
-            <Empty title="No campaigns yet.">
-              <Link to="/campaigns/new">Create a campaign</Link> to grant it.
-            </Empty>
-          ) : (
-            <table>
-              <caption class="sr-only">Campaigns and this partner's access</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Campaign</th>
-                  <th scope="col">Access</th>
-                  <th scope="col">Since</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {l.data.map((c) => (
-                  <tr key={c.id}>
-                    <th scope="row">
-                      <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
-                    </th>
-                    <td>{c.granted ? `granted (${c.grantSource ?? 'admin'})` : c.grantToAllPartners ? 'not granted (removed)' : 'not granted (private)'}</td>
-                    <td>
-                      <DateTime iso={c.grantedAt} />
-                    </td>
-                    <td>
-                      {c.granted ? (
-                        <ConfirmButton
-                          label="Remove"
-                          title={`Remove access to ${c.name}?`}
-                          message={<p>The partner can no longer create links on it; existing links keep working and earning.</p>}
-                          danger
-                          onConfirm={() => act.run(async () => (await del(`/partners/${props.id}/programs/${c.id}`), list.reload()))}
-                        />
-                      ) : (
-                        <button type="button" class="secondary small" onClick={() => act.run(async () => (await post(`/partners/${props.id}/campaigns`, { campaignIds: [c.id] }), list.reload()))}>
-                          Grant
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )
+      <ActionNotices action={act} />
+      <List
+        list={list}
+        empty={
+          <Empty title="No campaigns yet.">
+            <Link to="/campaigns/new">Create a campaign</Link> to grant it.
+          </Empty>
         }
-      </Loaded>
+      >
+        {(rows) => (
+          <Table caption="Campaigns and this partner's access" columns={['Campaign', 'Access', 'Since', 'Actions']}>
+            {rows.map((c) => (
+              <tr key={c.id}>
+                <th scope="row">
+                  <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
+                </th>
+                <td>{c.granted ? `granted (${c.grantSource ?? 'admin'})` : c.grantToAllPartners ? 'not granted (removed)' : 'not granted (private)'}</td>
+                <td>
+                  <DateTime iso={c.grantedAt} />
+                </td>
+                <td>
+                  {c.granted ? (
+                    <ConfirmButton
+                      label="Remove"
+                      title={`Remove access to ${c.name}?`}
+                      message={<p>The partner can no longer create links on it; existing links keep working and earning.</p>}
+                      danger
+                      onConfirm={() => act.run(async () => (await del(`/partners/${props.id}/programs/${c.id}`), list.reload()))}
+                    />
+                  ) : (
+                    <button type="button" class="secondary small" onClick={() => act.run(async () => (await post(`/partners/${props.id}/campaigns`, { campaignIds: [c.id] }), list.reload()))}>
+                      Grant
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </List>
     </section>
   );
 }

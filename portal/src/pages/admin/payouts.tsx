@@ -1,8 +1,8 @@
 // Payouts: a preview of the next run (approved commissions netted per partner and currency,
 // exact decimals), the run itself, marking paid, and a CSV of the listed payouts.
-import { useState } from 'preact/hooks';
 import { get, post, query, type Page, type Schemas } from '../../api';
-import { ConfirmButton, Empty, ErrorNotice, Loaded, Money, PageTitle, Pager, useAction, useLoad } from '../../components/ui';
+import { List, ListRows, Table, usePagedList } from '../../components/list';
+import { ActionNotices, ConfirmButton, Empty, Loaded, Money, PageTitle, useAction, useLoad } from '../../components/ui';
 import { currencyDigits, isPositive, sumDecimals } from '../../format';
 import { PayoutTable } from '../shared/payouts';
 import { usePartnerNames } from './names';
@@ -34,15 +34,9 @@ export function AdminPayouts() {
     }
     return [...groups.values()].map((g) => ({ ...g, count: g.amounts.length, net: sumDecimals(g.amounts, currencyDigits(g.currency)) }));
   }, []);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const list = useLoad(() => get<Page<Payout>>(`/payouts${query({ cursor, limit: 100 })}`), [cursor]);
+  const list = usePagedList((cursor) => get<Page<Payout>>(`/payouts${query({ cursor, limit: 100 })}`), []);
   const act = useAction();
-  const [note, setNote] = useState<string | null>(null);
-  const refresh = (msg: string) => {
-    setNote(msg);
-    preview.reload();
-    list.reload();
-  };
+  const refresh = (msg: string) => act.done(msg, preview, list);
   const payable = (preview.data ?? []).filter((g) => isPositive(g.net));
 
   const csv = (rows: Payout[]) => {
@@ -64,25 +58,12 @@ export function AdminPayouts() {
       <section aria-labelledby="preview-h" class="card">
         <h2 id="preview-h">Next payout run</h2>
         <Loaded state={preview}>
-          {(groups) =>
-            groups.length === 0 ? (
-              <Empty title="Nothing to pay.">Approve commissions first: approved commissions are paid in the next run.</Empty>
-            ) : (
-              <>
-                <table>
-                  <caption>Preview: approved commissions per partner and currency</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Partner</th>
-                      <th scope="col">Commissions</th>
-                      <th scope="col" class="num">
-                        Net
-                      </th>
-                      <th scope="col">Paid in this run</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {groups.map((g) => (
+          {(groups) => (
+            <ListRows page={{ data: groups }} empty={<Empty title="Nothing to pay.">Approve commissions first: approved commissions are paid in the next run.</Empty>}>
+              {(rows) => (
+                <>
+                  <Table caption="Preview: approved commissions per partner and currency" showCaption columns={['Partner', 'Commissions', { label: 'Net', class: 'num' }, 'Paid in this run']}>
+                    {rows.map((g) => (
                       <tr key={`${g.partnerId} ${g.currency}`}>
                         <th scope="row">{names.get(g.partnerId) ?? g.partnerId}</th>
                         <td>{g.count}</td>
@@ -92,72 +73,62 @@ export function AdminPayouts() {
                         <td>{isPositive(g.net) ? 'yes' : 'no (carried forward)'}</td>
                       </tr>
                     ))}
-                  </tbody>
-                </table>
-                <ConfirmButton
-                  label="Run payouts"
-                  title="Run payouts now?"
-                  message={
-                    <p>
-                      {payable.length} payout{payable.length === 1 ? '' : 's'} will be created and their commissions marked paid.
-                    </p>
-                  }
-                  confirmLabel="Run payouts"
-                  disabled={payable.length === 0}
-                  onConfirm={() =>
-                    act.run(async () => {
-                      const r = await post<Schemas['RunResult']>('/payouts/run', {});
-                      refresh(`Payout run done: ${r.payouts.length} payout${r.payouts.length === 1 ? '' : 's'} created.`);
-                    })
-                  }
-                />
-              </>
-            )
-          }
+                  </Table>
+                  <ConfirmButton
+                    label="Run payouts"
+                    title="Run payouts now?"
+                    message={
+                      <p>
+                        {payable.length} payout{payable.length === 1 ? '' : 's'} will be created and their commissions marked paid.
+                      </p>
+                    }
+                    confirmLabel="Run payouts"
+                    disabled={payable.length === 0}
+                    onConfirm={() =>
+                      act.run(async () => {
+                        const r = await post<Schemas['RunResult']>('/payouts/run', {});
+                        refresh(`Payout run done: ${r.payouts.length} payout${r.payouts.length === 1 ? '' : 's'} created.`);
+                      })
+                    }
+                  />
+                </>
+              )}
+            </ListRows>
+          )}
         </Loaded>
       </section>
-      {note && (
-        <p class="notice success" role="status">
-          {note}
-        </p>
-      )}
-      <ErrorNotice error={act.error} />
+      <ActionNotices action={act} />
       <section aria-labelledby="payouts-h">
         <h2 id="payouts-h">Payout history</h2>
-        <Loaded state={list}>
-          {(page) =>
-            page.data.length === 0 ? (
-              <Empty title="No payouts yet.">Run payouts above once commissions are approved.</Empty>
-            ) : (
-              <>
-                <p>
-                  <button type="button" class="secondary" onClick={() => csv(page.data)}>
-                    Download CSV
-                  </button>
-                </p>
-                <PayoutTable
-                  rows={page.data}
-                  partnerNames={names}
-                  actions={(p) =>
-                    p.status === 'pending' && (
-                      <ConfirmButton
-                        label="Mark paid"
-                        title="Mark this payout paid?"
-                        message={
-                          <p>
-                            Confirm you sent <Money amount={p.amount} currency={p.currency} /> to {names.get(p.partnerId) ?? p.partnerId}.
-                          </p>
-                        }
-                        onConfirm={() => act.run(async () => (await post(`/payouts/${p.id}/mark-paid`), refresh('Payout marked paid.')))}
-                      />
-                    )
-                  }
-                />
-                <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-              </>
-            )
-          }
-        </Loaded>
+        <List list={list} empty={<Empty title="No payouts yet.">Run payouts above once commissions are approved.</Empty>}>
+          {(rows) => (
+            <>
+              <p>
+                <button type="button" class="secondary" onClick={() => csv(rows)}>
+                  Download CSV
+                </button>
+              </p>
+              <PayoutTable
+                rows={rows}
+                partnerNames={names}
+                actions={(p) =>
+                  p.status === 'pending' && (
+                    <ConfirmButton
+                      label="Mark paid"
+                      title="Mark this payout paid?"
+                      message={
+                        <p>
+                          Confirm you sent <Money amount={p.amount} currency={p.currency} /> to {names.get(p.partnerId) ?? p.partnerId}.
+                        </p>
+                      }
+                      onConfirm={() => act.run(async () => (await post(`/payouts/${p.id}/mark-paid`), refresh('Payout marked paid.')))}
+                    />
+                  )
+                }
+              />
+            </>
+          )}
+        </List>
       </section>
     </>
   );

@@ -2,22 +2,9 @@
 // delivery log with retries, a test fire, secret rotation and deactivation.
 import { useState } from 'preact/hooks';
 import { del, get, post, query, type Page, type Schemas } from '../../api';
-import {
-  ConfirmButton,
-  DateTime,
-  Empty,
-  ErrorNotice,
-  Field,
-  Link,
-  Loaded,
-  PageTitle,
-  Pager,
-  ShownOnce,
-  Status,
-  formValues,
-  useAction,
-  useLoad,
-} from '../../components/ui';
+import { ActionForm, CheckGroup, Field } from '../../components/form';
+import { List, Table, usePagedList } from '../../components/list';
+import { ActionNotices, ConfirmButton, DateTime, Empty, Link, Loaded, PageTitle, ShownOnce, Status, useAction, useLoad } from '../../components/ui';
 
 const EVENTS = [
   'attribution.created',
@@ -31,9 +18,11 @@ const EVENTS = [
   'payout.created',
 ];
 
+/** Whether an endpoint receives events, and why not. */
+const activeText = (w: Schemas['EndpointView']) => (w.active ? 'yes' : `no${w.disabledReason ? ` (${w.disabledReason})` : ''}`);
+
 export function AdminWebhooks() {
-  const [cursor, setCursor] = useState<string | null>(null);
-  const list = useLoad(() => get<Page<Schemas['EndpointView']>>(`/webhooks${query({ cursor })}`), [cursor]);
+  const list = usePagedList((cursor) => get<Page<Schemas['EndpointView']>>(`/webhooks${query({ cursor })}`), []);
   const act = useAction();
   const [secret, setSecret] = useState<string | null>(null);
   return (
@@ -41,18 +30,14 @@ export function AdminWebhooks() {
       <PageTitle>Webhooks</PageTitle>
       <section aria-labelledby="new-h" class="card">
         <h2 id="new-h">New endpoint</h2>
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            const form = e.currentTarget;
-            const v = formValues(e);
-            const events = new FormData(form).getAll('events').map(String);
-            act.run(async () => {
-              const r = await post<Schemas['CreatedEndpoint']>('/webhooks', { url: v.url, label: v.label || undefined, events: events.length ? events : ['*'] });
-              setSecret(r.secret);
-              form.reset();
-              list.reload();
-            });
+        <ActionForm
+          action={act}
+          submit="Add endpoint"
+          onSubmit={async (v, data) => {
+            const events = data.getAll('events').map(String);
+            const r = await post<Schemas['CreatedEndpoint']>('/webhooks', { url: v.url, label: v.label || undefined, events: events.length ? events : ['*'] });
+            setSecret(r.secret);
+            list.reload();
           }}
         >
           <div class="row">
@@ -63,77 +48,40 @@ export function AdminWebhooks() {
               <input name="label" maxLength={100} />
             </Field>
           </div>
-          <fieldset>
-            <legend>Events (none checked: all)</legend>
-            <div class="checks">
-              {EVENTS.map((ev) => (
-                <label key={ev} class="field check">
-                  <input type="checkbox" name="events" value={ev} />
-                  <span class="label">{ev}</span>
-                </label>
-              ))}
-            </div>
-          </fieldset>
-          <button type="submit" disabled={act.busy}>
-            Add endpoint
-          </button>
-        </form>
+          <CheckGroup legend="Events (none checked: all)" name="events" values={EVENTS} />
+        </ActionForm>
         {secret && <ShownOnce label="Signing secret" value={secret} onDone={() => setSecret(null)} />}
-        <ErrorNotice error={act.error} />
+        <ActionNotices action={act} />
       </section>
-      <Loaded state={list}>
-        {(page) =>
-          page.data.length === 0 ? (
-            <Empty title="No webhook endpoints.">Add one above to receive signed events as they happen.</Empty>
-          ) : (
-            <>
-              <table>
-                <caption class="sr-only">Webhook endpoints</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">URL</th>
-                    <th scope="col">Events</th>
-                    <th scope="col">Active</th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((w) => (
-                    <tr key={w.id}>
-                      <th scope="row">
-                        <Link to={`/webhooks/${w.id}`}>{w.label || w.url}</Link>
-                        {w.label && <div class="muted small">{w.url}</div>}
-                      </th>
-                      <td>{w.events.join(', ')}</td>
-                      <td>{w.active ? 'yes' : `no${w.disabledReason ? ` (${w.disabledReason})` : ''}`}</td>
-                      <td>
-                        <DateTime iso={w.createdAt} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-              <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-            </>
-          )
-        }
-      </Loaded>
+      <List list={list} empty={<Empty title="No webhook endpoints.">Add one above to receive signed events as they happen.</Empty>}>
+        {(rows) => (
+          <Table caption="Webhook endpoints" columns={['URL', 'Events', 'Active', 'Created']}>
+            {rows.map((w) => (
+              <tr key={w.id}>
+                <th scope="row">
+                  <Link to={`/webhooks/${w.id}`}>{w.label || w.url}</Link>
+                  {w.label && <div class="muted small">{w.url}</div>}
+                </th>
+                <td>{w.events.join(', ')}</td>
+                <td>{activeText(w)}</td>
+                <td>
+                  <DateTime iso={w.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </List>
     </>
   );
 }
 
 export function AdminWebhook(props: { id: string }) {
   const ep = useLoad(() => get<Schemas['EndpointView']>(`/webhooks/${props.id}`), [props.id]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const log = useLoad(() => get<Page<Schemas['DeliveryView']>>(`/webhooks/${props.id}/deliveries${query({ cursor })}`), [props.id, cursor]);
+  const log = usePagedList((cursor) => get<Page<Schemas['DeliveryView']>>(`/webhooks/${props.id}/deliveries${query({ cursor })}`), [props.id]);
   const act = useAction();
   const [secret, setSecret] = useState<string | null>(null);
-  const [note, setNote] = useState<string | null>(null);
-  const refresh = (msg: string) => {
-    setNote(msg);
-    ep.reload();
-    log.reload();
-  };
+  const refresh = (msg: string) => act.done(msg, ep, log);
   return (
     <>
       <p>
@@ -151,7 +99,7 @@ export function AdminWebhook(props: { id: string }) {
               <dt>Events</dt>
               <dd>{w.events.join(', ')}</dd>
               <dt>Active</dt>
-              <dd>{w.active ? 'yes' : `no${w.disabledReason ? ` (${w.disabledReason})` : ''}`}</dd>
+              <dd>{activeText(w)}</dd>
             </dl>
             <div class="actions">
               <button type="button" class="secondary" disabled={!w.active} onClick={() => act.run(async () => (await post(`/webhooks/${w.id}/test`), refresh('Test event sent.')))}>
@@ -182,61 +130,36 @@ export function AdminWebhook(props: { id: string }) {
         )}
       </Loaded>
       {secret && <ShownOnce label="New signing secret" value={secret} onDone={() => setSecret(null)} />}
-      {note && (
-        <p class="notice success" role="status">
-          {note}
-        </p>
-      )}
-      <ErrorNotice error={act.error} />
+      <ActionNotices action={act} />
       <section aria-labelledby="log-h">
         <h2 id="log-h">Deliveries</h2>
-        <Loaded state={log}>
-          {(page) =>
-            page.data.length === 0 ? (
-              <Empty title="No deliveries yet.">Send a test event, or wait for the next event of a subscribed type.</Empty>
-            ) : (
-              <>
-                <table>
-                  <caption class="sr-only">Deliveries</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Event</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Attempts</th>
-                      <th scope="col">Last answer</th>
-                      <th scope="col">Created</th>
-                      <th scope="col">Actions</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.data.map((d) => (
-                      <tr key={d.id}>
-                        <th scope="row">
-                          {d.eventType}
-                          <div class="muted small">{d.eventId}</div>
-                        </th>
-                        <td>
-                          <Status value={d.status} />
-                        </td>
-                        <td>{d.attempts}</td>
-                        <td>{d.httpStatus ?? d.error ?? '—'}</td>
-                        <td>
-                          <DateTime iso={d.createdAt} />
-                        </td>
-                        <td>
-                          <button type="button" class="secondary small" onClick={() => act.run(async () => (await post(`/webhooks/${props.id}/deliveries/${d.id}/retry`), refresh('Delivery retried.')))}>
-                            Retry
-                          </button>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-                <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-              </>
-            )
-          }
-        </Loaded>
+        <List list={log} empty={<Empty title="No deliveries yet.">Send a test event, or wait for the next event of a subscribed type.</Empty>}>
+          {(rows) => (
+            <Table caption="Deliveries" columns={['Event', 'Status', 'Attempts', 'Last answer', 'Created', 'Actions']}>
+              {rows.map((d) => (
+                <tr key={d.id}>
+                  <th scope="row">
+                    {d.eventType}
+                    <div class="muted small">{d.eventId}</div>
+                  </th>
+                  <td>
+                    <Status value={d.status} />
+                  </td>
+                  <td>{d.attempts}</td>
+                  <td>{d.httpStatus ?? d.error ?? '—'}</td>
+                  <td>
+                    <DateTime iso={d.createdAt} />
+                  </td>
+                  <td>
+                    <button type="button" class="secondary small" onClick={() => act.run(async () => (await post(`/webhooks/${props.id}/deliveries/${d.id}/retry`), refresh('Delivery retried.')))}>
+                      Retry
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </Table>
+          )}
+        </List>
       </section>
     </>
   );

@@ -3,8 +3,10 @@
 import type { Me } from '../../app';
 import { get, type Schemas } from '../../api';
 import { ClicksChart } from '../../components/chart';
-import { Amounts, Empty, ErrorNotice, Link, Loading, PageTitle, useLoad } from '../../components/ui';
+import { ListRows, Table } from '../../components/list';
+import { Amounts, Empty, Link, Loaded, PageTitle, useLoad } from '../../components/ui';
 import { formatCount } from '../../format';
+import { EarningsFigure, Figure } from '../shared/figures';
 
 type Dashboard = Schemas['Dashboard'];
 
@@ -16,31 +18,22 @@ export function PartnerHome(props: { me: Me }) {
     <>
       <PageTitle>Dashboard</PageTitle>
       <p class="muted">The last 30 days.</p>
-      {dash.error?.status === 404 ? (
-        <div class="notice" role="status">
-          Reporting is not available on this server yet. Your <Link to="/links">links</Link> and{' '}
-          <Link to="/commissions">commissions</Link> are.
-        </div>
-      ) : dash.error ? (
-        <ErrorNotice error={dash.error} />
-      ) : !dash.data ? (
-        <Loading />
-      ) : (
-        <DashboardFigures d={dash.data} />
-      )}
+      <Loaded
+        state={dash}
+        unavailable={
+          <div class="notice" role="status">
+            Reporting is not available on this server yet. Your <Link to="/links">links</Link> and{' '}
+            <Link to="/commissions">commissions</Link> are.
+          </div>
+        }
+      >
+        {(d) => <DashboardFigures d={d} />}
+      </Loaded>
       <section aria-labelledby="series-h">
         <h2 id="series-h">Clicks over time</h2>
-        {series.error ? (
-          series.error.status === 404 ? (
-            <p class="muted">The time series arrives with reporting.</p>
-          ) : (
-            <ErrorNotice error={series.error} />
-          )
-        ) : !series.data ? (
-          <Loading />
-        ) : (
-          <ClicksChart buckets={series.data.buckets} />
-        )}
+        <Loaded state={series} unavailable={<p class="muted">The time series arrives with reporting.</p>}>
+          {(s) => <ClicksChart buckets={s.buckets} />}
+        </Loaded>
       </section>
     </>
   );
@@ -48,8 +41,6 @@ export function PartnerHome(props: { me: Me }) {
 
 function DashboardFigures(props: { d: Dashboard }) {
   const d = props.d;
-  const s = d.commissionByStatus;
-  const earnings = ['accrued', 'approved', 'paid'] as const;
   return (
     <>
       <section aria-labelledby="figures-h">
@@ -57,54 +48,31 @@ function DashboardFigures(props: { d: Dashboard }) {
           Figures
         </h2>
         <dl class="figures">
-          <div class="figure" data-testid="figure-clicks">
-            <dt>Clicks</dt>
-            <dd>{formatCount(d.clicks)}</dd>
-          </div>
-          <div class="figure" data-testid="figure-conversions">
-            <dt>Conversions</dt>
-            <dd>{formatCount(d.attributedEvents)}</dd>
-          </div>
-          <div class="figure" data-testid="figure-revenue">
-            <dt>Revenue</dt>
-            <dd>
-              <Amounts items={d.revenueByCurrency} />
-            </dd>
-          </div>
-          <div class="figure" data-testid="figure-earnings">
-            <dt>Earnings</dt>
-            <dd>
-              <ul class="plain">
-                {earnings.map((st) => (
-                  <li key={st}>
-                    <span class="muted">{st}: </span>
-                    <Amounts items={s?.[st]} />
-                  </li>
-                ))}
-              </ul>
-            </dd>
-          </div>
+          <Figure label="Clicks" testId="figure-clicks">
+            {formatCount(d.clicks)}
+          </Figure>
+          <Figure label="Conversions" testId="figure-conversions">
+            {formatCount(d.attributedEvents)}
+          </Figure>
+          <Figure label="Revenue" testId="figure-revenue">
+            <Amounts items={d.revenueByCurrency} />
+          </Figure>
+          <EarningsFigure byStatus={d.commissionByStatus} />
         </dl>
       </section>
       <section aria-labelledby="links-h">
         <h2 id="links-h">Your links</h2>
-        {!d.links || d.links.length === 0 ? (
-          <Empty title="No links yet.">
-            <Link to="/links">Create a link</Link> and share it: clicks and conversions show up here.
-          </Empty>
-        ) : (
-          <table>
-            <caption class="sr-only">Figures per link</caption>
-            <thead>
-              <tr>
-                <th scope="col">Link</th>
-                <th scope="col">Clicks</th>
-                <th scope="col">Conversions</th>
-                <th scope="col">Revenue</th>
-              </tr>
-            </thead>
-            <tbody>
-              {d.links.map((l) => (
+        <ListRows
+          page={{ data: d.links ?? [] }}
+          empty={
+            <Empty title="No links yet.">
+              <Link to="/links">Create a link</Link> and share it: clicks and conversions show up here.
+            </Empty>
+          }
+        >
+          {(rows) => (
+            <Table caption="Figures per link" columns={['Link', 'Clicks', 'Conversions', 'Revenue']}>
+              {rows.map((l) => (
                 <tr key={l.linkKey}>
                   <th scope="row">{l.linkKey}</th>
                   <td>{formatCount(l.clicks)}</td>
@@ -114,9 +82,9 @@ function DashboardFigures(props: { d: Dashboard }) {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        )}
+            </Table>
+          )}
+        </ListRows>
       </section>
     </>
   );

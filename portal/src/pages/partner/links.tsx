@@ -4,15 +4,16 @@ import { useState } from 'preact/hooks';
 import type { Me } from '../../app';
 import { get, post, query, routerBase, type Page, type Schemas } from '../../api';
 import { QrCode } from '../../components/qr';
-import { CopyButton, DateTime, Empty, ErrorNotice, Field, Loaded, PageTitle, Pager, formValues, useAction, useLoad } from '../../components/ui';
+import { ActionForm, Field } from '../../components/form';
+import { List, Table, usePagedList } from '../../components/list';
+import { ActionNotices, CopyButton, DateTime, Empty, Loaded, PageTitle, useAction, useLoad } from '../../components/ui';
 
 type Link = Schemas['LinkView'];
 type Program = Schemas['MyProgram'];
 
 export function PartnerLinks(props: { me: Me }) {
   const id = props.me.partnerId!;
-  const [cursor, setCursor] = useState<string | null>(null);
-  const links = useLoad(() => get<Page<Link>>(`/partners/${id}/links${query({ cursor, limit: 50 })}`), [id, cursor]);
+  const links = usePagedList((cursor) => get<Page<Link>>(`/partners/${id}/links${query({ cursor, limit: 50 })}`), [id]);
   const programs = useLoad(() => get<{ data: Program[] }>('/me/programs'), []);
   const [qrFor, setQrFor] = useState<string | null>(null);
   const create = useAction();
@@ -28,22 +29,18 @@ export function PartnerLinks(props: { me: Me }) {
             p.data.length === 0 ? (
               <p>You have no active campaign to link to yet. When the program grants you one, it shows up here.</p>
             ) : (
-              <form
+              <ActionForm
                 class="inline-form"
-                onSubmit={(e) => {
-                  e.preventDefault();
-                  const form = e.currentTarget;
-                  const v = formValues(e);
-                  create.run(async () => {
-                    await post(`/partners/${id}/links`, {
-                      campaignId: v.campaignId,
-                      linkKey: v.linkKey,
-                      destinationUrl: v.destinationUrl || undefined,
-                    });
-                    form.reset();
-                    setCursor(null);
-                    links.reload();
+                action={create}
+                submit="Create link"
+                onSubmit={async (v) => {
+                  await post(`/partners/${id}/links`, {
+                    campaignId: v.campaignId,
+                    linkKey: v.linkKey,
+                    destinationUrl: v.destinationUrl || undefined,
                   });
+                  links.setCursor(null);
+                  links.reload();
                 }}
               >
                 <Field label="Campaign">
@@ -61,68 +58,42 @@ export function PartnerLinks(props: { me: Me }) {
                 <Field label="Deep link (optional)" hint="A page on the campaign's allowed domains.">
                   <input name="destinationUrl" type="url" placeholder="https://" />
                 </Field>
-                <button type="submit" disabled={create.busy}>
-                  Create link
-                </button>
-              </form>
+              </ActionForm>
             )
           }
         </Loaded>
-        <ErrorNotice error={create.error} />
+        <ActionNotices action={create} />
       </section>
       <section aria-labelledby="links-h">
         <h2 id="links-h">Your links</h2>
-        <Loaded state={links}>
-          {(page) =>
-            page.data.length === 0 ? (
-              <Empty title="No links yet.">Create your first link above, then share it.</Empty>
-            ) : (
-              <>
-                <table>
-                  <caption class="sr-only">Your links</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Link</th>
-                      <th scope="col">Campaign</th>
-                      <th scope="col">Created</th>
-                      <th scope="col">Share</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {page.data.map((l) => {
-                      const url = `${routerBase}/${l.linkKey}`;
-                      return (
-                        <tr key={l.id}>
-                          <th scope="row">
-                            <code class="link-url">{url}</code>
-                            {l.destinationUrl && <div class="muted small">→ {l.destinationUrl}</div>}
-                          </th>
-                          <td>{names.get(l.campaignId) ?? l.campaignId}</td>
-                          <td>
-                            <DateTime iso={l.createdAt} />
-                          </td>
-                          <td class="nowrap">
-                            <CopyButton text={url} label={`Copy ${l.linkKey}`} />{' '}
-                            <button
-                              type="button"
-                              class="secondary small"
-                              aria-expanded={qrFor === l.id}
-                              onClick={() => setQrFor(qrFor === l.id ? null : l.id)}
-                            >
-                              QR code
-                            </button>
-                            {qrFor === l.id && <QrCode text={url} label={`QR code for ${url}`} />}
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-                <Pager next={page.nextCursor} cursor={cursor} onPage={setCursor} />
-              </>
-            )
-          }
-        </Loaded>
+        <List list={links} empty={<Empty title="No links yet.">Create your first link above, then share it.</Empty>}>
+          {(rows) => (
+            <Table caption="Your links" columns={['Link', 'Campaign', 'Created', 'Share']}>
+              {rows.map((l) => {
+                const url = `${routerBase}/${l.linkKey}`;
+                return (
+                  <tr key={l.id}>
+                    <th scope="row">
+                      <code class="link-url">{url}</code>
+                      {l.destinationUrl && <div class="muted small">→ {l.destinationUrl}</div>}
+                    </th>
+                    <td>{names.get(l.campaignId) ?? l.campaignId}</td>
+                    <td>
+                      <DateTime iso={l.createdAt} />
+                    </td>
+                    <td class="nowrap">
+                      <CopyButton text={url} label={`Copy ${l.linkKey}`} />{' '}
+                      <button type="button" class="secondary small" aria-expanded={qrFor === l.id} onClick={() => setQrFor(qrFor === l.id ? null : l.id)}>
+                        QR code
+                      </button>
+                      {qrFor === l.id && <QrCode text={url} label={`QR code for ${url}`} />}
+                    </td>
+                  </tr>
+                );
+              })}
+            </Table>
+          )}
+        </List>
       </section>
     </>
   );

@@ -1,6 +1,7 @@
 // The partner's profile and the programs it takes part in (with its terms in force).
 import type { Me } from '../../app';
 import { get, type Schemas } from '../../api';
+import { List, Table } from '../../components/list';
 import { DateTime, Empty, Loaded, PageTitle, Status, useLoad } from '../../components/ui';
 import { RuleSummary, termsRule } from '../shared/rules';
 
@@ -35,33 +36,19 @@ export function PartnerProfile(props: { me: Me }) {
       </Loaded>
       <section aria-labelledby="programs-h">
         <h2 id="programs-h">Your programs</h2>
-        <Loaded state={programs}>
-          {(list) =>
-            list.data.length === 0 ? (
-              <Empty title="No active programs.">The program manager grants campaigns to partners.</Empty>
-            ) : (
-              <table>
-                <caption class="sr-only">Your programs</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Campaign</th>
-                    <th scope="col">Destination</th>
-                    <th scope="col">Your terms</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.map((c) => (
-                    <tr key={c.id}>
-                      <th scope="row">{c.name}</th>
-                      <td>{c.destinationUrl}</td>
-                      <td>{c.terms ? <RuleSummary rule={termsRule(c.terms)} /> : <span class="muted">the campaign's own</span>}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )
-          }
-        </Loaded>
+        <List list={programs} empty={<Empty title="No active programs.">The program manager grants campaigns to partners.</Empty>}>
+          {(rows) => (
+            <Table caption="Your programs" columns={['Campaign', 'Destination', 'Your terms']}>
+              {rows.map((c) => (
+                <tr key={c.id}>
+                  <th scope="row">{c.name}</th>
+                  <td>{c.destinationUrl}</td>
+                  <td>{c.terms ? <RuleSummary rule={termsRule(c.terms)} /> : <span class="muted">the campaign's own</span>}</td>
+                </tr>
+              ))}
+            </Table>
+          )}
+        </List>
       </section>
     </>
   );

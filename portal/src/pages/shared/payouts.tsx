@@ -1,5 +1,7 @@
+// A payouts table, shared by the partner's and the admin's pages.
 import type { ComponentChildren } from 'preact';
 import type { Schemas } from '../../api';
+import { Table } from '../../components/list';
 import { DateTime, Money, Status } from '../../components/ui';
 
 export function PayoutTable(props: {
@@ -8,42 +10,29 @@ export function PayoutTable(props: {
   actions?: (p: Schemas['Payout']) => ComponentChildren;
 }) {
   return (
-    <table>
-      <caption class="sr-only">Payouts</caption>
-      <thead>
-        <tr>
-          <th scope="col">Created</th>
-          {props.partnerNames && <th scope="col">Partner</th>}
-          <th scope="col" class="num">
-            Amount
-          </th>
-          <th scope="col">Status</th>
-          <th scope="col">Commissions</th>
-          <th scope="col">Paid</th>
-          {props.actions && <th scope="col">Actions</th>}
+    <Table
+      caption="Payouts"
+      columns={['Created', props.partnerNames && 'Partner', { label: 'Amount', class: 'num' }, 'Status', 'Commissions', 'Paid', props.actions && 'Actions']}
+    >
+      {props.rows.map((p) => (
+        <tr key={p.id} data-status={p.status}>
+          <td>
+            <DateTime iso={p.createdAt} />
+          </td>
+          {props.partnerNames && <td>{props.partnerNames.get(p.partnerId) ?? p.partnerId}</td>}
+          <td class="num">
+            <Money amount={p.amount} currency={p.currency} />
+          </td>
+          <td>
+            <Status value={p.status} />
+          </td>
+          <td>{p.commissionIds?.length ?? 0}</td>
+          <td>
+            <DateTime iso={p.paidAt} />
+          </td>
+          {props.actions && <td>{props.actions(p)}</td>}
         </tr>
-      </thead>
-      <tbody>
-        {props.rows.map((p) => (
-          <tr key={p.id} data-status={p.status}>
-            <td>
-              <DateTime iso={p.createdAt} />
-            </td>
-            {props.partnerNames && <td>{props.partnerNames.get(p.partnerId) ?? p.partnerId}</td>}
-            <td class="num">
-              <Money amount={p.amount} currency={p.currency} />
-            </td>
-            <td>
-              <Status value={p.status} />
-            </td>
-            <td>{p.commissionIds?.length ?? 0}</td>
-            <td>
-              <DateTime iso={p.paidAt} />
-            </td>
-            {props.actions && <td>{props.actions(p)}</td>}
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }

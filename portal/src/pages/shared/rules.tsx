@@ -2,7 +2,7 @@
 // event type, percent or fixed amount, recurrence) that builds the API's compound form.
 import { useState } from 'preact/hooks';
 import { formatMoney } from '../../format';
-import { Field } from '../../components/ui';
+import { Field } from '../../components/form';
 
 export interface SubRule {
   trigger: 'every' | 'first' | 'subsequent';

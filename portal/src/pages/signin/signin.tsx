@@ -3,12 +3,14 @@
 // goes home.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { post, slug } from '../../api';
-import { ErrorNotice, Field, formValues, useAction } from '../../components/ui';
+import { ActionForm, Field } from '../../components/form';
+import { ErrorNotice, useAction } from '../../components/ui';
 
 export function SignIn(props: { signedIn: boolean; onSignedIn: () => void }) {
   const token = new URLSearchParams(location.search).get('token');
   const [sentTo, setSentTo] = useState<string | null>(null);
-  const { error, busy, run } = useAction();
+  const act = useAction();
+  const { error, busy, run } = act;
   const verifying = useRef(false);
   const heading = useRef<HTMLHeadingElement>(null);
 
@@ -62,23 +64,18 @@ export function SignIn(props: { signedIn: boolean; onSignedIn: () => void }) {
           </h1>
           {props.signedIn && <p>You are signed in already; asking for a link signs you in again.</p>}
           <p>Enter your email address and we will mail you a sign-in link. No password needed.</p>
-          <form
-            onSubmit={(e) => {
-              e.preventDefault();
-              const { email } = formValues(e);
-              run(async () => {
-                await post('/auth/magic/request', { email });
-                setSentTo(email);
-              });
+          <ActionForm
+            action={act}
+            submit="Email me a sign-in link"
+            onSubmit={async ({ email }) => {
+              await post('/auth/magic/request', { email });
+              setSentTo(email);
             }}
           >
             <Field label="Email address">
               <input name="email" type="email" autoComplete="email" required />
             </Field>
-            <button type="submit" disabled={busy}>
-              Email me a sign-in link
-            </button>
-          </form>
+          </ActionForm>
           <ErrorNotice error={error} />
         </>
       )}
