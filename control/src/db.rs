@@ -53,6 +53,22 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<Pool, String> {
         .map_err(|e| format!("cannot build database pool: {e}"))
 }
 
+/// An error with its causes, `outer: cause: …`. tokio-postgres says only "db error" or
+/// "error performing TLS handshake" and keeps the reason (PostgreSQL's own message, the TLS
+/// alert) in its source, which a plain `to_string()` drops.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// One client outside the pool (the CLI, the gateway's `LISTEN` connection is built the same
 /// way), its connection driven by a task of its own.
 pub async fn connect(database_url: &str) -> Result<tokio_postgres::Client, String> {
@@ -60,7 +76,7 @@ pub async fn connect(database_url: &str) -> Result<tokio_postgres::Client, Strin
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(Duration::from_secs(5));
     }
-    let (client, conn) = pg.connect(tls).await.map_err(|e| e.to_string())?;
+    let (client, conn) = pg.connect(tls).await.map_err(|e| describe(&e))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::warn!(error = %e, "database connection closed");

@@ -129,7 +129,7 @@ impl From<tokio_postgres::Error> for ApiError {
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> ApiError {
-        tracing::error!(error = %e, "database pool error");
+        tracing::error!(error = %op_control::db::describe(&e), "database pool error");
         ApiError::unavailable("database unavailable; retry the request")
     }
 }
