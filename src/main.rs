@@ -38,7 +38,7 @@ enum Command {
         #[arg(long, requires = "status")]
         json: bool,
     },
-    /// Tenants (DATABASE_URL): list, create, suspend, resume, export, import.
+    /// Tenants (DATABASE_URL): list, create, suspend, resume, export, import, move.
     #[command(subcommand)]
     Tenants(openpartner::operator::TenantsCommand),
     /// The workers: the registry (DATABASE_URL), or one gateway's routing set (--gateway).

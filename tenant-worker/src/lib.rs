@@ -142,6 +142,15 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     reporting::rollups::configure_from_env();
     let listener = server::Listener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
+    if config.drain <= webhooks::delivery::SEND_TIMEOUT {
+        // Not refused (a test or a dev box may want quick stops), but said: a send still in
+        // flight at the bound is then left to its lease, and retried only when that expires.
+        tracing::warn!(
+            drain_secs = config.drain.as_secs(),
+            send_timeout_secs = webhooks::delivery::SEND_TIMEOUT.as_secs(),
+            "OP_DRAIN_SECS is not above the webhook send timeout: a webhook send in flight at the drain bound waits for its lease to expire before another worker retries it"
+        );
+    }
     let app = std::sync::Arc::new(App::new(config)?);
     let jobs = vec![
         jobs::spawn(app.clone()),
