@@ -3,6 +3,10 @@
 //! limit) before answering, so clients that send the whole body before reading (Python's
 //! urllib and requests, Node's fetch) get the answer, not a broken pipe or a reset. The
 //! connection then closes (`Connection: close`), and the gateway serves the next one.
+//!
+//! The same holds for every answer the gateway gives before it reads a body (unknown
+//! tenant, bad key, unknown path, no slug, the platform without its key): the body is read
+//! and thrown away first. A declared size over the limit is refused before anything else.
 
 use crate::harness::*;
 use reqwest::Method;
@@ -406,4 +410,42 @@ const cases = JSON.parse(process.argv[1]);
     }
     assert!(ran > 0, "neither python3 nor node could run");
     t.api.get("/partners").await.expect(200);
+}
+
+/// HTTP/2: an answer given before the body is read ends just its stream; the same
+/// connection serves the next request.
+#[tokio::test]
+async fn over_http2_an_early_answer_ends_just_the_stream() {
+    let t = Tenant::new().await;
+    let gw = t.gateway_url().to_string();
+    let http = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("an h2 client");
+    for (path, key, status, error) in early_answers(&t) {
+        for n in EARLY_SIZES {
+            let r = http
+                .post(format!("{gw}{path}"))
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .body(body_of(n))
+                .send()
+                .await
+                .expect("the answer, not a reset");
+            assert_eq!(r.version(), reqwest::Version::HTTP_2);
+            let (status, error) = expected(n, false, status, error);
+            assert_eq!(r.status().as_u16(), status, "{path}, {n} bytes");
+            assert!(r.headers().get("connection").is_none(), "{path}");
+            let body: Value = r.json().await.expect("a JSON body");
+            assert_eq!(body["error"], error, "{path}, {n} bytes");
+            // The connection goes on.
+            let ok = http
+                .get(format!("{}/partners", t.api.base))
+                .bearer_auth(&t.admin_key)
+                .send()
+                .await
+                .expect("served on the same client");
+            assert_eq!(ok.status().as_u16(), 200);
+        }
+    }
 }
