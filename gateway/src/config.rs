@@ -103,7 +103,12 @@ impl Config {
             admin_api_key,
             max_body_bytes: parse("OP_MAX_BODY_BYTES", 1024 * 1024)?,
             request_timeout: Duration::from_millis(parse("OP_REQUEST_TIMEOUT_MS", 30_000)?),
-            pool_size: parse("OP_DB_POOL_SIZE", 8)?,
+            pool_size: op_control::env::parse_valid(
+                "OP_DB_POOL_SIZE",
+                8,
+                "a positive integer",
+                |n: &usize| *n > 0,
+            )?,
             rate_limit_per_min: parse("OP_RATE_LIMIT_PER_MIN", 6000)?,
             click_ip_cap_per_min: parse("OP_CLICK_IP_CAP_PER_MIN", 300)?,
             metrics_token: var("METRICS_TOKEN"),

@@ -1,6 +1,9 @@
 //! The request pipeline, composed in one place:
-//! request id → classify path → one function per surface (resolve tenant → authenticate →
-//! limit) → read body (limited) → forward to a worker → apply cache invalidations → answer.
+//! request id → classify path → a declared body over the limit? `413` → one function per
+//! surface (resolve tenant → authenticate → limit) → read body (limited) → forward to a
+//! worker → apply cache invalidations → answer. Every answer given without reading the
+//! body (a refusal, a service endpoint) reads it and throws it away first, within bounds
+//! ([`discard`]), in [`route`] alone.
 
 use crate::{
     auth,
@@ -13,7 +16,7 @@ use crate::{
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use op_control::{tenants::Tenant, Mode};
 use op_proto::v1::{Envelope, Header, Principal, Surface};
@@ -116,7 +119,10 @@ async fn handle(
     crate::traces::finish(&span, &method, &pattern, resp.status().as_u16());
     tracing::info!(
         request_id = %rid,
-        tenant = facts.as_ref().and_then(|f| f.tenant.as_deref()),
+        tenant = facts
+            .as_ref()
+            .and_then(|f| f.tenant.as_deref())
+            .or(named_slug(&target)),
         route = pattern,
         method = %method,
         status = resp.status().as_u16(),
@@ -127,6 +133,18 @@ async fn handle(
         resp.headers_mut().insert("x-request-id", v);
     }
     Ok(resp)
+}
+
+/// The tenant slug the path names (`/api/t/<slug>/...`, `/r/<slug>/...`, `/t/<slug>/...`),
+/// when well-formed: the log line carries it even when the request was refused before any
+/// tenant was resolved (a `401`, a `413`, an unknown tenant).
+fn named_slug<'a>(target: &Target<'a>) -> Option<&'a str> {
+    match *target {
+        Target::Api { slug, .. } | Target::Router { slug, .. } | Target::Portal { slug, .. } => {
+            slug.filter(|s| op_control::tenants::valid_slug(s))
+        }
+        _ => None,
+    }
 }
 
 /// What a forwarded request's log line needs to know from its answer.
@@ -187,26 +205,62 @@ async fn route(
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok()),
     );
-    let answer = match *target {
-        Target::Health => Ok(health(state)),
-        Target::Ready => Ok(ready(state).await),
-        Target::Metrics => metrics(state, &req).await,
-        Target::NotFound => Err(EdgeError::NotFound),
-        Target::SlugMissing => Err(EdgeError::TenantSlugMissing),
-        Target::OpenApi => openapi(state, req, rid, client_ip).await,
-        Target::Platform(path) => platform(state, req, rid, client_ip, path).await,
-        Target::Api { slug, route } => tenant_api(state, req, rid, client_ip, slug, route).await,
-        Target::Router { slug, route } => {
-            // A country header is believed only from a trusted proxy (reporting.md).
-            let country = match state.limits.is_trusted(peer.ip()) {
-                true => country(&state.config.country_headers, req.headers()),
-                false => None,
-            };
-            click_router(state, req, rid, client_ip, country, slug, route).await
+    // The head goes to the surface; the body waits here until `forward` takes it.
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, ());
+    let mut body = Some(body);
+    let max = state.config.max_body_bytes;
+    let service = matches!(target, Target::Health | Target::Ready | Target::Metrics);
+    let answer = if declared_length(req.headers()).is_some_and(|n| n > max as u64) {
+        // The size declared is checked first, on every path, before anything else.
+        Err(EdgeError::PayloadTooLarge { max })
+    } else if service && req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+        Err(EdgeError::MethodNotAllowed)
+    } else {
+        let body = &mut body;
+        match *target {
+            Target::Health => Ok(health(state)),
+            Target::Ready => Ok(ready(state).await),
+            Target::Metrics => metrics(state, &req).await,
+            Target::NotFound => Err(EdgeError::NotFound),
+            Target::SlugMissing => Err(EdgeError::TenantSlugMissing),
+            Target::OpenApi => openapi(state, &req, body, rid, client_ip).await,
+            Target::Platform(path) => platform(state, &req, body, rid, client_ip, path).await,
+            Target::Api { slug, route } => {
+                tenant_api(state, &req, body, rid, client_ip, slug, route).await
+            }
+            Target::Router { slug, route } => {
+                // A country header is believed only from a trusted proxy (reporting.md).
+                let country = match state.limits.is_trusted(peer.ip()) {
+                    true => country(&state.config.country_headers, req.headers()),
+                    false => None,
+                };
+                click_router(state, &req, body, rid, client_ip, country, slug, route).await
+            }
+            Target::Portal { slug, path } => portal(state, &req, slug, path).await,
         }
-        Target::Portal { slug, path } => portal(state, req, slug, path).await,
     };
-    answer.unwrap_or_else(EdgeError::into_response)
+    let mut resp = answer.unwrap_or_else(EdgeError::into_response);
+    // Answered without reading the body (a refusal, a service endpoint): read it now and
+    // throw it away, so a client that sends its whole body before reading gets the answer
+    // rather than a broken pipe or a reset.
+    if let Some(body) = body {
+        let drained = discard(req.headers(), body, max).await;
+        let refused_size = resp.status() == StatusCode::PAYLOAD_TOO_LARGE;
+        if (!drained || refused_size) && req.version() < http::Version::HTTP_2 {
+            // HTTP/1.1: a connection whose body was not read to its end cannot go on, and
+            // the answer says so (a 413 always ends it). HTTP/2 ends just the stream.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if !drained {
+            tracing::debug!(
+                request_id = rid,
+                "body not read to its end before the answer"
+            );
+        }
+    }
+    resp
 }
 
 fn health(state: &State) -> Response<Body> {
@@ -233,7 +287,7 @@ async fn ready(state: &State) -> Response<Body> {
     )
 }
 
-async fn metrics(state: &State, req: &Request<Incoming>) -> Result<Response<Body>, EdgeError> {
+async fn metrics(state: &State, req: &Request<()>) -> Result<Response<Body>, EdgeError> {
     if !auth::may_scrape(state, req.headers()) {
         return Err(EdgeError::Unauthorized);
     }
@@ -249,12 +303,13 @@ async fn metrics(state: &State, req: &Request<Incoming>) -> Result<Response<Body
 /// table); rate-limited per address like any anonymous call.
 async fn openapi(
     state: &State,
-    req: Request<Incoming>,
+    req: &Request<()>,
+    body: &mut Unread,
     rid: &str,
     client_ip: IpAddr,
 ) -> Result<Response<Body>, EdgeError> {
     let rate = allow(state.limits.check_ip(client_ip))?;
-    let server = servers(state, &req, None);
+    let server = servers(state, req, None);
     let call = Call {
         surface: Surface::Platform,
         tenant: None,
@@ -265,13 +320,13 @@ async fn openapi(
         portal: None,
         country: None,
     };
-    Ok(forward(state, req, rid, call, rate).await)
+    Ok(forward(state, req, body, rid, call, rate).await)
 }
 
 /// Where the API lives, for an OpenAPI document's `servers`: `<origin>|<api base>|<router
 /// base>`, the origin [`origin::public_origin`] (left out when the request's `Host` is not a
 /// plain host name); the bases with the tenant's slug, or `{slug}` for the whole API.
-fn servers(state: &State, req: &Request<Incoming>, slug: Option<&str>) -> String {
+fn servers(state: &State, req: &Request<()>, slug: Option<&str>) -> String {
     let origin = origin::public_origin(state, req.headers(), req.uri()).unwrap_or_default();
     match state.config.mode {
         Mode::Single => format!("{origin}|/api|/r"),
@@ -284,7 +339,7 @@ fn servers(state: &State, req: &Request<Incoming>, slug: Option<&str>) -> String
 
 /// Where the tenant's portal lives, as an absolute URL without the trailing slash
 /// (`https://host/t/acme`, `https://host` self-hosted): the worker builds magic links on it.
-fn portal_base(state: &State, req: &Request<Incoming>, slug: &str) -> Option<String> {
+fn portal_base(state: &State, req: &Request<()>, slug: &str) -> Option<String> {
     let origin = origin::public_origin(state, req.headers(), req.uri())?;
     Some(match state.config.mode {
         Mode::Single => origin,
@@ -297,7 +352,7 @@ fn portal_base(state: &State, req: &Request<Incoming>, slug: &str) -> Option<Str
 /// there is no portal: `404`.
 async fn portal(
     state: &State,
-    req: Request<Incoming>,
+    req: &Request<()>,
     slug: Option<&str>,
     path: Option<&str>,
 ) -> Result<Response<Body>, EdgeError> {
@@ -320,7 +375,8 @@ async fn portal(
 /// `/platform/*`: the operator's API, not about any one tenant; the full path is the route.
 async fn platform(
     state: &State,
-    req: Request<Incoming>,
+    req: &Request<()>,
+    body: &mut Unread,
     rid: &str,
     client_ip: IpAddr,
     path: &str,
@@ -346,13 +402,14 @@ async fn platform(
         portal: None,
         country: None,
     };
-    Ok(forward(state, req, rid, call, None).await)
+    Ok(forward(state, req, body, rid, call, None).await)
 }
 
 /// `/api/...`: one tenant's API, as whoever the credentials say (anonymous without any).
 async fn tenant_api(
     state: &State,
-    req: Request<Incoming>,
+    req: &Request<()>,
+    body: &mut Unread,
     rid: &str,
     client_ip: IpAddr,
     slug: Option<&str>,
@@ -367,8 +424,8 @@ async fn tenant_api(
         None => state.limits.check_ip(client_ip),
     };
     let rate = allow(rate)?;
-    let server = (route == "/openapi.json").then(|| servers(state, &req, Some(&tenant.slug)));
-    let portal = portal_base(state, &req, &tenant.slug);
+    let server = (route == "/openapi.json").then(|| servers(state, req, Some(&tenant.slug)));
+    let portal = portal_base(state, req, &tenant.slug);
     let call = Call {
         surface: Surface::Api,
         tenant: Some(tenant),
@@ -379,14 +436,16 @@ async fn tenant_api(
         portal,
         country: None,
     };
-    Ok(forward(state, req, rid, call, rate).await)
+    Ok(forward(state, req, body, rid, call, rate).await)
 }
 
 /// `/r/...`: a click. Anonymous, with a per-IP cap of its own checked before the tenant
 /// lookup, so a flood costs nothing further.
+#[allow(clippy::too_many_arguments)]
 async fn click_router(
     state: &State,
-    req: Request<Incoming>,
+    req: &Request<()>,
+    body: &mut Unread,
     rid: &str,
     client_ip: IpAddr,
     country: Option<String>,
@@ -405,7 +464,7 @@ async fn click_router(
         portal: None,
         country,
     };
-    Ok(forward(state, req, rid, call, rate).await)
+    Ok(forward(state, req, body, rid, call, rate).await)
 }
 
 /// Passes an allowed (or absent) rate decision on, refuses an exhausted one.
@@ -432,11 +491,16 @@ struct Call<'a> {
     country: Option<String>,
 }
 
+/// A request's body not read yet: [`forward`] takes it; left here, [`route`] reads it to
+/// its end (within bounds) and throws it away after the answer.
+type Unread = Option<Incoming>;
+
 /// Reads the body, hands the envelope to a worker and relays its reply. `rate`, when a
 /// bucket was consulted, is advertised on the answer (worker reply or forwarding error).
 async fn forward(
     state: &State,
-    req: Request<Incoming>,
+    req: &Request<()>,
+    body: &mut Unread,
     rid: &str,
     call: Call<'_>,
     rate: Option<Decision>,
@@ -476,7 +540,10 @@ async fn forward(
     let trace = crate::traces::carrier(req.headers());
     let http1 = req.version() < http::Version::HTTP_2;
     let max = state.config.max_body_bytes;
-    let body = match read_body(req, max).await {
+    let Some(body) = body.take() else {
+        return EdgeError::InvalidBody.into_response();
+    };
+    let body = match read_body(body, max).await {
         Ok(b) => b,
         Err(BodyRefusal::Unreadable) => return EdgeError::InvalidBody.into_response(),
         Err(BodyRefusal::TooLarge { drained }) => {
@@ -588,27 +655,20 @@ enum BodyRefusal {
     Unreadable,
 }
 
-/// The body, whole, if it is at most `max` bytes. A larger one (declared by
-/// `Content-Length` or found while reading, chunked included) is read to its end and
-/// thrown away when that end is near ([`DRAIN_PAST_LIMIT`], [`DRAIN_FOR`]), so the `413`
-/// can be read by a client that sends everything first. A client that sent `Expect:
-/// 100-continue` has not sent the body yet: it gets the `413` at once, and never sends it.
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, BodyRefusal> {
-    let declared = req
-        .headers()
+/// The `Content-Length` the client declared, if any.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let waits_for_continue = req
-        .headers()
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let mut body = req.into_body();
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The body, whole, if it is at most `max` bytes (a larger declared `Content-Length` is
+/// refused by [`route`] before this). A larger one found while reading (chunked) is read to
+/// its end and thrown away when that end is near ([`DRAIN_PAST_LIMIT`], [`DRAIN_FOR`]), so
+/// the `413` can be read by a client that sends everything first.
+async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyRefusal> {
     let bound = (max as u64).saturating_add(DRAIN_PAST_LIMIT);
-    if let Some(n) = declared.filter(|&n| n > max as u64) {
-        let drained = !waits_for_continue && n <= bound && drain(&mut body, n).await;
-        return Err(BodyRefusal::TooLarge { drained });
-    }
     match Limited::new(&mut body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
@@ -621,6 +681,25 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, BodyRefu
         }
         Err(_) => Err(BodyRefusal::Unreadable),
     }
+}
+
+/// Reads a body nobody will use to its end and drops it, when that end is near: up to
+/// `max` + [`DRAIN_PAST_LIMIT`] bytes and for [`DRAIN_FOR`]. True when it was read to its
+/// end (or had none). A declared `Content-Length` past that bound is not read at all, nor
+/// is the body of a client that sent `Expect: 100-continue` (it has not sent it yet, and
+/// never will once it has the answer).
+async fn discard(headers: &http::HeaderMap, mut body: Incoming, max: usize) -> bool {
+    if body.is_end_stream() {
+        return true;
+    }
+    let waits_for_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let bound = (max as u64).saturating_add(DRAIN_PAST_LIMIT);
+    if waits_for_continue || declared_length(headers).is_some_and(|n| n > bound) {
+        return false;
+    }
+    drain(&mut body, bound).await
 }
 
 /// Reads what is left of `body` and drops it, up to `budget` bytes and [`DRAIN_FOR`].

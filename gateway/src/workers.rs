@@ -74,6 +74,16 @@ impl Entry {
                     port,
                 }
             } else {
+                // Plain gRPC over TCP or a Unix socket: what the gateway can reach.
+                let usable = raw
+                    .strip_prefix("http://")
+                    .or_else(|| raw.strip_prefix("unix:"))
+                    .is_some_and(|rest| !rest.is_empty());
+                if !usable {
+                    return Err(format!(
+                        "OP_WORKERS: `{raw}` is not a worker address: use http://<host>:<port>, unix:<path>, dns:<name>:<port> or registry"
+                    ));
+                }
                 Endpoint::from_shared(raw.to_string())
                     .map_err(|e| format!("OP_WORKERS: worker URL `{raw}`: {e}"))?;
                 Entry::Static(raw.to_string())
@@ -366,7 +376,11 @@ impl WorkerPool {
                     }
                     if never_sent || replayable {
                         tracing::warn!(worker = %worker.url, error = %status.message(), "failing over to the next worker");
-                        last = ForwardError::Failed(status);
+                        // A request never sent leaves the answer "no worker" (503); one a
+                        // worker failed while serving makes it "worker failed" (502).
+                        if !never_sent {
+                            last = ForwardError::Failed(status);
+                        }
                         continue;
                     }
                     return Err(ForwardError::Failed(status));
@@ -704,5 +718,10 @@ mod tests {
         assert!(Entry::parse_list("dns::7001").is_err());
         assert!(Entry::parse_list("dns:x:0").is_err());
         assert!(Entry::parse_list(" , ").is_err());
+        assert!(Entry::parse_list("unix:/run/op/w1.sock").is_ok());
+        for bad in ["ftp://x", "https://a:7001", "a:7001", "http://", "unix:"] {
+            let e = Entry::parse_list(bad).unwrap_err();
+            assert!(e.starts_with("OP_WORKERS"), "{bad}: {e}");
+        }
     }
 }

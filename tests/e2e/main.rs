@@ -8,6 +8,7 @@ mod auth;
 mod body_limit;
 mod campaigns;
 mod clicks;
+mod edge;
 mod failover;
 mod fuzz_regressions;
 mod harness;

@@ -168,12 +168,34 @@ async fn logs_are_json_lines_and_carry_no_secret() {
         .expect(201);
     secrets.push(hook.body["secret"].as_str().unwrap().to_string());
     // Refused credentials are not logged either.
-    t.api
+    let refused = t
+        .api
         .with_key(Some("op_live_not_a_real_key_0123456789"))
         .get("/partners")
         .await
         .expect_error(401, "unauthorized");
     secrets.push("op_live_not_a_real_key_0123456789".into());
+    // Requests refused before any tenant was resolved: their lines name the path's slug.
+    let rid = |r: &Resp| r.headers["x-request-id"].to_str().unwrap().to_string();
+    let too_large = Api::new(t.api.base.clone(), Some(&t.admin_key))
+        .raw(
+            reqwest::Method::POST,
+            "/partners",
+            Some(vec![b'x'; 1024 * 1024 + 16]),
+            &[],
+        )
+        .await
+        .expect_error(413, "payload_too_large");
+    let unknown_slug = unique_slug("nosuch");
+    let unknown = Api::new(format!("{base}/api/t/{unknown_slug}"), None)
+        .get("/partners")
+        .await
+        .expect_error(404, "tenant_not_found");
+    let named = [
+        (rid(&refused), t.slug.clone(), 401),
+        (rid(&too_large), t.slug.clone(), 413),
+        (rid(&unknown), unknown_slug, 404),
+    ];
 
     // Stop both (the drain writes its own lines), then read everything they wrote.
     g.signal(libc::SIGTERM);
@@ -227,7 +249,17 @@ async fn logs_are_json_lines_and_carry_no_secret() {
     assert_eq!(at_worker["tenant"], t.slug.as_str());
     assert_eq!(at_worker["status"], 200);
     assert_eq!(at_worker["principal"], "admin");
-    // A request no tenant matched still has its line, with a null tenant.
+    for (id, slug, status) in named {
+        let v = gateway_log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["msg"] == "request" && v["request_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no request line for {id}: {gateway_log}"));
+        assert_eq!(v["status"], status, "{v}");
+        assert_eq!(v["tenant"], slug.as_str(), "the slug the path names: {v}");
+        assert_eq!(v["route"], "/api/t/:slug/*", "{v}");
+    }
+    // A request whose path names no tenant still has its line, with a null tenant.
     let health = gateway_log
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
