@@ -276,15 +276,7 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
         .post(&format!("/payouts/{payout}/mark-paid"), json!({}))
         .await
         .expect(200);
-    let hook = t
-        .api
-        .post(
-            "/webhooks",
-            json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
-        )
-        .await
-        .expect(201);
-    let hook_id = hook.body["endpoint"]["id"].as_str().unwrap().to_string();
+    let (hook_id, _) = t.webhook("http://127.0.0.1:9/hook", json!(["*"])).await;
 
     // Every table of a tenant schema is exported, rebuilt, or left out on purpose.
     let db = db().await;

@@ -7,7 +7,7 @@ use crate::harness::receiver::Receiver;
 use crate::harness::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn put(t: &Tenant, path: &str, body: Value) -> Resp {
     t.api
@@ -332,22 +332,13 @@ async fn terms_input_is_checked_and_admin_only() {
         .await
         .expect_error(404, "not_found");
     // Admins only: not even the partner itself.
-    let key = t
-        .api
-        .post(&format!("/partners/{}/api-keys", link.partner), json!({}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = t.partner_key(&link.partner).await;
     let partner = t.api.with_key(Some(&key));
     partner.get(&path).await.expect_error(403, "forbidden");
 }
 
 async fn wait_status(t: &Tenant, commission: &str, status: &str, secs: u64) -> Value {
-    let start = Instant::now();
-    loop {
+    poll(secs, Duration::from_millis(100), || async {
         let c = t
             .api
             .get(&format!("/commissions/{commission}"))
@@ -355,14 +346,12 @@ async fn wait_status(t: &Tenant, commission: &str, status: &str, secs: u64) -> V
             .expect(200)
             .body;
         if c["commission"]["status"] == status {
-            return c;
+            Ok(c)
+        } else {
+            Err(format!("commission not {status}: {c}"))
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "commission not {status} within {secs} s: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -370,13 +359,8 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
     let stack = private_stack(&[("OP_AUTO_APPROVE_INTERVAL_SECS", "1")]).await;
     let t = Tenant::on(&stack.base_url).await;
     let rx = Receiver::start().await;
-    t.api
-        .post(
-            "/webhooks",
-            json!({"url": rx.url("/approved"), "events": ["commission.approved"]}),
-        )
-        .await
-        .expect(201);
+    t.webhook(&rx.url("/approved"), json!(["commission.approved"]))
+        .await;
     let auto = t
         .campaign(json!({"autoApprove": true, "holdbackDays": 0}))
         .await;

@@ -7,7 +7,6 @@
 //! approvals on the same rollup rows add up.
 
 use crate::harness::*;
-use reqwest::Method;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{json, Value};
 use std::{collections::BTreeMap, str::FromStr};
@@ -15,32 +14,15 @@ use std::{collections::BTreeMap, str::FromStr};
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 
-/// A browser's click with `headers`, not following the redirect: (status, Location).
-async fn click_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut req = client.get(url).header("x-forwarded-for", ip());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.expect("the router answers");
-    let loc = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (r.status().as_u16(), loc)
-}
-
-fn cref_of(location: &str) -> String {
-    url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "cref")
-        .map(|(_, v)| v.into_owned())
-        .expect("cref")
+/// A browser's click on `url` with `headers` (behind a trusted proxy at an address of its
+/// own): the router's answer, and the click it stored (its enriched columns).
+async fn click_with(url: &str, headers: &[(&str, &str)], t: &Tenant) -> (Click, Value) {
+    let ip = ip();
+    let mut all = vec![("x-forwarded-for", ip.as_str())];
+    all.extend_from_slice(headers);
+    let click = browse(url, &all).await;
+    let stored = stored_click(t, &click.cref()).await;
+    (click, stored)
 }
 
 /// The enriched columns of a stored click.
@@ -84,30 +66,27 @@ async fn clicks_are_enriched_when_written() {
         "{}?utm_source=news%20letter&utm_medium=email&utm_campaign=spring&other=1",
         t.link_url(&link.key)
     );
-    let (status, loc) = click_with(
+    let (click, c) = click_with(
         &url,
         &[
             ("user-agent", CHROME),
             ("cf-ipcountry", "de"),
             ("x-country-code", "FR"),
         ],
+        &t,
     )
     .await;
-    assert_eq!(status, 302);
+    assert_eq!(click.status, 302);
+    let loc = click.location();
     // The router's query is carried over to the destination, cref added after it.
-    let u = url::Url::parse(&loc).unwrap();
+    let u = url::Url::parse(loc).unwrap();
     let q: BTreeMap<String, String> = u.query_pairs().into_owned().collect();
     assert_eq!(q["src"], "op", "the destination's own query stays");
     assert_eq!(q["utm_source"], "news letter");
     assert_eq!(q["utm_medium"], "email");
     assert_eq!(q["other"], "1");
     assert_eq!(u.fragment(), Some("top"));
-    let c = stored_click(&t, &cref_of(&loc)).await;
-    assert_eq!(
-        c["landingUrl"],
-        loc.as_str(),
-        "landing URL = where it redirected"
-    );
+    assert_eq!(c["landingUrl"], loc, "landing URL = where it redirected");
     assert_eq!(c["utmSource"], "news letter");
     assert_eq!(c["utmMedium"], "email");
     assert_eq!(c["utmCampaign"], "spring");
@@ -121,19 +100,18 @@ async fn clicks_are_enriched_when_written() {
     assert_eq!(c["os"], "Windows 10");
 
     // Later headers of the list are used when the first are absent; malformed is no country.
-    let (_, loc) = click_with(
+    let (_, c) = click_with(
         &t.link_url(&link.key),
         &[("user-agent", IPHONE), ("x-vercel-ip-country", "fr")],
+        &t,
     )
     .await;
-    let c = stored_click(&t, &cref_of(&loc)).await;
     assert_eq!(
         (c["country"].clone(), c["device"].clone(), c["os"].clone()),
         (json!("FR"), json!("mobile"), json!("iPhone"))
     );
     assert_eq!(c["utmSource"], Value::Null);
-    let (_, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "USA")]).await;
-    let c = stored_click(&t, &cref_of(&loc)).await;
+    let (_, c) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "USA")], &t).await;
     assert_eq!(c["country"], Value::Null, "not two letters");
     assert_eq!(c["browser"], Value::Null, "no User-Agent, nothing parsed");
 
@@ -200,28 +178,23 @@ async fn a_country_header_is_believed_only_from_trusted_proxies() {
     let untrusted = private_stack(&[("OP_TRUSTED_PROXIES", "10.0.0.0/8")]).await;
     let t = Tenant::on(&untrusted.base_url).await;
     let link = t.campaign_link(json!({})).await;
-    let (status, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")]).await;
-    assert_eq!(status, 302);
-    assert_eq!(
-        stored_click(&t, &cref_of(&loc)).await["country"],
-        Value::Null
-    );
+    let (click, c) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")], &t).await;
+    assert_eq!(click.status, 302);
+    assert_eq!(c["country"], Value::Null);
 
     // OP_COUNTRY_HEADERS replaces the list.
     let custom = private_stack(&[("OP_COUNTRY_HEADERS", "X-Geo-Country")]).await;
     let t = Tenant::on(&custom.base_url).await;
     let link = t.campaign_link(json!({})).await;
-    let (_, loc) = click_with(
+    let (_, c) = click_with(
         &t.link_url(&link.key),
         &[("cf-ipcountry", "DE"), ("x-geo-country", "jp")],
+        &t,
     )
     .await;
-    assert_eq!(stored_click(&t, &cref_of(&loc)).await["country"], "JP");
-    let (_, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")]).await;
-    assert_eq!(
-        stored_click(&t, &cref_of(&loc)).await["country"],
-        Value::Null
-    );
+    assert_eq!(c["country"], "JP");
+    let (_, c) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")], &t).await;
+    assert_eq!(c["country"], Value::Null);
 }
 
 /// The partner routes of the reporting spec, with a query each answers `200` to.
@@ -248,42 +221,10 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     .await
     .expect(201);
 
-    let own_key = t
-        .api
-        .post(&format!("/partners/{p}/api-keys"), json!({}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other_key = t
-        .api
-        .post(&format!("/partners/{}/api-keys", other.partner), json!({}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let reader = t
-        .api
-        .post("/api-keys", json!({"scopes": ["partners:read"]}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let events_key = t
-        .api
-        .post("/api-keys", json!({"scopes": ["events:write"]}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let own_key = t.partner_key(&p).await;
+    let other_key = t.partner_key(&other.partner).await;
+    let reader = t.scoped_key(&["partners:read"]).await;
+    let events_key = t.scoped_key(&["events:write"]).await;
     for route in PARTNER_ROUTES {
         let path = format!("/partners/{p}/{route}");
         for key in [&t.admin_key, &own_key, &reader] {
@@ -322,22 +263,12 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     let (cookie, _) = t.sign_in(&email).await;
     let mine = t
         .api
-        .with_cookie(
-            Method::GET,
-            &format!("/partners/{p}/dashboard"),
-            &cookie,
-            None,
-        )
+        .get_with_cookie(&format!("/partners/{p}/dashboard"), &cookie)
         .await
         .expect(200);
     assert_eq!(mine.body["attributedRevenue"], "80.00");
     t.api
-        .with_cookie(
-            Method::GET,
-            &format!("/partners/{}/dashboard", other.partner),
-            &cookie,
-            None,
-        )
+        .get_with_cookie(&format!("/partners/{}/dashboard", other.partner), &cookie)
         .await
         .expect_error(403, "forbidden");
 

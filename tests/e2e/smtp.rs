@@ -108,12 +108,7 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
     // Bodies may be quoted-printable encoded; undo soft line breaks before reading the token.
     let unfolded = message.replace("=\n", "").replace("=3D", "=");
     let token = token_in(&unfolded);
-    let v = t
-        .api
-        .with_key(None)
-        .post("/auth/magic/verify", json!({"token": token}))
-        .await
-        .expect(200);
+    let v = t.verify_magic_link(&token).await.expect(200);
     assert_eq!(v.body["role"], "partner");
 
     // With SMTP there is no dev mailbox, and the stored copy carries no usable token.

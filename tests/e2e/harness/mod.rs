@@ -23,11 +23,13 @@ use openpartner::{
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::{
+    future::Future,
     path::PathBuf,
     sync::{
         atomic::{AtomicUsize, Ordering},
         OnceLock,
     },
+    time::{Duration, Instant},
 };
 
 pub const PLATFORM_KEY: &str = "opp_test_platform_key_0123456789";
@@ -112,6 +114,46 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_millis() as i64
+}
+
+/// Calls `probe` every `every` until it answers `Ok`, and returns that; fails the test after
+/// `secs` seconds with what the last `Err` said (what was seen instead).
+pub async fn poll<T, F, Fut>(secs: u64, every: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let seen = match probe().await {
+            Ok(done) => return done,
+            Err(seen) => seen,
+        };
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "not within {secs} s: {seen}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Polls `check` every 20 ms until it holds (fails the test after `secs` seconds, naming
+/// `what`); how long it took.
+pub async fn wait_until<F, Fut>(what: &str, secs: u64, check: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    poll(secs, Duration::from_millis(20), || async {
+        if check().await {
+            Ok(())
+        } else {
+            Err(format!("timed out waiting until {what}"))
+        }
+    })
+    .await;
+    start.elapsed()
 }
 
 pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
@@ -383,5 +425,10 @@ impl Api {
         let no_key = self.with_key(None);
         let bytes = body.map(|b| b.to_string().into_bytes());
         no_key.raw(method, path, bytes, &[("cookie", cookie)]).await
+    }
+
+    /// `GET path` authenticated by the session `cookie` (no bearer key).
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Resp {
+        self.with_cookie(Method::GET, path, cookie, None).await
     }
 }
