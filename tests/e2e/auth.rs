@@ -459,12 +459,7 @@ async fn failed_credentials_are_rate_limited_per_ip() {
     );
     // Another address (via a trusted proxy's X-Forwarded-For) is unaffected.
     let r = bad
-        .raw(
-            Method::GET,
-            "/partners",
-            None,
-            &[("x-forwarded-for", "198.51.100.23")],
-        )
+        .get_with("/partners", &[("x-forwarded-for", "198.51.100.23")])
         .await;
     r.expect_error(401, "unauthorized");
 

@@ -131,14 +131,7 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
         .expect_error(400, "invalid_cursor");
 
     // Patch changes only what it is given.
-    let p = t
-        .api
-        .patch(
-            &format!("/campaigns/{id}"),
-            json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]}),
-        )
-        .await
-        .expect(200)
+    let p = t.patch_campaign(&id, json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]})).await
         .body;
     assert_eq!(p["name"], "Summer sale");
     assert_eq!(p["holdbackDays"], 0);
@@ -369,13 +362,11 @@ async fn invalid_campaigns_are_4xx_and_write_nothing() {
     assert_eq!(t.api.get(&format!("/campaigns/{id}")).await.body, c);
     // Null resets an optional field to its default.
     let p = t
-        .api
-        .patch(
-            &format!("/campaigns/{id}"),
+        .patch_campaign(
+            id,
             json!({"attributionWindowDays": null, "deepLinkAllowedDomains": null}),
         )
         .await
-        .expect(200)
         .body;
     assert_eq!(p["attributionWindowDays"], 60);
     assert_eq!(p["deepLinkAllowedDomains"], json!([]));
@@ -678,13 +669,7 @@ async fn partners_manage_their_own_links_only() {
     let me = t.partner("self@example.com").await;
     let other = t.partner("notme@example.com").await;
     let (mid, oid) = (me["id"].as_str().unwrap(), other["id"].as_str().unwrap());
-    let key = t
-        .api
-        .post(&format!("/partners/{mid}/api-keys"), json!({}))
-        .await
-        .expect(201)
-        .body;
-    let pk = t.api.with_key(key["key"].as_str());
+    let pk = t.partner_api(mid).await;
     let l = pk
         .post(
             &format!("/partners/{mid}/links"),
@@ -710,13 +695,7 @@ async fn partners_manage_their_own_links_only() {
         .await
         .expect_error(403, "forbidden");
     // A links:write key may create links for any partner, but not read them.
-    let scoped = t
-        .api
-        .post("/api-keys", json!({"scopes": ["links:write"]}))
-        .await
-        .expect(201)
-        .body;
-    let sk = t.api.with_key(scoped["key"].as_str());
+    let sk = t.scoped_api(&["links:write"]).await;
     sk.post(
         &format!("/partners/{oid}/links"),
         json!({"linkKey": "theirs-1", "campaignId": c["id"]}),
@@ -726,15 +705,9 @@ async fn partners_manage_their_own_links_only() {
     sk.get(&format!("/partners/{oid}/links"))
         .await
         .expect_error(403, "forbidden");
-    let wrong = t
-        .api
-        .post("/api-keys", json!({"scopes": ["partners:read"]}))
-        .await
-        .expect(201)
-        .body;
     let r = t
-        .api
-        .with_key(wrong["key"].as_str())
+        .scoped_api(&["partners:read"])
+        .await
         .post(
             &format!("/partners/{oid}/links"),
             json!({"linkKey": "theirs-2", "campaignId": c["id"]}),

@@ -34,11 +34,7 @@ impl Shop {
             .event(json!({"userId": self.user, "type": "invoice.paid", "value": value, "currency": currency, "eventId": event_id}))
             .await
             .expect(201);
-        let id = r.body["attribution"]["touches"][0]["commissionId"]
-            .as_str()
-            .expect("a commission")
-            .to_string();
-        (id, event_id)
+        (commission_of(&r.body), event_id)
     }
 
     async fn approve(&self, id: &str) -> Resp {
@@ -419,13 +415,7 @@ async fn partners_see_only_their_own_commissions() {
     let other =
         s.t.partner(&format!("{}@example.com", unique_slug("o")))
             .await;
-    let key =
-        s.t.api
-            .post(&format!("/partners/{}/api-keys", s.partner), json!({}))
-            .await
-            .expect(201)
-            .body;
-    let pk = s.t.api.with_key(key["key"].as_str());
+    let pk = s.t.partner_api(&s.partner).await;
     let own = pk
         .get(&format!("/partners/{}/commissions", s.partner))
         .await
@@ -446,13 +436,7 @@ async fn partners_see_only_their_own_commissions() {
     pk.post(&format!("/commissions/{mine}/approve"), json!({}))
         .await
         .expect_error(403, "forbidden");
-    let reader =
-        s.t.api
-            .post("/api-keys", json!({"scopes": ["commissions:read"]}))
-            .await
-            .expect(201)
-            .body;
-    let rk = s.t.api.with_key(reader["key"].as_str());
+    let rk = s.t.scoped_api(&["commissions:read"]).await;
     let listed = rk
         .get(&format!(
             "/commissions?status=accrued&partnerId={}",

@@ -3,7 +3,9 @@
 //! of a money path through the API is checked against the document's schema for its
 //! operation and status.
 
-use crate::harness::{fixtures::percent, gateway, single_tenant_stack, Api, Resp, Tenant};
+use crate::harness::{
+    commission_of, fixtures::percent, gateway, single_tenant_stack, Api, Resp, Tenant,
+};
 use serde_json::{json, Value};
 
 /// The operation of `pattern` (`/partners/{id}`) and `method` in `doc`.
@@ -239,10 +241,7 @@ async fn real_answers_conform_to_the_document() {
         .await
         .expect(200);
     conforms(&doc, "POST", "/attribution/events", &r);
-    let commission = r.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let commission = commission_of(&r.body);
 
     conforms(
         &doc,

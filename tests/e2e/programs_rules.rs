@@ -154,36 +154,22 @@ async fn get_shows_the_object_for_a_single_every_rule_and_the_array_otherwise() 
     assert_eq!(got.body["commissionRule"], stored);
     // What GET shows is accepted back unchanged.
     let back = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", c.id),
-            json!({"commissionRule": stored}),
-        )
-        .await
-        .expect(200);
+        .patch_campaign(&c.id, json!({"commissionRule": stored}))
+        .await;
     assert_eq!(back.body["commissionRule"], stored);
     // One `every` rule without eventType, even sent as an array: the object.
-    let one = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", c.id),
-            json!({"commissionRule": [{"trigger": "every", "type": "percent", "value": 5, "recurringMonths": 12}]}),
-        )
-        .await
-        .expect(200);
+    let one = t.patch_campaign(&c.id, json!({"commissionRule": [{"trigger": "every", "type": "percent", "value": 5, "recurringMonths": 12}]})).await;
     assert_eq!(
         one.body["commissionRule"],
         json!({"type": "percent", "value": "5", "recurring": true, "recurringMonths": 12})
     );
     // One typed rule: still the array.
     let typed = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", c.id),
+        .patch_campaign(
+            &c.id,
             json!({"commissionRule": [{"eventType": "sale", "type": "percent", "value": 5}]}),
         )
-        .await
-        .expect(200);
+        .await;
     assert_eq!(
         typed.body["commissionRule"],
         json!([{"trigger": "every", "eventType": "sale", "type": "percent", "value": "5", "recurring": true}])
@@ -362,14 +348,7 @@ async fn a_late_earlier_event_is_not_first_until_rederive() {
         commissions_of(&t, &id(&earlier)).await,
         vec![(2, "0.40".into())]
     );
-    let r = t
-        .api
-        .post(
-            "/attribution/rederive",
-            json!({"campaignId": link.campaign}),
-        )
-        .await
-        .expect(200);
+    let r = t.rederive(&link.campaign).await;
     assert_eq!(r.body["created"], 3, "{}", r.body);
     assert_eq!(
         commissions_of(&t, &id(&earlier)).await,
@@ -380,14 +359,7 @@ async fn a_late_earlier_event_is_not_first_until_rederive() {
         vec![(2, "0.30".into())]
     );
     // A second run changes nothing.
-    let again = t
-        .api
-        .post(
-            "/attribution/rederive",
-            json!({"campaignId": link.campaign}),
-        )
-        .await
-        .expect(200);
+    let again = t.rederive(&link.campaign).await;
     assert_eq!(
         (
             again.body["created"].clone(),

@@ -218,14 +218,7 @@ async fn rederive_and_refunds_use_the_terms_of_the_event_time() {
     )
     .await
     .expect(200);
-    let r = t
-        .api
-        .post(
-            "/attribution/rederive",
-            json!({"campaignId": link.campaign}),
-        )
-        .await
-        .expect(200);
+    let r = t.rederive(&link.campaign).await;
     assert_eq!(
         r.body,
         json!({"ok": true, "events": 1, "reversed": 0, "created": 0, "skipped": 0})
@@ -420,13 +413,8 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
     }
     // Turning autoApprove on later approves what is due.
     let patched = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", manual.id),
-            json!({"autoApprove": true}),
-        )
-        .await
-        .expect(200);
+        .patch_campaign(&manual.id, json!({"autoApprove": true}))
+        .await;
     assert_eq!(patched.body["autoApprove"], true);
     wait_status(&t, &commissions[1], "approved", 15).await;
     t.api

@@ -435,10 +435,7 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
         .as_str()
         .unwrap()
         .to_string();
-    t.api
-        .post(&format!("/commissions/{c}/approve"), json!({}))
-        .await
-        .expect(200);
+    t.approve(&c).await;
     t.api.post("/payouts/run", json!({})).await.expect(200);
     let mine = t
         .api
@@ -580,39 +577,31 @@ async fn raw(t: &Tenant, partner: Option<&str>) -> Raw {
         .unwrap();
     (out.events, out.signups, out.paid, out.leads, out.sales) =
         (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-    for r in db
-        .query(
-            &format!(
-                "SELECT e.currency, sum(e.value * a.weight)::text
+    out.revenue = per_currency(
+        &db,
+        &format!(
+            "SELECT e.currency, sum(e.value * a.weight)::text
                    FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                   WHERE ($1::text IS NULL OR a.partner_id = $1) AND a.superseded_at IS NULL
                     AND e.ts >= $2 AND e.ts < $3 AND e.value IS NOT NULL
                   GROUP BY 1"
-            ),
-            &[&p, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        out.revenue.insert(r.get(0), dec(r.get(1)));
-    }
-    for r in db
-        .query(
-            &format!(
-                "SELECT r.currency, sum(r.value * a.weight)::text
+        ),
+        &[&p, &start, &end],
+    )
+    .await;
+    out.refunded = per_currency(
+        &db,
+        &format!(
+            "SELECT r.currency, sum(r.value * a.weight)::text
                    FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                    JOIN {s}.events r ON r.refund_of = e.event_id
                   WHERE ($1::text IS NULL OR a.partner_id = $1) AND a.superseded_at IS NULL
                     AND e.ts >= $2 AND e.ts < $3 AND r.value IS NOT NULL
                   GROUP BY 1"
-            ),
-            &[&p, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        out.refunded.insert(r.get(0), dec(r.get(1)));
-    }
+        ),
+        &[&p, &start, &end],
+    )
+    .await;
     for r in db
         .query(
             &format!(
@@ -635,6 +624,20 @@ async fn raw(t: &Tenant, partner: Option<&str>) -> Raw {
         }
     }
     out
+}
+
+/// The amount per currency of `sql`, whose rows are `(currency, amount as text)`.
+async fn per_currency(
+    db: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> BTreeMap<String, Decimal> {
+    db.query(sql, params)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), dec(r.get(1))))
+        .collect()
 }
 
 /// The default window's `[start, end)` as times.
@@ -676,39 +679,29 @@ async fn raw_campaign(
         .await
         .unwrap();
     let (leads, sales) = (r.get(0), r.get(1));
-    let mut revenue = BTreeMap::new();
-    for r in db
-        .query(
-            &format!(
-                "SELECT e.currency, sum(e.value * a.weight)::text
+    let revenue = per_currency(
+        &db,
+        &format!(
+            "SELECT e.currency, sum(e.value * a.weight)::text
                    FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                   WHERE a.partner_id = $1 AND a.campaign_id = $2 AND a.superseded_at IS NULL
                     AND e.ts >= $3 AND e.ts < $4 AND e.value IS NOT NULL
                   GROUP BY 1"
-            ),
-            &[&partner, &campaign, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        revenue.insert(r.get::<_, String>(0), dec(r.get(1)));
-    }
-    let mut earnings = BTreeMap::new();
-    for r in db
-        .query(
-            &format!(
-                "SELECT currency, sum(amount)::text FROM {s}.commissions
+        ),
+        &[&partner, &campaign, &start, &end],
+    )
+    .await;
+    let earnings = per_currency(
+        &db,
+        &format!(
+            "SELECT currency, sum(amount)::text FROM {s}.commissions
                   WHERE partner_id = $1 AND campaign_id = $2 AND status <> 'reversed'
                     AND accrued_at >= $3 AND accrued_at < $4
                   GROUP BY 1"
-            ),
-            &[&partner, &campaign, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        earnings.insert(r.get::<_, String>(0), dec(r.get(1)));
-    }
+        ),
+        &[&partner, &campaign, &start, &end],
+    )
+    .await;
     (leads, sales, revenue, earnings)
 }
 
@@ -717,16 +710,12 @@ async fn raw_links(t: &Tenant, partner: &str) -> Vec<(String, i64, BTreeMap<Stri
     let db = db().await;
     let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
     let (start, end) = window_times();
-    let links: Vec<String> = db
-        .query(
-            &format!("SELECT id FROM {s}.links WHERE partner_id = $1 ORDER BY created_at, id"),
-            &[&partner],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let links: Vec<String> = column(
+        &db,
+        &format!("SELECT id FROM {s}.links WHERE partner_id = $1 ORDER BY created_at, id"),
+        &[&partner],
+    )
+    .await;
     let mut out = Vec::new();
     for link in links {
         let n: i64 = db
@@ -742,24 +731,19 @@ async fn raw_links(t: &Tenant, partner: &str) -> Vec<(String, i64, BTreeMap<Stri
             .await
             .unwrap()
             .get(0);
-        let mut revenue = BTreeMap::new();
-        for r in db
-            .query(
-                &format!(
-                    "SELECT e.currency, sum(e.value * a.weight)::text
+        let revenue = per_currency(
+            &db,
+            &format!(
+                "SELECT e.currency, sum(e.value * a.weight)::text
                        FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                        JOIN {s}.clicks c ON c.id = a.click_id
                       WHERE a.partner_id = $1 AND c.link_id = $2 AND a.superseded_at IS NULL
                         AND e.ts >= $3 AND e.ts < $4 AND e.value IS NOT NULL
                       GROUP BY 1"
-                ),
-                &[&partner, &link, &start, &end],
-            )
-            .await
-            .unwrap()
-        {
-            revenue.insert(r.get::<_, String>(0), dec(r.get(1)));
-        }
+            ),
+            &[&partner, &link, &start, &end],
+        )
+        .await;
         out.push((link, n, revenue));
     }
     out
@@ -1107,6 +1091,25 @@ async fn the_backfill_gives_the_same_rollups(t: &Tenant) {
     assert_eq!(money_rollups(t).await, kept);
 }
 
+/// The id of `partner`'s commission on the event `event_id`.
+async fn commission_of_event(t: &Tenant, partner: &str, event_id: &str) -> String {
+    let list = t
+        .api
+        .get(&format!("/partners/{partner}/commissions"))
+        .await
+        .expect(200)
+        .body;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["eventId"] == event_id)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test]
 async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     let t = Tenant::new().await;
@@ -1117,20 +1120,7 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     let p1a = t.partner_link(&a.id).await;
     let p2a = t.partner_link(&a.id).await;
     // P1's second link, on campaign B.
-    let key = unique_slug("lk");
-    t.api
-        .post(
-            &format!("/partners/{}/links", p1a.partner),
-            json!({"linkKey": key, "campaignId": b.id}),
-        )
-        .await
-        .expect(201);
-    let p1b = Link {
-        id: String::new(),
-        key,
-        partner: p1a.partner.clone(),
-        campaign: b.id.clone(),
-    };
+    let p1b = t.link(&p1a.partner, &b.id).await;
     // A revoked partner: its clicks are flagged.
     let p3 = t.partner_link(&a.id).await;
     t.revoke_partner(&p3.partner).await;
@@ -1175,20 +1165,7 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     // u8 clicks two links of P1 on campaign A: one touch until the rederive below makes
     // the model linear, then two touches of one partner (the event counts once for P1 and
     // once on each link).
-    let key2 = unique_slug("lk");
-    t.api
-        .post(
-            &format!("/partners/{}/links", p1a.partner),
-            json!({"linkKey": key2, "campaignId": a.id}),
-        )
-        .await
-        .expect(201);
-    let p1a2 = Link {
-        id: String::new(),
-        key: key2,
-        partner: p1a.partner.clone(),
-        campaign: a.id.clone(),
-    };
+    let p1a2 = t.link(&p1a.partner, &a.id).await;
     t.identified_click(&p1a, "u8").await;
     t.identified_click(&p1a2, "u8").await;
     t.event(json!({"userId": "u8", "type": "purchase", "value": "70.00", "currency": "USD", "eventId": "e-u8-buy"}))
@@ -1224,24 +1201,8 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     t.event(refund("e-u4-buy", None, "r-u4", "chargeback"))
         .await
         .expect(201);
-    let c3 = t
-        .api
-        .get(&format!("/partners/{}/commissions", p1a.partner))
-        .await
-        .expect(200)
-        .body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["eventId"] == "e-u3-buy")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    t.api
-        .post(&format!("/commissions/{c3}/approve"), json!({}))
-        .await
-        .expect(200);
+    let c3 = commission_of_event(&t, &p1a.partner, "e-u3-buy").await;
+    t.approve(&c3).await;
     t.api
         .post("/payouts/run", json!({"partnerId": p1a.partner}))
         .await
@@ -1250,39 +1211,14 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
         .await
         .expect(201);
     // A commission reversed by hand (u2's, in EUR).
-    let c2 = t
-        .api
-        .get(&format!("/partners/{}/commissions", p1a.partner))
-        .await
-        .expect(200)
-        .body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["eventId"] == "e-u2-buy")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    t.api
-        .post(&format!("/commissions/{c2}/reverse"), json!({}))
-        .await
-        .expect(200);
+    let c2 = commission_of_event(&t, &p1a.partner, "e-u2-buy").await;
+    t.reverse(&c2).await;
     every_figure_matches_the_raw_rows(&t, &partners, &campaigns).await;
 
     // Rederive under another model: u1's purchase is split between P1 and P2.
-    t.api
-        .patch(
-            &format!("/campaigns/{}", a.id),
-            json!({"attributionModel": "linear"}),
-        )
-        .await
-        .expect(200);
-    let r = t
-        .api
-        .post("/attribution/rederive", json!({"campaignId": a.id}))
-        .await
-        .expect(200);
+    t.patch_campaign(&a.id, json!({"attributionModel": "linear"}))
+        .await;
+    let r = t.rederive(&a.id).await;
     assert!(r.body["events"].as_i64().unwrap() > 0, "{}", r.body);
     // P2 had all of u1's 100.00 (the last click), u4's 53.33 and u6's 60.00; now half of
     // the 100.00.

@@ -4,7 +4,7 @@ use crate::harness::*;
 use serde_json::json;
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -84,23 +84,16 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
         )
         .await
         .expect(201);
-    let start = Instant::now();
-    let message = loop {
-        if let Some(m) = inbox
+    let message = poll(10, Duration::from_millis(25), || async {
+        inbox
             .lock()
             .unwrap()
             .iter()
             .find(|m| m.contains("mailme@example.com"))
             .cloned()
-        {
-            break m;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no mail arrived over SMTP"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+            .ok_or("no mail arrived over SMTP".to_string())
+    })
+    .await;
     assert!(
         message.contains("From: Partners <partners@merchant.test>"),
         "{message}"
@@ -131,23 +124,9 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
         stored.contains("[redacted]") && !stored.contains(&token),
         "{stored}"
     );
-    let start = Instant::now();
-    loop {
-        let sent: bool = client
-            .query_one(
-                &format!("SELECT sent_at IS NOT NULL FROM \"{schema}\".mail_outbox"),
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if sent {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "sent_at never set"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let sql = format!("SELECT sent_at IS NOT NULL FROM \"{schema}\".mail_outbox");
+    wait_until("sent_at is set", 5, || async {
+        client.query_one(&sql, &[]).await.unwrap().get::<_, bool>(0)
+    })
+    .await;
 }

@@ -560,12 +560,7 @@ async fn rotating_keeps_the_previous_secret_for_a_day() {
 #[tokio::test]
 async fn a_scoped_key_manages_endpoints_but_cannot_read_them() {
     let t = Tenant::new().await;
-    let k = t
-        .api
-        .post("/api-keys", json!({"scopes": ["webhooks:write"]}))
-        .await
-        .expect(201);
-    let scoped = t.api.with_key(k.body["key"].as_str());
+    let scoped = t.scoped_api(&["webhooks:write"]).await;
     let (id, secret, _) = create(&scoped, json!({"url": URL, "events": ["*"]})).await;
     assert_secret_shape(&secret);
     let path = format!("/webhooks/{id}");
@@ -586,12 +581,7 @@ async fn a_scoped_key_manages_endpoints_but_cannot_read_them() {
     t.api.get(&path).await.expect_error(404, "not_found");
 
     // Another scope does not reach webhooks.
-    let k = t
-        .api
-        .post("/api-keys", json!({"scopes": ["partners:write"]}))
-        .await
-        .expect(201);
-    let other = t.api.with_key(k.body["key"].as_str());
+    let other = t.scoped_api(&["partners:write"]).await;
     let e = other
         .post("/webhooks", json!({"url": URL, "events": ["*"]}))
         .await

@@ -117,21 +117,9 @@ async fn every_event_type_arrives_signed() {
     let ev = |v: &str| json!({"userId": "hook-user", "type": "invoice.paid", "value": v});
     let e1 = t.event(ev("100.00")).await.expect(201);
     let e2 = t.event(ev("50.00")).await.expect(201);
-    let c1 = e1.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap();
-    let c2 = e2.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap();
-    t.api
-        .post(&format!("/commissions/{c1}/approve"), json!({}))
-        .await
-        .expect(200);
+    t.approve(&commission_of(&e1.body)).await;
     t.api.post("/payouts/run", json!({})).await.expect(200);
-    t.api
-        .post(&format!("/commissions/{c2}/reverse"), json!({}))
-        .await
-        .expect(200);
+    t.reverse(&commission_of(&e2.body)).await;
     t.revoke_partner_notified(p["id"].as_str().unwrap()).await;
 
     let want = [

@@ -95,6 +95,14 @@ pub async fn browse(url: &str, headers: &[(&str, &str)]) -> Click {
     }
 }
 
+/// The commission of the first touch in the reply to `POST /attribution/events`.
+pub fn commission_of(reply: &Value) -> String {
+    reply["attribution"]["touches"][0]["commissionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a commission: {reply}"))
+        .to_string()
+}
+
 /// The magic-link token inside a mail body (`...?token=<43 chars>&tenant=...`).
 pub fn token_in(body: &str) -> String {
     let i = body.find("token=").expect("mail carries a token") + "token=".len();
@@ -166,6 +174,16 @@ impl Tenant {
         r.body["key"].as_str().expect("key").to_string()
     }
 
+    /// This tenant's API authenticated by a new key of `partner`.
+    pub async fn partner_api(&self, partner: &str) -> Api {
+        self.api.with_key(Some(&self.partner_key(partner).await))
+    }
+
+    /// This tenant's API authenticated by a new key of `scopes`.
+    pub async fn scoped_api(&self, scopes: &[&str]) -> Api {
+        self.api.with_key(Some(&self.scoped_key(scopes).await))
+    }
+
     /// A webhook endpoint on `url` for `events` (`POST /webhooks`): its id and its secret.
     pub async fn webhook(&self, url: &str, events: Value) -> (String, String) {
         let r = self
@@ -205,12 +223,33 @@ impl Tenant {
         }
     }
 
+    /// `PATCH /campaigns/:id` with `fields`, answered `200`.
+    pub async fn patch_campaign(&self, campaign: &str, fields: Value) -> Resp {
+        self.api
+            .patch(&format!("/campaigns/{campaign}"), fields)
+            .await
+            .expect(200)
+    }
+
+    /// `POST /attribution/rederive` of `campaign`, answered `200` (with the counts).
+    pub async fn rederive(&self, campaign: &str) -> Resp {
+        self.api
+            .post("/attribution/rederive", json!({ "campaignId": campaign }))
+            .await
+            .expect(200)
+    }
+
     /// A new partner with a link (under a fresh key) on `campaign`.
     pub async fn partner_link(&self, campaign: &str) -> Link {
         let p = self
             .partner(&format!("{}@example.com", unique_slug("p")))
             .await;
-        let partner = p["id"].as_str().expect("id").to_string();
+        self.link(p["id"].as_str().expect("id"), campaign).await
+    }
+
+    /// Another link (under a fresh key) of `partner` on `campaign`.
+    pub async fn link(&self, partner: &str, campaign: &str) -> Link {
+        let partner = partner.to_string();
         let key = unique_slug("lk");
         let l = self
             .api
@@ -268,6 +307,22 @@ impl Tenant {
     /// `POST /attribution/events`.
     pub async fn event(&self, body: Value) -> Resp {
         self.api.post("/attribution/events", body).await
+    }
+
+    /// Approves `commission` (`POST /commissions/:id/approve`).
+    pub async fn approve(&self, commission: &str) {
+        self.api
+            .post(&format!("/commissions/{commission}/approve"), json!({}))
+            .await
+            .expect(200);
+    }
+
+    /// Reverses `commission` (`POST /commissions/:id/reverse`, no reason).
+    pub async fn reverse(&self, commission: &str) {
+        self.api
+            .post(&format!("/commissions/{commission}/reverse"), json!({}))
+            .await
+            .expect(200);
     }
 
     /// The newest mail to `to` in the tenant's dev mailbox.

@@ -108,6 +108,19 @@ pub async fn db() -> tokio_postgres::Client {
         .expect("connect")
 }
 
+/// The first column of every row `sql` answers on `db`.
+pub async fn column<T>(
+    db: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    let rows = db.query(sql, params).await.expect("the query runs");
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 /// Now, in milliseconds since the Unix epoch (the unit of the API's `ts` fields).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -330,7 +343,12 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.raw(Method::GET, path, None, &[]).await
+        self.get_with(path, &[]).await
+    }
+
+    /// `GET path` with `headers` added.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.raw(Method::GET, path, None, headers).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
@@ -429,6 +447,8 @@ impl Api {
 
     /// `GET path` authenticated by the session `cookie` (no bearer key).
     pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Resp {
-        self.with_cookie(Method::GET, path, cookie, None).await
+        self.with_key(None)
+            .get_with(path, &[("cookie", cookie)])
+            .await
     }
 }
