@@ -22,15 +22,7 @@ fn admin_session(secret: &str, tenant: &str) -> String {
 async fn partner_invite_link_signs_in_once_and_activates() {
     let t = Tenant::new().await;
     let other = t.partner("other@example.com").await;
-    let p = t
-        .api
-        .post(
-            "/partners",
-            json!({"email": "inv@example.com", "name": "Inv"}),
-        )
-        .await
-        .expect(201)
-        .body;
+    let p = t.invited_partner("inv@example.com", "Inv").await;
     assert_eq!(p["status"], "invited");
     let mail = t.last_mail("inv@example.com").await.expect("invite mailed");
     assert_eq!(mail["metadata"]["purpose"], "partner_invite");

@@ -71,14 +71,9 @@ async fn logs_are_json_lines_and_carry_no_secret() {
         ("OP_WORKER_TOKEN", WORKER_TOKEN),
         ("RUST_LOG", "info"),
     ];
-    let procs::Pair {
-        worker: mut w,
-        gateway: mut g,
-        base,
-        ..
-    } = procs::pair("log-worker", &json_env, &logs).await;
+    let mut pair = procs::pair("log-worker", &json_env, &logs).await;
 
-    let t = Tenant::on(&base).await;
+    let t = Tenant::on(&pair.base).await;
     let mut secrets = vec![
         PLATFORM_KEY.to_string(),
         WORKER_TOKEN.to_string(),
@@ -132,12 +127,11 @@ async fn logs_are_json_lines_and_carry_no_secret() {
     secrets.push("op_live_not_a_real_key_0123456789".into());
 
     // Stop both (the drain writes its own lines), then read everything they wrote.
-    g.signal(libc::SIGTERM);
-    w.signal(libc::SIGTERM);
-    assert!(g.wait_exit(Duration::from_secs(40)).await.is_some());
-    assert!(w.wait_exit(Duration::from_secs(40)).await.is_some());
-    let gateway_log = g.log_text();
-    let worker_log = w.log_text();
+    let [gateway, worker] = pair.terminate(Duration::from_secs(40)).await;
+    assert!(gateway.is_some());
+    assert!(worker.is_some());
+    let gateway_log = pair.gateway.log_text();
+    let worker_log = pair.worker.log_text();
     for (name, log) in [("gateway", &gateway_log), ("worker", &worker_log)] {
         assert!(log.lines().count() > 5, "{name} logged: {log}");
         for line in log.lines() {

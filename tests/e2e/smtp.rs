@@ -1,7 +1,6 @@
 //! Real mail delivery over SMTP to a local receiver, and no usable token left at rest.
 
 use crate::harness::*;
-use serde_json::json;
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -77,13 +76,7 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
     .await;
     let t = Tenant::on(&stack.base_url).await;
 
-    t.api
-        .post(
-            "/partners",
-            json!({"email": "mailme@example.com", "name": "M"}),
-        )
-        .await
-        .expect(201);
+    t.invited_partner("mailme@example.com", "M").await;
     let message = poll(10, Duration::from_millis(25), || async {
         inbox
             .lock()

@@ -280,12 +280,8 @@ async fn spans_queued_at_sigterm_are_exported_before_exit() {
         ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
         ("OP_DRAIN_SECS", "3"),
     ];
-    let procs::Pair {
-        worker: mut w,
-        gateway: mut g,
-        base,
-        ..
-    } = procs::pair("flush-worker", &env, &logs).await;
+    let mut pair = procs::pair("flush-worker", &env, &logs).await;
+    let base = &pair.base;
     let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
     let status = get_traced(
         &format!("{base}/platform/tenants"),
@@ -299,10 +295,8 @@ async fn spans_queued_at_sigterm_are_exported_before_exit() {
         collector.0.lock().unwrap().is_empty(),
         "nothing is exported before the batch delay"
     );
-    g.signal(libc::SIGTERM);
-    w.signal(libc::SIGTERM);
-    for p in [&mut g, &mut w] {
-        let status = p.wait_exit(Duration::from_secs(10)).await;
+    let statuses = pair.terminate(Duration::from_secs(10)).await;
+    for (status, p) in statuses.into_iter().zip([&pair.gateway, &pair.worker]) {
         assert!(status.is_some_and(|s| s.success()), "{}", p.log_text());
     }
     let spans = collector.trace(trace_id).await;

@@ -101,15 +101,7 @@ async fn every_event_type_arrives_signed() {
     let t = Tenant::new().await;
     let (_, secret) = t.webhook(&rx.url("/all"), json!(["*"])).await;
     // partner.created, partner.activated (invite accepted), partner.revoked
-    let p = t
-        .api
-        .post(
-            "/partners",
-            json!({"email": "hook@example.com", "name": "H"}),
-        )
-        .await
-        .expect(201)
-        .body;
+    let p = t.invited_partner("hook@example.com", "H").await;
     t.follow_mailed_link("hook@example.com").await;
     // attribution.created, commission.accrued, .approved, .paid, payout.created, .reversed
     let link = t.campaign_link(json!({})).await;
@@ -419,13 +411,8 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
 async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
     let t = Tenant::new().await;
     for i in 0..3 {
-        t.api
-            .post(
-                "/partners",
-                json!({"email": format!("early{i}@example.com"), "name": "E"}),
-            )
-            .await
-            .expect(201);
+        t.invited_partner(&format!("early{i}@example.com"), "E")
+            .await;
     }
     // No endpoint: the pipeline consumes the outbox rows and delivers nothing.
     let db = db().await;
@@ -447,13 +434,7 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
     let rx = Receiver::start().await;
     t.webhook(&rx.url("/late"), json!(["partner.created"]))
         .await;
-    t.api
-        .post(
-            "/partners",
-            json!({"email": "late@example.com", "name": "L"}),
-        )
-        .await
-        .expect(201);
+    t.invited_partner("late@example.com", "L").await;
     let emails = settled(&rx, "/late", "/data/partner/email").await;
     assert_eq!(emails, vec!["late@example.com"]);
     assert_eq!(count("outbox").await, 0, "fanned-out rows are deleted");

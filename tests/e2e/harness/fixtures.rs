@@ -135,6 +135,15 @@ impl Tenant {
             .body
     }
 
+    /// A partner invited by mail (`POST /partners` with the API's default `sendInvite`).
+    pub async fn invited_partner(&self, email: &str, name: &str) -> Value {
+        self.api
+            .post("/partners", json!({"email": email, "name": name}))
+            .await
+            .expect(201)
+            .body
+    }
+
     /// Revokes `partner` without mailing it (`notify: false`).
     pub async fn revoke_partner(&self, partner: &str) {
         self.api
@@ -148,10 +157,12 @@ impl Tenant {
 
     /// Revokes `partner` with the API's defaults (`{}`: the partner is mailed).
     pub async fn revoke_partner_notified(&self, partner: &str) {
-        self.api
-            .post(&format!("/partners/{partner}/revoke"), json!({}))
-            .await
-            .expect(200);
+        self.post_ok(&format!("/partners/{partner}/revoke")).await;
+    }
+
+    /// `POST path` with an empty object, answered `200`.
+    async fn post_ok(&self, path: &str) {
+        self.api.post(path, json!({})).await.expect(200);
     }
 
     /// A new API key of `partner` (`POST /partners/:id/api-keys`): its plaintext.
@@ -311,18 +322,14 @@ impl Tenant {
 
     /// Approves `commission` (`POST /commissions/:id/approve`).
     pub async fn approve(&self, commission: &str) {
-        self.api
-            .post(&format!("/commissions/{commission}/approve"), json!({}))
-            .await
-            .expect(200);
+        self.post_ok(&format!("/commissions/{commission}/approve"))
+            .await;
     }
 
     /// Reverses `commission` (`POST /commissions/:id/reverse`, no reason).
     pub async fn reverse(&self, commission: &str) {
-        self.api
-            .post(&format!("/commissions/{commission}/reverse"), json!({}))
-            .await
-            .expect(200);
+        self.post_ok(&format!("/commissions/{commission}/reverse"))
+            .await;
     }
 
     /// The newest mail to `to` in the tenant's dev mailbox.

@@ -205,6 +205,19 @@ pub struct Pair {
     pub base: String,
 }
 
+impl Pair {
+    /// Sends SIGTERM to the gateway and the worker, then waits up to `within` for each to
+    /// exit: their exit statuses (gateway first; `None`: still running).
+    pub async fn terminate(&mut self, within: Duration) -> [Option<ExitStatus>; 2] {
+        self.gateway.signal(libc::SIGTERM);
+        self.worker.signal(libc::SIGTERM);
+        [
+            self.gateway.wait_exit(within).await,
+            self.worker.wait_exit(within).await,
+        ]
+    }
+}
+
 /// Starts a [`Pair`] whose worker is `worker_id`.
 pub async fn pair(worker_id: &str, env: &[(&str, &str)], logs: &LogDir) -> Pair {
     let (worker, worker_url) = self::worker(worker_id, env, &logs.file("worker.log"));
