@@ -377,7 +377,7 @@ async fn partner_keys_act_as_their_partner_only_and_die_with_it() {
 async fn introspection_and_the_originals_scoped_route() {
     let t = Tenant::new().await;
     assert_eq!(
-        t.api.get("/auth/introspect").await.expect(200).body,
+        t.api.get_ok("/auth/introspect").await,
         json!({"role": "admin", "unrestricted": true})
     );
     let r = t

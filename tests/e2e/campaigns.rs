@@ -69,18 +69,8 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     );
 
     // Read, through both names.
-    assert_eq!(
-        t.api
-            .get(&format!("/campaigns/{id}"))
-            .await
-            .expect(200)
-            .body,
-        c
-    );
-    assert_eq!(
-        t.api.get(&format!("/programs/{id}")).await.expect(200).body,
-        c
-    );
+    assert_eq!(t.api.get_ok(&format!("/campaigns/{id}")).await, c);
+    assert_eq!(t.api.get_ok(&format!("/programs/{id}")).await, c);
     t.api
         .get(&format!("/campaigns/{}", ulid::Ulid::new()))
         .await
@@ -92,7 +82,7 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
 
     // List: newest first, three keys for one list, cursor pages.
     let third = t.campaign(campaign_body()).await.body;
-    let all = t.api.get("/programs").await.expect(200).body;
+    let all = t.api.get_ok("/programs").await;
     let ids: Vec<&str> = all["data"]
         .as_array()
         .unwrap()
@@ -110,15 +100,13 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     assert_eq!(all["campaigns"], all["data"]);
     assert_eq!(all["programs"], all["data"]);
     assert_eq!(all["nextCursor"], Value::Null);
-    let p1 = t.api.get("/campaigns?limit=2").await.expect(200).body;
+    let p1 = t.api.get_ok("/campaigns?limit=2").await;
     assert_eq!(p1["data"].as_array().unwrap().len(), 2);
     let cursor = p1["nextCursor"].as_str().expect("a second page");
     let p2 = t
         .api
-        .get(&format!("/campaigns?limit=2&cursor={cursor}"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/campaigns?limit=2&cursor={cursor}"))
+        .await;
     assert_eq!(p2["data"][0]["id"], id);
     assert_eq!(p2["nextCursor"], Value::Null);
     t.api
@@ -472,12 +460,7 @@ async fn links_are_created_listed_and_unique_per_tenant() {
         .expect(201);
 
     // List: newest first, keys `data` and `links`, cursor pages, only this partner's.
-    let list = t
-        .api
-        .get(&format!("/partners/{pid}/links"))
-        .await
-        .expect(200)
-        .body;
+    let list = t.api.get_ok(&format!("/partners/{pid}/links")).await;
     let keys: Vec<&str> = list["data"]
         .as_array()
         .unwrap()
@@ -497,17 +480,13 @@ async fn links_are_created_listed_and_unique_per_tenant() {
     assert_eq!(list["links"], list["data"]);
     let page = t
         .api
-        .get(&format!("/partners/{pid}/links?limit=1"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{pid}/links?limit=1"))
+        .await;
     let cursor = page["nextCursor"].as_str().unwrap();
     let rest = t
         .api
-        .get(&format!("/partners/{pid}/links?limit=5&cursor={cursor}"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{pid}/links?limit=5&cursor={cursor}"))
+        .await;
     assert_eq!(rest["data"].as_array().unwrap().len(), want.len() - 1);
     let filtered = t
         .api
@@ -679,11 +658,7 @@ async fn partners_manage_their_own_links_only() {
         .expect(201)
         .body;
     assert_eq!(l["partnerId"], mid);
-    let mine = pk
-        .get(&format!("/partners/{mid}/links"))
-        .await
-        .expect(200)
-        .body;
+    let mine = pk.get_ok(&format!("/partners/{mid}/links")).await;
     assert_eq!(mine["data"][0]["linkKey"], "mine-1");
     pk.post(
         &format!("/partners/{oid}/links"),

@@ -438,7 +438,7 @@ async fn the_links_campaign_filter_takes_an_id_in_either_case() {
         format!("campaignId={}", link.campaign.to_lowercase()),
         format!("programId={}", link.campaign.to_lowercase()),
     ] {
-        let page = t.api.get(&format!("{path}?{query}")).await.expect(200).body;
+        let page = t.api.get_ok(&format!("{path}?{query}")).await;
         assert_eq!(page["data"].as_array().unwrap().len(), 1, "{query}");
         assert_eq!(page["data"][0]["id"], link.id.as_str(), "{query}");
     }

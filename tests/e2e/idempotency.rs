@@ -24,14 +24,14 @@ fn replayed(r: &Resp) -> bool {
 }
 
 async fn partner_count(t: &Tenant) -> usize {
-    t.api.get("/partners?limit=100").await.expect(200).body["data"]
+    t.api.get_ok("/partners?limit=100").await["data"]
         .as_array()
         .expect("data")
         .len()
 }
 
 async fn keys_labelled(t: &Tenant, label: &str) -> usize {
-    t.api.get("/api-keys?limit=100").await.expect(200).body["data"]
+    t.api.get_ok("/api-keys?limit=100").await["data"]
         .as_array()
         .expect("data")
         .iter()

@@ -55,12 +55,7 @@ impl Shop {
     }
 
     async fn status(&self, id: &str) -> String {
-        self.t
-            .api
-            .get(&format!("/commissions/{id}"))
-            .await
-            .expect(200)
-            .body["commission"]["status"]
+        self.t.api.get_ok(&format!("/commissions/{id}")).await["commission"]["status"]
             .as_str()
             .unwrap()
             .to_string()
@@ -94,13 +89,7 @@ async fn every_transition_allowed_and_refused() {
         .await
         .expect_error(404, "not_found");
     // Every step is in the append-only history, with who did it.
-    let h =
-        s.t.api
-            .get(&format!("/commissions/{c}"))
-            .await
-            .expect(200)
-            .body["commission"]["history"]
-            .clone();
+    let h = s.t.api.get_ok(&format!("/commissions/{c}")).await["commission"]["history"].clone();
     let steps: Vec<(String, String)> = h
         .as_array()
         .unwrap()

@@ -13,7 +13,7 @@ async fn single_tenant_mode_serves_api_without_slug() {
     let admin = "single-mode-admin-key-0123456789";
     let stack = single_tenant_stack(admin).await;
     let gw = Api::new(stack.base_url.clone(), None);
-    assert_eq!(gw.get("/health").await.expect(200).body["mode"], "single");
+    assert_eq!(gw.get_ok("/health").await["mode"], "single");
 
     let api = Api::new(format!("{}/api", stack.base_url), Some(admin));
     let email = format!("{}@single.example", unique_slug("s"));

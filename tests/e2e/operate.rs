@@ -518,8 +518,7 @@ async fn a_draining_worker_finishes_its_webhook_sends() {
         base,
     } = procs::pair("hooks-1", &env, &logs).await;
     let t = Tenant::on(&base).await;
-    let receiver = receiver::Receiver::start().await;
-    receiver.behave(|_, _| (200, vec![], Duration::from_millis(2500)));
+    let receiver = receiver::Receiver::answering(200, Duration::from_millis(2500)).await;
     let (ep, _) = t
         .webhook(&receiver.url("/slow"), serde_json::json!(["*"]))
         .await;

@@ -574,12 +574,9 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
     ]);
     assert!(!ok);
     assert_eq!(out["error"], "invalid_body");
-    let left = t3.api.get("/partners").await.expect(200).body["data"].clone();
+    let left = t3.api.get_ok("/partners").await["data"].clone();
     assert_eq!(left.as_array().unwrap().len(), 1, "all or nothing: {left}");
-    assert_eq!(
-        t3.api.get("/campaigns").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(t3.api.get_ok("/campaigns").await["data"], json!([]));
     fails_with(
         &["tenants", "import", "no-such-tenant", path],
         "tenant_not_found",

@@ -285,7 +285,7 @@ async fn revoke_and_reinstate_state_machine() {
     assert_eq!(r.body["ok"], true);
     assert_eq!(r.body["notified"], false);
     assert!(r.body["revokedAt"].is_string());
-    let got = t.api.get(&format!("/partners/{id}")).await.expect(200).body;
+    let got = t.api.get_ok(&format!("/partners/{id}")).await;
     assert_eq!(
         (got["status"].as_str(), got["revokeReason"].as_str()),
         (Some("revoked"), Some("fraud"))
@@ -299,7 +299,7 @@ async fn revoke_and_reinstate_state_machine() {
         .post(&format!("/partners/{id}/reinstate"), json!({}))
         .await
         .expect(200);
-    let got = t.api.get(&format!("/partners/{id}")).await.expect(200).body;
+    let got = t.api.get_ok(&format!("/partners/{id}")).await;
     assert_eq!(got["status"], "active");
     assert_eq!(got["revokedAt"], Value::Null);
 

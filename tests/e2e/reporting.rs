@@ -256,7 +256,7 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
         .expect_error(403, "forbidden");
 
     // The partner signed in on the portal (a session cookie) sees its own dashboard only.
-    let email = t.api.get(&format!("/partners/{p}")).await.expect(200).body["email"]
+    let email = t.api.get_ok(&format!("/partners/{p}")).await["email"]
         .as_str()
         .unwrap()
         .to_string();
@@ -275,10 +275,8 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     // Shapes.
     let d = t
         .api
-        .get(&format!("/partners/{p}/dashboard?includeLinks=1"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{p}/dashboard?includeLinks=1"))
+        .await;
     assert_eq!(d["partnerId"], p.as_str());
     assert_eq!(
         (
@@ -301,20 +299,10 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     assert_eq!(d["links"][0]["linkKey"], link.key.as_str());
     assert_eq!(d["links"][0]["clicks"], 1);
     assert_eq!(d["links"][0]["attributedEvents"], 1);
-    let without = t
-        .api
-        .get(&format!("/partners/{p}/dashboard"))
-        .await
-        .expect(200)
-        .body;
+    let without = t.api.get_ok(&format!("/partners/{p}/dashboard")).await;
     assert!(without.get("links").is_none());
 
-    let ev = t
-        .api
-        .get(&format!("/partners/{p}/events"))
-        .await
-        .expect(200)
-        .body;
+    let ev = t.api.get_ok(&format!("/partners/{p}/events")).await;
     assert_eq!(ev["data"], ev["events"]);
     let e = &ev["data"][0];
     assert_eq!(e["eventId"], "inv-shape");
@@ -336,10 +324,8 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
         .starts_with("https://shop.example/landing"));
     let none = t
         .api
-        .get(&format!("/partners/{p}/events?type=signup"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{p}/events?type=signup"))
+        .await;
     assert_eq!(none["data"], json!([]));
 
     let cu = t
@@ -359,12 +345,7 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     );
     assert_eq!(cu["nextCursor"], Value::Null);
 
-    let f = t
-        .api
-        .get(&format!("/partners/{p}/funnel"))
-        .await
-        .expect(200)
-        .body;
+    let f = t.api.get_ok(&format!("/partners/{p}/funnel")).await;
     assert_eq!(
         f["stages"],
         json!({"clicks": 1, "identities": 1, "signups": 0, "paid": 1})
@@ -426,12 +407,7 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
         .expect_error(400, "invalid_cursor");
 
     // Payouts: the partner's own.
-    let c = t
-        .api
-        .get(&format!("/partners/{p}/commissions"))
-        .await
-        .expect(200)
-        .body["data"][0]["id"]
+    let c = t.api.get_ok(&format!("/partners/{p}/commissions")).await["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -440,19 +416,15 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     let mine = t
         .api
         .with_key(Some(&own_key))
-        .get(&format!("/partners/{p}/payouts"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{p}/payouts"))
+        .await;
     assert_eq!(mine["data"], mine["payouts"]);
     assert_eq!(mine["data"][0]["amount"], "8.00");
     assert_eq!(mine["data"][0]["partnerId"], p.as_str());
     let theirs = t
         .api
-        .get(&format!("/partners/{}/payouts", other.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/payouts", other.partner))
+        .await;
     assert_eq!(theirs["data"], json!([]));
 }
 
@@ -485,10 +457,8 @@ async fn a_year_by_week_is_dense_iso_weeks() {
     assert_eq!(buckets.last().unwrap()["clicks"], 1);
     let daily = t
         .api
-        .get(&format!("/partners/{}/timeseries", link.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/timeseries", link.partner))
+        .await;
     assert_eq!(daily["bucket"], "day");
     assert_eq!(daily["buckets"].as_array().unwrap().len(), 30);
     assert_eq!(daily["buckets"][29]["bucket"], today.to_string());
@@ -767,10 +737,8 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
         // Per link (an event counts once on each link it touched) and per campaign.
         let d = t
             .api
-            .get(&format!("/partners/{p}/dashboard?includeLinks=true"))
-            .await
-            .expect(200)
-            .body;
+            .get_ok(&format!("/partners/{p}/dashboard?includeLinks=true"))
+            .await;
         let got: Vec<(String, i64, Value)> = d["links"]
             .as_array()
             .unwrap()
@@ -793,10 +761,8 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
             let (leads, sales, revenue, earnings) = raw_campaign(t, p, c).await;
             let ts = t
                 .api
-                .get(&format!("/partners/{p}/timeseries?campaignId={c}"))
-                .await
-                .expect(200)
-                .body;
+                .get_ok(&format!("/partners/{p}/timeseries?campaignId={c}"))
+                .await;
             let buckets = ts["buckets"].as_array().unwrap();
             let sum = |k: &str| buckets.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
             assert_eq!(
@@ -811,12 +777,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
     }
     for p in partners {
         let want = raw(t, Some(p)).await;
-        let d = t
-            .api
-            .get(&format!("/partners/{p}/dashboard"))
-            .await
-            .expect(200)
-            .body;
+        let d = t.api.get_ok(&format!("/partners/{p}/dashboard")).await;
         let ctx = format!("partner {p}: {d}\nraw: {want:?}");
         assert_eq!(d["clicks"], want.clicks, "{ctx}");
         assert_eq!(d["flaggedClicks"], want.flagged, "{ctx}");
@@ -830,12 +791,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
         };
         assert_eq!(d["attributedRevenue"], scalar, "{ctx}");
 
-        let ts = t
-            .api
-            .get(&format!("/partners/{p}/timeseries"))
-            .await
-            .expect(200)
-            .body;
+        let ts = t.api.get_ok(&format!("/partners/{p}/timeseries")).await;
         let buckets = ts["buckets"].as_array().unwrap();
         let sum = |k: &str| buckets.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
         assert_eq!(
@@ -848,12 +804,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
         assert_eq!(last["revenue"], money(&want.revenue), "{ctx}\n{ts}");
         assert_eq!(last["earnings"], money(&want.earnings), "{ctx}\n{ts}");
 
-        let f = t
-            .api
-            .get(&format!("/partners/{p}/funnel"))
-            .await
-            .expect(200)
-            .body;
+        let f = t.api.get_ok(&format!("/partners/{p}/funnel")).await;
         assert_eq!(
             f["stages"],
             json!({"clicks": want.clicks, "identities": want.identities, "signups": want.signups, "paid": want.paid}),
@@ -879,7 +830,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
     }
 
     let all = raw(t, None).await;
-    let o = t.api.get("/admin/overview").await.expect(200).body;
+    let o = t.api.get_ok("/admin/overview").await;
     let tot = &o["totals"];
     assert_eq!(tot["clicks"], all.clicks, "{o}");
     assert_eq!(tot["flaggedClicks"], all.flagged, "{o}");
@@ -1095,10 +1046,8 @@ async fn the_backfill_gives_the_same_rollups(t: &Tenant) {
 async fn commission_of_event(t: &Tenant, partner: &str, event_id: &str) -> String {
     let list = t
         .api
-        .get(&format!("/partners/{partner}/commissions"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{partner}/commissions"))
+        .await;
     list["data"]
         .as_array()
         .unwrap()
@@ -1224,10 +1173,8 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     // the 100.00.
     let d2 = t
         .api
-        .get(&format!("/partners/{}/dashboard", p2a.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/dashboard", p2a.partner))
+        .await;
     assert_eq!(
         d2["revenueByCurrency"],
         json!([{"currency": "USD", "amount": "163.33"}]),
@@ -1256,10 +1203,8 @@ async fn concurrent_event_batches_and_approvals_of_one_partner_day_add_up() {
     }
     let commissions: Vec<String> = t
         .api
-        .get(&format!("/partners/{}/commissions?limit=100", p.partner))
-        .await
-        .expect(200)
-        .body["data"]
+        .get_ok(&format!("/partners/{}/commissions?limit=100", p.partner))
+        .await["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -1292,10 +1237,8 @@ async fn concurrent_event_batches_and_approvals_of_one_partner_day_add_up() {
     }
     let d = t
         .api
-        .get(&format!("/partners/{}/dashboard", p.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/dashboard", p.partner))
+        .await;
     assert_eq!(d["attributedEvents"], 48, "{d}");
     assert_eq!(
         d["revenueByCurrency"],

@@ -301,10 +301,7 @@ async fn without_a_secrets_key_endpoints_cannot_be_created_or_rotated() {
         .post("/webhooks", json!({"url": URL, "events": ["*"]}))
         .await
         .expect_error(503, "secrets_key_missing");
-    assert_eq!(
-        t.api.get("/webhooks").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(t.api.get_ok("/webhooks").await["data"], json!([]));
 
     // An endpoint made where the key is configured stays readable and manageable here, but
     // its secret cannot be rotated.
@@ -464,10 +461,7 @@ async fn delete_deactivates_and_hard_delete_removes() {
     let r = t.api.delete(&format!("{path}?hard=1")).await.expect(200);
     assert_eq!(r.body["ok"], true);
     t.api.get(&path).await.expect_error(404, "not_found");
-    assert_eq!(
-        t.api.get("/webhooks").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(t.api.get_ok("/webhooks").await["data"], json!([]));
     let schema = op_control::schema::schema_name(&t.id);
     let n: i64 = db()
         .await
@@ -614,10 +608,7 @@ async fn endpoints_of_one_tenant_are_invisible_to_another() {
         .post(&format!("{path}/rotate-secret"), json!({}))
         .await
         .expect_error(404, "not_found");
-    assert_eq!(
-        b.api.get("/webhooks").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(b.api.get_ok("/webhooks").await["data"], json!([]));
     let got = a.api.get(&path).await.expect(200);
     assert_eq!(got.body["endpoint"], ep, "untouched");
 }

@@ -144,8 +144,7 @@ async fn every_event_type_arrives_signed() {
 
 #[tokio::test]
 async fn failures_are_retried_on_schedule_with_a_stable_id() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, nth| (if nth < 2 { 500 } else { 200 }, vec![], Duration::ZERO));
+    let rx = Receiver::failing_first(2).await;
     let t = Tenant::new().await;
     let (ep, secret) = t
         .webhook(&rx.url("/flaky"), json!(["partner.created"]))
@@ -254,8 +253,7 @@ async fn a_slow_receiver_does_not_block_other_endpoints() {
 /// delivery once, not a second copy while the first is still in flight.
 #[tokio::test]
 async fn a_delivery_in_flight_is_not_sent_again() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, _| (200, vec![], Duration::from_secs(3)));
+    let rx = Receiver::answering(200, Duration::from_secs(3)).await;
     let t = Tenant::new().await;
     let (ep, _) = t
         .webhook(&rx.url("/slow-once"), json!(["partner.created"]))
@@ -276,8 +274,7 @@ async fn a_delivery_in_flight_is_not_sent_again() {
 
 #[tokio::test]
 async fn a_worker_killed_with_deliveries_pending_loses_nothing() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, _| (503, vec![], Duration::ZERO));
+    let rx = Receiver::answering(503, Duration::ZERO).await;
     let db = shared().database_url.clone();
     let mut stack = Stack::start(options(&db, Mode::Multi, 2), None)
         .await
@@ -305,8 +302,7 @@ async fn a_worker_killed_with_deliveries_pending_loses_nothing() {
 
 #[tokio::test]
 async fn retry_and_test_fires() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, nth| (if nth == 0 { 500 } else { 200 }, vec![], Duration::ZERO));
+    let rx = Receiver::failing_first(1).await;
     let t = Tenant::new().await;
     let (a, secret) = t.webhook(&rx.url("/a"), json!(["payout.created"])).await;
     let (b, _) = t.webhook(&rx.url("/b"), json!(["payout.created"])).await;
@@ -388,8 +384,7 @@ async fn rotated_secrets_sign_with_both_for_a_while() {
 
 #[tokio::test]
 async fn an_endpoint_failing_for_five_days_is_disabled() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, _| (500, vec![], Duration::ZERO));
+    let rx = Receiver::answering(500, Duration::ZERO).await;
     let t = Tenant::new().await;
     let (ep, _) = t
         .webhook(&rx.url("/down"), json!(["partner.created"]))

@@ -346,6 +346,11 @@ impl Api {
         self.get_with(path, &[]).await
     }
 
+    /// `GET path`, answered `200`: the body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        self.get(path).await.expect(200).body
+    }
+
     /// `GET path` with `headers` added.
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         self.raw(Method::GET, path, None, headers).await
