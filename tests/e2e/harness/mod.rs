@@ -8,7 +8,9 @@
 //! migrated first; every test works in tenants of its own, so the database may be reused.
 //!
 //! `fixtures` holds the set-up steps the tests share (campaigns, links, clicks, identities,
-//! events, sign-in); `receiver` is a local webhook receiver.
+//! events, commissions, keys, webhook endpoints, sign-in); `receiver` is a local webhook
+//! receiver; `procs` single processes for the operations tests. A test that waits for
+//! something asynchronous waits through [`poll`] or [`wait_until`].
 
 pub mod fixtures;
 pub mod procs;
