@@ -155,13 +155,8 @@ async fn multi_touch_models_split_exactly() {
         "the remainder goes to the last touch"
     );
     // Switch to position: 3 touches = 0.4 / 0.2 / 0.4.
-    t.api
-        .patch(
-            &format!("/campaigns/{campaign}"),
-            json!({"attributionModel": "position"}),
-        )
-        .await
-        .expect(200);
+    t.patch_campaign(&campaign, json!({"attributionModel": "position"}))
+        .await;
     let r = t.event(buy).await.expect(201);
     let weights: Vec<String> = r.body["attribution"]["touches"]
         .as_array()
@@ -222,14 +217,8 @@ async fn refunds_reverse_or_claw_back_and_never_exceed_the_event() {
 
     // A paid commission is never mutated: the refund claws it back.
     let e3 = t.event(buy("inv-c")).await.expect(201);
-    let cid = e3.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    t.api
-        .post(&format!("/commissions/{cid}/approve"), json!({}))
-        .await
-        .expect(200);
+    let cid = commission_of(&e3.body);
+    t.approve(&cid).await;
     let run = t.api.post("/payouts/run", json!({})).await.expect(200);
     assert!(run.body["payouts"][0]["commissionIds"]
         .as_array()
@@ -300,27 +289,12 @@ async fn rederive_after_a_model_change_without_double_paying() {
         last.partner.as_str()
     );
     // e2's commission is approved: rederive must leave it alone.
-    let c2 = e2.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    t.api
-        .post(&format!("/commissions/{c2}/approve"), json!({}))
-        .await
-        .expect(200);
+    let c2 = commission_of(&e2.body);
+    t.approve(&c2).await;
 
-    t.api
-        .patch(
-            &format!("/campaigns/{campaign}"),
-            json!({"attributionModel": "first_click"}),
-        )
-        .await
-        .expect(200);
-    let r = t
-        .api
-        .post("/attribution/rederive", json!({"campaignId": campaign}))
-        .await
-        .expect(200);
+    t.patch_campaign(campaign, json!({"attributionModel": "first_click"}))
+        .await;
+    let r = t.rederive(campaign).await;
     assert_eq!(
         r.body,
         json!({"ok": true, "events": 2, "reversed": 1, "created": 1, "skipped": 1})

@@ -5,19 +5,24 @@ use crate::harness::*;
 use reqwest::Method;
 use serde_json::json;
 
+/// A session token for an admin and a session that do not exist in `tenant`, valid for an
+/// hour, signed with `secret`.
+fn admin_session(secret: &str, tenant: &str) -> String {
+    op_control::sessions::SessionKeys::new(secret, None).sign(&op_control::sessions::Claims {
+        sid: ulid::Ulid::new().to_string(),
+        tid: tenant.to_string(),
+        kind: "admin".into(),
+        pid: ulid::Ulid::new().to_string(),
+        iat: 0,
+        exp: now_ms() / 1000 + 3600,
+    })
+}
+
 #[tokio::test]
 async fn partner_invite_link_signs_in_once_and_activates() {
     let t = Tenant::new().await;
     let other = t.partner("other@example.com").await;
-    let p = t
-        .api
-        .post(
-            "/partners",
-            json!({"email": "inv@example.com", "name": "Inv"}),
-        )
-        .await
-        .expect(201)
-        .body;
+    let p = t.invited_partner("inv@example.com", "Inv").await;
     assert_eq!(p["status"], "invited");
     let mail = t.last_mail("inv@example.com").await.expect("invite mailed");
     assert_eq!(mail["metadata"]["purpose"], "partner_invite");
@@ -25,12 +30,7 @@ async fn partner_invite_link_signs_in_once_and_activates() {
     assert!(body.contains("http://portal.test/login?token="), "{body}");
     let token = token_in(body);
 
-    let r = t
-        .api
-        .with_key(None)
-        .post("/auth/magic/verify", json!({"token": token}))
-        .await
-        .expect(200);
+    let r = t.verify_magic_link(&token).await.expect(200);
     assert_eq!(r.body["role"], "partner");
     assert_eq!(r.body["principal"]["id"], p["id"]);
     assert_eq!(
@@ -48,36 +48,27 @@ async fn partner_invite_link_signs_in_once_and_activates() {
     let cookie = cookie_header.split(';').next().unwrap();
 
     // Single use.
-    t.api
-        .with_key(None)
-        .post("/auth/magic/verify", json!({"token": token}))
+    t.verify_magic_link(&token)
         .await
         .expect_error(400, "invalid_token");
 
-    let me = t
-        .api
-        .with_cookie(Method::GET, "/auth/me", cookie, None)
-        .await
-        .expect(200);
+    let me = t.api.get_with_cookie("/auth/me", cookie).await.expect(200);
     assert_eq!(me.body["role"], "partner");
     assert_eq!(me.body["partnerId"], p["id"]);
     assert_eq!(me.body["partner"]["email"], "inv@example.com");
     let own = format!("/partners/{}", p["id"].as_str().unwrap());
-    t.api
-        .with_cookie(Method::GET, &own, cookie, None)
-        .await
-        .expect(200);
+    t.api.get_with_cookie(&own, cookie).await.expect(200);
     let theirs = format!("/partners/{}", other["id"].as_str().unwrap());
     t.api
-        .with_cookie(Method::GET, &theirs, cookie, None)
+        .get_with_cookie(&theirs, cookie)
         .await
         .expect_error(403, "forbidden");
     t.api
-        .with_cookie(Method::GET, "/partners", cookie, None)
+        .get_with_cookie("/partners", cookie)
         .await
         .expect_error(403, "forbidden");
     t.api
-        .with_cookie(Method::GET, "/api-keys", cookie, None)
+        .get_with_cookie("/api-keys", cookie)
         .await
         .expect_error(403, "forbidden");
     // Re-sending an invite to an activated partner is refused.
@@ -97,7 +88,7 @@ async fn partner_invite_link_signs_in_once_and_activates() {
         .unwrap()
         .contains("Max-Age=0"));
     t.api
-        .with_cookie(Method::GET, "/auth/me", cookie, None)
+        .get_with_cookie("/auth/me", cookie)
         .await
         .expect_error(401, "unauthorized");
 }
@@ -134,7 +125,7 @@ async fn magic_request_never_enumerates_and_never_serves_revoked_partners() {
     let id = p["id"].as_str().unwrap();
     t.revoke_partner(id).await;
     t.api
-        .with_cookie(Method::GET, "/auth/me", &cookie, None)
+        .get_with_cookie("/auth/me", &cookie)
         .await
         .expect_error(401, "unauthorized");
     let before = t.last_mail("known@example.com").await.unwrap()["id"].clone();
@@ -163,16 +154,8 @@ async fn a_link_issued_before_revocation_does_not_work_after_it() {
     let t = Tenant::new().await;
     let p = t.partner("late@example.com").await;
     let token = t.magic_link_token("late@example.com").await;
-    t.api
-        .post(
-            &format!("/partners/{}/revoke", p["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await
-        .expect(200);
-    t.api
-        .with_key(None)
-        .post("/auth/magic/verify", json!({"token": token}))
+    t.revoke_partner_notified(p["id"].as_str().unwrap()).await;
+    t.verify_magic_link(&token)
         .await
         .expect_error(400, "invalid_token");
 }
@@ -209,9 +192,7 @@ async fn expired_links_are_refused() {
     )
     .await
     .unwrap();
-    t.api
-        .with_key(None)
-        .post("/auth/magic/verify", json!({"token": token}))
+    t.verify_magic_link(&token)
         .await
         .expect_error(400, "invalid_token");
 }
@@ -225,13 +206,10 @@ async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
     let (boss, v) = t.sign_in("boss@example.com").await;
     assert_eq!(v.body["role"], "admin");
     assert_eq!(v.body["admin"]["status"], "active");
-    t.api
-        .with_cookie(Method::GET, "/partners", &boss, None)
-        .await
-        .expect(200);
+    t.api.get_with_cookie("/partners", &boss).await.expect(200);
     let intro = t
         .api
-        .with_cookie(Method::GET, "/auth/introspect", &boss, None)
+        .get_with_cookie("/auth/introspect", &boss)
         .await
         .expect(200);
     assert_eq!(intro.body["role"], "admin");
@@ -250,10 +228,7 @@ async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
     assert_eq!(new.body["status"], "invited");
     let (ops, v) = t.follow_mailed_link("ops@example.com").await;
     assert_eq!(v.body["admin"]["email"], "ops@example.com");
-    t.api
-        .with_cookie(Method::GET, "/auth/me", &ops, None)
-        .await
-        .expect(200);
+    t.api.get_with_cookie("/auth/me", &ops).await.expect(200);
     t.api
         .post("/admins", json!({"email": "ops@example.com"}))
         .await
@@ -265,7 +240,7 @@ async fn admins_sign_in_invite_others_and_revocation_ends_sessions() {
         .await
         .expect(200);
     t.api
-        .with_cookie(Method::GET, "/auth/me", &ops, None)
+        .get_with_cookie("/auth/me", &ops)
         .await
         .expect_error(401, "unauthorized");
     t.api
@@ -280,13 +255,10 @@ async fn forged_expired_and_foreign_cookies_are_401() {
     let b = Tenant::new().await;
     a.partner("x@example.com").await;
     let (cookie, _) = a.sign_in("x@example.com").await;
-    a.api
-        .with_cookie(Method::GET, "/auth/me", &cookie, None)
-        .await
-        .expect(200);
+    a.api.get_with_cookie("/auth/me", &cookie).await.expect(200);
     // The same valid cookie under another tenant's slug.
     b.api
-        .with_cookie(Method::GET, "/auth/me", &cookie, None)
+        .get_with_cookie("/auth/me", &cookie)
         .await
         .expect_error(401, "unauthorized");
     b.api
@@ -307,43 +279,21 @@ async fn forged_expired_and_foreign_cookies_are_401() {
     sig[5] = if sig[5] == 'A' { 'B' } else { 'A' };
     parts[2] = sig.into_iter().collect();
     let bad_sig = format!("op_session={}", parts.join("."));
-    let foreign = op_control::sessions::SessionKeys::new("someone-elses-secret", None).sign(
-        &op_control::sessions::Claims {
-            sid: ulid::Ulid::new().to_string(),
-            tid: a.id.clone(),
-            kind: "admin".into(),
-            pid: ulid::Ulid::new().to_string(),
-            iat: 0,
-            exp: now_ms() / 1000 + 3600,
-        },
-    );
+    let foreign = admin_session("someone-elses-secret", &a.id);
     for c in [
         bad_sig,
         "op_session=garbage".to_string(),
         format!("op_session={foreign}"),
     ] {
         a.api
-            .with_cookie(Method::GET, "/auth/me", &c, None)
+            .get_with_cookie("/auth/me", &c)
             .await
             .expect_error(401, "unauthorized");
     }
     // A correctly signed cookie for a session row that does not exist: the worker refuses it.
-    let keys = op_control::sessions::SessionKeys::new(TEST_ENV[0].1, None);
-    let ghost = keys.sign(&op_control::sessions::Claims {
-        sid: ulid::Ulid::new().to_string(),
-        tid: a.id.clone(),
-        kind: "admin".into(),
-        pid: ulid::Ulid::new().to_string(),
-        iat: 0,
-        exp: now_ms() / 1000 + 3600,
-    });
+    let ghost = admin_session(TEST_ENV[0].1, &a.id);
     a.api
-        .with_cookie(
-            Method::GET,
-            "/partners",
-            &format!("op_session={ghost}"),
-            None,
-        )
+        .get_with_cookie("/partners", &format!("op_session={ghost}"))
         .await
         .expect_error(401, "unauthorized");
 }
@@ -413,10 +363,7 @@ async fn partner_keys_act_as_their_partner_only_and_die_with_it() {
         .expect_error(401, "unauthorized");
 
     // Revoking the partner revokes its keys in the same transaction.
-    t.api
-        .post(&format!("/partners/{id}/revoke"), json!({}))
-        .await
-        .expect(200);
+    t.revoke_partner_notified(id).await;
     pk.get(&format!("/partners/{id}"))
         .await
         .expect_error(401, "unauthorized");
@@ -430,7 +377,7 @@ async fn partner_keys_act_as_their_partner_only_and_die_with_it() {
 async fn introspection_and_the_originals_scoped_route() {
     let t = Tenant::new().await;
     assert_eq!(
-        t.api.get("/auth/introspect").await.expect(200).body,
+        t.api.get_ok("/auth/introspect").await,
         json!({"role": "admin", "unrestricted": true})
     );
     let r = t
@@ -504,12 +451,7 @@ async fn failed_credentials_are_rate_limited_per_ip() {
     );
     // Another address (via a trusted proxy's X-Forwarded-For) is unaffected.
     let r = bad
-        .raw(
-            Method::GET,
-            "/partners",
-            None,
-            &[("x-forwarded-for", "198.51.100.23")],
-        )
+        .get_with("/partners", &[("x-forwarded-for", "198.51.100.23")])
         .await;
     r.expect_error(401, "unauthorized");
 
@@ -559,13 +501,11 @@ async fn session_secret_rotation_accepts_the_previous_secret_only_while_configur
     let new_secret = ("OP_SESSION_SECRET", "the-new-session-secret-0123456789");
     let rotating = private_stack(&[new_secret, ("OP_SESSION_SECRET_PREVIOUS", old_secret)]).await;
     let api = t.api_via(&rotating.base_url);
-    api.with_cookie(Method::GET, "/auth/me", &cookie, None)
-        .await
-        .expect(200);
+    api.get_with_cookie("/auth/me", &cookie).await.expect(200);
     drop(rotating);
     let rotated = private_stack(&[new_secret]).await;
     let api = t.api_via(&rotated.base_url);
-    api.with_cookie(Method::GET, "/auth/me", &cookie, None)
+    api.get_with_cookie("/auth/me", &cookie)
         .await
         .expect_error(401, "unauthorized");
 }

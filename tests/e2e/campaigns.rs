@@ -69,18 +69,8 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     );
 
     // Read, through both names.
-    assert_eq!(
-        t.api
-            .get(&format!("/campaigns/{id}"))
-            .await
-            .expect(200)
-            .body,
-        c
-    );
-    assert_eq!(
-        t.api.get(&format!("/programs/{id}")).await.expect(200).body,
-        c
-    );
+    assert_eq!(t.api.get_ok(&format!("/campaigns/{id}")).await, c);
+    assert_eq!(t.api.get_ok(&format!("/programs/{id}")).await, c);
     t.api
         .get(&format!("/campaigns/{}", ulid::Ulid::new()))
         .await
@@ -92,7 +82,7 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
 
     // List: newest first, three keys for one list, cursor pages.
     let third = t.campaign(campaign_body()).await.body;
-    let all = t.api.get("/programs").await.expect(200).body;
+    let all = t.api.get_ok("/programs").await;
     let ids: Vec<&str> = all["data"]
         .as_array()
         .unwrap()
@@ -110,15 +100,13 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
     assert_eq!(all["campaigns"], all["data"]);
     assert_eq!(all["programs"], all["data"]);
     assert_eq!(all["nextCursor"], Value::Null);
-    let p1 = t.api.get("/campaigns?limit=2").await.expect(200).body;
+    let p1 = t.api.get_ok("/campaigns?limit=2").await;
     assert_eq!(p1["data"].as_array().unwrap().len(), 2);
     let cursor = p1["nextCursor"].as_str().expect("a second page");
     let p2 = t
         .api
-        .get(&format!("/campaigns?limit=2&cursor={cursor}"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/campaigns?limit=2&cursor={cursor}"))
+        .await;
     assert_eq!(p2["data"][0]["id"], id);
     assert_eq!(p2["nextCursor"], Value::Null);
     t.api
@@ -131,14 +119,7 @@ async fn create_get_list_and_patch_campaigns_with_program_aliases() {
         .expect_error(400, "invalid_cursor");
 
     // Patch changes only what it is given.
-    let p = t
-        .api
-        .patch(
-            &format!("/campaigns/{id}"),
-            json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]}),
-        )
-        .await
-        .expect(200)
+    let p = t.patch_campaign(&id, json!({"name": "Summer sale", "holdbackDays": 0, "deepLinkAllowedDomains": ["new.example"]})).await
         .body;
     assert_eq!(p["name"], "Summer sale");
     assert_eq!(p["holdbackDays"], 0);
@@ -369,13 +350,11 @@ async fn invalid_campaigns_are_4xx_and_write_nothing() {
     assert_eq!(t.api.get(&format!("/campaigns/{id}")).await.body, c);
     // Null resets an optional field to its default.
     let p = t
-        .api
-        .patch(
-            &format!("/campaigns/{id}"),
+        .patch_campaign(
+            id,
             json!({"attributionWindowDays": null, "deepLinkAllowedDomains": null}),
         )
         .await
-        .expect(200)
         .body;
     assert_eq!(p["attributionWindowDays"], 60);
     assert_eq!(p["deepLinkAllowedDomains"], json!([]));
@@ -481,12 +460,7 @@ async fn links_are_created_listed_and_unique_per_tenant() {
         .expect(201);
 
     // List: newest first, keys `data` and `links`, cursor pages, only this partner's.
-    let list = t
-        .api
-        .get(&format!("/partners/{pid}/links"))
-        .await
-        .expect(200)
-        .body;
+    let list = t.api.get_ok(&format!("/partners/{pid}/links")).await;
     let keys: Vec<&str> = list["data"]
         .as_array()
         .unwrap()
@@ -506,17 +480,13 @@ async fn links_are_created_listed_and_unique_per_tenant() {
     assert_eq!(list["links"], list["data"]);
     let page = t
         .api
-        .get(&format!("/partners/{pid}/links?limit=1"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{pid}/links?limit=1"))
+        .await;
     let cursor = page["nextCursor"].as_str().unwrap();
     let rest = t
         .api
-        .get(&format!("/partners/{pid}/links?limit=5&cursor={cursor}"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{pid}/links?limit=5&cursor={cursor}"))
+        .await;
     assert_eq!(rest["data"].as_array().unwrap().len(), want.len() - 1);
     let filtered = t
         .api
@@ -678,13 +648,7 @@ async fn partners_manage_their_own_links_only() {
     let me = t.partner("self@example.com").await;
     let other = t.partner("notme@example.com").await;
     let (mid, oid) = (me["id"].as_str().unwrap(), other["id"].as_str().unwrap());
-    let key = t
-        .api
-        .post(&format!("/partners/{mid}/api-keys"), json!({}))
-        .await
-        .expect(201)
-        .body;
-    let pk = t.api.with_key(key["key"].as_str());
+    let pk = t.partner_api(mid).await;
     let l = pk
         .post(
             &format!("/partners/{mid}/links"),
@@ -694,11 +658,7 @@ async fn partners_manage_their_own_links_only() {
         .expect(201)
         .body;
     assert_eq!(l["partnerId"], mid);
-    let mine = pk
-        .get(&format!("/partners/{mid}/links"))
-        .await
-        .expect(200)
-        .body;
+    let mine = pk.get_ok(&format!("/partners/{mid}/links")).await;
     assert_eq!(mine["data"][0]["linkKey"], "mine-1");
     pk.post(
         &format!("/partners/{oid}/links"),
@@ -710,13 +670,7 @@ async fn partners_manage_their_own_links_only() {
         .await
         .expect_error(403, "forbidden");
     // A links:write key may create links for any partner, but not read them.
-    let scoped = t
-        .api
-        .post("/api-keys", json!({"scopes": ["links:write"]}))
-        .await
-        .expect(201)
-        .body;
-    let sk = t.api.with_key(scoped["key"].as_str());
+    let sk = t.scoped_api(&["links:write"]).await;
     sk.post(
         &format!("/partners/{oid}/links"),
         json!({"linkKey": "theirs-1", "campaignId": c["id"]}),
@@ -726,15 +680,9 @@ async fn partners_manage_their_own_links_only() {
     sk.get(&format!("/partners/{oid}/links"))
         .await
         .expect_error(403, "forbidden");
-    let wrong = t
-        .api
-        .post("/api-keys", json!({"scopes": ["partners:read"]}))
-        .await
-        .expect(201)
-        .body;
     let r = t
-        .api
-        .with_key(wrong["key"].as_str())
+        .scoped_api(&["partners:read"])
+        .await
         .post(
             &format!("/partners/{oid}/links"),
             json!({"linkKey": "theirs-2", "campaignId": c["id"]}),

@@ -234,25 +234,13 @@ async fn server_side_click_ingest_records_the_same_click() {
     assert_eq!(bare["userAgent"], Value::Null);
 
     // clicks:write keys may, other keys may not.
-    let k = t
-        .api
-        .post("/api-keys", json!({"scopes": ["clicks:write"]}))
+    t.scoped_api(&["clicks:write"])
         .await
-        .expect(201)
-        .body;
-    t.api
-        .with_key(k["key"].as_str())
         .post("/clicks", json!({"linkKey": f.key}))
         .await
         .expect(201);
-    let pk = t
-        .api
-        .post(&format!("/partners/{}/api-keys", f.partner), json!({}))
+    t.partner_api(&f.partner)
         .await
-        .expect(201)
-        .body;
-    t.api
-        .with_key(pk["key"].as_str())
         .post("/clicks", json!({"linkKey": f.key}))
         .await
         .expect_error(403, "forbidden");
@@ -350,12 +338,7 @@ async fn an_ip_over_the_click_cap_gets_429() {
     // Other addresses, and the API for the same address, are unaffected.
     assert_eq!(visit(&t.link_url(&f.key), &ip()).await.status, 302);
     t.api
-        .raw(
-            reqwest::Method::GET,
-            "/campaigns",
-            None,
-            &[("x-forwarded-for", hot.as_str())],
-        )
+        .get_with("/campaigns", &[("x-forwarded-for", hot.as_str())])
         .await
         .expect(200);
 }
@@ -455,7 +438,7 @@ async fn the_links_campaign_filter_takes_an_id_in_either_case() {
         format!("campaignId={}", link.campaign.to_lowercase()),
         format!("programId={}", link.campaign.to_lowercase()),
     ] {
-        let page = t.api.get(&format!("{path}?{query}")).await.expect(200).body;
+        let page = t.api.get_ok(&format!("{path}?{query}")).await;
         assert_eq!(page["data"].as_array().unwrap().len(), 1, "{query}");
         assert_eq!(page["data"][0]["id"], link.id.as_str(), "{query}");
     }

@@ -24,14 +24,14 @@ fn replayed(r: &Resp) -> bool {
 }
 
 async fn partner_count(t: &Tenant) -> usize {
-    t.api.get("/partners?limit=100").await.expect(200).body["data"]
+    t.api.get_ok("/partners?limit=100").await["data"]
         .as_array()
         .expect("data")
         .len()
 }
 
 async fn keys_labelled(t: &Tenant, label: &str) -> usize {
-    t.api.get("/api-keys?limit=100").await.expect(200).body["data"]
+    t.api.get_ok("/api-keys?limit=100").await["data"]
         .as_array()
         .expect("data")
         .iter()
@@ -274,12 +274,7 @@ async fn malformed_keys_are_400_and_run_nothing() {
     // Other methods ignore the header, valid or not.
     let r = t
         .api
-        .raw(
-            Method::GET,
-            "/partners",
-            None,
-            &[("idempotency-key", &long)],
-        )
+        .get_with("/partners", &[("idempotency-key", &long)])
         .await
         .expect(200);
     assert!(!replayed(&r));
@@ -450,30 +445,17 @@ async fn stored_replies_are_swept_after_24_hours() {
     )
     .await
     .unwrap();
-    let start = std::time::Instant::now();
-    loop {
-        let keys: Vec<String> = db
-            .query(
-                &format!("SELECT key FROM \"{schema}\".idempotency_keys ORDER BY key"),
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        if keys == vec!["fresh-key".to_string()] {
-            break;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(15),
-            "{keys:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let every = std::time::Duration::from_millis(100);
+    let sql = format!("SELECT key FROM \"{schema}\".idempotency_keys ORDER BY key");
+    poll(15, every, || async {
+        let keys: Vec<String> = column(&db, &sql, &[]).await;
+        (keys == vec!["fresh-key".to_string()])
+            .then_some(())
+            .ok_or(format!("{keys:?}"))
+    })
+    .await;
     // The next pass is recorded for when the fresh reply expires, 24 hours from now.
-    let start = std::time::Instant::now();
-    loop {
+    poll(10, every, || async {
         let due: Option<bool> = db
             .query_opt(
                 "SELECT due_at > now() + interval '23 hours' AND due_at < now() + interval '25 hours'
@@ -483,13 +465,9 @@ async fn stored_replies_are_swept_after_24_hours() {
             .await
             .unwrap()
             .map(|r| r.get(0));
-        if due == Some(true) {
-            break;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
-            "next cleanup not scheduled: {due:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        (due == Some(true))
+            .then_some(())
+            .ok_or(format!("next cleanup not scheduled: {due:?}"))
+    })
+    .await;
 }

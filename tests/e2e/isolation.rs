@@ -39,28 +39,9 @@ async fn world(tag: &str) -> World {
     let (partner_cookie, _) = tenant.follow_mailed_link(&partner_email).await;
     let (admin_cookie, v) = tenant.sign_in(&admin_email).await;
     let admin_id = v.body["admin"]["id"].as_str().unwrap().to_string();
-    let read = tenant
-        .api
-        .post("/api-keys", json!({"scopes": ["partners:read"]}))
-        .await
-        .expect(201)
-        .body;
-    let events = tenant
-        .api
-        .post(
-            "/api-keys",
-            json!({"scopes": ["events:write", "links:write"]}),
-        )
-        .await
-        .expect(201)
-        .body;
-    let pkey = tenant
-        .api
-        .post(&format!("/partners/{partner_id}/api-keys"), json!({}))
-        .await
-        .expect(201)
-        .body;
-    let s = |v: &serde_json::Value| v["key"].as_str().unwrap().to_string();
+    let read = tenant.scoped_key(&["partners:read"]).await;
+    let events = tenant.scoped_key(&["events:write", "links:write"]).await;
+    let pkey = tenant.partner_key(&partner_id).await;
     let creds = vec![
         Cred {
             name: "anonymous",
@@ -83,7 +64,7 @@ async fn world(tag: &str) -> World {
                 key_id: "k".into(),
                 scopes: vec!["partners:read".into()],
             },
-            bearer: Some(s(&read)),
+            bearer: Some(read),
             cookie: None,
         },
         Cred {
@@ -92,7 +73,7 @@ async fn world(tag: &str) -> World {
                 key_id: "k".into(),
                 scopes: vec!["events:write".into(), "links:write".into()],
             },
-            bearer: Some(s(&events)),
+            bearer: Some(events),
             cookie: None,
         },
         Cred {
@@ -102,7 +83,7 @@ async fn world(tag: &str) -> World {
                 key_id: Some("k".into()),
                 session_id: None,
             },
-            bearer: Some(s(&pkey)),
+            bearer: Some(pkey),
             cookie: None,
         },
         Cred {

@@ -34,11 +34,7 @@ impl Shop {
             .event(json!({"userId": self.user, "type": "invoice.paid", "value": value, "currency": currency, "eventId": event_id}))
             .await
             .expect(201);
-        let id = r.body["attribution"]["touches"][0]["commissionId"]
-            .as_str()
-            .expect("a commission")
-            .to_string();
-        (id, event_id)
+        (commission_of(&r.body), event_id)
     }
 
     async fn approve(&self, id: &str) -> Resp {
@@ -59,12 +55,7 @@ impl Shop {
     }
 
     async fn status(&self, id: &str) -> String {
-        self.t
-            .api
-            .get(&format!("/commissions/{id}"))
-            .await
-            .expect(200)
-            .body["commission"]["status"]
+        self.t.api.get_ok(&format!("/commissions/{id}")).await["commission"]["status"]
             .as_str()
             .unwrap()
             .to_string()
@@ -98,13 +89,7 @@ async fn every_transition_allowed_and_refused() {
         .await
         .expect_error(404, "not_found");
     // Every step is in the append-only history, with who did it.
-    let h =
-        s.t.api
-            .get(&format!("/commissions/{c}"))
-            .await
-            .expect(200)
-            .body["commission"]["history"]
-            .clone();
+    let h = s.t.api.get_ok(&format!("/commissions/{c}")).await["commission"]["history"].clone();
     let steps: Vec<(String, String)> = h
         .as_array()
         .unwrap()
@@ -419,13 +404,7 @@ async fn partners_see_only_their_own_commissions() {
     let other =
         s.t.partner(&format!("{}@example.com", unique_slug("o")))
             .await;
-    let key =
-        s.t.api
-            .post(&format!("/partners/{}/api-keys", s.partner), json!({}))
-            .await
-            .expect(201)
-            .body;
-    let pk = s.t.api.with_key(key["key"].as_str());
+    let pk = s.t.partner_api(&s.partner).await;
     let own = pk
         .get(&format!("/partners/{}/commissions", s.partner))
         .await
@@ -446,13 +425,7 @@ async fn partners_see_only_their_own_commissions() {
     pk.post(&format!("/commissions/{mine}/approve"), json!({}))
         .await
         .expect_error(403, "forbidden");
-    let reader =
-        s.t.api
-            .post("/api-keys", json!({"scopes": ["commissions:read"]}))
-            .await
-            .expect(201)
-            .body;
-    let rk = s.t.api.with_key(reader["key"].as_str());
+    let rk = s.t.scoped_api(&["commissions:read"]).await;
     let listed = rk
         .get(&format!(
             "/commissions?status=accrued&partnerId={}",

@@ -4,14 +4,16 @@
 use crate::harness::*;
 use reqwest::Method;
 use serde_json::json;
-use std::time::{Duration, Instant};
+
+/// What the other gateway waits for (cross-process notification is asynchronous by nature).
+const NOTIFIED: &str = "the other gateway is notified";
 
 #[tokio::test]
 async fn single_tenant_mode_serves_api_without_slug() {
     let admin = "single-mode-admin-key-0123456789";
     let stack = single_tenant_stack(admin).await;
     let gw = Api::new(stack.base_url.clone(), None);
-    assert_eq!(gw.get("/health").await.expect(200).body["mode"], "single");
+    assert_eq!(gw.get_ok("/health").await["mode"], "single");
 
     let api = Api::new(format!("{}/api", stack.base_url), Some(admin));
     let email = format!("{}@single.example", unique_slug("s"));
@@ -77,7 +79,10 @@ async fn another_gateway_sees_revocations_and_suspensions_via_notify() {
         .delete(&format!("/api-keys/{}", key["id"].as_str().unwrap()))
         .await
         .expect(200);
-    eventually(|| async { via_other.get("/partners").await.code() == 401 }).await;
+    wait_until(NOTIFIED, 3, || async {
+        via_other.get("/partners").await.code() == 401
+    })
+    .await;
 
     let admin_other = via_other.with_key(Some(&t.admin_key));
     admin_other.get("/partners").await.expect(200);
@@ -85,7 +90,10 @@ async fn another_gateway_sees_revocations_and_suspensions_via_notify() {
         .post(&format!("/platform/tenants/{}/suspend", t.slug), json!({}))
         .await
         .expect(200);
-    eventually(|| async { admin_other.get("/partners").await.error() == "tenant_suspended" }).await;
+    wait_until(NOTIFIED, 3, || async {
+        admin_other.get("/partners").await.error() == "tenant_suspended"
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -96,11 +104,7 @@ async fn sessions_end_on_every_gateway_signed_out_or_revoked() {
     let pid = p["id"].as_str().unwrap();
     let me = |api: &Api, cookie: &str| {
         let (api, cookie) = (api.clone(), cookie.to_string());
-        async move {
-            api.with_cookie(Method::GET, "/auth/me", &cookie, None)
-                .await
-                .code()
-        }
+        async move { api.get_with_cookie("/auth/me", &cookie).await.code() }
     };
     let here = t.api.clone();
     let there = t.api_via(&other.base_url);
@@ -114,34 +118,15 @@ async fn sessions_end_on_every_gateway_signed_out_or_revoked() {
         .await
         .expect(200);
     assert_eq!(me(&here, &cookie).await, 401);
-    eventually(|| async { me(&there, &cookie).await == 401 }).await;
+    wait_until(NOTIFIED, 3, || async { me(&there, &cookie).await == 401 }).await;
 
     // Revoking the partner ends its other sessions the same way.
     let (cookie, _) = t.sign_in("two-gateways@example.com").await;
     assert_eq!(me(&here, &cookie).await, 200);
     assert_eq!(me(&there, &cookie).await, 200);
-    t.api
-        .post(&format!("/partners/{pid}/revoke"), json!({"notify": false}))
-        .await
-        .expect(200);
+    t.revoke_partner(pid).await;
     assert_eq!(me(&here, &cookie).await, 401);
-    eventually(|| async { me(&there, &cookie).await == 401 }).await;
-}
-
-/// Polls `check` for up to 3 s: cross-process notification is asynchronous by nature.
-async fn eventually<F, Fut>(check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "condition not reached within 3 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(NOTIFIED, 3, || async { me(&there, &cookie).await == 401 }).await;
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 //! of a money path through the API is checked against the document's schema for its
 //! operation and status.
 
-use crate::harness::{fixtures::percent, gateway, single_tenant_stack, Api, Resp, Tenant};
+use crate::harness::{
+    commission_of, fixtures::percent, gateway, single_tenant_stack, Api, Resp, Tenant,
+};
 use serde_json::{json, Value};
 
 /// The operation of `pattern` (`/partners/{id}`) and `method` in `doc`.
@@ -49,7 +51,7 @@ fn conforms(doc: &Value, method: &str, pattern: &str, r: &Resp) {
 #[tokio::test]
 async fn the_documents_are_public_and_name_where_the_api_lives() {
     let t = Tenant::new().await;
-    let whole = gateway().get("/openapi.json").await.expect(200).body;
+    let whole = gateway().get_ok("/openapi.json").await;
     assert_eq!(whole["openapi"], "3.1.0");
     let gw = gateway().base;
     assert_eq!(whole["servers"][0]["url"], format!("{gw}/api/t/{{slug}}"));
@@ -63,13 +65,7 @@ async fn the_documents_are_public_and_name_where_the_api_lives() {
         json!([{"platformKey": []}])
     );
 
-    let mine = t
-        .api
-        .with_key(None)
-        .get("/openapi.json")
-        .await
-        .expect(200)
-        .body;
+    let mine = t.api.with_key(None).get_ok("/openapi.json").await;
     assert_eq!(mine["servers"][0]["url"], t.api.base.as_str());
     assert!(mine["paths"]
         .as_object()
@@ -110,10 +106,10 @@ async fn the_documents_are_public_and_name_where_the_api_lives() {
     // Self-hosted: the API is at /api and there is no operator API.
     let single = single_tenant_stack("op_0123456789abcdef0123456789abcdef0123456789abcdef").await;
     let api = Api::new(single.base_url.clone(), None);
-    let doc = api.get("/openapi.json").await.expect(200).body;
+    let doc = api.get_ok("/openapi.json").await;
     assert_eq!(doc["servers"][0]["url"], format!("{}/api", single.base_url));
     assert!(doc["paths"]["/platform/tenants"].is_null());
-    let again = api.get("/api/openapi.json").await.expect(200).body;
+    let again = api.get_ok("/api/openapi.json").await;
     assert_eq!(again["paths"], doc["paths"]);
 }
 
@@ -121,7 +117,7 @@ async fn the_documents_are_public_and_name_where_the_api_lives() {
 #[tokio::test]
 async fn real_answers_conform_to_the_document() {
     let t = Tenant::new().await;
-    let doc = t.api.get("/openapi.json").await.expect(200).body;
+    let doc = t.api.get_ok("/openapi.json").await;
     let api = &t.api;
 
     let r = api
@@ -239,10 +235,7 @@ async fn real_answers_conform_to_the_document() {
         .await
         .expect(200);
     conforms(&doc, "POST", "/attribution/events", &r);
-    let commission = r.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let commission = commission_of(&r.body);
 
     conforms(
         &doc,

@@ -110,11 +110,9 @@ async fn logs_are_json_lines_and_carry_no_secret() {
         // Debug, where libraries say the most (tokio-postgres: every statement's parameters).
         ("RUST_LOG", "debug"),
     ];
-    let (mut w, url) = procs::worker("log-worker", &json_env, &logs.file("worker.log"));
-    let (mut g, base) = procs::gateway(&url, &json_env, &logs.file("gateway.log")).await;
-    procs::wait_workers(&base, 1).await;
+    let mut pair = procs::pair("log-worker", &json_env, &logs).await;
 
-    let t = Tenant::on(&base).await;
+    let t = Tenant::on(&pair.base).await;
     let mut secrets = vec![
         PLATFORM_KEY.to_string(),
         WORKER_TOKEN.to_string(),
@@ -154,19 +152,11 @@ async fn logs_are_json_lines_and_carry_no_secret() {
     let cookie_value = cookie.split_once('=').unwrap().1.to_string();
     assert!(cookie_value.len() > 20);
     secrets.push(cookie_value);
-    t.api
-        .with_cookie(reqwest::Method::GET, "/auth/me", &cookie, None)
-        .await
-        .expect(200);
-    let hook = t
-        .api
-        .post(
-            "/webhooks",
-            serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
-        )
-        .await
-        .expect(201);
-    secrets.push(hook.body["secret"].as_str().unwrap().to_string());
+    t.api.get_with_cookie("/auth/me", &cookie).await.expect(200);
+    let (_, secret) = t
+        .webhook("http://127.0.0.1:9/hook", serde_json::json!(["*"]))
+        .await;
+    secrets.push(secret);
     // Refused credentials are not logged either.
     let refused = t
         .api
@@ -187,7 +177,7 @@ async fn logs_are_json_lines_and_carry_no_secret() {
         .await
         .expect_error(413, "payload_too_large");
     let unknown_slug = unique_slug("nosuch");
-    let unknown = Api::new(format!("{base}/api/t/{unknown_slug}"), None)
+    let unknown = Api::new(format!("{}/api/t/{unknown_slug}", pair.base), None)
         .get("/partners")
         .await
         .expect_error(404, "tenant_not_found");
@@ -198,12 +188,11 @@ async fn logs_are_json_lines_and_carry_no_secret() {
     ];
 
     // Stop both (the drain writes its own lines), then read everything they wrote.
-    g.signal(libc::SIGTERM);
-    w.signal(libc::SIGTERM);
-    assert!(g.wait_exit(Duration::from_secs(40)).await.is_some());
-    assert!(w.wait_exit(Duration::from_secs(40)).await.is_some());
-    let gateway_log = g.log_text();
-    let worker_log = w.log_text();
+    let [gateway, worker] = pair.terminate(Duration::from_secs(40)).await;
+    assert!(gateway.is_some());
+    assert!(worker.is_some());
+    let gateway_log = pair.gateway.log_text();
+    let worker_log = pair.worker.log_text();
     for (name, log) in [("gateway", &gateway_log), ("worker", &worker_log)] {
         assert!(log.lines().count() > 5, "{name} logged: {log}");
         for line in log.lines() {
@@ -589,36 +578,22 @@ async fn sigterm_drains_workers_and_gateways_without_failed_requests() {
 async fn a_draining_worker_finishes_its_webhook_sends() {
     let logs = procs::LogDir::new("drain-hooks");
     // A cluster of its own: the shared stack's workers would take part in the deliveries.
-    let pg = openpartner::embedded_pg::EmbeddedPg::start(
-        &logs.file("pg"),
-        openpartner::embedded_pg::FAST_SETTINGS,
-    )
-    .await
-    .expect("a cluster");
-    let database_url = pg.database_url();
-    let mut client = openpartner::connect(&database_url).await.unwrap();
-    op_control::migrations::migrate_all(&mut client)
-        .await
-        .unwrap();
+    let (pg, database_url) = procs::own_cluster(&logs).await;
     let env = [
         ("OP_DRAIN_SECS", "10"),
         ("DATABASE_URL", database_url.as_str()),
     ];
-    let (mut w, url) = procs::worker("hooks-1", &env, &logs.file("w1.log"));
-    let (_g, base) = procs::gateway(&url, &env, &logs.file("gw.log")).await;
-    procs::wait_workers(&base, 1).await;
+    let procs::Pair {
+        worker: mut w,
+        worker_url: url,
+        gateway: _g,
+        base,
+    } = procs::pair("hooks-1", &env, &logs).await;
     let t = Tenant::on(&base).await;
-    let receiver = receiver::Receiver::start().await;
-    receiver.behave(|_, _| (200, vec![], Duration::from_millis(2500)));
-    let ep = t
-        .api
-        .post(
-            "/webhooks",
-            serde_json::json!({"url": receiver.url("/slow"), "events": ["*"]}),
-        )
-        .await
-        .expect(201);
-    let ep = ep.body["endpoint"]["id"].as_str().unwrap().to_string();
+    let receiver = receiver::Receiver::answering(200, Duration::from_millis(2500)).await;
+    let (ep, _) = t
+        .webhook(&receiver.url("/slow"), serde_json::json!(["*"]))
+        .await;
     t.partner("hooked@example.com").await;
     // The send has started (the receiver holds its answer for 2.5 s): drain now.
     receiver.wait_for("/slow", 10, |got| !got.is_empty()).await;
@@ -631,11 +606,7 @@ async fn a_draining_worker_finishes_its_webhook_sends() {
     // Another worker at the same place: the delivery is recorded, and not sent again.
     let _w2 = procs::worker_at("hooks-2", &url, &env, &logs.file("w2.log"));
     procs::wait_workers(&base, 1).await;
-    let log = t
-        .api
-        .get(&format!("/webhooks/{ep}/deliveries"))
-        .await
-        .expect(200);
+    let log = t.deliveries(&ep).await;
     let d = &log.body["data"][0];
     assert_eq!(d["status"], "delivered", "{}\n{}", log.body, w.log_text());
     assert_eq!(d["attempts"], 1);

@@ -55,14 +55,10 @@ fn fails_with(args: &[&str], code: &str) {
 
 /// The gateway hears of a change the CLI made through `NOTIFY`: within a moment.
 async fn until_answers(api: &Api, status: u16) {
-    let start = std::time::Instant::now();
-    while api.get("/partners").await.code() != status {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(2),
-            "the gateway never answered {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_until(&format!("the gateway answers {status}"), 2, || async {
+        api.get("/partners").await.code() == status
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -252,18 +248,10 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
             .event(json!({"userId": u, "type": "invoice.paid", "value": value, "currency": "USD", "eventId": format!("ev-{u}")}))
             .await
             .expect(201);
-        commissions.push(
-            r.body["attribution"]["touches"][0]["commissionId"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        commissions.push(commission_of(&r.body));
     }
     for c in &commissions[..2] {
-        t.api
-            .post(&format!("/commissions/{c}/approve"), json!({}))
-            .await
-            .expect(200);
+        t.approve(c).await;
     }
     t.api
         .post(
@@ -278,29 +266,19 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
         .post(&format!("/payouts/{payout}/mark-paid"), json!({}))
         .await
         .expect(200);
-    let hook = t
-        .api
-        .post(
-            "/webhooks",
-            json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
-        )
-        .await
-        .expect(201);
-    let hook_id = hook.body["endpoint"]["id"].as_str().unwrap().to_string();
+    let (hook_id, _) = t.webhook("http://127.0.0.1:9/hook", json!(["*"])).await;
 
     // Every table of a tenant schema is exported, rebuilt, or left out on purpose.
     let db = db().await;
     let schema = op_control::schema::Schema::of_tenant(&t.id).unwrap();
-    let in_schema: std::collections::BTreeSet<String> = db
-        .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
-            &[&schema.name()],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let in_schema: std::collections::BTreeSet<String> = column(
+        &db,
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+        &[&schema.name()],
+    )
+    .await
+    .into_iter()
+    .collect();
     use op_worker::migration::{LEFT_OUT, REBUILT, TABLES};
     let classified: std::collections::BTreeSet<String> = TABLES
         .iter()
@@ -598,12 +576,9 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
     ]);
     assert!(!ok);
     assert_eq!(out["error"], "invalid_body");
-    let left = t3.api.get("/partners").await.expect(200).body["data"].clone();
+    let left = t3.api.get_ok("/partners").await["data"].clone();
     assert_eq!(left.as_array().unwrap().len(), 1, "all or nothing: {left}");
-    assert_eq!(
-        t3.api.get("/campaigns").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(t3.api.get_ok("/campaigns").await["data"], json!([]));
     fails_with(
         &["tenants", "import", "no-such-tenant", path],
         "tenant_not_found",
@@ -660,17 +635,13 @@ async fn tenants_show_their_node_and_move_between_citus_nodes() {
         );
         return;
     }
-    let nodes: Vec<String> = db
-        .query(
-            "SELECT nodename || ':' || nodeport FROM pg_dist_node
-              WHERE noderole = 'primary' AND isactive AND shouldhaveshards",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let nodes: Vec<String> = column(
+        &db,
+        "SELECT nodename || ':' || nodeport FROM pg_dist_node
+          WHERE noderole = 'primary' AND isactive AND shouldhaveshards",
+        &[],
+    )
+    .await;
     let home = created["tenant"]["node"]
         .as_str()
         .expect("a node")

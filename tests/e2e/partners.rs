@@ -246,13 +246,7 @@ async fn listing_pages_have_no_duplicates_or_gaps_while_rows_are_inserted() {
 async fn list_filters() {
     let t = Tenant::new().await;
     t.partner("active@example.com").await;
-    t.api
-        .post(
-            "/partners",
-            json!({"email": "inv@example.com", "name": "I"}),
-        )
-        .await
-        .expect(201);
+    t.invited_partner("inv@example.com", "I").await;
     let r = t.api.get("/partners?status=invited").await.expect(200);
     let emails: Vec<&str> = r.body["data"]
         .as_array()
@@ -291,7 +285,7 @@ async fn revoke_and_reinstate_state_machine() {
     assert_eq!(r.body["ok"], true);
     assert_eq!(r.body["notified"], false);
     assert!(r.body["revokedAt"].is_string());
-    let got = t.api.get(&format!("/partners/{id}")).await.expect(200).body;
+    let got = t.api.get_ok(&format!("/partners/{id}")).await;
     assert_eq!(
         (got["status"].as_str(), got["revokeReason"].as_str()),
         (Some("revoked"), Some("fraud"))
@@ -305,20 +299,12 @@ async fn revoke_and_reinstate_state_machine() {
         .post(&format!("/partners/{id}/reinstate"), json!({}))
         .await
         .expect(200);
-    let got = t.api.get(&format!("/partners/{id}")).await.expect(200).body;
+    let got = t.api.get_ok(&format!("/partners/{id}")).await;
     assert_eq!(got["status"], "active");
     assert_eq!(got["revokedAt"], Value::Null);
 
     // An invited partner goes back to invited, not active.
-    let invited = t
-        .api
-        .post(
-            "/partners",
-            json!({"email": "inv2@example.com", "name": "I"}),
-        )
-        .await
-        .expect(201)
-        .body;
+    let invited = t.invited_partner("inv2@example.com", "I").await;
     let iid = invited["id"].as_str().unwrap();
     let r = t
         .api

@@ -211,11 +211,7 @@ async fn the_portal_is_served_at_the_tenants_path() {
         body.contains(&format!("{root}/login?token=")),
         "the invite links to {root}/login: {body}"
     );
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": email}))
-        .await
-        .expect(200);
+    t.request_magic_link(&email).await;
     let mail = t.last_mail(&email).await.expect("a sign-in link");
     assert!(
         mail["body"]
@@ -241,11 +237,7 @@ async fn a_public_url_names_the_links_origin() {
         .post("/admins", json!({"email": email, "sendInvite": false}))
         .await
         .expect(201);
-    t.api
-        .with_key(None)
-        .post("/auth/magic/request", json!({"email": email}))
-        .await
-        .expect(200);
+    t.request_magic_link(&email).await;
     let mail = t.last_mail(&email).await.expect("a sign-in link");
     let body = mail["body"].as_str().unwrap();
     assert!(
@@ -391,10 +383,8 @@ async fn cookie_writes_from_another_site_are_refused() {
     .expect(201);
     write(vec![("cookie", cookie.clone())]).await.expect(201);
     // Reads are not writes.
-    anon.raw(
-        Method::GET,
+    anon.get_with(
         "/partners",
-        None,
         &[("cookie", &cookie), ("origin", "http://evil.example")],
     )
     .await

@@ -213,10 +213,8 @@ async fn database_url_honours_sslmode_and_sslrootcert() {
         String::from_utf8_lossy(&out.stderr)
     );
     let env = [("DATABASE_URL", full.as_str())];
-    let (_w, worker_url) = procs::worker("tls-worker", &env, &work.file("worker.log"));
-    let (_g, base) = procs::gateway(&worker_url, &env, &work.file("gateway.log")).await;
-    procs::wait_workers(&base, 1).await;
-    let t = Tenant::on(&base).await;
+    let pair = procs::pair("tls-worker", &env, &work).await;
+    let t = Tenant::on(&pair.base).await;
     t.partner("tls@example.com").await;
     let rows = admin
         .query(

@@ -86,15 +86,6 @@ async fn link(api: &Api, partner: &str, campaign: &str) -> Resp {
     .await
 }
 
-async fn partner_key(t: &Tenant, partner: &str) -> Api {
-    let r = t
-        .api
-        .post(&format!("/partners/{partner}/api-keys"), json!({}))
-        .await
-        .expect(201);
-    t.api.with_key(Some(r.body["key"].as_str().unwrap()))
-}
-
 #[tokio::test]
 async fn partner_create_grants_open_campaigns_unless_told_otherwise() {
     let t = Tenant::new().await;
@@ -159,28 +150,13 @@ async fn partner_create_grants_open_campaigns_unless_told_otherwise() {
     }
     // Opening a private campaign later reaches everyone too; closing it keeps only explicit
     // grants.
-    t.api
-        .patch(
-            &format!("/campaigns/{}", later_private.id),
-            json!({"grantToAllPartners": true}),
-        )
-        .await
-        .expect(200);
+    t.patch_campaign(&later_private.id, json!({"grantToAllPartners": true}))
+        .await;
     assert!(granted(&access(&t.api, &p2).await, &later_private.id));
-    t.api
-        .patch(
-            &format!("/campaigns/{}", private.id),
-            json!({"grantToAllPartners": true}),
-        )
-        .await
-        .expect(200);
-    t.api
-        .patch(
-            &format!("/campaigns/{}", open.id),
-            json!({"grantToAllPartners": false}),
-        )
-        .await
-        .expect(200);
+    t.patch_campaign(&private.id, json!({"grantToAllPartners": true}))
+        .await;
+    t.patch_campaign(&open.id, json!({"grantToAllPartners": false}))
+        .await;
     assert!(!granted(&access(&t.api, &p1).await, &open.id));
     assert!(granted(&access(&t.api, &p3).await, &private.id));
 
@@ -227,13 +203,8 @@ async fn grants_decide_who_may_link_and_admins_bypass_them() {
     let open = t.campaign(json!({})).await;
     let private = t.campaign(json!({"grantToAllPartners": false})).await;
     let p = partner_id(&t, json!({})).await;
-    let me = partner_key(&t, &p).await;
-    let scoped = t
-        .api
-        .post("/api-keys", json!({"scopes": ["links:write"]}))
-        .await
-        .expect(201);
-    let scoped = t.api.with_key(Some(scoped.body["key"].as_str().unwrap()));
+    let me = t.partner_api(&p).await;
+    let scoped = t.scoped_api(&["links:write"]).await;
 
     // Not granted: the partner and a links:write key are refused, an admin is not.
     let e = link(&me, &p, &private.id)
@@ -390,7 +361,7 @@ async fn schedules_are_validated_returned_and_close_link_creation_for_everyone()
         .await
         .expect_error(409, "campaign_not_active");
     assert_eq!(e.body["startsAt"], starts.as_str());
-    let me = partner_key(&t, &p).await;
+    let me = t.partner_api(&p).await;
     link(&me, &p, &future.id)
         .await
         .expect_error(409, "campaign_not_active");
@@ -406,13 +377,11 @@ async fn schedules_are_validated_returned_and_close_link_creation_for_everyone()
     assert_eq!(r.body["field"], "endsAt");
     // Opened now: links work.
     let c = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", future.id),
+        .patch_campaign(
+            &future.id,
             json!({"startsAt": null, "endsAt": at(30 * DAY)}),
         )
-        .await
-        .expect(200);
+        .await;
     assert_eq!(c.body["startsAt"], Value::Null);
     assert!(c.body["endsAt"].is_string());
     link(&me, &p, &future.id).await.expect(201);
@@ -438,13 +407,8 @@ async fn clicks_outside_the_window_redirect_but_never_attribute() {
     // A click inside the window still earns for an event after the end.
     let link = t.campaign_link(json!({})).await;
     t.identified_click(&link, "u-inside").await;
-    t.api
-        .patch(
-            &format!("/campaigns/{}", link.campaign),
-            json!({"endsAt": at(1_500)}),
-        )
-        .await
-        .expect(200);
+    t.patch_campaign(&link.campaign, json!({"endsAt": at(1_500)}))
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
     let r = t
         .event(json!({"userId": "u-inside", "type": "sale", "value": "100.00", "currency": "USD"}))
@@ -466,13 +430,8 @@ async fn clicks_outside_the_window_redirect_but_never_attribute() {
 
     // A click before the start likewise.
     let early = t.campaign_link(json!({})).await;
-    t.api
-        .patch(
-            &format!("/campaigns/{}", early.campaign),
-            json!({"startsAt": at(DAY)}),
-        )
-        .await
-        .expect(200);
+    t.patch_campaign(&early.campaign, json!({"startsAt": at(DAY)}))
+        .await;
     t.identified_click(&early, "u-early").await;
     let r = t
         .event(json!({"userId": "u-early", "type": "sale", "value": "100.00", "currency": "USD"}))
@@ -480,13 +439,8 @@ async fn clicks_outside_the_window_redirect_but_never_attribute() {
         .expect(201);
     assert_ne!(r.body["attribution"]["status"], "attributed", "{}", r.body);
     // Once the window covers it again (start moved back), the same click earns.
-    t.api
-        .patch(
-            &format!("/campaigns/{}", early.campaign),
-            json!({"startsAt": at(-DAY)}),
-        )
-        .await
-        .expect(200);
+    t.patch_campaign(&early.campaign, json!({"startsAt": at(-DAY)}))
+        .await;
     let r = t
         .event(json!({"userId": "u-early", "type": "sale", "value": "100.00", "currency": "USD"}))
         .await
@@ -514,7 +468,7 @@ async fn me_programs_shows_a_partner_its_active_grants_and_an_admin_everything()
         )
         .await
         .expect(201);
-    let me = partner_key(&t, &p).await;
+    let me = t.partner_api(&p).await;
 
     let r = me.get("/me/programs").await.expect(200);
     let ids: Vec<&str> = r.body["data"]
@@ -623,13 +577,8 @@ async fn me_programs_shows_a_partner_its_active_grants_and_an_admin_everything()
     assert_eq!(all.body["data"][0]["source"], Value::Null);
 
     // Scoped keys have no "me".
-    let scoped = t
-        .api
-        .post("/api-keys", json!({"scopes": ["links:write"]}))
+    t.scoped_api(&["links:write"])
         .await
-        .expect(201);
-    t.api
-        .with_key(Some(scoped.body["key"].as_str().unwrap()))
         .get("/me/programs")
         .await
         .expect_error(403, "forbidden");
@@ -689,13 +638,8 @@ async fn campaign_end_reminder_mails_admins_once_per_end_date() {
     assert_eq!(all.len(), 1, "{all:?}");
 
     // A new end date mails again.
-    t.api
-        .patch(
-            &format!("/campaigns/{}", ending.id),
-            json!({"endsAt": at(5 * DAY)}),
-        )
-        .await
-        .expect(200);
+    t.patch_campaign(&ending.id, json!({"endsAt": at(5 * DAY)}))
+        .await;
     let got = wait_for_mails(&t, &admin, 2).await;
     assert_eq!(got.len(), 2);
     drop(stack);

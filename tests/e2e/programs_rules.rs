@@ -17,6 +17,18 @@ fn compound() -> Value {
     ])
 }
 
+/// A link on a campaign paying [`compound`].
+async fn compound_link(t: &Tenant) -> Link {
+    t.campaign_link(json!({"commissionRule": compound()})).await
+}
+
+/// A link on a campaign paying [`compound`], and a click on it identified as `user`.
+async fn compound_user(t: &Tenant, user: &str) -> Link {
+    let link = compound_link(t).await;
+    t.identified_click(&link, user).await;
+    link
+}
+
 /// `(ruleIndex, amount)` of every live, non-adjustment commission of an event (by its
 /// server id), ordered by rule index then amount.
 async fn commissions_of(t: &Tenant, event: &str) -> Vec<(i32, String)> {
@@ -154,36 +166,22 @@ async fn get_shows_the_object_for_a_single_every_rule_and_the_array_otherwise() 
     assert_eq!(got.body["commissionRule"], stored);
     // What GET shows is accepted back unchanged.
     let back = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", c.id),
-            json!({"commissionRule": stored}),
-        )
-        .await
-        .expect(200);
+        .patch_campaign(&c.id, json!({"commissionRule": stored}))
+        .await;
     assert_eq!(back.body["commissionRule"], stored);
     // One `every` rule without eventType, even sent as an array: the object.
-    let one = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", c.id),
-            json!({"commissionRule": [{"trigger": "every", "type": "percent", "value": 5, "recurringMonths": 12}]}),
-        )
-        .await
-        .expect(200);
+    let one = t.patch_campaign(&c.id, json!({"commissionRule": [{"trigger": "every", "type": "percent", "value": 5, "recurringMonths": 12}]})).await;
     assert_eq!(
         one.body["commissionRule"],
         json!({"type": "percent", "value": "5", "recurring": true, "recurringMonths": 12})
     );
     // One typed rule: still the array.
     let typed = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", c.id),
+        .patch_campaign(
+            &c.id,
             json!({"commissionRule": [{"eventType": "sale", "type": "percent", "value": 5}]}),
         )
-        .await
-        .expect(200);
+        .await;
     assert_eq!(
         typed.body["commissionRule"],
         json!([{"trigger": "every", "eventType": "sale", "type": "percent", "value": "5", "recurring": true}])
@@ -193,8 +191,7 @@ async fn get_shows_the_object_for_a_single_every_rule_and_the_array_otherwise() 
 #[tokio::test]
 async fn each_applying_sub_rule_makes_one_commission() {
     let t = Tenant::new().await;
-    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
-    t.identified_click(&link, "cr-1").await;
+    let link = compound_user(&t, "cr-1").await;
     let start = ms(1);
     // The first signup: the `first` rule and the 1 % rule.
     let s1 = event(&t, "cr-1", "signup", "50.00", start).await;
@@ -259,8 +256,7 @@ async fn each_applying_sub_rule_makes_one_commission() {
 #[tokio::test]
 async fn a_refund_never_moves_the_anchor() {
     let t = Tenant::new().await;
-    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
-    t.identified_click(&link, "cr-refund").await;
+    compound_user(&t, "cr-refund").await;
     let s1 = t
         .event(
             json!({"userId": "cr-refund", "type": "signup", "value": "20.00", "eventId": "cr-s1"}),
@@ -315,7 +311,7 @@ async fn each_sub_rule_splits_exactly_over_the_touches() {
 #[tokio::test]
 async fn twenty_simultaneous_first_events_pay_one_first_commission() {
     let t = Tenant::new().await;
-    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
+    let link = compound_link(&t).await;
     for user in ["cr-race-a", "cr-race-b", "cr-race-c"] {
         t.identified_click(&link, user).await;
         let ts = ms(1);
@@ -350,8 +346,7 @@ async fn twenty_simultaneous_first_events_pay_one_first_commission() {
 #[tokio::test]
 async fn a_late_earlier_event_is_not_first_until_rederive() {
     let t = Tenant::new().await;
-    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
-    t.identified_click(&link, "cr-late").await;
+    let link = compound_user(&t, "cr-late").await;
     let later = event(&t, "cr-late", "signup", "30.00", ms(2)).await;
     let earlier = event(&t, "cr-late", "signup", "40.00", ms(1)).await;
     assert_eq!(
@@ -362,14 +357,7 @@ async fn a_late_earlier_event_is_not_first_until_rederive() {
         commissions_of(&t, &id(&earlier)).await,
         vec![(2, "0.40".into())]
     );
-    let r = t
-        .api
-        .post(
-            "/attribution/rederive",
-            json!({"campaignId": link.campaign}),
-        )
-        .await
-        .expect(200);
+    let r = t.rederive(&link.campaign).await;
     assert_eq!(r.body["created"], 3, "{}", r.body);
     assert_eq!(
         commissions_of(&t, &id(&earlier)).await,
@@ -380,14 +368,7 @@ async fn a_late_earlier_event_is_not_first_until_rederive() {
         vec![(2, "0.30".into())]
     );
     // A second run changes nothing.
-    let again = t
-        .api
-        .post(
-            "/attribution/rederive",
-            json!({"campaignId": link.campaign}),
-        )
-        .await
-        .expect(200);
+    let again = t.rederive(&link.campaign).await;
     assert_eq!(
         (
             again.body["created"].clone(),
@@ -435,7 +416,7 @@ async fn a_late_earlier_event_does_not_move_the_anchor() {
 #[tokio::test]
 async fn the_identify_backlog_prices_compound_rules_in_ts_order() {
     let t = Tenant::new().await;
-    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
+    let link = compound_link(&t).await;
     let cref = t.click(&link).await;
     let later = event(&t, "cr-backlog", "signup", "30.00", ms(2)).await;
     let earlier = event(&t, "cr-backlog", "signup", "40.00", ms(1)).await;
@@ -465,8 +446,7 @@ async fn the_identify_backlog_prices_compound_rules_in_ts_order() {
 #[tokio::test]
 async fn the_first_events_row_is_the_record_of_the_first() {
     let t = Tenant::new().await;
-    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
-    t.identified_click(&link, "cr-guard").await;
+    let link = compound_user(&t, "cr-guard").await;
     let other = t
         .event(json!({"userId": "cr-guard-other", "type": "signup"}))
         .await
@@ -529,8 +509,7 @@ async fn the_first_events_row_is_the_record_of_the_first() {
 #[tokio::test]
 async fn an_event_waits_for_the_users_lock_and_is_repriced_after_a_first_it_missed() {
     let t = Tenant::new().await;
-    let link = t.campaign_link(json!({"commissionRule": compound()})).await;
-    t.identified_click(&link, "cr-lock").await;
+    let link = compound_user(&t, "cr-lock").await;
     let schema = op_control::schema::Schema::of_tenant(&t.id).unwrap();
     let keys = op_worker::user_lock_keys(&schema, ["cr-lock"]);
     let mut holder = db().await;

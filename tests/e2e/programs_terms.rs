@@ -7,7 +7,7 @@ use crate::harness::receiver::Receiver;
 use crate::harness::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn put(t: &Tenant, path: &str, body: Value) -> Resp {
     t.api
@@ -60,10 +60,7 @@ async fn terms_price_events_from_their_time_on_and_never_reprice() {
     // No terms: the campaign's own rule and holdback.
     let snapshot = format!("/partners/{partner}/commission-snapshot");
     let per_campaign = format!("/partners/{partner}/terms/{campaign}");
-    assert_eq!(
-        t.api.get(&snapshot).await.expect(200).body,
-        json!({"terms": []})
-    );
+    assert_eq!(t.api.get_ok(&snapshot).await, json!({"terms": []}));
     let r = t.event(event("100.00", now_ms())).await.expect(201);
     assert_eq!(priced(&r).0, "10.00");
     assert_eq!(holdback_of(&t, &priced(&r).1).await, 7);
@@ -97,7 +94,7 @@ async fn terms_price_events_from_their_time_on_and_never_reprice() {
     );
     assert!(v.get("commissionRules").is_none());
     assert!(v["validFrom"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(t.api.get(&snapshot).await.expect(200).body, set.body);
+    assert_eq!(t.api.get_ok(&snapshot).await, set.body);
     let at20 = t.event(event("100.00", now_ms())).await.expect(201);
     assert_eq!(priced(&at20).0, "20.00");
     assert_eq!(holdback_of(&t, &priced(&at20).1).await, 7);
@@ -129,7 +126,7 @@ async fn terms_price_events_from_their_time_on_and_never_reprice() {
     assert_eq!(holdback_of(&t, &priced(&fixed).1).await, 0);
     // The all-campaign list is untouched by per-campaign terms.
     assert_eq!(
-        t.api.get(&snapshot).await.expect(200).body["terms"]
+        t.api.get_ok(&snapshot).await["terms"]
             .as_array()
             .unwrap()
             .len(),
@@ -163,7 +160,7 @@ async fn terms_price_events_from_their_time_on_and_never_reprice() {
     );
     let r = t.event(event("100.00", now_ms())).await.expect(201);
     assert_eq!(priced(&r).0, "20.00");
-    let history = t.api.get(&per_campaign).await.expect(200).body;
+    let history = t.api.get_ok(&per_campaign).await;
     assert_eq!(history["terms"].as_array().unwrap().len(), 3);
     assert_eq!(history["terms"][0]["commissionType"], Value::Null);
     assert_eq!(history["terms"][1]["commissionValue"], "30");
@@ -171,7 +168,7 @@ async fn terms_price_events_from_their_time_on_and_never_reprice() {
     // Nothing in force: nothing to end, no new version.
     t.api.delete(&snapshot).await.expect(200);
     assert_eq!(
-        t.api.get(&snapshot).await.expect(200).body["terms"]
+        t.api.get_ok(&snapshot).await["terms"]
             .as_array()
             .unwrap()
             .len(),
@@ -218,14 +215,7 @@ async fn rederive_and_refunds_use_the_terms_of_the_event_time() {
     )
     .await
     .expect(200);
-    let r = t
-        .api
-        .post(
-            "/attribution/rederive",
-            json!({"campaignId": link.campaign}),
-        )
-        .await
-        .expect(200);
+    let r = t.rederive(&link.campaign).await;
     assert_eq!(
         r.body,
         json!({"ok": true, "events": 1, "reversed": 0, "created": 0, "skipped": 0})
@@ -307,10 +297,7 @@ async fn terms_input_is_checked_and_admin_only() {
     .await
     .expect_error(400, "invalid_body");
     // Nothing was stored by any of them.
-    assert_eq!(
-        t.api.get(&path).await.expect(200).body,
-        json!({"terms": []})
-    );
+    assert_eq!(t.api.get_ok(&path).await, json!({"terms": []}));
     let ok = json!({"commissionType": "percent", "commissionValue": 5});
     let nobody = ulid::Ulid::new().to_string();
     put(
@@ -332,37 +319,21 @@ async fn terms_input_is_checked_and_admin_only() {
         .await
         .expect_error(404, "not_found");
     // Admins only: not even the partner itself.
-    let key = t
-        .api
-        .post(&format!("/partners/{}/api-keys", link.partner), json!({}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = t.partner_key(&link.partner).await;
     let partner = t.api.with_key(Some(&key));
     partner.get(&path).await.expect_error(403, "forbidden");
 }
 
 async fn wait_status(t: &Tenant, commission: &str, status: &str, secs: u64) -> Value {
-    let start = Instant::now();
-    loop {
-        let c = t
-            .api
-            .get(&format!("/commissions/{commission}"))
-            .await
-            .expect(200)
-            .body;
+    poll(secs, Duration::from_millis(100), || async {
+        let c = t.api.get_ok(&format!("/commissions/{commission}")).await;
         if c["commission"]["status"] == status {
-            return c;
+            Ok(c)
+        } else {
+            Err(format!("commission not {status}: {c}"))
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "commission not {status} within {secs} s: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -370,13 +341,8 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
     let stack = private_stack(&[("OP_AUTO_APPROVE_INTERVAL_SECS", "1")]).await;
     let t = Tenant::on(&stack.base_url).await;
     let rx = Receiver::start().await;
-    t.api
-        .post(
-            "/webhooks",
-            json!({"url": rx.url("/approved"), "events": ["commission.approved"]}),
-        )
-        .await
-        .expect(201);
+    t.webhook(&rx.url("/approved"), json!(["commission.approved"]))
+        .await;
     let auto = t
         .campaign(json!({"autoApprove": true, "holdbackDays": 0}))
         .await;
@@ -403,10 +369,8 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
     // The job's approval moved the amount in the reporting rollups too.
     let d = t
         .api
-        .get(&format!("/partners/{}/dashboard", partners[0]))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/dashboard", partners[0]))
+        .await;
     assert_eq!(
         d["commissionByStatus"],
         json!({"accrued": [], "approved": [{"currency": c["commission"]["currency"], "amount": c["commission"]["amount"]}], "paid": [], "reversed": []}),
@@ -436,13 +400,8 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
     }
     // Turning autoApprove on later approves what is due.
     let patched = t
-        .api
-        .patch(
-            &format!("/campaigns/{}", manual.id),
-            json!({"autoApprove": true}),
-        )
-        .await
-        .expect(200);
+        .patch_campaign(&manual.id, json!({"autoApprove": true}))
+        .await;
     assert_eq!(patched.body["autoApprove"], true);
     wait_status(&t, &commissions[1], "approved", 15).await;
     t.api
@@ -453,11 +412,7 @@ async fn auto_approve_approves_matured_commissions_through_the_ledger() {
         .await
         .expect_error(400, "invalid_body");
     assert_eq!(
-        t.api
-            .get(&format!("/campaigns/{}", manual.id))
-            .await
-            .expect(200)
-            .body["autoApprove"],
+        t.api.get_ok(&format!("/campaigns/{}", manual.id)).await["autoApprove"],
         true
     );
 }

@@ -7,7 +7,6 @@
 //! approvals on the same rollup rows add up.
 
 use crate::harness::*;
-use reqwest::Method;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{json, Value};
 use std::{collections::BTreeMap, str::FromStr};
@@ -15,32 +14,15 @@ use std::{collections::BTreeMap, str::FromStr};
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 
-/// A browser's click with `headers`, not following the redirect: (status, Location).
-async fn click_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut req = client.get(url).header("x-forwarded-for", ip());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.expect("the router answers");
-    let loc = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (r.status().as_u16(), loc)
-}
-
-fn cref_of(location: &str) -> String {
-    url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "cref")
-        .map(|(_, v)| v.into_owned())
-        .expect("cref")
+/// A browser's click on `url` with `headers` (behind a trusted proxy at an address of its
+/// own): the router's answer, and the click it stored (its enriched columns).
+async fn click_with(url: &str, headers: &[(&str, &str)], t: &Tenant) -> (Click, Value) {
+    let ip = ip();
+    let mut all = vec![("x-forwarded-for", ip.as_str())];
+    all.extend_from_slice(headers);
+    let click = browse(url, &all).await;
+    let stored = stored_click(t, &click.cref()).await;
+    (click, stored)
 }
 
 /// The enriched columns of a stored click.
@@ -84,30 +66,27 @@ async fn clicks_are_enriched_when_written() {
         "{}?utm_source=news%20letter&utm_medium=email&utm_campaign=spring&other=1",
         t.link_url(&link.key)
     );
-    let (status, loc) = click_with(
+    let (click, c) = click_with(
         &url,
         &[
             ("user-agent", CHROME),
             ("cf-ipcountry", "de"),
             ("x-country-code", "FR"),
         ],
+        &t,
     )
     .await;
-    assert_eq!(status, 302);
+    assert_eq!(click.status, 302);
+    let loc = click.location();
     // The router's query is carried over to the destination, cref added after it.
-    let u = url::Url::parse(&loc).unwrap();
+    let u = url::Url::parse(loc).unwrap();
     let q: BTreeMap<String, String> = u.query_pairs().into_owned().collect();
     assert_eq!(q["src"], "op", "the destination's own query stays");
     assert_eq!(q["utm_source"], "news letter");
     assert_eq!(q["utm_medium"], "email");
     assert_eq!(q["other"], "1");
     assert_eq!(u.fragment(), Some("top"));
-    let c = stored_click(&t, &cref_of(&loc)).await;
-    assert_eq!(
-        c["landingUrl"],
-        loc.as_str(),
-        "landing URL = where it redirected"
-    );
+    assert_eq!(c["landingUrl"], loc, "landing URL = where it redirected");
     assert_eq!(c["utmSource"], "news letter");
     assert_eq!(c["utmMedium"], "email");
     assert_eq!(c["utmCampaign"], "spring");
@@ -121,19 +100,18 @@ async fn clicks_are_enriched_when_written() {
     assert_eq!(c["os"], "Windows 10");
 
     // Later headers of the list are used when the first are absent; malformed is no country.
-    let (_, loc) = click_with(
+    let (_, c) = click_with(
         &t.link_url(&link.key),
         &[("user-agent", IPHONE), ("x-vercel-ip-country", "fr")],
+        &t,
     )
     .await;
-    let c = stored_click(&t, &cref_of(&loc)).await;
     assert_eq!(
         (c["country"].clone(), c["device"].clone(), c["os"].clone()),
         (json!("FR"), json!("mobile"), json!("iPhone"))
     );
     assert_eq!(c["utmSource"], Value::Null);
-    let (_, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "USA")]).await;
-    let c = stored_click(&t, &cref_of(&loc)).await;
+    let (_, c) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "USA")], &t).await;
     assert_eq!(c["country"], Value::Null, "not two letters");
     assert_eq!(c["browser"], Value::Null, "no User-Agent, nothing parsed");
 
@@ -200,28 +178,23 @@ async fn a_country_header_is_believed_only_from_trusted_proxies() {
     let untrusted = private_stack(&[("OP_TRUSTED_PROXIES", "10.0.0.0/8")]).await;
     let t = Tenant::on(&untrusted.base_url).await;
     let link = t.campaign_link(json!({})).await;
-    let (status, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")]).await;
-    assert_eq!(status, 302);
-    assert_eq!(
-        stored_click(&t, &cref_of(&loc)).await["country"],
-        Value::Null
-    );
+    let (click, c) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")], &t).await;
+    assert_eq!(click.status, 302);
+    assert_eq!(c["country"], Value::Null);
 
     // OP_COUNTRY_HEADERS replaces the list.
     let custom = private_stack(&[("OP_COUNTRY_HEADERS", "X-Geo-Country")]).await;
     let t = Tenant::on(&custom.base_url).await;
     let link = t.campaign_link(json!({})).await;
-    let (_, loc) = click_with(
+    let (_, c) = click_with(
         &t.link_url(&link.key),
         &[("cf-ipcountry", "DE"), ("x-geo-country", "jp")],
+        &t,
     )
     .await;
-    assert_eq!(stored_click(&t, &cref_of(&loc)).await["country"], "JP");
-    let (_, loc) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")]).await;
-    assert_eq!(
-        stored_click(&t, &cref_of(&loc)).await["country"],
-        Value::Null
-    );
+    assert_eq!(c["country"], "JP");
+    let (_, c) = click_with(&t.link_url(&link.key), &[("cf-ipcountry", "DE")], &t).await;
+    assert_eq!(c["country"], Value::Null);
 }
 
 /// The partner routes of the reporting spec, with a query each answers `200` to.
@@ -248,42 +221,10 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     .await
     .expect(201);
 
-    let own_key = t
-        .api
-        .post(&format!("/partners/{p}/api-keys"), json!({}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other_key = t
-        .api
-        .post(&format!("/partners/{}/api-keys", other.partner), json!({}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let reader = t
-        .api
-        .post("/api-keys", json!({"scopes": ["partners:read"]}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let events_key = t
-        .api
-        .post("/api-keys", json!({"scopes": ["events:write"]}))
-        .await
-        .expect(201)
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let own_key = t.partner_key(&p).await;
+    let other_key = t.partner_key(&other.partner).await;
+    let reader = t.scoped_key(&["partners:read"]).await;
+    let events_key = t.scoped_key(&["events:write"]).await;
     for route in PARTNER_ROUTES {
         let path = format!("/partners/{p}/{route}");
         for key in [&t.admin_key, &own_key, &reader] {
@@ -315,39 +256,27 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
         .expect_error(403, "forbidden");
 
     // The partner signed in on the portal (a session cookie) sees its own dashboard only.
-    let email = t.api.get(&format!("/partners/{p}")).await.expect(200).body["email"]
+    let email = t.api.get_ok(&format!("/partners/{p}")).await["email"]
         .as_str()
         .unwrap()
         .to_string();
     let (cookie, _) = t.sign_in(&email).await;
     let mine = t
         .api
-        .with_cookie(
-            Method::GET,
-            &format!("/partners/{p}/dashboard"),
-            &cookie,
-            None,
-        )
+        .get_with_cookie(&format!("/partners/{p}/dashboard"), &cookie)
         .await
         .expect(200);
     assert_eq!(mine.body["attributedRevenue"], "80.00");
     t.api
-        .with_cookie(
-            Method::GET,
-            &format!("/partners/{}/dashboard", other.partner),
-            &cookie,
-            None,
-        )
+        .get_with_cookie(&format!("/partners/{}/dashboard", other.partner), &cookie)
         .await
         .expect_error(403, "forbidden");
 
     // Shapes.
     let d = t
         .api
-        .get(&format!("/partners/{p}/dashboard?includeLinks=1"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{p}/dashboard?includeLinks=1"))
+        .await;
     assert_eq!(d["partnerId"], p.as_str());
     assert_eq!(
         (
@@ -370,20 +299,10 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     assert_eq!(d["links"][0]["linkKey"], link.key.as_str());
     assert_eq!(d["links"][0]["clicks"], 1);
     assert_eq!(d["links"][0]["attributedEvents"], 1);
-    let without = t
-        .api
-        .get(&format!("/partners/{p}/dashboard"))
-        .await
-        .expect(200)
-        .body;
+    let without = t.api.get_ok(&format!("/partners/{p}/dashboard")).await;
     assert!(without.get("links").is_none());
 
-    let ev = t
-        .api
-        .get(&format!("/partners/{p}/events"))
-        .await
-        .expect(200)
-        .body;
+    let ev = t.api.get_ok(&format!("/partners/{p}/events")).await;
     assert_eq!(ev["data"], ev["events"]);
     let e = &ev["data"][0];
     assert_eq!(e["eventId"], "inv-shape");
@@ -405,10 +324,8 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
         .starts_with("https://shop.example/landing"));
     let none = t
         .api
-        .get(&format!("/partners/{p}/events?type=signup"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{p}/events?type=signup"))
+        .await;
     assert_eq!(none["data"], json!([]));
 
     let cu = t
@@ -428,12 +345,7 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
     );
     assert_eq!(cu["nextCursor"], Value::Null);
 
-    let f = t
-        .api
-        .get(&format!("/partners/{p}/funnel"))
-        .await
-        .expect(200)
-        .body;
+    let f = t.api.get_ok(&format!("/partners/{p}/funnel")).await;
     assert_eq!(
         f["stages"],
         json!({"clicks": 1, "identities": 1, "signups": 0, "paid": 1})
@@ -495,36 +407,24 @@ async fn reporting_routes_answer_their_shapes_to_those_allowed() {
         .expect_error(400, "invalid_cursor");
 
     // Payouts: the partner's own.
-    let c = t
-        .api
-        .get(&format!("/partners/{p}/commissions"))
-        .await
-        .expect(200)
-        .body["data"][0]["id"]
+    let c = t.api.get_ok(&format!("/partners/{p}/commissions")).await["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    t.api
-        .post(&format!("/commissions/{c}/approve"), json!({}))
-        .await
-        .expect(200);
+    t.approve(&c).await;
     t.api.post("/payouts/run", json!({})).await.expect(200);
     let mine = t
         .api
         .with_key(Some(&own_key))
-        .get(&format!("/partners/{p}/payouts"))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{p}/payouts"))
+        .await;
     assert_eq!(mine["data"], mine["payouts"]);
     assert_eq!(mine["data"][0]["amount"], "8.00");
     assert_eq!(mine["data"][0]["partnerId"], p.as_str());
     let theirs = t
         .api
-        .get(&format!("/partners/{}/payouts", other.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/payouts", other.partner))
+        .await;
     assert_eq!(theirs["data"], json!([]));
 }
 
@@ -557,10 +457,8 @@ async fn a_year_by_week_is_dense_iso_weeks() {
     assert_eq!(buckets.last().unwrap()["clicks"], 1);
     let daily = t
         .api
-        .get(&format!("/partners/{}/timeseries", link.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/timeseries", link.partner))
+        .await;
     assert_eq!(daily["bucket"], "day");
     assert_eq!(daily["buckets"].as_array().unwrap().len(), 30);
     assert_eq!(daily["buckets"][29]["bucket"], today.to_string());
@@ -649,39 +547,31 @@ async fn raw(t: &Tenant, partner: Option<&str>) -> Raw {
         .unwrap();
     (out.events, out.signups, out.paid, out.leads, out.sales) =
         (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-    for r in db
-        .query(
-            &format!(
-                "SELECT e.currency, sum(e.value * a.weight)::text
+    out.revenue = per_currency(
+        &db,
+        &format!(
+            "SELECT e.currency, sum(e.value * a.weight)::text
                    FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                   WHERE ($1::text IS NULL OR a.partner_id = $1) AND a.superseded_at IS NULL
                     AND e.ts >= $2 AND e.ts < $3 AND e.value IS NOT NULL
                   GROUP BY 1"
-            ),
-            &[&p, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        out.revenue.insert(r.get(0), dec(r.get(1)));
-    }
-    for r in db
-        .query(
-            &format!(
-                "SELECT r.currency, sum(r.value * a.weight)::text
+        ),
+        &[&p, &start, &end],
+    )
+    .await;
+    out.refunded = per_currency(
+        &db,
+        &format!(
+            "SELECT r.currency, sum(r.value * a.weight)::text
                    FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                    JOIN {s}.events r ON r.refund_of = e.event_id
                   WHERE ($1::text IS NULL OR a.partner_id = $1) AND a.superseded_at IS NULL
                     AND e.ts >= $2 AND e.ts < $3 AND r.value IS NOT NULL
                   GROUP BY 1"
-            ),
-            &[&p, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        out.refunded.insert(r.get(0), dec(r.get(1)));
-    }
+        ),
+        &[&p, &start, &end],
+    )
+    .await;
     for r in db
         .query(
             &format!(
@@ -704,6 +594,20 @@ async fn raw(t: &Tenant, partner: Option<&str>) -> Raw {
         }
     }
     out
+}
+
+/// The amount per currency of `sql`, whose rows are `(currency, amount as text)`.
+async fn per_currency(
+    db: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> BTreeMap<String, Decimal> {
+    db.query(sql, params)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), dec(r.get(1))))
+        .collect()
 }
 
 /// The default window's `[start, end)` as times.
@@ -745,39 +649,29 @@ async fn raw_campaign(
         .await
         .unwrap();
     let (leads, sales) = (r.get(0), r.get(1));
-    let mut revenue = BTreeMap::new();
-    for r in db
-        .query(
-            &format!(
-                "SELECT e.currency, sum(e.value * a.weight)::text
+    let revenue = per_currency(
+        &db,
+        &format!(
+            "SELECT e.currency, sum(e.value * a.weight)::text
                    FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                   WHERE a.partner_id = $1 AND a.campaign_id = $2 AND a.superseded_at IS NULL
                     AND e.ts >= $3 AND e.ts < $4 AND e.value IS NOT NULL
                   GROUP BY 1"
-            ),
-            &[&partner, &campaign, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        revenue.insert(r.get::<_, String>(0), dec(r.get(1)));
-    }
-    let mut earnings = BTreeMap::new();
-    for r in db
-        .query(
-            &format!(
-                "SELECT currency, sum(amount)::text FROM {s}.commissions
+        ),
+        &[&partner, &campaign, &start, &end],
+    )
+    .await;
+    let earnings = per_currency(
+        &db,
+        &format!(
+            "SELECT currency, sum(amount)::text FROM {s}.commissions
                   WHERE partner_id = $1 AND campaign_id = $2 AND status <> 'reversed'
                     AND accrued_at >= $3 AND accrued_at < $4
                   GROUP BY 1"
-            ),
-            &[&partner, &campaign, &start, &end],
-        )
-        .await
-        .unwrap()
-    {
-        earnings.insert(r.get::<_, String>(0), dec(r.get(1)));
-    }
+        ),
+        &[&partner, &campaign, &start, &end],
+    )
+    .await;
     (leads, sales, revenue, earnings)
 }
 
@@ -786,16 +680,12 @@ async fn raw_links(t: &Tenant, partner: &str) -> Vec<(String, i64, BTreeMap<Stri
     let db = db().await;
     let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
     let (start, end) = window_times();
-    let links: Vec<String> = db
-        .query(
-            &format!("SELECT id FROM {s}.links WHERE partner_id = $1 ORDER BY created_at, id"),
-            &[&partner],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let links: Vec<String> = column(
+        &db,
+        &format!("SELECT id FROM {s}.links WHERE partner_id = $1 ORDER BY created_at, id"),
+        &[&partner],
+    )
+    .await;
     let mut out = Vec::new();
     for link in links {
         let n: i64 = db
@@ -811,24 +701,19 @@ async fn raw_links(t: &Tenant, partner: &str) -> Vec<(String, i64, BTreeMap<Stri
             .await
             .unwrap()
             .get(0);
-        let mut revenue = BTreeMap::new();
-        for r in db
-            .query(
-                &format!(
-                    "SELECT e.currency, sum(e.value * a.weight)::text
+        let revenue = per_currency(
+            &db,
+            &format!(
+                "SELECT e.currency, sum(e.value * a.weight)::text
                        FROM {s}.attributions a JOIN {s}.events e ON e.id = a.event_id
                        JOIN {s}.clicks c ON c.id = a.click_id
                       WHERE a.partner_id = $1 AND c.link_id = $2 AND a.superseded_at IS NULL
                         AND e.ts >= $3 AND e.ts < $4 AND e.value IS NOT NULL
                       GROUP BY 1"
-                ),
-                &[&partner, &link, &start, &end],
-            )
-            .await
-            .unwrap()
-        {
-            revenue.insert(r.get::<_, String>(0), dec(r.get(1)));
-        }
+            ),
+            &[&partner, &link, &start, &end],
+        )
+        .await;
         out.push((link, n, revenue));
     }
     out
@@ -852,10 +737,8 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
         // Per link (an event counts once on each link it touched) and per campaign.
         let d = t
             .api
-            .get(&format!("/partners/{p}/dashboard?includeLinks=true"))
-            .await
-            .expect(200)
-            .body;
+            .get_ok(&format!("/partners/{p}/dashboard?includeLinks=true"))
+            .await;
         let got: Vec<(String, i64, Value)> = d["links"]
             .as_array()
             .unwrap()
@@ -878,10 +761,8 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
             let (leads, sales, revenue, earnings) = raw_campaign(t, p, c).await;
             let ts = t
                 .api
-                .get(&format!("/partners/{p}/timeseries?campaignId={c}"))
-                .await
-                .expect(200)
-                .body;
+                .get_ok(&format!("/partners/{p}/timeseries?campaignId={c}"))
+                .await;
             let buckets = ts["buckets"].as_array().unwrap();
             let sum = |k: &str| buckets.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
             assert_eq!(
@@ -896,12 +777,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
     }
     for p in partners {
         let want = raw(t, Some(p)).await;
-        let d = t
-            .api
-            .get(&format!("/partners/{p}/dashboard"))
-            .await
-            .expect(200)
-            .body;
+        let d = t.api.get_ok(&format!("/partners/{p}/dashboard")).await;
         let ctx = format!("partner {p}: {d}\nraw: {want:?}");
         assert_eq!(d["clicks"], want.clicks, "{ctx}");
         assert_eq!(d["flaggedClicks"], want.flagged, "{ctx}");
@@ -915,12 +791,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
         };
         assert_eq!(d["attributedRevenue"], scalar, "{ctx}");
 
-        let ts = t
-            .api
-            .get(&format!("/partners/{p}/timeseries"))
-            .await
-            .expect(200)
-            .body;
+        let ts = t.api.get_ok(&format!("/partners/{p}/timeseries")).await;
         let buckets = ts["buckets"].as_array().unwrap();
         let sum = |k: &str| buckets.iter().map(|b| b[k].as_i64().unwrap()).sum::<i64>();
         assert_eq!(
@@ -933,12 +804,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
         assert_eq!(last["revenue"], money(&want.revenue), "{ctx}\n{ts}");
         assert_eq!(last["earnings"], money(&want.earnings), "{ctx}\n{ts}");
 
-        let f = t
-            .api
-            .get(&format!("/partners/{p}/funnel"))
-            .await
-            .expect(200)
-            .body;
+        let f = t.api.get_ok(&format!("/partners/{p}/funnel")).await;
         assert_eq!(
             f["stages"],
             json!({"clicks": want.clicks, "identities": want.identities, "signups": want.signups, "paid": want.paid}),
@@ -964,7 +830,7 @@ async fn every_figure_matches_the_raw_rows(t: &Tenant, partners: &[&str], campai
     }
 
     let all = raw(t, None).await;
-    let o = t.api.get("/admin/overview").await.expect(200).body;
+    let o = t.api.get_ok("/admin/overview").await;
     let tot = &o["totals"];
     assert_eq!(tot["clicks"], all.clicks, "{o}");
     assert_eq!(tot["flaggedClicks"], all.flagged, "{o}");
@@ -1176,6 +1042,23 @@ async fn the_backfill_gives_the_same_rollups(t: &Tenant) {
     assert_eq!(money_rollups(t).await, kept);
 }
 
+/// The id of `partner`'s commission on the event `event_id`.
+async fn commission_of_event(t: &Tenant, partner: &str, event_id: &str) -> String {
+    let list = t
+        .api
+        .get_ok(&format!("/partners/{partner}/commissions"))
+        .await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["eventId"] == event_id)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test]
 async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     let t = Tenant::new().await;
@@ -1186,20 +1069,7 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     let p1a = t.partner_link(&a.id).await;
     let p2a = t.partner_link(&a.id).await;
     // P1's second link, on campaign B.
-    let key = unique_slug("lk");
-    t.api
-        .post(
-            &format!("/partners/{}/links", p1a.partner),
-            json!({"linkKey": key, "campaignId": b.id}),
-        )
-        .await
-        .expect(201);
-    let p1b = Link {
-        id: String::new(),
-        key,
-        partner: p1a.partner.clone(),
-        campaign: b.id.clone(),
-    };
+    let p1b = t.link(&p1a.partner, &b.id).await;
     // A revoked partner: its clicks are flagged.
     let p3 = t.partner_link(&a.id).await;
     t.revoke_partner(&p3.partner).await;
@@ -1244,20 +1114,7 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     // u8 clicks two links of P1 on campaign A: one touch until the rederive below makes
     // the model linear, then two touches of one partner (the event counts once for P1 and
     // once on each link).
-    let key2 = unique_slug("lk");
-    t.api
-        .post(
-            &format!("/partners/{}/links", p1a.partner),
-            json!({"linkKey": key2, "campaignId": a.id}),
-        )
-        .await
-        .expect(201);
-    let p1a2 = Link {
-        id: String::new(),
-        key: key2,
-        partner: p1a.partner.clone(),
-        campaign: a.id.clone(),
-    };
+    let p1a2 = t.link(&p1a.partner, &a.id).await;
     t.identified_click(&p1a, "u8").await;
     t.identified_click(&p1a2, "u8").await;
     t.event(json!({"userId": "u8", "type": "purchase", "value": "70.00", "currency": "USD", "eventId": "e-u8-buy"}))
@@ -1293,24 +1150,8 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
     t.event(refund("e-u4-buy", None, "r-u4", "chargeback"))
         .await
         .expect(201);
-    let c3 = t
-        .api
-        .get(&format!("/partners/{}/commissions", p1a.partner))
-        .await
-        .expect(200)
-        .body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["eventId"] == "e-u3-buy")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    t.api
-        .post(&format!("/commissions/{c3}/approve"), json!({}))
-        .await
-        .expect(200);
+    let c3 = commission_of_event(&t, &p1a.partner, "e-u3-buy").await;
+    t.approve(&c3).await;
     t.api
         .post("/payouts/run", json!({"partnerId": p1a.partner}))
         .await
@@ -1319,48 +1160,21 @@ async fn every_reported_figure_equals_a_recompute_from_the_raw_rows() {
         .await
         .expect(201);
     // A commission reversed by hand (u2's, in EUR).
-    let c2 = t
-        .api
-        .get(&format!("/partners/{}/commissions", p1a.partner))
-        .await
-        .expect(200)
-        .body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["eventId"] == "e-u2-buy")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    t.api
-        .post(&format!("/commissions/{c2}/reverse"), json!({}))
-        .await
-        .expect(200);
+    let c2 = commission_of_event(&t, &p1a.partner, "e-u2-buy").await;
+    t.reverse(&c2).await;
     every_figure_matches_the_raw_rows(&t, &partners, &campaigns).await;
 
     // Rederive under another model: u1's purchase is split between P1 and P2.
-    t.api
-        .patch(
-            &format!("/campaigns/{}", a.id),
-            json!({"attributionModel": "linear"}),
-        )
-        .await
-        .expect(200);
-    let r = t
-        .api
-        .post("/attribution/rederive", json!({"campaignId": a.id}))
-        .await
-        .expect(200);
+    t.patch_campaign(&a.id, json!({"attributionModel": "linear"}))
+        .await;
+    let r = t.rederive(&a.id).await;
     assert!(r.body["events"].as_i64().unwrap() > 0, "{}", r.body);
     // P2 had all of u1's 100.00 (the last click), u4's 53.33 and u6's 60.00; now half of
     // the 100.00.
     let d2 = t
         .api
-        .get(&format!("/partners/{}/dashboard", p2a.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/dashboard", p2a.partner))
+        .await;
     assert_eq!(
         d2["revenueByCurrency"],
         json!([{"currency": "USD", "amount": "163.33"}]),
@@ -1389,10 +1203,8 @@ async fn concurrent_event_batches_and_approvals_of_one_partner_day_add_up() {
     }
     let commissions: Vec<String> = t
         .api
-        .get(&format!("/partners/{}/commissions?limit=100", p.partner))
-        .await
-        .expect(200)
-        .body["data"]
+        .get_ok(&format!("/partners/{}/commissions?limit=100", p.partner))
+        .await["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -1425,10 +1237,8 @@ async fn concurrent_event_batches_and_approvals_of_one_partner_day_add_up() {
     }
     let d = t
         .api
-        .get(&format!("/partners/{}/dashboard", p.partner))
-        .await
-        .expect(200)
-        .body;
+        .get_ok(&format!("/partners/{}/dashboard", p.partner))
+        .await;
     assert_eq!(d["attributedEvents"], 48, "{d}");
     assert_eq!(
         d["revenueByCurrency"],

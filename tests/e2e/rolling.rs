@@ -86,7 +86,7 @@ impl Balancer {
     async fn drain(&self, i: usize) {
         let slot = &self.slots[i];
         slot.in_rotation.store(false, SeqCst);
-        wait_for("the gateway's requests in flight finish", 30, || async {
+        wait_until("the gateway's requests in flight finish", 30, || async {
             slot.in_flight.load(SeqCst) == 0
         })
         .await;
@@ -96,23 +96,6 @@ impl Balancer {
         *self.slots[i].base.write().unwrap() = base.to_string();
         self.slots[i].in_rotation.store(true, SeqCst);
     }
-}
-
-/// Polls `check` every 20 ms until it holds (fails the test after `secs` seconds).
-async fn wait_for<F, Fut>(what: &str, secs: u64, check: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    start.elapsed()
 }
 
 /// `GET /platform/workers` of the gateway at `base`: url → health.
@@ -207,17 +190,7 @@ struct Fleet {
 impl Fleet {
     async fn start(name: &str, workers: usize, gateways: usize, tenants: usize) -> Fleet {
         let logs = procs::LogDir::new(name);
-        let pg = openpartner::embedded_pg::EmbeddedPg::start(
-            &logs.file("pg"),
-            openpartner::embedded_pg::FAST_SETTINGS,
-        )
-        .await
-        .expect("a cluster");
-        let database_url = pg.database_url();
-        let mut client = openpartner::connect(&database_url).await.unwrap();
-        op_control::migrations::migrate_all(&mut client)
-            .await
-            .unwrap();
+        let (pg, database_url) = procs::own_cluster(&logs).await;
         let mut fleet = Fleet {
             logs,
             database_url,
@@ -293,7 +266,7 @@ impl Fleet {
         )
         .await;
         let urls: Vec<String> = self.workers.iter().map(|w| w.1.clone()).collect();
-        wait_for("a new gateway routes to every worker", 30, || async {
+        wait_until("a new gateway routes to every worker", 30, || async {
             let set = routes_to(&base).await;
             urls.iter()
                 .all(|u| set.get(u).is_some_and(|h| h.0 == "serving"))
@@ -315,7 +288,7 @@ impl Fleet {
     /// Waits until every gateway in rotation sees `url` as `health` (`None`: not listed).
     async fn until_every_gateway(&self, url: &str, health: Option<&str>, secs: u64) -> Duration {
         let bases = self.gateway_bases();
-        wait_for(
+        wait_until(
             &format!("every gateway sees {url} as {health:?}"),
             secs,
             || {
@@ -374,8 +347,15 @@ impl Fleet {
     }
 
     /// Starts `clients` load loops (read, click, event with `eventId`, on the targets in
-    /// turn) until `stop`.
-    fn load(
+    /// turn) until [`Load::stop`].
+    fn load(&self, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Tally::default());
+        let loops = self.load_loops(clients, &stop, &tally);
+        Load { stop, tally, loops }
+    }
+
+    fn load_loops(
         &self,
         clients: usize,
         stop: &Arc<AtomicBool>,
@@ -461,15 +441,6 @@ impl Fleet {
             .collect()
     }
 
-    /// Waits until the load made `n` more events than `from` (so each step runs under load).
-    async fn under_load(tally: &Tally, n: usize) {
-        let from = tally.events.load(SeqCst);
-        wait_for("the load makes progress", 30, || async {
-            tally.events.load(SeqCst) >= from + n
-        })
-        .await;
-    }
-
     /// The final invariants, from the database: every acknowledged event is stored, with
     /// exactly one commission — the one its reply named —, no event the clients did not
     /// get acknowledged, and at least as many clicks per link as were answered 302.
@@ -550,46 +521,75 @@ impl Fleet {
     }
 }
 
+/// The load loops running on a fleet, and what they counted.
+struct Load {
+    stop: Arc<AtomicBool>,
+    tally: Arc<Tally>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Waits until the load made `n` more events (so each step runs under load).
+    async fn progress(&self, n: usize) {
+        let from = self.events();
+        wait_until("the load makes progress", 30, || async {
+            self.events() >= from + n
+        })
+        .await;
+    }
+
+    /// Events acknowledged so far.
+    fn events(&self) -> usize {
+        self.tally.events.load(SeqCst)
+    }
+
+    /// Stops the loops and waits for them; prints what they did. Returns the tally, the
+    /// reads and clicks that failed, and the event posts that were retried.
+    async fn stop(self) -> (Arc<Tally>, Vec<String>, Vec<(u16, String)>) {
+        self.stop.store(true, SeqCst);
+        for l in self.loops {
+            l.await.unwrap();
+        }
+        let tally = self.tally;
+        let failed = tally.failed.lock().unwrap().clone();
+        let retries = tally.event_retries.lock().unwrap().clone();
+        eprintln!(
+            "reads {}, clicks {}, events {}, event retries {}",
+            tally.reads.load(SeqCst),
+            tally.clicks.load(SeqCst),
+            tally.events.load(SeqCst),
+            retries.len()
+        );
+        (tally, failed, retries)
+    }
+}
+
 /// operate.md: replace every worker one at a time, then every gateway, under steady load —
 /// 0 failed reads, 0 failed clicks, 0 lost acknowledged events, 0 duplicate commissions.
 #[tokio::test]
 async fn replacing_every_worker_then_every_gateway_under_load_loses_nothing() {
     let mut fleet = Fleet::start("rolling", 3, 2, 4).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Tally::default());
-    let load = fleet.load(4, &stop, &tally);
-    Fleet::under_load(&tally, 10).await;
+    let load = fleet.load(4);
+    load.progress(10).await;
     let start = Instant::now();
     eprintln!("under load");
     for i in 0..fleet.workers.len() {
         fleet.replace_worker(i).await;
         eprintln!("worker {i} replaced at {:?}", start.elapsed());
-        Fleet::under_load(&tally, 10).await;
+        load.progress(10).await;
     }
     for i in 0..fleet.gateways.len() {
         fleet.replace_gateway(i).await;
         eprintln!("gateway {i} replaced at {:?}", start.elapsed());
-        Fleet::under_load(&tally, 10).await;
+        load.progress(10).await;
     }
-    stop.store(true, SeqCst);
-    for l in load {
-        l.await.unwrap();
-    }
-    let failed = tally.failed.lock().unwrap().clone();
+    let (tally, failed, retries) = load.stop().await;
     assert!(failed.is_empty(), "failed reads/clicks: {failed:?}");
-    let retries = tally.event_retries.lock().unwrap().clone();
     assert!(
         retries.iter().all(|(s, _)| *s == 502 || *s == 503),
         "an event write failed in a way a client may not retry: {retries:?}"
     );
     assert!(tally.events.load(SeqCst) >= 60, "load flowed");
-    eprintln!(
-        "reads {}, clicks {}, events {}, event retries {}",
-        tally.reads.load(SeqCst),
-        tally.clicks.load(SeqCst),
-        tally.events.load(SeqCst),
-        retries.len()
-    );
     fleet.check(&tally).await;
 }
 
@@ -598,10 +598,8 @@ async fn replacing_every_worker_then_every_gateway_under_load_loses_nothing() {
 #[tokio::test]
 async fn kill_9_of_the_busiest_worker_fails_only_its_requests_in_flight() {
     let mut fleet = Fleet::start("kill9", 3, 2, 4).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Tally::default());
-    let load = fleet.load(4, &stop, &tally);
-    Fleet::under_load(&tally, 10).await;
+    let load = fleet.load(4);
+    load.progress(10).await;
     // The busiest: the most requests in flight over a few samples at every gateway.
     let mut busy: HashMap<String, u64> = HashMap::new();
     for _ in 0..20 {
@@ -619,7 +617,7 @@ async fn kill_9_of_the_busiest_worker_fails_only_its_requests_in_flight() {
         .iter()
         .position(|w| &w.1 == victim_url)
         .unwrap();
-    let events_before = tally.events.load(SeqCst);
+    let events_before = load.events();
     fleet.workers[i].0.signal(libc::SIGKILL);
     assert!(fleet.workers[i]
         .0
@@ -628,33 +626,21 @@ async fn kill_9_of_the_busiest_worker_fails_only_its_requests_in_flight() {
         .is_some());
     // Gone from every gateway's rotation (probe), then from the set (3 silent heartbeats).
     fleet.until_every_gateway(victim_url, Some("down"), 5).await;
-    Fleet::under_load(&tally, 10).await;
+    load.progress(10).await;
     fleet.until_every_gateway(victim_url, None, 15).await;
-    Fleet::under_load(&tally, 10).await;
-    stop.store(true, SeqCst);
-    for l in load {
-        l.await.unwrap();
-    }
+    load.progress(10).await;
+    let (tally, failed, retries) = load.stop().await;
     assert!(
         tally.events.load(SeqCst) > events_before + 20,
         "load flowed"
     );
-    let failed = tally.failed.lock().unwrap().clone();
     assert!(
         failed.is_empty(),
         "reads and clicks are replayed by the gateway: {failed:?}"
     );
-    let retries = tally.event_retries.lock().unwrap().clone();
     assert!(
         retries.iter().all(|(s, _)| *s == 502 || *s == 503),
         "only 502/503 for requests in flight on the killed worker: {retries:?}"
-    );
-    eprintln!(
-        "reads {}, clicks {}, events {}, event retries {}",
-        tally.reads.load(SeqCst),
-        tally.clicks.load(SeqCst),
-        tally.events.load(SeqCst),
-        retries.len()
     );
     fleet.check(&tally).await;
 }

@@ -1,10 +1,9 @@
 //! Real mail delivery over SMTP to a local receiver, and no usable token left at rest.
 
 use crate::harness::*;
-use serde_json::json;
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -77,30 +76,17 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
     .await;
     let t = Tenant::on(&stack.base_url).await;
 
-    t.api
-        .post(
-            "/partners",
-            json!({"email": "mailme@example.com", "name": "M"}),
-        )
-        .await
-        .expect(201);
-    let start = Instant::now();
-    let message = loop {
-        if let Some(m) = inbox
+    t.invited_partner("mailme@example.com", "M").await;
+    let message = poll(10, Duration::from_millis(25), || async {
+        inbox
             .lock()
             .unwrap()
             .iter()
             .find(|m| m.contains("mailme@example.com"))
             .cloned()
-        {
-            break m;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no mail arrived over SMTP"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+            .ok_or("no mail arrived over SMTP".to_string())
+    })
+    .await;
     assert!(
         message.contains("From: Partners <partners@merchant.test>"),
         "{message}"
@@ -108,12 +94,7 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
     // Bodies may be quoted-printable encoded; undo soft line breaks before reading the token.
     let unfolded = message.replace("=\n", "").replace("=3D", "=");
     let token = token_in(&unfolded);
-    let v = t
-        .api
-        .with_key(None)
-        .post("/auth/magic/verify", json!({"token": token}))
-        .await
-        .expect(200);
+    let v = t.verify_magic_link(&token).await.expect(200);
     assert_eq!(v.body["role"], "partner");
 
     // With SMTP there is no dev mailbox, and the stored copy carries no usable token.
@@ -136,23 +117,9 @@ async fn magic_links_are_delivered_over_smtp_and_only_redacted_copies_are_stored
         stored.contains("[redacted]") && !stored.contains(&token),
         "{stored}"
     );
-    let start = Instant::now();
-    loop {
-        let sent: bool = client
-            .query_one(
-                &format!("SELECT sent_at IS NOT NULL FROM \"{schema}\".mail_outbox"),
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if sent {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "sent_at never set"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let sql = format!("SELECT sent_at IS NOT NULL FROM \"{schema}\".mail_outbox");
+    wait_until("sent_at is set", 5, || async {
+        client.query_one(&sql, &[]).await.unwrap().get::<_, bool>(0)
+    })
+    .await;
 }

@@ -71,18 +71,13 @@ async fn request_ids_are_echoed_or_generated() {
     let t = Tenant::new().await;
     let r = t
         .api
-        .raw(
-            Method::GET,
-            "/partners",
-            None,
-            &[("x-request-id", "trace-abc-123")],
-        )
+        .get_with("/partners", &[("x-request-id", "trace-abc-123")])
         .await;
     assert_eq!(r.headers["x-request-id"], "trace-abc-123");
     let long = "x".repeat(129);
     let r = t
         .api
-        .raw(Method::GET, "/partners", None, &[("x-request-id", &long)])
+        .get_with("/partners", &[("x-request-id", &long)])
         .await;
     let id = r.headers["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 26, "a fresh ULID replaces an over-long id");
@@ -114,12 +109,7 @@ async fn credentials_are_required_and_checked() {
     let r = t
         .api
         .with_key(None)
-        .raw(
-            Method::GET,
-            "/partners",
-            None,
-            &[("authorization", "Basic dXNlcjpwYXNz")],
-        )
+        .get_with("/partners", &[("authorization", "Basic dXNlcjpwYXNz")])
         .await;
     r.expect_error(401, "unauthorized");
 }

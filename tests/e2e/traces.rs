@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One exported span, as the collector saw it.
 #[derive(Clone, Debug)]
@@ -97,30 +97,44 @@ impl Collector {
         format!("http://{addr}")
     }
 
+    /// The spans of `trace_id` exported so far.
+    fn spans_of(&self, trace_id: &str) -> Vec<Seen> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .cloned()
+            .collect()
+    }
+
     /// The spans of `trace_id` once both processes exported theirs (30 s at most).
     async fn trace(&self, trace_id: &str) -> Vec<Seen> {
-        let start = Instant::now();
-        loop {
-            let spans: Vec<Seen> = self
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|s| s.trace_id == trace_id)
-                .cloned()
-                .collect();
+        poll(30, Duration::from_millis(50), || async {
+            let spans = self.spans_of(trace_id);
             let has = |svc: &str| spans.iter().any(|s| s.service == svc);
             if has("op-gateway") && has("op-worker") {
-                return spans;
+                return Ok(spans);
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
+            Err(format!(
                 "trace {trace_id}: not both processes' spans: {spans:#?}\nall: {:#?}",
                 self.0.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            ))
+        })
+        .await
     }
+}
+
+/// `GET url` with the bearer `key` and a `traceparent` header: the status.
+async fn get_traced(url: &str, key: &str, traceparent: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(key)
+        .header("traceparent", traceparent)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 /// The gateway's span (a child of the client's `traceparent`, when one came) and the worker's
@@ -136,24 +150,22 @@ async fn one_request_is_one_trace_across_gateway_and_worker() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
-    let (_w, url) = procs::worker("trace-worker", &env, &logs.file("worker.log"));
-    let (_g, base) = procs::gateway(&url, &env, &logs.file("gateway.log")).await;
-    procs::wait_workers(&base, 1).await;
-    let t = Tenant::on(&base).await;
+    let pair = procs::pair("trace-worker", &env, &logs).await;
+    let url = &pair.worker_url;
+    let t = Tenant::on(&pair.base).await;
     let partner = t.partner("traced@example.com").await;
     let path = format!("/partners/{}", partner["id"].as_str().unwrap());
 
     // The client's trace context is kept: its trace id, the gateway span its child.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let client_span = "00f067aa0ba902b7";
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", t.api.base))
-        .bearer_auth(&t.admin_key)
-        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = get_traced(
+        &format!("{}{path}", t.api.base),
+        &t.admin_key,
+        &format!("00-{trace_id}-{client_span}-01"),
+    )
+    .await;
+    assert_eq!(status, 200);
     let spans = collector.trace(trace_id).await;
     let gw: Vec<&Seen> = spans.iter().filter(|s| s.service == "op-gateway").collect();
     let wk: Vec<&Seen> = spans.iter().filter(|s| s.service == "op-worker").collect();
@@ -194,9 +206,8 @@ async fn one_request_is_one_trace_across_gateway_and_worker() {
         .map(|s| s.span_id.clone())
         .collect();
     t.api.get(&path).await.expect(200);
-    let start = Instant::now();
-    let gw = loop {
-        let found = collector
+    let gw = poll(30, Duration::from_millis(50), || async {
+        collector
             .0
             .lock()
             .unwrap()
@@ -206,13 +217,10 @@ async fn one_request_is_one_trace_across_gateway_and_worker() {
                     && !before.contains(&s.span_id)
                     && s.name == "GET /api/t/:slug/partners/:id"
             })
-            .cloned();
-        if let Some(gw) = found {
-            break gw;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no gateway span");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+            .cloned()
+            .ok_or_else(|| "no gateway span".to_string())
+    })
+    .await;
     assert_ne!(gw.trace_id, trace_id);
     assert_eq!(gw.parent_span_id, "", "a root span: {gw:#?}");
     let spans = collector.trace(&gw.trace_id).await;
@@ -224,47 +232,39 @@ async fn one_request_is_one_trace_across_gateway_and_worker() {
     );
 
     // An invalid traceparent is ignored (W3C): a fresh root, and the request is served.
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", t.api.base))
-        .bearer_auth(&t.admin_key)
-        .header("traceparent", "00-not-a-trace-01")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = get_traced(
+        &format!("{}{path}", t.api.base),
+        &t.admin_key,
+        "00-not-a-trace-01",
+    )
+    .await;
+    assert_eq!(status, 200);
 
     // A gateway that exports nothing still hands the client's context on: the worker's
     // span joins the client's trace, as the child of the client's span.
-    let (_quiet, quiet_base) = procs::gateway(&url, &[], &logs.file("gateway-quiet.log")).await;
+    let (_quiet, quiet_base) = procs::gateway(url, &[], &logs.file("gateway-quiet.log")).await;
     procs::wait_workers(&quiet_base, 1).await;
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let client_span = "b7ad6b7169203331";
-    let r = reqwest::Client::new()
-        .get(format!("{quiet_base}/api/t/{}{path}", t.slug))
-        .bearer_auth(&t.admin_key)
-        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let start = Instant::now();
-    loop {
-        let spans: Vec<Seen> = collector
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.trace_id == trace_id)
-            .cloned()
-            .collect();
-        if let Some(s) = spans.iter().find(|s| s.service == "op-worker") {
-            assert_eq!(s.parent_span_id, client_span, "{s:#?}");
-            assert!(spans.iter().all(|s| s.service == "op-worker"), "{spans:#?}");
-            break;
+    let status = get_traced(
+        &format!("{quiet_base}/api/t/{}{path}", t.slug),
+        &t.admin_key,
+        &format!("00-{trace_id}-{client_span}-01"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let spans = poll(30, Duration::from_millis(50), || async {
+        let spans = collector.spans_of(trace_id);
+        if spans.iter().any(|s| s.service == "op-worker") {
+            Ok(spans)
+        } else {
+            Err("no worker span".to_string())
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no worker span");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    let s = spans.iter().find(|s| s.service == "op-worker").unwrap();
+    assert_eq!(s.parent_span_id, client_span, "{s:#?}");
+    assert!(spans.iter().all(|s| s.service == "op-worker"), "{spans:#?}");
 }
 
 /// Spans still queued when a process is told to stop are exported before it exits: with a
@@ -280,27 +280,23 @@ async fn spans_queued_at_sigterm_are_exported_before_exit() {
         ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
         ("OP_DRAIN_SECS", "3"),
     ];
-    let (mut w, url) = procs::worker("flush-worker", &env, &logs.file("worker.log"));
-    let (mut g, base) = procs::gateway(&url, &env, &logs.file("gateway.log")).await;
-    procs::wait_workers(&base, 1).await;
+    let mut pair = procs::pair("flush-worker", &env, &logs).await;
+    let base = &pair.base;
     let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
-    let r = reqwest::Client::new()
-        .get(format!("{base}/platform/tenants"))
-        .bearer_auth(PLATFORM_KEY)
-        .header("traceparent", format!("00-{trace_id}-10f067aa0ba902b7-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = get_traced(
+        &format!("{base}/platform/tenants"),
+        PLATFORM_KEY,
+        &format!("00-{trace_id}-10f067aa0ba902b7-01"),
+    )
+    .await;
+    assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         collector.0.lock().unwrap().is_empty(),
         "nothing is exported before the batch delay"
     );
-    g.signal(libc::SIGTERM);
-    w.signal(libc::SIGTERM);
-    for p in [&mut g, &mut w] {
-        let status = p.wait_exit(Duration::from_secs(10)).await;
+    let statuses = pair.terminate(Duration::from_secs(10)).await;
+    for (status, p) in statuses.into_iter().zip([&pair.gateway, &pair.worker]) {
         assert!(status.is_some_and(|s| s.success()), "{}", p.log_text());
     }
     let spans = collector.trace(trace_id).await;

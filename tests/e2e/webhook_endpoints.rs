@@ -301,10 +301,7 @@ async fn without_a_secrets_key_endpoints_cannot_be_created_or_rotated() {
         .post("/webhooks", json!({"url": URL, "events": ["*"]}))
         .await
         .expect_error(503, "secrets_key_missing");
-    assert_eq!(
-        t.api.get("/webhooks").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(t.api.get_ok("/webhooks").await["data"], json!([]));
 
     // An endpoint made where the key is configured stays readable and manageable here, but
     // its secret cannot be rotated.
@@ -464,10 +461,7 @@ async fn delete_deactivates_and_hard_delete_removes() {
     let r = t.api.delete(&format!("{path}?hard=1")).await.expect(200);
     assert_eq!(r.body["ok"], true);
     t.api.get(&path).await.expect_error(404, "not_found");
-    assert_eq!(
-        t.api.get("/webhooks").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(t.api.get_ok("/webhooks").await["data"], json!([]));
     let schema = op_control::schema::schema_name(&t.id);
     let n: i64 = db()
         .await
@@ -560,12 +554,7 @@ async fn rotating_keeps_the_previous_secret_for_a_day() {
 #[tokio::test]
 async fn a_scoped_key_manages_endpoints_but_cannot_read_them() {
     let t = Tenant::new().await;
-    let k = t
-        .api
-        .post("/api-keys", json!({"scopes": ["webhooks:write"]}))
-        .await
-        .expect(201);
-    let scoped = t.api.with_key(k.body["key"].as_str());
+    let scoped = t.scoped_api(&["webhooks:write"]).await;
     let (id, secret, _) = create(&scoped, json!({"url": URL, "events": ["*"]})).await;
     assert_secret_shape(&secret);
     let path = format!("/webhooks/{id}");
@@ -586,12 +575,7 @@ async fn a_scoped_key_manages_endpoints_but_cannot_read_them() {
     t.api.get(&path).await.expect_error(404, "not_found");
 
     // Another scope does not reach webhooks.
-    let k = t
-        .api
-        .post("/api-keys", json!({"scopes": ["partners:write"]}))
-        .await
-        .expect(201);
-    let other = t.api.with_key(k.body["key"].as_str());
+    let other = t.scoped_api(&["partners:write"]).await;
     let e = other
         .post("/webhooks", json!({"url": URL, "events": ["*"]}))
         .await
@@ -624,10 +608,7 @@ async fn endpoints_of_one_tenant_are_invisible_to_another() {
         .post(&format!("{path}/rotate-secret"), json!({}))
         .await
         .expect_error(404, "not_found");
-    assert_eq!(
-        b.api.get("/webhooks").await.expect(200).body["data"],
-        json!([])
-    );
+    assert_eq!(b.api.get_ok("/webhooks").await["data"], json!([]));
     let got = a.api.get(&path).await.expect(200);
     assert_eq!(got.body["endpoint"], ep, "untouched");
 }

@@ -8,22 +8,38 @@ use crate::harness::receiver::{Received, Receiver};
 use crate::harness::*;
 use openpartner::stack::{Mode, Stack};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
-async fn endpoint(t: &Tenant, url: &str, events: serde_json::Value) -> (String, String) {
-    let r = t
-        .api
-        .post(
-            "/webhooks",
-            json!({"url": url, "events": events, "label": "test"}),
-        )
-        .await
-        .expect(201);
-    (
-        r.body["endpoint"]["id"].as_str().unwrap().to_string(),
-        r.body["secret"].as_str().unwrap().to_string(),
-    )
+/// Polls the delivery log of `ep` every `every` until its newest delivery is `delivered`
+/// (up to `secs`); the log. Every answer also names the log `deliveries`.
+async fn delivered(t: &Tenant, ep: &str, secs: u64, every: Duration) -> Value {
+    poll(secs, every, || async {
+        let log = t.deliveries(ep).await;
+        assert_eq!(log.body["data"], log.body["deliveries"]);
+        if log.body["data"][0]["status"] == "delivered" {
+            Ok(log.body)
+        } else {
+            Err(log.body.to_string())
+        }
+    })
+    .await
+}
+
+/// Polls endpoint `ep` until it is disabled (up to 10 s): its `disabledReason`.
+async fn disabled(t: &Tenant, ep: &str) -> String {
+    poll(10, Duration::from_millis(50), || async {
+        let e = t.api.get(&format!("/webhooks/{ep}")).await.expect(200);
+        if e.body["endpoint"]["active"] == false {
+            Ok(e.body["endpoint"]["disabledReason"]
+                .as_str()
+                .unwrap()
+                .to_string())
+        } else {
+            Err(e.body.to_string())
+        }
+    })
+    .await
 }
 
 /// Once `path` got something and a moment passed for more: the JSON-pointer `field` of
@@ -83,17 +99,9 @@ fn verify(secret: &str, r: &Received) {
 async fn every_event_type_arrives_signed() {
     let rx = Receiver::start().await;
     let t = Tenant::new().await;
-    let (_, secret) = endpoint(&t, &rx.url("/all"), json!(["*"])).await;
+    let (_, secret) = t.webhook(&rx.url("/all"), json!(["*"])).await;
     // partner.created, partner.activated (invite accepted), partner.revoked
-    let p = t
-        .api
-        .post(
-            "/partners",
-            json!({"email": "hook@example.com", "name": "H"}),
-        )
-        .await
-        .expect(201)
-        .body;
+    let p = t.invited_partner("hook@example.com", "H").await;
     t.follow_mailed_link("hook@example.com").await;
     // attribution.created, commission.accrued, .approved, .paid, payout.created, .reversed
     let link = t.campaign_link(json!({})).await;
@@ -101,28 +109,10 @@ async fn every_event_type_arrives_signed() {
     let ev = |v: &str| json!({"userId": "hook-user", "type": "invoice.paid", "value": v});
     let e1 = t.event(ev("100.00")).await.expect(201);
     let e2 = t.event(ev("50.00")).await.expect(201);
-    let c1 = e1.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap();
-    let c2 = e2.body["attribution"]["touches"][0]["commissionId"]
-        .as_str()
-        .unwrap();
-    t.api
-        .post(&format!("/commissions/{c1}/approve"), json!({}))
-        .await
-        .expect(200);
+    t.approve(&commission_of(&e1.body)).await;
     t.api.post("/payouts/run", json!({})).await.expect(200);
-    t.api
-        .post(&format!("/commissions/{c2}/reverse"), json!({}))
-        .await
-        .expect(200);
-    t.api
-        .post(
-            &format!("/partners/{}/revoke", p["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await
-        .expect(200);
+    t.reverse(&commission_of(&e2.body)).await;
+    t.revoke_partner_notified(p["id"].as_str().unwrap()).await;
 
     let want = [
         "partner.created",
@@ -154,10 +144,11 @@ async fn every_event_type_arrives_signed() {
 
 #[tokio::test]
 async fn failures_are_retried_on_schedule_with_a_stable_id() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, nth| (if nth < 2 { 500 } else { 200 }, vec![], Duration::ZERO));
+    let rx = Receiver::failing_first(2).await;
     let t = Tenant::new().await;
-    let (ep, secret) = endpoint(&t, &rx.url("/flaky"), json!(["partner.created"])).await;
+    let (ep, secret) = t
+        .webhook(&rx.url("/flaky"), json!(["partner.created"]))
+        .await;
     t.partner("retry@example.com").await;
     rx.wait_for("/flaky", 20, |got| got.len() >= 3).await;
     {
@@ -174,31 +165,18 @@ async fn failures_are_retried_on_schedule_with_a_stable_id() {
         }
     }
     // The log shows every attempt.
-    let start = std::time::Instant::now();
-    loop {
-        let log = t
-            .api
-            .get(&format!("/webhooks/{ep}/deliveries"))
-            .await
-            .expect(200);
-        assert_eq!(log.body["data"], log.body["deliveries"]);
-        let d = &log.body["data"][0];
-        if d["status"] == "delivered" {
-            assert_eq!(d["attempts"], 3);
-            let statuses: Vec<i64> = d["attemptLog"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a["httpStatus"].as_i64().unwrap())
-                .collect();
-            assert_eq!(statuses, vec![500, 500, 200]);
-            assert!(d["deliveredAt"].is_string());
-            assert!(d["attemptLog"][0]["latencyMs"].is_number());
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "{}", log.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let log = delivered(&t, &ep, 10, Duration::from_millis(50)).await;
+    let d = &log["data"][0];
+    assert_eq!(d["attempts"], 3);
+    let statuses: Vec<i64> = d["attemptLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["httpStatus"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![500, 500, 200]);
+    assert!(d["deliveredAt"].is_string());
+    assert!(d["attemptLog"][0]["latencyMs"].is_number());
 }
 
 #[tokio::test]
@@ -214,8 +192,11 @@ async fn gone_disables_the_endpoint_and_retry_after_is_honoured() {
         _ => (200, vec![], Duration::ZERO),
     });
     let t = Tenant::new().await;
-    let (gone, _) = endpoint(&t, &rx.url("/gone"), json!(["partner.created"])).await;
-    endpoint(&t, &rx.url("/busy"), json!(["partner.created"])).await;
+    let (gone, _) = t
+        .webhook(&rx.url("/gone"), json!(["partner.created"]))
+        .await;
+    t.webhook(&rx.url("/busy"), json!(["partner.created"]))
+        .await;
     t.partner("g1@example.com").await;
     rx.wait_for("/busy", 20, |got| got.len() >= 2).await;
     {
@@ -226,19 +207,7 @@ async fn gone_disables_the_endpoint_and_retry_after_is_honoured() {
             "waited for Retry-After"
         );
     }
-    let start = std::time::Instant::now();
-    loop {
-        let e = t.api.get(&format!("/webhooks/{gone}")).await.expect(200);
-        if e.body["endpoint"]["active"] == false {
-            assert!(e.body["endpoint"]["disabledReason"]
-                .as_str()
-                .unwrap()
-                .contains("410"));
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(disabled(&t, &gone).await.contains("410"));
     let before = rx.count("/gone");
     t.partner("g2@example.com").await;
     rx.wait_for("/busy", 20, |got| got.len() >= 3).await;
@@ -264,8 +233,10 @@ async fn a_slow_receiver_does_not_block_other_endpoints() {
         )
     });
     let t = Tenant::new().await;
-    endpoint(&t, &rx.url("/slow"), json!(["partner.created"])).await;
-    endpoint(&t, &rx.url("/fast"), json!(["partner.created"])).await;
+    t.webhook(&rx.url("/slow"), json!(["partner.created"]))
+        .await;
+    t.webhook(&rx.url("/fast"), json!(["partner.created"]))
+        .await;
     for i in 0..3 {
         t.partner(&format!("s{i}@example.com")).await;
     }
@@ -282,29 +253,18 @@ async fn a_slow_receiver_does_not_block_other_endpoints() {
 /// delivery once, not a second copy while the first is still in flight.
 #[tokio::test]
 async fn a_delivery_in_flight_is_not_sent_again() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, _| (200, vec![], Duration::from_secs(3)));
+    let rx = Receiver::answering(200, Duration::from_secs(3)).await;
     let t = Tenant::new().await;
-    let (ep, _) = endpoint(&t, &rx.url("/slow-once"), json!(["partner.created"])).await;
+    let (ep, _) = t
+        .webhook(&rx.url("/slow-once"), json!(["partner.created"]))
+        .await;
     t.partner("once@example.com").await;
     rx.wait_for("/slow-once", 20, |got| !got.is_empty()).await;
     // The receiver holds the first attempt for 3 s; meanwhile both workers keep polling.
-    let start = std::time::Instant::now();
-    loop {
-        let log = t
-            .api
-            .get(&format!("/webhooks/{ep}/deliveries"))
-            .await
-            .expect(200);
-        let d = &log.body["data"][0];
-        if d["status"] == "delivered" {
-            assert_eq!(d["attempts"], 1, "{}", log.body);
-            assert_eq!(d["attemptLog"].as_array().map(Vec::len), Some(1));
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(15), "{}", log.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let log = delivered(&t, &ep, 15, Duration::from_millis(100)).await;
+    let d = &log["data"][0];
+    assert_eq!(d["attempts"], 1, "{log}");
+    assert_eq!(d["attemptLog"].as_array().map(Vec::len), Some(1));
     assert_eq!(
         rx.count("/slow-once"),
         1,
@@ -314,14 +274,13 @@ async fn a_delivery_in_flight_is_not_sent_again() {
 
 #[tokio::test]
 async fn a_worker_killed_with_deliveries_pending_loses_nothing() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, _| (503, vec![], Duration::ZERO));
+    let rx = Receiver::answering(503, Duration::ZERO).await;
     let db = shared().database_url.clone();
     let mut stack = Stack::start(options(&db, Mode::Multi, 2), None)
         .await
         .expect("private stack");
     let t = Tenant::on(&stack.base_url).await;
-    endpoint(&t, &rx.url("/k"), json!(["partner.created"])).await;
+    t.webhook(&rx.url("/k"), json!(["partner.created"])).await;
     let mut emails = Vec::new();
     for i in 0..15 {
         let p = t.partner(&format!("k{i}@example.com")).await;
@@ -343,11 +302,10 @@ async fn a_worker_killed_with_deliveries_pending_loses_nothing() {
 
 #[tokio::test]
 async fn retry_and_test_fires() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, nth| (if nth == 0 { 500 } else { 200 }, vec![], Duration::ZERO));
+    let rx = Receiver::failing_first(1).await;
     let t = Tenant::new().await;
-    let (a, secret) = endpoint(&t, &rx.url("/a"), json!(["payout.created"])).await;
-    let (b, _) = endpoint(&t, &rx.url("/b"), json!(["payout.created"])).await;
+    let (a, secret) = t.webhook(&rx.url("/a"), json!(["payout.created"])).await;
+    let (b, _) = t.webhook(&rx.url("/b"), json!(["payout.created"])).await;
     let fired = t
         .api
         .post(
@@ -402,7 +360,7 @@ async fn retry_and_test_fires() {
 async fn rotated_secrets_sign_with_both_for_a_while() {
     let rx = Receiver::start().await;
     let t = Tenant::new().await;
-    let (ep, old) = endpoint(&t, &rx.url("/rot"), json!(["partner.created"])).await;
+    let (ep, old) = t.webhook(&rx.url("/rot"), json!(["partner.created"])).await;
     let rotated = t
         .api
         .post(&format!("/webhooks/{ep}/rotate-secret"), json!({}))
@@ -426,10 +384,11 @@ async fn rotated_secrets_sign_with_both_for_a_while() {
 
 #[tokio::test]
 async fn an_endpoint_failing_for_five_days_is_disabled() {
-    let rx = Receiver::start().await;
-    rx.behave(|_, _| (500, vec![], Duration::ZERO));
+    let rx = Receiver::answering(500, Duration::ZERO).await;
     let t = Tenant::new().await;
-    let (ep, _) = endpoint(&t, &rx.url("/down"), json!(["partner.created"])).await;
+    let (ep, _) = t
+        .webhook(&rx.url("/down"), json!(["partner.created"]))
+        .await;
     // Five days × OP_WEBHOOK_RETRY_SCALE (0.001) = 7.2 minutes: pretend it started failing 10 minutes ago.
     let db = db().await;
     let schema = op_control::schema::schema_name(&t.id);
@@ -440,32 +399,15 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
     .await
     .unwrap();
     t.partner("down@example.com").await;
-    let start = std::time::Instant::now();
-    loop {
-        let e = t.api.get(&format!("/webhooks/{ep}")).await.expect(200);
-        if e.body["endpoint"]["active"] == false {
-            assert!(e.body["endpoint"]["disabledReason"]
-                .as_str()
-                .unwrap()
-                .contains("5 days"));
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "{}", e.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(disabled(&t, &ep).await.contains("5 days"));
 }
 
 #[tokio::test]
 async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
     let t = Tenant::new().await;
     for i in 0..3 {
-        t.api
-            .post(
-                "/partners",
-                json!({"email": format!("early{i}@example.com"), "name": "E"}),
-            )
-            .await
-            .expect(201);
+        t.invited_partner(&format!("early{i}@example.com"), "E")
+            .await;
     }
     // No endpoint: the pipeline consumes the outbox rows and delivers nothing.
     let db = db().await;
@@ -485,14 +427,9 @@ async fn the_outbox_drains_and_an_endpoint_gets_only_later_events() {
     assert_eq!(count("webhook_deliveries").await, 0);
 
     let rx = Receiver::start().await;
-    endpoint(&t, &rx.url("/late"), json!(["partner.created"])).await;
-    t.api
-        .post(
-            "/partners",
-            json!({"email": "late@example.com", "name": "L"}),
-        )
-        .await
-        .expect(201);
+    t.webhook(&rx.url("/late"), json!(["partner.created"]))
+        .await;
+    t.invited_partner("late@example.com", "L").await;
     let emails = settled(&rx, "/late", "/data/partner/email").await;
     assert_eq!(emails, vec!["late@example.com"]);
     assert_eq!(count("outbox").await, 0, "fanned-out rows are deleted");
@@ -510,7 +447,8 @@ async fn an_endpoint_gets_the_next_event_even_while_writers_believe_nobody_liste
     // Nobody listens: the worker learns so and writes without outbox rows.
     t.event(ev("before")).await.expect(201);
     let rx = Receiver::start().await;
-    endpoint(&t, &rx.url("/fence"), json!(["commission.accrued"])).await;
+    t.webhook(&rx.url("/fence"), json!(["commission.accrued"]))
+        .await;
     t.event(ev("after")).await.expect(201);
     let events = settled(&rx, "/fence", "/data/commission/eventId").await;
     assert_eq!(events, vec!["after"]);
@@ -532,11 +470,11 @@ async fn retries_wait_in_the_pending_work_set_and_the_sweep_finds_the_rest() {
     });
     let t = Tenant::new().await;
     let db = db().await;
-    endpoint(&t, &rx.url("/flaky"), json!(["partner.created"])).await;
+    t.webhook(&rx.url("/flaky"), json!(["partner.created"]))
+        .await;
     t.partner("flaky@example.com").await;
     rx.wait_for("/flaky", 10, |got| !got.is_empty()).await;
-    let start = std::time::Instant::now();
-    loop {
+    poll(10, Duration::from_millis(50), || async {
         let n: i64 = db
             .query_one(
                 "SELECT count(*) FROM control.pending_work WHERE tenant_id = $1 AND job = 'webhooks'",
@@ -545,20 +483,14 @@ async fn retries_wait_in_the_pending_work_set_and_the_sweep_finds_the_rest() {
             .await
             .unwrap()
             .get(0);
-        if n == 1 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no pending-work row for the retry"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (n == 1).then_some(()).ok_or("no pending-work row for the retry".to_string())
+    })
+    .await;
 
     // An event nobody announced (in a tenant without retries, whose passes would find it
     // too): only the sweep can find it.
     let t = Tenant::new().await;
-    endpoint(&t, &rx.url("/swept"), json!(["*"])).await;
+    t.webhook(&rx.url("/swept"), json!(["*"])).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let schema = op_control::schema::schema_name(&t.id);
     db.execute(

@@ -66,23 +66,41 @@ pub fn ip() -> String {
 
 /// `GET url` as a browser behind a trusted proxy at `ip`, not following the redirect.
 pub async fn visit(url: &str, ip: &str) -> Click {
+    browse(
+        url,
+        &[
+            ("x-forwarded-for", ip),
+            ("user-agent", "Mozilla/5.0 (e2e)"),
+            ("referer", "https://blog.example/post"),
+        ],
+    )
+    .await
+}
+
+/// `GET url` with exactly `headers`, not following the redirect.
+pub async fn browse(url: &str, headers: &[(&str, &str)]) -> Click {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let r = client
-        .get(url)
-        .header("x-forwarded-for", ip)
-        .header("user-agent", "Mozilla/5.0 (e2e)")
-        .header("referer", "https://blog.example/post")
-        .send()
-        .await
-        .expect("the router answers");
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.expect("the router answers");
     Click {
         status: r.status(),
         headers: r.headers().clone(),
         body: r.text().await.expect("body"),
     }
+}
+
+/// The commission of the first touch in the reply to `POST /attribution/events`.
+pub fn commission_of(reply: &Value) -> String {
+    reply["attribution"]["touches"][0]["commissionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a commission: {reply}"))
+        .to_string()
 }
 
 /// The magic-link token inside a mail body (`...?token=<43 chars>&tenant=...`).
@@ -117,6 +135,15 @@ impl Tenant {
             .body
     }
 
+    /// A partner invited by mail (`POST /partners` with the API's default `sendInvite`).
+    pub async fn invited_partner(&self, email: &str, name: &str) -> Value {
+        self.api
+            .post("/partners", json!({"email": email, "name": name}))
+            .await
+            .expect(201)
+            .body
+    }
+
     /// Revokes `partner` without mailing it (`notify: false`).
     pub async fn revoke_partner(&self, partner: &str) {
         self.api
@@ -126,6 +153,67 @@ impl Tenant {
             )
             .await
             .expect(200);
+    }
+
+    /// Revokes `partner` with the API's defaults (`{}`: the partner is mailed).
+    pub async fn revoke_partner_notified(&self, partner: &str) {
+        self.post_ok(&format!("/partners/{partner}/revoke")).await;
+    }
+
+    /// `POST path` with an empty object, answered `200`.
+    async fn post_ok(&self, path: &str) {
+        self.api.post(path, json!({})).await.expect(200);
+    }
+
+    /// A new API key of `partner` (`POST /partners/:id/api-keys`): its plaintext.
+    pub async fn partner_key(&self, partner: &str) -> String {
+        let r = self
+            .api
+            .post(&format!("/partners/{partner}/api-keys"), json!({}))
+            .await
+            .expect(201);
+        r.body["key"].as_str().expect("key").to_string()
+    }
+
+    /// A new scoped API key (`POST /api-keys` with `scopes`): its plaintext.
+    pub async fn scoped_key(&self, scopes: &[&str]) -> String {
+        let r = self
+            .api
+            .post("/api-keys", json!({ "scopes": scopes }))
+            .await
+            .expect(201);
+        r.body["key"].as_str().expect("key").to_string()
+    }
+
+    /// This tenant's API authenticated by a new key of `partner`.
+    pub async fn partner_api(&self, partner: &str) -> Api {
+        self.api.with_key(Some(&self.partner_key(partner).await))
+    }
+
+    /// This tenant's API authenticated by a new key of `scopes`.
+    pub async fn scoped_api(&self, scopes: &[&str]) -> Api {
+        self.api.with_key(Some(&self.scoped_key(scopes).await))
+    }
+
+    /// A webhook endpoint on `url` for `events` (`POST /webhooks`): its id and its secret.
+    pub async fn webhook(&self, url: &str, events: Value) -> (String, String) {
+        let r = self
+            .api
+            .post("/webhooks", json!({"url": url, "events": events}))
+            .await
+            .expect(201);
+        (
+            r.body["endpoint"]["id"].as_str().expect("id").to_string(),
+            r.body["secret"].as_str().expect("secret").to_string(),
+        )
+    }
+
+    /// `GET /webhooks/:id/deliveries`: the endpoint's delivery log.
+    pub async fn deliveries(&self, endpoint: &str) -> Resp {
+        self.api
+            .get(&format!("/webhooks/{endpoint}/deliveries"))
+            .await
+            .expect(200)
     }
 
     /// `POST /campaigns` with `fields` over a name, a `shop.example` destination and a
@@ -146,12 +234,33 @@ impl Tenant {
         }
     }
 
+    /// `PATCH /campaigns/:id` with `fields`, answered `200`.
+    pub async fn patch_campaign(&self, campaign: &str, fields: Value) -> Resp {
+        self.api
+            .patch(&format!("/campaigns/{campaign}"), fields)
+            .await
+            .expect(200)
+    }
+
+    /// `POST /attribution/rederive` of `campaign`, answered `200` (with the counts).
+    pub async fn rederive(&self, campaign: &str) -> Resp {
+        self.api
+            .post("/attribution/rederive", json!({ "campaignId": campaign }))
+            .await
+            .expect(200)
+    }
+
     /// A new partner with a link (under a fresh key) on `campaign`.
     pub async fn partner_link(&self, campaign: &str) -> Link {
         let p = self
             .partner(&format!("{}@example.com", unique_slug("p")))
             .await;
-        let partner = p["id"].as_str().expect("id").to_string();
+        self.link(p["id"].as_str().expect("id"), campaign).await
+    }
+
+    /// Another link (under a fresh key) of `partner` on `campaign`.
+    pub async fn link(&self, partner: &str, campaign: &str) -> Link {
+        let partner = partner.to_string();
         let key = unique_slug("lk");
         let l = self
             .api
@@ -211,6 +320,18 @@ impl Tenant {
         self.api.post("/attribution/events", body).await
     }
 
+    /// Approves `commission` (`POST /commissions/:id/approve`).
+    pub async fn approve(&self, commission: &str) {
+        self.post_ok(&format!("/commissions/{commission}/approve"))
+            .await;
+    }
+
+    /// Reverses `commission` (`POST /commissions/:id/reverse`, no reason).
+    pub async fn reverse(&self, commission: &str) {
+        self.post_ok(&format!("/commissions/{commission}/reverse"))
+            .await;
+    }
+
     /// The newest mail to `to` in the tenant's dev mailbox.
     pub async fn last_mail(&self, to: &str) -> Option<Value> {
         let r = self
@@ -224,11 +345,7 @@ impl Tenant {
     /// Asks for a magic link for `email` (as the portal does) and returns its token from the
     /// dev mailbox.
     pub async fn magic_link_token(&self, email: &str) -> String {
-        self.api
-            .with_key(None)
-            .post("/auth/magic/request", json!({ "email": email }))
-            .await
-            .expect(200);
+        self.request_magic_link(email).await;
         let mail = self.last_mail(email).await.expect("a mail was sent");
         token_in(mail["body"].as_str().expect("a body"))
     }
@@ -239,12 +356,7 @@ impl Tenant {
     pub async fn follow_mailed_link(&self, email: &str) -> (String, Resp) {
         let mail = self.last_mail(email).await.expect("a mail was sent");
         let token = token_in(mail["body"].as_str().expect("a body"));
-        let r = self
-            .api
-            .with_key(None)
-            .post("/auth/magic/verify", json!({ "token": token }))
-            .await
-            .expect(200);
+        let r = self.verify_magic_link(&token).await.expect(200);
         let set_cookie = r.headers["set-cookie"].to_str().expect("a cookie");
         let pair = set_cookie.split(';').next().expect("a pair").to_string();
         (pair, r)
@@ -253,11 +365,24 @@ impl Tenant {
     /// Signs `email` in as the portal does: asks for a magic link, takes it from the dev
     /// mailbox and verifies it. Returns the cookie pair and the verify response.
     pub async fn sign_in(&self, email: &str) -> (String, Resp) {
+        self.request_magic_link(email).await;
+        self.follow_mailed_link(email).await
+    }
+
+    /// `POST /auth/magic/verify` of `token`, without credentials, as the portal sends it.
+    pub async fn verify_magic_link(&self, token: &str) -> Resp {
+        self.api
+            .with_key(None)
+            .post("/auth/magic/verify", json!({ "token": token }))
+            .await
+    }
+
+    /// `POST /auth/magic/request` for `email`, without credentials, as the portal sends it.
+    pub async fn request_magic_link(&self, email: &str) {
         self.api
             .with_key(None)
             .post("/auth/magic/request", json!({ "email": email }))
             .await
             .expect(200);
-        self.follow_mailed_link(email).await
     }
 }

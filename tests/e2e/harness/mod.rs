@@ -8,7 +8,9 @@
 //! migrated first; every test works in tenants of its own, so the database may be reused.
 //!
 //! `fixtures` holds the set-up steps the tests share (campaigns, links, clicks, identities,
-//! events, sign-in); `receiver` is a local webhook receiver.
+//! events, commissions, keys, webhook endpoints, sign-in); `receiver` is a local webhook
+//! receiver; `procs` single processes for the operations tests. A test that waits for
+//! something asynchronous waits through [`poll`] or [`wait_until`].
 
 pub mod fixtures;
 pub mod procs;
@@ -23,11 +25,13 @@ use openpartner::{
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::{
+    future::Future,
     path::PathBuf,
     sync::{
         atomic::{AtomicUsize, Ordering},
         OnceLock,
     },
+    time::{Duration, Instant},
 };
 
 pub const PLATFORM_KEY: &str = "opp_test_platform_key_0123456789";
@@ -106,12 +110,65 @@ pub async fn db() -> tokio_postgres::Client {
         .expect("connect")
 }
 
+/// The first column of every row `sql` answers on `db`.
+pub async fn column<T>(
+    db: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    let rows = db.query(sql, params).await.expect("the query runs");
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 /// Now, in milliseconds since the Unix epoch (the unit of the API's `ts` fields).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_millis() as i64
+}
+
+/// Calls `probe` every `every` until it answers `Ok`, and returns that; fails the test after
+/// `secs` seconds with what the last `Err` said (what was seen instead).
+pub async fn poll<T, F, Fut>(secs: u64, every: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let seen = match probe().await {
+            Ok(done) => return done,
+            Err(seen) => seen,
+        };
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "not within {secs} s: {seen}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Polls `check` every 20 ms until it holds (fails the test after `secs` seconds, naming
+/// `what`); how long it took.
+pub async fn wait_until<F, Fut>(what: &str, secs: u64, check: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    poll(secs, Duration::from_millis(20), || async {
+        if check().await {
+            Ok(())
+        } else {
+            Err(format!("timed out waiting until {what}"))
+        }
+    })
+    .await;
+    start.elapsed()
 }
 
 pub fn options(database_url: &str, mode: Mode, workers: usize) -> StackOptions {
@@ -288,7 +345,17 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.raw(Method::GET, path, None, &[]).await
+        self.get_with(path, &[]).await
+    }
+
+    /// `GET path`, answered `200`: the body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        self.get(path).await.expect(200).body
+    }
+
+    /// `GET path` with `headers` added.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.raw(Method::GET, path, None, headers).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {
@@ -383,5 +450,12 @@ impl Api {
         let no_key = self.with_key(None);
         let bytes = body.map(|b| b.to_string().into_bytes());
         no_key.raw(method, path, bytes, &[("cookie", cookie)]).await
+    }
+
+    /// `GET path` authenticated by the session `cookie` (no bearer key).
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Resp {
+        self.with_key(None)
+            .get_with(path, &[("cookie", cookie)])
+            .await
     }
 }

@@ -4,7 +4,10 @@
 //! process. Each child dies with the test (`openpartner::children`) and is killed on drop.
 
 use super::{shared, PLATFORM_KEY, TEST_ENV};
-use openpartner::children;
+use openpartner::{
+    children,
+    embedded_pg::{EmbeddedPg, FAST_SETTINGS},
+};
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
@@ -86,6 +89,20 @@ impl Drop for LogDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A PostgreSQL cluster of the test's own (in `logs`), migrated: the cluster (stopped on
+/// drop) and its URL, for processes whose background jobs must not meet the shared stack's.
+pub async fn own_cluster(logs: &LogDir) -> (EmbeddedPg, String) {
+    let pg = EmbeddedPg::start(&logs.file("pg"), FAST_SETTINGS)
+        .await
+        .expect("a cluster");
+    let database_url = pg.database_url();
+    let mut client = openpartner::connect(&database_url).await.unwrap();
+    op_control::migrations::migrate_all(&mut client)
+        .await
+        .unwrap();
+    (pg, database_url)
 }
 
 /// Starts `openpartner <role>` with DATABASE_URL of the shared cluster (unless `env` names one), the test settings
@@ -174,5 +191,42 @@ pub async fn wait_workers(base: &str, workers: u64) {
             "{base} never saw {workers} healthy workers"
         );
         tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// One worker and one gateway routing to it, started with the same `env`, the gateway
+/// seeing the worker healthy; their logs `worker.log` and `gateway.log` in `logs`.
+pub struct Pair {
+    pub worker: Proc,
+    /// The worker's URL (an `OP_WORKERS` value, or where to restart it).
+    pub worker_url: String,
+    pub gateway: Proc,
+    /// The gateway's base URL.
+    pub base: String,
+}
+
+impl Pair {
+    /// Sends SIGTERM to the gateway and the worker, then waits up to `within` for each to
+    /// exit: their exit statuses (gateway first; `None`: still running).
+    pub async fn terminate(&mut self, within: Duration) -> [Option<ExitStatus>; 2] {
+        self.gateway.signal(libc::SIGTERM);
+        self.worker.signal(libc::SIGTERM);
+        [
+            self.gateway.wait_exit(within).await,
+            self.worker.wait_exit(within).await,
+        ]
+    }
+}
+
+/// Starts a [`Pair`] whose worker is `worker_id`.
+pub async fn pair(worker_id: &str, env: &[(&str, &str)], logs: &LogDir) -> Pair {
+    let (worker, worker_url) = self::worker(worker_id, env, &logs.file("worker.log"));
+    let (gateway, base) = self::gateway(&worker_url, env, &logs.file("gateway.log")).await;
+    wait_workers(&base, 1).await;
+    Pair {
+        worker,
+        worker_url,
+        gateway,
+        base,
     }
 }

@@ -135,6 +135,20 @@ impl Receiver {
         r
     }
 
+    /// A receiver answering every request `status` after `delay`.
+    pub async fn answering(status: u16, delay: Duration) -> Receiver {
+        let r = Receiver::start().await;
+        r.behave(move |_, _| (status, vec![], delay));
+        r
+    }
+
+    /// A receiver answering the first `n` requests to each path `500`, then `200`.
+    pub async fn failing_first(n: usize) -> Receiver {
+        let r = Receiver::start().await;
+        r.behave(move |_, nth| (if nth < n { 500 } else { 200 }, vec![], Duration::ZERO));
+        r
+    }
+
     pub fn behave(
         &self,
         f: impl Fn(&str, usize) -> (u16, Vec<(String, String)>, Duration) + Send + Sync + 'static,
