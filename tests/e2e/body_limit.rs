@@ -202,24 +202,10 @@ const [url, key] = process.argv.slice(1);
     ];
     let mut ran = 0;
     for (program, args, answers) in runs {
-        let out = match tokio::process::Command::new(program)
-            .args(&args)
-            .output()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                eprintln!("{program} not available ({e}): skipped");
-                continue;
-            }
+        let Some(stdout) = run_client(program, &args).await else {
+            continue;
         };
         ran += 1;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{program}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), answers, "{program}: {stdout}");
         for line in lines {
@@ -392,24 +378,10 @@ const cases = JSON.parse(process.argv[1]);
         ("python3", vec!["-c", python, &urls]),
         ("node", vec!["-e", node, &urls]),
     ] {
-        let out = match tokio::process::Command::new(program)
-            .args(&args)
-            .output()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                eprintln!("{program} not available ({e}): skipped");
-                continue;
-            }
+        let Some(stdout) = run_client(program, &args).await else {
+            continue;
         };
         ran += 1;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{program}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), cases.len() * 2, "{program}: {stdout}");
         let wanted = cases.iter().flat_map(|(path, _, status, error)| {
@@ -465,4 +437,27 @@ async fn over_http2_an_early_answer_ends_just_the_stream() {
             assert_eq!(ok.status().as_u16(), 200);
         }
     }
+}
+
+/// Runs a real client (`python3 -c …`, `node -e …`); its stdout, or None when the program is
+/// not installed (the test then says it skipped that client). A client that fails fails the test.
+async fn run_client(program: &str, args: &[&str]) -> Option<String> {
+    let out = match tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("{program} not available ({e}): skipped");
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{program}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(stdout)
 }
