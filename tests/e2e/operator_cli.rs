@@ -650,7 +650,7 @@ async fn tenants_show_their_node_and_move_between_citus_nodes() {
     let away = nodes.iter().find(|n| **n != home).expect("a second node");
     fails_with(
         &["tenants", "move", &slug, "--to", "nowhere:1"],
-        "no active node",
+        "node_not_found",
     );
 
     let moved = ok_json(&["tenants", "move", &slug, "--to", away, "--json"]);
