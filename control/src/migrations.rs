@@ -223,18 +223,12 @@ pub async fn create_tenant_schema(
         return Err(ControlError::InvalidTenantId(tenant_id.to_string()));
     }
     let search_path = format!("SET LOCAL search_path TO {schema}");
-    let all: Vec<&Migration> = TENANT.iter().collect();
-    let versions = versions_sql(tenant_id, &all);
-    let mut stmts: Vec<(&str, &str)> = vec![
+    let first = [
         ("search_path", search_path.as_str()),
         ("schema_migrations", TENANT_VERSIONS_TABLE),
     ];
-    for (m, split) in TENANT.iter().zip(tenant_statements()) {
-        stmts.extend(split.iter().map(|s| (m.name, s.as_str())));
-    }
-    stmts.extend(versions.iter().map(|s| ("schema_migrations", s.as_str())));
-    pipeline(tx, &stmts).await?;
-    Ok(TENANT.iter().map(|m| m.version).collect())
+    let all = TENANT.iter().zip(tenant_statements()).collect();
+    apply_tenant(tx, tenant_id, &first, all).await
 }
 
 /// Applies the missing tenant migrations inside `schema`, in the caller's transaction,
@@ -264,14 +258,25 @@ pub async fn migrate_tenant_in(
     )
     .await?;
     let applied = applied_versions(tx, "schema_migrations").await?;
-    let missing: Vec<(&Migration, &Vec<String>)> = TENANT
+    let missing = TENANT
         .iter()
         .zip(tenant_statements())
         .filter(|(m, _)| !applied.contains(&m.version))
         .collect();
+    apply_tenant(tx, tenant_id, &[], missing).await
+}
+
+/// Sends `first`, then every statement of the `missing` migrations and their version rows,
+/// pipelined (one round trip), in a tenant schema; returns the versions applied.
+async fn apply_tenant(
+    tx: &Transaction<'_>,
+    tenant_id: &str,
+    first: &[(&str, &str)],
+    missing: Vec<(&Migration, &Vec<String>)>,
+) -> Result<Vec<i32>, ControlError> {
     let ms: Vec<&Migration> = missing.iter().map(|(m, _)| *m).collect();
     let versions = versions_sql(tenant_id, &ms);
-    let mut stmts: Vec<(&str, &str)> = Vec::new();
+    let mut stmts: Vec<(&str, &str)> = first.to_vec();
     for (m, split) in &missing {
         stmts.extend(split.iter().map(|s| (m.name, s.as_str())));
     }
