@@ -8,7 +8,7 @@
 //! 3. the same reads of the same tenant, now one of `--tenants`, and the idle CPU again;
 //! 4. `openpartner migrate` (this binary, a child process) with nothing to do, timed;
 //! 5. a pending migration: the last tenant migration is rolled back in every tenant schema
-//!    (not timed; its index swapped back, its version row deleted, `schema_version` one
+//!    (not timed; undone by `ROLLBACKS`, its version row deleted, `schema_version` one
 //!    lower) and `openpartner migrate` re-applies it everywhere, timed.
 
 use super::{cpu, measure::measure, report::Report, target::Bench};
@@ -206,18 +206,44 @@ async fn migrate(b: &Bench) -> Result<(Duration, String)> {
     Ok((took, said))
 }
 
-/// Undoes the last tenant migration (0015: one index replaced by another) in every tenant
-/// schema, one transaction per schema, so that `openpartner migrate` has it to apply again.
-/// Returns how many schemas it rolled back.
+/// How to undo a tenant migration, for the ones this scenario can take back (a new last
+/// migration needs its entry here).
+const ROLLBACKS: &[(&str, &[&str])] = &[
+    (
+        "0015_events_user_ts_id",
+        &[
+            "CREATE INDEX events_user_idx ON events (user_id, ts)",
+            "DROP INDEX events_user_ts_id_idx",
+        ],
+    ),
+    (
+        // A backfill: the rollups it fills are emptied, so applying it again fills them.
+        "0017_reporting_money_backfill",
+        &[
+            "DELETE FROM event_rollups",
+            "DELETE FROM user_rollups",
+            "DELETE FROM commission_rollups",
+        ],
+    ),
+];
+
+/// Undoes the last tenant migration in every tenant schema ([`ROLLBACKS`]), one transaction
+/// per schema, so that `openpartner migrate` has it to apply again. Returns how many schemas
+/// it rolled back.
 async fn roll_back_last_migration(b: &Bench) -> Result<usize> {
     let last = op_control::migrations::TENANT
         .last()
         .context("no migrations")?;
-    anyhow::ensure!(
-        last.name == "0015_events_user_ts_id",
-        "the rollback knows 0015 only; the last migration is {}",
-        last.name
-    );
+    let undo = ROLLBACKS
+        .iter()
+        .find(|(name, _)| *name == last.name)
+        .map(|(_, undo)| *undo)
+        .with_context(|| {
+            format!(
+                "the scenario cannot roll back {} (src/bench/scale.rs ROLLBACKS)",
+                last.name
+            )
+        })?;
     let url = &b.target.stack.database_url;
     let c = crate::connect(url).await?;
     let ids: Vec<String> = c
@@ -243,9 +269,9 @@ async fn roll_back_last_migration(b: &Bench) -> Result<usize> {
                 let tx = client.transaction().await?;
                 tx.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
                     .await?;
-                tx.batch_execute("CREATE INDEX events_user_idx ON events (user_id, ts)")
-                    .await?;
-                tx.batch_execute("DROP INDEX events_user_ts_id_idx").await?;
+                for statement in undo {
+                    tx.batch_execute(statement).await?;
+                }
                 tx.execute(
                     "DELETE FROM schema_migrations WHERE version = $1",
                     &[&version],
