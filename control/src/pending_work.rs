@@ -27,14 +27,32 @@ pub struct Claimed {
 const SCHEDULE: &str = "INSERT INTO control.pending_work (tenant_id, job, due_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
      ON CONFLICT (tenant_id, job) DO UPDATE
-        SET due_at = LEAST(pending_work.due_at, EXCLUDED.due_at),
-            claimed_by = CASE WHEN EXCLUDED.due_at < pending_work.due_at THEN NULL
-                              ELSE pending_work.claimed_by END";
+        SET due_at = LEAST(pending_work.due_at, EXCLUDED.due_at), claimed_by = NULL";
 
 /// Records that `job` of each tenant is due at its time (an earlier time already recorded
-/// stays). One statement for the lot.
+/// stays). One statement for the lot. A row some worker holds is taken out of its claim, so
+/// that claim's [`finish`] leaves it: work scheduled during a pass is never finished away
+/// (at worst it is looked at when the lease would have ended, earlier than needed).
 pub async fn schedule(
     db: &Pool,
+    due: &[(String, &str, DateTime<Utc>)],
+) -> Result<(), ControlError> {
+    write(db, SCHEDULE, due).await
+}
+
+/// Records `job` of each tenant as due at its time only where nothing is recorded yet: a
+/// time the job's own pass chose (an interval, a reminder's date) stays.
+pub async fn ensure(db: &Pool, due: &[(String, &str, DateTime<Utc>)]) -> Result<(), ControlError> {
+    write(db, ENSURE, due).await
+}
+
+const ENSURE: &str = "INSERT INTO control.pending_work (tenant_id, job, due_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+     ON CONFLICT (tenant_id, job) DO NOTHING";
+
+async fn write(
+    db: &Pool,
+    sql: &str,
     due: &[(String, &str, DateTime<Utc>)],
 ) -> Result<(), ControlError> {
     if due.is_empty() {
@@ -57,7 +75,7 @@ pub async fn schedule(
         times.push(at);
     }
     let conn = db.get().await?;
-    conn.execute(SCHEDULE, &[&tenants, &jobs, &times]).await?;
+    conn.execute(sql, &[&tenants, &jobs, &times]).await?;
     Ok(())
 }
 
@@ -89,21 +107,38 @@ pub async fn claim(
         .collect())
 }
 
-/// Ends a claim: the row goes unless someone scheduled earlier work meanwhile; `next`, when
-/// the pass found more work for later, is scheduled.
+/// Ends a claim in one statement: the row goes — or, when the pass found more work for
+/// later, moves to `next` — unless someone scheduled work meanwhile (the row is no longer
+/// claimed, see [`schedule`]) or the lease ran out and another claim took it; then `next`
+/// is merged into the row as any schedule is.
 pub async fn finish(
     db: &Pool,
     claimed: &Claimed,
     next: Option<DateTime<Utc>>,
 ) -> Result<(), ControlError> {
+    let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+        [&claimed.tenant_id, &claimed.job, &claimed.lease];
     let conn = db.get().await?;
-    conn.execute(
-        "DELETE FROM control.pending_work WHERE tenant_id = $1 AND job = $2 AND due_at = $3",
-        &[&claimed.tenant_id, &claimed.job, &claimed.lease],
-    )
-    .await?;
+    let ended = match next {
+        None => {
+            conn.execute(
+                "DELETE FROM control.pending_work
+                  WHERE tenant_id = $1 AND job = $2 AND due_at = $3 AND claimed_by IS NOT NULL",
+                &key,
+            )
+            .await?
+        }
+        Some(at) => {
+            conn.execute(
+                "UPDATE control.pending_work SET due_at = $4, claimed_by = NULL
+                  WHERE tenant_id = $1 AND job = $2 AND due_at = $3 AND claimed_by IS NOT NULL",
+                &[key[0], key[1], key[2], &at],
+            )
+            .await?
+        }
+    };
     drop(conn);
-    if let Some(at) = next {
+    if let (0, Some(at)) = (ended, next) {
         schedule(db, &[(claimed.tenant_id.clone(), claimed.job.as_str(), at)]).await?;
     }
     Ok(())

@@ -160,22 +160,15 @@ pub fn after_write(app: &App, tenant_id: &str, pattern: &str) {
     }
 }
 
-/// Wakes `job` of `tenant_id` on this worker at `at`, and records it in the pending-work set
-/// so that another worker does it if this one is gone by then.
+/// Records `job` of `tenant_id` as due at `at` in the pending-work set: whichever worker
+/// claims it then (the claimer polls every [`POLL`]) runs it. No timer of our own beside
+/// it: that would run the pass twice, and pile up sleeping tasks under failing deliveries.
 pub async fn schedule(app: &Arc<App>, tenant_id: &str, job: Job, at: DateTime<Utc>) {
     if let Err(e) =
         pending_work::schedule(&app.pool, &[(tenant_id.to_string(), job.name(), at)]).await
     {
         tracing::warn!(error = %e, job = job.name(), "pending work: cannot schedule");
     }
-    let wait = (at - Utc::now()).to_std().unwrap_or_default();
-    let (app, tenant_id) = (app.clone(), tenant_id.to_string());
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => app.jobs.wake(&tenant_id, job),
-            _ = app.drain.started() => {}
-        }
-    });
 }
 
 /// Ends a pass: finishes its claim with the next due time, or (a pass woken on this worker)
@@ -386,22 +379,27 @@ async fn sweep_tenants(app: &Arc<App>) -> Result<usize, crate::error::ApiError> 
         }
         let rows = conn.query(parts.join(" UNION ALL ").as_str(), &[]).await?;
         let now = Utc::now();
-        let mut due = Vec::new();
+        // Work waiting now (deliveries, expired keys) is due now; the timed jobs only get a
+        // row if they have none: the time their own pass chose (the auto-approve interval,
+        // a reminder's date) stays.
+        let (mut due, mut timed) = (Vec::new(), Vec::new());
         for r in &rows {
             let id: String = r.get(0);
-            for (col, job) in [
-                (1, Job::Webhooks),
-                (2, Job::AutoApprove),
-                (3, Job::Reminders),
-                (4, Job::IdempotencyCleanup),
+            for (col, job, is_timed) in [
+                (1, Job::Webhooks, false),
+                (2, Job::AutoApprove, true),
+                (3, Job::Reminders, true),
+                (4, Job::IdempotencyCleanup, false),
             ] {
                 if r.get::<_, bool>(col) {
-                    due.push((id.clone(), job.name(), now));
+                    let into = if is_timed { &mut timed } else { &mut due };
+                    into.push((id.clone(), job.name(), now));
                 }
             }
         }
         found += rows.len();
         pending_work::schedule(&app.pool, &due).await?;
+        pending_work::ensure(&app.pool, &timed).await?;
     }
     Ok(found)
 }
