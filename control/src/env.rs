@@ -56,11 +56,6 @@ pub fn parse_valid<T: FromStr>(
     }
 }
 
-/// An opt-in switch: on only when `name` is `1`.
-pub fn enabled(name: &str) -> bool {
-    trimmed(name).as_deref() == Some("1")
-}
-
 /// A documented `0`/`1` switch: `default` when unset or blank. Anything else is refused
 /// rather than guessed: `OP_COOKIE_SECURE=maybe` must not silently mean either.
 pub fn switch(name: &str, default: bool) -> Result<bool, String> {
@@ -129,14 +124,5 @@ mod tests {
         assert!(
             parse_valid::<u32>("OP_TEST_ENV_ZERO", 1, "a positive integer", |n| *n > 0).is_err()
         );
-    }
-
-    #[test]
-    fn switches() {
-        std::env::set_var("OP_TEST_ENV_ONE", " 1");
-        std::env::set_var("OP_TEST_ENV_ZERO_FLAG", "0");
-        assert!(enabled("OP_TEST_ENV_ONE"));
-        assert!(!enabled("OP_TEST_ENV_ZERO_FLAG"));
-        assert!(!enabled("OP_TEST_ENV_NEVER_SET"));
     }
 }

@@ -83,6 +83,10 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// The longest interval a job setting may name: the passes add it to the current time, and
+/// a value past the calendar's range would end the job's task.
+const MAX_INTERVAL_SECS: u64 = 365 * 24 * 3600;
+
 impl Config {
     pub fn from_env() -> Result<Config, String> {
         let database_url = env::var("DATABASE_URL")
@@ -141,20 +145,20 @@ impl Config {
             auto_approve_interval_secs: env::parse_valid(
                 "OP_AUTO_APPROVE_INTERVAL_SECS",
                 900,
-                "a positive number of seconds",
-                |n| *n > 0,
+                "a number of seconds from 1 to 31536000 (a year)",
+                |n| (1..=MAX_INTERVAL_SECS).contains(n),
             )?,
             campaign_reminder_interval_secs: env::parse_valid(
                 "OP_CAMPAIGN_REMINDER_INTERVAL_SECS",
                 86_400,
-                "a positive number of seconds",
-                |n| *n > 0,
+                "a number of seconds from 1 to 31536000 (a year)",
+                |n| (1..=MAX_INTERVAL_SECS).contains(n),
             )?,
             job_sweep_secs: env::parse_valid(
                 "OP_JOB_SWEEP_SECS",
                 300,
-                "a positive number of seconds",
-                |n| *n > 0,
+                "a number of seconds from 1 to 31536000 (a year)",
+                |n| (1..=MAX_INTERVAL_SECS).contains(n),
             )?,
             click_velocity_per_min,
             click_cookie_domain,

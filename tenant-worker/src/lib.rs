@@ -139,7 +139,7 @@ impl App {
 pub async fn run_from_env() -> anyhow::Result<()> {
     op_control::process::init_tracing("op-worker").map_err(anyhow::Error::msg)?;
     let config = Config::from_env().map_err(anyhow::Error::msg)?;
-    reporting::rollups::configure_from_env();
+    reporting::rollups::configure_from_env().map_err(anyhow::Error::msg)?;
     let listener = server::Listener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, worker_id = %config.worker_id, "worker listening");
     if config.drain <= webhooks::delivery::SEND_TIMEOUT {

@@ -129,13 +129,14 @@ pub async fn add_identity(tx: &Tx, click_id: &str) -> Result<(), ApiError> {
 /// (BENCHMARKS.md), whose reports are then wrong; nothing else sets it.
 static EVENT_LANE_ROLLUPS: AtomicBool = AtomicBool::new(true);
 
-/// Reads `OP_BENCH_NO_EVENT_ROLLUPS` (once, at start).
-pub fn configure_from_env() {
-    let off = op_control::env::enabled("OP_BENCH_NO_EVENT_ROLLUPS");
+/// Reads `OP_BENCH_NO_EVENT_ROLLUPS` (once, at start): `0`/`1` like every switch.
+pub fn configure_from_env() -> Result<(), String> {
+    let off = op_control::env::switch("OP_BENCH_NO_EVENT_ROLLUPS", false)?;
     if off {
         tracing::warn!("OP_BENCH_NO_EVENT_ROLLUPS: the event lane writes no reporting rollups (benchmarks only)");
     }
     EVENT_LANE_ROLLUPS.store(!off, Ordering::Relaxed);
+    Ok(())
 }
 
 /// See [`configure_from_env`].
