@@ -354,19 +354,20 @@ where
     type TlsConnect = RustlsConnect;
     type Error = io::Error;
 
+    /// tokio-postgres asks for a connector for every host, even a Unix socket (whose
+    /// "domain" is not a DNS name) and even with `sslmode=disable`: a name that cannot be
+    /// one fails only if TLS is actually attempted.
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnect> {
-        let name = ServerName::try_from(domain.to_string())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(RustlsConnect {
             config: self.config.clone(),
-            name,
+            name: ServerName::try_from(domain.to_string()).map_err(|e| e.to_string()),
         })
     }
 }
 
 pub struct RustlsConnect {
     config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    name: Result<ServerName<'static>, String>,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -379,8 +380,11 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
+            let name = self
+                .name
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let tls = tokio_rustls::TlsConnector::from(self.config)
-                .connect(self.name, stream)
+                .connect(name, stream)
                 .await?;
             Ok(RustlsStream(Box::new(tls)))
         })

@@ -229,5 +229,22 @@ async fn database_url_honours_sslmode_and_sslrootcert() {
         rows.iter().all(|r| r.get::<_, bool>(0)),
         "every connection of the processes is encrypted"
     );
+
+    // A Unix socket (host = the socket's directory, percent-encoded): no TLS there, as with
+    // libpq, whatever the default `prefer` would try over TCP — and not a "DNS name" error.
+    let socket_dir: String =
+        url::form_urlencoded::byte_serialize(pg.data_dir.to_string_lossy().as_bytes()).collect();
+    let socket_url = format!("postgres://postgres@{socket_dir}:{}/openpartner", pg.port);
+    assert_eq!(encrypted(&socket_url).await, Ok(false), "over the socket");
+    let out = Command::new(env!("CARGO_BIN_EXE_openpartner"))
+        .arg("migrate")
+        .env("DATABASE_URL", &socket_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "migrate over a Unix socket: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(pg);
 }
