@@ -241,15 +241,16 @@ async fn route(
         }
     };
     let mut resp = answer.unwrap_or_else(EdgeError::into_response);
-    // Answered without reading the body (a refusal, a service endpoint): read it now and
-    // throw it away, so a client that sends its whole body before reading gets the answer
-    // rather than a broken pipe or a reset.
-    if let Some(body) = body {
+    // Answered without reading the body (a refusal, a service endpoint). HTTP/1.1: read it
+    // now and throw it away, so a client that sends its whole body before reading gets the
+    // answer rather than a broken pipe or a reset. HTTP/2 answers at once: dropping the body
+    // ends just its stream (RST_STREAM NO_ERROR, "stop sending"), the connection goes on.
+    if let Some(body) = body.filter(|_| req.version() < http::Version::HTTP_2) {
         let drained = discard(req.headers(), body, max).await;
         let refused_size = resp.status() == StatusCode::PAYLOAD_TOO_LARGE;
-        if (!drained || refused_size) && req.version() < http::Version::HTTP_2 {
-            // HTTP/1.1: a connection whose body was not read to its end cannot go on, and
-            // the answer says so (a 413 always ends it). HTTP/2 ends just the stream.
+        if !drained || refused_size {
+            // A connection whose body was not read to its end cannot go on, and the answer
+            // says so (a 413 always ends it).
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -543,7 +544,7 @@ async fn forward(
     let Some(body) = body.take() else {
         return EdgeError::InvalidBody.into_response();
     };
-    let body = match read_body(body, max).await {
+    let body = match read_body(body, max, http1).await {
         Ok(b) => b,
         Err(BodyRefusal::Unreadable) => return EdgeError::InvalidBody.into_response(),
         Err(BodyRefusal::TooLarge { drained }) => {
@@ -664,10 +665,11 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 }
 
 /// The body, whole, if it is at most `max` bytes (a larger declared `Content-Length` is
-/// refused by [`route`] before this). A larger one found while reading (chunked) is read to
-/// its end and thrown away when that end is near ([`DRAIN_PAST_LIMIT`], [`DRAIN_FOR`]), so
-/// the `413` can be read by a client that sends everything first.
-async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyRefusal> {
+/// refused by [`route`] before this). Over HTTP/1.1, a larger one found while reading
+/// (chunked) is read to its end and thrown away when that end is near
+/// ([`DRAIN_PAST_LIMIT`], [`DRAIN_FOR`]), so the `413` can be read by a client that sends
+/// everything first; HTTP/2 ends just the stream.
+async fn read_body(mut body: Incoming, max: usize, http1: bool) -> Result<Bytes, BodyRefusal> {
     let bound = (max as u64).saturating_add(DRAIN_PAST_LIMIT);
     match Limited::new(&mut body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
@@ -676,7 +678,7 @@ async fn read_body(mut body: Incoming, max: usize) -> Result<Bytes, BodyRefusal>
                 .is_some() =>
         {
             // More than `max` bytes are read already.
-            let drained = drain(&mut body, bound - max as u64).await;
+            let drained = http1 && drain(&mut body, bound - max as u64).await;
             Err(BodyRefusal::TooLarge { drained })
         }
         Err(_) => Err(BodyRefusal::Unreadable),

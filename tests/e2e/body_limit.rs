@@ -439,6 +439,40 @@ async fn over_http2_an_early_answer_ends_just_the_stream() {
     }
 }
 
+/// HTTP/2 refuses at once: the answer to a request the gateway will not serve arrives while
+/// the client is still sending its body (the stream is ended, not read for up to a second
+/// as an HTTP/1.1 body is).
+#[tokio::test]
+async fn over_http2_a_refusal_does_not_wait_for_the_body() {
+    let t = Tenant::new().await;
+    let http = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("an h2 client");
+    let (tx, rx) = futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    // The body's first bytes, then nothing: the stream stays open until the test ends.
+    let mut tx = tx;
+    tx.try_send(Ok(b"{\"email\": ".to_vec())).unwrap();
+    let started = std::time::Instant::now();
+    let r = http
+        .post(format!("{}/partners", t.api.base))
+        .bearer_auth("op_live_not_a_key")
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(rx))
+        .send()
+        .await
+        .expect("the answer");
+    let waited = started.elapsed();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
+    // An HTTP/1.1 body would be waited for up to a second (DRAIN_FOR) before this answer.
+    assert!(
+        waited < Duration::from_millis(900),
+        "answered after {waited:?}, with the body still open"
+    );
+    drop(tx);
+}
+
 /// Runs a real client (`python3 -c …`, `node -e …`); its stdout, or None when the program is
 /// not installed (the test then says it skipped that client). A client that fails fails the test.
 async fn run_client(program: &str, args: &[&str]) -> Option<String> {
