@@ -29,6 +29,25 @@ pub struct Registered {
     pub draining: bool,
 }
 
+/// Whether `url` is a worker address a gateway can dial: plain gRPC over TCP
+/// (`http://host:port`) or a Unix socket (`unix:/path`). The hop is plain on purpose
+/// (operate.md: a private network or a socket, the worker token authenticates the gateway),
+/// so `https://` is refused where it is given — `OP_WORKERS` and `OP_WORKER_ADVERTISE` alike —
+/// rather than failing every request later. `Err` says what is wrong, for the setting named.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let usable = match url.split_once(':') {
+        Some(("http", rest)) => rest.strip_prefix("//").is_some_and(|h| !h.is_empty()),
+        Some(("unix", path)) => path.starts_with('/') && path.len() > 1,
+        _ => false,
+    };
+    match usable {
+        true => Ok(()),
+        false => Err(format!(
+            "`{url}` is not a worker address: use http://<host>:<port> or unix:/<path>"
+        )),
+    }
+}
+
 fn oldest_live() -> DateTime<Utc> {
     Utc::now() - chrono::Duration::from_std(HEARTBEAT * SILENT_AFTER).expect("small")
 }
@@ -138,4 +157,31 @@ async fn notify(conn: &deadpool_postgres::Object, id: &str) -> Result<(), crate:
     conn.execute("SELECT pg_notify($1, $2)", &[&WORKERS_CHANNEL, &id])
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn worker_urls_are_plain_grpc_or_a_socket() {
+        for ok in [
+            "http://10.0.0.1:7001",
+            "http://worker-a:7001",
+            "unix:/run/op/w.sock",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "https://w:7001",
+            "http://",
+            "unix:",
+            "unix:rel.sock",
+            "w:7001",
+            "grpc://w:1",
+            "",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
 }

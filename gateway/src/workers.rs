@@ -74,16 +74,8 @@ impl Entry {
                     port,
                 }
             } else {
-                // Plain gRPC over TCP or a Unix socket: what the gateway can reach.
-                let usable = raw
-                    .strip_prefix("http://")
-                    .or_else(|| raw.strip_prefix("unix:"))
-                    .is_some_and(|rest| !rest.is_empty());
-                if !usable {
-                    return Err(format!(
-                        "OP_WORKERS: `{raw}` is not a worker address: use http://<host>:<port>, unix:<path>, dns:<name>:<port> or registry"
-                    ));
-                }
+                op_control::workers::check_url(raw)
+                    .map_err(|e| format!("OP_WORKERS: {e}, dns:<name>:<port> or registry"))?;
                 Endpoint::from_shared(raw.to_string())
                     .map_err(|e| format!("OP_WORKERS: worker URL `{raw}`: {e}"))?;
                 Entry::Static(raw.to_string())

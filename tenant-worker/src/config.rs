@@ -165,11 +165,10 @@ impl Config {
             worker_tokens: op_control::worker_token::AcceptedTokens::from_env()?,
             advertise: match env::trimmed("OP_WORKER_ADVERTISE") {
                 None => None,
-                Some(url) if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("unix:/") => Some(url),
                 Some(url) => {
-                    return Err(format!(
-                        "OP_WORKER_ADVERTISE must be a gRPC URL (http://host:port or unix:/path), not `{url}`"
-                    ))
+                    op_control::workers::check_url(&url)
+                        .map_err(|e| format!("OP_WORKER_ADVERTISE: {e}"))?;
+                    Some(url)
                 }
             },
             drain: std::time::Duration::from_secs(env::parse_valid(

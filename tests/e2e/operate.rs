@@ -80,6 +80,17 @@ async fn workers_refuse_settings_they_cannot_use() {
             "0",
             "OP_DB_POOL_SIZE must be a positive integer",
         ),
+        // Gateways dial workers in plain gRPC: an address they would refuse is refused here.
+        (
+            "OP_WORKER_ADVERTISE",
+            "https://w1:7001",
+            "OP_WORKER_ADVERTISE: `https://w1:7001` is not a worker address",
+        ),
+        (
+            "OP_WORKER_ADVERTISE",
+            "unix:relative.sock",
+            "OP_WORKER_ADVERTISE: `unix:relative.sock` is not a worker address",
+        ),
     ] {
         let (mut w, _) = procs::worker("bad", &[(name, value)], &logs.file(&format!("{name}.log")));
         let status = w
