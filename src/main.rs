@@ -103,14 +103,14 @@ async fn migrate() -> anyhow::Result<()> {
     let url = op_control::env::var("DATABASE_URL")
         .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is required"))?;
     let mut client = openpartner::connect(&url).await?;
-    // Tenant schemas are migrated over this many connections at once (each schema in a
-    // transaction of its own): a 2-core database is kept busy without being swamped.
+    // Tenant schemas are migrated over up to this many more connections at once (each
+    // schema in a transaction of its own): a 2-core database is kept busy without being
+    // swamped.
     const MORE_CONNECTIONS: usize = 3;
-    let mut more = Vec::new();
-    for _ in 0..MORE_CONNECTIONS {
-        more.push(openpartner::connect(&url).await?);
-    }
-    let report = op_control::migrations::migrate_all_over(&mut client, &mut more).await?;
+    let report = op_control::migrations::migrate_all_over(&mut client, MORE_CONNECTIONS, || {
+        op_control::db::connect(&url)
+    })
+    .await?;
     // An unknown OP_MODE is the gateway's to refuse; migrating only asks "single or not".
     if op_control::Mode::from_env() == Ok(op_control::Mode::Single) {
         op_control::tenants::ensure_single_tenant(&mut client).await?;

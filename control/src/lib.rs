@@ -46,4 +46,7 @@ pub enum ControlError {
         name: String,
         source: tokio_postgres::Error,
     },
+    /// A connection could not be opened ([`db::connect`]'s description).
+    #[error("{0}")]
+    Connect(String),
 }

@@ -308,19 +308,29 @@ pub struct MigrateReport {
 
 /// Control schema first, then every tenant schema, one transaction each, over `client`.
 pub async fn migrate_all(client: &mut Client) -> Result<MigrateReport, ControlError> {
-    migrate_all_over(client, &mut []).await
+    migrate_all_over(client, 0, || async {
+        Err("no more connections".to_string())
+    })
+    .await
 }
 
-/// [`migrate_all`] with the tenant schemas spread over `client` and `more` connections.
+/// [`migrate_all`] with the tenant schemas spread over `client` and up to `more` further
+/// connections from `connect`, opened only when that many schemas are behind (a run with
+/// nothing to do opens none).
 ///
 /// Which schemas are behind is one query: `control.tenants.schema_version` is written in
 /// the same transaction as the schema's own `schema_migrations` rows, so it is the
 /// schema's version. Only those schemas are visited (a no-op run over 10,000 tenants is
 /// that one query); each still checks its own `schema_migrations` under its lock.
-pub async fn migrate_all_over(
+pub async fn migrate_all_over<F, Fut>(
     client: &mut Client,
-    more: &mut [Client],
-) -> Result<MigrateReport, ControlError> {
+    more: usize,
+    connect: F,
+) -> Result<MigrateReport, ControlError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Client, String>>,
+{
     let mut report = MigrateReport {
         control_applied: migrate_control(client).await?,
         ..Default::default()
@@ -335,11 +345,15 @@ pub async fn migrate_all_over(
         .await?;
     report.tenants_total = row.get::<_, i64>(0) as usize;
     let behind: Vec<String> = row.get(1);
+    let mut more_clients = Vec::new();
+    for _ in 0..more.min(behind.len().saturating_sub(1)) {
+        more_clients.push(connect().await.map_err(ControlError::Connect)?);
+    }
     let queue = std::sync::Mutex::new(behind.into_iter());
     let migrated = std::sync::atomic::AtomicUsize::new(0);
     let next = || queue.lock().expect("queue lock").next();
     let lanes = std::iter::once(client)
-        .chain(more.iter_mut())
+        .chain(more_clients.iter_mut())
         .map(|c| async {
             while let Some(id) = next() {
                 if !migrate_tenant(c, &id).await?.is_empty() {

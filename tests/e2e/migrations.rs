@@ -1,6 +1,6 @@
 //! The migration runner over several tenant schemas, run twice at once.
 
-use crate::harness::*;
+use crate::harness::{procs, *};
 use std::process::Command;
 
 #[tokio::test]
@@ -101,6 +101,73 @@ async fn provisioned_tenants_start_at_the_latest_version() {
     assert_ne!(schema, t.slug, "schema names are generated, not the slug");
     assert!(schema.starts_with("t_"));
     assert!(distributed_if_citus(&client, &schema).await);
+}
+
+/// `migrate` opens its extra connections (at most 3) only for schemas that are behind: a
+/// run with nothing to do is one connection, a run with two schemas behind two.
+#[tokio::test]
+async fn migrate_connects_only_as_often_as_there_is_work() {
+    let logs = procs::LogDir::new("migrate-conns");
+    let (pg, url) = procs::own_cluster(&logs).await;
+    let admin = openpartner::connect(&url).await.unwrap();
+    admin
+        .batch_execute("ALTER SYSTEM SET log_connections = on")
+        .await
+        .unwrap();
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
+    wait_until("log_connections is on", 10, || async {
+        let c = openpartner::connect(&url).await.unwrap();
+        let on: String = c
+            .query_one("SHOW log_connections", &[])
+            .await
+            .unwrap()
+            .get(0);
+        on == "on"
+    })
+    .await;
+    let log = pg.data_dir.with_extension("log");
+    // Connections to the product's database made by one `migrate` run.
+    let connections_of_a_run = || {
+        let before = std::fs::read_to_string(&log).unwrap().len();
+        let out = Command::new(env!("CARGO_BIN_EXE_openpartner"))
+            .arg("migrate")
+            .env("DATABASE_URL", &url)
+            .output()
+            .expect("run openpartner migrate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&log).unwrap()[before..]
+            .matches("connection authorized: user=postgres database=openpartner")
+            .count()
+    };
+    assert_eq!(connections_of_a_run(), 1, "nothing behind: one connection");
+    for i in 0..2 {
+        let id = ulid::Ulid::new().to_string();
+        let schema = op_control::schema::schema_name(&id);
+        admin
+            .execute(
+                "INSERT INTO control.tenants (id, slug, name, schema_name) VALUES ($1, $2, 'old', $3)",
+                &[&id, &unique_slug(&format!("conn{i}")), &schema],
+            )
+            .await
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        connections_of_a_run(),
+        2,
+        "two schemas behind: one more lane"
+    );
+    assert_eq!(connections_of_a_run(), 1, "all caught up again");
 }
 
 /// On Citus (`OP_E2E_DATABASE_URL` at a coordinator), whether `schema` is a distributed
