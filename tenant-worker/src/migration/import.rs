@@ -252,8 +252,15 @@ async fn apply(
             return Ok(Applied::Done(counts));
         }
     }
+    // The rows locked in the order identify locks them: the events (`money_deltas`), the
+    // click rollups, then the event, user and commission rollups.
+    let money = money_deltas(&tx, schema, &inserted).await?;
     count_rollups(&tx, schema, &inserted.clicks, &inserted.identities).await?;
-    count_money_rollups(&tx, schema, &inserted).await?;
+    for rows in money.rows(schema) {
+        for (sql, params) in rows.statements() {
+            tx.execute(sql.as_str(), &params).await?;
+        }
+    }
     if rollback {
         tx.rollback().await?;
     } else {
@@ -566,11 +573,10 @@ impl Inserted {
     }
 }
 
-/// Adds to the event, user and commission rollups what the imported rows change, with the
-/// live writers' credit rules ([`Deltas`]), and never deletes or rewrites a rollup row: the
-/// adding upserts (keys sorted, the transaction's last statements, as every writer's) commute
-/// with live writers, which never wait on a rollup row for longer than they wait on one
-/// another.
+/// What the imported rows change in the event, user and commission rollups, with the live
+/// writers' credit rules ([`Deltas`]); written by the caller as the transaction's last
+/// statements, adding upserts with sorted keys as every writer's, so the import never
+/// deletes or rewrites a rollup row and commutes with live writers.
 ///
 /// A commission counts its amount under its status on its accrual day. An event's figures
 /// depend on all its live attributions together (the first of a partner's, a campaign's, the
@@ -581,11 +587,11 @@ impl Inserted {
 /// as rederive uncounts and counts. The events already there are locked first (`FOR UPDATE`,
 /// id order: the lock refunds, rederive and identify's backlog take), so no live writer
 /// changes one between this read and the import's commit.
-async fn count_money_rollups(
+async fn money_deltas(
     tx: &Transaction<'_>,
     schema: &Schema,
     new: &Inserted,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<Deltas, tokio_postgres::Error> {
     let s = schema;
     let mut deltas = Deltas::default();
     let new_events: HashSet<&str> = new.events.iter().map(String::as_str).collect();
@@ -724,12 +730,7 @@ async fn count_money_rollups(
             deltas.commission(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
         }
     }
-    for rows in deltas.rows(schema) {
-        for (sql, params) in rows.statements() {
-            tx.execute(sql.as_str(), &params).await?;
-        }
-    }
-    Ok(())
+    Ok(deltas)
 }
 
 /// Counts the imported clicks and identities into the click rollups the way the live
