@@ -11,7 +11,7 @@
 //! run's.
 
 use super::{columns, ident, Table, LEFT_OUT, MISSING, REBUILT, SCHEMA_VERSION, TABLES};
-use crate::reporting::rollups::{Counted, Deltas, Touch};
+use crate::reporting::deltas::{Counted, Deltas, Touch};
 use crate::secrets::SecretsKey;
 use op_control::schema::Schema;
 use rust_decimal::Decimal;
