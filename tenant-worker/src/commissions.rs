@@ -2,7 +2,6 @@
 //! row shape, the ledger transitions (the state machine itself is enforced by the database,
 //! see migrations/tenant/0004) and the commission API.
 
-use crate::reporting::rollups;
 use crate::sql::Tx;
 use crate::{
     access::Principal,
@@ -201,7 +200,7 @@ pub async fn transition(
             row.get("currency"),
         );
         let accrued_at: DateTime<Utc> = row.get("accrued_at");
-        rollups::of(tx, |d| {
+        tx.rollups(|d| {
             d.commission(partner, accrued_at, campaign, currency, &from, -amount);
             d.commission(partner, accrued_at, campaign, currency, to, amount);
         });
@@ -274,9 +273,7 @@ pub async fn insert_adjustment(
         )
         .await?;
     let accrued_at: DateTime<Utc> = row.get("accrued_at");
-    rollups::of(tx, |d| {
-        d.commission(&partner, accrued_at, &campaign, &currency, status, amount)
-    });
+    tx.rollups(|d| d.commission(&partner, accrued_at, &campaign, &currency, status, amount));
     let event = if status == "approved" {
         "commission.approved"
     } else {

@@ -586,6 +586,165 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
     fails_with(&["tenants", "export", "no-such-tenant"], "tenant_not_found");
 }
 
+/// An import into a tenant that already has clicks, events and commissions of its own adds to
+/// its reports, and never recomputes them: the figures afterwards are the sum of the
+/// tenant's and the bundle's, the money rollups equal a recompute from the rows (also when
+/// the bundle adds a refund, an adjustment commission and attributions to events already
+/// there, and while the tenant's own events keep arriving), and a second import of the same
+/// bundle changes nothing.
+#[tokio::test]
+async fn an_import_into_a_live_tenant_adds_to_its_reports() {
+    use crate::reporting::{money_rollups, money_rollups_match_the_raw_rows};
+    use serde_json::json;
+    // The source: u1 clicks P1's then P2's link and buys (the last click takes it), u2 signs
+    // up and buys through P1; one commission approved.
+    let a = Tenant::new().await;
+    let campaign = a.campaign(json!({"commissionRule": percent("10")})).await;
+    let p1 = a.partner_link(&campaign.id).await;
+    let p2 = a.partner_link(&campaign.id).await;
+    a.identified_click(&p1, "u1").await;
+    a.identified_click(&p2, "u1").await;
+    a.identified_click(&p1, "u2").await;
+    a.click(&p1).await;
+    let buy = |user: &str, value: &str, id: &str| json!({"userId": user, "type": "purchase", "value": value, "currency": "USD", "eventId": id});
+    let c1 = commission_of(&a.event(buy("u1", "100.00", "ev-u1")).await.expect(201).body);
+    a.event(json!({"userId": "u2", "type": "signup", "eventId": "ev-u2-signup"}))
+        .await
+        .expect(201);
+    a.event(buy("u2", "40.00", "ev-u2")).await.expect(201);
+    a.approve(&c1).await;
+    let dir = procs::LogDir::new("live-import");
+    let first = dir.file("first.json");
+    let first = first.to_str().unwrap();
+    ok_text(&["tenants", "export", &a.slug, "--out", first]);
+    let dashboard = |t: &Tenant, p: &str| {
+        let (api, path) = (t.api.clone(), format!("/partners/{p}/dashboard"));
+        async move { api.get_ok(&path).await }
+    };
+    let a_p1 = dashboard(&a, &p1.partner).await;
+    let a_p2 = dashboard(&a, &p2.partner).await;
+    let a_overview = a.api.get_ok("/admin/overview").await;
+
+    // The target has a partner, clicks, events and commissions of its own.
+    let b = Tenant::new().await;
+    let own = b
+        .campaign_link(json!({"commissionRule": percent("20")}))
+        .await;
+    b.identified_click(&own, "v1").await;
+    b.identified_click(&own, "v2").await;
+    let v1 = commission_of(&b.event(buy("v1", "50.00", "own-v1")).await.expect(201).body);
+    b.event(buy("v2", "25.00", "own-v2")).await.expect(201);
+    b.approve(&v1).await;
+    let b_own = dashboard(&b, &own.partner).await;
+    let b_overview = b.api.get_ok("/admin/overview").await;
+
+    let report = ok_json(&["tenants", "import", &b.slug, first, "--json"]);
+    assert_eq!(report["report"]["inserted"]["events"], 3, "{report}");
+    // The sum: the bundle's partners as in the source, the tenant's own unchanged.
+    let same = |v: &Value| {
+        v.to_string()
+            .replace(&a.slug, "<slug>")
+            .replace(&b.slug, "<slug>")
+    };
+    assert_eq!(same(&dashboard(&b, &p1.partner).await), same(&a_p1));
+    assert_eq!(same(&dashboard(&b, &p2.partner).await), same(&a_p2));
+    assert_eq!(dashboard(&b, &own.partner).await, b_own);
+    let overview = b.api.get_ok("/admin/overview").await;
+    let mut rows: Vec<String> = overview["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(&same)
+        .collect();
+    let mut expected: Vec<String> = a_overview["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(b_overview["data"].as_array().unwrap())
+        .map(&same)
+        .collect();
+    rows.sort();
+    expected.sort();
+    assert_eq!(rows, expected);
+    for figure in ["partners", "clicks", "flaggedClicks", "attributedEvents"] {
+        assert_eq!(
+            overview["totals"][figure].as_i64().unwrap(),
+            a_overview["totals"][figure].as_i64().unwrap()
+                + b_overview["totals"][figure].as_i64().unwrap(),
+            "totals.{figure}: {overview}"
+        );
+    }
+    let revenue = |o: &Value| -> rust_decimal::Decimal {
+        o["totals"]["revenueByCurrency"][0]["amount"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        revenue(&overview),
+        revenue(&a_overview) + revenue(&b_overview)
+    );
+    money_rollups_match_the_raw_rows(&b).await;
+    // Again: nothing is inserted, nothing is counted twice.
+    let kept = money_rollups(&b).await;
+    let again = ok_json(&["tenants", "import", &b.slug, first, "--json"]);
+    assert_eq!(again["report"]["inserted"]["events"], 0, "{again}");
+    assert_eq!(money_rollups(&b).await, kept);
+
+    // The source moves on: u1's purchase is refunded in part (a negative adjustment of its
+    // approved commission), the campaign turns linear and is rederived (new attributions of
+    // u2's events, which the target then has beside their last-click ones), u2 buys again.
+    a.event(json!({"userId": "u1", "type": "refund", "value": "30.00", "eventId": "r-u1", "metadata": {"refundOf": "ev-u1"}}))
+        .await
+        .expect(201);
+    a.patch_campaign(&campaign.id, json!({"attributionModel": "linear"}))
+        .await;
+    a.rederive(&campaign.id).await;
+    a.event(buy("u2", "12.50", "ev-u2-again")).await.expect(201);
+    let second = dir.file("second.json");
+    let second = second.to_str().unwrap();
+    ok_text(&["tenants", "export", &a.slug, "--out", second]);
+
+    // Imported while the tenant's own events keep arriving.
+    let importing = {
+        let (slug, path) = (b.slug.clone(), second.to_string());
+        tokio::task::spawn_blocking(move || {
+            run_json(&["tenants", "import", &slug, &path, "--json"])
+        })
+    };
+    let mut n = 0;
+    while !importing.is_finished() || n < 3 {
+        b.event(buy("v1", "1.00", &format!("own-v1-more-{n}")))
+            .await
+            .expect(201);
+        n += 1;
+    }
+    let (ok, report, err) = importing.await.unwrap();
+    assert!(ok, "{err}");
+    let inserted = &report["report"]["inserted"];
+    assert_eq!(
+        inserted["events"], 2,
+        "the refund and u2's purchase: {report}"
+    );
+    assert!(
+        inserted["attributions"].as_i64().unwrap() >= 3,
+        "u2's events' linear touches: {report}"
+    );
+    assert!(inserted["commissions"].as_i64().unwrap() >= 2, "{report}");
+    money_rollups_match_the_raw_rows(&b).await;
+    let p2_now = dashboard(&b, &p2.partner).await;
+    assert_eq!(
+        p2_now["refunded"],
+        json!([{"currency": "USD", "amount": "30.00"}]),
+        "{p2_now}"
+    );
+    let kept = money_rollups(&b).await;
+    let again = ok_json(&["tenants", "import", &b.slug, second, "--json"]);
+    assert_eq!(again["report"]["inserted"]["attributions"], 0, "{again}");
+    assert_eq!(money_rollups(&b).await, kept);
+}
+
 /// Each tenant's node (Citus schema-based sharding), and `tenants move` of a live tenant:
 /// on plain PostgreSQL (CI) there is no node and nowhere to move; on a Citus cluster
 /// (`scripts/citus-smoke`) the tenant moves to another node and back while its data stays

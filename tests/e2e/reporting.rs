@@ -915,7 +915,7 @@ async fn rows_as_text(sql: &str) -> Vec<Vec<String>> {
 
 /// The event, user and commission rollups, row by row, against the same figures recomputed
 /// from the live attributions, events and commissions (the rules of migration 0017).
-async fn money_rollups_match_the_raw_rows(t: &Tenant) {
+pub(crate) async fn money_rollups_match_the_raw_rows(t: &Tenant) {
     let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
     let stored = rows_as_text(&format!(
         "SELECT partner_id, day::text, link_id, campaign_id, currency, sum(events)::text, sum(leads)::text,
@@ -990,7 +990,7 @@ async fn money_rollups_match_the_raw_rows(t: &Tenant) {
 }
 
 /// The rollup rows that count something, all three tables.
-async fn money_rollups(t: &Tenant) -> Vec<Vec<String>> {
+pub(crate) async fn money_rollups(t: &Tenant) -> Vec<Vec<String>> {
     let s = format!("\"{}\"", op_control::schema::schema_name(&t.id));
     let mut out = rows_as_text(&format!(
         "SELECT partner_id, day::text, link_id, campaign_id, currency, events::text, leads::text, sales::text,

@@ -205,7 +205,7 @@ async fn one_event(
     // the new ones enter them in `attach`.
     let old = rollups::live_touches(tx, &event.id).await?;
     let refunded = rollups::refunded_sum(tx, &event.event_id).await?;
-    rollups::of(tx, |d| d.event(&event.counted(), &old, refunded, -1));
+    tx.rollups(|d| d.event(&event.counted(), &old, refunded, -1));
     for (cid, ..) in &live {
         commissions::transition(tx, cid, "reversed", who, Some("rederived"), None).await?;
         counts.reversed += 1;

@@ -238,9 +238,7 @@ pub async fn handle(ctx: Ctx, input: EventInput) -> Result<Reply, ApiError> {
         let day = original
             .get::<_, chrono::DateTime<chrono::Utc>>(4)
             .date_naive();
-        rollups::of(&tx, |d| {
-            d.refund(day, original_currency.code(), &touches, amount)
-        });
+        tx.rollups(|d| d.refund(day, original_currency.code(), &touches, amount));
     }
     tx.commit().await?;
     Ok(Reply::typed(201, &reply))

@@ -468,6 +468,6 @@ pub async fn attach(
     // The rollups count the new attributions (with the refunds the event already has) and
     // commissions when the transaction commits.
     let refunded = rollups::refunded_sum(tx, &event.event_id).await?;
-    rollups::of(tx, |d| plan.count(event, refunded, d));
+    tx.rollups(|d| plan.count(event, refunded, d));
     Ok(())
 }

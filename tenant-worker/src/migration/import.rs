@@ -4,15 +4,19 @@
 //! inserts 0; every other rule of the database still refuses a row). When the database
 //! refuses a batch, the transaction is rolled back and the import runs again in a
 //! transaction that is always rolled back, that table row by row, to name the row that
-//! breaks the rule. The click rollups then count the imported clicks and identities the way
-//! the live writes do, and the transaction commits — or, for a dry run, rolls back, so the
-//! dry run's report is the real run's.
+//! breaks the rule. The rollups then count what the import inserted — the clicks and
+//! identities, the events, attributions, refunds and commissions — the way the live writes
+//! count them, with adding upserts (never a recompute: live writers go on meanwhile), and the
+//! transaction commits — or, for a dry run, rolls back, so the dry run's report is the real
+//! run's.
 
 use super::{columns, ident, Table, LEFT_OUT, MISSING, REBUILT, SCHEMA_VERSION, TABLES};
+use crate::reporting::deltas::{Counted, Deltas, Touch};
 use crate::secrets::SecretsKey;
 use op_control::schema::Schema;
+use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tokio_postgres::Transaction;
 
 pub struct ImportOptions<'a> {
@@ -211,8 +215,7 @@ async fn apply(
 ) -> Result<Applied, ImportError> {
     let tx = db.transaction().await?;
     let mut counts = Vec::with_capacity(prepared.len());
-    let mut new_clicks: Vec<String> = Vec::new();
-    let mut new_identities: Vec<String> = Vec::new();
+    let mut inserted = Inserted::default();
     for (t, (table, rows, _)) in prepared.iter().enumerate() {
         if rows.is_empty() {
             counts.push(0);
@@ -229,11 +232,7 @@ async fn apply(
             match statement.run(&tx, chunk).await {
                 Ok(ids) => {
                     n += ids.len();
-                    match table.name {
-                        "clicks" => new_clicks.extend(ids.into_iter().flatten()),
-                        "identities" => new_identities.extend(ids.into_iter().flatten()),
-                        _ => {}
-                    }
+                    inserted.add(table.name, ids.into_iter().flatten());
                 }
                 Err(e) if refused_row(&e) => {
                     return Ok(if one_by_one == Some(t) {
@@ -253,8 +252,15 @@ async fn apply(
             return Ok(Applied::Done(counts));
         }
     }
-    count_rollups(&tx, schema, &new_clicks, &new_identities).await?;
-    recompute_money_rollups(&tx, schema).await?;
+    // The rows locked in the order identify locks them: the events (`money_deltas`), the
+    // click rollups, then the event, user and commission rollups.
+    let money = money_deltas(&tx, schema, &inserted).await?;
+    count_rollups(&tx, schema, &inserted.clicks, &inserted.identities).await?;
+    for rows in money.rows(schema) {
+        for (sql, params) in rows.statements() {
+            tx.execute(sql.as_str(), &params).await?;
+        }
+    }
     if rollback {
         tx.rollback().await?;
     } else {
@@ -424,9 +430,9 @@ impl Statement {
             .filter(|(c, _)| present.contains(c.as_str()))
             .collect();
         let key: Vec<String> = table.key.iter().map(|k| ident(k)).collect();
-        let returning = match table.name {
-            "clicks" | "identities" => "id",
-            _ => "NULL::text",
+        let returning = match Inserted::returns_id(table.name) {
+            true => "id",
+            false => "NULL::text",
         };
         Ok(Statement {
             head: format!(
@@ -451,8 +457,8 @@ impl Statement {
         (60_000 / self.columns.len().max(1)).clamp(1, 64)
     }
 
-    /// Inserts `rows`; what `RETURNING` gave for each row inserted (the id of a click or
-    /// an identity, else null).
+    /// Inserts `rows`; what `RETURNING` gave for each row inserted (its id in the tables
+    /// the rollups count, [`Inserted::returns_id`], else null).
     async fn run(
         &self,
         tx: &Transaction<'_>,
@@ -534,52 +540,197 @@ fn db_detail(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Recomputes the event-side and money rollups (`event_rollups`, `user_rollups`,
-/// `commission_rollups`) of the tenant from its rows with migration 0017's backfill, whose
-/// credit rules are the live writers' (reporting's recompute test holds them equal).
-async fn recompute_money_rollups(
-    tx: &Transaction<'_>,
-    schema: &Schema,
-) -> Result<(), tokio_postgres::Error> {
-    for table in MONEY_ROLLUPS {
-        tx.execute(&format!("DELETE FROM {schema}.{table}"), &[])
-            .await?;
-    }
-    for statement in money_backfill(schema) {
-        tx.execute(&statement, &[]).await?;
-    }
-    Ok(())
+/// What one run inserted (the ids `ON CONFLICT … DO NOTHING RETURNING` gave back) of the
+/// tables the rollups count.
+#[derive(Default)]
+struct Inserted {
+    clicks: Vec<String>,
+    identities: Vec<String>,
+    events: Vec<String>,
+    attributions: Vec<String>,
+    commissions: Vec<String>,
 }
 
-const MONEY_ROLLUPS: [&str; 3] = ["event_rollups", "user_rollups", "commission_rollups"];
+impl Inserted {
+    /// The tables whose new ids the rollups need; the others return no id.
+    fn returns_id(table: &str) -> bool {
+        matches!(
+            table,
+            "clicks" | "identities" | "events" | "attributions" | "commissions"
+        )
+    }
 
-/// Migration 0017's statements with every table named in `schema`. The import's transaction
-/// has written to the tenant's tables by then, so a `SET LOCAL search_path` would come too
-/// late for Citus (it propagates it to the shard connections already open, which refuse).
-fn money_backfill(schema: &Schema) -> Vec<String> {
-    let backfill = op_control::migrations::TENANT
-        .iter()
-        .find(|m| m.name == "0017_reporting_money_backfill")
-        .expect("the backfill is embedded");
-    let tables = MONEY_ROLLUPS
-        .iter()
-        .chain(&["events", "attributions", "clicks", "commissions"]);
-    op_control::migrations::split_statements(backfill.sql)
-        .into_iter()
-        .map(|mut sql| {
-            for table in tables.clone() {
-                for keyword in ["INTO", "FROM", "JOIN"] {
-                    for after in [" ", "\n", "(", ")"] {
-                        sql = sql.replace(
-                            &format!("{keyword} {table}{after}"),
-                            &format!("{keyword} {schema}.{table}{after}"),
-                        );
-                    }
-                }
+    fn add(&mut self, table: &str, ids: impl IntoIterator<Item = String>) {
+        let to = match table {
+            "clicks" => &mut self.clicks,
+            "identities" => &mut self.identities,
+            "events" => &mut self.events,
+            "attributions" => &mut self.attributions,
+            "commissions" => &mut self.commissions,
+            _ => return,
+        };
+        to.extend(ids);
+    }
+}
+
+/// What the imported rows change in the event, user and commission rollups, with the live
+/// writers' credit rules ([`Deltas`]); written by the caller as the transaction's last
+/// statements, adding upserts with sorted keys as every writer's, so the import never
+/// deletes or rewrites a rollup row and commutes with live writers.
+///
+/// A commission counts its amount under its status on its accrual day. An event's figures
+/// depend on all its live attributions together (the first of a partner's, a campaign's, the
+/// tenant's touches takes the count) and on the sum of its refunds, and the import may add
+/// either to an event already there (an attribution of it, a refund of it): each event the
+/// import touches — a new event, an event of a new attribution, an event a new refund
+/// refunds — is uncounted as it stood without the imported rows and counted again with them,
+/// as rederive uncounts and counts. The events already there are locked first (`FOR UPDATE`,
+/// id order: the lock refunds, rederive and identify's backlog take), so no live writer
+/// changes one between this read and the import's commit.
+async fn money_deltas(
+    tx: &Transaction<'_>,
+    schema: &Schema,
+    new: &Inserted,
+) -> Result<Deltas, tokio_postgres::Error> {
+    let s = schema;
+    let mut deltas = Deltas::default();
+    let new_events: HashSet<&str> = new.events.iter().map(String::as_str).collect();
+    let new_attributions: HashSet<&str> = new.attributions.iter().map(String::as_str).collect();
+    // The events whose figures change.
+    let mut touched: BTreeSet<String> = new.events.iter().cloned().collect();
+    if !new.attributions.is_empty() {
+        for r in tx
+            .query(
+                &format!("SELECT DISTINCT event_id FROM {s}.attributions WHERE id = ANY($1)"),
+                &[&new.attributions],
+            )
+            .await?
+        {
+            touched.insert(r.get(0));
+        }
+    }
+    if !new.events.is_empty() {
+        let refunded: Vec<String> = tx
+            .query(
+                &format!(
+                    "SELECT DISTINCT refund_of FROM {s}.events WHERE id = ANY($1) AND refund_of IS NOT NULL"
+                ),
+                &[&new.events],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !refunded.is_empty() {
+            for r in tx
+                .query(
+                    &format!("SELECT id FROM {s}.events WHERE event_id = ANY($1)"),
+                    &[&refunded],
+                )
+                .await?
+            {
+                touched.insert(r.get(0));
             }
-            sql
-        })
-        .collect()
+        }
+    }
+    let existing: Vec<&String> = touched
+        .iter()
+        .filter(|id| !new_events.contains(id.as_str()))
+        .collect();
+    if !existing.is_empty() {
+        tx.query(
+            &format!("SELECT id FROM {s}.events WHERE id = ANY($1) ORDER BY id FOR UPDATE"),
+            &[&existing],
+        )
+        .await?;
+    }
+    if !touched.is_empty() {
+        let ids: Vec<&String> = touched.iter().collect();
+        let events = tx
+            .query(
+                &format!(
+                    "SELECT id, event_id, type, value, currency, ts, user_id FROM {s}.events WHERE id = ANY($1)"
+                ),
+                &[&ids],
+            )
+            .await?;
+        // event id → (touches without the imported attributions, with them)
+        let mut touches: HashMap<String, (Vec<Touch>, Vec<Touch>)> = HashMap::new();
+        for r in tx
+            .query(
+                &format!(
+                    "SELECT a.event_id, a.id, a.partner_id, c.link_id, a.campaign_id, a.weight
+                       FROM {s}.attributions a JOIN {s}.clicks c ON c.id = a.click_id
+                      WHERE a.event_id = ANY($1) AND a.superseded_at IS NULL"
+                ),
+                &[&ids],
+            )
+            .await?
+        {
+            let touch = Touch {
+                partner: r.get(2),
+                link: r.get(3),
+                campaign: r.get(4),
+                weight: r.get(5),
+            };
+            let e = touches.entry(r.get(0)).or_default();
+            if !new_attributions.contains(r.get::<_, &str>(1)) {
+                e.0.push(touch.clone());
+            }
+            e.1.push(touch);
+        }
+        // client event id → (refunds without the imported ones, with them)
+        let client_ids: Vec<&str> = events.iter().map(|r| r.get::<_, &str>(1)).collect();
+        let mut refunds: HashMap<String, (Option<Decimal>, Option<Decimal>)> = HashMap::new();
+        for r in tx
+            .query(
+                &format!(
+                    "SELECT refund_of, id, value FROM {s}.events WHERE refund_of = ANY($1) AND value IS NOT NULL"
+                ),
+                &[&client_ids],
+            )
+            .await?
+        {
+            let value: Decimal = r.get(2);
+            let e = refunds.entry(r.get(0)).or_default();
+            if !new_events.contains(r.get::<_, &str>(1)) {
+                e.0 = Some(e.0.unwrap_or_default() + value);
+            }
+            e.1 = Some(e.1.unwrap_or_default() + value);
+        }
+        let none = (Vec::new(), Vec::new());
+        for r in &events {
+            let id: &str = r.get(0);
+            let client_id: &str = r.get(1);
+            let counted = Counted {
+                kind: r.get(2),
+                value: r.get(3),
+                currency: r.get(4),
+                ts: r.get(5),
+                user: r.get(6),
+            };
+            let (before, after) = touches.get(id).unwrap_or(&none);
+            let (refunded_before, refunded_after) =
+                refunds.get(client_id).copied().unwrap_or_default();
+            deltas.event(&counted, before, refunded_before, -1);
+            deltas.event(&counted, after, refunded_after, 1);
+        }
+    }
+    if !new.commissions.is_empty() {
+        for r in tx
+            .query(
+                &format!(
+                    "SELECT partner_id, accrued_at, campaign_id, currency, status, amount
+                       FROM {s}.commissions WHERE id = ANY($1)"
+                ),
+                &[&new.commissions],
+            )
+            .await?
+        {
+            deltas.commission(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        }
+    }
+    Ok(deltas)
 }
 
 /// Counts the imported clicks and identities into the click rollups the way the live
@@ -678,32 +829,6 @@ async fn count_rollups(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_money_backfill_names_every_table_in_the_tenant_schema() {
-        let schema = Schema::of_tenant("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
-        let statements = super::money_backfill(&schema);
-        assert_eq!(statements.len(), 3);
-        for sql in &statements {
-            let bare = sql.replace(&format!("{schema}."), "");
-            for keyword in ["INTO", "FROM", "JOIN"] {
-                for table in [
-                    "event_rollups",
-                    "user_rollups",
-                    "commission_rollups",
-                    "events",
-                    "attributions",
-                    "clicks",
-                    "commissions",
-                ] {
-                    let qualified = sql.matches(&format!("{keyword} {schema}.{table}")).count();
-                    let all = bare.matches(&format!("{keyword} {table}")).count()
-                        - bare.matches(&format!("{keyword} {table}_")).count();
-                    assert_eq!(qualified, all, "{keyword} {table} in {sql}");
-                }
-            }
-        }
-    }
-
     use super::*;
 
     #[test]

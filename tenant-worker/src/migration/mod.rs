@@ -82,10 +82,11 @@ const fn t(name: &'static str) -> Table {
     }
 }
 
-/// Derived tables: not in the bundle. The import adds what it inserted to the click rollups
-/// the way the live writes do (the imported clicks and identities), and recomputes the
-/// event-side and money rollups of the whole tenant from its rows (migration 0017's
-/// backfill: an imported event's attributions and commissions may join rows already there).
+/// Derived tables: not in the bundle. The import adds what it inserted the way the live
+/// writes add it: the imported clicks and identities to the click rollups; the imported
+/// events, attributions, refunds and commissions to the event, user and commission rollups
+/// (an imported attribution or refund of an event already there recounts that event, as
+/// rederive does). Adding upserts only, so imports commute with live writers.
 pub const REBUILT: &[&str] = &[
     "click_rollups",
     "event_rollups",

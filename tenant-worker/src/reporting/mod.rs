@@ -18,6 +18,7 @@
 //! Money is per currency, exact (`rust_decimal`), rounded half-even to the currency's minor
 //! unit once, at the end, and never summed across currencies ([`MoneyByCurrency`]).
 
+pub mod deltas;
 pub mod rollups;
 pub mod window;
 
@@ -38,8 +39,6 @@ use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::Row;
 use window::{rate, Bucket, Window};
 
-/// Event types that count as leads (the spec's default; no per-tenant setting yet).
-pub const LEAD_TYPES: [&str; 2] = ["signup", "trial_started"];
 const STATUSES: [&str; 4] = ["accrued", "approved", "paid", "reversed"];
 
 /// An amount in one currency.

@@ -9,7 +9,7 @@
 //! tenant's [`Schema`] — and a `Schema` can only be built from a tenant id.
 
 mod pipeline;
-mod rows;
+pub(crate) mod rows;
 mod writes;
 
 pub use op_control::schema::Schema;
@@ -17,7 +17,7 @@ pub use pipeline::{pipeline, rollback, send, Statement};
 pub use rows::{val, JsonText, Rows};
 pub use writes::{Stmt, Writer, Writes};
 
-use crate::error::ApiError;
+use crate::{error::ApiError, reporting::deltas::Deltas};
 use deadpool_postgres::{Object, Pool};
 use std::ops::Deref;
 use tokio_postgres::{types::ToSql, Row};
@@ -49,18 +49,9 @@ pub struct Tx {
     conn: Option<Object>,
     schema: Schema,
     open: bool,
-    /// Writes gathered in memory and made by [`Tx::commit`] as the transaction's last
-    /// statements ([`LastWrites`]; reporting's rollup deltas).
-    last: std::sync::Mutex<Vec<Box<dyn LastWrites>>>,
-}
-
-/// Changes a transaction gathers in memory and writes just before it commits: summed
-/// per key however many statements add to them, and written in one order (so writers
-/// that all write them last never deadlock on them).
-pub trait LastWrites: Send + Sync + 'static {
-    /// The statements, in the order they lock rows.
-    fn rows(&self, schema: &Schema) -> Vec<Rows>;
-    fn as_any(&mut self) -> &mut dyn std::any::Any;
+    /// The reporting rollups' changes, gathered in memory and written by [`Tx::commit`] as
+    /// the transaction's last statements ([`Tx::rollups`]).
+    rollups: std::sync::Mutex<Deltas>,
 }
 
 impl Tx {
@@ -71,7 +62,7 @@ impl Tx {
             conn: Some(conn),
             schema: schema.clone(),
             open: true,
-            last: Default::default(),
+            rollups: Default::default(),
         };
         // Two queries pipelined (one round trip), not one string "BEGIN; SET LOCAL …": a
         // multi-statement query opens an implicit transaction block first, and Citus then
@@ -145,25 +136,20 @@ impl Tx {
             .ok_or_else(|| ApiError::no_such(what, id))
     }
 
-    /// Adds to this transaction's [`LastWrites`] of type `T` (made when first asked for).
-    pub fn last_writes<T: LastWrites + Default>(&self, f: impl FnOnce(&mut T)) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if !last.iter_mut().any(|w| w.as_any().is::<T>()) {
-            last.push(Box::new(T::default()));
-        }
-        if let Some(t) = last.iter_mut().find_map(|w| w.as_any().downcast_mut::<T>()) {
-            f(t);
-        }
+    /// Adds to the rollup changes of this transaction, summed per key however many
+    /// statements add to them and written when it commits: its last statements, in one
+    /// table order with sorted keys ([`Deltas::rows`]), so writers that all write them last
+    /// never deadlock on them.
+    pub fn rollups(&self, f: impl FnOnce(&mut Deltas)) {
+        f(&mut self.rollups.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Makes the [`LastWrites`] (the last statements), then commits.
+    /// Writes the rollup changes ([`Tx::rollups`]), then commits.
     pub async fn commit(mut self) -> Result<(), ApiError> {
-        let last = std::mem::take(&mut *self.last.lock().unwrap_or_else(|e| e.into_inner()));
-        for writes in &last {
-            for rows in writes.rows(&self.schema) {
-                for (sql, params) in rows.statements() {
-                    self.execute(&sql, &params).await?;
-                }
+        let rollups = std::mem::take(&mut *self.rollups.lock().unwrap_or_else(|e| e.into_inner()));
+        for rows in rollups.rows(&self.schema) {
+            for (sql, params) in rows.statements() {
+                self.execute(&sql, &params).await?;
             }
         }
         let result = self.batch_execute("COMMIT").await;
