@@ -17,7 +17,8 @@ pub use pipeline::{pipeline, rollback, send, Statement};
 pub use rows::{val, JsonText, Rows};
 pub use writes::{Stmt, Writer, Writes};
 
-use crate::{error::ApiError, reporting::deltas::Deltas};
+use crate::error::ApiError;
+use crate::reporting::deltas::Deltas;
 use deadpool_postgres::{Object, Pool};
 use std::ops::Deref;
 use tokio_postgres::{types::ToSql, Row};
