@@ -55,6 +55,7 @@ impl ImportError {
             ImportError::InvalidBody(_) => "invalid_body",
             ImportError::UnsupportedSchemaVersion(_) => "unsupported_schema_version",
             ImportError::InvalidRow { .. } => "invalid_row",
+            ImportError::Db(_) if self.is_transient() => "unavailable",
             ImportError::Db(_) => "internal",
         }
     }
@@ -63,8 +64,18 @@ impl ImportError {
         match self {
             ImportError::InvalidBody(_) | ImportError::UnsupportedSchemaVersion(_) => 400,
             ImportError::InvalidRow { .. } => 422,
+            ImportError::Db(_) if self.is_transient() => 503,
             ImportError::Db(_) => 500,
         }
+    }
+
+    /// A deadlock or serialization failure with a live writer (CITUS rule 10, by SQLSTATE):
+    /// nothing was written, and running the import again works.
+    fn is_transient(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        matches!(self, ImportError::Db(e) if e.code().is_some_and(|c| {
+            *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        }))
     }
 
     /// `{error, detail}` (+ `table`, `row` for `invalid_row`).
