@@ -110,14 +110,7 @@ async fn migrate_connects_only_as_often_as_there_is_work() {
     let logs = procs::LogDir::new("migrate-conns");
     let (pg, url) = procs::own_cluster(&logs).await;
     let admin = openpartner::connect(&url).await.unwrap();
-    admin
-        .batch_execute("ALTER SYSTEM SET log_connections = on")
-        .await
-        .unwrap();
-    admin
-        .batch_execute("SELECT pg_reload_conf()")
-        .await
-        .unwrap();
+    procs::alter_system(&admin, "log_connections", "on").await;
     wait_until("log_connections is on", 10, || async {
         let c = openpartner::connect(&url).await.unwrap();
         let on: String = c

@@ -117,14 +117,7 @@ async fn database_url_honours_sslmode_and_sslrootcert() {
     let admin = op_control::db::connect(&format!("{plain_url}?sslmode=disable"))
         .await
         .unwrap();
-    admin
-        .batch_execute("ALTER SYSTEM SET ssl = on")
-        .await
-        .unwrap();
-    admin
-        .batch_execute("SELECT pg_reload_conf()")
-        .await
-        .unwrap();
+    procs::alter_system(&admin, "ssl", "on").await;
     let ca = dir.join("good-ca.pem").display().to_string();
     let other = dir.join("other-ca.pem").display().to_string();
     let url = |q: &str| format!("{plain_url}?connect_timeout=5&{q}");

@@ -91,6 +91,19 @@ impl Drop for LogDir {
     }
 }
 
+/// `ALTER SYSTEM SET <name> = <value>` on a test's own cluster, then a reload (which new
+/// connections see a moment later).
+pub async fn alter_system(admin: &tokio_postgres::Client, name: &str, value: &str) {
+    admin
+        .batch_execute(&format!("ALTER SYSTEM SET {name} = {value}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
+}
+
 /// A PostgreSQL cluster of the test's own (in `logs`), migrated: the cluster (stopped on
 /// drop) and its URL, for processes whose background jobs must not meet the shared stack's.
 pub async fn own_cluster(logs: &LogDir) -> (EmbeddedPg, String) {
