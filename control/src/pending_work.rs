@@ -2,7 +2,8 @@
 //! which job due when. Workers [`claim`] due rows (a lease: the row's `due_at` moves to the
 //! lease's end, so a worker that dies mid-pass leaves the row to be claimed again), run the
 //! tenant's pass and [`finish`] (the row goes, or comes back at the next due time the pass
-//! found). Anything that learns of future work [`schedule`]s it; an earlier time wins.
+//! found). Anything that learns of future work [`schedule`]s it; an earlier time wins. A
+//! draining worker [`release`]s the claims it made and never started.
 //!
 //! Only background jobs write here, never a request (CITUS rule 6). Times are computed in
 //! Rust and bound, except the claim's `due_at <= now()`.

@@ -303,3 +303,76 @@ async fn work_a_draining_worker_took_but_never_started_runs_on_another_worker_at
     assert!(status.success(), "{status:?}: {}", a.worker.log_text());
     drop(pg);
 }
+
+/// A request still in flight when its worker drains may wake a job after the job loops have
+/// stopped: that work is handed over when the drain ends, and another worker runs it within
+/// seconds.
+#[tokio::test]
+async fn work_woken_by_a_request_finished_during_the_drain_runs_on_another_worker() {
+    let logs = procs::LogDir::new("jobs-late");
+    let (pg, database_url) = procs::own_cluster(&logs).await;
+    let env = env(&database_url);
+    let mut a = procs::pair("jobs-a", &env, &logs).await;
+    let db = openpartner::connect(&database_url).await.unwrap();
+    let (t, campaign, commission) = auto_tenant(&a.base, true).await;
+    let commission = commission.unwrap();
+    // (The campaign's own pass is over: it recorded the next visit, minutes away.)
+    wait_until("the campaign's pass recorded its next visit", 10, || async {
+        !column::<i64>(
+            &db,
+            "SELECT 1::bigint FROM control.pending_work WHERE tenant_id = $1 AND job = 'auto_approve'",
+            &[&t.id],
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    assert_eq!(status_of(&db, &t, &commission).await, "accrued");
+
+    // A campaign write waits on a lock of the test's, in flight on A.
+    let campaigns = format!("\"{}\".campaigns", op_control::schema::schema_name(&t.id));
+    let lock = openpartner::connect(&database_url).await.unwrap();
+    lock.batch_execute(&format!(
+        "BEGIN; LOCK TABLE {campaigns} IN ACCESS EXCLUSIVE MODE"
+    ))
+    .await
+    .unwrap();
+    let write = {
+        let api = t.api.clone();
+        let path = format!("/campaigns/{campaign}");
+        tokio::spawn(async move { api.patch(&path, json!({"name": "Late"})).await.code() })
+    };
+    wait_until("the write waits for the lock", 10, || async {
+        column::<i64>(
+            &db,
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::text::regclass",
+            &[&campaigns],
+        )
+        .await[0]
+            > 0
+    })
+    .await;
+    let _b = other_worker(&env, &logs).await;
+
+    // A drains (its job loops stop at once); then the write goes through and wakes the
+    // auto-approve job of the tenant on A.
+    a.worker.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    lock.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(write.await.unwrap(), 200, "{}", a.worker.log_text());
+    let status = a
+        .worker
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("exits within OP_DRAIN_SECS");
+    assert!(status.success(), "{status:?}: {}", a.worker.log_text());
+    // B approves, well before the next visit or sweep.
+    poll(8, Duration::from_millis(50), || async {
+        match status_of(&db, &t, &commission).await.as_str() {
+            "approved" => Ok(()),
+            s => Err(format!("the commission is {s}")),
+        }
+    })
+    .await;
+    drop(pg);
+}
