@@ -2,7 +2,8 @@
 //! which job due when. Workers [`claim`] due rows (a lease: the row's `due_at` moves to the
 //! lease's end, so a worker that dies mid-pass leaves the row to be claimed again), run the
 //! tenant's pass and [`finish`] (the row goes, or comes back at the next due time the pass
-//! found). Anything that learns of future work [`schedule`]s it; an earlier time wins.
+//! found). Anything that learns of future work [`schedule`]s it; an earlier time wins. A
+//! draining worker [`release`]s the claims it made and never started.
 //!
 //! Only background jobs write here, never a request (CITUS rule 6). Times are computed in
 //! Rust and bound, except the claim's `due_at <= now()`.
@@ -144,13 +145,25 @@ pub async fn finish(
     Ok(())
 }
 
-/// Gives back every row `worker` still holds (the drain): due now, for the other workers.
-pub async fn release(db: &Pool, worker: &str) -> Result<u64, ControlError> {
+/// Gives back the rows of `claims` (the drain: claims `worker` made and never started), due
+/// now, for the other workers. A row is given back only while it still holds that claim
+/// (`claimed_by` and the lease both match): a row another claim took since, or one whose
+/// pass this worker is still running (not in `claims`), stays as it is.
+pub async fn release(db: &Pool, worker: &str, claims: &[Claimed]) -> Result<u64, ControlError> {
+    if claims.is_empty() {
+        return Ok(0);
+    }
+    let tenants: Vec<&str> = claims.iter().map(|c| c.tenant_id.as_str()).collect();
+    let jobs: Vec<&str> = claims.iter().map(|c| c.job.as_str()).collect();
+    let leases: Vec<DateTime<Utc>> = claims.iter().map(|c| c.lease).collect();
     let conn = db.get().await?;
     Ok(conn
         .execute(
-            "UPDATE control.pending_work SET due_at = $2, claimed_by = NULL WHERE claimed_by = $1",
-            &[&worker, &Utc::now()],
+            "UPDATE control.pending_work p SET due_at = $2, claimed_by = NULL
+               FROM unnest($3::text[], $4::text[], $5::timestamptz[]) AS c(tenant_id, job, lease)
+              WHERE p.tenant_id = c.tenant_id AND p.job = c.job AND p.due_at = c.lease
+                AND p.claimed_by = $1",
+            &[&worker, &Utc::now(), &tenants, &jobs, &leases],
         )
         .await?)
 }

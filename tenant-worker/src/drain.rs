@@ -7,8 +7,11 @@
 //! [`NOTICE`], then stops accepting and finishes the requests in flight; the background jobs
 //! stop taking work and finish what they hold (a webhook send in flight records its attempt,
 //! which releases its lease; sweeps end their transaction, which releases their advisory
-//! locks). Everything is bounded by `OP_DRAIN_SECS`; then the worker leaves the registry and
-//! exits 0.
+//! locks). Once the server and the jobs have ended, what the job queues still hold (woken by
+//! the last requests, claimed but never started) is handed to the pending-work set, due now
+//! (`jobs::hand_back`): another worker runs it within a second. Everything is bounded by
+//! `OP_DRAIN_SECS` (jobs still running at the bound are stopped where they are; a pass cut
+//! off keeps its claim until the lease ends); then the worker leaves the registry and exits 0.
 
 use crate::App;
 use std::{sync::Arc, time::Duration};

@@ -19,15 +19,25 @@
 //!    pass, work written by an older version, new idempotency keys.
 //!
 //! An idle worker therefore runs one indexed query per second, whatever the tenant count.
-//! The drain stops the claims; the jobs finish their passes; what a queue still holds and
-//! the rows this worker claimed are handed back to the pending-work set, due now.
+//! A claim is made only while the local queues have room (fewer than [`CLAIM_LIMIT`]
+//! tenants waiting), so no claim outlives its lease in a queue and is run twice.
+//!
+//! The drain stops the claims and the jobs (each finishes the pass it is in, and puts the
+//! tenants it took but did not start back in its queue); the server finishes its requests,
+//! which may still wake jobs. Only then — the last step before exit — [`hand_back`] makes
+//! what the queues hold due now in the pending-work set, claims this worker never started
+//! included, and another worker runs it within a second. A pass still running at the drain
+//! bound keeps its claim until the lease ends.
 
 use crate::App;
 use chrono::{DateTime, Utc};
 use op_control::pending_work::{self, Claimed};
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::Duration,
 };
 use tokio::sync::Notify;
@@ -36,8 +46,10 @@ use tokio::sync::Notify;
 pub const POLL: Duration = Duration::from_secs(1);
 /// How long a claim is held before another worker may claim the row again.
 pub const LEASE: Duration = Duration::from_secs(60);
-/// Rows claimed per poll.
-const CLAIM_LIMIT: i64 = 64;
+/// The most tenants waiting for a pass on this worker ([`Queues::waiting`]) after a claim:
+/// a poll claims only up to it, so a claim never waits in a long local queue until its
+/// [`LEASE`] runs out and another worker claims the row again (the pass would run twice).
+const CLAIM_LIMIT: usize = 64;
 /// Tenant schemas per query of the safety sweep.
 const SWEEP_CHUNK: usize = 200;
 /// The lowest tenant schema version the sweep asks about (`campaigns.auto_approve`, the
@@ -96,6 +108,8 @@ pub struct Due {
 #[derive(Default)]
 pub struct Queues {
     queues: [Queue; 4],
+    /// Tenants taken out of a queue by a job ([`Queues::take`]) whose pass has not started.
+    taken: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -114,15 +128,12 @@ impl Queues {
         let q = &self.queues[job.index()];
         {
             let mut due = q.due.lock().expect("queue lock");
-            match due.get_mut(&tenant_id) {
-                // Already queued: keep the claim so it gets finished.
-                Some(held) => {
-                    if held.is_none() {
-                        *held = claim;
-                    }
-                }
-                None => {
-                    due.insert(tenant_id, claim);
+            let held = due.entry(tenant_id).or_default();
+            // Already queued: keep a claim so it gets finished, and of two claims of the row
+            // the newest — the row holds its lease; the older one's finish would miss it.
+            if let Some(new) = claim {
+                if held.as_ref().is_none_or(|old| old.lease <= new.lease) {
+                    *held = Some(new);
                 }
             }
         }
@@ -138,15 +149,80 @@ impl Queues {
         q.notify.notified().await;
     }
 
-    /// Everything queued for `job`, emptying its queue.
-    pub fn take(&self, job: Job) -> Vec<Due> {
-        let q = &self.queues[job.index()];
-        q.due
-            .lock()
-            .expect("queue lock")
-            .drain()
-            .map(|(tenant_id, claim)| Due { tenant_id, claim })
+    /// Everything queued for `job`, emptying its queue: a pass starts for each tenant as the
+    /// job takes it from the [`Taken`]; what it leaves there (the drain broke its loop) goes
+    /// back into the queue.
+    pub fn take(&self, job: Job) -> Taken<'_> {
+        let dues: Vec<Due> = {
+            let mut queued = self.queues[job.index()].due.lock().expect("queue lock");
+            // Counted as taken before the queue lets go of them: [`Queues::waiting`] may
+            // count a tenant twice for a moment, never miss one.
+            self.taken.fetch_add(queued.len(), Ordering::SeqCst);
+            queued
+                .drain()
+                .map(|(tenant_id, claim)| Due { tenant_id, claim })
+                .collect()
+        };
+        Taken {
+            queues: self,
+            job,
+            dues: dues.into_iter(),
+        }
+    }
+
+    /// How many tenants wait for a pass on this worker: queued, or taken by a job whose pass
+    /// for them has not started. The claimer claims only what the queues have room for.
+    pub fn waiting(&self) -> usize {
+        let queued: usize = self
+            .queues
+            .iter()
+            .map(|q| q.due.lock().expect("queue lock").len())
+            .sum();
+        queued + self.taken.load(Ordering::SeqCst)
+    }
+
+    /// Everything still queued, of every job, emptying the queues (the drain's end).
+    fn take_all(&self) -> Vec<(Job, Due)> {
+        Job::ALL
+            .into_iter()
+            .flat_map(|job| {
+                self.queues[job.index()]
+                    .due
+                    .lock()
+                    .expect("queue lock")
+                    .drain()
+                    .map(|(tenant_id, claim)| (job, Due { tenant_id, claim }))
+                    .collect::<Vec<_>>()
+            })
             .collect()
+    }
+}
+
+/// The tenants a job took out of its queue; iterating starts their passes one by one.
+/// Dropped before the end (the job's loop broke off at the drain), it puts the tenants it
+/// still holds back into the queue, claims included, for the drain to hand back.
+pub struct Taken<'a> {
+    queues: &'a Queues,
+    job: Job,
+    dues: std::vec::IntoIter<Due>,
+}
+
+impl Iterator for Taken<'_> {
+    type Item = Due;
+
+    fn next(&mut self) -> Option<Due> {
+        let due = self.dues.next()?;
+        self.queues.taken.fetch_sub(1, Ordering::SeqCst);
+        Some(due)
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        for due in self.dues.by_ref() {
+            self.queues.push(due.tenant_id, self.job, due.claim);
+            self.queues.taken.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -194,8 +270,10 @@ pub async fn failed(app: &Arc<App>, job: Job, due: &Due) {
     done(app, job, due, Some(again)).await;
 }
 
-/// Runs `pass` for every tenant queued for `job` until the drain starts; `pass` returns
-/// when the tenant has more of this work due (None: nothing known).
+/// Runs `pass` for every tenant queued for `job` until the drain starts (the pass under way
+/// is finished; the tenants taken but not started go back into the queue, for
+/// [`hand_back`]); `pass` returns when the tenant has more of this work due (None: nothing
+/// known).
 pub fn spawn_job<F>(app: Arc<App>, job: Job, pass: F) -> tokio::task::JoinHandle<()>
 where
     F: Fn(
@@ -229,9 +307,10 @@ where
     })
 }
 
-/// The claimer: every [`POLL`], claims due rows of the pending-work set into the queues
-/// (and runs the safety sweep when its row is due). At the drain it stops, and hands back
-/// whatever was queued or claimed.
+/// The claimer: every [`POLL`], claims due rows of the pending-work set into the queues —
+/// as many as they have room for below [`CLAIM_LIMIT`] — and runs the safety sweep when its
+/// row is due. It stops at the drain; what is still queued then is handed back by
+/// [`hand_back`], once nothing can queue more.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // The sweep's row exists from the first start on, due at once: a fresh deployment
@@ -244,9 +323,13 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                 _ = tick.tick() => {}
                 _ = app.drain.started() => break,
             }
+            let room = CLAIM_LIMIT.saturating_sub(app.jobs.waiting());
+            if room == 0 {
+                continue;
+            }
             let lease = Utc::now() + chrono::Duration::from_std(LEASE).expect("small");
             let claimed =
-                match pending_work::claim(&app.pool, &app.config.worker_id, CLAIM_LIMIT, lease)
+                match pending_work::claim(&app.pool, &app.config.worker_id, room as i64, lease)
                     .await
                 {
                     Ok(c) => c,
@@ -269,7 +352,6 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                 }
             }
         }
-        hand_back(&app).await;
     })
 }
 
@@ -291,21 +373,31 @@ async fn ensure_sweep(app: &App) {
     }
 }
 
-/// The drain's part: the tenants still queued become due now in the pending-work set, and
-/// the rows this worker claimed are released.
-async fn hand_back(app: &App) {
+/// The drain's last step, once the job tasks and the server have ended (nothing can queue
+/// more): what the queues still hold — tenants woken by this worker's requests, claims it
+/// made but never started, a job loop's untaken tenants — is due now in the pending-work
+/// set, for the other workers' next claim (within [`POLL`]). A claimed row is given back
+/// only while it still holds this claim: a pass still running (the drain bound cut it off)
+/// keeps its row until its lease ends, so no other worker runs it beside it.
+pub async fn hand_back(app: &App) {
     let now = Utc::now();
-    let mut due = Vec::new();
-    for job in Job::ALL {
-        for d in app.jobs.take(job) {
-            due.push((d.tenant_id, job.name(), now));
+    let (mut woken, mut claimed) = (Vec::new(), Vec::new());
+    for (job, due) in app.jobs.take_all() {
+        match due.claim {
+            Some(claim) => claimed.push(claim),
+            None => woken.push((due.tenant_id, job.name(), now)),
         }
     }
-    if let Err(e) = pending_work::schedule(&app.pool, &due).await {
+    if let Err(e) = pending_work::schedule(&app.pool, &woken).await {
         tracing::warn!(error = %e, "pending work: cannot hand back the queued work");
     }
-    if let Err(e) = pending_work::release(&app.pool, &app.config.worker_id).await {
-        tracing::warn!(error = %e, "pending work: cannot release the claims");
+    match pending_work::release(&app.pool, &app.config.worker_id, &claimed).await {
+        Ok(n) => tracing::info!(
+            woken = woken.len(),
+            released = n,
+            "pending work: queued work handed back"
+        ),
+        Err(e) => tracing::warn!(error = %e, "pending work: cannot release the claims"),
     }
 }
 
@@ -366,11 +458,12 @@ async fn sweep_tenants(app: &Arc<App>) -> Result<usize, crate::error::ApiError> 
                         EXISTS (SELECT 1 FROM {s}.outbox WHERE dispatched_at IS NULL)
                           OR EXISTS (SELECT 1 FROM {s}.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
                                        AND (locked_until IS NULL OR locked_until < now())) AS w,
-                        EXISTS (SELECT 1 FROM {s}.campaigns WHERE auto_approve) AS a,
+                        {auto_approve} AS a,
                         EXISTS (SELECT 1 FROM {s}.campaigns WHERE ends_at > now() AND end_reminder_for IS DISTINCT FROM ends_at) AS r,
                         EXISTS (SELECT 1 FROM {s}.idempotency_keys WHERE created_at < now() - interval '{retention}') AS i) x
                       WHERE w OR a OR r OR i",
-                    retention = crate::idempotency::RETENTION
+                    retention = crate::idempotency::RETENTION,
+                    auto_approve = crate::auto_approve::has_campaign(&s),
                 )
             })
             .collect();
@@ -408,27 +501,85 @@ async fn sweep_tenants(app: &Arc<App>) -> Result<usize, crate::error::ApiError> 
 mod tests {
     use super::*;
 
-    fn claim(tenant: &str) -> Claimed {
+    fn claim(tenant: &str, lease_secs: i64) -> Claimed {
         Claimed {
             tenant_id: tenant.into(),
             job: Job::Webhooks.name().into(),
-            lease: Utc::now(),
+            lease: DateTime::from_timestamp(lease_secs, 0).unwrap(),
         }
+    }
+
+    fn take(q: &Queues, job: Job) -> Vec<Due> {
+        q.take(job).collect()
     }
 
     #[test]
     fn a_queue_holds_a_tenant_once_and_keeps_its_claim() {
         let q = Queues::default();
         q.wake("A", Job::Webhooks);
-        q.push("A".into(), Job::Webhooks, Some(claim("A")));
+        q.push("A".into(), Job::Webhooks, Some(claim("A", 100)));
         q.wake("A", Job::Webhooks);
         q.wake("B", Job::AutoApprove);
-        let due = q.take(Job::Webhooks);
+        assert_eq!(q.waiting(), 2);
+        let due = take(&q, Job::Webhooks);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].tenant_id, "A");
         assert!(due[0].claim.is_some(), "the claim is finished by the pass");
-        assert!(q.take(Job::Webhooks).is_empty());
-        assert_eq!(q.take(Job::AutoApprove).len(), 1);
+        assert!(take(&q, Job::Webhooks).is_empty());
+        assert_eq!(take(&q, Job::AutoApprove).len(), 1);
+        assert_eq!(q.waiting(), 0);
+    }
+
+    #[test]
+    fn a_row_claimed_again_while_queued_keeps_the_newest_claim() {
+        let q = Queues::default();
+        q.push("A".into(), Job::Webhooks, Some(claim("A", 100)));
+        q.push("A".into(), Job::Webhooks, Some(claim("A", 200)));
+        // Out of order (cannot happen from one claimer, but the row holds the later lease).
+        q.push("A".into(), Job::Webhooks, Some(claim("A", 150)));
+        q.wake("A", Job::Webhooks);
+        let due = take(&q, Job::Webhooks);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].claim.as_ref().unwrap().lease.timestamp(), 200);
+    }
+
+    #[test]
+    fn taken_tenants_count_as_waiting_until_started_and_untaken_ones_go_back() {
+        let q = Queues::default();
+        for t in ["A", "B", "C"] {
+            q.push(t.into(), Job::AutoApprove, Some(claim(t, 100)));
+        }
+        q.wake("D", Job::Reminders);
+        assert_eq!(q.waiting(), 4);
+        let mut taken = q.take(Job::AutoApprove);
+        assert_eq!(q.waiting(), 4, "taken, not started");
+        let first = taken.next().expect("one");
+        assert_eq!(q.waiting(), 3, "A pass started");
+        // Meanwhile B (or C) is claimed again, with a newer lease.
+        let other = ["A", "B", "C"]
+            .into_iter()
+            .find(|t| *t != first.tenant_id)
+            .unwrap();
+        q.push(other.into(), Job::AutoApprove, Some(claim(other, 300)));
+        // The loop breaks off (the drain): the two untaken go back, claims kept, the
+        // newest claim winning.
+        drop(taken);
+        assert_eq!(q.waiting(), 3);
+        let mut back = take(&q, Job::AutoApprove);
+        back.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+        assert_eq!(back.len(), 2);
+        assert!(back.iter().all(|d| d.tenant_id != first.tenant_id));
+        for d in &back {
+            let lease = d.claim.as_ref().expect("claim kept").lease.timestamp();
+            assert_eq!(lease, if d.tenant_id == other { 300 } else { 100 });
+        }
+        let all = q.take_all();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].0, all[0].1.tenant_id.as_str()),
+            (Job::Reminders, "D")
+        );
+        assert_eq!(q.waiting(), 0);
     }
 
     #[test]

@@ -184,21 +184,37 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     };
     // The drain ends at the bound, whatever is still running (a little early, so the
     // process is gone within it).
+    let signal_time = signalled.clone();
     let deadline = async move {
         let _ = signalled.wait_for(Option::is_some).await;
         let t0 = (*signalled.borrow()).expect("signalled");
         tokio::time::sleep_until(t0 + bound.mul_f64(0.9)).await;
-        t0
     };
-    tokio::pin!(deadline);
     tokio::select! {
         served = server::serve(app.clone(), listener, shutdown) => served?,
-        _ = &mut deadline => tracing::warn!("drain bound reached with requests in flight"),
+        _ = deadline => tracing::warn!("drain bound reached with requests in flight"),
     }
+    // The server ends only after the signal (or with an error, returned above).
+    let t0 = (*signal_time.borrow()).unwrap_or_else(tokio::time::Instant::now);
+    let stop: Vec<_> = jobs.iter().map(|j| j.abort_handle()).collect();
     let jobs_done = futures::future::join_all(jobs);
+    tokio::pin!(jobs_done);
     tokio::select! {
-        _ = jobs_done => {}
-        _ = &mut deadline => tracing::warn!("drain bound reached with background work in flight"),
+        _ = &mut jobs_done => {}
+        _ = tokio::time::sleep_until(t0 + bound.mul_f64(0.9)) => {
+            tracing::warn!("drain bound reached with background work in flight");
+            // Stopped where they are: a pass cut off keeps its claim until the lease ends,
+            // and the tenants a job took but did not start go back into its queue.
+            stop.iter().for_each(|j| j.abort());
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), jobs_done).await;
+        }
+    }
+    // Nothing queues work any more: what is queued goes to the other workers.
+    if tokio::time::timeout_at(t0 + bound.mul_f64(0.97), jobs::hand_back(&app))
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain bound reached while handing back the queued work");
     }
     drain::leave(&app).await;
     tracing::info!("drained; exiting");

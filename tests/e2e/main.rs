@@ -21,6 +21,7 @@ mod openapi;
 mod operate;
 mod operator_cli;
 mod partners;
+mod pending_work;
 mod platform;
 mod portal;
 mod postgres_tls;
