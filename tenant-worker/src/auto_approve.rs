@@ -40,18 +40,14 @@ pub async fn pass(
         .pool
         .get()
         .await?
-        .query_one(format!("SELECT {}", has_campaign(&schema)).as_str(), &[])
+        .query_one(
+            format!("SELECT {}", crate::campaigns::any_auto_approves(&schema)).as_str(),
+            &[],
+        )
         .await?
         .get(0);
     let every = chrono::Duration::seconds(app.config.auto_approve_interval_secs as i64);
     Ok(any.then(|| chrono::Utc::now() + every))
-}
-
-/// Whether the tenant of `schema` has an `autoApprove` campaign — whether this job has
-/// anything to do there — as a SQL expression: the pass, its batches and the `jobs` safety
-/// sweep ask it alike.
-pub fn has_campaign(schema: &Schema) -> String {
-    format!("EXISTS (SELECT 1 FROM {schema}.campaigns WHERE auto_approve)")
 }
 
 /// The advisory lock key of a tenant's sweep.
@@ -79,7 +75,10 @@ pub async fn sweep_tenant(app: &App, tenant_id: &str) -> Result<u64, ApiError> {
             return Ok(approved);
         }
         let any: bool = tx
-            .query_one(format!("SELECT {}", has_campaign(&schema)).as_str(), &[])
+            .query_one(
+                format!("SELECT {}", crate::campaigns::any_auto_approves(&schema)).as_str(),
+                &[],
+            )
             .await?
             .get(0);
         if !any {

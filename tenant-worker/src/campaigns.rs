@@ -24,6 +24,13 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 use tokio_postgres::{types::ToSql, Row};
 
+/// Whether the tenant of `schema` has an `autoApprove` campaign — whether the auto-approve
+/// job has anything to do there — as a SQL expression: its pass, its batches and the `jobs`
+/// safety sweep ask it alike.
+pub fn any_auto_approves(schema: &crate::sql::Schema) -> String {
+    format!("EXISTS (SELECT 1 FROM {schema}.campaigns WHERE auto_approve)")
+}
+
 pub const COLUMNS: &str = "id, name, destination_url, commission_rule, attribution_model, attribution_window_days, holdback_days, deep_link_allowed_domains, auto_approve, created_at, updated_at, grant_to_all_partners, starts_at, ends_at";
 
 pub const DEFAULT_WINDOW_DAYS: i32 = 60;

@@ -463,7 +463,7 @@ async fn sweep_tenants(app: &Arc<App>) -> Result<usize, crate::error::ApiError> 
                         EXISTS (SELECT 1 FROM {s}.idempotency_keys WHERE created_at < now() - interval '{retention}') AS i) x
                       WHERE w OR a OR r OR i",
                     retention = crate::idempotency::RETENTION,
-                    auto_approve = crate::auto_approve::has_campaign(&s),
+                    auto_approve = crate::campaigns::any_auto_approves(&s),
                 )
             })
             .collect();
