@@ -170,7 +170,14 @@ pub fn config(database_url: &str) -> Result<(tokio_postgres::Config, MakeRustls)
     let mut pg: tokio_postgres::Config = rest
         .parse()
         .map_err(|e| format!("DATABASE_URL is not a valid Postgres URL: {e}"))?;
+    // Over a Unix socket libpq ignores `sslmode` (the server offers no TLS there); so do we,
+    // rather than fail `require` against a socket.
+    let all_sockets = pg
+        .get_hosts()
+        .iter()
+        .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
     pg.ssl_mode(match mode {
+        _ if all_sockets => PgSslMode::Disable,
         SslMode::Disable => PgSslMode::Disable,
         SslMode::Prefer => PgSslMode::Prefer,
         _ => PgSslMode::Require,

@@ -551,6 +551,40 @@ async fn tenants_export_and_import_reproduce_a_tenant() {
         ),
         "{out}"
     );
+    // Numbers the database would store but no sum can take: refused, named (not a crash).
+    for (i, (table, column, value)) in [
+        ("events", "value", json!("NaN")),
+        ("events", "value", json!("Infinity")),
+        ("events", "value", json!("1e40")),
+        ("commissions", "amount", json!("1e16")),
+        ("attributions", "weight", json!("abc")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if bundle["tables"][table].as_array().is_none_or(Vec::is_empty) {
+            panic!("the bundle has {table} rows");
+        }
+        let mut bad = bundle.clone();
+        bad["tables"][table][0][column] = value.clone();
+        let (ok, out, _) = run_json(&[
+            "tenants",
+            "import",
+            &t3.slug,
+            &write(&format!("number{i}.json"), &bad),
+            "--json",
+        ]);
+        assert!(!ok, "{table}.{column} = {value}");
+        assert_eq!(
+            (out["error"].as_str(), out["table"].as_str(), &out["row"]),
+            (
+                Some("invalid_row"),
+                Some(table),
+                &bundle["tables"][table][0]["id"]
+            ),
+            "{table}.{column} = {value}: {out}"
+        );
+    }
     // A partner whose e-mail the tenant has under another id: refused, named.
     t3.partner("other@example.com").await;
     let other = tables["partners"]

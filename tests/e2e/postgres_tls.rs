@@ -229,6 +229,11 @@ async fn database_url_honours_sslmode_and_sslrootcert() {
         url::form_urlencoded::byte_serialize(pg.data_dir.to_string_lossy().as_bytes()).collect();
     let socket_url = format!("postgres://postgres@{socket_dir}:{}/openpartner", pg.port);
     assert_eq!(encrypted(&socket_url).await, Ok(false), "over the socket");
+    assert_eq!(
+        encrypted(&format!("{socket_url}?sslmode=require")).await,
+        Ok(false),
+        "sslmode does not apply to a socket"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_openpartner"))
         .arg("migrate")
         .env("DATABASE_URL", &socket_url)

@@ -388,6 +388,23 @@ fn check_domain_rules(
             }
         }
     }
+    // The numbers the rollups read back and add up in Rust: exact decimals within the API's
+    // bound (`numeric` would store a NaN, an infinity or 1e40 that no sum can take).
+    let numbers: &[&str] = match table.name {
+        "events" => &["value"],
+        "commissions" | "payouts" => &["amount"],
+        "attributions" => &["weight"],
+        _ => &[],
+    };
+    for column in numbers {
+        if let Some(v) = obj.get(*column).filter(|v| !v.is_null()) {
+            match crate::money::parse_decimal(v, column) {
+                Ok(d) if d.abs() <= crate::money::MAX_AMOUNT => {}
+                Ok(_) => return Err(refuse(obj, format!("{column} is larger than 10^15"))),
+                Err(e) => return Err(refuse(obj, e.detail)),
+            }
+        }
+    }
     if matches!(table.name, "events" | "commissions" | "payouts") {
         if let Some(Value::String(c)) = obj.get("currency") {
             if let Err(e) = crate::money::Currency::parse(c) {
