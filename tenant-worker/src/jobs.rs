@@ -20,7 +20,10 @@
 //!
 //! An idle worker therefore runs one indexed query per second, whatever the tenant count.
 //! A claim is made only while the local queues have room (fewer than [`CLAIM_LIMIT`]
-//! tenants waiting), so no claim outlives its lease in a queue and is run twice.
+//! claims waiting), so claims do not pile up behind local work. That bounds how many wait,
+//! not how long: a claim still waiting when its [`LEASE`] ends (behind a long pass) may be
+//! claimed and run by another worker as well — harmless, as every pass re-reads what is due
+//! under its tenant's lock, but wasted work.
 //!
 //! The drain stops the claims and the jobs (each finishes the pass it is in, and puts the
 //! tenants it took but did not start back in its queue); the server finishes its requests,
@@ -46,9 +49,9 @@ use tokio::sync::Notify;
 pub const POLL: Duration = Duration::from_secs(1);
 /// How long a claim is held before another worker may claim the row again.
 pub const LEASE: Duration = Duration::from_secs(60);
-/// The most tenants waiting for a pass on this worker ([`Queues::waiting`]) after a claim:
-/// a poll claims only up to it, so a claim never waits in a long local queue until its
-/// [`LEASE`] runs out and another worker claims the row again (the pass would run twice).
+/// The most claims waiting for a pass on this worker ([`Queues::claims_waiting`]) after a
+/// poll: a poll claims only up to it, so claims do not wait in a long local queue until
+/// their [`LEASE`] runs out and another worker claims the rows again.
 const CLAIM_LIMIT: usize = 64;
 /// Tenant schemas per query of the safety sweep.
 const SWEEP_CHUNK: usize = 200;
@@ -108,7 +111,7 @@ pub struct Due {
 #[derive(Default)]
 pub struct Queues {
     queues: [Queue; 4],
-    /// Tenants taken out of a queue by a job ([`Queues::take`]) whose pass has not started.
+    /// Claims taken out of a queue by a job ([`Queues::take`]) whose pass has not started.
     taken: AtomicUsize,
 }
 
@@ -155,9 +158,10 @@ impl Queues {
     pub fn take(&self, job: Job) -> Taken<'_> {
         let dues: Vec<Due> = {
             let mut queued = self.queues[job.index()].due.lock().expect("queue lock");
-            // Counted as taken before the queue lets go of them: [`Queues::waiting`] may
-            // count a tenant twice for a moment, never miss one.
-            self.taken.fetch_add(queued.len(), Ordering::SeqCst);
+            // Counted as taken before the queue lets go of them: [`Queues::claims_waiting`]
+            // may count a claim twice for a moment, never miss one.
+            let claims = queued.values().filter(|c| c.is_some()).count();
+            self.taken.fetch_add(claims, Ordering::SeqCst);
             queued
                 .drain()
                 .map(|(tenant_id, claim)| Due { tenant_id, claim })
@@ -170,15 +174,30 @@ impl Queues {
         }
     }
 
-    /// How many tenants wait for a pass on this worker: queued, or taken by a job whose pass
-    /// for them has not started. The claimer claims only what the queues have room for.
-    pub fn waiting(&self) -> usize {
+    /// How many claims of the pending-work set wait for a pass on this worker: queued, or
+    /// taken by a job whose pass for them has not started. The claimer claims only what
+    /// the queues have room for. Tenants woken by this worker's own requests do not count:
+    /// under request load they would fill the room and stop the claims (retries, leases,
+    /// the safety sweep's own row) altogether.
+    pub fn claims_waiting(&self) -> usize {
         let queued: usize = self
             .queues
             .iter()
-            .map(|q| q.due.lock().expect("queue lock").len())
+            .map(|q| {
+                let due = q.due.lock().expect("queue lock");
+                due.values().filter(|c| c.is_some()).count()
+            })
             .sum();
         queued + self.taken.load(Ordering::SeqCst)
+    }
+
+    /// Marks the pass of `due` under way, until [`Pass::ended`].
+    pub fn pass_of(&self, job: Job, due: &Due) -> Pass<'_> {
+        Pass {
+            queues: self,
+            job,
+            woken: due.claim.is_none().then(|| due.tenant_id.clone()),
+        }
     }
 
     /// Everything still queued, of every job, emptying the queues (the drain's end).
@@ -198,6 +217,31 @@ impl Queues {
     }
 }
 
+/// A pass under way ([`Queues::pass_of`]). Dropped before [`Pass::ended`] — its job was
+/// aborted at the drain bound in the middle of it — a woken tenant goes back into the queue,
+/// for [`hand_back`] to make due now; a claimed one keeps its claim until the lease ends
+/// (the row holds it; nothing else would).
+pub struct Pass<'a> {
+    queues: &'a Queues,
+    job: Job,
+    woken: Option<String>,
+}
+
+impl Pass<'_> {
+    /// The pass ran to its end (and recorded what it found).
+    pub fn ended(mut self) {
+        self.woken = None;
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        if let Some(tenant_id) = self.woken.take() {
+            self.queues.wake(&tenant_id, self.job);
+        }
+    }
+}
+
 /// The tenants a job took out of its queue; iterating starts their passes one by one.
 /// Dropped before the end (the job's loop broke off at the drain), it puts the tenants it
 /// still holds back into the queue, claims included, for the drain to hand back.
@@ -212,7 +256,9 @@ impl Iterator for Taken<'_> {
 
     fn next(&mut self) -> Option<Due> {
         let due = self.dues.next()?;
-        self.queues.taken.fetch_sub(1, Ordering::SeqCst);
+        if due.claim.is_some() {
+            self.queues.taken.fetch_sub(1, Ordering::SeqCst);
+        }
         Some(due)
     }
 }
@@ -220,8 +266,11 @@ impl Iterator for Taken<'_> {
 impl Drop for Taken<'_> {
     fn drop(&mut self) {
         for due in self.dues.by_ref() {
+            let claimed = due.claim.is_some();
             self.queues.push(due.tenant_id, self.job, due.claim);
-            self.queues.taken.fetch_sub(1, Ordering::SeqCst);
+            if claimed {
+                self.queues.taken.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -287,11 +336,14 @@ where
 {
     tokio::spawn(async move {
         loop {
+            // The drain first: tenants a broken-off loop put back make `ready` ready at once.
             tokio::select! {
-                _ = app.jobs.ready(job) => {}
+                biased;
                 _ = app.drain.started() => break,
+                _ = app.jobs.ready(job) => {}
             }
             for due in app.jobs.take(job) {
+                let under_way = app.jobs.pass_of(job, &due);
                 match pass(app.clone(), due.tenant_id.clone()).await {
                     Ok(next) => done(&app, job, &due, next).await,
                     Err(e) => {
@@ -299,6 +351,7 @@ where
                         failed(&app, job, &due).await;
                     }
                 }
+                under_way.ended();
                 if app.drain.is_draining() {
                     break;
                 }
@@ -323,7 +376,7 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                 _ = tick.tick() => {}
                 _ = app.drain.started() => break,
             }
-            let room = CLAIM_LIMIT.saturating_sub(app.jobs.waiting());
+            let room = CLAIM_LIMIT.saturating_sub(app.jobs.claims_waiting());
             if room == 0 {
                 continue;
             }
@@ -520,14 +573,14 @@ mod tests {
         q.push("A".into(), Job::Webhooks, Some(claim("A", 100)));
         q.wake("A", Job::Webhooks);
         q.wake("B", Job::AutoApprove);
-        assert_eq!(q.waiting(), 2);
+        assert_eq!(q.claims_waiting(), 1, "A's claim; B was woken here");
         let due = take(&q, Job::Webhooks);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].tenant_id, "A");
         assert!(due[0].claim.is_some(), "the claim is finished by the pass");
         assert!(take(&q, Job::Webhooks).is_empty());
         assert_eq!(take(&q, Job::AutoApprove).len(), 1);
-        assert_eq!(q.waiting(), 0);
+        assert_eq!(q.claims_waiting(), 0);
     }
 
     #[test]
@@ -550,11 +603,11 @@ mod tests {
             q.push(t.into(), Job::AutoApprove, Some(claim(t, 100)));
         }
         q.wake("D", Job::Reminders);
-        assert_eq!(q.waiting(), 4);
+        assert_eq!(q.claims_waiting(), 3, "D was woken here, not claimed");
         let mut taken = q.take(Job::AutoApprove);
-        assert_eq!(q.waiting(), 4, "taken, not started");
+        assert_eq!(q.claims_waiting(), 3, "taken, not started");
         let first = taken.next().expect("one");
-        assert_eq!(q.waiting(), 3, "A pass started");
+        assert_eq!(q.claims_waiting(), 2, "A pass started");
         // Meanwhile B (or C) is claimed again, with a newer lease.
         let other = ["A", "B", "C"]
             .into_iter()
@@ -564,7 +617,7 @@ mod tests {
         // The loop breaks off (the drain): the two untaken go back, claims kept, the
         // newest claim winning.
         drop(taken);
-        assert_eq!(q.waiting(), 3);
+        assert_eq!(q.claims_waiting(), 2);
         let mut back = take(&q, Job::AutoApprove);
         back.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
         assert_eq!(back.len(), 2);
@@ -579,7 +632,33 @@ mod tests {
             (all[0].0, all[0].1.tenant_id.as_str()),
             (Job::Reminders, "D")
         );
-        assert_eq!(q.waiting(), 0);
+        assert_eq!(q.claims_waiting(), 0);
+    }
+
+    #[test]
+    fn a_woken_pass_cut_off_goes_back_and_a_claimed_one_keeps_its_claim() {
+        let q = Queues::default();
+        q.wake("W", Job::Webhooks);
+        q.push("C".into(), Job::Webhooks, Some(claim("C", 100)));
+        let dues = take(&q, Job::Webhooks);
+        for due in &dues {
+            drop(q.pass_of(Job::Webhooks, due)); // cut off: never ended
+        }
+        let back = take(&q, Job::Webhooks);
+        assert_eq!(
+            back.len(),
+            1,
+            "only the woken tenant: the claim is the row's"
+        );
+        assert_eq!(
+            (back[0].tenant_id.as_str(), back[0].claim.is_none()),
+            ("W", true)
+        );
+        q.pass_of(Job::Webhooks, &back[0]).ended();
+        assert!(
+            take(&q, Job::Webhooks).is_empty(),
+            "an ended pass leaves nothing"
+        );
     }
 
     #[test]

@@ -209,15 +209,17 @@ pub async fn run_from_env() -> anyhow::Result<()> {
             let _ = tokio::time::timeout(std::time::Duration::from_millis(100), jobs_done).await;
         }
     }
-    // Nothing queues work any more: what is queued goes to the other workers.
-    if tokio::time::timeout_at(t0 + bound.mul_f64(0.97), jobs::hand_back(&app))
+    // Nothing queues work any more: what is queued goes to the other workers. Then leave
+    // the registry and flush the traces — all of it inside the bound (each has a bound of
+    // its own too: 1 s, 2 s), so the process is gone before a kill grace of OP_DRAIN_SECS.
+    if tokio::time::timeout_at(t0 + bound.mul_f64(0.94), jobs::hand_back(&app))
         .await
         .is_err()
     {
         tracing::warn!("drain bound reached while handing back the queued work");
     }
-    drain::leave(&app).await;
+    let _ = tokio::time::timeout_at(t0 + bound.mul_f64(0.97), drain::leave(&app)).await;
     tracing::info!("drained; exiting");
-    op_control::traces::flush().await;
+    let _ = tokio::time::timeout_at(t0 + bound.mul_f64(0.99), op_control::traces::flush()).await;
     Ok(())
 }

@@ -90,22 +90,26 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let mut unvacuumed: HashMap<String, u64> = HashMap::new();
         let mut last_round = Instant::now() - PACE;
         loop {
+            // The drain first: tenants a broken-off round put back make `ready` ready at once.
             tokio::select! {
-                _ = app.jobs.ready(Job::Webhooks) => {}
+                biased;
                 _ = app.drain.started() => break,
+                _ = app.jobs.ready(Job::Webhooks) => {}
             }
             // Under steady ingest every request wakes its tenant: wakes that come within
             // PACE of the last round wait for the next one, so they share a pass.
             let wait = PACE.saturating_sub(last_round.elapsed());
             if !wait.is_zero() {
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
+                    biased;
                     _ = app.drain.started() => break,
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
             last_round = Instant::now();
             for due in app.jobs.take(Job::Webhooks) {
                 let tenant_id = due.tenant_id.clone();
+                let under_way = app.jobs.pass_of(Job::Webhooks, &due);
                 match run_tenant(&app, &tenant_id, &inflight).await {
                     Ok(pass) => {
                         let since = unvacuumed.entry(tenant_id.clone()).or_default();
@@ -139,6 +143,7 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                         jobs::failed(&app, Job::Webhooks, &due).await;
                     }
                 }
+                under_way.ended();
                 if app.drain.is_draining() {
                     break;
                 }
