@@ -105,6 +105,15 @@ async fn auto_approve_row(
     (r.get(0), r.get(1))
 }
 
+/// The worker ends its drain within `OP_DRAIN_SECS` and exits 0.
+async fn exits_drained(worker: &mut procs::Proc) {
+    let status = worker
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("exits within OP_DRAIN_SECS");
+    assert!(status.success(), "{status:?}: {}", worker.log_text());
+}
+
 /// A second worker on the same database, not behind any gateway: it only claims pending
 /// work. Returns once it runs.
 async fn other_worker(env: &[(&str, &str)], logs: &procs::LogDir) -> procs::Proc {
@@ -184,12 +193,7 @@ async fn a_draining_worker_keeps_the_claim_of_a_pass_still_running() {
 
     // The pass goes on: A approves, finishes its claim (next visit in 300 s) and exits.
     lock.batch_execute("COMMIT").await.unwrap();
-    let status = a
-        .worker
-        .wait_exit(Duration::from_secs(10))
-        .await
-        .expect("exits within OP_DRAIN_SECS");
-    assert!(status.success(), "{status:?}: {}", a.worker.log_text());
+    exits_drained(&mut a.worker).await;
     assert_eq!(status_of(&db, &t, &commission).await, "approved");
     let (by, next) = auto_approve_row(&db, &t).await;
     assert_eq!(by, None);
@@ -295,12 +299,7 @@ async fn work_a_draining_worker_took_but_never_started_runs_on_another_worker_at
         "{:?}",
         drained.elapsed()
     );
-    let status = a
-        .worker
-        .wait_exit(Duration::from_secs(10))
-        .await
-        .expect("exits within OP_DRAIN_SECS");
-    assert!(status.success(), "{status:?}: {}", a.worker.log_text());
+    exits_drained(&mut a.worker).await;
     drop(pg);
 }
 
@@ -360,12 +359,7 @@ async fn work_woken_by_a_request_finished_during_the_drain_runs_on_another_worke
     tokio::time::sleep(Duration::from_millis(500)).await;
     lock.batch_execute("COMMIT").await.unwrap();
     assert_eq!(write.await.unwrap(), 200, "{}", a.worker.log_text());
-    let status = a
-        .worker
-        .wait_exit(Duration::from_secs(10))
-        .await
-        .expect("exits within OP_DRAIN_SECS");
-    assert!(status.success(), "{status:?}: {}", a.worker.log_text());
+    exits_drained(&mut a.worker).await;
     // B approves, well before the next visit or sweep.
     poll(8, Duration::from_millis(50), || async {
         match status_of(&db, &t, &commission).await.as_str() {
