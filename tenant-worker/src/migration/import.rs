@@ -582,22 +582,25 @@ struct Inserted {
 impl Inserted {
     /// The tables whose new ids the rollups need; the others return no id.
     fn returns_id(table: &str) -> bool {
-        matches!(
-            table,
-            "clicks" | "identities" | "events" | "attributions" | "commissions"
-        )
+        Inserted::default().ids_of(table).is_some()
+    }
+
+    /// Where the new ids of `table` go, if the rollups count it.
+    fn ids_of(&mut self, table: &str) -> Option<&mut Vec<String>> {
+        match table {
+            "clicks" => Some(&mut self.clicks),
+            "identities" => Some(&mut self.identities),
+            "events" => Some(&mut self.events),
+            "attributions" => Some(&mut self.attributions),
+            "commissions" => Some(&mut self.commissions),
+            _ => None,
+        }
     }
 
     fn add(&mut self, table: &str, ids: impl IntoIterator<Item = String>) {
-        let to = match table {
-            "clicks" => &mut self.clicks,
-            "identities" => &mut self.identities,
-            "events" => &mut self.events,
-            "attributions" => &mut self.attributions,
-            "commissions" => &mut self.commissions,
-            _ => return,
-        };
-        to.extend(ids);
+        if let Some(to) = self.ids_of(table) {
+            to.extend(ids);
+        }
     }
 }
 
